@@ -1,0 +1,71 @@
+//! Sign-in requests and responses.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::clock::Timestamp;
+use crate::users::dto::SelfView;
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct SendOtpRequest {
+    /// The number in national or international form.
+    #[validate(length(min = 1, max = 32))]
+    pub phone_number: String,
+    /// Country calling code, `"1"` or `"+1"`.
+    #[validate(length(min = 1, max = 5))]
+    pub country_code: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SendOtpResponse {
+    pub success: bool,
+    pub message: String,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct VerifyOtpRequest {
+    #[validate(length(min = 1, max = 32))]
+    pub phone_number: String,
+    #[validate(length(min = 1, max = 5))]
+    pub country_code: String,
+    /// The 6-digit code from the SMS.
+    #[validate(length(equal = 6), custom(function = "digits_only"))]
+    pub otp: String,
+    /// Name for a new account (ignored for an existing one); defaults to "User".
+    #[validate(length(min = 1, max = 100))]
+    pub name: Option<String>,
+}
+
+fn digits_only(value: &str) -> Result<(), validator::ValidationError> {
+    if value.chars().all(|c| c.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(validator::ValidationError::new("digits")
+            .with_message("The :attribute field must contain only digits.".into()))
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenPair {
+    /// `<id>|<secret>`; send as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    /// Single-use; exchange at /api/auth/refresh for a new pair.
+    pub refresh_token: String,
+    /// When the access token expires.
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyOtpResponse {
+    pub success: bool,
+    pub user: SelfView,
+    pub tokens: TokenPair,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogoutResponse {
+    pub success: bool,
+    pub message: String,
+}

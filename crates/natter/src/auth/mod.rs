@@ -1,0 +1,20 @@
+//! Sign-in by phone number and SMS code, tokens, logout.
+
+pub mod dto;
+pub mod routes;
+pub mod secrets;
+pub mod service;
+mod store;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::send_otp))
+        .routes(routes!(routes::verify_otp))
+        .routes(routes!(routes::refresh))
+        .routes(routes!(routes::logout))
+}

@@ -1,0 +1,78 @@
+//! Time as natter stores and shows it: Unix milliseconds in the database,
+//! RFC 3339 UTC with milliseconds (`2026-11-24T20:01:02.345Z`) on the wire.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Serialize, Serializer};
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+/// `ms` as an RFC 3339 UTC string with milliseconds.
+pub fn format_ms(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Parses an RFC 3339 timestamp into Unix milliseconds.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc).timestamp_millis())
+}
+
+/// A timestamp that serialises the way API.md shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(pub i64);
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format_ms(self.0))
+    }
+}
+
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::DateTime,
+            )))
+            .examples(["2026-11-24T20:01:02.345Z"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Timestamp {}
+
+impl From<i64> for Timestamp {
+    fn from(ms: i64) -> Self {
+        Timestamp(ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_with_milliseconds_and_z() {
+        assert_eq!(format_ms(1_795_982_462_345), "2026-11-29T16:41:02.345Z");
+        assert_eq!(format_ms(0), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn parses_what_it_formats_and_offsets() {
+        assert_eq!(
+            parse_rfc3339("2026-11-29T16:41:02.345Z"),
+            Some(1_795_982_462_345)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-29T17:41:02.345+01:00"),
+            Some(1_795_982_462_345)
+        );
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+}

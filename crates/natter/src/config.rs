@@ -1,0 +1,465 @@
+//! Every setting natter reads, in one place.
+//!
+//! Settings come from command-line flags, then the environment, then a `.env`
+//! file in the working directory (loaded into the environment before parsing,
+//! never overriding a variable that is already set). With nothing set, natter
+//! runs in embedded mode: a SQLite file, in-process fan-out, SMS codes in the
+//! log, everything kept under `./storage`.
+//!
+//! Nothing outside this module reads the environment.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// natter: a self-hostable WhatsApp-style messaging backend.
+///
+/// Speaks the HTTP API of the Laravel WhatsApp-clone guide and the Pusher
+/// protocol (for pusher-js, laravel-echo and the Pusher mobile SDKs). Every
+/// setting below can be given as a flag, as an environment variable, or in a
+/// `.env` file in the working directory.
+#[derive(Debug, Parser)]
+#[command(name = "natter", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run pending migrations, then serve HTTP and WebSocket traffic until SIGTERM or Ctrl-C.
+    Serve(Box<Settings>),
+    /// Run pending database migrations and exit.
+    Migrate(DatabaseSettings),
+    /// Print the effective settings (secrets masked) and exit.
+    Config(Box<Settings>),
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseSettings {
+    /// Database to use: `sqlite://path/to/file.db`, `postgres://user:pass@host/db` or
+    /// `mysql://user:pass@host/db` (MySQL or MariaDB). Defaults to a SQLite file in STORAGE_DIR.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Folder for the files natter keeps locally: the default SQLite database,
+    /// generated secrets (app.key, reverb.secret) and the SMS outbox. Created if missing.
+    #[arg(long, env = "STORAGE_DIR", default_value = "storage")]
+    pub storage_dir: PathBuf,
+
+    /// Largest number of pooled database connections (for SQLite: read connections;
+    /// writes always go through one connection).
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_max_connections: u32,
+}
+
+impl DatabaseSettings {
+    /// The database URL, with the embedded default filled in.
+    pub fn url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.storage_dir.join("natter.db").display()
+            ),
+        }
+    }
+}
+
+/// Everything `natter serve` needs.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+
+    /// Address and port to listen on for HTTP and WebSocket traffic.
+    #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8000")]
+    pub http_addr: SocketAddr,
+
+    /// Public base URL of this server, used in invite links.
+    #[arg(long, env = "APP_URL", default_value = "http://localhost:8000")]
+    pub app_url: String,
+
+    /// Secret used to hash OTP codes and sign URLs (at least 32 characters). Every node of a
+    /// cluster needs the same one. When unset, one is generated into STORAGE_DIR/app.key.
+    #[arg(long, env = "APP_KEY", hide_env_values = true)]
+    pub app_key: Option<String>,
+
+    /// Redis URL (`redis://127.0.0.1:6379`). When set, events, presence and rate limits are
+    /// shared through Redis so several natter nodes can serve the same users. When unset,
+    /// everything stays in this process.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Identifier of this node in a cluster (defaults to a random one at start).
+    #[arg(long, env = "NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// Pusher application id (the guide's REVERB_APP_ID).
+    #[arg(long, env = "REVERB_APP_ID", default_value = "natter")]
+    pub reverb_app_id: String,
+
+    /// Pusher application key, the public key clients put in their WebSocket URL
+    /// (`/app/{key}`) and in `new Pusher(key, ...)`.
+    #[arg(long, env = "REVERB_APP_KEY", default_value = "natter-key")]
+    pub reverb_app_key: String,
+
+    /// Pusher application secret that signs channel authorisations. Every node of a cluster
+    /// needs the same one. When unset, one is generated into STORAGE_DIR/reverb.secret.
+    #[arg(long, env = "REVERB_APP_SECRET", hide_env_values = true)]
+    pub reverb_app_secret: Option<String>,
+
+    /// How SMS codes are sent: `log` writes the code to the server log, `outbox` appends a
+    /// JSON line per SMS to SMS_OUTBOX_PATH, `twilio` sends through Twilio's REST API.
+    #[arg(long, env = "SMS_DRIVER", value_enum, default_value_t = SmsDriverKind::Log)]
+    pub sms_driver: SmsDriverKind,
+
+    /// File the `outbox` SMS driver appends to (default STORAGE_DIR/sms-outbox.jsonl).
+    #[arg(long, env = "SMS_OUTBOX_PATH")]
+    pub sms_outbox_path: Option<PathBuf>,
+
+    /// Twilio account SID (required with SMS_DRIVER=twilio).
+    #[arg(long, env = "TWILIO_SID")]
+    pub twilio_sid: Option<String>,
+
+    /// Twilio auth token (required with SMS_DRIVER=twilio).
+    #[arg(long, env = "TWILIO_TOKEN", hide_env_values = true)]
+    pub twilio_token: Option<String>,
+
+    /// Twilio sender number in E.164 (required with SMS_DRIVER=twilio).
+    #[arg(long, env = "TWILIO_FROM")]
+    pub twilio_from: Option<String>,
+
+    /// Base URL of Twilio's API (change only to point at a test double).
+    #[arg(long, env = "TWILIO_API_URL", default_value = "https://api.twilio.com")]
+    pub twilio_api_url: String,
+
+    /// Seconds an OTP code stays valid.
+    #[arg(long, env = "OTP_TTL", default_value_t = 300, value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    pub otp_ttl: u64,
+
+    /// Wrong guesses after which an OTP code dies.
+    #[arg(long, env = "OTP_MAX_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub otp_max_attempts: u32,
+
+    /// Seconds before another code may be sent to the same number.
+    #[arg(long, env = "OTP_RESEND_SECONDS", default_value_t = 60)]
+    pub otp_resend_seconds: u64,
+
+    /// Codes one number may receive per hour.
+    #[arg(long, env = "OTP_RATE_PER_NUMBER_PER_HOUR", default_value_t = 5)]
+    pub otp_rate_per_number_per_hour: u32,
+
+    /// Codes one client IP address may request per hour.
+    #[arg(long, env = "OTP_RATE_PER_IP_PER_HOUR", default_value_t = 20)]
+    pub otp_rate_per_ip_per_hour: u32,
+
+    /// Seconds an access token lives.
+    #[arg(long, env = "ACCESS_TOKEN_TTL", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub access_token_ttl: u64,
+
+    /// Seconds a refresh token lives.
+    #[arg(long, env = "REFRESH_TOKEN_TTL", default_value_t = 1_209_600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub refresh_token_ttl: u64,
+
+    /// Contact-sync calls one user may make per hour.
+    #[arg(long, env = "CONTACT_SYNC_PER_HOUR", default_value_t = 10)]
+    pub contact_sync_per_hour: u32,
+
+    /// Seconds after sending during which a text message may be edited.
+    #[arg(long, env = "MESSAGE_EDIT_WINDOW", default_value_t = 900)]
+    pub message_edit_window: u64,
+
+    /// Seconds the sync log keeps events; older `since` values get 410.
+    #[arg(long, env = "SYNC_RETENTION", default_value_t = 2_592_000, value_parser = clap::value_parser!(u64).range(60..))]
+    pub sync_retention: u64,
+
+    /// Most members a group may have.
+    #[arg(long, env = "GROUP_MAX_MEMBERS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(2..=100_000))]
+    pub group_max_members: u32,
+
+    /// Largest JSON request body in bytes; larger ones get 413.
+    #[arg(long, env = "MAX_JSON_BODY_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024))]
+    pub max_json_body_bytes: u64,
+
+    /// Take the client IP (for rate limits and logs) from X-Forwarded-For. Enable only behind
+    /// a proxy that sets it.
+    #[arg(long, env = "TRUST_PROXY_HEADERS", default_value_t = false)]
+    pub trust_proxy_headers: bool,
+
+    /// Most messages written in one group-commit transaction.
+    #[arg(long, env = "WRITER_MAX_BATCH", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub writer_max_batch: u32,
+
+    /// Seconds of silence after which a client should ping (sent to clients as
+    /// `activity_timeout`); a socket silent for twice as long is closed.
+    #[arg(long, env = "WS_ACTIVITY_TIMEOUT", default_value_t = 120, value_parser = clap::value_parser!(u64).range(5..=3600))]
+    pub ws_activity_timeout: u64,
+
+    /// Frames queued for one socket before it is considered too slow and closed with 4200.
+    #[arg(long, env = "WS_OUTBOUND_QUEUE", default_value_t = 512, value_parser = clap::value_parser!(u32).range(8..=65_536))]
+    pub ws_outbound_queue: u32,
+
+    /// Largest frame a client may send, in bytes.
+    #[arg(long, env = "WS_MAX_FRAME_BYTES", default_value_t = 10 * 1024, value_parser = clap::value_parser!(u32).range(256..=1024 * 1024))]
+    pub ws_max_frame_bytes: u32,
+
+    /// Sockets one user may hold open on one node.
+    #[arg(long, env = "WS_MAX_CONNECTIONS_PER_USER", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub ws_max_connections_per_user: u32,
+
+    /// Client events (whispers) one socket may send per second; more are dropped with
+    /// `pusher:error` 4301.
+    #[arg(long, env = "CLIENT_EVENTS_PER_SECOND", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub client_events_per_second: u32,
+
+    /// Log format: `text` for people, `json` for log collectors.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log filter in tracing's syntax (`info`, `natter=debug,tower_http=warn`, ...).
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmsDriverKind {
+    Log,
+    Outbox,
+    Twilio,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A setting that cannot work, named the way the user set it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {name}: {reason}")]
+pub struct SettingError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+fn setting_error(name: &'static str, reason: impl Into<String>) -> SettingError {
+    SettingError {
+        name,
+        reason: reason.into(),
+    }
+}
+
+/// Settings after the checks clap cannot do and with generated secrets filled in.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: Settings,
+    pub database_url: String,
+    pub app_key: String,
+    pub reverb_app_secret: String,
+    pub node_id: String,
+    pub sms_outbox_path: PathBuf,
+}
+
+impl Config {
+    /// Checks the settings and fills in generated secrets. Creates STORAGE_DIR when it needs it.
+    pub fn resolve(settings: Settings) -> Result<Config, SettingError> {
+        check_cross_field(&settings)?;
+        let storage = settings.database.storage_dir.clone();
+        let needs_storage = settings.database.database_url.is_none()
+            || settings.app_key.is_none()
+            || settings.reverb_app_secret.is_none()
+            || settings.sms_driver == SmsDriverKind::Outbox;
+        if needs_storage {
+            std::fs::create_dir_all(&storage)
+                .map_err(|e| setting_error("STORAGE_DIR", format!("{}: {e}", storage.display())))?;
+        }
+        let app_key = match &settings.app_key {
+            Some(key) if key.len() < 32 => {
+                return Err(setting_error("APP_KEY", "must be at least 32 characters"));
+            }
+            Some(key) => key.clone(),
+            None => generated_secret(&storage.join("app.key"), "APP_KEY")?,
+        };
+        let reverb_app_secret = match &settings.reverb_app_secret {
+            Some(secret) if secret.is_empty() => {
+                return Err(setting_error("REVERB_APP_SECRET", "must not be empty"));
+            }
+            Some(secret) => secret.clone(),
+            None => generated_secret(&storage.join("reverb.secret"), "REVERB_APP_SECRET")?,
+        };
+        let node_id = settings
+            .node_id
+            .clone()
+            .unwrap_or_else(|| crate::auth::secrets::random_token(8));
+        let sms_outbox_path = settings
+            .sms_outbox_path
+            .clone()
+            .unwrap_or_else(|| storage.join("sms-outbox.jsonl"));
+        Ok(Config {
+            database_url: settings.database.url(),
+            app_key,
+            reverb_app_secret,
+            node_id,
+            sms_outbox_path,
+            settings,
+        })
+    }
+
+    pub fn otp_ttl(&self) -> Duration {
+        Duration::from_secs(self.settings.otp_ttl)
+    }
+
+    /// The settings as `NAME=value` lines, secrets masked, for `natter config`.
+    pub fn describe(&self) -> Vec<String> {
+        let s = &self.settings;
+        let mask = |v: &Option<String>| if v.is_some() { "(set)" } else { "(unset)" };
+        vec![
+            format!("DATABASE_URL={}", redact_url(&self.database_url)),
+            format!("STORAGE_DIR={}", s.database.storage_dir.display()),
+            format!("DB_MAX_CONNECTIONS={}", s.database.db_max_connections),
+            format!("HTTP_ADDR={}", s.http_addr),
+            format!("APP_URL={}", s.app_url),
+            format!("APP_KEY={}", mask(&s.app_key)),
+            format!(
+                "REDIS_URL={}",
+                s.redis_url.as_deref().map(redact_url).unwrap_or_default()
+            ),
+            format!("NODE_ID={}", self.node_id),
+            format!("REVERB_APP_ID={}", s.reverb_app_id),
+            format!("REVERB_APP_KEY={}", s.reverb_app_key),
+            format!("REVERB_APP_SECRET={}", mask(&s.reverb_app_secret)),
+            format!("SMS_DRIVER={:?}", s.sms_driver).to_lowercase(),
+            format!("SMS_OUTBOX_PATH={}", self.sms_outbox_path.display()),
+            format!("OTP_TTL={}", s.otp_ttl),
+            format!("ACCESS_TOKEN_TTL={}", s.access_token_ttl),
+            format!("REFRESH_TOKEN_TTL={}", s.refresh_token_ttl),
+            format!("SYNC_RETENTION={}", s.sync_retention),
+            format!("GROUP_MAX_MEMBERS={}", s.group_max_members),
+        ]
+    }
+}
+
+fn check_cross_field(settings: &Settings) -> Result<(), SettingError> {
+    if let Some(url) = &settings.database.database_url {
+        let known = [
+            "sqlite:",
+            "postgres://",
+            "postgresql://",
+            "mysql://",
+            "mariadb://",
+        ];
+        if !known.iter().any(|prefix| url.starts_with(prefix)) {
+            return Err(setting_error(
+                "DATABASE_URL",
+                "must start with sqlite:, postgres://, postgresql:// or mysql://",
+            ));
+        }
+    }
+    if let Some(url) = &settings.redis_url
+        && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+    {
+        return Err(setting_error(
+            "REDIS_URL",
+            "must start with redis:// or rediss://",
+        ));
+    }
+    if settings.sms_driver == SmsDriverKind::Twilio {
+        for (name, value) in [
+            ("TWILIO_SID", &settings.twilio_sid),
+            ("TWILIO_TOKEN", &settings.twilio_token),
+            ("TWILIO_FROM", &settings.twilio_from),
+        ] {
+            if value.as_deref().unwrap_or("").is_empty() {
+                return Err(setting_error(name, "is required when SMS_DRIVER=twilio"));
+            }
+        }
+    }
+    if !(settings.app_url.starts_with("http://") || settings.app_url.starts_with("https://")) {
+        return Err(setting_error(
+            "APP_URL",
+            "must start with http:// or https://",
+        ));
+    }
+    if settings.otp_rate_per_number_per_hour == 0 || settings.otp_rate_per_ip_per_hour == 0 {
+        return Err(setting_error(
+            "OTP_RATE_PER_NUMBER_PER_HOUR / OTP_RATE_PER_IP_PER_HOUR",
+            "must be at least 1",
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a secret from `path`, generating and saving one on first use so that restarts keep
+/// the same value (tokens and signed URLs stay valid).
+fn generated_secret(path: &Path, name: &'static str) -> Result<String, SettingError> {
+    match std::fs::read_to_string(path) {
+        Ok(existing) if !existing.trim().is_empty() => Ok(existing.trim().to_string()),
+        _ => {
+            let secret = crate::auth::secrets::random_token(48);
+            std::fs::write(path, &secret).map_err(|e| {
+                setting_error(
+                    name,
+                    format!("cannot save generated value to {}: {e}", path.display()),
+                )
+            })?;
+            Ok(secret)
+        }
+    }
+}
+
+/// Hides the password in a connection URL so it can be logged.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/natter"),
+            "postgres://app:***@db:5432/natter"
+        );
+        assert_eq!(
+            redact_url("mysql://root@127.0.0.1/test"),
+            "mysql://root@127.0.0.1/test"
+        );
+        assert_eq!(
+            redact_url("sqlite://storage/natter.db"),
+            "sqlite://storage/natter.db"
+        );
+    }
+
+    #[test]
+    fn twilio_requires_its_credentials() {
+        let cli = Cli::try_parse_from(["natter", "serve", "--sms-driver", "twilio"]);
+        let Ok(Cli {
+            command: Command::Serve(settings),
+        }) = cli
+        else {
+            panic!("the flags parse");
+        };
+        let err = Config::resolve(*settings).expect_err("must refuse");
+        assert_eq!(err.name, "TWILIO_SID");
+    }
+}

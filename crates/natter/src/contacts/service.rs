@@ -1,0 +1,277 @@
+//! Contacts, blocking and contact sync.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use super::dto::{
+    AddContactRequest, BlockResponse, ContactList, ContactView, RegisteredNumber,
+    SyncContactsRequest, SyncContactsResponse,
+};
+use super::store;
+use crate::clock::{Timestamp, now_ms};
+use crate::db::entities::contact;
+use crate::error::{ApiError, ApiResult, is_unique_violation};
+use crate::http::pagination::PageQuery;
+use crate::phone::{self, PhoneError};
+use crate::ratelimit::Limit;
+use crate::state::AppState;
+use crate::users;
+
+/// What privacy decisions need to know about a viewer and some owners.
+#[derive(Debug, Default)]
+pub struct Relations {
+    /// Owners who have the viewer as a contact.
+    has_viewer: HashSet<i64>,
+    /// Owners who blocked the viewer or whom the viewer blocked.
+    blocked: HashSet<i64>,
+}
+
+impl Relations {
+    pub fn owner_has_viewer(&self, owner: i64) -> bool {
+        self.has_viewer.contains(&owner)
+    }
+
+    pub fn blocked_either_way(&self, owner: i64) -> bool {
+        self.blocked.contains(&owner)
+    }
+}
+
+/// Two queries whatever the number of owners.
+pub async fn relations(state: &AppState, viewer: i64, owners: &[i64]) -> ApiResult<Relations> {
+    let mut relations = Relations::default();
+    for row in store::owners_having(&state.db.read, owners, viewer).await? {
+        relations.has_viewer.insert(row.user_id);
+        if row.is_blocked {
+            relations.blocked.insert(row.user_id);
+        }
+    }
+    relations
+        .blocked
+        .extend(store::blocked_by(&state.db.read, viewer, owners).await?);
+    Ok(relations)
+}
+
+/// True when `blocker` has blocked `other`.
+pub async fn has_blocked(state: &AppState, blocker: i64, other: i64) -> ApiResult<bool> {
+    Ok(store::find_pair(&state.db.read, blocker, other)
+        .await?
+        .is_some_and(|c| c.is_blocked))
+}
+
+/// The users who have `user_id` as an unblocked contact: the audience of their presence.
+pub async fn people_having(state: &AppState, user_id: i64) -> ApiResult<Vec<i64>> {
+    Ok(store::people_having(&state.db.read, user_id).await?)
+}
+
+pub async fn list(state: &AppState, user_id: i64, page: PageQuery) -> ApiResult<ContactList> {
+    let (rows, total) = store::page(&state.db.read, user_id, page.offset(), page.limit).await?;
+    let contacts = views(state, user_id, rows).await?;
+    Ok(ContactList {
+        contacts,
+        pagination: page.pagination(total),
+    })
+}
+
+/// Adds a contact; returns it and whether it is new (201) or was there (200).
+pub async fn add(
+    state: &AppState,
+    user_id: i64,
+    request: AddContactRequest,
+) -> ApiResult<(ContactView, bool)> {
+    let target = resolve_target(state, user_id, &request).await?;
+    if target == user_id {
+        let field = if request.contact_user_id.is_some() {
+            "contact_user_id"
+        } else {
+            "phone_number"
+        };
+        return Err(ApiError::field(
+            field,
+            "You cannot add yourself as a contact.",
+        ));
+    }
+    if let Some(existing) = store::find_pair(&state.db.read, user_id, target).await? {
+        return Ok((one_view(state, user_id, existing).await?, false));
+    }
+    let name = request
+        .contact_name
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    let (row, created) = match store::insert(&state.db.write, user_id, target, name, now_ms()).await
+    {
+        Ok(row) => (row, true),
+        Err(err) if is_unique_violation(&err) => {
+            let row = store::find_pair(&state.db.write, user_id, target)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Internal(anyhow::anyhow!("contact vanished after a unique violation"))
+                })?;
+            (row, false)
+        }
+        Err(err) => return Err(err.into()),
+    };
+    Ok((one_view(state, user_id, row).await?, created))
+}
+
+async fn resolve_target(
+    state: &AppState,
+    user_id: i64,
+    request: &AddContactRequest,
+) -> ApiResult<i64> {
+    if let Some(id) = request.contact_user_id {
+        return Ok(users::service::require_active(state, id).await?.id);
+    }
+    let Some(number) = &request.phone_number else {
+        return Err(ApiError::field(
+            "phone_number",
+            "The phone number field is required when contact user id is not present.",
+        ));
+    };
+    let own_code;
+    let country_code = match &request.country_code {
+        Some(code) => code.as_str(),
+        None => {
+            own_code = users::service::require_active(state, user_id)
+                .await?
+                .country_code;
+            own_code.as_str()
+        }
+    };
+    let e164 = phone::to_e164(number, Some(country_code)).map_err(phone_field_error)?;
+    users::service::find_by_phone(state, &e164)
+        .await?
+        .map(|u| u.id)
+        .ok_or_else(|| ApiError::not_found("User"))
+}
+
+/// The 422 for a number or country code that cannot be used.
+pub fn phone_field_error(err: PhoneError) -> ApiError {
+    match err {
+        PhoneError::CountryCode => {
+            ApiError::field("country_code", "The country code field is invalid.")
+        }
+        PhoneError::Number => ApiError::field(
+            "phone_number",
+            "The phone number field is not a valid phone number.",
+        ),
+    }
+}
+
+pub async fn sync(
+    state: &AppState,
+    user_id: i64,
+    request: SyncContactsRequest,
+) -> ApiResult<SyncContactsResponse> {
+    let limit = Limit::new(
+        format!("contact-sync:{user_id}"),
+        state.config.settings.contact_sync_per_hour,
+        Duration::from_secs(3600),
+    );
+    if let Err(retry) = state.limiter.acquire(&[limit]).await? {
+        return Err(ApiError::RateLimited {
+            retry_after_secs: retry.0,
+        });
+    }
+    let own_code;
+    let country_code = match &request.country_code {
+        Some(code) => {
+            phone::calling_code(code).map_err(phone_field_error)?;
+            code.as_str()
+        }
+        None => {
+            own_code = users::service::require_active(state, user_id)
+                .await?
+                .country_code;
+            own_code.as_str()
+        }
+    };
+    let mut invalid = Vec::new();
+    let mut numbers = Vec::new();
+    for raw in &request.phone_numbers {
+        match phone::to_e164(raw, Some(country_code)) {
+            Ok(e164) => numbers.push(e164),
+            Err(_) => invalid.push(raw.clone()),
+        }
+    }
+    numbers.sort();
+    numbers.dedup();
+    let found = users::service::find_by_phones(state, &numbers).await?;
+    let ids: Vec<i64> = found
+        .iter()
+        .map(|u| u.id)
+        .filter(|id| *id != user_id)
+        .collect();
+    let mut views = users::service::view_users(state, user_id, &ids).await?;
+    let mut registered: Vec<RegisteredNumber> = found
+        .into_iter()
+        .filter_map(|u| {
+            let view = views.remove(&u.id)?;
+            Some(RegisteredNumber {
+                phone_number: u.phone_number?,
+                user: view,
+            })
+        })
+        .collect();
+    registered.sort_by(|a, b| a.phone_number.cmp(&b.phone_number));
+    Ok(SyncContactsResponse {
+        registered,
+        invalid,
+    })
+}
+
+pub async fn toggle_block(
+    state: &AppState,
+    user_id: i64,
+    contact_id: i64,
+) -> ApiResult<BlockResponse> {
+    let row = owned(state, user_id, contact_id).await?;
+    let blocked = !row.is_blocked;
+    store::set_blocked(&state.db.write, row.id, blocked, now_ms()).await?;
+    Ok(BlockResponse {
+        success: true,
+        is_blocked: blocked,
+    })
+}
+
+pub async fn delete(state: &AppState, user_id: i64, contact_id: i64) -> ApiResult<()> {
+    let row = owned(state, user_id, contact_id).await?;
+    store::delete(&state.db.write, row.id).await?;
+    Ok(())
+}
+
+/// The caller's contact row; someone else's is 404, as if it did not exist.
+async fn owned(state: &AppState, user_id: i64, contact_id: i64) -> ApiResult<contact::Model> {
+    store::find(&state.db.read, contact_id)
+        .await?
+        .filter(|c| c.user_id == user_id)
+        .ok_or_else(|| ApiError::not_found("Contact"))
+}
+
+async fn one_view(state: &AppState, viewer: i64, row: contact::Model) -> ApiResult<ContactView> {
+    views(state, viewer, vec![row])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::not_found("Contact"))
+}
+
+async fn views(
+    state: &AppState,
+    viewer: i64,
+    rows: Vec<contact::Model>,
+) -> ApiResult<Vec<ContactView>> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.contact_user_id).collect();
+    let users: HashMap<i64, _> = users::service::view_users(state, viewer, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let user = users.get(&row.contact_user_id)?.clone();
+            Some(ContactView {
+                id: row.id,
+                contact_name: row.contact_name,
+                is_blocked: row.is_blocked,
+                added_at: Timestamp(row.created_at),
+                user,
+            })
+        })
+        .collect())
+}

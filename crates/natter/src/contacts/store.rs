@@ -1,0 +1,131 @@
+//! Queries on the `contacts` table.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use crate::db::entities::contact;
+
+pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<contact::Model>, DbErr> {
+    contact::Entity::find_by_id(id).one(db).await
+}
+
+pub async fn find_pair(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    contact_user_id: i64,
+) -> Result<Option<contact::Model>, DbErr> {
+    contact::Entity::find()
+        .filter(contact::Column::UserId.eq(user_id))
+        .filter(contact::Column::ContactUserId.eq(contact_user_id))
+        .one(db)
+        .await
+}
+
+/// One page of a user's contacts, oldest first, and the total.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<contact::Model>, u64), DbErr> {
+    let query = contact::Entity::find().filter(contact::Column::UserId.eq(user_id));
+    let total = query.clone().count(db).await?;
+    let rows = query
+        .order_by_asc(contact::Column::Id)
+        .offset(offset)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    contact_user_id: i64,
+    contact_name: Option<String>,
+    now: i64,
+) -> Result<contact::Model, DbErr> {
+    contact::ActiveModel {
+        user_id: Set(user_id),
+        contact_user_id: Set(contact_user_id),
+        contact_name: Set(contact_name),
+        is_blocked: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+}
+
+pub async fn set_blocked(
+    db: &impl ConnectionTrait,
+    id: i64,
+    blocked: bool,
+    now: i64,
+) -> Result<(), DbErr> {
+    contact::Entity::update_many()
+        .col_expr(contact::Column::IsBlocked, Expr::value(blocked))
+        .col_expr(contact::Column::UpdatedAt, Expr::value(now))
+        .filter(contact::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
+    contact::Entity::delete_by_id(id).exec(db).await?;
+    Ok(())
+}
+
+/// Rows where one of `owners` has `viewer` as a contact.
+pub async fn owners_having(
+    db: &impl ConnectionTrait,
+    owners: &[i64],
+    viewer: i64,
+) -> Result<Vec<contact::Model>, DbErr> {
+    if owners.is_empty() {
+        return Ok(Vec::new());
+    }
+    contact::Entity::find()
+        .filter(contact::Column::UserId.is_in(owners.iter().copied()))
+        .filter(contact::Column::ContactUserId.eq(viewer))
+        .all(db)
+        .await
+}
+
+/// Which of `others` the viewer has blocked.
+pub async fn blocked_by(
+    db: &impl ConnectionTrait,
+    viewer: i64,
+    others: &[i64],
+) -> Result<Vec<i64>, DbErr> {
+    if others.is_empty() {
+        return Ok(Vec::new());
+    }
+    contact::Entity::find()
+        .select_only()
+        .column(contact::Column::ContactUserId)
+        .filter(contact::Column::UserId.eq(viewer))
+        .filter(contact::Column::ContactUserId.is_in(others.iter().copied()))
+        .filter(contact::Column::IsBlocked.eq(true))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Users who have `user_id` as a contact and have not blocked them.
+pub async fn people_having(db: &impl ConnectionTrait, user_id: i64) -> Result<Vec<i64>, DbErr> {
+    contact::Entity::find()
+        .select_only()
+        .column(contact::Column::UserId)
+        .filter(contact::Column::ContactUserId.eq(user_id))
+        .filter(contact::Column::IsBlocked.eq(false))
+        .into_tuple()
+        .all(db)
+        .await
+}

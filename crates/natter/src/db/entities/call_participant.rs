@@ -1,0 +1,17 @@
+//! The `call_participants` table.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "call_participants")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub call_id: i64,
+    pub user_id: i64,
+    pub status: String,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

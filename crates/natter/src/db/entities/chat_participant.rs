@@ -1,0 +1,22 @@
+//! The `chat_participants` table.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "chat_participants")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub chat_id: i64,
+    pub user_id: i64,
+    pub role: String,
+    pub joined_at: i64,
+    pub left_at: Option<i64>,
+    pub muted_until: Option<i64>,
+    pub last_read_message_id: Option<i64>,
+    pub last_delivered_message_id: Option<i64>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

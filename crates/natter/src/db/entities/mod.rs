@@ -1,0 +1,22 @@
+//! SeaORM entities, one per table. Each feature's `store.rs` is the only place
+//! that queries the tables its feature owns.
+
+pub mod access_token;
+pub mod call;
+pub mod call_participant;
+pub mod chat;
+pub mod chat_membership;
+pub mod chat_participant;
+pub mod contact;
+pub mod device;
+pub mod event;
+pub mod job;
+pub mod login_session;
+pub mod message;
+pub mod message_reaction;
+pub mod otp_code;
+pub mod receipt_mark;
+pub mod status;
+pub mod status_view;
+pub mod stream_counter;
+pub mod user;

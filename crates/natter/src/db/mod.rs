@@ -1,0 +1,132 @@
+//! Database connections, transactions and the schema.
+//!
+//! One code path serves SQLite, PostgreSQL and MySQL/MariaDB, chosen by the
+//! scheme of `DATABASE_URL`. SQLite allows one writer at a time, so natter
+//! gives it a pool of one connection for writes (writers queue in the pool,
+//! fairly, instead of spinning on SQLITE_BUSY) and a separate pool for reads;
+//! on the server databases both handles are the same pool.
+
+pub mod entities;
+pub mod migrations;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+
+use crate::config::redact_url;
+
+#[derive(Clone)]
+pub struct Db {
+    /// For queries that only read.
+    pub read: DatabaseConnection,
+    /// For transactions that write. On SQLite a single connection.
+    pub write: DatabaseConnection,
+    pub backend: DbBackend,
+}
+
+impl Db {
+    /// Connects to `url`, creating the SQLite file (and its folder) when needed.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Db> {
+        let redacted = redact_url(url);
+        if url.starts_with("sqlite:") {
+            create_sqlite_folder(url)?;
+            let write = connect_pool(url, 1)
+                .await
+                .with_context(|| format!("cannot open DATABASE_URL {redacted}"))?;
+            let read = connect_pool(url, max_connections)
+                .await
+                .with_context(|| format!("cannot open DATABASE_URL {redacted}"))?;
+            return Ok(Db {
+                backend: DbBackend::Sqlite,
+                read,
+                write,
+            });
+        }
+        let pool = connect_pool(url, max_connections)
+            .await
+            .with_context(|| format!("cannot connect to DATABASE_URL {redacted}"))?;
+        Ok(Db {
+            backend: pool.get_database_backend(),
+            read: pool.clone(),
+            write: pool,
+        })
+    }
+
+    /// Runs every pending migration.
+    pub async fn migrate(&self) -> Result<(), DbErr> {
+        migrations::Migrator::up(&self.write, None).await
+    }
+
+    /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`, so the write
+    /// lock is taken up front rather than on a read-to-write upgrade that can fail.
+    pub async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        if self.backend == DbBackend::Sqlite {
+            self.write.begin_with_options(options).await
+        } else {
+            self.write.begin().await
+        }
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        self.read.ping().await.is_ok()
+    }
+
+    pub async fn close(self) {
+        let _ = self.read.close().await;
+        if self.backend == DbBackend::Sqlite {
+            let _ = self.write.close().await;
+        }
+    }
+}
+
+async fn connect_pool(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_string());
+    options
+        .max_connections(max_connections)
+        .min_connections(1.min(max_connections))
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false)
+        // SQLite durability: WAL lets readers run beside the writer; synchronous=FULL
+        // fsyncs the WAL on every commit, so a 201 survives power loss, not just a
+        // crash of the process. Group commit (messages/writer.rs) keeps that affordable.
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+                .create_if_missing(true)
+        });
+    // MySQL and MariaDB keep the server's sql_mode, which is strict
+    // (STRICT_TRANS_TABLES) by default on every supported version; sqlx adds
+    // utf8mb4 and UTC to each session.
+    Database::connect(options).await
+}
+
+fn create_sqlite_folder(url: &str) -> anyhow::Result<()> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create the folder {}", parent.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! `ValidJson<T>`: the request body, parsed and validated, or the 4xx of API.md.
+//!
+//! Every failure names the field: malformed JSON and a wrong content type are
+//! 422 on `body`; a missing field, a wrong type, an unknown enum value or an
+//! out-of-range number is 422 on that field; then the `validator` rules run.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use serde::de::DeserializeOwned;
+use validator::{Validate, ValidationErrors, ValidationErrorsKind};
+
+use crate::error::{ApiError, FieldErrors};
+
+/// A JSON body of type `T` that passed `T`'s validation rules.
+pub struct ValidJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ValidJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Validate,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(is_json_content_type);
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| body_rejection(&rejection))?;
+        let value = parse_body(&bytes, is_json)?;
+        let parsed: T = from_value(value)?;
+        parsed.validate().map_err(validation_error)?;
+        Ok(ValidJson(parsed))
+    }
+}
+
+fn is_json_content_type(value: &str) -> bool {
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// A body larger than the limit is 413; any other failure to read it is 400.
+pub fn body_rejection(rejection: &axum::extract::rejection::BytesRejection) -> ApiError {
+    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge("The request body is too large.".into())
+    } else {
+        ApiError::BadRequest("The request body could not be read.".into())
+    }
+}
+
+/// An empty body counts as `{}` (so routes whose fields are all optional work
+/// without one); anything else must be a JSON object sent as JSON.
+pub fn parse_body(bytes: &[u8], is_json: Option<bool>) -> Result<serde_json::Value, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Value::Object(Default::default()));
+    }
+    if is_json != Some(true) {
+        return Err(ApiError::field(
+            "body",
+            "The request body must be sent as application/json.",
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|_| ApiError::field("body", "The request body is not valid JSON."))?;
+    if !value.is_object() {
+        return Err(ApiError::field(
+            "body",
+            "The request body must be a JSON object.",
+        ));
+    }
+    Ok(value)
+}
+
+/// Deserialises `value` into `T`, turning serde's complaint into a 422 on the
+/// field it was about.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let (field, message) = describe_serde_error(&path, &err.inner().to_string());
+        ApiError::field(&field, message)
+    })
+}
+
+/// Laravel writes field names with spaces: "The phone number field is required."
+pub fn human_field(field: &str) -> String {
+    field.replace('_', " ")
+}
+
+fn describe_serde_error(path: &str, error: &str) -> (String, String) {
+    let join = |name: &str| {
+        if path.is_empty() || path == "." {
+            name.to_string()
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    if let Some(name) = between(error, "missing field `", "`") {
+        let field = join(name);
+        let message = format!("The {} field is required.", human_field(&field));
+        return (field, message);
+    }
+    if let Some(name) = between(error, "unknown field `", "`") {
+        let field = join(name);
+        let message = format!("The {} field is not allowed.", human_field(&field));
+        return (field, message);
+    }
+    let field = if path.is_empty() || path == "." {
+        "body".to_string()
+    } else {
+        path.to_string()
+    };
+    let human = human_field(&field);
+    let message = if error.starts_with("unknown variant") {
+        format!("The selected {human} is invalid.")
+    } else if let Some(expected) = error.split("expected ").nth(1) {
+        let expected = expected.split(" at line").next().unwrap_or(expected);
+        format!("The {human} field must be {}.", describe_expected(expected))
+    } else {
+        format!("The {human} field is invalid.")
+    };
+    (field, message)
+}
+
+fn describe_expected(expected: &str) -> String {
+    let expected = expected.trim();
+    if expected.starts_with('i') || expected.starts_with('u') {
+        // i64, u32, ...: serde says "expected i64" for both a string and an
+        // out-of-range number.
+        "an integer in range".to_string()
+    } else if expected.starts_with("f64") || expected.starts_with("f32") {
+        "a number".to_string()
+    } else {
+        expected.to_string()
+    }
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    let to = text[from..].find(end)? + from;
+    Some(&text[from..to])
+}
+
+/// Flattens `validator`'s nested errors into Laravel's `errors` object.
+pub fn validation_error(errors: ValidationErrors) -> ApiError {
+    let mut fields = FieldErrors::new();
+    flatten("", &errors, &mut fields);
+    ApiError::fields(fields)
+}
+
+fn flatten(prefix: &str, errors: &ValidationErrors, out: &mut FieldErrors) {
+    for (name, kind) in errors.errors() {
+        let field = if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        match kind {
+            ValidationErrorsKind::Field(list) => {
+                let messages = list.iter().map(|e| describe_rule(&field, e)).collect();
+                out.insert(field, messages);
+            }
+            ValidationErrorsKind::Struct(inner) => flatten(&field, inner, out),
+            ValidationErrorsKind::List(items) => {
+                for (index, inner) in items {
+                    flatten(&format!("{field}.{index}"), inner, out);
+                }
+            }
+        }
+    }
+}
+
+/// Laravel's wording for the rules natter uses, unless the rule carries its own message.
+fn describe_rule(field: &str, error: &validator::ValidationError) -> String {
+    let human = human_field(field);
+    if let Some(message) = &error.message {
+        return message.replace(":attribute", &human);
+    }
+    let param = |name: &str| error.params.get(name).map(|v| v.to_string());
+    match error.code.as_ref() {
+        "length" => match (param("min"), param("max"), param("equal")) {
+            (_, _, Some(equal)) => format!("The {human} field must be {equal} characters."),
+            (Some(min), Some(max), _) if min == "1" => format!(
+                "The {human} field is required and must not be greater than {max} characters."
+            ),
+            (Some(min), Some(max), _) => {
+                format!("The {human} field must be between {min} and {max} characters.")
+            }
+            (Some(min), None, _) => format!("The {human} field must be at least {min} characters."),
+            (None, Some(max), _) => {
+                format!("The {human} field must not be greater than {max} characters.")
+            }
+            _ => format!("The {human} field is invalid."),
+        },
+        "range" => match (param("min"), param("max")) {
+            (Some(min), Some(max)) => format!("The {human} field must be between {min} and {max}."),
+            (Some(min), None) => format!("The {human} field must be at least {min}."),
+            (None, Some(max)) => format!("The {human} field must not be greater than {max}."),
+            _ => format!("The {human} field is invalid."),
+        },
+        _ => format!("The {human} field is invalid."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize, Validate)]
+    struct Profile {
+        #[validate(length(min = 1, max = 5))]
+        name: String,
+        #[serde(default)]
+        age: Option<u8>,
+        #[serde(default)]
+        kind: Option<Kind>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Kind {
+        Everyone,
+    }
+
+    fn field_of(err: ApiError) -> (String, String) {
+        match err {
+            ApiError::Validation { message, errors } => {
+                (errors.keys().next().cloned().unwrap_or_default(), message)
+            }
+            other => panic!("expected 422, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_the_missing_field() {
+        let err = from_value::<Profile>(serde_json::json!({})).unwrap_err();
+        assert_eq!(
+            field_of(err),
+            ("name".into(), "The name field is required.".into())
+        );
+    }
+
+    #[test]
+    fn names_the_field_of_a_wrong_type() {
+        let err = from_value::<Profile>(serde_json::json!({"name": 5})).unwrap_err();
+        assert_eq!(field_of(err).0, "name");
+        let err = from_value::<Profile>(serde_json::json!({"name": "a", "age": 300})).unwrap_err();
+        assert_eq!(field_of(err).0, "age");
+        let err =
+            from_value::<Profile>(serde_json::json!({"name": "a", "kind": "nobody!"})).unwrap_err();
+        assert_eq!(
+            field_of(err),
+            ("kind".into(), "The selected kind is invalid.".into())
+        );
+    }
+
+    #[test]
+    fn refuses_non_json_and_non_objects() {
+        assert_eq!(
+            field_of(parse_body(b"{", Some(true)).unwrap_err()).0,
+            "body"
+        );
+        assert_eq!(
+            field_of(parse_body(b"[1]", Some(true)).unwrap_err()).0,
+            "body"
+        );
+        assert_eq!(
+            field_of(parse_body(b"a=b", Some(false)).unwrap_err()).0,
+            "body"
+        );
+        assert!(parse_body(b"", None).unwrap().is_object());
+    }
+
+    #[test]
+    fn length_rules_read_like_laravel() {
+        let profile: Profile = from_value(serde_json::json!({"name": "toolong"})).unwrap();
+        let (field, message) = field_of(validation_error(profile.validate().unwrap_err()));
+        assert_eq!(field, "name");
+        assert!(message.contains("5 characters"), "{message}");
+    }
+}

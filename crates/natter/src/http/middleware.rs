@@ -1,0 +1,112 @@
+//! What wraps every request: a request id, a log line, metrics, JSON for
+//! unknown routes and panics.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tower_http::request_id::{MakeRequestId, RequestId};
+use tracing::Instrument;
+
+use crate::error::ApiError;
+use crate::ops::metrics::{HTTP_DURATION, HTTP_REQUESTS};
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Request ids: a random per-process prefix and a counter, short and unique.
+#[derive(Clone)]
+pub struct NatterRequestId {
+    prefix: std::sync::Arc<str>,
+}
+
+impl NatterRequestId {
+    pub fn new() -> NatterRequestId {
+        NatterRequestId {
+            prefix: crate::auth::secrets::random_token(8).into(),
+        }
+    }
+}
+
+impl Default for NatterRequestId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
+
+impl MakeRequestId for NatterRequestId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{}-{n}", self.prefix))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// Logs one line per request and records its metrics. The route template, not
+/// the raw path, is what gets logged and labelled: paths can hold invite codes.
+pub async fn observe(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let span = tracing::info_span!("request", %method, %route, request_id = %request_id);
+    let response = next.run(request).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    span.in_scope(|| {
+        let ms = elapsed.as_secs_f64() * 1000.0;
+        if status >= 500 {
+            tracing::error!(status, ms, "request finished");
+        } else {
+            tracing::info!(status, ms, "request finished");
+        }
+    });
+    let labels = [
+        ("route", route),
+        ("method", method.to_string()),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
+    metrics::histogram!(HTTP_DURATION, &labels[..2]).record(elapsed.as_secs_f64());
+    response
+}
+
+/// Unknown routes: 404 JSON, not an empty body.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("Route not found".into())
+}
+
+/// A route that exists but not with this method.
+pub async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(serde_json::json!({ "success": false, "message": "Method not allowed" })),
+    )
+        .into_response()
+}
+
+/// A panic in a handler becomes the generic 500 body; the panic is logged.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    let detail = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".to_string());
+    tracing::error!(panic = %detail, "handler panicked");
+    ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+}

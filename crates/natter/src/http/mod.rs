@@ -1,0 +1,12 @@
+//! HTTP plumbing shared by every feature: extractors, middleware, pagination,
+//! the OpenAPI document.
+
+pub mod auth;
+pub mod client_ip;
+pub mod json;
+pub mod middleware;
+pub mod openapi;
+pub mod pagination;
+pub mod path;
+pub mod query;
+pub mod validate;

@@ -1,0 +1,74 @@
+//! Prometheus metrics: the recorder (installed once per process) and the names
+//! natter records, so dashboards have one list to read.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub const HTTP_REQUESTS: &str = "natter_http_requests_total";
+pub const HTTP_DURATION: &str = "natter_http_request_duration_seconds";
+pub const OPEN_SOCKETS: &str = "natter_open_sockets";
+pub const MESSAGES_SENT: &str = "natter_messages_sent_total";
+pub const FANOUT_DELIVERIES: &str = "natter_fanout_deliveries_total";
+pub const WRITER_QUEUE_DEPTH: &str = "natter_writer_queue_depth";
+pub const WRITER_BATCH_SIZE: &str = "natter_writer_batch_size";
+pub const SLOW_SOCKETS_CLOSED: &str = "natter_slow_sockets_closed_total";
+pub const JOB_FAILURES: &str = "natter_job_failures_total";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's recorder. Installing is global, so every server in a process
+/// (tests start several) shares one.
+pub fn handle() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(HTTP_DURATION.to_string()),
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                    ],
+                )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(WRITER_BATCH_SIZE.to_string()),
+                        &[
+                            1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+                        ],
+                    )
+                });
+            let recorder = match builder {
+                Ok(b) => b.build_recorder(),
+                Err(_) => PrometheusBuilder::new().build_recorder(),
+            };
+            let handle = recorder.handle();
+            // Fails only if another recorder was installed first; then ours just
+            // renders nothing, which the metrics test would catch.
+            let _ = metrics::set_global_recorder(recorder);
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    metrics::describe_counter!(HTTP_REQUESTS, "HTTP requests by route, method and status");
+    metrics::describe_histogram!(
+        HTTP_DURATION,
+        metrics::Unit::Seconds,
+        "HTTP request latency by route"
+    );
+    metrics::describe_gauge!(OPEN_SOCKETS, "WebSocket connections open on this node");
+    metrics::describe_counter!(MESSAGES_SENT, "Messages committed");
+    metrics::describe_counter!(FANOUT_DELIVERIES, "Frames queued to sockets");
+    metrics::describe_gauge!(
+        WRITER_QUEUE_DEPTH,
+        "Sends waiting for the group-commit writer"
+    );
+    metrics::describe_histogram!(WRITER_BATCH_SIZE, "Messages per group-commit transaction");
+    metrics::describe_counter!(
+        SLOW_SOCKETS_CLOSED,
+        "Sockets closed with 4200 because their queue overflowed"
+    );
+    metrics::describe_counter!(JOB_FAILURES, "Background job runs that failed");
+}

@@ -1,0 +1,98 @@
+//! Phone numbers: everything natter stores or compares is E.164 (`+14155550123`).
+
+use phonenumber::country;
+use phonenumber::{Mode, metadata::DATABASE};
+
+/// Why a number was refused, for the 422 message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhoneError {
+    /// The country code is not digits, or no country uses it.
+    CountryCode,
+    /// The number cannot exist.
+    Number,
+}
+
+/// A country calling code as the guide sends it (`"1"`, `"+1"`, `"44"`), as digits.
+pub fn calling_code(country_code: &str) -> Result<u16, PhoneError> {
+    let digits = country_code.trim().trim_start_matches('+');
+    if digits.is_empty() || digits.len() > 3 || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(PhoneError::CountryCode);
+    }
+    let code: u16 = digits.parse().map_err(|_| PhoneError::CountryCode)?;
+    if DATABASE.region(&code).is_none() {
+        return Err(PhoneError::CountryCode);
+    }
+    Ok(code)
+}
+
+/// Normalises `number` to E.164. A number written with `+` (or `00`) carries its
+/// own country; otherwise `country_code` is the region hint, so national forms
+/// such as `(415) 555-0123` or `07700 900123` work.
+pub fn to_e164(number: &str, country_code: Option<&str>) -> Result<String, PhoneError> {
+    let trimmed = number.trim();
+    if trimmed.is_empty() || trimmed.len() > 32 {
+        return Err(PhoneError::Number);
+    }
+    let international = trimmed.starts_with('+') || trimmed.starts_with("00");
+    let region = match (international, country_code) {
+        (true, _) => None,
+        (false, Some(cc)) => Some(region_of(calling_code(cc)?)?),
+        (false, None) => return Err(PhoneError::CountryCode),
+    };
+    let text = match trimmed.strip_prefix("00") {
+        Some(rest) if international => format!("+{rest}"),
+        _ => trimmed.to_string(),
+    };
+    let parsed = phonenumber::parse(region, &text).map_err(|_| PhoneError::Number)?;
+    if !parsed.is_valid() {
+        return Err(PhoneError::Number);
+    }
+    Ok(parsed.format().mode(Mode::E164).to_string())
+}
+
+/// The main region of a calling code (`1` -> US, `44` -> GB).
+fn region_of(code: u16) -> Result<country::Id, PhoneError> {
+    let regions = DATABASE.region(&code).ok_or(PhoneError::CountryCode)?;
+    regions
+        .first()
+        .and_then(|id| id.parse().ok())
+        .ok_or(PhoneError::CountryCode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_national_and_international_forms() {
+        assert_eq!(
+            to_e164("(415) 555-0123", Some("1")).unwrap(),
+            "+14155550123"
+        );
+        assert_eq!(to_e164("415 555 0123", Some("+1")).unwrap(), "+14155550123");
+        assert_eq!(
+            to_e164("+1 415 555 0123", Some("44")).unwrap(),
+            "+14155550123"
+        );
+        assert_eq!(
+            to_e164("07700 900123", Some("44")).unwrap(),
+            "+447700900123"
+        );
+        assert_eq!(to_e164("0044 7700 900123", None).unwrap(), "+447700900123");
+    }
+
+    #[test]
+    fn refuses_impossible_numbers_and_codes() {
+        assert_eq!(to_e164("12", Some("1")), Err(PhoneError::Number));
+        assert_eq!(to_e164("hello", Some("1")), Err(PhoneError::Number));
+        assert_eq!(
+            to_e164("4155550123", Some("999")),
+            Err(PhoneError::CountryCode)
+        );
+        assert_eq!(
+            to_e164("4155550123", Some("x")),
+            Err(PhoneError::CountryCode)
+        );
+        assert_eq!(to_e164("4155550123", None), Err(PhoneError::CountryCode));
+    }
+}

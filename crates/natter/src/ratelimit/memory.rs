@@ -1,0 +1,116 @@
+//! The in-process limiter: a log of hit times per key.
+
+use std::collections::{HashMap, VecDeque};
+
+use parking_lot::Mutex;
+
+use super::{Limit, RateLimiter, RetryAfter, seconds_until};
+use crate::clock::now_ms;
+
+/// Keys are swept of expired hits every this many calls, so idle keys do not pile up.
+const SWEEP_EVERY: u64 = 4096;
+
+#[derive(Default)]
+pub struct MemoryLimiter {
+    inner: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    hits: HashMap<String, Window>,
+    calls: u64,
+}
+
+struct Window {
+    window_ms: i64,
+    /// Hit times, oldest first; never longer than the limit.
+    times: VecDeque<i64>,
+}
+
+impl MemoryLimiter {
+    pub fn new() -> MemoryLimiter {
+        MemoryLimiter::default()
+    }
+
+    /// Decides without awaiting: the lock is never held across I/O.
+    pub fn acquire_now(&self, limits: &[Limit], now: i64) -> Result<(), RetryAfter> {
+        let mut state = self.inner.lock();
+        state.calls += 1;
+        if state.calls % SWEEP_EVERY == 0 {
+            state
+                .hits
+                .retain(|_, w| w.times.back().is_some_and(|t| *t > now - w.window_ms));
+        }
+        let mut wait_ms = 0i64;
+        for limit in limits {
+            let window_ms = limit.window.as_millis() as i64;
+            if let Some(window) = state.hits.get_mut(&limit.key) {
+                while window.times.front().is_some_and(|t| *t <= now - window_ms) {
+                    window.times.pop_front();
+                }
+                if window.times.len() >= limit.max as usize
+                    && let Some(oldest) = window.times.front()
+                {
+                    wait_ms = wait_ms.max(oldest + window_ms - now);
+                }
+            }
+        }
+        if wait_ms > 0 {
+            return Err(RetryAfter(seconds_until(wait_ms)));
+        }
+        for limit in limits {
+            let window = state
+                .hits
+                .entry(limit.key.clone())
+                .or_insert_with(|| Window {
+                    window_ms: limit.window.as_millis() as i64,
+                    times: VecDeque::new(),
+                });
+            window.times.push_back(now);
+            while window.times.len() > limit.max as usize {
+                window.times.pop_front();
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl RateLimiter for MemoryLimiter {
+    async fn acquire(&self, limits: &[Limit]) -> anyhow::Result<Result<(), RetryAfter>> {
+        Ok(self.acquire_now(limits, now_ms()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn refuses_past_the_limit_and_frees_up_with_time() {
+        let limiter = MemoryLimiter::new();
+        let limit = [Limit::new("k", 2, Duration::from_secs(60))];
+        assert!(limiter.acquire_now(&limit, 0).is_ok());
+        assert!(limiter.acquire_now(&limit, 1_000).is_ok());
+        assert_eq!(limiter.acquire_now(&limit, 2_000), Err(RetryAfter(58)));
+        assert!(limiter.acquire_now(&limit, 60_001).is_ok());
+    }
+
+    #[test]
+    fn a_refusal_uses_no_quota_in_any_limit() {
+        let limiter = MemoryLimiter::new();
+        let tight = Limit::new("tight", 1, Duration::from_secs(60));
+        let loose = Limit::new("loose", 2, Duration::from_secs(60));
+        assert!(
+            limiter
+                .acquire_now(&[tight.clone(), loose.clone()], 0)
+                .is_ok()
+        );
+        // Refused by "tight"; "loose" must not count this attempt.
+        assert!(limiter.acquire_now(&[tight, loose.clone()], 1).is_err());
+        assert!(limiter.acquire_now(std::slice::from_ref(&loose), 2).is_ok());
+        assert!(limiter.acquire_now(&[loose], 3).is_err());
+    }
+}

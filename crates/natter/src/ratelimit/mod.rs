@@ -1,0 +1,48 @@
+//! Sliding-window rate limits, in this process or shared through Redis.
+//!
+//! A request passes several limits at once (an OTP request counts against its
+//! number and its client IP); [`RateLimiter::acquire`] checks them all and
+//! records a hit in each only when every one has room, so a refused request
+//! never uses quota (API.md, "Rate limits count accepted requests only").
+
+mod memory;
+mod redis_limiter;
+
+use std::time::Duration;
+
+pub use memory::MemoryLimiter;
+pub use redis_limiter::RedisLimiter;
+
+/// At most `max` hits per `window` for `key`.
+#[derive(Debug, Clone)]
+pub struct Limit {
+    pub key: String,
+    pub max: u32,
+    pub window: Duration,
+}
+
+impl Limit {
+    pub fn new(key: impl Into<String>, max: u32, window: Duration) -> Limit {
+        Limit {
+            key: key.into(),
+            max,
+            window,
+        }
+    }
+}
+
+/// Refused: retry after this many seconds (at least 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryAfter(pub u64);
+
+#[async_trait::async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Records one hit against every limit if all have room; otherwise records
+    /// nothing and says when the tightest one frees up.
+    async fn acquire(&self, limits: &[Limit]) -> anyhow::Result<Result<(), RetryAfter>>;
+}
+
+/// Whole seconds until `ms` milliseconds have passed, never 0.
+fn seconds_until(ms: i64) -> u64 {
+    (ms.max(0) as u64).div_ceil(1000).max(1)
+}

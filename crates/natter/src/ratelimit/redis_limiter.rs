@@ -1,0 +1,73 @@
+//! The shared limiter: one sorted set of hit times per key in Redis, checked and
+//! updated by one Lua script so nodes never race each other.
+
+use redis::Script;
+use redis::aio::ConnectionManager;
+
+use super::{Limit, RateLimiter, RetryAfter, seconds_until};
+use crate::clock::now_ms;
+
+/// KEYS: the limit keys. ARGV: now, a unique member, then (max, window_ms) per key.
+/// Returns 0 when every limit had room (and records the hit in each), otherwise
+/// the milliseconds until the tightest one frees up.
+const ACQUIRE: &str = r#"
+local now = tonumber(ARGV[1])
+local member = ARGV[2]
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local max = tonumber(ARGV[1 + 2 * i])
+  local window = tonumber(ARGV[2 + 2 * i])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) >= max then
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    local free_at = tonumber(oldest[2]) + window
+    if free_at - now > wait then wait = free_at - now end
+  end
+end
+if wait > 0 then return wait end
+for i, key in ipairs(KEYS) do
+  local window = tonumber(ARGV[2 + 2 * i])
+  redis.call('ZADD', key, now, member)
+  redis.call('PEXPIRE', key, window)
+end
+return 0
+"#;
+
+pub struct RedisLimiter {
+    redis: ConnectionManager,
+    script: Script,
+    prefix: String,
+}
+
+impl RedisLimiter {
+    pub fn new(redis: ConnectionManager, prefix: &str) -> RedisLimiter {
+        RedisLimiter {
+            redis,
+            script: Script::new(ACQUIRE),
+            prefix: format!("{prefix}rl:"),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl RateLimiter for RedisLimiter {
+    async fn acquire(&self, limits: &[Limit]) -> anyhow::Result<Result<(), RetryAfter>> {
+        let mut invocation = self.script.prepare_invoke();
+        invocation
+            .arg(now_ms())
+            .arg(crate::auth::secrets::random_token(16));
+        for limit in limits {
+            invocation
+                .key(format!("{}{}", self.prefix, limit.key))
+                .arg(limit.max)
+                .arg(limit.window.as_millis() as u64);
+        }
+        let mut redis = self.redis.clone();
+        let wait_ms: i64 = invocation.invoke_async(&mut redis).await?;
+        Ok(if wait_ms > 0 {
+            Err(RetryAfter(seconds_until(wait_ms)))
+        } else {
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,99 @@
+//! `AppState`: everything a request handler may use, built once at start.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
+use redis::aio::ConnectionManager;
+
+use crate::config::{Config, redact_url};
+use crate::db::Db;
+use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
+use crate::sms::{self, SmsSender};
+
+/// Cheap to clone: one pointer.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub config: Config,
+    pub db: Db,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub sms: Arc<dyn SmsSender>,
+    /// Outbound HTTP (Twilio, webhooks).
+    pub http: reqwest::Client,
+    pub metrics: PrometheusHandle,
+    /// Set when REDIS_URL is.
+    pub redis: Option<ConnectionManager>,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Connects to the database (and Redis when configured) and builds the drivers.
+    /// Runs pending migrations first.
+    pub async fn build(config: Config) -> anyhow::Result<AppState> {
+        let db = Db::connect(
+            &config.database_url,
+            config.settings.database.db_max_connections,
+        )
+        .await?;
+        db.migrate().await.context("migrations failed")?;
+        let redis = match &config.settings.redis_url {
+            Some(url) => Some(connect_redis(url).await?),
+            None => None,
+        };
+        let limiter: Arc<dyn RateLimiter> = match &redis {
+            Some(conn) => Arc::new(RedisLimiter::new(conn.clone(), &redis_prefix(&config))),
+            None => Arc::new(MemoryLimiter::new()),
+        };
+        install_tls_provider();
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(15))
+            .build()
+            .context("cannot build the HTTP client")?;
+        let sms = sms::from_config(&config, http.clone());
+        let metrics = crate::ops::metrics::handle();
+        Ok(AppState(Arc::new(Shared {
+            config,
+            db,
+            limiter,
+            sms,
+            http,
+            metrics,
+            redis,
+        })))
+    }
+}
+
+/// Keys and channels natter uses in Redis start with this, so several natter
+/// installations (or test runs) can share one Redis.
+pub fn redis_prefix(config: &Config) -> String {
+    format!("natter:{}:", config.settings.reverb_app_id)
+}
+
+async fn connect_redis(url: &str) -> anyhow::Result<ConnectionManager> {
+    let client = redis::Client::open(url)
+        .with_context(|| format!("invalid REDIS_URL {}", redact_url(url)))?;
+    let manager = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        ConnectionManager::new(client),
+    )
+    .await
+    .with_context(|| format!("timed out connecting to REDIS_URL {}", redact_url(url)))?
+    .with_context(|| format!("cannot connect to REDIS_URL {}", redact_url(url)))?;
+    Ok(manager)
+}
+
+/// rustls needs one process-wide crypto provider; natter uses ring (no C
+/// toolchain needed beyond cc). Installing twice is harmless.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

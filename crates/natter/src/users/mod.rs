@@ -1,0 +1,19 @@
+//! Users: profiles, privacy settings, how one user sees another, account deletion.
+
+pub mod dto;
+pub mod routes;
+pub mod service;
+mod store;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::profile, routes::update_profile))
+        .routes(routes!(routes::update_privacy))
+        .routes(routes!(routes::delete_account))
+        .routes(routes!(routes::show))
+}

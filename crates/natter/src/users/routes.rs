@@ -1,0 +1,76 @@
+//! HTTP handlers for profiles, privacy and account deletion.
+
+use axum::Json;
+use axum::extract::State;
+
+use super::dto::{SelfView, SuccessResponse, UpdatePrivacyRequest, UpdateProfileRequest, UserView};
+use super::service;
+use crate::error::ApiResult;
+use crate::http::auth::AuthUser;
+use crate::http::json::ValidJson;
+use crate::http::path::ValidPath;
+use crate::state::AppState;
+
+/// The caller's own profile.
+#[utoipa::path(get, path = "/api/user/profile", tag = "users",
+    security(("bearer" = [])),
+    responses((status = 200, body = SelfView), (status = 401, description = "Unauthenticated")))]
+pub async fn profile(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<SelfView>> {
+    let user = service::require_active(&state, auth.user_id).await?;
+    Ok(Json(service::self_view(&user)))
+}
+
+/// Changes the caller's name and/or about text.
+#[utoipa::path(put, path = "/api/user/profile", tag = "users",
+    security(("bearer" = [])), request_body = UpdateProfileRequest,
+    responses((status = 200, body = SelfView), (status = 422, description = "Validation failed")))]
+pub async fn update_profile(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidJson(request): ValidJson<UpdateProfileRequest>,
+) -> ApiResult<Json<SelfView>> {
+    Ok(Json(
+        service::update_profile(&state, auth.user_id, request).await?,
+    ))
+}
+
+/// Changes who may see the caller's last seen, photo and about.
+#[utoipa::path(put, path = "/api/user/privacy", tag = "users",
+    security(("bearer" = [])), request_body = UpdatePrivacyRequest,
+    responses((status = 200, body = SelfView), (status = 422, description = "Validation failed")))]
+pub async fn update_privacy(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidJson(request): ValidJson<UpdatePrivacyRequest>,
+) -> ApiResult<Json<SelfView>> {
+    Ok(Json(
+        service::update_privacy(&state, auth.user_id, request).await?,
+    ))
+}
+
+/// Another user, as the caller may see them.
+#[utoipa::path(get, path = "/api/users/{id}", tag = "users",
+    security(("bearer" = [])), params(("id" = i64, Path, description = "User id")),
+    responses((status = 200, body = UserView), (status = 404, description = "No such user")))]
+pub async fn show(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath(id): ValidPath<i64>,
+) -> ApiResult<Json<UserView>> {
+    Ok(Json(service::view_user(&state, auth.user_id, id).await?))
+}
+
+/// Deletes the caller's account.
+#[utoipa::path(delete, path = "/api/user", tag = "users",
+    security(("bearer" = [])),
+    responses((status = 200, body = SuccessResponse)))]
+pub async fn delete_account(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> ApiResult<Json<SuccessResponse>> {
+    service::delete_account(&state, auth.user_id).await?;
+    Ok(Json(SuccessResponse {
+        success: true,
+        message: "Account deleted successfully".into(),
+    }))
+}

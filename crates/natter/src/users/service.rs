@@ -1,0 +1,216 @@
+//! Profiles, privacy and account deletion, and how one user sees another.
+
+use std::collections::HashMap;
+
+use sea_orm::ActiveValue::Set;
+
+use super::dto::{
+    PrivacySettings, SelfView, UpdatePrivacyRequest, UpdateProfileRequest, UserView, Visibility,
+};
+use super::store;
+use crate::clock::{Timestamp, now_ms};
+use crate::contacts;
+use crate::db::entities::user;
+use crate::error::{ApiError, ApiResult, is_unique_violation};
+use crate::state::AppState;
+
+pub const DEFAULT_ABOUT: &str = "Hey there! I am using natter.";
+pub const DEFAULT_NAME: &str = "User";
+const DELETED_NAME: &str = "Deleted account";
+
+/// The user with this verified number, created on first sign-in. Two concurrent
+/// first sign-ins for one number meet at the unique index; the loser reads the winner.
+pub async fn find_or_create_by_phone(
+    state: &AppState,
+    e164: &str,
+    country_code: &str,
+    name: Option<&str>,
+) -> ApiResult<user::Model> {
+    if let Some(existing) = store::find_by_phone(&state.db.read, e164).await? {
+        return Ok(existing);
+    }
+    let new = store::NewUser {
+        phone_number: e164,
+        country_code,
+        name: name
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(DEFAULT_NAME),
+        now: now_ms(),
+    };
+    match store::insert(&state.db.write, new).await {
+        Ok(user) => Ok(user),
+        Err(err) if is_unique_violation(&err) => store::find_by_phone(&state.db.write, e164)
+            .await?
+            .ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("user vanished after a unique violation"))
+            }),
+        Err(err) => Err(err.into()),
+    }
+}
+
+pub async fn require_active(state: &AppState, id: i64) -> ApiResult<user::Model> {
+    store::find_active(&state.db.read, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User"))
+}
+
+pub fn self_view(user: &user::Model) -> SelfView {
+    SelfView {
+        id: user.id,
+        name: user.name.clone(),
+        phone_number: user.phone_number.clone(),
+        about: user.about.clone(),
+        avatar_url: user.avatar_url.clone(),
+        is_online: user.is_online,
+        last_seen_at: user.last_seen_at.map(Timestamp),
+        country_code: user.country_code.clone(),
+        phone_verified_at: user.phone_verified_at.map(Timestamp),
+        privacy: PrivacySettings {
+            last_seen: Visibility::parse(&user.privacy_last_seen),
+            profile_photo: Visibility::parse(&user.privacy_profile_photo),
+            about: Visibility::parse(&user.privacy_about),
+        },
+        created_at: Timestamp(user.created_at),
+    }
+}
+
+/// How `viewer` sees each of `ids` (deleted accounts included, as "Deleted
+/// account"). Three queries whatever the number of users.
+pub async fn view_users(
+    state: &AppState,
+    viewer: i64,
+    ids: &[i64],
+) -> ApiResult<HashMap<i64, UserView>> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let users = store::find_many(&state.db.read, &ids).await?;
+    let relations = contacts::service::relations(state, viewer, &ids).await?;
+    Ok(users
+        .iter()
+        .map(|user| (user.id, view_with(user, viewer, &relations)))
+        .collect())
+}
+
+/// How `viewer` sees one active user; 404 when there is none.
+pub async fn view_user(state: &AppState, viewer: i64, id: i64) -> ApiResult<UserView> {
+    let user = require_active(state, id).await?;
+    let relations = contacts::service::relations(state, viewer, &[id]).await?;
+    Ok(view_with(&user, viewer, &relations))
+}
+
+/// Applies the owner's privacy settings for this viewer.
+pub fn view_with(
+    user: &user::Model,
+    viewer: i64,
+    relations: &contacts::service::Relations,
+) -> UserView {
+    if user.deleted_at.is_some() {
+        return UserView {
+            id: user.id,
+            name: DELETED_NAME.to_string(),
+            phone_number: None,
+            about: None,
+            avatar_url: None,
+            is_online: false,
+            last_seen_at: None,
+        };
+    }
+    let may_see = |setting: &str| -> bool {
+        if viewer == user.id {
+            return true;
+        }
+        if relations.blocked_either_way(user.id) {
+            return false;
+        }
+        match Visibility::parse(setting) {
+            Visibility::Everyone => true,
+            Visibility::Contacts => relations.owner_has_viewer(user.id),
+            Visibility::Nobody => false,
+        }
+    };
+    let presence = may_see(&user.privacy_last_seen);
+    UserView {
+        id: user.id,
+        name: user.name.clone(),
+        phone_number: user.phone_number.clone(),
+        about: user.about.clone().filter(|_| may_see(&user.privacy_about)),
+        avatar_url: user
+            .avatar_url
+            .clone()
+            .filter(|_| may_see(&user.privacy_profile_photo)),
+        is_online: presence && user.is_online,
+        last_seen_at: user.last_seen_at.filter(|_| presence).map(Timestamp),
+    }
+}
+
+pub async fn update_profile(
+    state: &AppState,
+    user_id: i64,
+    request: UpdateProfileRequest,
+) -> ApiResult<SelfView> {
+    let mut changes = user::ActiveModel {
+        id: Set(user_id),
+        updated_at: Set(now_ms()),
+        ..Default::default()
+    };
+    if let Some(name) = request.name {
+        changes.name = Set(name.trim().to_string());
+    }
+    if let Some(about) = request.about {
+        changes.about = Set(Some(about));
+    }
+    let user = store::update(&state.db.write, changes).await?;
+    Ok(self_view(&user))
+}
+
+pub async fn update_privacy(
+    state: &AppState,
+    user_id: i64,
+    request: UpdatePrivacyRequest,
+) -> ApiResult<SelfView> {
+    let mut changes = user::ActiveModel {
+        id: Set(user_id),
+        updated_at: Set(now_ms()),
+        ..Default::default()
+    };
+    if let Some(v) = request.privacy_last_seen {
+        changes.privacy_last_seen = Set(v.as_str().to_string());
+    }
+    if let Some(v) = request.privacy_profile_photo {
+        changes.privacy_profile_photo = Set(v.as_str().to_string());
+    }
+    if let Some(v) = request.privacy_about {
+        changes.privacy_about = Set(v.as_str().to_string());
+    }
+    let user = store::update(&state.db.write, changes).await?;
+    Ok(self_view(&user))
+}
+
+/// Soft-deletes the account: frees the number and signs out every device.
+pub async fn delete_account(state: &AppState, user_id: i64) -> ApiResult<()> {
+    let now = now_ms();
+    crate::auth::service::revoke_all_sessions(state, user_id, "account_deleted").await?;
+    store::soft_delete(&state.db.write, user_id, now).await?;
+    Ok(())
+}
+
+/// Records that a user came online or went offline.
+pub async fn set_online(state: &AppState, user_id: i64, online: bool) -> ApiResult<i64> {
+    let now = now_ms();
+    store::set_online(&state.db.write, user_id, online, now).await?;
+    Ok(now)
+}
+
+pub async fn find_by_phone(state: &AppState, e164: &str) -> ApiResult<Option<user::Model>> {
+    Ok(store::find_by_phone(&state.db.read, e164).await?)
+}
+
+pub async fn find_by_phones(state: &AppState, e164s: &[String]) -> ApiResult<Vec<user::Model>> {
+    let mut found = Vec::new();
+    for chunk in e164s.chunks(500) {
+        found.extend(store::find_by_phones(&state.db.read, chunk).await?);
+    }
+    Ok(found)
+}

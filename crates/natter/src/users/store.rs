@@ -1,0 +1,119 @@
+//! Queries on the `users` table.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter,
+};
+
+use crate::db::entities::user;
+
+pub async fn find_active(db: &impl ConnectionTrait, id: i64) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find_by_id(id)
+        .filter(user::Column::DeletedAt.is_null())
+        .one(db)
+        .await
+}
+
+pub async fn find_by_phone(
+    db: &impl ConnectionTrait,
+    e164: &str,
+) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find()
+        .filter(user::Column::PhoneNumber.eq(e164))
+        .filter(user::Column::DeletedAt.is_null())
+        .one(db)
+        .await
+}
+
+/// Active users among `phones`, in any order.
+pub async fn find_by_phones(
+    db: &impl ConnectionTrait,
+    phones: &[String],
+) -> Result<Vec<user::Model>, DbErr> {
+    if phones.is_empty() {
+        return Ok(Vec::new());
+    }
+    user::Entity::find()
+        .filter(user::Column::PhoneNumber.is_in(phones.iter().cloned()))
+        .filter(user::Column::DeletedAt.is_null())
+        .all(db)
+        .await
+}
+
+/// Users by id, deleted ones included (their messages still name them).
+pub async fn find_many(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<user::Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    user::Entity::find()
+        .filter(user::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await
+}
+
+pub struct NewUser<'a> {
+    pub phone_number: &'a str,
+    pub country_code: &'a str,
+    pub name: &'a str,
+    pub now: i64,
+}
+
+pub async fn insert(db: &impl ConnectionTrait, new: NewUser<'_>) -> Result<user::Model, DbErr> {
+    user::ActiveModel {
+        phone_number: Set(Some(new.phone_number.to_string())),
+        country_code: Set(new.country_code.to_string()),
+        name: Set(new.name.to_string()),
+        about: Set(Some(crate::users::service::DEFAULT_ABOUT.to_string())),
+        is_online: Set(false),
+        privacy_last_seen: Set("everyone".into()),
+        privacy_profile_photo: Set("everyone".into()),
+        privacy_about: Set("everyone".into()),
+        phone_verified_at: Set(Some(new.now)),
+        created_at: Set(new.now),
+        updated_at: Set(new.now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+}
+
+/// Saves the fields set on `changes` (its id must be set).
+pub async fn update(
+    db: &impl ConnectionTrait,
+    changes: user::ActiveModel,
+) -> Result<user::Model, DbErr> {
+    changes.update(db).await
+}
+
+/// Marks the account deleted and frees its phone number for a new sign-up.
+pub async fn soft_delete(db: &impl ConnectionTrait, id: i64, now: i64) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::DeletedAt, Expr::value(now))
+        .col_expr(
+            user::Column::PhoneNumber,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(user::Column::IsOnline, Expr::value(false))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Records presence: online now, or offline and last seen now.
+pub async fn set_online(
+    db: &impl ConnectionTrait,
+    id: i64,
+    online: bool,
+    now: i64,
+) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::IsOnline, Expr::value(online))
+        .col_expr(user::Column::LastSeenAt, Expr::value(now))
+        .filter(user::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
