@@ -1,1 +1,324 @@
+//! A typed Rust client of natter's API (API.md): REST calls return the wire
+//! types below, failures come back as [`Error::Api`] with the status and body,
+//! and [`socket`] speaks the Pusher protocol. natter's own tests and
+//! natter-bench use it; so can any Rust program.
 
+pub mod socket;
+pub mod types;
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+pub use types::*;
+
+/// What a call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The server answered with a non-2xx status.
+    #[error("HTTP {status}: {body}")]
+    Api {
+        status: u16,
+        body: Value,
+        retry_after: Option<u64>,
+    },
+    /// The server could not be reached or the answer was not the expected shape.
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+impl Error {
+    /// The HTTP status, if the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } => Some(*status),
+            Error::Transport(_) => None,
+        }
+    }
+
+    /// The error body, if the server answered.
+    pub fn body(&self) -> Option<&Value> {
+        match self {
+            Error::Api { body, .. } => Some(body),
+            Error::Transport(_) => None,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A raw answer: status, headers of interest and JSON body (Null when not JSON).
+#[derive(Debug, Clone)]
+pub struct Raw {
+    pub status: u16,
+    pub body: Value,
+    pub retry_after: Option<u64>,
+    pub content_type: Option<String>,
+}
+
+/// A connection to one natter server, optionally signed in.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    /// `base_url` such as `http://127.0.0.1:8000`.
+    pub fn new(base_url: &str) -> Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap_or_default();
+        Client {
+            http,
+            base: base_url.trim_end_matches('/').to_string(),
+            token: None,
+        }
+    }
+
+    /// The same server, calling with this bearer token.
+    pub fn with_token(&self, token: &str) -> Client {
+        Client {
+            token: Some(token.to_string()),
+            ..self.clone()
+        }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// Any request, any body; never fails on a status. For tests of error shapes.
+    pub async fn raw(&self, method: Method, path: &str, body: Option<Value>) -> Result<Raw> {
+        let mut request = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.finish(request).await
+    }
+
+    /// A request with a body sent as is, with the given content type.
+    pub async fn raw_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<Raw> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        self.finish(request).await
+    }
+
+    async fn finish(&self, request: reqwest::RequestBuilder) -> Result<Raw> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Error::Transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| Error::Transport(e.to_string()))?;
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok(Raw {
+            status,
+            body,
+            retry_after,
+            content_type,
+        })
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<T> {
+        Ok(self.call_with_status(method, path, body).await?.1)
+    }
+
+    /// A typed call that also returns the success status (200 vs 201).
+    async fn call_with_status<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, T)> {
+        let raw = self.raw(method, path, body).await?;
+        if !(200..300).contains(&raw.status) {
+            return Err(Error::Api {
+                status: raw.status,
+                body: raw.body,
+                retry_after: raw.retry_after,
+            });
+        }
+        let parsed = serde_json::from_value(raw.body.clone())
+            .map_err(|e| Error::Transport(format!("unexpected body ({e}): {}", raw.body)))?;
+        Ok((raw.status, parsed))
+    }
+
+    // ---- auth ----
+
+    pub async fn send_otp(
+        &self,
+        phone_number: &str,
+        country_code: &str,
+    ) -> Result<SendOtpResponse> {
+        let body = json!({ "phone_number": phone_number, "country_code": country_code });
+        self.call(Method::POST, "/api/auth/send-otp", Some(body))
+            .await
+    }
+
+    pub async fn verify_otp(
+        &self,
+        phone_number: &str,
+        country_code: &str,
+        otp: &str,
+        name: Option<&str>,
+    ) -> Result<VerifyOtpResponse> {
+        let mut body =
+            json!({ "phone_number": phone_number, "country_code": country_code, "otp": otp });
+        if let Some(name) = name {
+            body["name"] = json!(name);
+        }
+        self.call(Method::POST, "/api/auth/verify-otp", Some(body))
+            .await
+    }
+
+    /// Call on a client holding the refresh token.
+    pub async fn refresh(&self) -> Result<TokenPair> {
+        self.call(Method::POST, "/api/auth/refresh", None).await
+    }
+
+    pub async fn logout(&self) -> Result<Value> {
+        self.call(Method::POST, "/api/auth/logout", None).await
+    }
+
+    // ---- users ----
+
+    pub async fn profile(&self) -> Result<SelfUser> {
+        self.call(Method::GET, "/api/user/profile", None).await
+    }
+
+    pub async fn update_profile(&self, changes: Value) -> Result<SelfUser> {
+        self.call(Method::PUT, "/api/user/profile", Some(changes))
+            .await
+    }
+
+    pub async fn update_privacy(&self, changes: Value) -> Result<SelfUser> {
+        self.call(Method::PUT, "/api/user/privacy", Some(changes))
+            .await
+    }
+
+    pub async fn user(&self, id: i64) -> Result<User> {
+        self.call(Method::GET, &format!("/api/users/{id}"), None)
+            .await
+    }
+
+    pub async fn delete_account(&self) -> Result<Value> {
+        self.call(Method::DELETE, "/api/user", None).await
+    }
+
+    // ---- contacts ----
+
+    pub async fn contacts(&self, page: u64, limit: u64) -> Result<ContactList> {
+        self.call(
+            Method::GET,
+            &format!("/api/contacts?page={page}&limit={limit}"),
+            None,
+        )
+        .await
+    }
+
+    /// Returns the contact and the status (201 new, 200 existing).
+    pub async fn add_contact(&self, body: Value) -> Result<(u16, Contact)> {
+        self.call_with_status(Method::POST, "/api/contacts", Some(body))
+            .await
+    }
+
+    pub async fn sync_contacts(
+        &self,
+        numbers: &[&str],
+        country_code: Option<&str>,
+    ) -> Result<ContactSync> {
+        let mut body = json!({ "phone_numbers": numbers });
+        if let Some(cc) = country_code {
+            body["country_code"] = json!(cc);
+        }
+        self.call(Method::POST, "/api/contacts/sync", Some(body))
+            .await
+    }
+
+    pub async fn toggle_block(&self, contact_id: i64) -> Result<BlockResult> {
+        self.call(
+            Method::PUT,
+            &format!("/api/contacts/{contact_id}/block"),
+            None,
+        )
+        .await
+    }
+
+    pub async fn delete_contact(&self, contact_id: i64) -> Result<Value> {
+        self.call(Method::DELETE, &format!("/api/contacts/{contact_id}"), None)
+            .await
+    }
+
+    /// Any JSON answer, typed by the caller; for routes without a helper.
+    pub async fn json<T: DeserializeOwned, B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<B>,
+    ) -> Result<T> {
+        let body = body
+            .map(|b| serde_json::to_value(b).map_err(|e| Error::Transport(e.to_string())))
+            .transpose()?;
+        self.call(method, path, body).await
+    }
+
+    /// Like [`Client::json`], also returning the status.
+    pub async fn json_with_status<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, T)> {
+        self.call_with_status(method, path, body).await
+    }
+}
+
+/// True for 2xx.
+pub fn is_success(status: u16) -> bool {
+    StatusCode::from_u16(status).is_ok_and(|s| s.is_success())
+}

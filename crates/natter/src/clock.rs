@@ -59,18 +59,18 @@ mod tests {
 
     #[test]
     fn formats_with_milliseconds_and_z() {
-        assert_eq!(format_ms(1_795_982_462_345), "2026-11-29T16:41:02.345Z");
+        assert_eq!(format_ms(1_795_982_462_345), "2026-11-29T20:01:02.345Z");
         assert_eq!(format_ms(0), "1970-01-01T00:00:00.000Z");
     }
 
     #[test]
     fn parses_what_it_formats_and_offsets() {
         assert_eq!(
-            parse_rfc3339("2026-11-29T16:41:02.345Z"),
+            parse_rfc3339("2026-11-29T20:01:02.345Z"),
             Some(1_795_982_462_345)
         );
         assert_eq!(
-            parse_rfc3339("2026-11-29T17:41:02.345+01:00"),
+            parse_rfc3339("2026-11-29T21:01:02.345+01:00"),
             Some(1_795_982_462_345)
         );
         assert_eq!(parse_rfc3339("yesterday"), None);

@@ -451,6 +451,23 @@ mod tests {
     }
 
     #[test]
+    fn every_setting_is_documented() {
+        use clap::CommandFactory;
+        let docs = include_str!("../../../docs/configuration.md");
+        let cli = Cli::command();
+        let serve = cli.find_subcommand("serve").expect("serve exists");
+        for arg in serve.get_arguments() {
+            if let Some(env) = arg.get_env() {
+                let name = env.to_string_lossy();
+                assert!(
+                    docs.contains(&format!("`{name}`")),
+                    "docs/configuration.md does not mention {name}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn twilio_requires_its_credentials() {
         let cli = Cli::try_parse_from(["natter", "serve", "--sms-driver", "twilio"]);
         let Ok(Cli {

@@ -74,18 +74,25 @@ pub struct Running {
 
 impl Running {
     /// Asks the server to stop (as SIGTERM does) and waits for it to finish.
-    pub async fn stop(self) -> anyhow::Result<()> {
+    pub async fn stop(mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();
-        self.task.await.context("server task failed")?
+        (&mut self.task).await.context("server task failed")?
     }
 
     /// Waits until the server stops on its own (a signal).
-    pub async fn wait(self) -> anyhow::Result<()> {
-        self.task.await.context("server task failed")?
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        (&mut self.task).await.context("server task failed")?
     }
 
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
+    }
+}
+
+impl Drop for Running {
+    /// A server nobody holds any more stops, rather than serving on unseen.
+    fn drop(&mut self) {
+        self.shutdown.cancel();
     }
 }
 

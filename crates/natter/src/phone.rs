@@ -27,7 +27,7 @@ pub fn calling_code(country_code: &str) -> Result<u16, PhoneError> {
 
 /// Normalises `number` to E.164. A number written with `+` (or `00`) carries its
 /// own country; otherwise `country_code` is the region hint, so national forms
-/// such as `(415) 555-0123` or `07700 900123` work.
+/// such as `(415) 555-0123` or `07911 123456` work.
 pub fn to_e164(number: &str, country_code: Option<&str>) -> Result<String, PhoneError> {
     let trimmed = number.trim();
     if trimmed.is_empty() || trimmed.len() > 32 {
@@ -75,10 +75,10 @@ mod tests {
             "+14155550123"
         );
         assert_eq!(
-            to_e164("07700 900123", Some("44")).unwrap(),
-            "+447700900123"
+            to_e164("07911 123456", Some("44")).unwrap(),
+            "+447911123456"
         );
-        assert_eq!(to_e164("0044 7700 900123", None).unwrap(), "+447700900123");
+        assert_eq!(to_e164("0044 7911 123456", None).unwrap(), "+447911123456");
     }
 
     #[test]

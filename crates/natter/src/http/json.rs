@@ -212,6 +212,7 @@ mod tests {
     use serde::Deserialize;
 
     #[derive(Debug, Deserialize, Validate)]
+    #[allow(dead_code)]
     struct Profile {
         #[validate(length(min = 1, max = 5))]
         name: String,

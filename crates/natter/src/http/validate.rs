@@ -30,9 +30,11 @@ pub fn one_emoji(value: &str) -> Result<(), ValidationError> {
             "The :attribute field must be exactly one emoji.",
         ));
     };
-    let known = emojis::get(first).is_some()
-        || emojis::get(&first.replace('\u{fe0f}', "")).is_some()
-        || emojis::get(&format!("{first}\u{fe0f}")).is_some();
+    // Digits, '#' and '*' are emoji only as keycap parts; plain ASCII is text.
+    let known = !first.is_ascii()
+        && (emojis::get(first).is_some()
+            || emojis::get(&first.replace('\u{fe0f}', "")).is_some()
+            || emojis::get(&format!("{first}\u{fe0f}")).is_some());
     if !known {
         return Err(error(
             "emoji",

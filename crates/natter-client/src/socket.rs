@@ -1,0 +1,1 @@
+//! Pusher protocol client (see realtime).
