@@ -40,6 +40,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Config(settings) => {
             let config = Config::resolve(*settings)?;
+            // `natter config` exists to print; stdout is its output.
+            #[allow(clippy::print_stdout)]
             for line in config.describe() {
                 println!("{line}");
             }

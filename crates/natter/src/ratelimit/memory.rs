@@ -36,7 +36,7 @@ impl MemoryLimiter {
     pub fn acquire_now(&self, limits: &[Limit], now: i64) -> Result<(), RetryAfter> {
         let mut state = self.inner.lock();
         state.calls += 1;
-        if state.calls % SWEEP_EVERY == 0 {
+        if state.calls.is_multiple_of(SWEEP_EVERY) {
             state
                 .hits
                 .retain(|_, w| w.times.back().is_some_and(|t| *t > now - w.window_ms));

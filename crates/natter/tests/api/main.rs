@@ -1,9 +1,13 @@
 //! Black-box tests: a real server per test, on every backend, through natter-client.
 
+// Test helpers outside #[test] functions panic on failure by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 mod auth;
 mod contacts;
 mod errors;
 mod ops;
+mod sms;
 mod users;

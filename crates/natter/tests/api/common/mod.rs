@@ -158,9 +158,9 @@ impl TestServer {
     pub fn last_code(&self, e164: &str) -> String {
         let text = std::fs::read_to_string(&self.outbox).unwrap_or_default();
         text.lines()
+            .rev()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|sms| sms["to"] == e164)
-            .last()
+            .find(|sms| sms["to"] == e164)
             .and_then(|sms| sms["code"].as_str().map(str::to_string))
             .unwrap_or_else(|| panic!("no SMS was sent to {e164}"))
     }
