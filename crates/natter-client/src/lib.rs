@@ -294,6 +294,167 @@ impl Client {
             .await
     }
 
+    // ---- chats ----
+
+    pub async fn chats(&self, page: u64, limit: u64) -> Result<ChatList> {
+        self.call(
+            Method::GET,
+            &format!("/api/chats?page={page}&limit={limit}"),
+            None,
+        )
+        .await
+    }
+
+    /// The private chat with `user_id`, and the status (201 created, 200 existed).
+    pub async fn private_chat(&self, user_id: i64) -> Result<(u16, Chat)> {
+        self.call_with_status(
+            Method::POST,
+            "/api/chats/private",
+            Some(json!({ "contact_id": user_id })),
+        )
+        .await
+    }
+
+    pub async fn chat(&self, chat_id: i64) -> Result<Chat> {
+        self.call(Method::GET, &format!("/api/chats/{chat_id}"), None)
+            .await
+    }
+
+    pub async fn mark_read(&self, chat_id: i64, message_id: i64) -> Result<Value> {
+        self.call(
+            Method::PUT,
+            &format!("/api/chats/{chat_id}/read"),
+            Some(json!({ "message_id": message_id })),
+        )
+        .await
+    }
+
+    pub async fn mark_delivered(&self, chat_id: i64, message_id: i64) -> Result<Value> {
+        self.call(
+            Method::PUT,
+            &format!("/api/chats/{chat_id}/delivered"),
+            Some(json!({ "message_id": message_id })),
+        )
+        .await
+    }
+
+    pub async fn mute(&self, chat_id: i64, until: Option<&str>) -> Result<Chat> {
+        self.call(
+            Method::PUT,
+            &format!("/api/chats/{chat_id}/mute"),
+            Some(json!({ "until": until })),
+        )
+        .await
+    }
+
+    // ---- messages ----
+
+    /// Sends a text message.
+    pub async fn send_text(&self, chat_id: i64, text: &str) -> Result<Message> {
+        self.send_message(chat_id, json!({ "message_type": "text", "content": text }))
+            .await
+            .map(|(_, m)| m)
+    }
+
+    /// Sends any message body; returns the status (201 new, 200 a retried send).
+    pub async fn send_message(&self, chat_id: i64, body: Value) -> Result<(u16, Message)> {
+        let (status, envelope): (u16, MessageEnvelope) = self
+            .call_with_status(
+                Method::POST,
+                &format!("/api/chats/{chat_id}/messages"),
+                Some(body),
+            )
+            .await?;
+        Ok((status, envelope.message))
+    }
+
+    pub async fn history(&self, chat_id: i64, limit: u64, before: Option<i64>) -> Result<History> {
+        let mut path = format!("/api/chats/{chat_id}/messages?limit={limit}");
+        if let Some(before) = before {
+            path.push_str(&format!("&before_message_id={before}"));
+        }
+        self.call(Method::GET, &path, None).await
+    }
+
+    pub async fn edit_message(&self, message_id: i64, content: &str) -> Result<Message> {
+        let envelope: MessageEnvelope = self
+            .call(
+                Method::PUT,
+                &format!("/api/messages/{message_id}"),
+                Some(json!({ "content": content })),
+            )
+            .await?;
+        Ok(envelope.message)
+    }
+
+    pub async fn delete_message(&self, message_id: i64) -> Result<Value> {
+        self.call(Method::DELETE, &format!("/api/messages/{message_id}"), None)
+            .await
+    }
+
+    pub async fn react(&self, message_id: i64, emoji: &str) -> Result<Value> {
+        self.call(
+            Method::POST,
+            &format!("/api/messages/{message_id}/reactions"),
+            Some(json!({ "emoji": emoji })),
+        )
+        .await
+    }
+
+    pub async fn unreact(&self, message_id: i64) -> Result<Value> {
+        self.call(
+            Method::DELETE,
+            &format!("/api/messages/{message_id}/reactions"),
+            None,
+        )
+        .await
+    }
+
+    pub async fn forward(&self, message_id: i64, chat_ids: &[i64]) -> Result<Vec<Message>> {
+        let envelope: MessagesEnvelope = self
+            .call(
+                Method::POST,
+                &format!("/api/messages/{message_id}/forward"),
+                Some(json!({ "chat_ids": chat_ids })),
+            )
+            .await?;
+        Ok(envelope.messages)
+    }
+
+    pub async fn receipts(&self, message_id: i64) -> Result<ReceiptList> {
+        self.call(
+            Method::GET,
+            &format!("/api/messages/{message_id}/receipts"),
+            None,
+        )
+        .await
+    }
+
+    // ---- sync ----
+
+    pub async fn sync(&self, since: i64, limit: u64) -> Result<SyncPage> {
+        self.call(
+            Method::GET,
+            &format!("/api/sync?since={since}&limit={limit}"),
+            None,
+        )
+        .await
+    }
+
+    /// Pages through the log from `since` to its end.
+    pub async fn sync_all(&self, since: i64) -> Result<Vec<SyncEvent>> {
+        let mut since = since;
+        let mut events = Vec::new();
+        loop {
+            let page = self.sync(since, 500).await?;
+            since = page.next_since;
+            events.extend(page.events);
+            if !page.has_more {
+                return Ok(events);
+            }
+        }
+    }
+
     /// Any JSON answer, typed by the caller; for routes without a helper.
     pub async fn json<T: DeserializeOwned, B: Serialize>(
         &self,

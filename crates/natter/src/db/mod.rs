@@ -28,6 +28,10 @@ pub struct Db {
     /// For transactions that write. On SQLite a single connection.
     pub write: DatabaseConnection,
     pub backend: DbBackend,
+    /// Lets one event transaction of this process at a time wait for the
+    /// database's stream lock (sync/log.rs). Waiters queue here, holding no
+    /// connection, so they cannot starve the pool the lock holder still needs.
+    pub stream_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Db {
@@ -46,6 +50,7 @@ impl Db {
                 backend: DbBackend::Sqlite,
                 read,
                 write,
+                stream_gate: Default::default(),
             });
         }
         let pool = connect_pool(url, max_connections)
@@ -55,6 +60,7 @@ impl Db {
             backend: pool.get_database_backend(),
             read: pool.clone(),
             write: pool,
+            stream_gate: Default::default(),
         })
     }
 

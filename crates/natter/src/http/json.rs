@@ -86,6 +86,26 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Ap
     })
 }
 
+/// Deserialises an RFC 3339 timestamp (or null) into Unix milliseconds; a
+/// string that is not one fails with serde's "invalid value", which becomes a
+/// 422 naming the field.
+pub fn optional_rfc3339<'de, D>(deserializer: D) -> Result<Option<i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    let text: Option<String> = Option::deserialize(deserializer)?;
+    match text {
+        None => Ok(None),
+        Some(text) => crate::clock::parse_rfc3339(&text).map(Some).ok_or_else(|| {
+            serde::de::Error::invalid_value(
+                serde::de::Unexpected::Str(&text),
+                &"an RFC 3339 timestamp",
+            )
+        }),
+    }
+}
+
 /// Laravel writes field names with spaces: "The phone number field is required."
 pub fn human_field(field: &str) -> String {
     field.replace('_', " ")

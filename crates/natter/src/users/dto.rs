@@ -96,3 +96,12 @@ pub struct SuccessResponse {
     pub success: bool,
     pub message: String,
 }
+
+/// A user in brief, the same for every viewer: the photo only when its owner
+/// shows it to everyone. Used where one rendering serves all (message senders).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserSummary {
+    pub id: i64,
+    pub name: String,
+    pub avatar_url: Option<String>,
+}

@@ -214,3 +214,31 @@ pub async fn find_by_phones(state: &AppState, e164s: &[String]) -> ApiResult<Vec
     }
     Ok(found)
 }
+
+/// Viewer-independent summaries of users (deleted ones included).
+pub async fn summaries(
+    state: &AppState,
+    ids: &[i64],
+) -> ApiResult<HashMap<i64, super::dto::UserSummary>> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let users = store::find_many(&state.db.read, &ids).await?;
+    Ok(users.into_iter().map(|u| (u.id, summary(&u))).collect())
+}
+
+pub fn summary(user: &user::Model) -> super::dto::UserSummary {
+    if user.deleted_at.is_some() {
+        return super::dto::UserSummary {
+            id: user.id,
+            name: DELETED_NAME.to_string(),
+            avatar_url: None,
+        };
+    }
+    let public_photo = Visibility::parse(&user.privacy_profile_photo) == Visibility::Everyone;
+    super::dto::UserSummary {
+        id: user.id,
+        name: user.name.clone(),
+        avatar_url: user.avatar_url.clone().filter(|_| public_photo),
+    }
+}

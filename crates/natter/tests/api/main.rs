@@ -6,8 +6,11 @@
 mod common;
 
 mod auth;
+mod chats;
 mod contacts;
 mod errors;
+mod messages;
 mod ops;
 mod sms;
+mod sync;
 mod users;

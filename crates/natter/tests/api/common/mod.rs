@@ -74,6 +74,20 @@ pub struct TestUser {
     pub tokens: TokenPair,
 }
 
+/// Server logs go to the test output when NATTER_TEST_LOG is set (a tracing
+/// filter such as `info` or `natter=debug`).
+fn init_logging() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(filter) = std::env::var("NATTER_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
 static NEXT_PHONE: AtomicU64 = AtomicU64::new(0);
 
 /// A valid, unique US number (212 area code, exchanges 200-999).
@@ -115,6 +129,7 @@ impl TestServer {
 
     /// Starts a server after `tweak` adjusts the test settings.
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestServer {
+        init_logging();
         let dir = tempfile::tempdir().expect("temp dir");
         let database = backend.scratch().await;
         let mut settings = test_settings(dir.path());
@@ -251,4 +266,14 @@ pub async fn send_while_reading(
         .and_then(|(_, b)| serde_json::from_str(b.trim()).ok())
         .unwrap_or(serde_json::Value::Null);
     (status, json)
+}
+
+impl TestServer {
+    /// Two new users and their private chat.
+    pub async fn pair(&self) -> (TestUser, TestUser, i64) {
+        let ann = self.sign_up("Ann").await;
+        let bob = self.sign_up("Bob").await;
+        let (_, chat) = ann.client.private_chat(bob.id).await.expect("private chat");
+        (ann, bob, chat.id)
+    }
 }

@@ -1,0 +1,122 @@
+//! HTTP handlers for chats.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use super::dto::{
+    ChatList, ChatView, MuteRequest, PrivateChatRequest, ReadResponse, Success, WatermarkRequest,
+};
+use super::service::{self, Watermark};
+use crate::clock::Timestamp;
+use crate::error::ApiResult;
+use crate::http::auth::AuthUser;
+use crate::http::json::ValidJson;
+use crate::http::pagination::PageQuery;
+use crate::http::path::ValidPath;
+use crate::http::query::ValidQuery;
+use crate::messages;
+use crate::state::AppState;
+
+/// The caller's chats, most recent activity first.
+#[utoipa::path(get, path = "/api/chats", tag = "chats", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = ChatList)))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidQuery(page): ValidQuery<PageQuery>,
+) -> ApiResult<Json<ChatList>> {
+    Ok(Json(service::list(&state, auth.user_id, page).await?))
+}
+
+/// The private chat with a user: 201 when created, 200 when it existed.
+#[utoipa::path(post, path = "/api/chats/private", tag = "chats", security(("bearer" = [])),
+    request_body = PrivateChatRequest,
+    responses((status = 201, body = ChatView), (status = 200, body = ChatView, description = "Existed"),
+        (status = 403, description = "Blocked"), (status = 404, description = "No such user")))]
+pub async fn private(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidJson(request): ValidJson<PrivateChatRequest>,
+) -> ApiResult<(StatusCode, Json<ChatView>)> {
+    let (chat, created) =
+        service::get_or_create_private(&state, auth.user_id, request.contact_id).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(chat)))
+}
+
+/// One chat the caller is in.
+#[utoipa::path(get, path = "/api/chats/{chat}", tag = "chats", security(("bearer" = [])),
+    params(("chat" = i64, Path, description = "Chat id")),
+    responses((status = 200, body = ChatView), (status = 404, description = "Not a member")))]
+pub async fn show(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath(chat): ValidPath<i64>,
+) -> ApiResult<Json<ChatView>> {
+    Ok(Json(service::show(&state, auth.user_id, chat).await?))
+}
+
+/// Marks everything up to a message read (never moves backward).
+#[utoipa::path(put, path = "/api/chats/{chat}/read", tag = "chats", security(("bearer" = [])),
+    params(("chat" = i64, Path, description = "Chat id")), request_body = WatermarkRequest,
+    responses((status = 200, body = ReadResponse), (status = 422, description = "Not a message of this chat")))]
+pub async fn read(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath(chat): ValidPath<i64>,
+    ValidJson(request): ValidJson<WatermarkRequest>,
+) -> ApiResult<Json<ReadResponse>> {
+    let at = messages::service::mark(
+        &state,
+        auth.user_id,
+        chat,
+        request.message_id,
+        Watermark::Read,
+    )
+    .await?;
+    Ok(Json(ReadResponse {
+        success: true,
+        read_at: Timestamp(at),
+    }))
+}
+
+/// Marks everything up to a message delivered (never moves backward).
+#[utoipa::path(put, path = "/api/chats/{chat}/delivered", tag = "chats", security(("bearer" = [])),
+    params(("chat" = i64, Path, description = "Chat id")), request_body = WatermarkRequest,
+    responses((status = 200, body = Success), (status = 422, description = "Not a message of this chat")))]
+pub async fn delivered(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath(chat): ValidPath<i64>,
+    ValidJson(request): ValidJson<WatermarkRequest>,
+) -> ApiResult<Json<Success>> {
+    messages::service::mark(
+        &state,
+        auth.user_id,
+        chat,
+        request.message_id,
+        Watermark::Delivered,
+    )
+    .await?;
+    Ok(Json(Success { success: true }))
+}
+
+/// Mutes the chat until a time, or unmutes it with null.
+#[utoipa::path(put, path = "/api/chats/{chat}/mute", tag = "chats", security(("bearer" = [])),
+    params(("chat" = i64, Path, description = "Chat id")), request_body = MuteRequest,
+    responses((status = 200, body = ChatView)))]
+pub async fn mute(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath(chat): ValidPath<i64>,
+    ValidJson(request): ValidJson<MuteRequest>,
+) -> ApiResult<Json<ChatView>> {
+    Ok(Json(
+        service::mute(&state, auth.user_id, chat, request.until).await?,
+    ))
+}

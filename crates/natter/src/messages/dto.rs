@@ -1,0 +1,272 @@
+//! Messages on the wire.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::clock::Timestamp;
+
+/// Who sent a message, in brief.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SenderView {
+    pub id: i64,
+    pub name: String,
+    pub avatar_url: Option<String>,
+}
+
+/// The message a reply quotes.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReplyView {
+    pub id: i64,
+    pub sender_id: i64,
+    pub message_type: String,
+    /// Null when the quoted message was deleted.
+    #[schema(value_type = Option<Object>)]
+    pub content: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MediaView {
+    pub url: String,
+    pub size: Option<i64>,
+    pub duration: Option<i64>,
+    pub mime_type: Option<String>,
+    pub file_name: Option<String>,
+    pub thumbnail_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LocationView {
+    pub latitude: f64,
+    pub longitude: f64,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReactionSummary {
+    pub emoji: String,
+    pub count: usize,
+    pub user_ids: Vec<i64>,
+}
+
+/// Delivery state of a message, for its sender: the lowest over the recipients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Sent,
+    Delivered,
+    Read,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MessageView {
+    pub id: i64,
+    pub chat_id: i64,
+    pub sender_id: i64,
+    pub sender: SenderView,
+    pub client_message_id: Option<String>,
+    pub reply_to: Option<ReplyView>,
+    /// text, image, video, audio, document, location, contact, or system.
+    pub message_type: String,
+    /// Text or caption; for `system` messages an object `{"event", "actor_id", "user_ids"}`.
+    #[schema(value_type = Option<Object>)]
+    pub content: Option<serde_json::Value>,
+    pub media: Option<MediaView>,
+    pub location: Option<LocationView>,
+    #[schema(value_type = Option<Object>)]
+    pub contact_data: Option<serde_json::Value>,
+    pub status: DeliveryStatus,
+    pub reactions: Vec<ReactionSummary>,
+    pub sent_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+    pub read_at: Option<Timestamp>,
+    pub edited_at: Option<Timestamp>,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageEnvelope {
+    pub message: MessageView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessagesEnvelope {
+    pub messages: Vec<MessageView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryPagination {
+    pub has_more: bool,
+    pub next_before_message_id: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageHistory {
+    /// Oldest first.
+    pub messages: Vec<MessageView>,
+    pub pagination: HistoryPagination,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SendableType {
+    Text,
+    Image,
+    Video,
+    Audio,
+    Document,
+    Location,
+    Contact,
+}
+
+impl SendableType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SendableType::Text => "text",
+            SendableType::Image => "image",
+            SendableType::Video => "video",
+            SendableType::Audio => "audio",
+            SendableType::Document => "document",
+            SendableType::Location => "location",
+            SendableType::Contact => "contact",
+        }
+    }
+
+    pub fn is_media(self) -> bool {
+        matches!(
+            self,
+            SendableType::Image
+                | SendableType::Video
+                | SendableType::Audio
+                | SendableType::Document
+        )
+    }
+}
+
+/// Longest text or caption, in characters.
+pub const MAX_CONTENT_CHARS: u64 = 65_536;
+
+#[derive(Debug, Clone, Deserialize, Serialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactCard {
+    #[validate(length(min = 1, max = 255))]
+    pub name: String,
+    #[validate(length(
+        min = 1,
+        max = 20,
+        message = "The :attribute field must have between 1 and 20 numbers."
+    ))]
+    pub phone_numbers: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct SendMessageRequest {
+    pub message_type: SendableType,
+    /// Required for text (1 to 65,536 characters); an optional caption otherwise.
+    #[validate(length(min = 1, max = 65536))]
+    pub content: Option<String>,
+    /// A message of the same chat.
+    #[validate(range(min = 1))]
+    pub reply_to_message_id: Option<i64>,
+    /// The client's own id for the message; sending it again returns the first one.
+    #[validate(length(min = 1, max = 64))]
+    pub client_message_id: Option<String>,
+    #[validate(range(min = -90.0, max = 90.0))]
+    pub latitude: Option<f64>,
+    #[validate(range(min = -180.0, max = 180.0))]
+    pub longitude: Option<f64>,
+    #[validate(length(max = 255))]
+    pub location_name: Option<String>,
+    #[validate(nested)]
+    pub contact_data: Option<ContactCard>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct EditMessageRequest {
+    #[validate(length(min = 1, max = 65536))]
+    pub content: String,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct ReactRequest {
+    /// One emoji.
+    #[validate(custom(function = "crate::http::validate::one_emoji"))]
+    pub emoji: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReactionResult {
+    pub message_id: i64,
+    pub emoji: String,
+    pub count: usize,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReactResponse {
+    pub success: bool,
+    pub reaction: ReactionResult,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct ForwardRequest {
+    /// Up to 50 chats the caller is in.
+    #[validate(length(
+        min = 1,
+        max = 50,
+        message = "The :attribute field must have between 1 and 50 chats."
+    ))]
+    pub chat_ids: Vec<i64>,
+}
+
+#[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// Messages per page (default 50, at most 100).
+    #[validate(range(min = 1, max = 100))]
+    #[serde(default = "default_history_limit")]
+    pub limit: u64,
+    /// Only messages older than this one.
+    #[validate(range(min = 1))]
+    pub before_message_id: Option<i64>,
+}
+
+fn default_history_limit() -> u64 {
+    50
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Receipt {
+    pub user_id: i64,
+    pub delivered_at: Option<Timestamp>,
+    pub read_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptList {
+    pub receipts: Vec<Receipt>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuccessMessage {
+    pub success: bool,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Success {
+    pub success: bool,
+}
+
+/// `MessageSent`, `MessageEdited`, `MessageDeleted` payload.
+#[derive(Debug, Serialize)]
+pub struct MessageEvent<'a> {
+    pub message: &'a MessageView,
+}
+
+/// `ReactionUpdated` payload.
+#[derive(Debug, Serialize)]
+pub struct ReactionEvent<'a> {
+    pub message_id: i64,
+    pub chat_id: i64,
+    pub reactions: &'a [ReactionSummary],
+}

@@ -1,0 +1,143 @@
+//! HTTP handlers for messages.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use super::dto::{
+    EditMessageRequest, ForwardRequest, HistoryQuery, MessageEnvelope, MessageHistory,
+    MessagesEnvelope, ReactRequest, ReactResponse, ReceiptList, SendMessageRequest, Success,
+    SuccessMessage,
+};
+use super::service;
+use crate::error::ApiResult;
+use crate::http::auth::AuthUser;
+use crate::http::json::ValidJson;
+use crate::http::path::ValidPath;
+use crate::http::query::ValidQuery;
+use crate::state::AppState;
+
+/// History, oldest first, paged backwards with `before_message_id`.
+#[utoipa::path(get, path = "/api/chats/{chat}/messages", tag = "messages", security(("bearer" = [])),
+    params(("chat" = i64, Path, description = "Chat id"), HistoryQuery),
+    responses((status = 200, body = MessageHistory), (status = 404, description = "Not a member of that chat")))]
+pub async fn history(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath(chat): ValidPath<i64>,
+    ValidQuery(query): ValidQuery<HistoryQuery>,
+) -> ApiResult<Json<MessageHistory>> {
+    Ok(Json(
+        service::history(&state, auth.user_id, chat, query).await?,
+    ))
+}
+
+/// Sends a message. 201 once committed; 200 with the first message when the
+/// same `client_message_id` was sent before.
+#[utoipa::path(post, path = "/api/chats/{chat}/messages", tag = "messages", security(("bearer" = [])),
+    params(("chat" = i64, Path, description = "Chat id")), request_body = SendMessageRequest,
+    responses((status = 201, body = MessageEnvelope), (status = 200, body = MessageEnvelope, description = "A retried send"),
+        (status = 403, description = "Blocked"), (status = 404, description = "Not a member of that chat"),
+        (status = 422, description = "Validation failed")))]
+pub async fn send(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath(chat): ValidPath<i64>,
+    ValidJson(request): ValidJson<SendMessageRequest>,
+) -> ApiResult<(StatusCode, Json<MessageEnvelope>)> {
+    let (message, created) = service::send(&state, auth.user_id, chat, request).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(MessageEnvelope { message })))
+}
+
+/// Edits a text message (sender only, within MESSAGE_EDIT_WINDOW).
+#[utoipa::path(put, path = "/api/messages/{message}", tag = "messages", security(("bearer" = [])),
+    params(("message" = i64, Path, description = "Message id")), request_body = EditMessageRequest,
+    responses((status = 200, body = MessageEnvelope), (status = 403, description = "Not editable by the caller"),
+        (status = 404, description = "Not visible to the caller")))]
+pub async fn edit(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath(message): ValidPath<i64>,
+    ValidJson(request): ValidJson<EditMessageRequest>,
+) -> ApiResult<Json<MessageEnvelope>> {
+    let message = service::edit(&state, auth.user_id, message, request.content).await?;
+    Ok(Json(MessageEnvelope { message }))
+}
+
+/// Deletes a message for everyone (sender only).
+#[utoipa::path(delete, path = "/api/messages/{message}", tag = "messages", security(("bearer" = [])),
+    params(("message" = i64, Path, description = "Message id")),
+    responses((status = 200, body = SuccessMessage), (status = 403, description = "Not the sender"),
+        (status = 404, description = "Not visible to the caller")))]
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath(message): ValidPath<i64>,
+) -> ApiResult<Json<SuccessMessage>> {
+    service::delete(&state, auth.user_id, message).await?;
+    Ok(Json(SuccessMessage {
+        success: true,
+        message: "Message deleted successfully".into(),
+    }))
+}
+
+/// Sets the caller's reaction (one per message; a new emoji replaces the old).
+#[utoipa::path(post, path = "/api/messages/{message}/reactions", tag = "messages", security(("bearer" = [])),
+    params(("message" = i64, Path, description = "Message id")), request_body = ReactRequest,
+    responses((status = 200, body = ReactResponse), (status = 422, description = "Not one emoji")))]
+pub async fn react(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath(message): ValidPath<i64>,
+    ValidJson(request): ValidJson<ReactRequest>,
+) -> ApiResult<Json<ReactResponse>> {
+    Ok(Json(
+        service::react(&state, auth.user_id, message, request.emoji).await?,
+    ))
+}
+
+/// Removes the caller's reaction.
+#[utoipa::path(delete, path = "/api/messages/{message}/reactions", tag = "messages", security(("bearer" = [])),
+    params(("message" = i64, Path, description = "Message id")),
+    responses((status = 200, body = Success)))]
+pub async fn unreact(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath(message): ValidPath<i64>,
+) -> ApiResult<Json<Success>> {
+    service::unreact(&state, auth.user_id, message).await?;
+    Ok(Json(Success { success: true }))
+}
+
+/// Forwards a message to chats the caller is in.
+#[utoipa::path(post, path = "/api/messages/{message}/forward", tag = "messages", security(("bearer" = [])),
+    params(("message" = i64, Path, description = "Message id")), request_body = ForwardRequest,
+    responses((status = 201, body = MessagesEnvelope), (status = 404, description = "A chat the caller is not in")))]
+pub async fn forward(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath(message): ValidPath<i64>,
+    ValidJson(request): ValidJson<ForwardRequest>,
+) -> ApiResult<(StatusCode, Json<MessagesEnvelope>)> {
+    let messages = service::forward(&state, auth.user_id, message, request).await?;
+    Ok((StatusCode::CREATED, Json(MessagesEnvelope { messages })))
+}
+
+/// Per-recipient delivery and read times (sender only).
+#[utoipa::path(get, path = "/api/messages/{message}/receipts", tag = "messages", security(("bearer" = [])),
+    params(("message" = i64, Path, description = "Message id")),
+    responses((status = 200, body = ReceiptList), (status = 403, description = "Not the sender")))]
+pub async fn receipts(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath(message): ValidPath<i64>,
+) -> ApiResult<Json<ReceiptList>> {
+    Ok(Json(
+        service::receipts(&state, auth.user_id, message).await?,
+    ))
+}

@@ -1,0 +1,538 @@
+//! Messages: sending (through the group-commit writer), history, edits,
+//! deletes, reactions, forwarding and receipts.
+
+use std::collections::HashMap;
+
+use sea_orm::ConnectionTrait;
+
+use super::dto::{
+    ForwardRequest, HistoryPagination, HistoryQuery, LocationView, MessageEvent, MessageHistory,
+    MessageView, ReactResponse, ReactionEvent, ReactionResult, Receipt, ReceiptList,
+    SendMessageRequest, SendableType, SenderView,
+};
+use super::render::{self, reply_view, summarise_reactions};
+use super::store::{self, UnreadProbe};
+use super::writer::{Draft, ReceiptRequest, SendOutcome};
+use crate::chats::service::{self as chats, Interval, Member, Watermark};
+use crate::clock::Timestamp;
+use crate::db::entities::message;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::sync::log::{EventTx, Scope, names};
+use crate::users;
+
+const MESSAGE_NOT_FOUND: &str = "Message";
+
+/// Sends a message; returns it and whether it is new (201) or a retry of an
+/// earlier send with the same client message id (200).
+pub async fn send(
+    state: &AppState,
+    user_id: i64,
+    chat_id: i64,
+    request: SendMessageRequest,
+) -> ApiResult<(MessageView, bool)> {
+    let member = chats::require_member(state, chat_id, user_id).await?;
+    check_shape(&request)?;
+    chats::ensure_not_blocked(state, &member).await?;
+    let reply_to = match request.reply_to_message_id {
+        Some(id) => Some(reply_target(state, &member, id).await?),
+        None => None,
+    };
+    let draft = Draft {
+        chat_id,
+        sender: sender_of(state, user_id).await?,
+        client_message_id: request.client_message_id,
+        reply_to,
+        message_type: request.message_type.as_str(),
+        content: request.content,
+        location: match (request.latitude, request.longitude) {
+            (Some(latitude), Some(longitude)) if request.message_type == SendableType::Location => {
+                Some(LocationView {
+                    latitude,
+                    longitude,
+                    name: request.location_name,
+                })
+            }
+            _ => None,
+        },
+        contact_data: match (&request.contact_data, request.message_type) {
+            (Some(card), SendableType::Contact) => {
+                Some(serde_json::to_string(card).map_err(|e| ApiError::Internal(e.into()))?)
+            }
+            _ => None,
+        },
+    };
+    outcome_view(state, user_id, state.writer.send(draft).await?).await
+}
+
+async fn outcome_view(
+    state: &AppState,
+    user_id: i64,
+    outcome: SendOutcome,
+) -> ApiResult<(MessageView, bool)> {
+    match outcome {
+        SendOutcome::Created(view) => Ok((view, true)),
+        SendOutcome::Existing(id) => Ok((visible_view(state, user_id, id).await?, false)),
+    }
+}
+
+/// The per-type rules the request type cannot express.
+fn check_shape(request: &SendMessageRequest) -> ApiResult<()> {
+    match request.message_type {
+        SendableType::Text if request.content.is_none() => Err(ApiError::field(
+            "content",
+            "The content field is required for text messages.",
+        )),
+        kind if kind.is_media() => Err(ApiError::field(
+            "file",
+            format!("The file field is required for {} messages.", kind.as_str()),
+        )),
+        SendableType::Location if request.latitude.is_none() => Err(ApiError::field(
+            "latitude",
+            "The latitude field is required for location messages.",
+        )),
+        SendableType::Location if request.longitude.is_none() => Err(ApiError::field(
+            "longitude",
+            "The longitude field is required for location messages.",
+        )),
+        SendableType::Contact if request.contact_data.is_none() => Err(ApiError::field(
+            "contact_data",
+            "The contact data field is required for contact messages.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The quoted message: it must be in the same chat and visible to the sender.
+async fn reply_target(
+    state: &AppState,
+    member: &Member,
+    id: i64,
+) -> ApiResult<super::dto::ReplyView> {
+    let invalid = || {
+        ApiError::field(
+            "reply_to_message_id",
+            "The selected reply to message id is invalid.",
+        )
+    };
+    let target = store::find(&state.db.read, id).await?.ok_or_else(invalid)?;
+    if target.chat_id != member.chat.id {
+        return Err(invalid());
+    }
+    let intervals =
+        chats::visible_intervals(&state.db.read, member.chat.id, member.participant.user_id)
+            .await?;
+    if !within(&intervals, target.seq) {
+        return Err(invalid());
+    }
+    Ok(reply_view(&target))
+}
+
+fn within(intervals: &[Interval], seq: i64) -> bool {
+    intervals.iter().any(|i| i.contains(seq))
+}
+
+async fn sender_of(state: &AppState, user_id: i64) -> ApiResult<SenderView> {
+    let summary = users::service::summaries(state, &[user_id])
+        .await?
+        .remove(&user_id)
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    Ok(SenderView {
+        id: summary.id,
+        name: summary.name,
+        avatar_url: summary.avatar_url,
+    })
+}
+
+/// A message the caller may see (a current member, within their membership);
+/// 404 otherwise.
+async fn visible_message(
+    conn: &impl ConnectionTrait,
+    user_id: i64,
+    id: i64,
+) -> ApiResult<(Member, message::Model)> {
+    let not_found = || ApiError::not_found(MESSAGE_NOT_FOUND);
+    let message = store::find(conn, id).await?.ok_or_else(not_found)?;
+    let member = chats::require_member_on(conn, message.chat_id, user_id)
+        .await
+        .map_err(|_| not_found())?;
+    let intervals = chats::visible_intervals(conn, message.chat_id, user_id).await?;
+    if !within(&intervals, message.seq) {
+        return Err(not_found());
+    }
+    Ok((member, message))
+}
+
+async fn visible_view(state: &AppState, user_id: i64, id: i64) -> ApiResult<MessageView> {
+    let (_, message) = visible_message(&state.db.read, user_id, id).await?;
+    one(state, &state.db.read, message).await
+}
+
+async fn one(
+    state: &AppState,
+    conn: &impl ConnectionTrait,
+    message: message::Model,
+) -> ApiResult<MessageView> {
+    render::render(state, conn, std::slice::from_ref(&message))
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::not_found(MESSAGE_NOT_FOUND))
+}
+
+/// A page of history, oldest first; `next_before_message_id` continues it.
+pub async fn history(
+    state: &AppState,
+    user_id: i64,
+    chat_id: i64,
+    query: HistoryQuery,
+) -> ApiResult<MessageHistory> {
+    chats::require_member(state, chat_id, user_id).await?;
+    let intervals = chats::visible_intervals(&state.db.read, chat_id, user_id).await?;
+    let mut rows = store::history(
+        &state.db.read,
+        chat_id,
+        &intervals,
+        query.before_message_id,
+        query.limit + 1,
+    )
+    .await?;
+    let has_more = rows.len() as u64 > query.limit;
+    rows.truncate(query.limit as usize);
+    rows.reverse();
+    let next_before_message_id = if has_more {
+        rows.first().map(|m| m.id)
+    } else {
+        None
+    };
+    let messages = render::render(state, &state.db.read, &rows).await?;
+    Ok(MessageHistory {
+        messages,
+        pagination: HistoryPagination {
+            has_more,
+            next_before_message_id,
+        },
+    })
+}
+
+/// Edits a text message: its sender, within MESSAGE_EDIT_WINDOW.
+pub async fn edit(
+    state: &AppState,
+    user_id: i64,
+    message_id: i64,
+    content: String,
+) -> ApiResult<MessageView> {
+    let (_, message) = visible_message(&state.db.read, user_id, message_id).await?;
+    if message.sender_id != user_id {
+        return Err(ApiError::forbidden("Only the sender can edit a message."));
+    }
+    if message.message_type != SendableType::Text.as_str() || message.deleted_at.is_some() {
+        return Err(ApiError::forbidden("Only text messages can be edited."));
+    }
+    let window_ms = (state.config.settings.message_edit_window * 1000) as i64;
+    let mut tx = EventTx::begin(&state.db).await?;
+    if tx.now() - message.sent_at > window_ms {
+        tx.rollback().await?;
+        return Err(ApiError::forbidden("This message can no longer be edited."));
+    }
+    store::set_content(tx.conn(), message_id, &content, tx.now()).await?;
+    let view = reload(state, &tx, message_id).await?;
+    tx.emit(
+        Scope::Chat(view.chat_id),
+        names::MESSAGE_EDITED,
+        &MessageEvent { message: &view },
+    )?;
+    state.publish(tx.commit().await?);
+    Ok(view)
+}
+
+async fn reload(state: &AppState, tx: &EventTx, message_id: i64) -> ApiResult<MessageView> {
+    let message = store::find(tx.conn(), message_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(MESSAGE_NOT_FOUND))?;
+    one(state, tx.conn(), message).await
+}
+
+/// Deletes a message for everyone: its sender only. Deleting twice is fine.
+pub async fn delete(state: &AppState, user_id: i64, message_id: i64) -> ApiResult<()> {
+    let (_, message) = visible_message(&state.db.read, user_id, message_id).await?;
+    if message.sender_id != user_id || message.message_type == "system" {
+        return Err(ApiError::forbidden("Only the sender can delete a message."));
+    }
+    if message.deleted_at.is_some() {
+        return Ok(());
+    }
+    let mut tx = EventTx::begin(&state.db).await?;
+    store::soft_delete(tx.conn(), message_id, tx.now()).await?;
+    let view = reload(state, &tx, message_id).await?;
+    tx.emit(
+        Scope::Chat(view.chat_id),
+        names::MESSAGE_DELETED,
+        &MessageEvent { message: &view },
+    )?;
+    state.publish(tx.commit().await?);
+    Ok(())
+}
+
+/// Sets the caller's one reaction on a message (replacing an earlier one).
+pub async fn react(
+    state: &AppState,
+    user_id: i64,
+    message_id: i64,
+    emoji: String,
+) -> ApiResult<ReactResponse> {
+    let (member, message) = visible_message(&state.db.read, user_id, message_id).await?;
+    if message.deleted_at.is_some() || message.message_type == "system" {
+        return Err(ApiError::forbidden("You cannot react to this message."));
+    }
+    chats::ensure_not_blocked(state, &member).await?;
+    let mut tx = EventTx::begin(&state.db).await?;
+    store::put_reaction(tx.conn(), message_id, user_id, &emoji, tx.now()).await?;
+    let reactions = emit_reactions(&mut tx, &message).await?;
+    state.publish(tx.commit().await?);
+    let count = reactions
+        .iter()
+        .find(|r| r.emoji == emoji)
+        .map(|r| r.count)
+        .unwrap_or(0);
+    Ok(ReactResponse {
+        success: true,
+        reaction: ReactionResult {
+            message_id,
+            emoji,
+            count,
+        },
+    })
+}
+
+/// Removes the caller's reaction, if any.
+pub async fn unreact(state: &AppState, user_id: i64, message_id: i64) -> ApiResult<()> {
+    let (_, message) = visible_message(&state.db.read, user_id, message_id).await?;
+    let mut tx = EventTx::begin(&state.db).await?;
+    if store::delete_reaction(tx.conn(), message_id, user_id).await? {
+        emit_reactions(&mut tx, &message).await?;
+    }
+    state.publish(tx.commit().await?);
+    Ok(())
+}
+
+async fn emit_reactions(
+    tx: &mut EventTx,
+    message: &message::Model,
+) -> ApiResult<Vec<super::dto::ReactionSummary>> {
+    let rows = store::reactions_of(tx.conn(), &[message.id]).await?;
+    let reactions = summarise_reactions(rows)
+        .remove(&message.id)
+        .unwrap_or_default();
+    tx.emit(
+        Scope::Chat(message.chat_id),
+        names::REACTION_UPDATED,
+        &ReactionEvent {
+            message_id: message.id,
+            chat_id: message.chat_id,
+            reactions: &reactions,
+        },
+    )?;
+    Ok(reactions)
+}
+
+/// Copies a message into other chats the caller is in, as the caller's.
+pub async fn forward(
+    state: &AppState,
+    user_id: i64,
+    message_id: i64,
+    request: ForwardRequest,
+) -> ApiResult<Vec<MessageView>> {
+    let (_, original) = visible_message(&state.db.read, user_id, message_id).await?;
+    if original.deleted_at.is_some() || original.message_type == "system" {
+        return Err(ApiError::forbidden("This message cannot be forwarded."));
+    }
+    let mut targets = request.chat_ids.clone();
+    targets.sort_unstable();
+    targets.dedup();
+    for chat_id in &targets {
+        let member = chats::require_member(state, *chat_id, user_id).await?;
+        chats::ensure_not_blocked(state, &member).await?;
+    }
+    let sender = sender_of(state, user_id).await?;
+    let location = match (original.latitude, original.longitude) {
+        (Some(latitude), Some(longitude)) => Some(LocationView {
+            latitude,
+            longitude,
+            name: original.location_name.clone(),
+        }),
+        _ => None,
+    };
+    let message_type = SendableType::ALL
+        .into_iter()
+        .find(|t| t.as_str() == original.message_type)
+        .ok_or_else(|| ApiError::forbidden("This message cannot be forwarded."))?;
+    let sends = targets.iter().map(|chat_id| {
+        state.writer.send(Draft {
+            chat_id: *chat_id,
+            sender: sender.clone(),
+            client_message_id: None,
+            reply_to: None,
+            message_type: message_type.as_str(),
+            content: original.content.clone(),
+            location: location.clone(),
+            contact_data: original.contact_data.clone(),
+        })
+    });
+    let mut views = Vec::with_capacity(targets.len());
+    for outcome in futures::future::join_all(sends).await {
+        views.push(outcome_view(state, user_id, outcome?).await?.0);
+    }
+    Ok(views)
+}
+
+/// When each recipient got and read a message: its sender only.
+pub async fn receipts(state: &AppState, user_id: i64, message_id: i64) -> ApiResult<ReceiptList> {
+    let (_, message) = visible_message(&state.db.read, user_id, message_id).await?;
+    if message.sender_id != user_id {
+        return Err(ApiError::forbidden("Only the sender can see receipts."));
+    }
+    let holders = chats::receipt_holders(&state.db.read, &[message.chat_id])
+        .await?
+        .remove(&message.chat_id)
+        .unwrap_or_default();
+    let marks =
+        store::marks_for_ranges(&state.db.read, &[(message.chat_id, message.id, message.id)])
+            .await?;
+    let first = |user: i64, kind: i16| -> Option<i64> {
+        marks
+            .iter()
+            .filter(|m| m.user_id == user && m.kind == kind && m.message_id >= message.id)
+            .min_by_key(|m| m.message_id)
+            .map(|m| m.at)
+    };
+    let receipts = holders
+        .into_iter()
+        .filter(|h| h.user_id != user_id && h.from_seq < message.seq)
+        .map(|h| {
+            let read_at = if h.read >= message.id {
+                first(h.user_id, store::MARK_READ)
+            } else {
+                None
+            };
+            let delivered_at = if h.delivered.max(h.read) >= message.id {
+                first(h.user_id, store::MARK_DELIVERED).or(read_at)
+            } else {
+                None
+            };
+            Receipt {
+                user_id: h.user_id,
+                delivered_at: delivered_at.map(Timestamp),
+                read_at: read_at.map(Timestamp),
+            }
+        })
+        .collect();
+    Ok(ReceiptList { receipts })
+}
+
+/// Moves the caller's read or delivered watermark to `message_id`, which must be
+/// a message of the chat the caller can see. Returns when it was recorded.
+pub async fn mark(
+    state: &AppState,
+    user_id: i64,
+    chat_id: i64,
+    message_id: i64,
+    which: Watermark,
+) -> ApiResult<i64> {
+    chats::require_member(state, chat_id, user_id).await?;
+    let invalid = || ApiError::field("message_id", "The selected message id is invalid.");
+    let message = store::find(&state.db.read, message_id)
+        .await?
+        .ok_or_else(invalid)?;
+    let intervals = chats::visible_intervals(&state.db.read, chat_id, user_id).await?;
+    if message.chat_id != chat_id || !within(&intervals, message.seq) {
+        return Err(invalid());
+    }
+    let outcome = state
+        .writer
+        .receipt(ReceiptRequest {
+            chat_id,
+            user_id,
+            which,
+            message_id,
+        })
+        .await?;
+    Ok(outcome.at)
+}
+
+/// Marks delivered, for one user, everything up to the given message of each
+/// chat (after a sync handed those messages over).
+pub async fn mark_delivered_many(
+    state: &AppState,
+    user_id: i64,
+    upto: HashMap<i64, i64>,
+) -> ApiResult<()> {
+    let marks = upto.into_iter().map(|(chat_id, message_id)| {
+        state.writer.receipt(ReceiptRequest {
+            chat_id,
+            user_id,
+            which: Watermark::Delivered,
+            message_id,
+        })
+    });
+    for result in futures::future::join_all(marks).await {
+        result?;
+    }
+    Ok(())
+}
+
+/// For chat listing: when each chat's newest message (after the given
+/// position) was sent.
+pub async fn last_sent_at(state: &AppState, probes: &[(i64, i64)]) -> ApiResult<HashMap<i64, i64>> {
+    let last = store::last_ids(&state.db.read, probes).await?;
+    let ids: Vec<i64> = last.values().copied().collect();
+    Ok(store::find_many(&state.db.read, &ids)
+        .await?
+        .into_iter()
+        .map(|m| (m.chat_id, m.sent_at))
+        .collect())
+}
+
+/// Each chat's newest message after the given position, rendered.
+pub async fn last_messages(
+    state: &AppState,
+    conn: &impl ConnectionTrait,
+    probes: &[(i64, i64)],
+) -> ApiResult<HashMap<i64, MessageView>> {
+    let last = store::last_ids(conn, probes).await?;
+    let ids: Vec<i64> = last.values().copied().collect();
+    let rows = store::find_many(conn, &ids).await?;
+    Ok(render::render(state, conn, &rows)
+        .await?
+        .into_iter()
+        .map(|m| (m.chat_id, m))
+        .collect())
+}
+
+/// Unread messages per chat for `reader`: (chat, read watermark, interval start).
+pub async fn unread_counts(
+    conn: &impl ConnectionTrait,
+    reader: i64,
+    probes: &[(i64, i64, i64)],
+) -> ApiResult<HashMap<i64, u64>> {
+    let probes: Vec<UnreadProbe> = probes
+        .iter()
+        .map(|(chat_id, after_id, after_seq)| UnreadProbe {
+            chat_id: *chat_id,
+            after_id: *after_id,
+            after_seq: *after_seq,
+        })
+        .collect();
+    Ok(store::unread_counts(conn, reader, &probes).await?)
+}
+
+impl SendableType {
+    pub const ALL: [SendableType; 7] = [
+        SendableType::Text,
+        SendableType::Image,
+        SendableType::Video,
+        SendableType::Audio,
+        SendableType::Document,
+        SendableType::Location,
+        SendableType::Contact,
+    ];
+}

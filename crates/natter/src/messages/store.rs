@@ -1,0 +1,401 @@
+//! Queries on `messages`, `message_reactions` and `receipt_marks`.
+
+use std::collections::HashMap;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
+};
+
+use crate::db::entities::{message, message_reaction, receipt_mark};
+use crate::sync::log::INSERT_CHUNK;
+
+pub use crate::chats::service::Interval;
+
+fn visible(intervals: &[Interval]) -> Condition {
+    let mut any = Condition::any();
+    for interval in intervals {
+        let mut this = Condition::all().add(message::Column::Seq.gt(interval.from));
+        if let Some(to) = interval.to {
+            this = this.add(message::Column::Seq.lte(to));
+        }
+        any = any.add(this);
+    }
+    any
+}
+
+pub async fn insert_many(
+    db: &impl ConnectionTrait,
+    rows: Vec<message::ActiveModel>,
+) -> Result<(), DbErr> {
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        message::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<message::Model>, DbErr> {
+    message::Entity::find_by_id(id).one(db).await
+}
+
+pub async fn find_many(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<Vec<message::Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    message::Entity::find()
+        .filter(message::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await
+}
+
+/// Messages already stored under these (sender, client message id) pairs.
+pub async fn find_by_client_ids(
+    db: &impl ConnectionTrait,
+    pairs: &[(i64, String)],
+) -> Result<Vec<message::Model>, DbErr> {
+    if pairs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut any = Condition::any();
+    for (sender, client_id) in pairs {
+        any = any.add(
+            Condition::all()
+                .add(message::Column::SenderId.eq(*sender))
+                .add(message::Column::ClientMessageId.eq(client_id.as_str())),
+        );
+    }
+    message::Entity::find().filter(any).all(db).await
+}
+
+/// Up to `limit` visible messages of a chat older than `before`, newest first.
+pub async fn history(
+    db: &impl ConnectionTrait,
+    chat_id: i64,
+    intervals: &[Interval],
+    before: Option<i64>,
+    limit: u64,
+) -> Result<Vec<message::Model>, DbErr> {
+    let mut query = message::Entity::find()
+        .filter(message::Column::ChatId.eq(chat_id))
+        .filter(visible(intervals));
+    if let Some(before) = before {
+        query = query.filter(message::Column::Id.lt(before));
+    }
+    query
+        .order_by_desc(message::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Runs `SELECT`s joined by UNION ALL, `per` at a time, and gathers the rows.
+/// Every value in them is an integer natter computed, so they are inlined.
+async fn union_all<T>(
+    db: &impl ConnectionTrait,
+    parts: Vec<String>,
+    read: impl Fn(&sea_orm::QueryResult) -> Result<T, DbErr>,
+) -> Result<Vec<T>, DbErr> {
+    let mut out = Vec::new();
+    for chunk in parts.chunks(200) {
+        let sql = chunk.join(" UNION ALL ");
+        let rows = db
+            .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await?;
+        for row in &rows {
+            out.push(read(row)?);
+        }
+    }
+    Ok(out)
+}
+
+/// An integer literal typed as a 64-bit column on every backend (PostgreSQL
+/// would otherwise read a bare literal as a 32-bit one).
+fn bigint(backend: DbBackend, value: i64) -> String {
+    match backend {
+        DbBackend::Postgres => format!("CAST({value} AS BIGINT)"),
+        DbBackend::MySql => format!("CAST({value} AS SIGNED)"),
+        _ => value.to_string(),
+    }
+}
+
+/// A SELECT as a derived table (MySQL and PostgreSQL need the alias).
+fn wrap(select: String, alias: usize) -> String {
+    format!("SELECT * FROM ({select}) AS t{alias}")
+}
+
+/// The newest message of each chat with a position after the given one
+/// (a member's current interval start). One backward index probe per chat.
+pub async fn last_ids(
+    db: &impl ConnectionTrait,
+    chats: &[(i64, i64)],
+) -> Result<HashMap<i64, i64>, DbErr> {
+    let parts = chats
+        .iter()
+        .enumerate()
+        .map(|(i, (chat_id, after_seq))| {
+            wrap(
+                format!(
+                    "SELECT chat_id, id FROM messages WHERE chat_id = {chat_id} AND seq > {after_seq} ORDER BY id DESC LIMIT 1"
+                ),
+                i,
+            )
+        })
+        .collect();
+    let rows = union_all(db, parts, |row| {
+        Ok((
+            row.try_get::<i64>("", "chat_id")?,
+            row.try_get::<i64>("", "id")?,
+        ))
+    })
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// For the unread count of one chat: messages after `after_id` and `after_seq`
+/// not sent by `reader` and not deleted.
+pub struct UnreadProbe {
+    pub chat_id: i64,
+    pub after_id: i64,
+    pub after_seq: i64,
+}
+
+pub async fn unread_counts(
+    db: &impl ConnectionTrait,
+    reader: i64,
+    probes: &[UnreadProbe],
+) -> Result<HashMap<i64, u64>, DbErr> {
+    let backend = db.get_database_backend();
+    let parts = probes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            wrap(
+                format!(
+                    "SELECT {chat} AS chat_id, COUNT(*) AS unread FROM messages WHERE chat_id = {chat} AND id > {after_id} AND seq > {after_seq} AND sender_id <> {reader} AND deleted_at IS NULL",
+                    chat = bigint(backend, p.chat_id),
+                    after_id = p.after_id,
+                    after_seq = p.after_seq,
+                ),
+                i,
+            )
+        })
+        .collect();
+    let rows = union_all(db, parts, |row| {
+        Ok((
+            row.try_get::<i64>("", "chat_id")?,
+            row.try_get::<i64>("", "unread")?,
+        ))
+    })
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(c, n)| (c, n.max(0) as u64))
+        .collect())
+}
+
+pub async fn set_content(
+    db: &impl ConnectionTrait,
+    id: i64,
+    content: &str,
+    edited_at: i64,
+) -> Result<(), DbErr> {
+    message::Entity::update_many()
+        .col_expr(message::Column::Content, Expr::value(content))
+        .col_expr(message::Column::EditedAt, Expr::value(edited_at))
+        .filter(message::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes for everyone: the place stays, the content goes.
+pub async fn soft_delete(db: &impl ConnectionTrait, id: i64, now: i64) -> Result<(), DbErr> {
+    let none_text: Option<String> = None;
+    let none_int: Option<i64> = None;
+    let none_float: Option<f64> = None;
+    message::Entity::update_many()
+        .col_expr(message::Column::DeletedAt, Expr::value(now))
+        .col_expr(message::Column::Content, Expr::value(none_text.clone()))
+        .col_expr(message::Column::MediaUrl, Expr::value(none_text.clone()))
+        .col_expr(message::Column::MediaSize, Expr::value(none_int))
+        .col_expr(message::Column::MediaDuration, Expr::value(none_int))
+        .col_expr(
+            message::Column::MediaMimeType,
+            Expr::value(none_text.clone()),
+        )
+        .col_expr(message::Column::FileName, Expr::value(none_text.clone()))
+        .col_expr(
+            message::Column::ThumbnailUrl,
+            Expr::value(none_text.clone()),
+        )
+        .col_expr(message::Column::Latitude, Expr::value(none_float))
+        .col_expr(message::Column::Longitude, Expr::value(none_float))
+        .col_expr(
+            message::Column::LocationName,
+            Expr::value(none_text.clone()),
+        )
+        .col_expr(message::Column::ContactData, Expr::value(none_text))
+        .filter(message::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    message_reaction::Entity::delete_many()
+        .filter(message_reaction::Column::MessageId.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn reactions_of(
+    db: &impl ConnectionTrait,
+    message_ids: &[i64],
+) -> Result<Vec<message_reaction::Model>, DbErr> {
+    if message_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    message_reaction::Entity::find()
+        .filter(message_reaction::Column::MessageId.is_in(message_ids.iter().copied()))
+        .order_by_asc(message_reaction::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Sets a user's one reaction on a message, replacing any earlier one.
+pub async fn put_reaction(
+    db: &impl ConnectionTrait,
+    message_id: i64,
+    user_id: i64,
+    emoji: &str,
+    now: i64,
+) -> Result<(), DbErr> {
+    delete_reaction(db, message_id, user_id).await?;
+    message_reaction::Entity::insert(message_reaction::ActiveModel {
+        message_id: Set(message_id),
+        user_id: Set(user_id),
+        emoji: Set(emoji.to_string()),
+        created_at: Set(now),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Removes a user's reaction; true if there was one.
+pub async fn delete_reaction(
+    db: &impl ConnectionTrait,
+    message_id: i64,
+    user_id: i64,
+) -> Result<bool, DbErr> {
+    let result = message_reaction::Entity::delete_many()
+        .filter(message_reaction::Column::MessageId.eq(message_id))
+        .filter(message_reaction::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// Receipt mark kinds, as stored.
+pub const MARK_DELIVERED: i16 = 1;
+pub const MARK_READ: i16 = 2;
+
+pub async fn insert_mark(
+    db: &impl ConnectionTrait,
+    chat_id: i64,
+    user_id: i64,
+    kind: i16,
+    message_id: i64,
+    at: i64,
+) -> Result<(), DbErr> {
+    receipt_mark::Entity::insert(receipt_mark::ActiveModel {
+        chat_id: Set(chat_id),
+        user_id: Set(user_id),
+        kind: Set(kind),
+        message_id: Set(message_id),
+        at: Set(at),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// For each (chat, lowest id, highest id): the receipt marks with message ids in
+/// that range, plus, per user and kind, the first mark past it. Marks only move
+/// forward, so these are all a set of messages needs to know when each reader
+/// reached each message. Two queries whatever the number of chats.
+pub async fn marks_for_ranges(
+    db: &impl ConnectionTrait,
+    ranges: &[(i64, i64, i64)],
+) -> Result<Vec<receipt_mark::Model>, DbErr> {
+    if ranges.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut inside = Condition::any();
+    let mut beyond = Condition::any();
+    for (chat_id, from, to) in ranges {
+        inside = inside.add(
+            Condition::all()
+                .add(receipt_mark::Column::ChatId.eq(*chat_id))
+                .add(receipt_mark::Column::MessageId.between(*from, *to)),
+        );
+        beyond = beyond.add(
+            Condition::all()
+                .add(receipt_mark::Column::ChatId.eq(*chat_id))
+                .add(receipt_mark::Column::MessageId.gt(*to)),
+        );
+    }
+    let mut marks = receipt_mark::Entity::find().filter(inside).all(db).await?;
+    let firsts: Vec<(i64, i64, i16, i64, i64)> = receipt_mark::Entity::find()
+        .select_only()
+        .column(receipt_mark::Column::ChatId)
+        .column(receipt_mark::Column::UserId)
+        .column(receipt_mark::Column::Kind)
+        .column_as(receipt_mark::Column::MessageId.min(), "message_id")
+        .column_as(receipt_mark::Column::At.min(), "at")
+        .filter(beyond)
+        .group_by(receipt_mark::Column::ChatId)
+        .group_by(receipt_mark::Column::UserId)
+        .group_by(receipt_mark::Column::Kind)
+        .into_tuple()
+        .all(db)
+        .await?;
+    marks.extend(
+        firsts.into_iter().map(
+            |(chat_id, user_id, kind, message_id, at)| receipt_mark::Model {
+                id: 0,
+                chat_id,
+                user_id,
+                kind,
+                message_id,
+                at,
+            },
+        ),
+    );
+    Ok(marks)
+}
+
+/// Distinct senders of a chat's messages with ids in `(after, upto]`: who a
+/// receipt covering them concerns.
+pub async fn senders_between(
+    db: &impl ConnectionTrait,
+    chat_id: i64,
+    after: i64,
+    upto: i64,
+) -> Result<Vec<i64>, DbErr> {
+    message::Entity::find()
+        .select_only()
+        .column(message::Column::SenderId)
+        .distinct()
+        .filter(message::Column::ChatId.eq(chat_id))
+        .filter(message::Column::Id.gt(after))
+        .filter(message::Column::Id.lte(upto))
+        .into_tuple()
+        .all(db)
+        .await
+}

@@ -1,0 +1,407 @@
+//! Group commit: one writer task per node writes sends and receipts in batched
+//! transactions (DESIGN.md principle 3).
+//!
+//! Request handlers validate, then hand a job to the writer and wait. The
+//! writer takes every job waiting (up to WRITER_MAX_BATCH), writes them all in
+//! one [`EventTx`], commits (one fsync on SQLite, one WAL flush on PostgreSQL),
+//! and only then answers each handler: a 201 always means committed. Under load
+//! batches grow by themselves; with one request in flight a batch is that one
+//! request, so nothing waits for a timer.
+//!
+//! If a batch fails (say a client message id another node just stored), the
+//! writer retries its jobs one by one, so one bad job fails alone.
+
+use std::collections::HashMap;
+
+use sea_orm::ActiveValue::Set;
+use tokio::sync::{mpsc, oneshot};
+
+use super::dto::{DeliveryStatus, LocationView, MessageEvent, MessageView, ReplyView, SenderView};
+use super::store::{self, MARK_DELIVERED, MARK_READ};
+use crate::chats::dto::ReceiptEvent;
+use crate::chats::service::{self as chats, Watermark};
+use crate::clock::Timestamp;
+use crate::db::Db;
+use crate::db::entities::message;
+use crate::error::{ApiError, ApiResult, is_unique_violation};
+use crate::ops::metrics::{MESSAGES_SENT, WRITER_BATCH_SIZE, WRITER_QUEUE_DEPTH};
+use crate::sync::log::{CommittedEvent, EventTx, Scope, names};
+
+/// A validated message, ready to store.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub chat_id: i64,
+    pub sender: SenderView,
+    pub client_message_id: Option<String>,
+    pub reply_to: Option<ReplyView>,
+    pub message_type: &'static str,
+    pub content: Option<String>,
+    pub location: Option<LocationView>,
+    /// The contact card as JSON text.
+    pub contact_data: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum SendOutcome {
+    /// Stored now.
+    Created(MessageView),
+    /// The sender had already sent this client message id: this is the first message.
+    Existing(i64),
+}
+
+/// A watermark move for one member.
+#[derive(Debug, Clone, Copy)]
+pub struct ReceiptRequest {
+    pub chat_id: i64,
+    pub user_id: i64,
+    pub which: Watermark,
+    pub message_id: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReceiptOutcome {
+    pub moved: bool,
+    pub at: i64,
+}
+
+enum Work {
+    Send(Draft),
+    Receipt(ReceiptRequest),
+}
+
+enum Done {
+    Send(SendOutcome),
+    Receipt(ReceiptOutcome),
+}
+
+struct Job {
+    work: Work,
+    reply: oneshot::Sender<ApiResult<Done>>,
+}
+
+/// Where committed events go (the real-time fan-out).
+pub type Publish = std::sync::Arc<dyn Fn(Vec<CommittedEvent>) + Send + Sync>;
+
+/// The handle request handlers use; cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Job>,
+}
+
+/// Jobs that may wait for the writer; beyond this, handlers wait to enqueue.
+const QUEUE_CAPACITY: usize = 16_384;
+
+impl Writer {
+    pub fn spawn(db: Db, max_batch: usize, publish: Publish) -> Writer {
+        let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(run(db, jobs, max_batch.max(1), publish));
+        Writer { queue }
+    }
+
+    pub async fn send(&self, draft: Draft) -> ApiResult<SendOutcome> {
+        match self.submit(Work::Send(draft)).await? {
+            Done::Send(outcome) => Ok(outcome),
+            Done::Receipt(_) => Err(ApiError::Internal(anyhow::anyhow!(
+                "writer answered a send with a receipt"
+            ))),
+        }
+    }
+
+    pub async fn receipt(&self, request: ReceiptRequest) -> ApiResult<ReceiptOutcome> {
+        match self.submit(Work::Receipt(request)).await? {
+            Done::Receipt(outcome) => Ok(outcome),
+            Done::Send(_) => Err(ApiError::Internal(anyhow::anyhow!(
+                "writer answered a receipt with a send"
+            ))),
+        }
+    }
+
+    async fn submit(&self, work: Work) -> ApiResult<Done> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job { work, reply })
+            .await
+            .map_err(|_| ApiError::Unavailable("The server is shutting down.".into()))?;
+        answer
+            .await
+            .map_err(|_| ApiError::Internal(anyhow::anyhow!("the writer dropped a job")))?
+    }
+}
+
+async fn run(db: Db, mut jobs: mpsc::Receiver<Job>, max_batch: usize, publish: Publish) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        metrics::gauge!(WRITER_QUEUE_DEPTH).set(jobs.len() as f64);
+        metrics::histogram!(WRITER_BATCH_SIZE).record(batch.len() as f64);
+        process(&db, batch, &publish).await;
+    }
+}
+
+async fn process(db: &Db, batch: Vec<Job>, publish: &Publish) {
+    let (works, replies): (Vec<Work>, Vec<_>) =
+        batch.into_iter().map(|j| (j.work, j.reply)).unzip();
+    match write_batch(db, &works).await {
+        Ok((done, events)) => {
+            publish(events);
+            for (reply, done) in replies.into_iter().zip(done) {
+                let _ = reply.send(Ok(done));
+            }
+        }
+        Err(err) if works.len() > 1 => {
+            tracing::warn!(
+                error = format!("{err:#}"),
+                jobs = works.len(),
+                "batch failed; retrying its jobs one by one"
+            );
+            for (work, reply) in works.into_iter().zip(replies) {
+                let _ = reply.send(write_one(db, &work, publish).await);
+            }
+        }
+        Err(err) => {
+            if let (Some(work), Some(reply)) = (works.first(), replies.into_iter().next()) {
+                let result = if err.is_duplicate() {
+                    write_one(db, work, publish).await
+                } else {
+                    Err(ApiError::Internal(err.into()))
+                };
+                let _ = reply.send(result);
+            }
+        }
+    }
+}
+
+/// One job alone. A duplicate client message id stored meanwhile by another
+/// node is found by the second attempt's lookup.
+async fn write_one(db: &Db, work: &Work, publish: &Publish) -> ApiResult<Done> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match write_batch(db, std::slice::from_ref(work)).await {
+            Ok((mut done, events)) => {
+                publish(events);
+                return Ok(done.remove(0));
+            }
+            Err(err) if err.is_duplicate() && attempt < 3 => continue,
+            Err(err) => return Err(ApiError::Internal(err.into())),
+        }
+    }
+}
+
+/// Writes one batch in one transaction; outcomes are in job order.
+async fn write_batch(
+    db: &Db,
+    works: &[Work],
+) -> Result<(Vec<Done>, Vec<CommittedEvent>), WriteError> {
+    let existing = existing_client_ids(db, works).await?;
+    let mut tx = EventTx::begin(db).await?;
+    let now = tx.now();
+    let mut rows = Vec::new();
+    let mut done = Vec::with_capacity(works.len());
+    // (sender, client id) -> the id given to it earlier in this batch.
+    let mut in_batch: HashMap<(i64, String), i64> = HashMap::new();
+    for work in works {
+        match work {
+            Work::Send(draft) => {
+                let key = draft
+                    .client_message_id
+                    .clone()
+                    .map(|c| (draft.sender.id, c));
+                if let Some(key) = &key
+                    && let Some(id) = existing.get(key).or_else(|| in_batch.get(key))
+                {
+                    done.push(Done::Send(SendOutcome::Existing(*id)));
+                    continue;
+                }
+                let id = tx.next_message_id();
+                let view = new_view(draft, id, now);
+                let seq = tx.emit(
+                    Scope::Chat(draft.chat_id),
+                    names::MESSAGE_SENT,
+                    &MessageEvent { message: &view },
+                )?;
+                rows.push(new_row(draft, id, seq, now));
+                if let Some(key) = key {
+                    in_batch.insert(key, id);
+                }
+                done.push(Done::Send(SendOutcome::Created(view)));
+            }
+            Work::Receipt(request) => {
+                let moved = apply_receipt(&mut tx, request).await?;
+                done.push(Done::Receipt(ReceiptOutcome { moved, at: now }));
+            }
+        }
+    }
+    let sent = rows.len();
+    store::insert_many(tx.conn(), rows).await?;
+    let events = tx.commit().await?;
+    metrics::counter!(MESSAGES_SENT).increment(sent as u64);
+    Ok((done, events))
+}
+
+/// Client message ids of this batch that are already stored.
+async fn existing_client_ids(
+    db: &Db,
+    works: &[Work],
+) -> Result<HashMap<(i64, String), i64>, WriteError> {
+    let pairs: Vec<(i64, String)> = works
+        .iter()
+        .filter_map(|w| match w {
+            Work::Send(d) => d.client_message_id.clone().map(|c| (d.sender.id, c)),
+            Work::Receipt(_) => None,
+        })
+        .collect();
+    Ok(store::find_by_client_ids(&db.write, &pairs)
+        .await?
+        .into_iter()
+        .filter_map(|m| m.client_message_id.map(|c| ((m.sender_id, c), m.id)))
+        .collect())
+}
+
+fn new_view(draft: &Draft, id: i64, now: i64) -> MessageView {
+    MessageView {
+        id,
+        chat_id: draft.chat_id,
+        sender_id: draft.sender.id,
+        sender: draft.sender.clone(),
+        client_message_id: draft.client_message_id.clone(),
+        reply_to: draft.reply_to.clone(),
+        message_type: draft.message_type.to_string(),
+        content: draft.content.clone().map(serde_json::Value::String),
+        media: None,
+        location: draft.location.clone(),
+        contact_data: draft
+            .contact_data
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok()),
+        status: DeliveryStatus::Sent,
+        reactions: Vec::new(),
+        sent_at: Timestamp(now),
+        delivered_at: None,
+        read_at: None,
+        edited_at: None,
+        deleted: false,
+    }
+}
+
+fn new_row(draft: &Draft, id: i64, seq: i64, now: i64) -> message::ActiveModel {
+    message::ActiveModel {
+        id: Set(id),
+        chat_id: Set(draft.chat_id),
+        sender_id: Set(draft.sender.id),
+        seq: Set(seq),
+        client_message_id: Set(draft.client_message_id.clone()),
+        reply_to_message_id: Set(draft.reply_to.as_ref().map(|r| r.id)),
+        message_type: Set(draft.message_type.to_string()),
+        content: Set(draft.content.clone()),
+        media_url: Set(None),
+        media_size: Set(None),
+        media_duration: Set(None),
+        media_mime_type: Set(None),
+        file_name: Set(None),
+        thumbnail_url: Set(None),
+        latitude: Set(draft.location.as_ref().map(|l| l.latitude)),
+        longitude: Set(draft.location.as_ref().map(|l| l.longitude)),
+        location_name: Set(draft.location.as_ref().and_then(|l| l.name.clone())),
+        contact_data: Set(draft.contact_data.clone()),
+        sent_at: Set(now),
+        edited_at: Set(None),
+        deleted_at: Set(None),
+    }
+}
+
+/// Moves a watermark (reading also delivers), records the marks, and emits the
+/// receipt event for the chat and the senders it concerns.
+async fn apply_receipt(tx: &mut EventTx, request: &ReceiptRequest) -> Result<bool, WriteError> {
+    let ReceiptRequest {
+        chat_id,
+        user_id,
+        which,
+        message_id,
+    } = *request;
+    let now = tx.now();
+    let (delivered_before, read_before) = chats::watermarks(tx.conn(), chat_id, user_id).await?;
+    let delivered_moved = chats::advance_watermark(
+        tx.conn(),
+        chat_id,
+        user_id,
+        Watermark::Delivered,
+        message_id,
+    )
+    .await?;
+    if delivered_moved {
+        store::insert_mark(tx.conn(), chat_id, user_id, MARK_DELIVERED, message_id, now).await?;
+    }
+    let (moved, from, name) = match which {
+        Watermark::Delivered => (
+            delivered_moved,
+            delivered_before.max(read_before),
+            names::MESSAGE_DELIVERED,
+        ),
+        Watermark::Read => {
+            let read_moved =
+                chats::advance_watermark(tx.conn(), chat_id, user_id, Watermark::Read, message_id)
+                    .await?;
+            if read_moved {
+                store::insert_mark(tx.conn(), chat_id, user_id, MARK_READ, message_id, now).await?;
+            }
+            (read_moved, read_before, names::MESSAGE_READ)
+        }
+    };
+    if !moved {
+        return Ok(false);
+    }
+    let senders: Vec<i64> = store::senders_between(tx.conn(), chat_id, from, message_id)
+        .await?
+        .into_iter()
+        .filter(|s| *s != user_id)
+        .collect();
+    let at = Some(Timestamp(now));
+    let payload = ReceiptEvent {
+        chat_id,
+        user_id,
+        message_id,
+        read_at: if which == Watermark::Read { at } else { None },
+        delivered_at: if which == Watermark::Delivered {
+            at
+        } else {
+            None
+        },
+    };
+    tx.emit_to(Scope::Chat(chat_id), name, &payload, senders)?;
+    Ok(true)
+}
+
+/// What can fail inside the writer: database errors, or anything a service
+/// helper reports.
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    #[error(transparent)]
+    Db(#[from] sea_orm::DbErr),
+    #[error("{0}")]
+    Api(String),
+}
+
+impl From<ApiError> for WriteError {
+    fn from(err: ApiError) -> Self {
+        match err {
+            ApiError::Internal(inner) => match inner.downcast::<sea_orm::DbErr>() {
+                Ok(db) => WriteError::Db(db),
+                Err(other) => WriteError::Api(format!("{other:#}")),
+            },
+            other => WriteError::Api(other.to_string()),
+        }
+    }
+}
+
+impl WriteError {
+    /// A concurrent insert of the same client message id (another node's batch).
+    fn is_duplicate(&self) -> bool {
+        matches!(self, WriteError::Db(db) if is_unique_violation(db))
+    }
+}

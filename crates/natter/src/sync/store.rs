@@ -1,0 +1,125 @@
+//! Queries on `events` (the sync log).
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Statement,
+};
+
+use crate::chats::service::Interval;
+use crate::db::entities::{event, stream_counter};
+
+/// One row of the log, as read for a page.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub seq: i64,
+    pub chat_id: Option<i64>,
+    pub name: String,
+    pub data: String,
+    pub created_at: i64,
+}
+
+/// The events of `user_id` after `since`: those of their chats within their
+/// membership intervals plus those addressed to them, in order, at most
+/// `limit`. One probe per interval, each reading at most `limit` rows from the
+/// (chat_id, seq) index; all integers are natter's, so they are inlined.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    intervals: &[(i64, Interval)],
+    since: i64,
+    limit: u64,
+) -> Result<Vec<EventRow>, DbErr> {
+    let columns = "seq, chat_id, name, data, created_at";
+    let mut parts = vec![format!(
+        "SELECT {columns} FROM events WHERE user_id = {user_id} AND seq > {since} ORDER BY seq LIMIT {limit}"
+    )];
+    for (chat_id, interval) in intervals {
+        if interval.to.is_some_and(|to| to <= since) {
+            continue;
+        }
+        let after = since.max(interval.from);
+        let upto = interval
+            .to
+            .map(|to| format!(" AND seq <= {to}"))
+            .unwrap_or_default();
+        parts.push(format!(
+            "SELECT {columns} FROM events WHERE chat_id = {chat_id} AND seq > {after}{upto} ORDER BY seq LIMIT {limit}"
+        ));
+    }
+    let mut rows = Vec::new();
+    // SQLite caps compound SELECTs at 500 terms; 200 keeps statements modest everywhere.
+    for chunk in parts.chunks(200) {
+        let sql = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, select)| format!("SELECT * FROM ({select}) AS p{i}"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let sql = format!("{sql} ORDER BY seq LIMIT {limit}");
+        for row in db
+            .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await?
+        {
+            rows.push(EventRow {
+                seq: row.try_get("", "seq")?,
+                chat_id: row.try_get("", "chat_id")?,
+                name: row.try_get("", "name")?,
+                data: row.try_get("", "data")?,
+                created_at: row.try_get("", "created_at")?,
+            });
+        }
+    }
+    rows.sort_by_key(|r| r.seq);
+    rows.truncate(limit as usize);
+    Ok(rows)
+}
+
+/// The highest position older than `cutoff` (ms), if any.
+pub async fn last_seq_before(db: &impl ConnectionTrait, cutoff: i64) -> Result<Option<i64>, DbErr> {
+    event::Entity::find()
+        .select_only()
+        .column_as(event::Column::Seq.max(), "seq")
+        .filter(event::Column::CreatedAt.lt(cutoff))
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await
+        .map(Option::flatten)
+}
+
+/// Deletes up to `batch` events at or below `through`; returns how many went.
+pub async fn delete_through(
+    db: &impl ConnectionTrait,
+    through: i64,
+    batch: u64,
+) -> Result<u64, DbErr> {
+    let seqs: Vec<i64> = event::Entity::find()
+        .select_only()
+        .column(event::Column::Seq)
+        .filter(event::Column::Seq.lte(through))
+        .limit(batch)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if seqs.is_empty() {
+        return Ok(0);
+    }
+    let result = event::Entity::delete_many()
+        .filter(event::Column::Seq.is_in(seqs))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+/// Records that positions up to `through` are gone.
+pub async fn set_pruned_through(db: &impl ConnectionTrait, through: i64) -> Result<(), DbErr> {
+    stream_counter::Entity::update_many()
+        .col_expr(
+            stream_counter::Column::PrunedThroughSeq,
+            Expr::value(through),
+        )
+        .filter(stream_counter::Column::Id.eq(1))
+        .filter(stream_counter::Column::PrunedThroughSeq.lt(through))
+        .exec(db)
+        .await?;
+    Ok(())
+}

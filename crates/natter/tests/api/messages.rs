@@ -1,0 +1,270 @@
+//! Messages: every type, replies, idempotent sends, history, edits, deletes,
+//! reactions, forwarding, receipts and blocking.
+
+use futures::StreamExt;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::common::TestServer;
+
+backend_tests! {
+    async fn every_sendable_type(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (ann, bob, chat) = server.pair().await;
+        let text = ann.client.send_text(chat, "hello 👋").await.unwrap();
+        assert_eq!(text.text(), Some("hello 👋"));
+        assert_eq!(text.message_type, "text");
+        assert_eq!(text.sender.name, "Ann");
+        assert_eq!(text.status, "sent");
+        assert!(!text.deleted);
+        let (status, location) = bob.client.send_message(chat, json!({
+            "message_type": "location", "latitude": 48.8584, "longitude": 2.2945, "location_name": "Eiffel Tower"
+        })).await.unwrap();
+        assert_eq!(status, 201);
+        let place = location.location.unwrap();
+        assert_eq!((place.latitude, place.longitude, place.name.as_deref()), (48.8584, 2.2945, Some("Eiffel Tower")));
+        let (_, contact) = ann.client.send_message(chat, json!({
+            "message_type": "contact", "contact_data": {"name": "Grace", "phone_numbers": ["+12125550199"]}
+        })).await.unwrap();
+        assert_eq!(contact.contact_data.unwrap(), json!({"name": "Grace", "phone_numbers": ["+12125550199"]}));
+        let (_, reply) = bob.client.send_message(chat, json!({
+            "message_type": "text", "content": "replying", "reply_to_message_id": text.id
+        })).await.unwrap();
+        let quoted = reply.reply_to.unwrap();
+        assert_eq!((quoted.id, quoted.sender_id, quoted.content), (text.id, ann.id, Some(json!("hello 👋"))));
+        let history = bob.client.history(chat, 50, None).await.unwrap();
+        let types: Vec<&str> = history.messages.iter().map(|m| m.message_type.as_str()).collect();
+        assert_eq!(types, vec!["text", "location", "contact", "text"]);
+        assert_eq!(history.messages[3].reply_to.as_ref().unwrap().id, text.id);
+    }
+
+    async fn bad_messages_get_the_contracts_422(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (ann, bob, chat) = server.pair().await;
+        let carol = server.sign_up("Carol").await;
+        let (_, other_chat) = bob.client.private_chat(carol.id).await.unwrap();
+        let elsewhere = carol.client.send_text(other_chat.id, "elsewhere").await.unwrap();
+        let path = format!("/api/chats/{chat}/messages");
+        for (body, field) in [
+            (json!({"message_type": "text"}), "content"),
+            (json!({"message_type": "text", "content": ""}), "content"),
+            (json!({"message_type": "text", "content": "x".repeat(70_000)}), "content"),
+            (json!({"message_type": "sticker", "content": "x"}), "message_type"),
+            (json!({"message_type": "system", "content": "x"}), "message_type"),
+            (json!({"content": "x"}), "message_type"),
+            (json!({"message_type": "image"}), "file"),
+            (json!({"message_type": "document", "content": "caption"}), "file"),
+            (json!({"message_type": "location", "latitude": 91, "longitude": 0}), "latitude"),
+            (json!({"message_type": "location", "latitude": 10}), "longitude"),
+            (json!({"message_type": "location", "latitude": "north", "longitude": 0}), "latitude"),
+            (json!({"message_type": "contact"}), "contact_data"),
+            (json!({"message_type": "contact", "contact_data": {"name": "x", "phone_numbers": []}}), "contact_data.phone_numbers"),
+            (json!({"message_type": "text", "content": "x", "reply_to_message_id": elsewhere.id}), "reply_to_message_id"),
+            (json!({"message_type": "text", "content": "x", "reply_to_message_id": 99_999_999}), "reply_to_message_id"),
+            (json!({"message_type": "text", "content": "x", "client_message_id": "c".repeat(65)}), "client_message_id"),
+        ] {
+            let raw = ann.client.raw(Method::POST, &path, Some(body.clone())).await.unwrap();
+            assert_eq!(raw.status, 422, "{body} -> {}", raw.body);
+            assert!(raw.body["errors"][field].is_array(), "{body} -> {}", raw.body);
+        }
+        // 65,536 characters of emoji are accepted: the limit is characters.
+        let long = "😀".repeat(65_536);
+        assert_eq!(ann.client.send_text(chat, &long).await.unwrap().text().map(|t| t.chars().count()), Some(65_536));
+        assert_eq!(ann.client.history(chat, 1, None).await.unwrap().messages[0].text(), Some(long.as_str()));
+    }
+
+    async fn a_retried_send_returns_the_first_message(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (ann, bob, chat) = server.pair().await;
+        let body = json!({"message_type": "text", "content": "once", "client_message_id": "abc-1"});
+        let (first_status, first) = ann.client.send_message(chat, body.clone()).await.unwrap();
+        assert_eq!(first_status, 201);
+        let (again_status, again) = ann.client.send_message(chat, body.clone()).await.unwrap();
+        assert_eq!(again_status, 200);
+        assert_eq!(again.id, first.id);
+        // Concurrent retries of a new id: one message, every answer names it.
+        let concurrent = json!({"message_type": "text", "content": "race", "client_message_id": "abc-2"});
+        let sends = (0..12).map(|_| ann.client.send_message(chat, concurrent.clone()));
+        let results = futures::future::join_all(sends).await;
+        let ids: std::collections::HashSet<i64> = results.iter().map(|r| r.as_ref().unwrap().1.id).collect();
+        assert_eq!(ids.len(), 1);
+        assert_eq!(results.iter().filter(|r| r.as_ref().unwrap().0 == 201).count(), 1);
+        // Another sender may use the same client id.
+        let (status, _) = bob.client.send_message(chat, body).await.unwrap();
+        assert_eq!(status, 201);
+        let history = ann.client.history(chat, 50, None).await.unwrap();
+        assert_eq!(history.messages.len(), 3);
+    }
+
+    async fn history_walks_every_message_once(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (ann, bob, chat) = server.pair().await;
+        let total = 600;
+        let sends = (0..total).map(|i| {
+            let client = if i % 2 == 0 { ann.client.clone() } else { bob.client.clone() };
+            async move { client.send_text(chat, &format!("m{i}")).await.unwrap().id }
+        });
+        let mut sent: Vec<i64> = futures::stream::iter(sends).buffer_unordered(32).collect().await;
+        sent.sort_unstable();
+        let mut seen = Vec::new();
+        let mut before = None;
+        loop {
+            let page = ann.client.history(chat, 100, before).await.unwrap();
+            let ids: Vec<i64> = page.messages.iter().map(|m| m.id).collect();
+            assert!(ids.windows(2).all(|w| w[0] < w[1]), "each page is oldest first");
+            seen.splice(0..0, ids);
+            if !page.pagination.has_more {
+                assert_eq!(page.pagination.next_before_message_id, None);
+                break;
+            }
+            before = page.pagination.next_before_message_id;
+        }
+        assert_eq!(seen, sent, "no gap and no repeat");
+    }
+
+    async fn edit_rules(backend: Backend) {
+        let server = TestServer::start_with(backend, |s| s.message_edit_window = 2).await;
+        let (ann, bob, chat) = server.pair().await;
+        let message = ann.client.send_text(chat, "typo").await.unwrap();
+        let edited = ann.client.edit_message(message.id, "fixed").await.unwrap();
+        assert_eq!(edited.text(), Some("fixed"));
+        assert!(edited.edited_at.is_some());
+        assert_eq!(bob.client.edit_message(message.id, "hack").await.unwrap_err().status(), Some(403));
+        let (_, location) = ann.client.send_message(chat, json!({"message_type": "location", "latitude": 1, "longitude": 2})).await.unwrap();
+        assert_eq!(ann.client.edit_message(location.id, "x").await.unwrap_err().status(), Some(403));
+        let err = ann.client.edit_message(message.id, &"x".repeat(70_000)).await.unwrap_err();
+        assert_eq!(err.status(), Some(422));
+        assert!(err.body().unwrap()["errors"]["content"].is_array());
+        tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+        assert_eq!(ann.client.edit_message(message.id, "late").await.unwrap_err().status(), Some(403));
+        assert_eq!(bob.client.history(chat, 10, None).await.unwrap().messages[0].text(), Some("fixed"));
+    }
+
+    async fn delete_for_everyone_keeps_the_place(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (ann, bob, chat) = server.pair().await;
+        let first = ann.client.send_text(chat, "first").await.unwrap();
+        let oops = ann.client.send_text(chat, "oops").await.unwrap();
+        ann.client.send_text(chat, "third").await.unwrap();
+        bob.client.react(oops.id, "😮").await.unwrap();
+        assert_eq!(bob.client.delete_message(oops.id).await.unwrap_err().status(), Some(403));
+        let answer = ann.client.delete_message(oops.id).await.unwrap();
+        assert_eq!(answer, json!({"success": true, "message": "Message deleted successfully"}));
+        let history = bob.client.history(chat, 10, None).await.unwrap();
+        let ids: Vec<i64> = history.messages.iter().map(|m| m.id).collect();
+        assert_eq!(ids[..2], [first.id, oops.id]);
+        let gone = &history.messages[1];
+        assert!(gone.deleted);
+        assert_eq!(gone.content, None);
+        assert!(gone.reactions.is_empty());
+        ann.client.delete_message(oops.id).await.unwrap();
+        assert_eq!(ann.client.edit_message(oops.id, "undo").await.unwrap_err().status(), Some(403));
+        assert_eq!(bob.client.react(oops.id, "👍").await.unwrap_err().status(), Some(403));
+    }
+
+    async fn one_reaction_per_user_replaced_and_removed(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (ann, bob, chat) = server.pair().await;
+        let message = ann.client.send_text(chat, "react to me").await.unwrap();
+        let r = bob.client.react(message.id, "👍").await.unwrap();
+        assert_eq!(r, json!({"success": true, "reaction": {"message_id": message.id, "emoji": "👍", "count": 1}}));
+        ann.client.react(message.id, "👍").await.unwrap();
+        let replaced = bob.client.react(message.id, "❤️").await.unwrap();
+        assert_eq!(replaced["reaction"]["count"], 1);
+        let view = &ann.client.history(chat, 1, None).await.unwrap().messages[0];
+        let mut summary: Vec<(String, usize, Vec<i64>)> =
+            view.reactions.iter().map(|r| (r.emoji.clone(), r.count, r.user_ids.clone())).collect();
+        summary.sort();
+        let mut expected = vec![("👍".to_string(), 1, vec![ann.id]), ("❤️".to_string(), 1, vec![bob.id])];
+        expected.sort();
+        assert_eq!(summary, expected);
+        bob.client.unreact(message.id).await.unwrap();
+        bob.client.unreact(message.id).await.unwrap();
+        let view = &ann.client.history(chat, 1, None).await.unwrap().messages[0];
+        assert_eq!(view.reactions.len(), 1);
+        for emoji in ["", "a", "👍👍", "hello", "1", ":thumbsup:"] {
+            let err = bob.client.react(message.id, emoji).await.unwrap_err();
+            assert_eq!(err.status(), Some(422), "{emoji:?}");
+            assert!(err.body().unwrap()["errors"]["emoji"].is_array());
+        }
+        for emoji in ["👍🏽", "👨‍👩‍👧", "🇫🇷"] {
+            bob.client.react(message.id, emoji).await.unwrap();
+        }
+    }
+
+    async fn forwarding_copies_into_chats_the_caller_is_in(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (ann, bob, chat) = server.pair().await;
+        let carol = server.sign_up("Carol").await;
+        let dave = server.sign_up("Dave").await;
+        let (_, with_carol) = bob.client.private_chat(carol.id).await.unwrap();
+        let (_, with_dave) = bob.client.private_chat(dave.id).await.unwrap();
+        let (_, original) = ann.client.send_message(chat, json!({"message_type": "location", "latitude": 1.5, "longitude": 2.5})).await.unwrap();
+        let copies = bob.client.forward(original.id, &[with_carol.id, with_dave.id]).await.unwrap();
+        assert_eq!(copies.len(), 2);
+        for copy in &copies {
+            assert_eq!(copy.sender_id, bob.id);
+            assert_eq!(copy.message_type, "location");
+            assert_eq!(copy.location, original.location);
+        }
+        assert_eq!(carol.client.history(with_carol.id, 10, None).await.unwrap().messages[0].id, copies.iter().find(|c| c.chat_id == with_carol.id).unwrap().id);
+        let (_, carol_dave) = carol.client.private_chat(dave.id).await.unwrap();
+        assert_eq!(bob.client.forward(original.id, &[carol_dave.id]).await.unwrap_err().status(), Some(404));
+        let raw = bob.client.raw(Method::POST, &format!("/api/messages/{}/forward", original.id), Some(json!({"chat_ids": []}))).await.unwrap();
+        assert_eq!(raw.status, 422);
+    }
+
+    async fn receipts_go_sent_delivered_read_and_never_back(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (ann, bob, chat) = server.pair().await;
+        let one = ann.client.send_text(chat, "one").await.unwrap();
+        let two = ann.client.send_text(chat, "two").await.unwrap();
+        assert_eq!(ann.client.history(chat, 10, None).await.unwrap().messages[1].status, "sent");
+        bob.client.mark_delivered(chat, two.id).await.unwrap();
+        let history = ann.client.history(chat, 10, None).await.unwrap();
+        assert!(history.messages.iter().all(|m| m.status == "delivered" && m.delivered_at.is_some()), "{history:?}");
+        let read = bob.client.mark_read(chat, one.id).await.unwrap();
+        assert_eq!(read["success"], true);
+        assert!(read["read_at"].is_string());
+        let history = ann.client.history(chat, 10, None).await.unwrap();
+        assert_eq!(history.messages[0].status, "read");
+        assert_eq!(history.messages[1].status, "delivered");
+        // Marking an older message read never moves the watermark back.
+        bob.client.mark_read(chat, two.id).await.unwrap();
+        bob.client.mark_read(chat, one.id).await.unwrap();
+        let history = ann.client.history(chat, 10, None).await.unwrap();
+        assert!(history.messages.iter().all(|m| m.status == "read" && m.read_at.is_some()));
+        let receipts = ann.client.receipts(two.id).await.unwrap();
+        assert_eq!(receipts.receipts.len(), 1);
+        assert_eq!(receipts.receipts[0].user_id, bob.id);
+        assert!(receipts.receipts[0].delivered_at.is_some() && receipts.receipts[0].read_at.is_some());
+        assert_eq!(bob.client.receipts(two.id).await.unwrap_err().status(), Some(403));
+        // A watermark must name a message of this chat.
+        let carol = server.sign_up("Carol").await;
+        let (_, other) = carol.client.private_chat(ann.id).await.unwrap();
+        let elsewhere = carol.client.send_text(other.id, "x").await.unwrap();
+        for id in [elsewhere.id, 99_999_999] {
+            let err = bob.client.mark_read(chat, id).await.unwrap_err();
+            assert_eq!(err.status(), Some(422));
+            assert!(err.body().unwrap()["errors"]["message_id"].is_array());
+        }
+    }
+
+    async fn blocked_senders_get_403_and_nothing_reaches_the_blocker(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (ann, bob, chat) = server.pair().await;
+        ann.client.send_text(chat, "before").await.unwrap();
+        let (_, contact) = bob.client.add_contact(json!({"contact_user_id": ann.id})).await.unwrap();
+        let before = bob.client.sync_all(0).await.unwrap();
+        bob.client.toggle_block(contact.id).await.unwrap();
+        let err = ann.client.send_text(chat, "after").await.unwrap_err();
+        assert_eq!(err.status(), Some(403));
+        assert_eq!(err.body().unwrap()["success"], false);
+        let last = before.last().map(|e| e.seq).unwrap_or(0);
+        assert!(bob.client.sync_all(last).await.unwrap().iter().all(|e| e.event != "App\\Events\\MessageSent"));
+        assert_eq!(bob.client.send_text(chat, "x").await.unwrap_err().status(), Some(403), "the blocker cannot send either");
+        bob.client.toggle_block(contact.id).await.unwrap();
+        ann.client.send_text(chat, "again").await.unwrap();
+    }
+}
