@@ -17,6 +17,7 @@ pub mod messages;
 pub mod ops;
 pub mod phone;
 pub mod ratelimit;
+pub mod realtime;
 pub mod sms;
 pub mod state;
 pub mod sync;
@@ -49,6 +50,7 @@ pub fn app(state: AppState) -> Router {
         .merge(chats::router())
         .merge(messages::router())
         .merge(sync::router())
+        .merge(realtime::router())
         .merge(ops::router())
         .split_for_parts();
     let api = http::openapi::finish(api);
@@ -110,9 +112,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot listen on HTTP_ADDR {addr}"))?;
     let local_addr = listener.local_addr()?;
-    let shutdown = CancellationToken::new();
+    let shutdown = state.shutdown.clone();
     let router = app(state.clone());
     sync::service::spawn_retention(state.clone(), shutdown.clone());
+    realtime::spawn_liveness(state.clone(), shutdown.clone());
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
         axum::serve(

@@ -10,6 +10,8 @@ use redis::aio::ConnectionManager;
 use crate::config::{Config, redact_url};
 use crate::db::Db;
 use crate::messages::writer::Writer;
+use crate::realtime::Realtime;
+use tokio_util::sync::CancellationToken;
 use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::sms::{self, SmsSender};
 use crate::sync::log::CommittedEvent;
@@ -30,6 +32,10 @@ pub struct Shared {
     pub redis: Option<ConnectionManager>,
     /// The group-commit writer for sends and receipts.
     pub writer: Writer,
+    /// Sockets, channels, presence and the bus between nodes.
+    pub realtime: Arc<Realtime>,
+    /// Cancelled when the server is asked to stop; background tasks watch it.
+    pub shutdown: CancellationToken,
 }
 
 impl Deref for AppState {
@@ -65,10 +71,13 @@ impl AppState {
             .context("cannot build the HTTP client")?;
         let sms = sms::from_config(&config, http.clone());
         let metrics = crate::ops::metrics::handle();
+        let shutdown = CancellationToken::new();
+        let realtime = Realtime::start(db.clone(), &config, redis.clone(), shutdown.clone());
+        let publisher = realtime.clone();
         let writer = Writer::spawn(
             db.clone(),
             config.settings.writer_max_batch as usize,
-            std::sync::Arc::new(|events| drop(events)),
+            Arc::new(move |events| publisher.publish(events)),
         );
         Ok(AppState(Arc::new(Shared {
             config,
@@ -79,12 +88,14 @@ impl AppState {
             metrics,
             redis,
             writer,
+            realtime,
+            shutdown,
         })))
     }
 
     /// Hands committed events to the real-time fan-out.
     pub fn publish(&self, events: Vec<CommittedEvent>) {
-        drop(events);
+        self.realtime.publish(events);
     }
 }
 

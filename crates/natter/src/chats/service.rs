@@ -490,3 +490,21 @@ pub async fn watermarks(
         })
         .unwrap_or((0, 0)))
 }
+
+/// Current members of several chats, chat by chat. One query.
+pub async fn members_of_many(conn: &impl ConnectionTrait, chat_ids: &[i64]) -> ApiResult<HashMap<i64, Vec<i64>>> {
+    let mut out: HashMap<i64, Vec<i64>> = HashMap::new();
+    for p in store::current_participants(conn, chat_ids).await? {
+        out.entry(p.chat_id).or_default().push(p.user_id);
+    }
+    Ok(out)
+}
+
+/// Whether `user_id` may whisper (typing) in a chat: a current member, and in
+/// a private chat neither person has blocked the other.
+pub async fn may_whisper(state: &AppState, chat_id: i64, user_id: i64) -> bool {
+    match require_member(state, chat_id, user_id).await {
+        Ok(member) => ensure_not_blocked(state, &member).await.is_ok(),
+        Err(_) => false,
+    }
+}

@@ -275,3 +275,21 @@ async fn views(
         })
         .collect())
 }
+
+/// Who may see `user_id` come online and go offline: the people who have them
+/// as a contact, minus anyone either side blocked, narrowed by the user's
+/// `privacy_last_seen` (`contacts`: only those the user has as a contact too;
+/// `nobody`: no one).
+pub async fn presence_audience(state: &AppState, user_id: i64, last_seen: crate::users::dto::Visibility) -> ApiResult<Vec<i64>> {
+    use crate::users::dto::Visibility;
+    if last_seen == Visibility::Nobody {
+        return Ok(Vec::new());
+    }
+    let having = store::people_having(&state.db.read, user_id).await?;
+    let relations = relations(state, user_id, &having).await?;
+    Ok(having
+        .into_iter()
+        .filter(|other| !relations.blocked_either_way(*other))
+        .filter(|other| last_seen == Visibility::Everyone || relations.owner_has_viewer(*other))
+        .collect())
+}

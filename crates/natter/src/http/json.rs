@@ -38,6 +38,42 @@ where
     }
 }
 
+/// A body sent as a form (`application/x-www-form-urlencoded`, what pusher-js
+/// posts to the auth endpoint) or as JSON, validated like [`ValidJson`].
+pub struct FormOrJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for FormOrJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Validate,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| body_rejection(&rejection))?;
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        let value = if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            let pairs: serde_json::Map<String, serde_json::Value> = form_urlencoded::parse(&bytes)
+                .map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned())))
+                .collect();
+            serde_json::Value::Object(pairs)
+        } else {
+            parse_body(&bytes, Some(is_json_content_type(&content_type)))?
+        };
+        let parsed: T = from_value(value)?;
+        parsed.validate().map_err(validation_error)?;
+        Ok(FormOrJson(parsed))
+    }
+}
+
 fn is_json_content_type(value: &str) -> bool {
     let essence = value.split(';').next().unwrap_or_default().trim();
     essence.eq_ignore_ascii_case("application/json")

@@ -25,7 +25,7 @@ use crate::db::Db;
 use crate::db::entities::message;
 use crate::error::{ApiError, ApiResult, is_unique_violation};
 use crate::ops::metrics::{MESSAGES_SENT, WRITER_BATCH_SIZE, WRITER_QUEUE_DEPTH};
-use crate::sync::log::{CommittedEvent, EventTx, Scope, names};
+use crate::sync::log::{CommittedEvent, EventTx, Route, Scope, names};
 
 /// A validated message, ready to store.
 #[derive(Debug, Clone)]
@@ -373,7 +373,8 @@ async fn apply_receipt(tx: &mut EventTx, request: &ReceiptRequest) -> Result<boo
             None
         },
     };
-    tx.emit_to(Scope::Chat(chat_id), name, &payload, senders)?;
+    let route = Route { only: Some(senders), ..Route::default() };
+    tx.emit_routed(Scope::Chat(chat_id), name, &payload, route)?;
     Ok(true)
 }
 

@@ -47,6 +47,19 @@ pub mod names {
     pub const USER_ONLINE: &str = "App\\Events\\UserOnline";
 }
 
+/// Which user channels a chat event goes to live, beyond `private-chat.{id}`,
+/// and whose subscriptions it ends. (The sync log needs none of this: it reads
+/// chat events through membership intervals.)
+#[derive(Debug, Clone, Default)]
+pub struct Route {
+    /// Exactly these users' channels. None: the chat's current members.
+    pub only: Option<Vec<i64>>,
+    /// Also these users (a member just removed still hears of their removal).
+    pub also: Vec<i64>,
+    /// These users' subscriptions to the chat's channels end with this event.
+    pub revoke: Vec<i64>,
+}
+
 /// An event that is committed and may now be published.
 #[derive(Debug, Clone)]
 pub struct CommittedEvent {
@@ -56,9 +69,7 @@ pub struct CommittedEvent {
     /// The event's data as JSON text, `"seq"` included: stored once, served by
     /// sync as is, and framed once for every socket.
     pub data: Arc<str>,
-    /// Users this event also goes to on their user channels beyond the chat's
-    /// members (the senders, for receipts). Empty means "the chat's members".
-    pub user_channels: Arc<[i64]>,
+    pub route: Route,
 }
 
 /// A write transaction that may emit events. See the module docs.
@@ -144,16 +155,16 @@ impl EventTx {
         name: &'static str,
         payload: &impl Serialize,
     ) -> Result<i64, DbErr> {
-        self.emit_to(scope, name, payload, Vec::new())
+        self.emit_routed(scope, name, payload, Route::default())
     }
 
-    /// Like [`EventTx::emit`], naming extra users whose user channels get it live.
-    pub fn emit_to(
+    /// Like [`EventTx::emit`], choosing who gets it live (see [`Route`]).
+    pub fn emit_routed(
         &mut self,
         scope: Scope,
         name: &'static str,
         payload: &impl Serialize,
-        user_channels: Vec<i64>,
+        route: Route,
     ) -> Result<i64, DbErr> {
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -175,7 +186,7 @@ impl EventTx {
             scope,
             name,
             data,
-            user_channels: user_channels.into(),
+            route,
         });
         Ok(seq)
     }

@@ -242,3 +242,35 @@ pub fn summary(user: &user::Model) -> super::dto::UserSummary {
         avatar_url: user.avatar_url.clone().filter(|_| public_photo),
     }
 }
+
+/// `App\Events\UserOnline` payload.
+#[derive(serde::Serialize)]
+struct OnlineEvent {
+    user_id: i64,
+    is_online: bool,
+    last_seen_at: Option<Timestamp>,
+}
+
+/// Records that a user's first socket connected (online) or last one left
+/// (offline), and tells the people allowed to see it on their user channels.
+pub async fn presence_changed(state: &AppState, user_id: i64, online: bool) -> ApiResult<()> {
+    let now = now_ms();
+    store::set_online(&state.db.write, user_id, online, now).await?;
+    let Some(user) = store::find_active(&state.db.read, user_id).await? else {
+        return Ok(());
+    };
+    let visibility = Visibility::parse(&user.privacy_last_seen);
+    let audience = contacts::service::presence_audience(state, user_id, visibility).await?;
+    if audience.is_empty() {
+        return Ok(());
+    }
+    let payload = OnlineEvent { user_id, is_online: online, last_seen_at: Some(Timestamp(now)) };
+    let data = serde_json::to_string(&payload).map_err(|e| ApiError::Internal(e.into()))?;
+    state.realtime.broadcast(crate::realtime::bus::Body::Transient {
+        name: crate::sync::log::names::USER_ONLINE.to_string(),
+        data,
+        channels: audience.into_iter().map(crate::realtime::channels::user_channel).collect(),
+        except_socket: None,
+    });
+    Ok(())
+}

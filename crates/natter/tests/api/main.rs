@@ -11,6 +11,7 @@ mod contacts;
 mod errors;
 mod messages;
 mod ops;
+mod realtime;
 mod sms;
 mod sync;
 mod users;

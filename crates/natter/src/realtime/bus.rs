@@ -1,0 +1,139 @@
+//! What travels between nodes, and the two ways it travels: within this
+//! process, or through Redis pub/sub so that every node of a cluster sees it.
+//!
+//! One subscriber per node (not one per socket) reads the Redis channel;
+//! messages this node published itself are skipped there, having been handed
+//! to the local dispatcher directly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// One message on the bus.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The node that published it.
+    pub origin: String,
+    pub body: Body,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Body {
+    /// A logged event: delivered in `seq` order to `private-chat.{chat}` (when
+    /// set) and `private-user.{id}` for each of `users`, after ending `revoke`'s
+    /// subscriptions to the chat's channels.
+    Event {
+        seq: i64,
+        name: String,
+        data: String,
+        chat: Option<i64>,
+        users: Vec<i64>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        revoke: Vec<i64>,
+    },
+    /// An event that is not logged (typing, presence), for named channels,
+    /// optionally sparing one socket (the one that caused it).
+    Transient {
+        name: String,
+        data: String,
+        channels: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        except_socket: Option<String>,
+    },
+    /// A client event (whisper), already framed, for a channel's other subscribers.
+    Whisper {
+        channel: String,
+        frame: String,
+        except_socket: String,
+    },
+}
+
+/// Largest number of bus messages waiting for the dispatcher or for Redis.
+pub const BUS_QUEUE: usize = 65_536;
+
+/// Sends this node's messages to the other nodes through Redis, in order.
+pub fn spawn_redis_publisher(
+    redis: ConnectionManager,
+    channel: String,
+    shutdown: CancellationToken,
+) -> mpsc::Sender<Arc<Envelope>> {
+    let (sender, mut outgoing) = mpsc::channel::<Arc<Envelope>>(BUS_QUEUE);
+    tokio::spawn(async move {
+        let mut redis = redis;
+        loop {
+            let envelope = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                next = outgoing.recv() => match next { Some(e) => e, None => break },
+            };
+            let Ok(text) = serde_json::to_string(&*envelope) else { continue };
+            let result: redis::RedisResult<i64> =
+                redis::cmd("PUBLISH").arg(&channel).arg(text).query_async(&mut redis).await;
+            if let Err(err) = result {
+                // The socket is a hint: a lost message is recovered by clients' sync.
+                tracing::warn!(error = %err, "could not publish to Redis");
+            }
+        }
+    });
+    sender
+}
+
+/// Reads the Redis channel and hands other nodes' messages to `local`,
+/// reconnecting with a pause when Redis goes away.
+pub fn spawn_redis_subscriber(
+    url: String,
+    channel: String,
+    node_id: String,
+    local: mpsc::Sender<Arc<Envelope>>,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(async move {
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            match subscribe_once(&url, &channel, &node_id, &local, &shutdown).await {
+                Ok(()) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "Redis subscription lost; reconnecting");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+    });
+}
+
+async fn subscribe_once(
+    url: &str,
+    channel: &str,
+    node_id: &str,
+    local: &mpsc::Sender<Arc<Envelope>>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let client = redis::Client::open(url)?;
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(channel).await?;
+    let mut messages = pubsub.on_message();
+    loop {
+        let message = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            next = messages.next() => match next {
+                Some(m) => m,
+                None => anyhow::bail!("the subscription ended"),
+            },
+        };
+        let Ok(payload) = message.get_payload::<String>() else { continue };
+        let Ok(envelope) = serde_json::from_str::<Envelope>(&payload) else { continue };
+        if envelope.origin != node_id {
+            let _ = local.try_send(Arc::new(envelope));
+        }
+    }
+}

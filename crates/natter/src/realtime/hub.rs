@@ -1,0 +1,222 @@
+//! This node's sockets and what each is subscribed to. Delivering a frame is a
+//! lookup and a non-blocking push onto each subscriber's bounded queue; no lock
+//! is held across I/O, and a socket whose queue is full is told to go
+//! (4200, reconnect and resync) instead of growing without bound.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::ws::Utf8Bytes;
+use dashmap::DashMap;
+use tokio::sync::{Notify, mpsc};
+
+use crate::ops::metrics::{FANOUT_DELIVERIES, SLOW_SOCKETS_CLOSED};
+
+/// One frame, encoded once and shared by every socket that gets it.
+pub type Frame = Utf8Bytes;
+
+/// What a socket's queue carries.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    Frame(Frame),
+    /// The socket's subscription to this channel was ended by the server
+    /// (its user left the chat); the socket task tidies up after it.
+    Revoked(String),
+}
+
+/// This node's handle on one connected socket.
+pub struct SocketHandle {
+    /// Pusher's socket id, `"<node>.<n>"`.
+    pub socket_id: String,
+    /// A number unique within this node, for cheap comparisons.
+    pub key: u64,
+    queue: mpsc::Sender<Outbound>,
+    /// The user the socket belongs to, once known.
+    user: OnceLock<i64>,
+    /// Set when the queue overflowed; the socket task then closes with 4200.
+    overflowed: AtomicBool,
+    pub wake: Notify,
+}
+
+impl SocketHandle {
+    pub fn user(&self) -> Option<i64> {
+        self.user.get().copied()
+    }
+
+    /// Records whose socket this is; false if it already belongs to someone else.
+    pub fn claim(&self, user_id: i64) -> bool {
+        *self.user.get_or_init(|| user_id) == user_id
+    }
+
+    pub fn overflowed(&self) -> bool {
+        self.overflowed.load(Ordering::Acquire)
+    }
+
+    /// Queues a frame; false (and the socket marked for closing) if it is full.
+    pub fn push(&self, frame: Frame) -> bool {
+        self.push_control(Outbound::Frame(frame))
+    }
+
+    /// Queues anything for the socket task; same overflow rule as frames.
+    pub fn push_control(&self, item: Outbound) -> bool {
+        match self.queue.try_send(item) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !self.overflowed.swap(true, Ordering::AcqRel) {
+                    metrics::counter!(SLOW_SOCKETS_CLOSED).increment(1);
+                    self.wake.notify_one();
+                }
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+/// A subscription: which socket, and as which user (when known).
+#[derive(Clone)]
+struct Subscriber {
+    socket: Arc<SocketHandle>,
+    user: Option<i64>,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    channels: DashMap<String, Vec<Subscriber>>,
+    sockets_of_user: DashMap<i64, Vec<Arc<SocketHandle>>>,
+    next_key: AtomicU64,
+    node_number: u32,
+}
+
+impl Hub {
+    pub fn new() -> Hub {
+        Hub {
+            node_number: rand::random::<u32>() % 1_000_000_000,
+            next_key: AtomicU64::new(1),
+            ..Default::default()
+        }
+    }
+
+    /// A new socket with a bounded queue of `capacity` frames.
+    pub fn register(&self, capacity: usize) -> (Arc<SocketHandle>, mpsc::Receiver<Outbound>) {
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        let (queue, frames) = mpsc::channel(capacity);
+        let handle = Arc::new(SocketHandle {
+            socket_id: format!("{}.{}", self.node_number, key),
+            key,
+            queue,
+            user: OnceLock::new(),
+            overflowed: AtomicBool::new(false),
+            wake: Notify::new(),
+        });
+        (handle, frames)
+    }
+
+    /// Counts a socket against its user once it is known; returns how many
+    /// sockets the user now has on this node.
+    pub fn attach_user(&self, socket: &Arc<SocketHandle>, user_id: i64) -> usize {
+        let mut list = self.sockets_of_user.entry(user_id).or_default();
+        if !list.iter().any(|s| s.key == socket.key) {
+            list.push(socket.clone());
+        }
+        list.len()
+    }
+
+    pub fn subscribe(&self, channel: &str, socket: &Arc<SocketHandle>, user: Option<i64>) -> bool {
+        let mut list = self.channels.entry(channel.to_string()).or_default();
+        if list.iter().any(|s| s.socket.key == socket.key) {
+            return false;
+        }
+        list.push(Subscriber { socket: socket.clone(), user });
+        true
+    }
+
+    /// Removes one subscription; returns the user it was made as.
+    pub fn unsubscribe(&self, channel: &str, socket_key: u64) -> Option<Option<i64>> {
+        let mut removed = None;
+        let empty = match self.channels.get_mut(channel) {
+            Some(mut list) => {
+                if let Some(index) = list.iter().position(|s| s.socket.key == socket_key) {
+                    removed = Some(list.swap_remove(index).user);
+                }
+                list.is_empty()
+            }
+            None => false,
+        };
+        if empty {
+            self.channels.remove_if(channel, |_, list| list.is_empty());
+        }
+        removed
+    }
+
+    /// Forgets a closed socket; returns its user and how many sockets that user
+    /// still has here.
+    pub fn unregister(&self, socket: &SocketHandle, channels: &[String]) -> Option<(i64, usize)> {
+        for channel in channels {
+            self.unsubscribe(channel, socket.key);
+        }
+        let user = socket.user()?;
+        let remaining = match self.sockets_of_user.get_mut(&user) {
+            Some(mut list) => {
+                list.retain(|s| s.key != socket.key);
+                list.len()
+            }
+            None => 0,
+        };
+        if remaining == 0 {
+            self.sockets_of_user.remove_if(&user, |_, list| list.is_empty());
+        }
+        Some((user, remaining))
+    }
+
+    /// Ends a user's subscriptions to a channel (they left the chat). Returns
+    /// the sockets that lost it.
+    pub fn revoke(&self, channel: &str, user_id: i64) -> Vec<Arc<SocketHandle>> {
+        let mut lost = Vec::new();
+        if let Some(mut list) = self.channels.get_mut(channel) {
+            list.retain(|s| {
+                let theirs = s.user == Some(user_id) || s.socket.user() == Some(user_id);
+                if theirs {
+                    lost.push(s.socket.clone());
+                }
+                !theirs
+            });
+        }
+        lost
+    }
+
+    /// Queues `frame` for every subscriber of `channel` except one socket.
+    /// Returns how many sockets got it.
+    pub fn deliver(&self, channel: &str, frame: &Frame, except: Option<u64>) -> usize {
+        let Some(list) = self.channels.get(channel) else {
+            return 0;
+        };
+        let mut delivered = 0;
+        for subscriber in list.iter() {
+            if Some(subscriber.socket.key) != except && subscriber.socket.push(frame.clone()) {
+                delivered += 1;
+            }
+        }
+        drop(list);
+        metrics::counter!(FANOUT_DELIVERIES).increment(delivered as u64);
+        delivered
+    }
+
+    /// The local key of a socket id of this node (None for other nodes' sockets).
+    pub fn local_key(&self, socket_id: &str) -> Option<u64> {
+        let (node, key) = socket_id.split_once('.')?;
+        (node.parse::<u32>().ok()? == self.node_number).then_some(key.parse().ok()?)
+    }
+
+    pub fn has_subscribers(&self, channel: &str) -> bool {
+        self.channels.get(channel).is_some_and(|l| !l.is_empty())
+    }
+
+    /// Users of a channel's subscribers on this node (for presence rosters).
+    pub fn subscribed_users(&self, channel: &str) -> Vec<i64> {
+        self.channels
+            .get(channel)
+            .map(|list| list.iter().filter_map(|s| s.user.or(s.socket.user())).collect())
+            .unwrap_or_default()
+    }
+}

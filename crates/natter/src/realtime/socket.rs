@@ -1,0 +1,463 @@
+//! One WebSocket connection, speaking the Pusher protocol: one task per socket
+//! that reads client frames, writes queued frames (several per flush), pings a
+//! silent client and closes it when it stays silent, and tidies up after itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures::SinkExt;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::bus::Body;
+use super::channels::{self, Channel};
+use super::hub::{Outbound, SocketHandle};
+use super::presence::PresenceKey;
+use super::protocol::{self, ClientFrame, codes};
+use crate::ops::metrics::OPEN_SOCKETS;
+use crate::state::AppState;
+
+/// How long a pinged client has to answer.
+const PONG_WAIT: Duration = Duration::from_secs(30);
+/// Most queued frames written before one flush.
+const WRITE_BATCH: usize = 64;
+
+/// Why the connection ends.
+struct Close {
+    code: u16,
+    reason: &'static str,
+}
+
+/// A subscription this socket holds, and as which user.
+struct Subscription {
+    channel: String,
+    user: Option<i64>,
+}
+
+struct Connection {
+    state: AppState,
+    handle: Arc<SocketHandle>,
+    subscriptions: Vec<Subscription>,
+    /// The user, once the socket subscribed to their user channel or signed in.
+    user: Option<i64>,
+    whisper_window: (Instant, u32),
+    /// Frames to write before waiting again.
+    replies: Vec<String>,
+}
+
+/// Runs a connection to its end. `app_key_ok` is false when the URL's key is
+/// not this server's: the client is told (4001) and the socket closed.
+pub async fn run(state: AppState, mut socket: WebSocket, app_key_ok: bool) {
+    if !app_key_ok {
+        let _ = socket
+            .send(Message::Text(protocol::error(Some(codes::UNKNOWN_APP_KEY), "Could not find app by key").into()))
+            .await;
+        let _ = close(&mut socket, codes::UNKNOWN_APP_KEY, "Could not find app by key").await;
+        return;
+    }
+    let settings = &state.config.settings;
+    let activity = Duration::from_secs(settings.ws_activity_timeout);
+    let (handle, mut queue) = state.realtime.hub.register(settings.ws_outbound_queue as usize);
+    let established = protocol::connection_established(&handle.socket_id, settings.ws_activity_timeout);
+    if socket.send(Message::Text(established.into())).await.is_err() {
+        return;
+    }
+    metrics::gauge!(OPEN_SOCKETS).increment(1.0);
+    let mut conn = Connection {
+        state: state.clone(),
+        handle: handle.clone(),
+        subscriptions: Vec::new(),
+        user: None,
+        whisper_window: (Instant::now(), 0),
+        replies: Vec::new(),
+    };
+    let outcome = conn.serve(&mut socket, &mut queue, activity).await;
+    if let Some(Close { code, reason }) = outcome {
+        let _ = close(&mut socket, code, reason).await;
+    }
+    conn.tidy_up().await;
+    metrics::gauge!(OPEN_SOCKETS).decrement(1.0);
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) -> Result<(), axum::Error> {
+    socket
+        .send(Message::Close(Some(CloseFrame { code, reason: reason.into() })))
+        .await
+}
+
+impl Connection {
+    /// The main loop; returns how to close, or None when the client went away.
+    async fn serve(
+        &mut self,
+        socket: &mut WebSocket,
+        queue: &mut mpsc::Receiver<Outbound>,
+        activity: Duration,
+    ) -> Option<Close> {
+        let mut last_heard = Instant::now();
+        let mut pinged_at: Option<Instant> = None;
+        let handle = self.handle.clone();
+        loop {
+            let deadline = match pinged_at {
+                Some(at) => at + PONG_WAIT,
+                None => last_heard + activity,
+            };
+            tokio::select! {
+                incoming = socket.recv() => {
+                    let text = match incoming {
+                        Some(Ok(Message::Text(text))) => text,
+                        Some(Ok(Message::Binary(_))) => {
+                            self.replies.push(protocol::error(None, "Binary frames are not supported"));
+                            continue;
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                            last_heard = Instant::now();
+                            pinged_at = None;
+                            continue;
+                        }
+                        Some(Ok(Message::Close(_))) | None => return None,
+                        Some(Err(err)) => {
+                            let too_big = err.to_string().to_lowercase().contains("too long")
+                                || err.to_string().to_lowercase().contains("space limit");
+                            return too_big.then_some(Close { code: 1009, reason: "Frame too large" });
+                        }
+                    };
+                    last_heard = Instant::now();
+                    pinged_at = None;
+                    if let Err(close) = self.on_text(text.as_str()).await {
+                        let _ = self.flush_replies(socket).await;
+                        return Some(close);
+                    }
+                }
+                item = queue.recv() => {
+                    let Some(item) = item else { return None };
+                    if self.write_queued(socket, item, queue).await.is_err() {
+                        return None;
+                    }
+                }
+                _ = handle.wake.notified() => {
+                    if handle.overflowed() {
+                        self.replies.push(protocol::error(Some(codes::RECONNECT), "Too slow: reconnect and sync"));
+                        let _ = self.flush_replies(socket).await;
+                        return Some(Close { code: codes::RECONNECT, reason: "Too slow: reconnect and sync" });
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    if pinged_at.is_some() {
+                        return Some(Close { code: codes::PONG_NOT_RECEIVED, reason: "Pong reply not received" });
+                    }
+                    pinged_at = Some(Instant::now());
+                    self.replies.push(protocol::ping());
+                }
+            }
+            if self.flush_replies(socket).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    async fn flush_replies(&mut self, socket: &mut WebSocket) -> Result<(), axum::Error> {
+        if self.replies.is_empty() {
+            return Ok(());
+        }
+        for reply in self.replies.drain(..) {
+            socket.feed(Message::Text(reply.into())).await?;
+        }
+        socket.flush().await
+    }
+
+    /// Writes one queued item and whatever else is already waiting, then flushes once.
+    async fn write_queued(
+        &mut self,
+        socket: &mut WebSocket,
+        first: Outbound,
+        queue: &mut mpsc::Receiver<Outbound>,
+    ) -> Result<(), axum::Error> {
+        let mut next = Some(first);
+        let mut written = 0;
+        while let Some(item) = next.take() {
+            match item {
+                Outbound::Frame(frame) => socket.feed(Message::Text(frame)).await?,
+                Outbound::Revoked(channel) => self.revoked(&channel).await,
+            }
+            written += 1;
+            if written < WRITE_BATCH {
+                next = queue.try_recv().ok();
+            }
+        }
+        socket.flush().await
+    }
+
+    async fn on_text(&mut self, text: &str) -> Result<(), Close> {
+        match protocol::parse(text) {
+            Ok(ClientFrame::Ping) => self.replies.push(protocol::pong()),
+            Ok(ClientFrame::Pong) => {}
+            Ok(ClientFrame::Subscribe { channel, auth, channel_data }) => {
+                self.subscribe(channel, auth, channel_data).await?;
+            }
+            Ok(ClientFrame::Unsubscribe { channel }) => self.unsubscribe(&channel).await,
+            Ok(ClientFrame::Signin { user_data, auth }) => self.signin(&user_data, &auth).await?,
+            Ok(ClientFrame::ClientEvent { event, channel, data }) => self.whisper(event, channel, data).await,
+            Err(err) => self.replies.push(protocol::error(None, &err.to_string())),
+        }
+        Ok(())
+    }
+
+    fn refuse(&mut self, channel: &str, message: &str) {
+        self.replies.push(protocol::error(Some(codes::UNAUTHORIZED), message));
+        self.replies.push(protocol::subscription_error(channel, 403, message));
+    }
+
+    async fn subscribe(&mut self, channel: String, auth: Option<String>, channel_data: Option<String>) -> Result<(), Close> {
+        if self.subscriptions.iter().any(|s| s.channel == channel) {
+            self.replies.push(protocol::subscription_succeeded(&channel, "{}"));
+            return Ok(());
+        }
+        let settings = &self.state.config.settings;
+        if Channel::needs_auth(&channel) {
+            let signed = auth.as_deref().is_some_and(|auth| {
+                channels::verify(
+                    &settings.reverb_app_key,
+                    &self.state.config.reverb_app_secret,
+                    &self.handle.socket_id,
+                    &channel,
+                    channel_data.as_deref(),
+                    auth,
+                )
+            });
+            if !signed {
+                self.refuse(&channel, "Invalid signature");
+                return Ok(());
+            }
+        }
+        let user = match self.subscriber_of(&channel, channel_data.as_deref()).await {
+            Ok(user) => user,
+            Err(message) => {
+                self.refuse(&channel, message);
+                return Ok(());
+            }
+        };
+        if let Some(user) = user {
+            self.attach(user).await?;
+        }
+        if Channel::is_presence(&channel) {
+            self.join_presence(&channel, user, channel_data.as_deref()).await;
+        } else {
+            self.replies.push(protocol::subscription_succeeded(&channel, "{}"));
+        }
+        self.state.realtime.hub.subscribe(&channel, &self.handle, user);
+        self.subscriptions.push(Subscription { channel, user });
+        Ok(())
+    }
+
+    /// Whose subscription a signed channel is, checked against the database
+    /// for chat channels (the user may have left since the signature).
+    async fn subscriber_of(&self, channel: &str, channel_data: Option<&str>) -> Result<Option<i64>, &'static str> {
+        let user = match Channel::parse(channel) {
+            Channel::Public => return Ok(None),
+            Channel::User(id) => Some(id),
+            Channel::ChatPresence(_) => channel_data
+                .and_then(|d| serde_json::from_str::<Value>(d).ok())
+                .and_then(|d| match &d["user_id"] {
+                    Value::Number(n) => n.as_i64(),
+                    Value::String(s) => s.parse().ok(),
+                    _ => None,
+                }),
+            Channel::Chat(_) => match self.state.realtime.grants.lookup(&self.handle.socket_id, channel).await {
+                Ok(Some(user)) => Some(user),
+                _ => self.user,
+            },
+            Channel::Call(_) | Channel::Unknown => return Err("Unknown channel"),
+        };
+        let Some(user) = user else {
+            return Err("Authorise this channel through /broadcasting/auth first");
+        };
+        if self.user.is_some_and(|mine| mine != user) {
+            return Err("This socket belongs to another user");
+        }
+        match channels::may_join(&self.state, user, channel).await {
+            Ok(true) => Ok(Some(user)),
+            _ => Err("Not allowed on this channel"),
+        }
+    }
+
+    /// The socket now belongs to `user`: counts it against their limit and
+    /// marks them online if it is their first socket anywhere.
+    async fn attach(&mut self, user: i64) -> Result<(), Close> {
+        if self.user.is_some() {
+            return Ok(());
+        }
+        if !self.handle.claim(user) {
+            return Err(Close { code: codes::UNAUTHORIZED, reason: "Socket belongs to another user" });
+        }
+        self.user = Some(user);
+        let count = self.state.realtime.hub.attach_user(&self.handle, user);
+        if count > self.state.config.settings.ws_max_connections_per_user as usize {
+            self.replies.push(protocol::error(Some(codes::OVER_CAPACITY), "Too many connections for this user"));
+            return Err(Close { code: codes::OVER_CAPACITY, reason: "Too many connections for this user" });
+        }
+        match self.state.realtime.presence.join(&PresenceKey::Online(user), "").await {
+            Ok(true) => {
+                if let Err(err) = crate::users::service::presence_changed(&self.state, user, true).await {
+                    tracing::warn!(error = %err, "could not record a user coming online");
+                }
+            }
+            Ok(false) => {}
+            Err(err) => tracing::warn!(error = %err, "presence unavailable"),
+        }
+        Ok(())
+    }
+
+    async fn join_presence(&mut self, channel: &str, user: Option<i64>, channel_data: Option<&str>) {
+        let Some(user) = user else { return };
+        let info = channel_data
+            .and_then(|d| serde_json::from_str::<Value>(d).ok())
+            .map(|d| d["user_info"].clone())
+            .unwrap_or(Value::Null)
+            .to_string();
+        let key = PresenceKey::Channel { channel: channel.to_string(), user_id: user };
+        let presence = &self.state.realtime.presence;
+        let first = presence.join(&key, &info).await.unwrap_or(false);
+        let roster = presence.roster(channel).await.unwrap_or_default();
+        let ids: Vec<String> = roster.iter().map(|(id, _)| id.to_string()).collect();
+        let hash: serde_json::Map<String, Value> = roster
+            .iter()
+            .map(|(id, info)| (id.to_string(), serde_json::from_str(info).unwrap_or(Value::Null)))
+            .collect();
+        let data = serde_json::json!({ "presence": { "ids": ids, "hash": hash, "count": roster.len() } });
+        self.replies.push(protocol::subscription_succeeded(channel, &data.to_string()));
+        if first {
+            let data = serde_json::json!({ "user_id": user.to_string(), "user_info": serde_json::from_str::<Value>(&info).unwrap_or(Value::Null) });
+            self.state.realtime.broadcast(Body::Transient {
+                name: "pusher_internal:member_added".into(),
+                data: data.to_string(),
+                channels: vec![channel.to_string()],
+                except_socket: Some(self.handle.socket_id.clone()),
+            });
+        }
+    }
+
+    async fn leave_presence(&self, channel: &str, user: Option<i64>) {
+        let Some(user) = user else { return };
+        let key = PresenceKey::Channel { channel: channel.to_string(), user_id: user };
+        if self.state.realtime.presence.leave(&key).await.unwrap_or(false) {
+            announce_member_removed(&self.state, channel, user);
+        }
+    }
+
+    async fn unsubscribe(&mut self, channel: &str) {
+        let Some(index) = self.subscriptions.iter().position(|s| s.channel == channel) else {
+            return;
+        };
+        let subscription = self.subscriptions.swap_remove(index);
+        self.state.realtime.hub.unsubscribe(channel, self.handle.key);
+        if Channel::is_presence(channel) {
+            self.leave_presence(channel, subscription.user).await;
+        }
+    }
+
+    /// The server ended a subscription (the user left the chat).
+    async fn revoked(&mut self, channel: &str) {
+        if let Some(index) = self.subscriptions.iter().position(|s| s.channel == channel) {
+            let subscription = self.subscriptions.swap_remove(index);
+            if Channel::is_presence(channel) {
+                self.leave_presence(channel, subscription.user).await;
+            }
+            self.replies.push(protocol::frame("natter:subscription_revoked", Some(channel), "{}"));
+        }
+    }
+
+    async fn signin(&mut self, user_data: &str, auth: &str) -> Result<(), Close> {
+        let settings = &self.state.config.settings;
+        let expected = channels::sign_user(
+            &settings.reverb_app_key,
+            &self.state.config.reverb_app_secret,
+            &self.handle.socket_id,
+            user_data,
+        );
+        let user = serde_json::from_str::<Value>(user_data).ok().and_then(|d| match &d["id"] {
+            Value::String(s) => s.parse::<i64>().ok(),
+            Value::Number(n) => n.as_i64(),
+            _ => None,
+        });
+        match user {
+            Some(user) if crate::auth::secrets::constant_time_eq(auth, &expected) => {
+                self.attach(user).await?;
+                self.replies.push(protocol::signin_success(user_data));
+            }
+            _ => self.replies.push(protocol::error(Some(codes::UNAUTHORIZED), "Invalid signin")),
+        }
+        Ok(())
+    }
+
+    /// Relays a client event to the channel's other subscribers: only on a
+    /// private or presence channel this socket is in, within the rate limit,
+    /// and never between two people of whom one blocked the other.
+    async fn whisper(&mut self, event: String, channel: String, data: Value) {
+        let Some(subscription) = self.subscriptions.iter().find(|s| s.channel == channel) else {
+            self.replies.push(protocol::error(None, "Client events need a subscription to the channel"));
+            return;
+        };
+        if !Channel::needs_auth(&channel) {
+            self.replies.push(protocol::error(None, "Client events need a private or presence channel"));
+            return;
+        }
+        let user = subscription.user;
+        let limit = self.state.config.settings.client_events_per_second;
+        let now = Instant::now();
+        if now.duration_since(self.whisper_window.0) >= Duration::from_secs(1) {
+            self.whisper_window = (now, 0);
+        }
+        if self.whisper_window.1 >= limit {
+            self.replies.push(protocol::error(Some(codes::CLIENT_EVENT_RATE_LIMIT), "Client event rejected: rate limit"));
+            return;
+        }
+        self.whisper_window.1 += 1;
+        if let (Channel::Chat(chat) | Channel::ChatPresence(chat), Some(user)) = (Channel::parse(&channel), user)
+            && !crate::chats::service::may_whisper(&self.state, chat, user).await
+        {
+            return;
+        }
+        let user_id = if Channel::is_presence(&channel) { user } else { None };
+        self.state.realtime.broadcast(Body::Whisper {
+            frame: protocol::client_event(&event, &channel, &data, user_id),
+            channel,
+            except_socket: self.handle.socket_id.clone(),
+        });
+    }
+
+    /// Unsubscribes everything, leaves presence, and marks the user offline
+    /// if this was their last socket anywhere.
+    async fn tidy_up(&mut self) {
+        let channels: Vec<String> = self.subscriptions.iter().map(|s| s.channel.clone()).collect();
+        for subscription in std::mem::take(&mut self.subscriptions) {
+            if Channel::is_presence(&subscription.channel) {
+                self.leave_presence(&subscription.channel, subscription.user).await;
+            }
+        }
+        let hub = &self.state.realtime.hub;
+        if let Some((user, _)) = hub.unregister(&self.handle, &channels) {
+            match self.state.realtime.presence.leave(&PresenceKey::Online(user)).await {
+                Ok(true) => {
+                    if let Err(err) = crate::users::service::presence_changed(&self.state, user, false).await {
+                        tracing::warn!(error = %err, "could not record a user going offline");
+                    }
+                }
+                Ok(false) => {}
+                Err(err) => tracing::warn!(error = %err, "presence unavailable"),
+            }
+        }
+    }
+}
+
+/// Tells a presence channel that a member left it.
+pub fn announce_member_removed(state: &AppState, channel: &str, user: i64) {
+    let data = serde_json::json!({ "user_id": user.to_string() });
+    state.realtime.broadcast(Body::Transient {
+        name: "pusher_internal:member_removed".into(),
+        data: data.to_string(),
+        channels: vec![channel.to_string()],
+        except_socket: None,
+    });
+}
