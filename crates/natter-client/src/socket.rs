@@ -42,7 +42,9 @@ fn transport(err: impl std::fmt::Display) -> Error {
 
 /// `http://host:port` -> `ws://host:port/app/{key}?protocol=7&client=natter-client`.
 pub fn socket_url(base_url: &str, key: &str) -> String {
-    let ws = base_url.replacen("http://", "ws://", 1).replacen("https://", "wss://", 1);
+    let ws = base_url
+        .replacen("http://", "ws://", 1)
+        .replacen("https://", "wss://", 1);
     format!("{ws}/app/{key}?protocol=7&client=natter-client&version=1.0")
 }
 
@@ -65,7 +67,9 @@ impl PusherSocket {
         recv_buffer: Option<u32>,
     ) -> Result<PusherSocket> {
         let url = socket_url(base_url, key);
-        let host = base_url.trim_start_matches("http://").trim_start_matches("https://");
+        let host = base_url
+            .trim_start_matches("http://")
+            .trim_start_matches("https://");
         let remote: std::net::SocketAddr = tokio::net::lookup_host(host)
             .await
             .map_err(transport)?
@@ -73,7 +77,8 @@ impl PusherSocket {
             .ok_or_else(|| transport("no address"))?;
         let tcp = tokio::net::TcpSocket::new_v4().map_err(transport)?;
         if let Some(ip) = local {
-            tcp.bind(std::net::SocketAddr::new(ip, 0)).map_err(transport)?;
+            tcp.bind(std::net::SocketAddr::new(ip, 0))
+                .map_err(transport)?;
         }
         if let Some(size) = recv_buffer {
             tcp.set_recv_buffer_size(size).map_err(transport)?;
@@ -85,7 +90,9 @@ impl PusherSocket {
         Self::established(stream).await
     }
 
-    async fn established(stream: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Result<PusherSocket> {
+    async fn established(
+        stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    ) -> Result<PusherSocket> {
         let mut socket = PusherSocket {
             stream,
             socket_id: String::new(),
@@ -99,7 +106,10 @@ impl PusherSocket {
         if first.event != "pusher:connection_established" {
             return Err(transport(format!("unexpected first frame: {}", first.raw)));
         }
-        socket.socket_id = first.data["socket_id"].as_str().unwrap_or_default().to_string();
+        socket.socket_id = first.data["socket_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         socket.activity_timeout = first.data["activity_timeout"].as_u64().unwrap_or_default();
         Ok(socket)
     }
@@ -152,18 +162,25 @@ impl PusherSocket {
     /// Sends `pusher:subscribe` with the given data and waits for the outcome.
     pub async fn subscribe_with(&mut self, data: Value) -> Result<Value> {
         let channel = data["channel"].as_str().unwrap_or_default().to_string();
-        self.send_json(&json!({ "event": "pusher:subscribe", "data": data })).await?;
+        self.send_json(&json!({ "event": "pusher:subscribe", "data": data }))
+            .await?;
         loop {
             let frame = self
                 .next_frame(Duration::from_secs(10))
                 .await
                 .ok_or_else(|| transport(format!("no answer to subscribing to {channel}")))?;
             match frame.event.as_str() {
-                "pusher_internal:subscription_succeeded" if frame.channel.as_deref() == Some(&channel) => {
+                "pusher_internal:subscription_succeeded"
+                    if frame.channel.as_deref() == Some(&channel) =>
+                {
                     return Ok(frame.data);
                 }
                 "pusher:subscription_error" if frame.channel.as_deref() == Some(&channel) => {
-                    return Err(Error::Api { status: 403, body: frame.data, retry_after: None });
+                    return Err(Error::Api {
+                        status: 403,
+                        body: frame.data,
+                        retry_after: None,
+                    });
                 }
                 _ => continue,
             }
@@ -177,7 +194,8 @@ impl PusherSocket {
 
     /// Sends a client event (a whisper) on a channel.
     pub async fn whisper(&mut self, channel: &str, event: &str, data: Value) -> Result<()> {
-        self.send_json(&json!({ "event": event, "channel": channel, "data": data })).await
+        self.send_json(&json!({ "event": event, "channel": channel, "data": data }))
+            .await
     }
 
     /// The next frame within `wait`; None on timeout or when the socket closed.
@@ -185,20 +203,30 @@ impl PusherSocket {
     pub async fn next_frame(&mut self, wait: Duration) -> Option<ServerFrame> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let message = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()??;
+            let message = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .ok()??;
             match message {
                 Ok(Message::Text(text)) => {
                     let frame = parse_frame(text.as_str());
                     if frame.event == "pusher:ping" {
-                        let _ = self.send_json(&json!({ "event": "pusher:pong", "data": {} })).await;
+                        let _ = self
+                            .send_json(&json!({ "event": "pusher:pong", "data": {} }))
+                            .await;
                         continue;
                     }
                     return Some(frame);
                 }
                 Ok(Message::Close(close)) => {
                     self.closed = Some(match close {
-                        Some(frame) => Closed { code: frame.code.into(), reason: frame.reason.to_string() },
-                        None => Closed { code: 1005, reason: String::new() },
+                        Some(frame) => Closed {
+                            code: frame.code.into(),
+                            reason: frame.reason.to_string(),
+                        },
+                        None => Closed {
+                            code: 1005,
+                            reason: String::new(),
+                        },
                     });
                     return None;
                 }
@@ -210,7 +238,12 @@ impl PusherSocket {
 
     /// Waits for a frame with this event name (on this channel, if given),
     /// skipping others.
-    pub async fn expect(&mut self, event: &str, channel: Option<&str>, wait: Duration) -> Option<ServerFrame> {
+    pub async fn expect(
+        &mut self,
+        event: &str,
+        channel: Option<&str>,
+        wait: Duration,
+    ) -> Option<ServerFrame> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());

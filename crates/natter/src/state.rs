@@ -10,11 +10,11 @@ use redis::aio::ConnectionManager;
 use crate::config::{Config, redact_url};
 use crate::db::Db;
 use crate::messages::writer::Writer;
-use crate::realtime::Realtime;
-use tokio_util::sync::CancellationToken;
 use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
+use crate::realtime::Realtime;
 use crate::sms::{self, SmsSender};
 use crate::sync::log::CommittedEvent;
+use tokio_util::sync::CancellationToken;
 
 /// Cheap to clone: one pointer.
 #[derive(Clone)]

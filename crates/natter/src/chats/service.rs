@@ -492,7 +492,10 @@ pub async fn watermarks(
 }
 
 /// Current members of several chats, chat by chat. One query.
-pub async fn members_of_many(conn: &impl ConnectionTrait, chat_ids: &[i64]) -> ApiResult<HashMap<i64, Vec<i64>>> {
+pub async fn members_of_many(
+    conn: &impl ConnectionTrait,
+    chat_ids: &[i64],
+) -> ApiResult<HashMap<i64, Vec<i64>>> {
     let mut out: HashMap<i64, Vec<i64>> = HashMap::new();
     for p in store::current_participants(conn, chat_ids).await? {
         out.entry(p.chat_id).or_default().push(p.user_id);

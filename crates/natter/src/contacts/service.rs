@@ -280,7 +280,11 @@ async fn views(
 /// as a contact, minus anyone either side blocked, narrowed by the user's
 /// `privacy_last_seen` (`contacts`: only those the user has as a contact too;
 /// `nobody`: no one).
-pub async fn presence_audience(state: &AppState, user_id: i64, last_seen: crate::users::dto::Visibility) -> ApiResult<Vec<i64>> {
+pub async fn presence_audience(
+    state: &AppState,
+    user_id: i64,
+    last_seen: crate::users::dto::Visibility,
+) -> ApiResult<Vec<i64>> {
     use crate::users::dto::Visibility;
     if last_seen == Visibility::Nobody {
         return Ok(Vec::new());

@@ -373,7 +373,10 @@ async fn apply_receipt(tx: &mut EventTx, request: &ReceiptRequest) -> Result<boo
             None
         },
     };
-    let route = Route { only: Some(senders), ..Route::default() };
+    let route = Route {
+        only: Some(senders),
+        ..Route::default()
+    };
     tx.emit_routed(Scope::Chat(chat_id), name, &payload, route)?;
     Ok(true)
 }

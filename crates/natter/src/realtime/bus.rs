@@ -71,9 +71,14 @@ pub fn spawn_redis_publisher(
                 _ = shutdown.cancelled() => break,
                 next = outgoing.recv() => match next { Some(e) => e, None => break },
             };
-            let Ok(text) = serde_json::to_string(&*envelope) else { continue };
-            let result: redis::RedisResult<i64> =
-                redis::cmd("PUBLISH").arg(&channel).arg(text).query_async(&mut redis).await;
+            let Ok(text) = serde_json::to_string(&*envelope) else {
+                continue;
+            };
+            let result: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+                .arg(&channel)
+                .arg(text)
+                .query_async(&mut redis)
+                .await;
             if let Err(err) = result {
                 // The socket is a hint: a lost message is recovered by clients' sync.
                 tracing::warn!(error = %err, "could not publish to Redis");
@@ -130,8 +135,12 @@ async fn subscribe_once(
                 None => anyhow::bail!("the subscription ended"),
             },
         };
-        let Ok(payload) = message.get_payload::<String>() else { continue };
-        let Ok(envelope) = serde_json::from_str::<Envelope>(&payload) else { continue };
+        let Ok(payload) = message.get_payload::<String>() else {
+            continue;
+        };
+        let Ok(envelope) = serde_json::from_str::<Envelope>(&payload) else {
+            continue;
+        };
         if envelope.origin != node_id {
             let _ = local.try_send(Arc::new(envelope));
         }

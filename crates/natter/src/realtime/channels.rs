@@ -27,7 +27,11 @@ pub enum Channel {
 
 impl Channel {
     pub fn parse(name: &str) -> Channel {
-        let id = |prefix: &str| name.strip_prefix(prefix).and_then(|rest| rest.parse::<i64>().ok()).filter(|id| *id > 0);
+        let id = |prefix: &str| {
+            name.strip_prefix(prefix)
+                .and_then(|rest| rest.parse::<i64>().ok())
+                .filter(|id| *id > 0)
+        };
         if let Some(id) = id("private-user.") {
             Channel::User(id)
         } else if let Some(id) = id("private-chat.") {
@@ -69,7 +73,9 @@ pub async fn may_join(state: &AppState, user_id: i64, name: &str) -> ApiResult<b
     Ok(match Channel::parse(name) {
         Channel::User(id) => id == user_id,
         Channel::Chat(id) | Channel::ChatPresence(id) => {
-            chats::service::require_member(state, id, user_id).await.is_ok()
+            chats::service::require_member(state, id, user_id)
+                .await
+                .is_ok()
         }
         // Calls are not served yet: nobody is a participant of one.
         Channel::Call(_) | Channel::Unknown => false,
@@ -85,19 +91,38 @@ fn string_to_sign(socket_id: &str, channel: &str, channel_data: Option<&str>) ->
 }
 
 /// The `auth` value for a subscription.
-pub fn sign(key: &str, secret: &str, socket_id: &str, channel: &str, channel_data: Option<&str>) -> String {
-    let signature = hmac_sha256_hex(secret.as_bytes(), string_to_sign(socket_id, channel, channel_data).as_bytes());
+pub fn sign(
+    key: &str,
+    secret: &str,
+    socket_id: &str,
+    channel: &str,
+    channel_data: Option<&str>,
+) -> String {
+    let signature = hmac_sha256_hex(
+        secret.as_bytes(),
+        string_to_sign(socket_id, channel, channel_data).as_bytes(),
+    );
     format!("{key}:{signature}")
 }
 
 /// Checks a subscription's `auth` in constant time.
-pub fn verify(key: &str, secret: &str, socket_id: &str, channel: &str, channel_data: Option<&str>, auth: &str) -> bool {
+pub fn verify(
+    key: &str,
+    secret: &str,
+    socket_id: &str,
+    channel: &str,
+    channel_data: Option<&str>,
+    auth: &str,
+) -> bool {
     constant_time_eq(auth, &sign(key, secret, socket_id, channel, channel_data))
 }
 
 /// The `auth` value for `pusher:signin`.
 pub fn sign_user(key: &str, secret: &str, socket_id: &str, user_data: &str) -> String {
-    let signature = hmac_sha256_hex(secret.as_bytes(), format!("{socket_id}::user::{user_data}").as_bytes());
+    let signature = hmac_sha256_hex(
+        secret.as_bytes(),
+        format!("{socket_id}::user::{user_data}").as_bytes(),
+    );
     format!("{key}:{signature}")
 }
 
@@ -123,24 +148,59 @@ mod tests {
     #[test]
     fn signs_like_pusher() {
         // The example of Pusher's channel authorisation docs.
-        let auth = sign("278d425bdf160c739803", "7ad3773142a6692b25b8", "1234.1234", "private-foobar", None);
-        assert_eq!(auth, "278d425bdf160c739803:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4");
-        assert!(verify("278d425bdf160c739803", "7ad3773142a6692b25b8", "1234.1234", "private-foobar", None, &auth));
-        assert!(!verify("278d425bdf160c739803", "7ad3773142a6692b25b8", "1234.1235", "private-foobar", None, &auth));
+        let auth = sign(
+            "278d425bdf160c739803",
+            "7ad3773142a6692b25b8",
+            "1234.1234",
+            "private-foobar",
+            None,
+        );
+        assert_eq!(
+            auth,
+            "278d425bdf160c739803:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4"
+        );
+        assert!(verify(
+            "278d425bdf160c739803",
+            "7ad3773142a6692b25b8",
+            "1234.1234",
+            "private-foobar",
+            None,
+            &auth
+        ));
+        assert!(!verify(
+            "278d425bdf160c739803",
+            "7ad3773142a6692b25b8",
+            "1234.1235",
+            "private-foobar",
+            None,
+            &auth
+        ));
     }
 
     #[test]
     fn presence_signatures_cover_channel_data() {
         let data = r#"{"user_id":10,"user_info":{"name":"Mr. Channels"}}"#;
-        let auth = sign("278d425bdf160c739803", "7ad3773142a6692b25b8", "1234.1234", "presence-foobar", Some(data));
-        assert_eq!(auth, "278d425bdf160c739803:31935e7d86dba64c2a90aed31fdc61869f9b22ba9d8863bba239c03ca481bc80");
+        let auth = sign(
+            "278d425bdf160c739803",
+            "7ad3773142a6692b25b8",
+            "1234.1234",
+            "presence-foobar",
+            Some(data),
+        );
+        assert_eq!(
+            auth,
+            "278d425bdf160c739803:31935e7d86dba64c2a90aed31fdc61869f9b22ba9d8863bba239c03ca481bc80"
+        );
     }
 
     #[test]
     fn classifies_channels() {
         assert_eq!(Channel::parse("private-user.7"), Channel::User(7));
         assert_eq!(Channel::parse("private-chat.12"), Channel::Chat(12));
-        assert_eq!(Channel::parse("presence-chat.12"), Channel::ChatPresence(12));
+        assert_eq!(
+            Channel::parse("presence-chat.12"),
+            Channel::ChatPresence(12)
+        );
         assert_eq!(Channel::parse("private-chat.x"), Channel::Unknown);
         assert_eq!(Channel::parse("private-chat.-1"), Channel::Unknown);
         assert_eq!(Channel::parse("news"), Channel::Public);

@@ -41,7 +41,11 @@ impl Sequencer {
         }
         self.pending.insert(seq, envelope);
         let ready = self.drain();
-        self.gap_since = if self.pending.is_empty() { None } else { self.gap_since.or(Some(now)) };
+        self.gap_since = if self.pending.is_empty() {
+            None
+        } else {
+            self.gap_since.or(Some(now))
+        };
         ready
     }
 
@@ -56,7 +60,11 @@ impl Sequencer {
             self.next = Some(first);
         }
         let ready = self.drain();
-        self.gap_since = if self.pending.is_empty() { None } else { Some(now) };
+        self.gap_since = if self.pending.is_empty() {
+            None
+        } else {
+            Some(now)
+        };
         ready
     }
 
@@ -76,7 +84,11 @@ impl Sequencer {
 }
 
 /// Runs until shutdown: the one task that writes bus messages to sockets.
-pub async fn run(hub: Arc<Hub>, mut inbox: mpsc::Receiver<Arc<Envelope>>, shutdown: CancellationToken) {
+pub async fn run(
+    hub: Arc<Hub>,
+    mut inbox: mpsc::Receiver<Arc<Envelope>>,
+    shutdown: CancellationToken,
+) {
     let mut sequencer = Sequencer::default();
     loop {
         let deadline = sequencer.deadline();
@@ -111,7 +123,14 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// Frames one bus message for each channel that has subscribers here.
 pub fn deliver(hub: &Hub, envelope: &Envelope) {
     match &envelope.body {
-        Body::Event { name, data, chat, users, revoke, .. } => {
+        Body::Event {
+            name,
+            data,
+            chat,
+            users,
+            revoke,
+            ..
+        } => {
             if let Some(chat) = chat {
                 for user in revoke {
                     for channel in [chat_channel(*chat), chat_presence_channel(*chat)] {
@@ -121,14 +140,26 @@ pub fn deliver(hub: &Hub, envelope: &Envelope) {
                     }
                 }
             }
-            let channels = chat.map(chat_channel).into_iter().chain(users.iter().map(|u| user_channel(*u)));
+            let channels = chat
+                .map(chat_channel)
+                .into_iter()
+                .chain(users.iter().map(|u| user_channel(*u)));
             fan_out(hub, name, data, channels, None);
         }
-        Body::Transient { name, data, channels, except_socket } => {
+        Body::Transient {
+            name,
+            data,
+            channels,
+            except_socket,
+        } => {
             let except = except_socket.as_deref().and_then(|s| hub.local_key(s));
             fan_out(hub, name, data, channels.iter().cloned(), except);
         }
-        Body::Whisper { channel, frame, except_socket } => {
+        Body::Whisper {
+            channel,
+            frame,
+            except_socket,
+        } => {
             let except = hub.local_key(except_socket);
             hub.deliver(channel, &Frame::from(frame.clone()), except);
         }
@@ -136,13 +167,20 @@ pub fn deliver(hub: &Hub, envelope: &Envelope) {
 }
 
 /// Escapes the data once, then frames it per channel, only where someone listens.
-fn fan_out(hub: &Hub, name: &str, data: &str, channels: impl Iterator<Item = String>, except: Option<u64>) {
+fn fan_out(
+    hub: &Hub,
+    name: &str,
+    data: &str,
+    channels: impl Iterator<Item = String>,
+    except: Option<u64>,
+) {
     let mut escaped: Option<(String, String)> = None;
     for channel in channels {
         if !hub.has_subscribers(&channel) {
             continue;
         }
-        let (event_json, data_json) = escaped.get_or_insert_with(|| (json_string(name), json_string(data)));
+        let (event_json, data_json) =
+            escaped.get_or_insert_with(|| (json_string(name), json_string(data)));
         let frame = Frame::from(frame_with_escaped(event_json, &channel, data_json));
         hub.deliver(&channel, &frame, except);
     }
@@ -155,7 +193,14 @@ mod tests {
     fn event(seq: i64) -> Arc<Envelope> {
         Arc::new(Envelope {
             origin: "n".into(),
-            body: Body::Event { seq, name: "e".into(), data: "{}".into(), chat: None, users: vec![], revoke: vec![] },
+            body: Body::Event {
+                seq,
+                name: "e".into(),
+                data: "{}".into(),
+                chat: None,
+                users: vec![],
+                revoke: vec![],
+            },
         })
     }
 

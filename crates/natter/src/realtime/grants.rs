@@ -12,7 +12,10 @@ const GRANT_TTL: Duration = Duration::from_secs(300);
 
 pub enum Grants {
     Local(DashMap<(String, String), (i64, Instant)>),
-    Redis { redis: ConnectionManager, prefix: String },
+    Redis {
+        redis: ConnectionManager,
+        prefix: String,
+    },
 }
 
 impl Grants {
@@ -21,7 +24,10 @@ impl Grants {
     }
 
     pub fn redis(redis: ConnectionManager, prefix: &str) -> Grants {
-        Grants::Redis { redis, prefix: format!("{prefix}grant:") }
+        Grants::Redis {
+            redis,
+            prefix: format!("{prefix}grant:"),
+        }
     }
 
     pub async fn record(&self, socket_id: &str, channel: &str, user_id: i64) -> anyhow::Result<()> {

@@ -127,7 +127,10 @@ impl Hub {
         if list.iter().any(|s| s.socket.key == socket.key) {
             return false;
         }
-        list.push(Subscriber { socket: socket.clone(), user });
+        list.push(Subscriber {
+            socket: socket.clone(),
+            user,
+        });
         true
     }
 
@@ -164,7 +167,8 @@ impl Hub {
             None => 0,
         };
         if remaining == 0 {
-            self.sockets_of_user.remove_if(&user, |_, list| list.is_empty());
+            self.sockets_of_user
+                .remove_if(&user, |_, list| list.is_empty());
         }
         Some((user, remaining))
     }
@@ -216,7 +220,11 @@ impl Hub {
     pub fn subscribed_users(&self, channel: &str) -> Vec<i64> {
         self.channels
             .get(channel)
-            .map(|list| list.iter().filter_map(|s| s.user.or(s.socket.user())).collect())
+            .map(|list| {
+                list.iter()
+                    .filter_map(|s| s.user.or(s.socket.user()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

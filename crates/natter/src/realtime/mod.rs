@@ -46,7 +46,12 @@ pub struct Realtime {
 
 impl Realtime {
     /// Starts the router and dispatcher tasks (and the Redis bus when configured).
-    pub fn start(db: Db, config: &Config, redis: Option<ConnectionManager>, shutdown: CancellationToken) -> Arc<Realtime> {
+    pub fn start(
+        db: Db,
+        config: &Config,
+        redis: Option<ConnectionManager>,
+        shutdown: CancellationToken,
+    ) -> Arc<Realtime> {
         let hub = Arc::new(Hub::new());
         let (dispatch, inbox) = mpsc::channel(BUS_QUEUE);
         tokio::spawn(dispatch::run(hub.clone(), inbox, shutdown.clone()));
@@ -54,9 +59,19 @@ impl Realtime {
         let (presence, grants, remote) = match (&redis, &config.settings.redis_url) {
             (Some(conn), Some(url)) => {
                 let channel = format!("{prefix}bus");
-                bus::spawn_redis_subscriber(url.clone(), channel.clone(), config.node_id.clone(), dispatch.clone(), shutdown.clone());
+                bus::spawn_redis_subscriber(
+                    url.clone(),
+                    channel.clone(),
+                    config.node_id.clone(),
+                    dispatch.clone(),
+                    shutdown.clone(),
+                );
                 let remote = bus::spawn_redis_publisher(conn.clone(), channel, shutdown.clone());
-                (Presence::redis(conn.clone(), &prefix, &config.node_id), Grants::redis(conn.clone(), &prefix), Some(remote))
+                (
+                    Presence::redis(conn.clone(), &prefix, &config.node_id),
+                    Grants::redis(conn.clone(), &prefix),
+                    Some(remote),
+                )
             }
             _ => (Presence::local(), Grants::local(), None),
         };
@@ -84,7 +99,10 @@ impl Realtime {
 
     /// Sends a bus message to this node's sockets and to every other node.
     pub fn broadcast(&self, body: Body) {
-        let envelope = Arc::new(Envelope { origin: self.node_id.clone(), body });
+        let envelope = Arc::new(Envelope {
+            origin: self.node_id.clone(),
+            body,
+        });
         if let Some(remote) = &self.remote {
             let _ = remote.try_send(envelope.clone());
         }
@@ -123,7 +141,11 @@ async fn route_committed(
             let (chat, mut users) = match event.scope {
                 Scope::Chat(id) => (
                     Some(id),
-                    event.route.only.clone().unwrap_or_else(|| members.get(&id).cloned().unwrap_or_default()),
+                    event
+                        .route
+                        .only
+                        .clone()
+                        .unwrap_or_else(|| members.get(&id).cloned().unwrap_or_default()),
                 ),
                 Scope::User(id) => (None, vec![id]),
             };
@@ -188,7 +210,10 @@ pub fn spawn_liveness(state: crate::state::AppState, shutdown: CancellationToken
                     for key in emptied {
                         match key {
                             presence::PresenceKey::Online(user) => {
-                                if let Err(err) = crate::users::service::presence_changed(&state, user, false).await {
+                                if let Err(err) =
+                                    crate::users::service::presence_changed(&state, user, false)
+                                        .await
+                                {
                                     tracing::warn!(error = %err, "could not record a user going offline");
                                 }
                             }

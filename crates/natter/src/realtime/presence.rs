@@ -165,7 +165,10 @@ impl LocalPresence {
         if let (true, PresenceKey::Channel { channel, user_id }) = (edge, key) {
             let mut rosters = self.rosters.lock();
             if join {
-                rosters.entry(channel.clone()).or_default().insert(*user_id, info.to_string());
+                rosters
+                    .entry(channel.clone())
+                    .or_default()
+                    .insert(*user_id, info.to_string());
             } else if let Some(roster) = rosters.get_mut(channel) {
                 roster.remove(user_id);
                 if roster.is_empty() {
@@ -181,7 +184,9 @@ impl RedisPresence {
     fn count_key(&self, key: &PresenceKey) -> String {
         match key {
             PresenceKey::Online(user) => format!("{}user:{user}", self.prefix),
-            PresenceKey::Channel { channel, user_id } => format!("{}ch:{channel}|{user_id}", self.prefix),
+            PresenceKey::Channel { channel, user_id } => {
+                format!("{}ch:{channel}|{user_id}", self.prefix)
+            }
         }
     }
 
@@ -191,7 +196,9 @@ impl RedisPresence {
 
     async fn run(&self, script: &Script, key: &PresenceKey, info: &str) -> anyhow::Result<bool> {
         let mut invocation = script.prepare_invoke();
-        invocation.key(self.count_key(key)).key(self.node_index(&self.node_id));
+        invocation
+            .key(self.count_key(key))
+            .key(self.node_index(&self.node_id));
         let member = match key {
             PresenceKey::Online(user) => user.to_string(),
             PresenceKey::Channel { channel, user_id } => {
@@ -214,7 +221,10 @@ impl RedisPresence {
             return user.parse().ok().map(PresenceKey::Online);
         }
         let (channel, user) = rest.strip_prefix("ch:")?.rsplit_once('|')?;
-        Some(PresenceKey::Channel { channel: channel.to_string(), user_id: user.parse().ok()? })
+        Some(PresenceKey::Channel {
+            channel: channel.to_string(),
+            user_id: user.parse().ok()?,
+        })
     }
 }
 
@@ -222,7 +232,9 @@ impl RedisPresence {
 impl Presence {
     /// Refreshes this node's heartbeat (call every few seconds).
     pub async fn heartbeat(&self, ttl_secs: u64) -> anyhow::Result<()> {
-        let Presence::Redis(redis) = self else { return Ok(()) };
+        let Presence::Redis(redis) = self else {
+            return Ok(());
+        };
         let mut conn = redis.redis.clone();
         redis::pipe()
             .cmd("SET")
@@ -243,7 +255,9 @@ impl Presence {
     /// Removes the counts of nodes whose heartbeat stopped; returns the keys
     /// that now have nobody (users gone offline, members gone from channels).
     pub async fn sweep_dead_nodes(&self) -> anyhow::Result<Vec<PresenceKey>> {
-        let Presence::Redis(redis) = self else { return Ok(Vec::new()) };
+        let Presence::Redis(redis) = self else {
+            return Ok(Vec::new());
+        };
         let mut conn = redis.redis.clone();
         let nodes: Vec<String> = redis::cmd("SMEMBERS")
             .arg(format!("{}nodes", redis.prefix))
@@ -275,7 +289,12 @@ impl Presence {
                 .query_async(&mut conn)
                 .await?;
             for key in keys {
-                let now_empty: i64 = redis.drop_node.key(&key).arg(&node).invoke_async(&mut conn).await?;
+                let now_empty: i64 = redis
+                    .drop_node
+                    .key(&key)
+                    .arg(&node)
+                    .invoke_async(&mut conn)
+                    .await?;
                 if now_empty == 1
                     && let Some(parsed) = redis.parse_count_key(&key)
                 {
@@ -322,9 +341,15 @@ mod tests {
         assert!(!presence.join(&key, "").await.unwrap());
         assert!(!presence.leave(&key).await.unwrap());
         assert!(presence.leave(&key).await.unwrap());
-        let member = PresenceKey::Channel { channel: "presence-chat.1".into(), user_id: 7 };
+        let member = PresenceKey::Channel {
+            channel: "presence-chat.1".into(),
+            user_id: 7,
+        };
         assert!(presence.join(&member, r#"{"name":"x"}"#).await.unwrap());
-        assert_eq!(presence.roster("presence-chat.1").await.unwrap(), vec![(7, r#"{"name":"x"}"#.to_string())]);
+        assert_eq!(
+            presence.roster("presence-chat.1").await.unwrap(),
+            vec![(7, r#"{"name":"x"}"#.to_string())]
+        );
         assert!(presence.leave(&member).await.unwrap());
         assert!(presence.roster("presence-chat.1").await.unwrap().is_empty());
     }

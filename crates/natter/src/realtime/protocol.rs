@@ -193,13 +193,21 @@ pub fn error(code: Option<u16>, message: &str) -> String {
 }
 
 pub fn subscription_succeeded(channel: &str, data_json: &str) -> String {
-    frame("pusher_internal:subscription_succeeded", Some(channel), data_json)
+    frame(
+        "pusher_internal:subscription_succeeded",
+        Some(channel),
+        data_json,
+    )
 }
 
 /// Tells pusher-js (and so laravel-echo's `.error()`) that a subscription failed.
 pub fn subscription_error(channel: &str, status: u16, message: &str) -> String {
     let data = serde_json::json!({ "type": "AuthError", "error": message, "status": status });
-    frame("pusher:subscription_error", Some(channel), &data.to_string())
+    frame(
+        "pusher:subscription_error",
+        Some(channel),
+        &data.to_string(),
+    )
 }
 
 pub fn signin_success(user_data: &str) -> String {
@@ -223,9 +231,14 @@ mod tests {
 
     #[test]
     fn parses_what_pusher_js_sends() {
-        assert_eq!(parse(r#"{"event":"pusher:ping","data":{}}"#), Ok(ClientFrame::Ping));
         assert_eq!(
-            parse(r#"{"event":"pusher:subscribe","data":{"auth":"k:abc","channel":"private-chat.5"}}"#),
+            parse(r#"{"event":"pusher:ping","data":{}}"#),
+            Ok(ClientFrame::Ping)
+        );
+        assert_eq!(
+            parse(
+                r#"{"event":"pusher:subscribe","data":{"auth":"k:abc","channel":"private-chat.5"}}"#
+            ),
             Ok(ClientFrame::Subscribe {
                 channel: "private-chat.5".into(),
                 auth: Some("k:abc".into()),
@@ -249,20 +262,35 @@ mod tests {
 
     #[test]
     fn refuses_garbage_without_panicking() {
-        for bad in ["", "{", "[]", "null", "42", r#"{"event":5}"#, r#"{"event":"pusher:subscribe"}"#,
+        for bad in [
+            "",
+            "{",
+            "[]",
+            "null",
+            "42",
+            r#"{"event":5}"#,
+            r#"{"event":"pusher:subscribe"}"#,
             r#"{"event":"pusher:subscribe","data":{"channel":"bad channel"}}"#,
-            r#"{"event":"client-x","channel":"","data":{}}"#, r#"{"event":"whatever"}"#] {
+            r#"{"event":"client-x","channel":"","data":{}}"#,
+            r#"{"event":"whatever"}"#,
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn frames_carry_data_as_a_string() {
-        let frame: Value = serde_json::from_str(&frame("App\\Events\\X", Some("private-user.1"), r#"{"a":1}"#)).unwrap();
+        let frame: Value = serde_json::from_str(&frame(
+            "App\\Events\\X",
+            Some("private-user.1"),
+            r#"{"a":1}"#,
+        ))
+        .unwrap();
         assert_eq!(frame["event"], "App\\Events\\X");
         assert_eq!(frame["data"], r#"{"a":1}"#);
         let escaped = json_string(r#"{"a":"\"q\""}"#);
-        let fast: Value = serde_json::from_str(&frame_with_escaped("\"E\"", "c", &escaped)).unwrap();
+        let fast: Value =
+            serde_json::from_str(&frame_with_escaped("\"E\"", "c", &escaped)).unwrap();
         assert_eq!(fast["data"], r#"{"a":"\"q\""}"#);
     }
 

@@ -25,7 +25,11 @@ use crate::users;
 #[utoipa::path(get, path = "/app/{key}", tag = "realtime",
     params(("key" = String, Path, description = "REVERB_APP_KEY")),
     responses((status = 101, description = "Switching to the Pusher protocol over WebSocket")))]
-pub async fn websocket(State(state): State<AppState>, ValidPath(key): ValidPath<String>, upgrade: WebSocketUpgrade) -> Response {
+pub async fn websocket(
+    State(state): State<AppState>,
+    ValidPath(key): ValidPath<String>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     let settings = &state.config.settings;
     let key_ok = crate::auth::secrets::constant_time_eq(&key, &settings.reverb_app_key);
     let max = settings.ws_max_frame_bytes as usize;
@@ -51,7 +55,8 @@ fn socket_id_rule(value: &str) -> Result<(), validator::ValidationError> {
     if channels::valid_socket_id(value) {
         Ok(())
     } else {
-        Err(validator::ValidationError::new("socket_id").with_message("The :attribute field is not a socket id.".into()))
+        Err(validator::ValidationError::new("socket_id")
+            .with_message("The :attribute field is not a socket id.".into()))
     }
 }
 
@@ -59,7 +64,8 @@ fn channel_rule(value: &str) -> Result<(), validator::ValidationError> {
     if super::protocol::valid_channel(value) {
         Ok(())
     } else {
-        Err(validator::ValidationError::new("channel").with_message("The :attribute field is not a channel name.".into()))
+        Err(validator::ValidationError::new("channel")
+            .with_message("The :attribute field is not a channel name.".into()))
     }
 }
 
@@ -113,7 +119,10 @@ pub async fn authorize(
         .record(&request.socket_id, channel, auth.user_id)
         .await
         .map_err(ApiError::Internal)?;
-    Ok(Json(ChannelAuthResponse { auth: signature, channel_data }))
+    Ok(Json(ChannelAuthResponse {
+        auth: signature,
+        channel_data,
+    }))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -149,8 +158,16 @@ pub async fn user_auth(
     })
     .to_string();
     let settings = &state.config.settings;
-    let signature = channels::sign_user(&settings.reverb_app_key, &state.config.reverb_app_secret, &request.socket_id, &user_data);
-    Ok(Json(UserAuthResponse { auth: signature, user_data }))
+    let signature = channels::sign_user(
+        &settings.reverb_app_key,
+        &state.config.reverb_app_secret,
+        &request.socket_id,
+        &user_data,
+    );
+    Ok(Json(UserAuthResponse {
+        auth: signature,
+        user_data,
+    }))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -179,7 +196,11 @@ pub async fn typing(
 ) -> ApiResult<StatusCode> {
     let member = crate::chats::service::require_member(&state, chat, auth.user_id).await?;
     crate::chats::service::ensure_not_blocked(&state, &member).await?;
-    let payload = TypingEvent { chat_id: chat, user_id: auth.user_id, typing: request.typing };
+    let payload = TypingEvent {
+        chat_id: chat,
+        user_id: auth.user_id,
+        typing: request.typing,
+    };
     state.realtime.broadcast(Body::Transient {
         name: names::USER_TYPING.to_string(),
         data: serde_json::to_string(&payload).map_err(|e| ApiError::Internal(e.into()))?,

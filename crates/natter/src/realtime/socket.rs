@@ -52,16 +52,31 @@ struct Connection {
 pub async fn run(state: AppState, mut socket: WebSocket, app_key_ok: bool) {
     if !app_key_ok {
         let _ = socket
-            .send(Message::Text(protocol::error(Some(codes::UNKNOWN_APP_KEY), "Could not find app by key").into()))
+            .send(Message::Text(
+                protocol::error(Some(codes::UNKNOWN_APP_KEY), "Could not find app by key").into(),
+            ))
             .await;
-        let _ = close(&mut socket, codes::UNKNOWN_APP_KEY, "Could not find app by key").await;
+        let _ = close(
+            &mut socket,
+            codes::UNKNOWN_APP_KEY,
+            "Could not find app by key",
+        )
+        .await;
         return;
     }
     let settings = &state.config.settings;
     let activity = Duration::from_secs(settings.ws_activity_timeout);
-    let (handle, mut queue) = state.realtime.hub.register(settings.ws_outbound_queue as usize);
-    let established = protocol::connection_established(&handle.socket_id, settings.ws_activity_timeout);
-    if socket.send(Message::Text(established.into())).await.is_err() {
+    let (handle, mut queue) = state
+        .realtime
+        .hub
+        .register(settings.ws_outbound_queue as usize);
+    let established =
+        protocol::connection_established(&handle.socket_id, settings.ws_activity_timeout);
+    if socket
+        .send(Message::Text(established.into()))
+        .await
+        .is_err()
+    {
         return;
     }
     metrics::gauge!(OPEN_SOCKETS).increment(1.0);
@@ -83,7 +98,10 @@ pub async fn run(state: AppState, mut socket: WebSocket, app_key_ok: bool) {
 
 async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) -> Result<(), axum::Error> {
     socket
-        .send(Message::Close(Some(CloseFrame { code, reason: reason.into() })))
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
         .await
 }
 
@@ -98,6 +116,7 @@ impl Connection {
         let mut last_heard = Instant::now();
         let mut pinged_at: Option<Instant> = None;
         let handle = self.handle.clone();
+        let shutdown = self.state.shutdown.clone();
         loop {
             let deadline = match pinged_at {
                 Some(at) => at + PONG_WAIT,
@@ -142,6 +161,12 @@ impl Connection {
                         let _ = self.flush_replies(socket).await;
                         return Some(Close { code: codes::RECONNECT, reason: "Too slow: reconnect and sync" });
                     }
+                }
+                _ = shutdown.cancelled() => {
+                    // Another node (or this one, restarted) will take the client back.
+                    self.replies.push(protocol::error(Some(codes::RECONNECT), "Server restarting: reconnect"));
+                    let _ = self.flush_replies(socket).await;
+                    return Some(Close { code: codes::RECONNECT, reason: "Server restarting" });
                 }
                 _ = tokio::time::sleep_until(deadline) => {
                     if pinged_at.is_some() {
@@ -193,25 +218,41 @@ impl Connection {
         match protocol::parse(text) {
             Ok(ClientFrame::Ping) => self.replies.push(protocol::pong()),
             Ok(ClientFrame::Pong) => {}
-            Ok(ClientFrame::Subscribe { channel, auth, channel_data }) => {
+            Ok(ClientFrame::Subscribe {
+                channel,
+                auth,
+                channel_data,
+            }) => {
                 self.subscribe(channel, auth, channel_data).await?;
             }
             Ok(ClientFrame::Unsubscribe { channel }) => self.unsubscribe(&channel).await,
             Ok(ClientFrame::Signin { user_data, auth }) => self.signin(&user_data, &auth).await?,
-            Ok(ClientFrame::ClientEvent { event, channel, data }) => self.whisper(event, channel, data).await,
+            Ok(ClientFrame::ClientEvent {
+                event,
+                channel,
+                data,
+            }) => self.whisper(event, channel, data).await,
             Err(err) => self.replies.push(protocol::error(None, &err.to_string())),
         }
         Ok(())
     }
 
     fn refuse(&mut self, channel: &str, message: &str) {
-        self.replies.push(protocol::error(Some(codes::UNAUTHORIZED), message));
-        self.replies.push(protocol::subscription_error(channel, 403, message));
+        self.replies
+            .push(protocol::error(Some(codes::UNAUTHORIZED), message));
+        self.replies
+            .push(protocol::subscription_error(channel, 403, message));
     }
 
-    async fn subscribe(&mut self, channel: String, auth: Option<String>, channel_data: Option<String>) -> Result<(), Close> {
+    async fn subscribe(
+        &mut self,
+        channel: String,
+        auth: Option<String>,
+        channel_data: Option<String>,
+    ) -> Result<(), Close> {
         if self.subscriptions.iter().any(|s| s.channel == channel) {
-            self.replies.push(protocol::subscription_succeeded(&channel, "{}"));
+            self.replies
+                .push(protocol::subscription_succeeded(&channel, "{}"));
             return Ok(());
         }
         let settings = &self.state.config.settings;
@@ -242,18 +283,27 @@ impl Connection {
             self.attach(user).await?;
         }
         if Channel::is_presence(&channel) {
-            self.join_presence(&channel, user, channel_data.as_deref()).await;
+            self.join_presence(&channel, user, channel_data.as_deref())
+                .await;
         } else {
-            self.replies.push(protocol::subscription_succeeded(&channel, "{}"));
+            self.replies
+                .push(protocol::subscription_succeeded(&channel, "{}"));
         }
-        self.state.realtime.hub.subscribe(&channel, &self.handle, user);
+        self.state
+            .realtime
+            .hub
+            .subscribe(&channel, &self.handle, user);
         self.subscriptions.push(Subscription { channel, user });
         Ok(())
     }
 
     /// Whose subscription a signed channel is, checked against the database
     /// for chat channels (the user may have left since the signature).
-    async fn subscriber_of(&self, channel: &str, channel_data: Option<&str>) -> Result<Option<i64>, &'static str> {
+    async fn subscriber_of(
+        &self,
+        channel: &str,
+        channel_data: Option<&str>,
+    ) -> Result<Option<i64>, &'static str> {
         let user = match Channel::parse(channel) {
             Channel::Public => return Ok(None),
             Channel::User(id) => Some(id),
@@ -264,7 +314,13 @@ impl Connection {
                     Value::String(s) => s.parse().ok(),
                     _ => None,
                 }),
-            Channel::Chat(_) => match self.state.realtime.grants.lookup(&self.handle.socket_id, channel).await {
+            Channel::Chat(_) => match self
+                .state
+                .realtime
+                .grants
+                .lookup(&self.handle.socket_id, channel)
+                .await
+            {
                 Ok(Some(user)) => Some(user),
                 _ => self.user,
             },
@@ -289,17 +345,34 @@ impl Connection {
             return Ok(());
         }
         if !self.handle.claim(user) {
-            return Err(Close { code: codes::UNAUTHORIZED, reason: "Socket belongs to another user" });
+            return Err(Close {
+                code: codes::UNAUTHORIZED,
+                reason: "Socket belongs to another user",
+            });
         }
         self.user = Some(user);
         let count = self.state.realtime.hub.attach_user(&self.handle, user);
         if count > self.state.config.settings.ws_max_connections_per_user as usize {
-            self.replies.push(protocol::error(Some(codes::OVER_CAPACITY), "Too many connections for this user"));
-            return Err(Close { code: codes::OVER_CAPACITY, reason: "Too many connections for this user" });
+            self.replies.push(protocol::error(
+                Some(codes::OVER_CAPACITY),
+                "Too many connections for this user",
+            ));
+            return Err(Close {
+                code: codes::OVER_CAPACITY,
+                reason: "Too many connections for this user",
+            });
         }
-        match self.state.realtime.presence.join(&PresenceKey::Online(user), "").await {
+        match self
+            .state
+            .realtime
+            .presence
+            .join(&PresenceKey::Online(user), "")
+            .await
+        {
             Ok(true) => {
-                if let Err(err) = crate::users::service::presence_changed(&self.state, user, true).await {
+                if let Err(err) =
+                    crate::users::service::presence_changed(&self.state, user, true).await
+                {
                     tracing::warn!(error = %err, "could not record a user coming online");
                 }
             }
@@ -309,24 +382,39 @@ impl Connection {
         Ok(())
     }
 
-    async fn join_presence(&mut self, channel: &str, user: Option<i64>, channel_data: Option<&str>) {
+    async fn join_presence(
+        &mut self,
+        channel: &str,
+        user: Option<i64>,
+        channel_data: Option<&str>,
+    ) {
         let Some(user) = user else { return };
         let info = channel_data
             .and_then(|d| serde_json::from_str::<Value>(d).ok())
             .map(|d| d["user_info"].clone())
             .unwrap_or(Value::Null)
             .to_string();
-        let key = PresenceKey::Channel { channel: channel.to_string(), user_id: user };
+        let key = PresenceKey::Channel {
+            channel: channel.to_string(),
+            user_id: user,
+        };
         let presence = &self.state.realtime.presence;
         let first = presence.join(&key, &info).await.unwrap_or(false);
         let roster = presence.roster(channel).await.unwrap_or_default();
         let ids: Vec<String> = roster.iter().map(|(id, _)| id.to_string()).collect();
         let hash: serde_json::Map<String, Value> = roster
             .iter()
-            .map(|(id, info)| (id.to_string(), serde_json::from_str(info).unwrap_or(Value::Null)))
+            .map(|(id, info)| {
+                (
+                    id.to_string(),
+                    serde_json::from_str(info).unwrap_or(Value::Null),
+                )
+            })
             .collect();
-        let data = serde_json::json!({ "presence": { "ids": ids, "hash": hash, "count": roster.len() } });
-        self.replies.push(protocol::subscription_succeeded(channel, &data.to_string()));
+        let data =
+            serde_json::json!({ "presence": { "ids": ids, "hash": hash, "count": roster.len() } });
+        self.replies
+            .push(protocol::subscription_succeeded(channel, &data.to_string()));
         if first {
             let data = serde_json::json!({ "user_id": user.to_string(), "user_info": serde_json::from_str::<Value>(&info).unwrap_or(Value::Null) });
             self.state.realtime.broadcast(Body::Transient {
@@ -340,8 +428,18 @@ impl Connection {
 
     async fn leave_presence(&self, channel: &str, user: Option<i64>) {
         let Some(user) = user else { return };
-        let key = PresenceKey::Channel { channel: channel.to_string(), user_id: user };
-        if self.state.realtime.presence.leave(&key).await.unwrap_or(false) {
+        let key = PresenceKey::Channel {
+            channel: channel.to_string(),
+            user_id: user,
+        };
+        if self
+            .state
+            .realtime
+            .presence
+            .leave(&key)
+            .await
+            .unwrap_or(false)
+        {
             announce_member_removed(&self.state, channel, user);
         }
     }
@@ -351,7 +449,10 @@ impl Connection {
             return;
         };
         let subscription = self.subscriptions.swap_remove(index);
-        self.state.realtime.hub.unsubscribe(channel, self.handle.key);
+        self.state
+            .realtime
+            .hub
+            .unsubscribe(channel, self.handle.key);
         if Channel::is_presence(channel) {
             self.leave_presence(channel, subscription.user).await;
         }
@@ -364,7 +465,11 @@ impl Connection {
             if Channel::is_presence(channel) {
                 self.leave_presence(channel, subscription.user).await;
             }
-            self.replies.push(protocol::frame("natter:subscription_revoked", Some(channel), "{}"));
+            self.replies.push(protocol::frame(
+                "natter:subscription_revoked",
+                Some(channel),
+                "{}",
+            ));
         }
     }
 
@@ -376,17 +481,21 @@ impl Connection {
             &self.handle.socket_id,
             user_data,
         );
-        let user = serde_json::from_str::<Value>(user_data).ok().and_then(|d| match &d["id"] {
-            Value::String(s) => s.parse::<i64>().ok(),
-            Value::Number(n) => n.as_i64(),
-            _ => None,
-        });
+        let user = serde_json::from_str::<Value>(user_data)
+            .ok()
+            .and_then(|d| match &d["id"] {
+                Value::String(s) => s.parse::<i64>().ok(),
+                Value::Number(n) => n.as_i64(),
+                _ => None,
+            });
         match user {
             Some(user) if crate::auth::secrets::constant_time_eq(auth, &expected) => {
                 self.attach(user).await?;
                 self.replies.push(protocol::signin_success(user_data));
             }
-            _ => self.replies.push(protocol::error(Some(codes::UNAUTHORIZED), "Invalid signin")),
+            _ => self
+                .replies
+                .push(protocol::error(Some(codes::UNAUTHORIZED), "Invalid signin")),
         }
         Ok(())
     }
@@ -396,11 +505,17 @@ impl Connection {
     /// and never between two people of whom one blocked the other.
     async fn whisper(&mut self, event: String, channel: String, data: Value) {
         let Some(subscription) = self.subscriptions.iter().find(|s| s.channel == channel) else {
-            self.replies.push(protocol::error(None, "Client events need a subscription to the channel"));
+            self.replies.push(protocol::error(
+                None,
+                "Client events need a subscription to the channel",
+            ));
             return;
         };
         if !Channel::needs_auth(&channel) {
-            self.replies.push(protocol::error(None, "Client events need a private or presence channel"));
+            self.replies.push(protocol::error(
+                None,
+                "Client events need a private or presence channel",
+            ));
             return;
         }
         let user = subscription.user;
@@ -410,16 +525,24 @@ impl Connection {
             self.whisper_window = (now, 0);
         }
         if self.whisper_window.1 >= limit {
-            self.replies.push(protocol::error(Some(codes::CLIENT_EVENT_RATE_LIMIT), "Client event rejected: rate limit"));
+            self.replies.push(protocol::error(
+                Some(codes::CLIENT_EVENT_RATE_LIMIT),
+                "Client event rejected: rate limit",
+            ));
             return;
         }
         self.whisper_window.1 += 1;
-        if let (Channel::Chat(chat) | Channel::ChatPresence(chat), Some(user)) = (Channel::parse(&channel), user)
+        if let (Channel::Chat(chat) | Channel::ChatPresence(chat), Some(user)) =
+            (Channel::parse(&channel), user)
             && !crate::chats::service::may_whisper(&self.state, chat, user).await
         {
             return;
         }
-        let user_id = if Channel::is_presence(&channel) { user } else { None };
+        let user_id = if Channel::is_presence(&channel) {
+            user
+        } else {
+            None
+        };
         self.state.realtime.broadcast(Body::Whisper {
             frame: protocol::client_event(&event, &channel, &data, user_id),
             channel,
@@ -430,17 +553,30 @@ impl Connection {
     /// Unsubscribes everything, leaves presence, and marks the user offline
     /// if this was their last socket anywhere.
     async fn tidy_up(&mut self) {
-        let channels: Vec<String> = self.subscriptions.iter().map(|s| s.channel.clone()).collect();
+        let channels: Vec<String> = self
+            .subscriptions
+            .iter()
+            .map(|s| s.channel.clone())
+            .collect();
         for subscription in std::mem::take(&mut self.subscriptions) {
             if Channel::is_presence(&subscription.channel) {
-                self.leave_presence(&subscription.channel, subscription.user).await;
+                self.leave_presence(&subscription.channel, subscription.user)
+                    .await;
             }
         }
         let hub = &self.state.realtime.hub;
         if let Some((user, _)) = hub.unregister(&self.handle, &channels) {
-            match self.state.realtime.presence.leave(&PresenceKey::Online(user)).await {
+            match self
+                .state
+                .realtime
+                .presence
+                .leave(&PresenceKey::Online(user))
+                .await
+            {
                 Ok(true) => {
-                    if let Err(err) = crate::users::service::presence_changed(&self.state, user, false).await {
+                    if let Err(err) =
+                        crate::users::service::presence_changed(&self.state, user, false).await
+                    {
                         tracing::warn!(error = %err, "could not record a user going offline");
                     }
                 }

@@ -264,13 +264,22 @@ pub async fn presence_changed(state: &AppState, user_id: i64, online: bool) -> A
     if audience.is_empty() {
         return Ok(());
     }
-    let payload = OnlineEvent { user_id, is_online: online, last_seen_at: Some(Timestamp(now)) };
+    let payload = OnlineEvent {
+        user_id,
+        is_online: online,
+        last_seen_at: Some(Timestamp(now)),
+    };
     let data = serde_json::to_string(&payload).map_err(|e| ApiError::Internal(e.into()))?;
-    state.realtime.broadcast(crate::realtime::bus::Body::Transient {
-        name: crate::sync::log::names::USER_ONLINE.to_string(),
-        data,
-        channels: audience.into_iter().map(crate::realtime::channels::user_channel).collect(),
-        except_socket: None,
-    });
+    state
+        .realtime
+        .broadcast(crate::realtime::bus::Body::Transient {
+            name: crate::sync::log::names::USER_ONLINE.to_string(),
+            data,
+            channels: audience
+                .into_iter()
+                .map(crate::realtime::channels::user_channel)
+                .collect(),
+            except_socket: None,
+        });
     Ok(())
 }

@@ -7,7 +7,9 @@ mod common;
 
 mod auth;
 mod chats;
+mod cluster;
 mod contacts;
+mod crash;
 mod errors;
 mod messages;
 mod ops;

@@ -15,7 +15,10 @@ const QUIET: Duration = Duration::from_millis(300);
 
 async fn socket_for(server: &TestServer, user: &TestUser) -> PusherSocket {
     let mut socket = PusherSocket::connect(&server.url(), KEY).await.unwrap();
-    socket.subscribe(&user.client, &format!("private-user.{}", user.id)).await.unwrap();
+    socket
+        .subscribe(&user.client, &format!("private-user.{}", user.id))
+        .await
+        .unwrap();
     socket
 }
 

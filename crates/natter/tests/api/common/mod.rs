@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod database;
+pub mod process;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -275,5 +276,47 @@ impl TestServer {
         let bob = self.sign_up("Bob").await;
         let (_, chat) = ann.client.private_chat(bob.id).await.expect("private chat");
         (ann, bob, chat.id)
+    }
+}
+
+/// TEST_REDIS_URL, or None (a failure under CI=true, where nothing may be skipped).
+pub fn redis_url() -> Option<String> {
+    match std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        Some(url) => Some(url),
+        None if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
+            panic!("TEST_REDIS_URL is not set, and CI must run the multi-node tests")
+        }
+        None => {
+            eprintln!("skipping: TEST_REDIS_URL is not set");
+            None
+        }
+    }
+}
+
+/// Signs a user up against any server through its outbox file.
+pub async fn sign_up_at(client: &Client, outbox: &std::path::Path, name: &str) -> TestUser {
+    let phone = unique_phone();
+    client.send_otp(&phone, "1").await.expect("send-otp");
+    let text = std::fs::read_to_string(outbox).unwrap_or_default();
+    let code = text
+        .lines()
+        .rev()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|sms| sms["to"] == phone.as_str())
+        .and_then(|sms| sms["code"].as_str().map(str::to_string))
+        .expect("an SMS was written");
+    let verified = client
+        .verify_otp(&phone, "1", &code, Some(name))
+        .await
+        .expect("verify-otp");
+    TestUser {
+        id: verified.user.id,
+        name: verified.user.name.clone(),
+        phone,
+        client: client.with_token(&verified.tokens.access_token),
+        tokens: verified.tokens,
     }
 }

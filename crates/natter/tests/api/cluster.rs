@@ -1,0 +1,161 @@
+//! Two natter processes on one PostgreSQL database and one Redis: delivery,
+//! presence and typing across nodes, and a node that dies.
+
+use std::time::Duration;
+
+use natter_client::Client;
+use natter_client::socket::PusherSocket;
+use serde_json::json;
+
+use crate::common::process::NatterProcess;
+use crate::common::{Backend, TestUser, redis_url, sign_up_at};
+
+const KEY: &str = "natter-key";
+const WAIT: Duration = Duration::from_secs(5);
+
+async fn user_socket(url: &str, user: &TestUser) -> PusherSocket {
+    let mut socket = PusherSocket::connect(url, KEY).await.unwrap();
+    socket
+        .subscribe(&user.client, &format!("private-user.{}", user.id))
+        .await
+        .unwrap();
+    socket
+}
+
+/// A user signed up, with a client pointed at `url` (any node will do).
+fn at(user: &TestUser, url: &str) -> TestUser {
+    let mut moved = user.clone();
+    moved.client = Client::new(url).with_token(&user.tokens.access_token);
+    moved
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_events_presence_and_typing() {
+    let Some(redis) = redis_url() else { return };
+    if !Backend::Postgres.available() {
+        return;
+    }
+    let database = Backend::Postgres.scratch().await.expect("scratch database");
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox.jsonl");
+    let app_id = format!("cluster-{}", natter::auth::secrets::random_token(8));
+    let settings = |node: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("DATABASE_URL", database.url.clone()),
+            ("REDIS_URL", redis.clone()),
+            ("REVERB_APP_ID", app_id.clone()),
+            ("REVERB_APP_SECRET", "cluster-secret".into()),
+            (
+                "APP_KEY",
+                "cluster-app-key-that-is-at-least-32-chars".into(),
+            ),
+            ("NODE_ID", node.into()),
+            ("SMS_DRIVER", "outbox".into()),
+            ("SMS_OUTBOX_PATH", outbox.display().to_string()),
+            ("STORAGE_DIR", dir.path().display().to_string()),
+            ("OTP_RATE_PER_IP_PER_HOUR", "10000".into()),
+        ]
+    };
+    let node_a = NatterProcess::spawn(&settings("a")).await;
+    let mut node_b = NatterProcess::spawn(&settings("b")).await;
+    let (a, b) = (node_a.url.clone(), node_b.url.clone());
+
+    let ann = sign_up_at(&Client::new(&a), &outbox, "Ann").await;
+    let bob = at(&sign_up_at(&Client::new(&b), &outbox, "Bob").await, &b);
+    let friend = sign_up_at(&Client::new(&a), &outbox, "Friend").await;
+    friend
+        .client
+        .add_contact(json!({"contact_user_id": ann.id}))
+        .await
+        .unwrap();
+    let (_, chat) = ann.client.private_chat(bob.id).await.unwrap();
+
+    // A message sent through A reaches Bob's socket on B, once.
+    let mut bob_socket = user_socket(&b, &bob).await;
+    let sent = ann.client.send_text(chat.id, "across nodes").await.unwrap();
+    let got = bob_socket
+        .expect("App\\Events\\MessageSent", None, WAIT)
+        .await
+        .expect("delivered on B");
+    assert_eq!(got.data["message"]["id"].as_i64(), Some(sent.id));
+    assert!(
+        bob_socket
+            .drain(Duration::from_millis(300))
+            .await
+            .iter()
+            .all(|f| f.event != "App\\Events\\MessageSent")
+    );
+
+    // Presence: Ann on both nodes is one "online"; she is offline only when both go.
+    let mut friend_socket = user_socket(&a, &friend).await;
+    let ann_on_b = user_socket(&b, &at(&ann, &b)).await;
+    let online = friend_socket
+        .expect("App\\Events\\UserOnline", None, WAIT)
+        .await
+        .expect("online seen on A");
+    assert_eq!(
+        (
+            online.data["user_id"].as_i64(),
+            online.data["is_online"].as_bool()
+        ),
+        (Some(ann.id), Some(true))
+    );
+    let ann_on_a = user_socket(&a, &ann).await;
+    ann_on_b.close().await;
+    let quiet = friend_socket.drain(Duration::from_millis(500)).await;
+    assert!(
+        quiet.iter().all(|f| f.event != "App\\Events\\UserOnline"),
+        "still online on A: {quiet:?}"
+    );
+    ann_on_a.close().await;
+    let offline = friend_socket
+        .expect("App\\Events\\UserOnline", None, WAIT)
+        .await
+        .expect("offline seen");
+    assert_eq!(offline.data["is_online"], false);
+
+    // Typing: a whisper on A reaches B, and not its sender.
+    let channel = format!("private-chat.{}", chat.id);
+    let mut ann_chat = PusherSocket::connect(&a, KEY).await.unwrap();
+    ann_chat.subscribe(&ann.client, &channel).await.unwrap();
+    // A chat-channel socket is Ann's socket too: she is online again.
+    let online_via_chat = friend_socket
+        .expect("App\\Events\\UserOnline", None, WAIT)
+        .await
+        .expect("online again");
+    assert_eq!(online_via_chat.data["is_online"], true);
+    let mut bob_chat = PusherSocket::connect(&b, KEY).await.unwrap();
+    bob_chat.subscribe(&bob.client, &channel).await.unwrap();
+    ann_chat
+        .whisper(&channel, "client-typing", json!({"name": "Ann"}))
+        .await
+        .unwrap();
+    let typing = bob_chat
+        .expect("client-typing", Some(&channel), WAIT)
+        .await
+        .expect("whisper crossed nodes");
+    assert_eq!(typing.data, json!({"name": "Ann"}));
+
+    // A node dies with Ann connected only to it: the other node notices and says so.
+    ann_chat.close().await;
+    bob_chat.close().await;
+    let offline_again = friend_socket
+        .expect("App\\Events\\UserOnline", None, WAIT)
+        .await
+        .expect("offline once her chat socket closed");
+    assert_eq!(offline_again.data["is_online"], false);
+    let _ann_on_b_again = user_socket(&b, &at(&ann, &b)).await;
+    let back_online = friend_socket
+        .expect("App\\Events\\UserOnline", None, WAIT)
+        .await
+        .expect("online again");
+    assert_eq!(back_online.data["is_online"], true);
+    node_b.kill().await;
+    let gone = friend_socket
+        .expect("App\\Events\\UserOnline", None, Duration::from_secs(40))
+        .await;
+    let gone = gone
+        .unwrap_or_else(|| panic!("offline after the node died ({:?})", friend_socket.closed()));
+    assert_eq!(gone.data["is_online"], false);
+    assert!(node_a.terminate().await.success());
+}
