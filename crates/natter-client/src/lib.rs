@@ -430,6 +430,83 @@ impl Client {
         .await
     }
 
+    // ---- groups ----
+
+    pub async fn create_group(&self, name: &str, participants: &[i64]) -> Result<Chat> {
+        self.call(
+            Method::POST,
+            "/api/groups",
+            Some(json!({ "name": name, "participants": participants })),
+        )
+        .await
+    }
+
+    pub async fn group(&self, group_id: i64) -> Result<Chat> {
+        self.call(Method::GET, &format!("/api/groups/{group_id}"), None)
+            .await
+    }
+
+    pub async fn update_group(&self, group_id: i64, changes: Value) -> Result<Chat> {
+        self.call(
+            Method::PUT,
+            &format!("/api/groups/{group_id}"),
+            Some(changes),
+        )
+        .await
+    }
+
+    pub async fn add_members(&self, group_id: i64, user_ids: &[i64]) -> Result<Chat> {
+        self.call(
+            Method::POST,
+            &format!("/api/groups/{group_id}/members"),
+            Some(json!({ "user_ids": user_ids })),
+        )
+        .await
+    }
+
+    pub async fn remove_member(&self, group_id: i64, user_id: i64) -> Result<Chat> {
+        self.call(
+            Method::DELETE,
+            &format!("/api/groups/{group_id}/members/{user_id}"),
+            None,
+        )
+        .await
+    }
+
+    pub async fn set_role(&self, group_id: i64, user_id: i64, role: &str) -> Result<Chat> {
+        self.call(
+            Method::PUT,
+            &format!("/api/groups/{group_id}/members/{user_id}/role"),
+            Some(json!({ "role": role })),
+        )
+        .await
+    }
+
+    pub async fn leave_group(&self, group_id: i64) -> Result<Value> {
+        self.call(Method::POST, &format!("/api/groups/{group_id}/leave"), None)
+            .await
+    }
+
+    /// Returns (code, url).
+    pub async fn invite_link(&self, group_id: i64) -> Result<(String, String)> {
+        let link: Value = self
+            .call(
+                Method::POST,
+                &format!("/api/groups/{group_id}/invite-link"),
+                None,
+            )
+            .await?;
+        Ok((
+            link["code"].as_str().unwrap_or_default().to_string(),
+            link["url"].as_str().unwrap_or_default().to_string(),
+        ))
+    }
+
+    pub async fn join_group(&self, code: &str) -> Result<Chat> {
+        self.call(Method::POST, &format!("/api/groups/join/{code}"), None)
+            .await
+    }
+
     // ---- sync ----
 
     pub async fn sync(&self, since: i64, limit: u64) -> Result<SyncPage> {

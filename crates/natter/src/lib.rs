@@ -12,6 +12,7 @@ pub mod config;
 pub mod contacts;
 pub mod db;
 pub mod error;
+pub mod groups;
 pub mod http;
 pub mod messages;
 pub mod ops;
@@ -48,6 +49,7 @@ pub fn app(state: AppState) -> Router {
         .merge(users::router())
         .merge(contacts::router())
         .merge(chats::router())
+        .merge(groups::router())
         .merge(messages::router())
         .merge(sync::router())
         .merge(realtime::router())

@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiResult, is_unique_violation};
 use crate::http::pagination::PageQuery;
 use crate::messages;
 use crate::state::AppState;
-use crate::sync::log::{EventTx, Scope, names};
+use crate::sync::log::{EventTx, Route, Scope, names};
 use crate::users;
 
 pub use store::Watermark;
@@ -266,12 +266,22 @@ pub async fn emit_chat_updated(
     tx: &mut EventTx,
     chat: &chat::Model,
 ) -> ApiResult<()> {
+    emit_chat_updated_routed(state, tx, chat, Route::default()).await
+}
+
+pub async fn emit_chat_updated_routed(
+    state: &AppState,
+    tx: &mut EventTx,
+    chat: &chat::Model,
+    route: Route,
+) -> ApiResult<()> {
     let mut views = build_views(state, tx.conn(), None, vec![chat.clone()]).await?;
     if let Some(view) = views.pop() {
-        tx.emit(
+        tx.emit_routed(
             Scope::Chat(chat.id),
             names::CHAT_UPDATED,
             &ChatEvent { chat: &view },
+            route,
         )?;
     }
     Ok(())
@@ -510,4 +520,101 @@ pub async fn may_whisper(state: &AppState, chat_id: i64, user_id: i64) -> bool {
         Ok(member) => ensure_not_blocked(state, &member).await.is_ok(),
         Err(_) => false,
     }
+}
+
+// ---- membership changes, inside an event transaction (used by groups) ----
+
+/// A new group with its creator as its first admin.
+pub async fn insert_group(
+    tx: &mut EventTx,
+    creator: i64,
+    name: String,
+    description: Option<String>,
+) -> ApiResult<chat::Model> {
+    let chat = store::insert_chat(
+        tx.conn(),
+        NewChat {
+            chat_type: ChatType::Group.as_str(),
+            name: Some(name),
+            description,
+            created_by: creator,
+            private_pair: None,
+            now: tx.now(),
+        },
+    )
+    .await?;
+    join(tx, chat.id, creator, Role::Admin).await?;
+    Ok(chat)
+}
+
+/// Makes `user_id` a current member from the next event on: they see the
+/// events of this transaction (the system message announcing them) and what
+/// follows, nothing earlier.
+pub async fn join(tx: &mut EventTx, chat_id: i64, user_id: i64, role: Role) -> ApiResult<()> {
+    let now = tx.now();
+    store::upsert_participant(
+        tx.conn(),
+        NewParticipant {
+            chat_id,
+            user_id,
+            role: role.as_str(),
+            now,
+        },
+    )
+    .await?;
+    store::open_membership(tx.conn(), chat_id, user_id, tx.peek_seq() - 1).await?;
+    Ok(())
+}
+
+/// Takes a member out of the current participants (their interval stays open
+/// until [`close_interval`], so they still see the events announcing it).
+pub async fn mark_left(tx: &EventTx, chat_id: i64, user_id: i64) -> ApiResult<()> {
+    Ok(store::set_left(tx.conn(), chat_id, user_id, tx.now()).await?)
+}
+
+/// Ends a former member's interval after the events emitted so far in this
+/// transaction: they see their own removal, and nothing after.
+pub async fn close_interval(tx: &EventTx, chat_id: i64, user_id: i64) -> ApiResult<()> {
+    Ok(store::close_membership(tx.conn(), chat_id, user_id, tx.last_seq()).await?)
+}
+
+pub async fn set_role(tx: &EventTx, chat_id: i64, user_id: i64, role: Role) -> ApiResult<()> {
+    Ok(store::set_role(tx.conn(), chat_id, user_id, role.as_str()).await?)
+}
+
+/// Current participants of one chat, longest-standing first.
+pub async fn participants(
+    conn: &impl ConnectionTrait,
+    chat_id: i64,
+) -> ApiResult<Vec<chat_participant::Model>> {
+    Ok(store::current_participants(conn, &[chat_id]).await?)
+}
+
+/// Saves changed chat fields (name, description, invite code, deletion).
+pub async fn save(tx: &EventTx, changes: chat::ActiveModel) -> ApiResult<chat::Model> {
+    Ok(store::update_chat(tx.conn(), changes).await?)
+}
+
+pub async fn reload(conn: &impl ConnectionTrait, chat_id: i64) -> ApiResult<chat::Model> {
+    store::find(conn, chat_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Group"))
+}
+
+pub async fn set_invite_code(state: &AppState, chat_id: i64, code: &str) -> ApiResult<()> {
+    let changes = chat::ActiveModel {
+        id: sea_orm::ActiveValue::Set(chat_id),
+        invite_code: sea_orm::ActiveValue::Set(Some(code.to_string())),
+        ..Default::default()
+    };
+    store::update_chat(&state.db.write, changes).await?;
+    Ok(())
+}
+
+pub async fn groups_of(state: &AppState, user_id: i64) -> ApiResult<Vec<i64>> {
+    Ok(store::current_groups_of(&state.db.read, user_id).await?)
+}
+
+pub async fn find_by_invite(state: &AppState, code: &str) -> ApiResult<Option<chat::Model>> {
+    Ok(store::find_by_invite(&state.db.read, code).await?)
 }

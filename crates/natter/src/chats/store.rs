@@ -129,8 +129,8 @@ pub struct NewParticipant {
     pub now: i64,
 }
 
-/// Adds a member, or brings a past member back (a fresh start: watermarks reset,
-/// since what they missed while away is not theirs to read).
+/// Adds a member, or brings a past member back. Their receipt watermarks stay:
+/// what they may see of the chat is decided by their membership intervals.
 pub async fn upsert_participant(
     db: &impl ConnectionTrait,
     new: NewParticipant,
@@ -306,4 +306,30 @@ pub async fn close_membership(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Current group chats of a user.
+pub async fn current_groups_of(db: &impl ConnectionTrait, user_id: i64) -> Result<Vec<i64>, DbErr> {
+    chat_participant::Entity::find()
+        .select_only()
+        .column(chat_participant::Column::ChatId)
+        .inner_join(chat::Entity)
+        .filter(chat_participant::Column::UserId.eq(user_id))
+        .filter(chat_participant::Column::LeftAt.is_null())
+        .filter(chat::Column::ChatType.eq("group"))
+        .filter(chat::Column::DeletedAt.is_null())
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+pub async fn find_by_invite(
+    db: &impl ConnectionTrait,
+    code: &str,
+) -> Result<Option<chat::Model>, DbErr> {
+    chat::Entity::find()
+        .filter(chat::Column::InviteCode.eq(code))
+        .filter(chat::Column::DeletedAt.is_null())
+        .one(db)
+        .await
 }

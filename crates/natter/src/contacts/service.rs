@@ -297,3 +297,13 @@ pub async fn presence_audience(
         .filter(|other| last_seen == Visibility::Everyone || relations.owner_has_viewer(*other))
         .collect())
 }
+
+/// Which of `others` have blocked `user_id`.
+pub async fn who_blocked(state: &AppState, user_id: i64, others: &[i64]) -> ApiResult<Vec<i64>> {
+    Ok(store::owners_having(&state.db.read, others, user_id)
+        .await?
+        .into_iter()
+        .filter(|row| row.is_blocked)
+        .map(|row| row.user_id)
+        .collect())
+}

@@ -116,7 +116,7 @@ pub fn parse_body(bytes: &[u8], is_json: Option<bool>) -> Result<serde_json::Val
 /// field it was about.
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|err| {
-        let path = err.path().to_string();
+        let path = laravel_path(&err.path().to_string());
         let (field, message) = describe_serde_error(&path, &err.inner().to_string());
         ApiError::field(&field, message)
     })
@@ -140,6 +140,11 @@ where
             )
         }),
     }
+}
+
+/// serde's `a.b[0]` as Laravel writes it: `a.b.0`.
+fn laravel_path(path: &str) -> String {
+    path.replace('[', ".").replace(']', "")
 }
 
 /// Laravel writes field names with spaces: "The phone number field is required."
@@ -175,19 +180,26 @@ fn describe_serde_error(path: &str, error: &str) -> (String, String) {
         format!("The selected {human} is invalid.")
     } else if let Some(expected) = error.split("expected ").nth(1) {
         let expected = expected.split(" at line").next().unwrap_or(expected);
-        format!("The {human} field must be {}.", describe_expected(expected))
+        let out_of_range = error.starts_with("invalid value");
+        format!(
+            "The {human} field must be {}.",
+            describe_expected(expected, out_of_range)
+        )
     } else {
         format!("The {human} field is invalid.")
     };
     (field, message)
 }
 
-fn describe_expected(expected: &str) -> String {
+fn describe_expected(expected: &str, out_of_range: bool) -> String {
     let expected = expected.trim();
-    if expected.starts_with('i') || expected.starts_with('u') {
-        // i64, u32, ...: serde says "expected i64" for both a string and an
-        // out-of-range number.
+    let integer = expected.len() <= 5
+        && (expected.starts_with('i') || expected.starts_with('u'))
+        && expected[1..].chars().all(|c| c.is_ascii_digit());
+    if integer && out_of_range {
         "an integer in range".to_string()
+    } else if integer {
+        "an integer".to_string()
     } else if expected.starts_with("f64") || expected.starts_with("f32") {
         "a number".to_string()
     } else {

@@ -71,7 +71,7 @@ async fn outcome_view(
     outcome: SendOutcome,
 ) -> ApiResult<(MessageView, bool)> {
     match outcome {
-        SendOutcome::Created(view) => Ok((view, true)),
+        SendOutcome::Created(view) => Ok((*view, true)),
         SendOutcome::Existing(id) => Ok((visible_view(state, user_id, id).await?, false)),
     }
 }
@@ -535,4 +535,40 @@ impl SendableType {
         SendableType::Location,
         SendableType::Contact,
     ];
+}
+
+/// Posts a `system` message (a membership change) inside a group transaction.
+/// `content` is `{"event", "actor_id", "user_ids", ...}`.
+pub async fn post_system(
+    state: &AppState,
+    tx: &mut EventTx,
+    chat_id: i64,
+    actor: i64,
+    content: &serde_json::Value,
+    route: crate::sync::log::Route,
+) -> ApiResult<MessageView> {
+    let draft = Draft {
+        chat_id,
+        sender: sender_of(state, actor).await?,
+        client_message_id: None,
+        reply_to: None,
+        message_type: "system",
+        content: Some(content.to_string()),
+        location: None,
+        contact_data: None,
+    };
+    let id = tx.next_message_id();
+    let view = super::writer::new_view(&draft, id, tx.now());
+    let seq = tx.emit_routed(
+        Scope::Chat(chat_id),
+        names::MESSAGE_SENT,
+        &MessageEvent { message: &view },
+        route,
+    )?;
+    store::insert_many(
+        tx.conn(),
+        vec![super::writer::new_row(&draft, id, seq, tx.now())],
+    )
+    .await?;
+    Ok(view)
 }

@@ -44,7 +44,7 @@ pub struct Draft {
 #[derive(Debug)]
 pub enum SendOutcome {
     /// Stored now.
-    Created(MessageView),
+    Created(Box<MessageView>),
     /// The sender had already sent this client message id: this is the first message.
     Existing(i64),
 }
@@ -65,7 +65,7 @@ pub struct ReceiptOutcome {
 }
 
 enum Work {
-    Send(Draft),
+    Send(Box<Draft>),
     Receipt(ReceiptRequest),
 }
 
@@ -99,7 +99,7 @@ impl Writer {
     }
 
     pub async fn send(&self, draft: Draft) -> ApiResult<SendOutcome> {
-        match self.submit(Work::Send(draft)).await? {
+        match self.submit(Work::Send(Box::new(draft))).await? {
             Done::Send(outcome) => Ok(outcome),
             Done::Receipt(_) => Err(ApiError::Internal(anyhow::anyhow!(
                 "writer answered a send with a receipt"
@@ -229,7 +229,7 @@ async fn write_batch(
                 if let Some(key) = key {
                     in_batch.insert(key, id);
                 }
-                done.push(Done::Send(SendOutcome::Created(view)));
+                done.push(Done::Send(SendOutcome::Created(Box::new(view))));
             }
             Work::Receipt(request) => {
                 let moved = apply_receipt(&mut tx, request).await?;
@@ -263,7 +263,7 @@ async fn existing_client_ids(
         .collect())
 }
 
-fn new_view(draft: &Draft, id: i64, now: i64) -> MessageView {
+pub(super) fn new_view(draft: &Draft, id: i64, now: i64) -> MessageView {
     MessageView {
         id,
         chat_id: draft.chat_id,
@@ -272,7 +272,14 @@ fn new_view(draft: &Draft, id: i64, now: i64) -> MessageView {
         client_message_id: draft.client_message_id.clone(),
         reply_to: draft.reply_to.clone(),
         message_type: draft.message_type.to_string(),
-        content: draft.content.clone().map(serde_json::Value::String),
+        content: match draft.message_type {
+            // System messages carry a structured object, stored as JSON text.
+            "system" => draft
+                .content
+                .as_deref()
+                .and_then(|t| serde_json::from_str(t).ok()),
+            _ => draft.content.clone().map(serde_json::Value::String),
+        },
         media: None,
         location: draft.location.clone(),
         contact_data: draft
@@ -289,7 +296,7 @@ fn new_view(draft: &Draft, id: i64, now: i64) -> MessageView {
     }
 }
 
-fn new_row(draft: &Draft, id: i64, seq: i64, now: i64) -> message::ActiveModel {
+pub(super) fn new_row(draft: &Draft, id: i64, seq: i64, now: i64) -> message::ActiveModel {
     message::ActiveModel {
         id: Set(id),
         chat_id: Set(draft.chat_id),

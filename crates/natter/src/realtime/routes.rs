@@ -73,7 +73,7 @@ fn channel_rule(value: &str) -> Result<(), validator::ValidationError> {
 pub struct ChannelAuthResponse {
     /// `<key>:<hex HMAC-SHA256(secret, socket_id:channel_name[:channel_data])>`
     pub auth: String,
-    /// Presence channels only: `{"user_id", "user_info": {"name", "avatar_url"}}` as a string.
+    /// Presence channels only: `{"user_id", "user_info": {"id", "name", "avatar_url"}}` as a string.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel_data: Option<String>,
 }
@@ -99,7 +99,8 @@ pub async fn authorize(
             .ok_or_else(|| ApiError::not_found("User"))?;
         let data = serde_json::json!({
             "user_id": auth.user_id,
-            "user_info": { "name": me.name, "avatar_url": me.avatar_url },
+            // laravel-echo hands callbacks only user_info, so it carries the id too.
+            "user_info": { "id": auth.user_id, "name": me.name, "avatar_url": me.avatar_url },
         });
         Some(data.to_string())
     } else {

@@ -150,7 +150,7 @@ impl Connection {
                     }
                 }
                 item = queue.recv() => {
-                    let Some(item) = item else { return None };
+                    let item = item?;
                     if self.write_queued(socket, item, queue).await.is_err() {
                         return None;
                     }

@@ -188,10 +188,12 @@ pub async fn update_privacy(
     Ok(self_view(&user))
 }
 
-/// Soft-deletes the account: frees the number and signs out every device.
+/// Soft-deletes the account: frees the number, signs out every device and
+/// leaves every group.
 pub async fn delete_account(state: &AppState, user_id: i64) -> ApiResult<()> {
     let now = now_ms();
     crate::auth::service::revoke_all_sessions(state, user_id, "account_deleted").await?;
+    crate::groups::service::leave_all(state, user_id).await?;
     store::soft_delete(&state.db.write, user_id, now).await?;
     Ok(())
 }
@@ -282,4 +284,17 @@ pub async fn presence_changed(state: &AppState, user_id: i64, online: bool) -> A
             except_socket: None,
         });
     Ok(())
+}
+
+/// Which of `ids` are active (not deleted) users.
+pub async fn active_ids(
+    state: &AppState,
+    ids: &[i64],
+) -> ApiResult<std::collections::HashSet<i64>> {
+    Ok(store::find_many(&state.db.read, ids)
+        .await?
+        .into_iter()
+        .filter(|u| u.deleted_at.is_none())
+        .map(|u| u.id)
+        .collect())
 }

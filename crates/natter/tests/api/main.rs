@@ -11,6 +11,7 @@ mod cluster;
 mod contacts;
 mod crash;
 mod errors;
+mod groups;
 mod messages;
 mod ops;
 mod realtime;

@@ -1,0 +1,59 @@
+//! Group requests and responses (a group is a Chat of type `group`).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::chats::dto::Role;
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct CreateGroupRequest {
+    #[validate(
+        length(min = 1, max = 100),
+        custom(function = "crate::http::validate::not_blank")
+    )]
+    pub name: String,
+    #[validate(length(max = 2048))]
+    pub description: Option<String>,
+    /// User ids to add besides the creator.
+    #[serde(default)]
+    #[validate(length(max = 100000))]
+    pub participants: Vec<i64>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct UpdateGroupRequest {
+    #[validate(
+        length(min = 1, max = 100),
+        custom(function = "crate::http::validate::not_blank")
+    )]
+    pub name: Option<String>,
+    #[validate(length(max = 2048))]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct AddMembersRequest {
+    #[validate(length(
+        min = 1,
+        max = 100000,
+        message = "The :attribute field must have at least one user."
+    ))]
+    pub user_ids: Vec<i64>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct RoleRequest {
+    pub role: Role,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InviteLink {
+    pub code: String,
+    pub url: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Success {
+    pub success: bool,
+}

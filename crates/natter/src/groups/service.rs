@@ -1,0 +1,403 @@
+//! Groups: creation, administration, membership and invite links.
+//!
+//! Every membership change is one event transaction that posts a `system`
+//! message (so history shows it), emits `ChatUpdated`, and moves membership
+//! intervals so that a member sees events only while they belong: a new member
+//! sees nothing from before they joined (as on WhatsApp), a removed or departed
+//! one sees their own removal and nothing after, and loses the chat's channels
+//! on every socket at once.
+
+use std::collections::HashSet;
+
+use sea_orm::ActiveValue::Set;
+use serde_json::json;
+
+use super::dto::{CreateGroupRequest, InviteLink, UpdateGroupRequest};
+use crate::chats::dto::{ChatType, ChatView, Role};
+use crate::chats::service::{self as chats, Member};
+use crate::db::entities::chat;
+use crate::error::{ApiError, ApiResult};
+use crate::messages;
+use crate::state::AppState;
+use crate::sync::log::{EventTx, Route};
+use crate::{contacts, users};
+
+/// The caller's membership of a group; 404 if they are not in it or it is not a group.
+async fn require_group(state: &AppState, group_id: i64, user_id: i64) -> ApiResult<Member> {
+    let member = chats::require_member(state, group_id, user_id)
+        .await
+        .map_err(|_| ApiError::not_found("Group"))?;
+    if member.chat.chat_type != ChatType::Group.as_str() {
+        return Err(ApiError::not_found("Group"));
+    }
+    Ok(member)
+}
+
+async fn require_admin(state: &AppState, group_id: i64, user_id: i64) -> ApiResult<Member> {
+    let member = require_group(state, group_id, user_id).await?;
+    if !member.is_admin() {
+        return Err(ApiError::forbidden("Only group admins can do that."));
+    }
+    Ok(member)
+}
+
+fn system(event: &str, actor: i64, user_ids: &[i64]) -> serde_json::Value {
+    json!({ "event": event, "actor_id": actor, "user_ids": user_ids })
+}
+
+/// The users that may be added: existing accounts, not already members, none
+/// of whom has blocked the one adding them.
+async fn admissible(
+    state: &AppState,
+    actor: i64,
+    field: &str,
+    ids: &[i64],
+    exclude: &HashSet<i64>,
+) -> ApiResult<Vec<i64>> {
+    let mut wanted: Vec<i64> = ids
+        .iter()
+        .copied()
+        .filter(|id| *id != actor && !exclude.contains(id))
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let active = users::service::active_ids(state, &wanted).await?;
+    if let Some(unknown) = wanted.iter().find(|id| !active.contains(id)) {
+        return Err(ApiError::field(
+            field,
+            format!(
+                "The selected {} is invalid: no user {unknown}.",
+                field.replace('_', " ")
+            ),
+        ));
+    }
+    if !contacts::service::who_blocked(state, actor, &wanted)
+        .await?
+        .is_empty()
+    {
+        return Err(ApiError::forbidden(
+            "Someone you are adding has blocked you.",
+        ));
+    }
+    Ok(wanted)
+}
+
+fn check_capacity(state: &AppState, field: &str, members_after: usize) -> ApiResult<()> {
+    let max = state.config.settings.group_max_members as usize;
+    if members_after > max {
+        return Err(ApiError::field(
+            field,
+            format!("A group can have at most {max} members."),
+        ));
+    }
+    Ok(())
+}
+
+/// Commits, publishes, and returns the group as the caller now sees it.
+async fn finish(state: &AppState, tx: EventTx, viewer: i64, group_id: i64) -> ApiResult<ChatView> {
+    state.publish(tx.commit().await?);
+    let chat = chats::reload(&state.db.write, group_id).await?;
+    chats::view(state, &state.db.write, viewer, chat).await
+}
+
+pub async fn create(
+    state: &AppState,
+    creator: i64,
+    request: CreateGroupRequest,
+) -> ApiResult<ChatView> {
+    let members = admissible(
+        state,
+        creator,
+        "participants",
+        &request.participants,
+        &HashSet::new(),
+    )
+    .await?;
+    check_capacity(state, "participants", members.len() + 1)?;
+    let mut tx = EventTx::begin(&state.db).await?;
+    let name = request.name.trim().to_string();
+    let chat = chats::insert_group(&mut tx, creator, name, request.description).await?;
+    for member in &members {
+        chats::join(&mut tx, chat.id, *member, Role::Member).await?;
+    }
+    messages::service::post_system(
+        state,
+        &mut tx,
+        chat.id,
+        creator,
+        &system("group_created", creator, &members),
+        Route::default(),
+    )
+    .await?;
+    chats::emit_chat_updated(state, &mut tx, &chat).await?;
+    finish(state, tx, creator, chat.id).await
+}
+
+pub async fn show(state: &AppState, user_id: i64, group_id: i64) -> ApiResult<ChatView> {
+    let member = require_group(state, group_id, user_id).await?;
+    chats::view(state, &state.db.read, user_id, member.chat).await
+}
+
+pub async fn update(
+    state: &AppState,
+    actor: i64,
+    group_id: i64,
+    request: UpdateGroupRequest,
+) -> ApiResult<ChatView> {
+    require_admin(state, group_id, actor).await?;
+    let mut tx = EventTx::begin(&state.db).await?;
+    let mut changes = chat::ActiveModel {
+        id: Set(group_id),
+        updated_at: Set(tx.now()),
+        ..Default::default()
+    };
+    let mut content = system("group_updated", actor, &[]);
+    if let Some(name) = &request.name {
+        changes.name = Set(Some(name.trim().to_string()));
+        content["name"] = json!(name.trim());
+    }
+    if let Some(description) = &request.description {
+        changes.description = Set(Some(description.clone()));
+        content["description"] = json!(description);
+    }
+    let chat = chats::save(&tx, changes).await?;
+    messages::service::post_system(state, &mut tx, group_id, actor, &content, Route::default())
+        .await?;
+    chats::emit_chat_updated(state, &mut tx, &chat).await?;
+    finish(state, tx, actor, group_id).await
+}
+
+pub async fn add_members(
+    state: &AppState,
+    actor: i64,
+    group_id: i64,
+    user_ids: &[i64],
+) -> ApiResult<ChatView> {
+    require_admin(state, group_id, actor).await?;
+    let before: HashSet<i64> = chats::participants(&state.db.read, group_id)
+        .await?
+        .iter()
+        .map(|p| p.user_id)
+        .collect();
+    let candidates = admissible(state, actor, "user_ids", user_ids, &before).await?;
+    // Under the stream lock, membership cannot change: count and add for real.
+    let mut tx = EventTx::begin(&state.db).await?;
+    let current: HashSet<i64> = chats::participants(tx.conn(), group_id)
+        .await?
+        .iter()
+        .map(|p| p.user_id)
+        .collect();
+    let added: Vec<i64> = candidates
+        .into_iter()
+        .filter(|id| !current.contains(id))
+        .collect();
+    if let Err(err) = check_capacity(state, "user_ids", current.len() + added.len()) {
+        tx.rollback().await?;
+        return Err(err);
+    }
+    if added.is_empty() {
+        tx.rollback().await?;
+        return show(state, actor, group_id).await;
+    }
+    for user in &added {
+        chats::join(&mut tx, group_id, *user, Role::Member).await?;
+    }
+    let chat = chats::reload(tx.conn(), group_id).await?;
+    messages::service::post_system(
+        state,
+        &mut tx,
+        group_id,
+        actor,
+        &system("member_added", actor, &added),
+        Route::default(),
+    )
+    .await?;
+    chats::emit_chat_updated(state, &mut tx, &chat).await?;
+    finish(state, tx, actor, group_id).await
+}
+
+/// Takes `user` out of the group inside `tx`: the system message and
+/// `ChatUpdated` reach them too, their channels end, and if they were the last
+/// admin the longest-standing member becomes one. A group left empty is closed.
+async fn depart(
+    state: &AppState,
+    tx: &mut EventTx,
+    group_id: i64,
+    user: i64,
+    actor: i64,
+    event: &str,
+) -> ApiResult<()> {
+    let leaving_role = chats::participants(tx.conn(), group_id)
+        .await?
+        .into_iter()
+        .find(|p| p.user_id == user)
+        .map(|p| Role::parse(&p.role));
+    chats::mark_left(tx, group_id, user).await?;
+    let remaining = chats::participants(tx.conn(), group_id).await?;
+    let also = Route {
+        also: vec![user],
+        ..Route::default()
+    };
+    messages::service::post_system(
+        state,
+        tx,
+        group_id,
+        actor,
+        &system(event, actor, &[user]),
+        also.clone(),
+    )
+    .await?;
+    if leaving_role == Some(Role::Admin)
+        && !remaining
+            .iter()
+            .any(|p| Role::parse(&p.role) == Role::Admin)
+        && let Some(heir) = remaining.first()
+    {
+        chats::set_role(tx, group_id, heir.user_id, Role::Admin).await?;
+        let mut content = system("role_changed", user, &[heir.user_id]);
+        content["role"] = json!("admin");
+        messages::service::post_system(state, tx, group_id, user, &content, also.clone()).await?;
+    }
+    let mut chat = chats::reload(tx.conn(), group_id).await?;
+    if remaining.is_empty() {
+        chat = chats::save(
+            tx,
+            chat::ActiveModel {
+                id: Set(group_id),
+                deleted_at: Set(Some(tx.now())),
+                ..Default::default()
+            },
+        )
+        .await?;
+    }
+    let route = Route {
+        also: vec![user],
+        revoke: vec![user],
+        only: None,
+    };
+    chats::emit_chat_updated_routed(state, tx, &chat, route).await?;
+    chats::close_interval(tx, group_id, user).await
+}
+
+pub async fn remove_member(
+    state: &AppState,
+    actor: i64,
+    group_id: i64,
+    target: i64,
+) -> ApiResult<ChatView> {
+    require_admin(state, group_id, actor).await?;
+    if target == actor {
+        return Err(ApiError::field(
+            "user",
+            "To leave a group, use its leave route.",
+        ));
+    }
+    let mut tx = EventTx::begin(&state.db).await?;
+    let is_member = chats::participants(tx.conn(), group_id)
+        .await?
+        .iter()
+        .any(|p| p.user_id == target);
+    if !is_member {
+        tx.rollback().await?;
+        return Err(ApiError::not_found("Member"));
+    }
+    depart(state, &mut tx, group_id, target, actor, "member_removed").await?;
+    finish(state, tx, actor, group_id).await
+}
+
+pub async fn leave(state: &AppState, user: i64, group_id: i64) -> ApiResult<()> {
+    require_group(state, group_id, user).await?;
+    let mut tx = EventTx::begin(&state.db).await?;
+    depart(state, &mut tx, group_id, user, user, "member_left").await?;
+    state.publish(tx.commit().await?);
+    Ok(())
+}
+
+/// Leaves every group (account deletion).
+pub async fn leave_all(state: &AppState, user: i64) -> ApiResult<()> {
+    for group in chats::groups_of(state, user).await? {
+        leave(state, user, group).await?;
+    }
+    Ok(())
+}
+
+pub async fn set_role(
+    state: &AppState,
+    actor: i64,
+    group_id: i64,
+    target: i64,
+    role: Role,
+) -> ApiResult<ChatView> {
+    require_admin(state, group_id, actor).await?;
+    let mut tx = EventTx::begin(&state.db).await?;
+    let participants = chats::participants(tx.conn(), group_id).await?;
+    let Some(current) = participants
+        .iter()
+        .find(|p| p.user_id == target)
+        .map(|p| Role::parse(&p.role))
+    else {
+        tx.rollback().await?;
+        return Err(ApiError::not_found("Member"));
+    };
+    let admins = participants
+        .iter()
+        .filter(|p| Role::parse(&p.role) == Role::Admin)
+        .count();
+    if current == Role::Admin && role == Role::Member && admins == 1 {
+        tx.rollback().await?;
+        return Err(ApiError::field("role", "A group needs at least one admin."));
+    }
+    if current == role {
+        tx.rollback().await?;
+        return show(state, actor, group_id).await;
+    }
+    chats::set_role(&tx, group_id, target, role).await?;
+    let mut content = system("role_changed", actor, &[target]);
+    content["role"] = json!(role.as_str());
+    messages::service::post_system(state, &mut tx, group_id, actor, &content, Route::default())
+        .await?;
+    let chat = chats::reload(tx.conn(), group_id).await?;
+    chats::emit_chat_updated(state, &mut tx, &chat).await?;
+    finish(state, tx, actor, group_id).await
+}
+
+/// A new invite code; the previous one stops working.
+pub async fn invite_link(state: &AppState, actor: i64, group_id: i64) -> ApiResult<InviteLink> {
+    require_admin(state, group_id, actor).await?;
+    let code = crate::auth::secrets::random_token(22);
+    chats::set_invite_code(state, group_id, &code).await?;
+    let base = state.config.settings.app_url.trim_end_matches('/');
+    Ok(InviteLink {
+        url: format!("{base}/api/groups/join/{code}"),
+        code,
+    })
+}
+
+pub async fn join_by_code(state: &AppState, user: i64, code: &str) -> ApiResult<ChatView> {
+    let chat = chats::find_by_invite(state, code)
+        .await?
+        .filter(|c| c.chat_type == ChatType::Group.as_str())
+        .ok_or_else(|| ApiError::not_found("Invite link"))?;
+    let mut tx = EventTx::begin(&state.db).await?;
+    let participants = chats::participants(tx.conn(), chat.id).await?;
+    if participants.iter().any(|p| p.user_id == user) {
+        tx.rollback().await?;
+        return show(state, user, chat.id).await;
+    }
+    if let Err(err) = check_capacity(state, "code", participants.len() + 1) {
+        tx.rollback().await?;
+        return Err(err);
+    }
+    chats::join(&mut tx, chat.id, user, Role::Member).await?;
+    messages::service::post_system(
+        state,
+        &mut tx,
+        chat.id,
+        user,
+        &system("member_joined", user, &[user]),
+        Route::default(),
+    )
+    .await?;
+    chats::emit_chat_updated(state, &mut tx, &chat).await?;
+    finish(state, tx, user, chat.id).await
+}
