@@ -14,7 +14,6 @@ reproduces. Needs a running node (./start) and user1..user3 (./register-users 3)
 import base64
 import json
 import socket
-import sys
 import time
 import urllib.request
 import uuid
@@ -160,7 +159,10 @@ def catch_up(alice):
     n = 5
     for i in range(n):
         alice.send(f"<message to='user3@{DOMAIN}' type='chat' id='w4-{i}'><body>offline {i}</body></message>")
-    time.sleep(0.5)  # let the server store them before user3 appears
+    # Wait until all are stored: a message still in flight when user3 comes
+    # online is delivered live and may overtake the stored ones.
+    while api("get_offline_count", user="user3", host=DOMAIN)["value"] < n:
+        time.sleep(0.05)
     carol = Xmpp("user3")
     carol.send("<presence/>")  # initial presence flushes the offline queue
     got = [carol.recv_until(is_message) for _ in range(n)]

@@ -236,6 +236,26 @@ impl PusherSocket {
         }
     }
 
+    /// The next text frame as received, without parsing it (for load
+    /// generators); server pings are answered. None on timeout or close.
+    pub async fn next_raw(&mut self, wait: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()??;
+            match message {
+                Ok(Message::Text(text)) => {
+                    if text.as_str().starts_with("{\"event\":\"pusher:ping\"") {
+                        let _ = self.send_json(&json!({ "event": "pusher:pong", "data": {} })).await;
+                        continue;
+                    }
+                    return Some(text.as_str().to_string());
+                }
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+    }
+
     /// Waits for a frame with this event name (on this channel, if given),
     /// skipping others.
     pub async fn expect(

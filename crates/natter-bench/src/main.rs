@@ -1,0 +1,170 @@
+//! natter-bench: throughput, latency and memory of natter (and its peers) under
+//! four workloads. See docs/benchmarks.md.
+
+mod natter;
+mod recorder;
+mod report;
+mod server;
+mod workloads;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::server::Server;
+use crate::workloads::Load;
+
+/// Load generator for natter and its peers.
+#[derive(Debug, Parser)]
+#[command(name = "natter-bench", version)]
+struct Cli {
+    #[command(flatten)]
+    target: Target,
+    #[command(subcommand)]
+    workload: Workload,
+}
+
+#[derive(Debug, Args)]
+struct Target {
+    /// Benchmark a natter already running at this URL instead of starting one.
+    #[arg(long, global = true)]
+    url: Option<String>,
+    /// With --url: the file that natter's outbox SMS driver writes (to sign users up).
+    #[arg(long, global = true)]
+    outbox: Option<PathBuf>,
+    /// With --url: the server's process id, to read its memory.
+    #[arg(long, global = true)]
+    server_pid: Option<u32>,
+    /// The natter binary to start (default: next to this one).
+    #[arg(long, global = true)]
+    natter_bin: Option<PathBuf>,
+    /// DATABASE_URL for the natter the bench starts (default: SQLite in a temp folder).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Pin the natter the bench starts to this CPU (taskset).
+    #[arg(long, global = true)]
+    server_cpu: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Workload {
+    /// W1: pairs of online users sending one-to-one.
+    W1 {
+        #[arg(long, default_value_t = 100)]
+        pairs: usize,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// W2: one group, all members online, some of them sending.
+    W2 {
+        #[arg(long, default_value_t = 1024)]
+        members: usize,
+        #[arg(long, default_value_t = 1)]
+        senders: usize,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// W3: idle authenticated sockets; memory per socket.
+    W3 {
+        #[arg(long, default_value_t = 1000)]
+        sockets: usize,
+        /// Connect from 127.0.0.1 .. 127.0.0.N, to pass the per-address port limit.
+        #[arg(long, default_value_t = 1)]
+        sources: u8,
+    },
+    /// W4: catching up on messages that arrived while offline.
+    W4 {
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 64)]
+        window: usize,
+    },
+    /// A few seconds of each workload, small: proves the bench still works.
+    Smoke,
+}
+
+#[derive(Debug, Args, Clone)]
+struct LoadArgs {
+    /// Seconds measured.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seconds run before measuring.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Sends in flight per sender.
+    #[arg(long, default_value_t = 8)]
+    window: usize,
+    /// Total sends per second (default: as fast as acknowledged).
+    #[arg(long)]
+    rate: Option<f64>,
+}
+
+impl LoadArgs {
+    fn load(&self) -> Load {
+        Load {
+            duration: Duration::from_secs_f64(self.duration),
+            warmup: Duration::from_secs_f64(self.warmup),
+            window: self.window,
+            rate: self.rate,
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let server = connect(&cli.target).await?;
+    let reports = match cli.workload {
+        Workload::W1 { pairs, load } => vec![workloads::one_to_one(server, pairs, &load.load()).await?],
+        Workload::W2 { members, senders, load } => vec![workloads::group_fanout(server, members, senders, &load.load()).await?],
+        Workload::W3 { sockets, sources } => {
+            let addrs: Vec<IpAddr> = (1..=sources.max(1)).map(|i| IpAddr::from([127, 0, 0, i])).collect();
+            vec![workloads::idle_sockets(server, sockets, &addrs).await?]
+        }
+        Workload::W4 { messages, window } => vec![workloads::catch_up(server, messages, window).await?],
+        Workload::Smoke => smoke(server).await?,
+    };
+    for report in reports {
+        eprintln!("{}", report.human());
+        #[allow(clippy::print_stdout)]
+        {
+            println!("{}", serde_json::to_string(&report)?);
+        }
+    }
+    Ok(())
+}
+
+async fn smoke(server: Arc<dyn Server>) -> Result<Vec<report::Report>> {
+    let quick = Load { duration: Duration::from_secs(1), warmup: Duration::from_millis(300), window: 4, rate: None };
+    let w1 = workloads::one_to_one(server.clone(), 4, &quick).await?;
+    let w2 = workloads::group_fanout(server.clone(), 16, 1, &quick).await?;
+    let w3 = workloads::idle_sockets(server.clone(), 20, &[]).await?;
+    let w4 = workloads::catch_up(server, 200, 16).await?;
+    anyhow::ensure!(w1.delivered_per_sec.unwrap_or(0.0) > 0.0, "W1 delivered nothing");
+    anyhow::ensure!(w2.delivered_per_sec.unwrap_or(0.0) > 0.0, "W2 delivered nothing");
+    anyhow::ensure!(w4.fetched == Some(200), "W4 fetched {:?} of 200", w4.fetched);
+    Ok(vec![w1, w2, w3, w4])
+}
+
+async fn connect(target: &Target) -> Result<Arc<dyn Server>> {
+    if let Some(url) = &target.url {
+        let outbox = target.outbox.clone().context("--url needs --outbox (the natter's SMS_OUTBOX_PATH)")?;
+        return Ok(Arc::new(natter::Natter::remote(url, &outbox, target.server_pid)));
+    }
+    let binary = match &target.natter_bin {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("natter"),
+    };
+    let spawned = natter::Natter::spawn(natter::Spawn {
+        binary,
+        database_url: target.database_url.clone(),
+        cpu: target.server_cpu,
+        extra_env: Vec::new(),
+    })
+    .await?;
+    Ok(Arc::new(spawned))
+}

@@ -1,0 +1,256 @@
+//! natter under test: started by the bench (embedded defaults, or PostgreSQL)
+//! or reached by URL, driven through natter-client.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use futures::StreamExt;
+use natter_client::Client;
+use natter_client::socket::PusherSocket;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::recorder::Recorder;
+use crate::server::{Conversation, Cursor, Listener, Server, User};
+
+const KEY: &str = "natter-key";
+/// Requests in flight while setting users up.
+const SETUP_CONCURRENCY: usize = 64;
+
+pub struct Natter {
+    client: Client,
+    outbox: PathBuf,
+    child: Option<Child>,
+    pid: Option<u32>,
+    label: String,
+    _dir: Option<tempfile::TempDir>,
+    next_phone: std::sync::atomic::AtomicU64,
+}
+
+/// How to start natter for a run.
+pub struct Spawn {
+    pub binary: PathBuf,
+    /// None: a SQLite file in a temporary folder.
+    pub database_url: Option<String>,
+    /// Pin the server to this CPU with taskset.
+    pub cpu: Option<usize>,
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl Natter {
+    /// Starts natter and waits until it listens.
+    pub async fn spawn(spawn: Spawn) -> Result<Natter> {
+        let dir = tempfile::tempdir()?;
+        let outbox = dir.path().join("outbox.jsonl");
+        let mut command = match spawn.cpu {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpu.to_string()).arg(&spawn.binary);
+                c
+            }
+            None => Command::new(&spawn.binary),
+        };
+        command
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HTTP_ADDR", "127.0.0.1:0")
+            .env("STORAGE_DIR", dir.path())
+            .env("SMS_DRIVER", "outbox")
+            .env("SMS_OUTBOX_PATH", &outbox)
+            .env("OTP_RATE_PER_IP_PER_HOUR", "100000000")
+            .env("OTP_RATE_PER_NUMBER_PER_HOUR", "100000000")
+            .env("OTP_RESEND_SECONDS", "1")
+            .env("WS_MAX_CONNECTIONS_PER_USER", "10000")
+            .env("LOG_FORMAT", "json")
+            .env("LOG_LEVEL", "warn,natter=info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        if let Some(url) = &spawn.database_url {
+            command.env("DATABASE_URL", url);
+        }
+        for (key, value) in &spawn.extra_env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().with_context(|| format!("cannot start {}", spawn.binary.display()))?;
+        let pid = child.id();
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(120), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line)
+                    && entry["message"] == "listening"
+                {
+                    return Ok(entry["addr"].as_str().unwrap_or_default().to_string());
+                }
+            }
+            bail!("natter exited before listening")
+        })
+        .await
+        .context("natter did not start within two minutes")??;
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let backend = match &spawn.database_url {
+            Some(url) => url.split(':').next().unwrap_or("db").to_string(),
+            None => "sqlite".to_string(),
+        };
+        Ok(Natter {
+            client: Client::new(&format!("http://{addr}")),
+            outbox,
+            child: Some(child),
+            pid,
+            label: format!("natter ({backend})"),
+            _dir: Some(dir),
+            next_phone: Default::default(),
+        })
+    }
+
+    /// A natter someone else runs; `outbox` is the file its `outbox` SMS driver writes.
+    pub fn remote(url: &str, outbox: &Path, pid: Option<u32>) -> Natter {
+        Natter {
+            client: Client::new(url),
+            outbox: outbox.to_path_buf(),
+            child: None,
+            pid,
+            label: "natter".into(),
+            _dir: None,
+            next_phone: Default::default(),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        self.client.base_url()
+    }
+
+    fn phone(&self) -> String {
+        let n = self.next_phone.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + std::process::id() as u64 % 50 * 100_000;
+        format!("+1212{}{:04}", 200 + (n / 10_000) % 800, n % 10_000)
+    }
+
+    fn as_natter_user(&self, user: &User) -> Result<(i64, Client)> {
+        Ok((user.id.parse()?, self.client.with_token(&user.secret)))
+    }
+}
+
+impl Drop for Natter {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.start_kill();
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Server for Natter {
+    fn name(&self) -> String {
+        self.label.clone()
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    async fn users(&self, n: usize) -> Result<Vec<User>> {
+        let phones: Vec<String> = (0..n).map(|_| self.phone()).collect();
+        let sent: Vec<Result<()>> = futures::stream::iter(phones.clone())
+            .map(|phone| {
+                let client = self.client.clone();
+                async move { client.send_otp(&phone, "1").await.map(|_| ()).map_err(|e| anyhow!("send-otp: {e}")) }
+            })
+            .buffer_unordered(SETUP_CONCURRENCY)
+            .collect()
+            .await;
+        sent.into_iter().collect::<Result<Vec<()>>>()?;
+        let codes = read_codes(&self.outbox)?;
+        let verified: Vec<Result<User>> = futures::stream::iter(phones.into_iter().enumerate())
+            .map(|(index, phone)| {
+                let code = codes.get(&phone).cloned();
+                let client = self.client.clone();
+                async move {
+                    let code = code.ok_or_else(|| anyhow!("no code for {phone}"))?;
+                    let v = client.verify_otp(&phone, "1", &code, Some(&format!("Bench {index}"))).await.map_err(|e| anyhow!("verify-otp: {e}"))?;
+                    Ok(User { id: v.user.id.to_string(), secret: v.tokens.access_token, index })
+                }
+            })
+            .buffered(SETUP_CONCURRENCY)
+            .collect()
+            .await;
+        verified.into_iter().collect()
+    }
+
+    async fn direct(&self, a: &User, b: &User) -> Result<Conversation> {
+        let (_, client) = self.as_natter_user(a)?;
+        let (_, chat) = client.private_chat(b.id.parse()?).await.map_err(|e| anyhow!("private chat: {e}"))?;
+        Ok(Conversation { id: chat.id.to_string(), members: vec![a.clone(), b.clone()] })
+    }
+
+    async fn group(&self, members: &[User]) -> Result<Conversation> {
+        let owner = members.first().ok_or_else(|| anyhow!("a group needs members"))?;
+        let (_, client) = self.as_natter_user(owner)?;
+        let others: Vec<i64> = members[1..].iter().map(|m| m.id.parse()).collect::<Result<_, _>>()?;
+        let chat = client.create_group("bench", &others).await.map_err(|e| anyhow!("create group: {e}"))?;
+        Ok(Conversation { id: chat.id.to_string(), members: members.to_vec() })
+    }
+
+    async fn listen(&self, user: &User, recorder: Arc<Recorder>, local: Option<std::net::IpAddr>) -> Result<Listener> {
+        let (id, client) = self.as_natter_user(user)?;
+        let mut socket = PusherSocket::connect_from(self.url(), KEY, local, None).await.map_err(|e| anyhow!("connect: {e}"))?;
+        socket
+            .subscribe(&client, &format!("private-user.{id}"))
+            .await
+            .map_err(|e| anyhow!("subscribe: {e}"))?;
+        let task = tokio::spawn(async move {
+            loop {
+                match socket.next_raw(Duration::from_secs(3600)).await {
+                    Some(text) => {
+                        if text.contains("MessageSent") {
+                            recorder.record_text(&text);
+                        }
+                    }
+                    None => return,
+                }
+            }
+        });
+        Ok(Listener { task })
+    }
+
+    async fn send(&self, from: &User, to: &Conversation, body: &str) -> Result<()> {
+        let path = format!("/api/chats/{}/messages", to.id);
+        let raw = self
+            .client
+            .with_token(&from.secret)
+            .raw(reqwest::Method::POST, &path, Some(json!({ "message_type": "text", "content": body })))
+            .await
+            .map_err(|e| anyhow!("send: {e}"))?;
+        if raw.status != 201 {
+            bail!("send answered {}: {}", raw.status, raw.body);
+        }
+        Ok(())
+    }
+
+    async fn cursor(&self, user: &User) -> Result<Cursor> {
+        let (_, client) = self.as_natter_user(user)?;
+        let events = client.sync_all(0).await.map_err(|e| anyhow!("sync: {e}"))?;
+        Ok(Cursor(events.last().map(|e| e.seq).unwrap_or(0).to_string()))
+    }
+
+    async fn catch_up(&self, user: &User, cursor: &Cursor) -> Result<usize> {
+        let (_, client) = self.as_natter_user(user)?;
+        let events = client.sync_all(cursor.0.parse()?).await.map_err(|e| anyhow!("sync: {e}"))?;
+        Ok(events.iter().filter(|e| e.event == "App\\Events\\MessageSent").count())
+    }
+}
+
+/// Phone -> newest code, from the outbox SMS driver's file.
+fn read_codes(outbox: &Path) -> Result<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(outbox).with_context(|| format!("cannot read {}", outbox.display()))?;
+    Ok(text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|sms| Some((sms["to"].as_str()?.to_string(), sms["code"].as_str()?.to_string())))
+        .collect())
+}

@@ -1,0 +1,108 @@
+//! What a run prints: one human line and one JSON line per workload.
+
+use serde::Serialize;
+
+use crate::recorder::Recorder;
+use crate::server::Server;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub workload: String,
+    pub server: String,
+    pub params: String,
+    /// Messages acknowledged by the server per second (W1, W2).
+    pub sent_per_sec: Option<f64>,
+    /// Deliveries to sockets per second (W1: messages, W2: member deliveries).
+    pub delivered_per_sec: Option<f64>,
+    pub failed: Option<u64>,
+    pub p50_ms: Option<f64>,
+    pub p90_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    /// Server resident memory at the end, KiB.
+    pub server_rss_kib: Option<u64>,
+    /// W3: sockets held, memory per socket, time to connect them all.
+    pub sockets: Option<usize>,
+    pub kib_per_socket: Option<f64>,
+    pub connect_seconds: Option<f64>,
+    /// W4: messages fetched and the time it took.
+    pub fetched: Option<usize>,
+    pub catch_up_ms: Option<f64>,
+}
+
+/// A process's resident memory in KiB, from /proc.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+impl Report {
+    fn blank(workload: &str, server: &dyn Server, params: String) -> Report {
+        Report {
+            workload: workload.to_string(),
+            server: server.name(),
+            params,
+            sent_per_sec: None,
+            delivered_per_sec: None,
+            failed: None,
+            p50_ms: None,
+            p90_ms: None,
+            p99_ms: None,
+            max_ms: None,
+            server_rss_kib: server.pid().and_then(rss_kib),
+            sockets: None,
+            kib_per_socket: None,
+            connect_seconds: None,
+            fetched: None,
+            catch_up_ms: None,
+        }
+    }
+
+    pub fn throughput(workload: &str, server: &dyn Server, params: String, recorder: &Recorder, sent: u64, failed: u64, seconds: f64) -> Report {
+        let (p50, p90, p99, max) = recorder.percentiles();
+        let mut report = Report::blank(workload, server, params);
+        report.sent_per_sec = Some(sent as f64 / seconds);
+        report.delivered_per_sec = Some(recorder.delivered() as f64 / seconds);
+        report.failed = Some(failed);
+        (report.p50_ms, report.p90_ms, report.p99_ms, report.max_ms) = (Some(p50), Some(p90), Some(p99), Some(max));
+        report
+    }
+
+    pub fn memory(server: &dyn Server, sockets: usize, before: Option<u64>, after: Option<u64>, connect_seconds: f64) -> Report {
+        let mut report = Report::blank("W3 idle sockets", server, format!("sockets={sockets}"));
+        report.sockets = Some(sockets);
+        report.server_rss_kib = after;
+        report.kib_per_socket = match (before, after) {
+            (Some(b), Some(a)) if sockets > 0 => Some(a.saturating_sub(b) as f64 / sockets as f64),
+            _ => None,
+        };
+        report.connect_seconds = Some(connect_seconds);
+        report
+    }
+
+    pub fn catch_up(server: &dyn Server, messages: usize, fetched: usize, seconds: f64) -> Report {
+        let mut report = Report::blank("W4 catch-up", server, format!("messages={messages}"));
+        report.fetched = Some(fetched);
+        report.catch_up_ms = Some(seconds * 1000.0);
+        report
+    }
+
+    /// One line for people.
+    pub fn human(&self) -> String {
+        let mut parts = vec![format!("{} | {} | {}", self.workload, self.server, self.params)];
+        let f = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
+        if self.delivered_per_sec.is_some() {
+            parts.push(format!("sent/s {} delivered/s {} failed {}", f(self.sent_per_sec), f(self.delivered_per_sec), self.failed.unwrap_or(0)));
+            parts.push(format!("latency ms p50 {} p90 {} p99 {} max {}", f(self.p50_ms), f(self.p90_ms), f(self.p99_ms), f(self.max_ms)));
+        }
+        if let Some(sockets) = self.sockets {
+            parts.push(format!("sockets {sockets} KiB/socket {} connect {}s", f(self.kib_per_socket), f(self.connect_seconds)));
+        }
+        if let Some(fetched) = self.fetched {
+            parts.push(format!("fetched {fetched} in {} ms", f(self.catch_up_ms)));
+        }
+        parts.push(format!("server RSS {} MiB", self.server_rss_kib.map(|k| format!("{:.1}", k as f64 / 1024.0)).unwrap_or_else(|| "-".into())));
+        parts.join(" | ")
+    }
+}
