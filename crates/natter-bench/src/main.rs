@@ -1,11 +1,13 @@
 //! natter-bench: throughput, latency and memory of natter (and its peers) under
 //! four workloads. See docs/benchmarks.md.
 
+mod matrix;
 mod natter;
 mod recorder;
 mod report;
 mod server;
 mod workloads;
+mod xmpp;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -28,8 +30,22 @@ struct Cli {
     workload: Workload,
 }
 
+/// The server a run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Kind {
+    /// natter, started by the bench (or reached with --url).
+    Natter,
+    /// The ejabberd node that bench/peers/ejabberd/start runs (XMPP on 127.0.0.1:5222).
+    Ejabberd,
+    /// The Synapse that bench/peers/synapse/start runs (Matrix on 127.0.0.1:8008).
+    Synapse,
+}
+
 #[derive(Debug, Args)]
 struct Target {
+    /// Which server to benchmark; the peers must be started beforehand.
+    #[arg(long = "target", global = true, value_enum, default_value_t = Kind::Natter)]
+    kind: Kind,
     /// Benchmark a natter already running at this URL instead of starting one.
     #[arg(long, global = true)]
     url: Option<String>,
@@ -119,13 +135,23 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     let server = connect(&cli.target).await?;
     let reports = match cli.workload {
-        Workload::W1 { pairs, load } => vec![workloads::one_to_one(server, pairs, &load.load()).await?],
-        Workload::W2 { members, senders, load } => vec![workloads::group_fanout(server, members, senders, &load.load()).await?],
+        Workload::W1 { pairs, load } => {
+            vec![workloads::one_to_one(server, pairs, &load.load()).await?]
+        }
+        Workload::W2 {
+            members,
+            senders,
+            load,
+        } => vec![workloads::group_fanout(server, members, senders, &load.load()).await?],
         Workload::W3 { sockets, sources } => {
-            let addrs: Vec<IpAddr> = (1..=sources.max(1)).map(|i| IpAddr::from([127, 0, 0, i])).collect();
+            let addrs: Vec<IpAddr> = (1..=sources.max(1))
+                .map(|i| IpAddr::from([127, 0, 0, i]))
+                .collect();
             vec![workloads::idle_sockets(server, sockets, &addrs).await?]
         }
-        Workload::W4 { messages, window } => vec![workloads::catch_up(server, messages, window).await?],
+        Workload::W4 { messages, window } => {
+            vec![workloads::catch_up(server, messages, window).await?]
+        }
         Workload::Smoke => smoke(server).await?,
     };
     for report in reports {
@@ -139,21 +165,48 @@ async fn main() -> Result<()> {
 }
 
 async fn smoke(server: Arc<dyn Server>) -> Result<Vec<report::Report>> {
-    let quick = Load { duration: Duration::from_secs(1), warmup: Duration::from_millis(300), window: 4, rate: None };
+    let quick = Load {
+        duration: Duration::from_secs(1),
+        warmup: Duration::from_millis(300),
+        window: 4,
+        rate: None,
+    };
     let w1 = workloads::one_to_one(server.clone(), 4, &quick).await?;
     let w2 = workloads::group_fanout(server.clone(), 16, 1, &quick).await?;
     let w3 = workloads::idle_sockets(server.clone(), 20, &[]).await?;
     let w4 = workloads::catch_up(server, 200, 16).await?;
-    anyhow::ensure!(w1.delivered_per_sec.unwrap_or(0.0) > 0.0, "W1 delivered nothing");
-    anyhow::ensure!(w2.delivered_per_sec.unwrap_or(0.0) > 0.0, "W2 delivered nothing");
-    anyhow::ensure!(w4.fetched == Some(200), "W4 fetched {:?} of 200", w4.fetched);
+    anyhow::ensure!(
+        w1.delivered_per_sec.unwrap_or(0.0) > 0.0,
+        "W1 delivered nothing"
+    );
+    anyhow::ensure!(
+        w2.delivered_per_sec.unwrap_or(0.0) > 0.0,
+        "W2 delivered nothing"
+    );
+    anyhow::ensure!(
+        w4.fetched == Some(200),
+        "W4 fetched {:?} of 200",
+        w4.fetched
+    );
     Ok(vec![w1, w2, w3, w4])
 }
 
 async fn connect(target: &Target) -> Result<Arc<dyn Server>> {
+    match target.kind {
+        Kind::Ejabberd => return Ok(Arc::new(xmpp::Xmpp::new()?)),
+        Kind::Synapse => return Ok(Arc::new(matrix::Matrix::new()?)),
+        Kind::Natter => {}
+    }
     if let Some(url) = &target.url {
-        let outbox = target.outbox.clone().context("--url needs --outbox (the natter's SMS_OUTBOX_PATH)")?;
-        return Ok(Arc::new(natter::Natter::remote(url, &outbox, target.server_pid)));
+        let outbox = target
+            .outbox
+            .clone()
+            .context("--url needs --outbox (the natter's SMS_OUTBOX_PATH)")?;
+        return Ok(Arc::new(natter::Natter::remote(
+            url,
+            &outbox,
+            target.server_pid,
+        )));
     }
     let binary = match &target.natter_bin {
         Some(path) => path.clone(),

@@ -77,7 +77,9 @@ impl Natter {
         for (key, value) in &spawn.extra_env {
             command.env(key, value);
         }
-        let mut child = command.spawn().with_context(|| format!("cannot start {}", spawn.binary.display()))?;
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", spawn.binary.display()))?;
         let pid = child.id();
         let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
         let mut lines = BufReader::new(stdout).lines();
@@ -127,7 +129,10 @@ impl Natter {
     }
 
     fn phone(&self) -> String {
-        let n = self.next_phone.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + std::process::id() as u64 % 50 * 100_000;
+        let n = self
+            .next_phone
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + std::process::id() as u64 % 50 * 100_000;
         format!("+1212{}{:04}", 200 + (n / 10_000) % 800, n % 10_000)
     }
 
@@ -159,7 +164,13 @@ impl Server for Natter {
         let sent: Vec<Result<()>> = futures::stream::iter(phones.clone())
             .map(|phone| {
                 let client = self.client.clone();
-                async move { client.send_otp(&phone, "1").await.map(|_| ()).map_err(|e| anyhow!("send-otp: {e}")) }
+                async move {
+                    client
+                        .send_otp(&phone, "1")
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| anyhow!("send-otp: {e}"))
+                }
             })
             .buffer_unordered(SETUP_CONCURRENCY)
             .collect()
@@ -172,8 +183,15 @@ impl Server for Natter {
                 let client = self.client.clone();
                 async move {
                     let code = code.ok_or_else(|| anyhow!("no code for {phone}"))?;
-                    let v = client.verify_otp(&phone, "1", &code, Some(&format!("Bench {index}"))).await.map_err(|e| anyhow!("verify-otp: {e}"))?;
-                    Ok(User { id: v.user.id.to_string(), secret: v.tokens.access_token, index })
+                    let v = client
+                        .verify_otp(&phone, "1", &code, Some(&format!("Bench {index}")))
+                        .await
+                        .map_err(|e| anyhow!("verify-otp: {e}"))?;
+                    Ok(User {
+                        id: v.user.id.to_string(),
+                        secret: v.tokens.access_token,
+                        index,
+                    })
                 }
             })
             .buffered(SETUP_CONCURRENCY)
@@ -184,21 +202,45 @@ impl Server for Natter {
 
     async fn direct(&self, a: &User, b: &User) -> Result<Conversation> {
         let (_, client) = self.as_natter_user(a)?;
-        let (_, chat) = client.private_chat(b.id.parse()?).await.map_err(|e| anyhow!("private chat: {e}"))?;
-        Ok(Conversation { id: chat.id.to_string(), members: vec![a.clone(), b.clone()] })
+        let (_, chat) = client
+            .private_chat(b.id.parse()?)
+            .await
+            .map_err(|e| anyhow!("private chat: {e}"))?;
+        Ok(Conversation {
+            id: chat.id.to_string(),
+            members: vec![a.clone(), b.clone()],
+        })
     }
 
     async fn group(&self, members: &[User]) -> Result<Conversation> {
-        let owner = members.first().ok_or_else(|| anyhow!("a group needs members"))?;
+        let owner = members
+            .first()
+            .ok_or_else(|| anyhow!("a group needs members"))?;
         let (_, client) = self.as_natter_user(owner)?;
-        let others: Vec<i64> = members[1..].iter().map(|m| m.id.parse()).collect::<Result<_, _>>()?;
-        let chat = client.create_group("bench", &others).await.map_err(|e| anyhow!("create group: {e}"))?;
-        Ok(Conversation { id: chat.id.to_string(), members: members.to_vec() })
+        let others: Vec<i64> = members[1..]
+            .iter()
+            .map(|m| m.id.parse())
+            .collect::<Result<_, _>>()?;
+        let chat = client
+            .create_group("bench", &others)
+            .await
+            .map_err(|e| anyhow!("create group: {e}"))?;
+        Ok(Conversation {
+            id: chat.id.to_string(),
+            members: members.to_vec(),
+        })
     }
 
-    async fn listen(&self, user: &User, recorder: Arc<Recorder>, local: Option<std::net::IpAddr>) -> Result<Listener> {
+    async fn listen(
+        &self,
+        user: &User,
+        recorder: Arc<Recorder>,
+        local: Option<std::net::IpAddr>,
+    ) -> Result<Listener> {
         let (id, client) = self.as_natter_user(user)?;
-        let mut socket = PusherSocket::connect_from(self.url(), KEY, local, None).await.map_err(|e| anyhow!("connect: {e}"))?;
+        let mut socket = PusherSocket::connect_from(self.url(), KEY, local, None)
+            .await
+            .map_err(|e| anyhow!("connect: {e}"))?;
         socket
             .subscribe(&client, &format!("private-user.{id}"))
             .await
@@ -223,7 +265,11 @@ impl Server for Natter {
         let raw = self
             .client
             .with_token(&from.secret)
-            .raw(reqwest::Method::POST, &path, Some(json!({ "message_type": "text", "content": body })))
+            .raw(
+                reqwest::Method::POST,
+                &path,
+                Some(json!({ "message_type": "text", "content": body })),
+            )
             .await
             .map_err(|e| anyhow!("send: {e}"))?;
         if raw.status != 201 {
@@ -235,22 +281,36 @@ impl Server for Natter {
     async fn cursor(&self, user: &User) -> Result<Cursor> {
         let (_, client) = self.as_natter_user(user)?;
         let events = client.sync_all(0).await.map_err(|e| anyhow!("sync: {e}"))?;
-        Ok(Cursor(events.last().map(|e| e.seq).unwrap_or(0).to_string()))
+        Ok(Cursor(
+            events.last().map(|e| e.seq).unwrap_or(0).to_string(),
+        ))
     }
 
     async fn catch_up(&self, user: &User, cursor: &Cursor) -> Result<usize> {
         let (_, client) = self.as_natter_user(user)?;
-        let events = client.sync_all(cursor.0.parse()?).await.map_err(|e| anyhow!("sync: {e}"))?;
-        Ok(events.iter().filter(|e| e.event == "App\\Events\\MessageSent").count())
+        let events = client
+            .sync_all(cursor.0.parse()?)
+            .await
+            .map_err(|e| anyhow!("sync: {e}"))?;
+        Ok(events
+            .iter()
+            .filter(|e| e.event == "App\\Events\\MessageSent")
+            .count())
     }
 }
 
 /// Phone -> newest code, from the outbox SMS driver's file.
 fn read_codes(outbox: &Path) -> Result<std::collections::HashMap<String, String>> {
-    let text = std::fs::read_to_string(outbox).with_context(|| format!("cannot read {}", outbox.display()))?;
+    let text = std::fs::read_to_string(outbox)
+        .with_context(|| format!("cannot read {}", outbox.display()))?;
     Ok(text
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter_map(|sms| Some((sms["to"].as_str()?.to_string(), sms["code"].as_str()?.to_string())))
+        .filter_map(|sms| {
+            Some((
+                sms["to"].as_str()?.to_string(),
+                sms["code"].as_str()?.to_string(),
+            ))
+        })
         .collect())
 }

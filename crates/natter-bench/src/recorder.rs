@@ -13,7 +13,10 @@ use hdrhistogram::Histogram;
 pub const MARKER: &str = "bench ";
 
 pub fn now_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 /// A message body stamped with the current time.
@@ -25,7 +28,9 @@ pub fn stamped_body() -> String {
 pub fn sent_at(text: &str) -> Option<u64> {
     let start = text.find(MARKER)? + MARKER.len();
     let digits: &str = &text[start..];
-    let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
     digits[..end].parse().ok()
 }
 
@@ -40,7 +45,10 @@ impl Default for Recorder {
     fn default() -> Self {
         Recorder {
             // Microseconds, up to an hour, 3 significant digits.
-            histogram: Mutex::new(Histogram::new_with_bounds(1, 3_600_000_000, 3).unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))),
+            histogram: Mutex::new(
+                Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                    .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!())),
+            ),
             delivered: AtomicU64::new(0),
             measuring: AtomicBool::new(true),
         }
@@ -83,9 +91,16 @@ impl Recorder {
 
     /// (p50, p90, p99, max) in milliseconds.
     pub fn percentiles(&self) -> (f64, f64, f64, f64) {
-        let Ok(h) = self.histogram.lock() else { return (0.0, 0.0, 0.0, 0.0) };
+        let Ok(h) = self.histogram.lock() else {
+            return (0.0, 0.0, 0.0, 0.0);
+        };
         let ms = |v: u64| v as f64 / 1000.0;
-        (ms(h.value_at_quantile(0.5)), ms(h.value_at_quantile(0.9)), ms(h.value_at_quantile(0.99)), ms(h.max()))
+        (
+            ms(h.value_at_quantile(0.5)),
+            ms(h.value_at_quantile(0.9)),
+            ms(h.value_at_quantile(0.99)),
+            ms(h.max()),
+        )
     }
 }
 

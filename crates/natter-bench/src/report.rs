@@ -59,17 +59,32 @@ impl Report {
         }
     }
 
-    pub fn throughput(workload: &str, server: &dyn Server, params: String, recorder: &Recorder, sent: u64, failed: u64, seconds: f64) -> Report {
+    pub fn throughput(
+        workload: &str,
+        server: &dyn Server,
+        params: String,
+        recorder: &Recorder,
+        sent: u64,
+        failed: u64,
+        seconds: f64,
+    ) -> Report {
         let (p50, p90, p99, max) = recorder.percentiles();
         let mut report = Report::blank(workload, server, params);
         report.sent_per_sec = Some(sent as f64 / seconds);
         report.delivered_per_sec = Some(recorder.delivered() as f64 / seconds);
         report.failed = Some(failed);
-        (report.p50_ms, report.p90_ms, report.p99_ms, report.max_ms) = (Some(p50), Some(p90), Some(p99), Some(max));
+        (report.p50_ms, report.p90_ms, report.p99_ms, report.max_ms) =
+            (Some(p50), Some(p90), Some(p99), Some(max));
         report
     }
 
-    pub fn memory(server: &dyn Server, sockets: usize, before: Option<u64>, after: Option<u64>, connect_seconds: f64) -> Report {
+    pub fn memory(
+        server: &dyn Server,
+        sockets: usize,
+        before: Option<u64>,
+        after: Option<u64>,
+        connect_seconds: f64,
+    ) -> Report {
         let mut report = Report::blank("W3 idle sockets", server, format!("sockets={sockets}"));
         report.sockets = Some(sockets);
         report.server_rss_kib = after;
@@ -90,19 +105,42 @@ impl Report {
 
     /// One line for people.
     pub fn human(&self) -> String {
-        let mut parts = vec![format!("{} | {} | {}", self.workload, self.server, self.params)];
+        let mut parts = vec![format!(
+            "{} | {} | {}",
+            self.workload, self.server, self.params
+        )];
         let f = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
         if self.delivered_per_sec.is_some() {
-            parts.push(format!("sent/s {} delivered/s {} failed {}", f(self.sent_per_sec), f(self.delivered_per_sec), self.failed.unwrap_or(0)));
-            parts.push(format!("latency ms p50 {} p90 {} p99 {} max {}", f(self.p50_ms), f(self.p90_ms), f(self.p99_ms), f(self.max_ms)));
+            parts.push(format!(
+                "sent/s {} delivered/s {} failed {}",
+                f(self.sent_per_sec),
+                f(self.delivered_per_sec),
+                self.failed.unwrap_or(0)
+            ));
+            parts.push(format!(
+                "latency ms p50 {} p90 {} p99 {} max {}",
+                f(self.p50_ms),
+                f(self.p90_ms),
+                f(self.p99_ms),
+                f(self.max_ms)
+            ));
         }
         if let Some(sockets) = self.sockets {
-            parts.push(format!("sockets {sockets} KiB/socket {} connect {}s", f(self.kib_per_socket), f(self.connect_seconds)));
+            parts.push(format!(
+                "sockets {sockets} KiB/socket {} connect {}s",
+                f(self.kib_per_socket),
+                f(self.connect_seconds)
+            ));
         }
         if let Some(fetched) = self.fetched {
             parts.push(format!("fetched {fetched} in {} ms", f(self.catch_up_ms)));
         }
-        parts.push(format!("server RSS {} MiB", self.server_rss_kib.map(|k| format!("{:.1}", k as f64 / 1024.0)).unwrap_or_else(|| "-".into())));
+        parts.push(format!(
+            "server RSS {} MiB",
+            self.server_rss_kib
+                .map(|k| format!("{:.1}", k as f64 / 1024.0))
+                .unwrap_or_else(|| "-".into())
+        ));
         parts.join(" | ")
     }
 }

@@ -15,6 +15,7 @@ pub struct User {
     /// What authenticates the user's requests (token, password).
     pub secret: String,
     /// Index in creation order.
+    #[allow(dead_code)] // set by every server; no workload needs it yet
     pub index: usize,
 }
 
@@ -53,7 +54,12 @@ pub trait Server: Send + Sync {
     async fn group(&self, members: &[User]) -> Result<Conversation>;
     /// Connects `user` and records every message body that arrives for them.
     /// `local` is the source address to connect from (to spread many sockets).
-    async fn listen(&self, user: &User, recorder: Arc<Recorder>, local: Option<std::net::IpAddr>) -> Result<Listener>;
+    async fn listen(
+        &self,
+        user: &User,
+        recorder: Arc<Recorder>,
+        local: Option<std::net::IpAddr>,
+    ) -> Result<Listener>;
     /// Sends a text message and waits for the server's acknowledgement.
     async fn send(&self, from: &User, to: &Conversation, body: &str) -> Result<()>;
     /// Where `user` stands now, to catch up from later.

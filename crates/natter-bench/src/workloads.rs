@@ -30,6 +30,7 @@ struct Driven {
 }
 
 /// One sender: keeps up to `window` sends in flight, paced by `interval` if given.
+#[allow(clippy::too_many_arguments)] // one spawned task's whole state, passed once
 async fn sender(
     server: Arc<dyn Server>,
     user: User,
@@ -78,15 +79,31 @@ async fn sender(
 }
 
 /// Runs the senders, discards the warm-up, measures `load.duration`.
-async fn drive(server: Arc<dyn Server>, senders: Vec<(User, Conversation)>, load: &Load, recorder: &Recorder) -> Result<Driven> {
+async fn drive(
+    server: Arc<dyn Server>,
+    senders: Vec<(User, Conversation)>,
+    load: &Load,
+    recorder: &Recorder,
+) -> Result<Driven> {
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
-    let interval = load.rate.map(|rate| Duration::from_secs_f64(senders.len() as f64 / rate.max(0.001)));
+    let interval = load
+        .rate
+        .map(|rate| Duration::from_secs_f64(senders.len() as f64 / rate.max(0.001)));
     let tasks: Vec<_> = senders
         .into_iter()
         .map(|(user, conversation)| {
-            tokio::spawn(sender(server.clone(), user, conversation, load.window.max(1), interval, stop.clone(), sent.clone(), failed.clone()))
+            tokio::spawn(sender(
+                server.clone(),
+                user,
+                conversation,
+                load.window.max(1),
+                interval,
+                stop.clone(),
+                sent.clone(),
+                failed.clone(),
+            ))
         })
         .collect();
     tokio::time::sleep(load.warmup).await;
@@ -103,13 +120,26 @@ async fn drive(server: Arc<dyn Server>, senders: Vec<(User, Conversation)>, load
     for task in tasks {
         let _ = task.await;
     }
-    Ok(Driven { sent: sent_during, seconds, failed: failed.load(Ordering::Relaxed) })
+    Ok(Driven {
+        sent: sent_during,
+        seconds,
+        failed: failed.load(Ordering::Relaxed),
+    })
 }
 
-async fn listen_all(server: &Arc<dyn Server>, users: &[User], recorder: &Arc<Recorder>, sources: &[std::net::IpAddr]) -> Result<Vec<Listener>> {
+async fn listen_all(
+    server: &Arc<dyn Server>,
+    users: &[User],
+    recorder: &Arc<Recorder>,
+    sources: &[std::net::IpAddr],
+) -> Result<Vec<Listener>> {
     let listeners: Vec<Result<Listener>> = futures::stream::iter(users.iter().enumerate())
         .map(|(i, user)| {
-            let local = if sources.is_empty() { None } else { Some(sources[i % sources.len()]) };
+            let local = if sources.is_empty() {
+                None
+            } else {
+                Some(sources[i % sources.len()])
+            };
             server.listen(user, recorder.clone(), local)
         })
         .buffer_unordered(64)
@@ -132,12 +162,25 @@ pub async fn one_to_one(server: Arc<dyn Server>, pairs: usize, load: &Load) -> R
     let recorder = Arc::new(Recorder::default());
     let _listeners = listen_all(&server, &receivers, &recorder, &[]).await?;
     let driven = drive(server.clone(), senders, load, &recorder).await?;
-    Ok(Report::throughput("W1 one-to-one", server.as_ref(), format!("pairs={pairs} window={} rate={:?}", load.window, load.rate), &recorder, driven.sent, driven.failed, driven.seconds))
+    Ok(Report::throughput(
+        "W1 one-to-one",
+        server.as_ref(),
+        format!("pairs={pairs} window={} rate={:?}", load.window, load.rate),
+        &recorder,
+        driven.sent,
+        driven.failed,
+        driven.seconds,
+    ))
 }
 
 /// W2: one group of `members`, all online; `senders` of them send.
 /// Deliveries per second and latency until each member has it.
-pub async fn group_fanout(server: Arc<dyn Server>, members: usize, senders: usize, load: &Load) -> Result<Report> {
+pub async fn group_fanout(
+    server: Arc<dyn Server>,
+    members: usize,
+    senders: usize,
+    load: &Load,
+) -> Result<Report> {
     if senders == 0 || senders > members {
         bail!("need 1..=members senders");
     }
@@ -145,13 +188,31 @@ pub async fn group_fanout(server: Arc<dyn Server>, members: usize, senders: usiz
     let group = server.group(&users).await?;
     let recorder = Arc::new(Recorder::default());
     let _listeners = listen_all(&server, &users, &recorder, &[]).await?;
-    let sending: Vec<(User, Conversation)> = users[..senders].iter().map(|u| (u.clone(), group.clone())).collect();
+    let sending: Vec<(User, Conversation)> = users[..senders]
+        .iter()
+        .map(|u| (u.clone(), group.clone()))
+        .collect();
     let driven = drive(server.clone(), sending, load, &recorder).await?;
-    Ok(Report::throughput("W2 group fan-out", server.as_ref(), format!("members={members} senders={senders} window={} rate={:?}", load.window, load.rate), &recorder, driven.sent, driven.failed, driven.seconds))
+    Ok(Report::throughput(
+        "W2 group fan-out",
+        server.as_ref(),
+        format!(
+            "members={members} senders={senders} window={} rate={:?}",
+            load.window, load.rate
+        ),
+        &recorder,
+        driven.sent,
+        driven.failed,
+        driven.seconds,
+    ))
 }
 
 /// W3: `sockets` authenticated connections held idle; server memory per socket.
-pub async fn idle_sockets(server: Arc<dyn Server>, sockets: usize, sources: &[std::net::IpAddr]) -> Result<Report> {
+pub async fn idle_sockets(
+    server: Arc<dyn Server>,
+    sockets: usize,
+    sources: &[std::net::IpAddr],
+) -> Result<Report> {
     let users = server.users(sockets).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = server.pid().and_then(rss_kib);
@@ -161,7 +222,13 @@ pub async fn idle_sockets(server: Arc<dyn Server>, sockets: usize, sources: &[st
     let connect_seconds = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = server.pid().and_then(rss_kib);
-    let report = Report::memory(server.as_ref(), listeners.len(), before, after, connect_seconds);
+    let report = Report::memory(
+        server.as_ref(),
+        listeners.len(),
+        before,
+        after,
+        connect_seconds,
+    );
     drop(listeners);
     Ok(report)
 }
@@ -182,5 +249,10 @@ pub async fn catch_up(server: Arc<dyn Server>, messages: usize, window: usize) -
     let started = Instant::now();
     let fetched = server.catch_up(&users[1], &cursor).await?;
     let seconds = started.elapsed().as_secs_f64();
-    Ok(Report::catch_up(server.as_ref(), messages, fetched, seconds))
+    Ok(Report::catch_up(
+        server.as_ref(),
+        messages,
+        fetched,
+        seconds,
+    ))
 }

@@ -241,11 +241,15 @@ impl PusherSocket {
     pub async fn next_raw(&mut self, wait: Duration) -> Option<String> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let message = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()??;
+            let message = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .ok()??;
             match message {
                 Ok(Message::Text(text)) => {
                     if text.as_str().starts_with("{\"event\":\"pusher:ping\"") {
-                        let _ = self.send_json(&json!({ "event": "pusher:pong", "data": {} })).await;
+                        let _ = self
+                            .send_json(&json!({ "event": "pusher:pong", "data": {} }))
+                            .await;
                         continue;
                     }
                     return Some(text.as_str().to_string());

@@ -216,6 +216,12 @@ pub struct Settings {
     #[arg(long, env = "CLIENT_EVENTS_PER_SECOND", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub client_events_per_second: u32,
 
+    /// Seconds a node trusts its cached view of access tokens and user names (0
+    /// disables). A logout or profile change made on another node is seen within
+    /// this long; on the node that made it, at once.
+    #[arg(long, env = "CACHE_TTL", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub cache_ttl: u64,
+
     /// Log format: `text` for people, `json` for log collectors.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

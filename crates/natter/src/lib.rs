@@ -6,6 +6,7 @@
 //! holds the wire types.
 
 pub mod auth;
+pub mod cache;
 pub mod chats;
 pub mod clock;
 pub mod config;

@@ -61,15 +61,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
     let running = natter::start(config).await?;
     tracing::info!(addr = %running.local_addr, "listening");
-    let token = running.shutdown_token();
-    tokio::spawn(async move {
-        natter::shutdown_signal().await;
-        tracing::info!("stop requested; finishing in-flight requests");
-        token.cancel();
-    });
-    match tokio::time::timeout(natter::SHUTDOWN_GRACE * 2, running.wait()).await {
+    natter::shutdown_signal().await;
+    tracing::info!("stop requested; finishing in-flight requests");
+    running.shutdown_token().cancel();
+    // The grace period starts with the stop request, not with the server.
+    match tokio::time::timeout(natter::SHUTDOWN_GRACE, running.wait()).await {
         Ok(result) => result?,
-        Err(_) => tracing::warn!("shutdown took too long; exiting"),
+        Err(_) => tracing::warn!("in-flight requests did not finish in time; exiting"),
     }
     tracing::info!("stopped");
     Ok(())

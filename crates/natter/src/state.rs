@@ -7,6 +7,7 @@ use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
 
+use crate::cache::TtlCache;
 use crate::config::{Config, redact_url};
 use crate::db::Db;
 use crate::messages::writer::Writer;
@@ -36,6 +37,15 @@ pub struct Shared {
     pub realtime: Arc<Realtime>,
     /// Cancelled when the server is asked to stop; background tasks watch it.
     pub shutdown: CancellationToken,
+    pub caches: Caches,
+}
+
+/// Hot lookups kept for CACHE_TTL seconds (see cache.rs).
+pub struct Caches {
+    /// Token id -> the token row, for authenticating requests without a query.
+    pub tokens: TtlCache<i64, crate::db::entities::access_token::Model>,
+    /// User id -> name and public photo, for message senders.
+    pub summaries: TtlCache<i64, crate::users::dto::UserSummary>,
 }
 
 impl Deref for AppState {
@@ -71,8 +81,9 @@ impl AppState {
             .context("cannot build the HTTP client")?;
         let sms = sms::from_config(&config, http.clone());
         let metrics = crate::ops::metrics::handle();
+        let cache_ttl = std::time::Duration::from_secs(config.settings.cache_ttl);
         let shutdown = CancellationToken::new();
-        let realtime = Realtime::start(db.clone(), &config, redis.clone(), shutdown.clone());
+        let realtime = Realtime::start(&config, redis.clone(), shutdown.clone());
         let publisher = realtime.clone();
         let writer = Writer::spawn(
             db.clone(),
@@ -90,6 +101,10 @@ impl AppState {
             writer,
             realtime,
             shutdown,
+            caches: Caches {
+                tokens: TtlCache::new(cache_ttl, 200_000),
+                summaries: TtlCache::new(cache_ttl, 200_000),
+            },
         })))
     }
 

@@ -237,9 +237,16 @@ pub async fn authenticate(
     kind: TokenKind,
 ) -> ApiResult<Authenticated> {
     let (id, secret) = split_token(bearer).ok_or(ApiError::Unauthenticated)?;
-    let token = store::find_token(&state.db.read, id)
-        .await?
-        .ok_or(ApiError::Unauthenticated)?;
+    let token = match state.caches.tokens.get(&id) {
+        Some(token) => token,
+        None => {
+            let token = store::find_token(&state.db.read, id)
+                .await?
+                .ok_or(ApiError::Unauthenticated)?;
+            state.caches.tokens.insert(id, token.clone());
+            token
+        }
+    };
     let valid = constant_time_eq(&token.token_hash, &sha256_hex(secret))
         && token.kind == kind.as_str()
         && token.revoked_at.is_none()
@@ -289,6 +296,7 @@ pub async fn refresh(state: &AppState, bearer: &str) -> ApiResult<TokenPair> {
     store::revoke_session_tokens(&txn, token.session_id, now).await?;
     let pair = issue_pair(state, &txn, token.user_id, token.session_id).await?;
     txn.commit().await?;
+    forget_session(state, token.session_id);
     Ok(pair)
 }
 
@@ -302,6 +310,7 @@ async fn revoke_if_reused(state: &AppState, session_id: i64) -> ApiResult<()> {
             "refresh token reused; revoking the login session"
         );
         store::revoke_session(&state.db.write, session_id, "refresh_reuse", now_ms()).await?;
+        forget_session(state, session_id);
     }
     Ok(())
 }
@@ -309,6 +318,7 @@ async fn revoke_if_reused(state: &AppState, session_id: i64) -> ApiResult<()> {
 /// Ends the caller's login session (its access and refresh tokens).
 pub async fn logout(state: &AppState, session_id: i64) -> ApiResult<()> {
     store::revoke_session(&state.db.write, session_id, "logout", now_ms()).await?;
+    forget_session(state, session_id);
     Ok(())
 }
 
@@ -316,5 +326,14 @@ pub async fn revoke_all_sessions(state: &AppState, user_id: i64, reason: &str) -
     let txn = state.db.begin().await?;
     store::revoke_user_sessions(&txn, user_id, reason, now_ms()).await?;
     txn.commit().await?;
+    state.caches.tokens.remove_where(|t| t.user_id == user_id);
     Ok(())
+}
+
+/// Drops a session's tokens from this node's cache, after revoking them.
+fn forget_session(state: &AppState, session_id: i64) {
+    state
+        .caches
+        .tokens
+        .remove_where(|t| t.session_id == session_id);
 }

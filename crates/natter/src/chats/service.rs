@@ -601,13 +601,13 @@ pub async fn reload(conn: &impl ConnectionTrait, chat_id: i64) -> ApiResult<chat
         .ok_or_else(|| ApiError::not_found("Group"))
 }
 
-pub async fn set_invite_code(state: &AppState, chat_id: i64, code: &str) -> ApiResult<()> {
+pub async fn set_invite_code(tx: &EventTx, chat_id: i64, code: &str) -> ApiResult<()> {
     let changes = chat::ActiveModel {
         id: sea_orm::ActiveValue::Set(chat_id),
         invite_code: sea_orm::ActiveValue::Set(Some(code.to_string())),
         ..Default::default()
     };
-    store::update_chat(&state.db.write, changes).await?;
+    store::update_chat(tx.conn(), changes).await?;
     Ok(())
 }
 
@@ -617,4 +617,25 @@ pub async fn groups_of(state: &AppState, user_id: i64) -> ApiResult<Vec<i64>> {
 
 pub async fn find_by_invite(state: &AppState, code: &str) -> ApiResult<Option<chat::Model>> {
     Ok(store::find_by_invite(&state.db.read, code).await?)
+}
+
+/// Who is in a chat as of a transaction, and whether it is private.
+#[derive(Debug, Clone, Default)]
+pub struct Roster {
+    pub private: bool,
+    pub members: Vec<i64>,
+}
+
+/// Rosters of several chats, read in the caller's transaction. One query.
+pub async fn rosters(
+    conn: &impl ConnectionTrait,
+    chat_ids: &[i64],
+) -> ApiResult<HashMap<i64, Roster>> {
+    let mut out: HashMap<i64, Roster> = HashMap::new();
+    for (chat_id, user_id, chat_type) in store::member_rows(conn, chat_ids).await? {
+        let roster = out.entry(chat_id).or_default();
+        roster.private = chat_type == ChatType::Private.as_str();
+        roster.members.push(user_id);
+    }
+    Ok(out)
 }

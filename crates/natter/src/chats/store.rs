@@ -333,3 +333,29 @@ pub async fn find_by_invite(
         .one(db)
         .await
 }
+
+/// (chat, member, chat type) of the current members of these chats: who may
+/// send there now, and whether the chat is private. One query.
+pub async fn member_rows(
+    db: &impl ConnectionTrait,
+    chat_ids: &[i64],
+) -> Result<Vec<(i64, i64, String)>, DbErr> {
+    if chat_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    chat_participant::Entity::find()
+        .select_only()
+        .column(chat_participant::Column::ChatId)
+        .column(chat_participant::Column::UserId)
+        .column_as(
+            Expr::col((chat::Entity, chat::Column::ChatType)),
+            "chat_type",
+        )
+        .inner_join(chat::Entity)
+        .filter(chat_participant::Column::ChatId.is_in(chat_ids.iter().copied()))
+        .filter(chat_participant::Column::LeftAt.is_null())
+        .filter(chat::Column::DeletedAt.is_null())
+        .into_tuple()
+        .all(db)
+        .await
+}

@@ -307,3 +307,15 @@ pub async fn who_blocked(state: &AppState, user_id: i64, others: &[i64]) -> ApiR
         .map(|row| row.user_id)
         .collect())
 }
+
+/// Of these (blocker, blocked) pairs, the blocks in force, read on `conn`
+/// (the caller's transaction).
+pub async fn blocks_among(
+    conn: &impl sea_orm::ConnectionTrait,
+    pairs: &[(i64, i64)],
+) -> ApiResult<HashSet<(i64, i64)>> {
+    Ok(store::blocked_pairs(conn, pairs)
+        .await?
+        .into_iter()
+        .collect())
+}

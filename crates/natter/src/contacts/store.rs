@@ -129,3 +129,30 @@ pub async fn people_having(db: &impl ConnectionTrait, user_id: i64) -> Result<Ve
         .all(db)
         .await
 }
+
+/// Of these (blocker, blocked) pairs, those that are blocks. One query.
+pub async fn blocked_pairs(
+    db: &impl ConnectionTrait,
+    pairs: &[(i64, i64)],
+) -> Result<Vec<(i64, i64)>, DbErr> {
+    if pairs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut any = sea_orm::Condition::any();
+    for (blocker, blocked) in pairs {
+        any = any.add(
+            sea_orm::Condition::all()
+                .add(contact::Column::UserId.eq(*blocker))
+                .add(contact::Column::ContactUserId.eq(*blocked)),
+        );
+    }
+    contact::Entity::find()
+        .select_only()
+        .column(contact::Column::UserId)
+        .column(contact::Column::ContactUserId)
+        .filter(contact::Column::IsBlocked.eq(true))
+        .filter(any)
+        .into_tuple()
+        .all(db)
+        .await
+}

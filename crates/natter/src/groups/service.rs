@@ -365,7 +365,11 @@ pub async fn set_role(
 pub async fn invite_link(state: &AppState, actor: i64, group_id: i64) -> ApiResult<InviteLink> {
     require_admin(state, group_id, actor).await?;
     let code = crate::auth::secrets::random_token(22);
-    chats::set_invite_code(state, group_id, &code).await?;
+    // Through the stream lock like every other change to the chat row, so it
+    // never deadlocks against a membership change on MySQL.
+    let tx = EventTx::begin(&state.db).await?;
+    chats::set_invite_code(&tx, group_id, &code).await?;
+    tx.commit().await?;
     let base = state.config.settings.app_url.trim_end_matches('/');
     Ok(InviteLink {
         url: format!("{base}/api/groups/join/{code}"),

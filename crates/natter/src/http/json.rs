@@ -31,8 +31,7 @@ where
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|rejection| body_rejection(&rejection))?;
-        let value = parse_body(&bytes, is_json)?;
-        let parsed: T = from_value(value)?;
+        let parsed: T = parse_typed(&bytes, is_json)?;
         parsed.validate().map_err(validation_error)?;
         Ok(ValidJson(parsed))
     }
@@ -86,6 +85,69 @@ pub fn body_rejection(rejection: &axum::extract::rejection::BytesRejection) -> A
         ApiError::PayloadTooLarge("The request body is too large.".into())
     } else {
         ApiError::BadRequest("The request body could not be read.".into())
+    }
+}
+
+/// Parses a body straight into `T` in one pass. Only a body that fails is
+/// parsed again, as a plain JSON value, to tell malformed JSON (422 on `body`)
+/// from a bad field (422 on that field).
+fn parse_typed<T: DeserializeOwned>(bytes: &[u8], is_json: Option<bool>) -> Result<T, ApiError> {
+    if contains_nul_escape(bytes) {
+        let value = parse_body(bytes, is_json)?;
+        if let Some(field) = field_with_nul(&value, "") {
+            let message = format!(
+                "The {} field must not contain NUL characters.",
+                human_field(&field)
+            );
+            return Err(ApiError::field(&field, message));
+        }
+    }
+    let trimmed = bytes.trim_ascii_start();
+    if is_json == Some(true) && trimmed.first() == Some(&b'{') {
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        if let Ok(parsed) = serde_path_to_error::deserialize::<_, T>(&mut deserializer)
+            && deserializer.end().is_ok()
+        {
+            return Ok(parsed);
+        }
+    }
+    from_value(parse_body(bytes, is_json)?)
+}
+
+/// JSON can carry a NUL character only as the escape `\u0000`. PostgreSQL
+/// cannot store one in text, and no field natter has wants one.
+fn contains_nul_escape(bytes: &[u8]) -> bool {
+    bytes
+        .windows(6)
+        .any(|w| w[0] == b'\\' && w[1] == b'u' && w[2..].iter().all(|b| *b == b'0'))
+}
+
+/// The Laravel-style path of the first string holding a NUL, if any.
+fn field_with_nul(value: &serde_json::Value, path: &str) -> Option<String> {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        serde_json::Value::String(text) if text.contains('\0') => Some(if path.is_empty() {
+            "body".into()
+        } else {
+            path.into()
+        }),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| field_with_nul(v, &join(&i.to_string()))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                return Some(join(k));
+            }
+            field_with_nul(v, &join(k))
+        }),
+        _ => None,
     }
 }
 
@@ -200,6 +262,8 @@ fn describe_expected(expected: &str, out_of_range: bool) -> String {
         "an integer in range".to_string()
     } else if integer {
         "an integer".to_string()
+    } else if expected.starts_with("struct ") || expected.starts_with("map") {
+        "an object".to_string()
     } else if expected.starts_with("f64") || expected.starts_with("f32") {
         "a number".to_string()
     } else {
@@ -343,6 +407,16 @@ mod tests {
             "body"
         );
         assert!(parse_body(b"", None).unwrap().is_object());
+    }
+
+    #[test]
+    fn nul_characters_are_refused_by_field() {
+        let err = parse_typed::<Profile>(br#"{"name": "a\u0000b"}"#, Some(true)).unwrap_err();
+        assert_eq!(field_of(err).0, "name");
+        assert!(
+            parse_typed::<Profile>(br#"{"name": "a\\u0000b"}"#, Some(true)).is_ok(),
+            "an escaped backslash is not a NUL"
+        );
     }
 
     #[test]

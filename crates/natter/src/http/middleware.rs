@@ -50,40 +50,75 @@ impl MakeRequestId for NatterRequestId {
 
 /// Logs one line per request and records its metrics. The route template, not
 /// the raw path, is what gets logged and labelled: paths can hold invite codes.
+/// Metric handles are looked up once per (route, method, status) and kept, so
+/// a request costs no label formatting or registry lookup.
 pub async fn observe(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let route_name = route
+        .as_ref()
+        .map(MatchedPath::as_str)
+        .unwrap_or("unmatched");
     let request_id = request
         .headers()
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
-        .to_string();
-    let span = tracing::info_span!("request", %method, %route, request_id = %request_id);
+        .to_owned();
+    // With INFO off this span is disabled and costs next to nothing; errors
+    // logged inside it still carry the request id when it is on.
+    let span = tracing::info_span!("request", %method, route = route_name, request_id);
     let response = next.run(request).instrument(span.clone()).await;
-    let elapsed = started.elapsed();
     let status = response.status().as_u16();
     span.in_scope(|| {
-        let ms = elapsed.as_secs_f64() * 1000.0;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
         if status >= 500 {
             tracing::error!(status, ms, "request finished");
         } else {
             tracing::info!(status, ms, "request finished");
         }
     });
-    let labels = [
-        ("route", route),
-        ("method", method.to_string()),
-        ("status", status.to_string()),
-    ];
-    metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
-    metrics::histogram!(HTTP_DURATION, &labels[..2]).record(elapsed.as_secs_f64());
+    let handles = RouteMetrics::get(route_name, &method, status);
+    handles.requests.increment(1);
+    handles.duration.record(started.elapsed().as_secs_f64());
     response
+}
+
+/// Route -> the handles made for it, per (method, status).
+type MetricHandles = dashmap::DashMap<String, Vec<(axum::http::Method, u16, RouteMetrics)>>;
+
+/// Cached metric handles for one (route, method, status).
+#[derive(Clone)]
+struct RouteMetrics {
+    requests: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+impl RouteMetrics {
+    fn get(route: &str, method: &axum::http::Method, status: u16) -> RouteMetrics {
+        static CACHE: std::sync::OnceLock<MetricHandles> = std::sync::OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some(list) = cache.get(route)
+            && let Some((_, _, found)) = list.iter().find(|(m, s, _)| m == method && *s == status)
+        {
+            return found.clone();
+        }
+        let labels = [
+            ("route", route.to_string()),
+            ("method", method.to_string()),
+            ("status", status.to_string()),
+        ];
+        let made = RouteMetrics {
+            requests: metrics::counter!(HTTP_REQUESTS, &labels),
+            duration: metrics::histogram!(HTTP_DURATION, &labels[..2]),
+        };
+        cache
+            .entry(route.to_string())
+            .or_default()
+            .push((method.clone(), status, made.clone()));
+        made
+    }
 }
 
 /// Unknown routes: 404 JSON, not an empty body.

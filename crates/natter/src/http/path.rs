@@ -17,6 +17,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.uri.path().contains("%00") {
+            return Err(ApiError::NotFound("Resource not found".into()));
+        }
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(value)) => Ok(ValidPath(value)),
             Err(_) => Err(ApiError::NotFound("Resource not found".into())),

@@ -22,7 +22,14 @@ where
         let deserializer =
             serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         let parsed: T = serde_path_to_error::deserialize(deserializer).map_err(|err| {
-            let field = err.path().to_string();
+            let text = err.inner().to_string();
+            let field = match text
+                .strip_prefix("duplicate field `")
+                .and_then(|r| r.split('`').next())
+            {
+                Some(name) => name.to_string(),
+                None => err.path().to_string(),
+            };
             let field = if field.is_empty() || field == "." {
                 "query".to_string()
             } else {

@@ -12,7 +12,7 @@ use super::dto::{
 };
 use super::render::{self, reply_view, summarise_reactions};
 use super::store::{self, UnreadProbe};
-use super::writer::{Draft, ReceiptRequest, SendOutcome};
+use super::writer::{Draft, ReceiptRequest, Refusal, SendOutcome};
 use crate::chats::service::{self as chats, Interval, Member, Watermark};
 use crate::clock::Timestamp;
 use crate::db::entities::message;
@@ -31,12 +31,18 @@ pub async fn send(
     chat_id: i64,
     request: SendMessageRequest,
 ) -> ApiResult<(MessageView, bool)> {
-    let member = chats::require_member(state, chat_id, user_id).await?;
-    check_shape(&request)?;
-    chats::ensure_not_blocked(state, &member).await?;
+    // Membership and blocks are decided by the writer, in the transaction that
+    // stores the message; a reply needs the sender's membership here already.
     let reply_to = match request.reply_to_message_id {
-        Some(id) => Some(reply_target(state, &member, id).await?),
-        None => None,
+        Some(id) => {
+            let member = chats::require_member(state, chat_id, user_id).await?;
+            check_shape(&request)?;
+            Some(reply_target(state, &member, id).await?)
+        }
+        None => {
+            check_shape(&request)?;
+            None
+        }
     };
     let draft = Draft {
         chat_id,
@@ -73,6 +79,13 @@ async fn outcome_view(
     match outcome {
         SendOutcome::Created(view) => Ok((*view, true)),
         SendOutcome::Existing(id) => Ok((visible_view(state, user_id, id).await?, false)),
+        SendOutcome::Refused(Refusal::NotMember) => Err(ApiError::not_found("Chat")),
+        SendOutcome::Refused(Refusal::BlockedByRecipient) => {
+            Err(ApiError::forbidden("You cannot message this user."))
+        }
+        SendOutcome::Refused(Refusal::SenderBlocks) => Err(ApiError::forbidden(
+            "You have blocked this user. Unblock them to send messages.",
+        )),
     }
 }
 

@@ -47,6 +47,19 @@ pub enum SendOutcome {
     Created(Box<MessageView>),
     /// The sender had already sent this client message id: this is the first message.
     Existing(i64),
+    /// Refused as of the commit: membership and blocks are checked here, in the
+    /// transaction, so no cache or race can let a message through.
+    Refused(Refusal),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The sender is not (or no longer) a member of the chat.
+    NotMember,
+    /// The other person of the private chat blocked the sender.
+    BlockedByRecipient,
+    /// The sender blocked the other person.
+    SenderBlocks,
 }
 
 /// A watermark move for one member.
@@ -201,6 +214,7 @@ async fn write_batch(
     let existing = existing_client_ids(db, works).await?;
     let mut tx = EventTx::begin(db).await?;
     let now = tx.now();
+    let gate = Gate::load(&tx, works).await?;
     let mut rows = Vec::new();
     let mut done = Vec::with_capacity(works.len());
     // (sender, client id) -> the id given to it earlier in this batch.
@@ -218,12 +232,24 @@ async fn write_batch(
                     done.push(Done::Send(SendOutcome::Existing(*id)));
                     continue;
                 }
+                let members = match gate.admit(draft) {
+                    Ok(members) => members,
+                    Err(refusal) => {
+                        done.push(Done::Send(SendOutcome::Refused(refusal)));
+                        continue;
+                    }
+                };
                 let id = tx.next_message_id();
                 let view = new_view(draft, id, now);
-                let seq = tx.emit(
+                let route = Route {
+                    only: Some(members),
+                    ..Route::default()
+                };
+                let seq = tx.emit_routed(
                     Scope::Chat(draft.chat_id),
                     names::MESSAGE_SENT,
                     &MessageEvent { message: &view },
+                    route,
                 )?;
                 rows.push(new_row(draft, id, seq, now));
                 if let Some(key) = key {
@@ -242,6 +268,67 @@ async fn write_batch(
     let events = tx.commit().await?;
     metrics::counter!(MESSAGES_SENT).increment(sent as u64);
     Ok((done, events))
+}
+
+/// Who may send where, as of this batch's transaction: the rosters of the
+/// batch's chats and the blocks between the people of its private chats. Two
+/// queries per batch, whatever its size.
+struct Gate {
+    rosters: HashMap<i64, chats::Roster>,
+    blocks: std::collections::HashSet<(i64, i64)>,
+}
+
+impl Gate {
+    async fn load(tx: &EventTx, works: &[Work]) -> Result<Gate, WriteError> {
+        let mut chat_ids: Vec<i64> = works
+            .iter()
+            .filter_map(|w| match w {
+                Work::Send(d) => Some(d.chat_id),
+                Work::Receipt(_) => None,
+            })
+            .collect();
+        chat_ids.sort_unstable();
+        chat_ids.dedup();
+        let rosters = chats::rosters(tx.conn(), &chat_ids).await?;
+        let mut pairs = Vec::new();
+        for work in works {
+            if let Work::Send(draft) = work
+                && let Some(other) = rosters
+                    .get(&draft.chat_id)
+                    .and_then(|r| other_in_private(r, draft.sender.id))
+            {
+                pairs.push((other, draft.sender.id));
+                pairs.push((draft.sender.id, other));
+            }
+        }
+        let blocks = crate::contacts::service::blocks_among(tx.conn(), &pairs).await?;
+        Ok(Gate { rosters, blocks })
+    }
+
+    /// The chat's members if the draft may be sent.
+    fn admit(&self, draft: &Draft) -> Result<Vec<i64>, Refusal> {
+        let sender = draft.sender.id;
+        let roster = self.rosters.get(&draft.chat_id).ok_or(Refusal::NotMember)?;
+        if !roster.members.contains(&sender) {
+            return Err(Refusal::NotMember);
+        }
+        if let Some(other) = other_in_private(roster, sender) {
+            if self.blocks.contains(&(other, sender)) {
+                return Err(Refusal::BlockedByRecipient);
+            }
+            if self.blocks.contains(&(sender, other)) {
+                return Err(Refusal::SenderBlocks);
+            }
+        }
+        Ok(roster.members.clone())
+    }
+}
+
+fn other_in_private(roster: &chats::Roster, me: i64) -> Option<i64> {
+    roster
+        .private
+        .then(|| roster.members.iter().copied().find(|m| *m != me))
+        .flatten()
 }
 
 /// Client message ids of this batch that are already stored.

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::bus::{Body, Envelope};
 use super::channels::{chat_channel, chat_presence_channel, user_channel};
-use super::hub::{Frame, Hub, Outbound};
+use super::hub::{ChannelKey, Frame, Hub, Outbound};
 use super::protocol::{frame_with_escaped, json_string};
 
 /// How long an event waits for a missing earlier one.
@@ -140,11 +140,11 @@ pub fn deliver(hub: &Hub, envelope: &Envelope) {
                     }
                 }
             }
-            let channels = chat
-                .map(chat_channel)
+            let keys = chat
+                .map(|c| ChannelKey::Named(chat_channel(c)))
                 .into_iter()
-                .chain(users.iter().map(|u| user_channel(*u)));
-            fan_out(hub, name, data, channels, None);
+                .chain(users.iter().map(|u| ChannelKey::User(*u)));
+            fan_out(hub, name, data, keys, None);
         }
         Body::Transient {
             name,
@@ -153,7 +153,8 @@ pub fn deliver(hub: &Hub, envelope: &Envelope) {
             except_socket,
         } => {
             let except = except_socket.as_deref().and_then(|s| hub.local_key(s));
-            fan_out(hub, name, data, channels.iter().cloned(), except);
+            let keys = channels.iter().map(|c| ChannelKey::of(c));
+            fan_out(hub, name, data, keys, except);
         }
         Body::Whisper {
             channel,
@@ -161,29 +162,37 @@ pub fn deliver(hub: &Hub, envelope: &Envelope) {
             except_socket,
         } => {
             let except = hub.local_key(except_socket);
-            hub.deliver(channel, &Frame::from(frame.clone()), except);
+            let delivered = hub.deliver(channel, &Frame::from(frame.clone()), except);
+            hub.count_deliveries(delivered);
         }
     }
 }
 
-/// Escapes the data once, then frames it per channel, only where someone listens.
+/// Escapes the data once, then frames it per channel, only where someone
+/// listens: the costly work happens once per event, a copy once per channel.
 fn fan_out(
     hub: &Hub,
     name: &str,
     data: &str,
-    channels: impl Iterator<Item = String>,
+    keys: impl Iterator<Item = ChannelKey>,
     except: Option<u64>,
 ) {
     let mut escaped: Option<(String, String)> = None;
-    for channel in channels {
-        if !hub.has_subscribers(&channel) {
+    let mut delivered = 0;
+    for key in keys {
+        if !hub.has_subscribers(&key) {
             continue;
         }
         let (event_json, data_json) =
             escaped.get_or_insert_with(|| (json_string(name), json_string(data)));
+        let channel = match &key {
+            ChannelKey::User(id) => user_channel(*id),
+            ChannelKey::Named(name) => name.clone(),
+        };
         let frame = Frame::from(frame_with_escaped(event_json, &channel, data_json));
-        hub.deliver(&channel, &frame, except);
+        delivered += hub.deliver_to(&key, &frame, except);
     }
+    hub.count_deliveries(delivered);
 }
 
 #[cfg(test)]

@@ -80,9 +80,29 @@ struct Subscriber {
     user: Option<i64>,
 }
 
+/// A channel as the hub indexes it: user channels by number (the hot path of
+/// fan-out looks them up by the thousand, with no name to format), others by name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ChannelKey {
+    User(i64),
+    Named(String),
+}
+
+impl ChannelKey {
+    pub fn of(channel: &str) -> ChannelKey {
+        match channel
+            .strip_prefix("private-user.")
+            .and_then(|id| id.parse::<i64>().ok())
+        {
+            Some(id) if id > 0 && channel == format!("private-user.{id}") => ChannelKey::User(id),
+            _ => ChannelKey::Named(channel.to_string()),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Hub {
-    channels: DashMap<String, Vec<Subscriber>>,
+    channels: DashMap<ChannelKey, Vec<Subscriber>>,
     sockets_of_user: DashMap<i64, Vec<Arc<SocketHandle>>>,
     next_key: AtomicU64,
     node_number: u32,
@@ -123,7 +143,7 @@ impl Hub {
     }
 
     pub fn subscribe(&self, channel: &str, socket: &Arc<SocketHandle>, user: Option<i64>) -> bool {
-        let mut list = self.channels.entry(channel.to_string()).or_default();
+        let mut list = self.channels.entry(ChannelKey::of(channel)).or_default();
         if list.iter().any(|s| s.socket.key == socket.key) {
             return false;
         }
@@ -136,8 +156,9 @@ impl Hub {
 
     /// Removes one subscription; returns the user it was made as.
     pub fn unsubscribe(&self, channel: &str, socket_key: u64) -> Option<Option<i64>> {
+        let key = ChannelKey::of(channel);
         let mut removed = None;
-        let empty = match self.channels.get_mut(channel) {
+        let empty = match self.channels.get_mut(&key) {
             Some(mut list) => {
                 if let Some(index) = list.iter().position(|s| s.socket.key == socket_key) {
                     removed = Some(list.swap_remove(index).user);
@@ -147,7 +168,7 @@ impl Hub {
             None => false,
         };
         if empty {
-            self.channels.remove_if(channel, |_, list| list.is_empty());
+            self.channels.remove_if(&key, |_, list| list.is_empty());
         }
         removed
     }
@@ -177,7 +198,7 @@ impl Hub {
     /// the sockets that lost it.
     pub fn revoke(&self, channel: &str, user_id: i64) -> Vec<Arc<SocketHandle>> {
         let mut lost = Vec::new();
-        if let Some(mut list) = self.channels.get_mut(channel) {
+        if let Some(mut list) = self.channels.get_mut(&ChannelKey::of(channel)) {
             list.retain(|s| {
                 let theirs = s.user == Some(user_id) || s.socket.user() == Some(user_id);
                 if theirs {
@@ -192,7 +213,12 @@ impl Hub {
     /// Queues `frame` for every subscriber of `channel` except one socket.
     /// Returns how many sockets got it.
     pub fn deliver(&self, channel: &str, frame: &Frame, except: Option<u64>) -> usize {
-        let Some(list) = self.channels.get(channel) else {
+        self.deliver_to(&ChannelKey::of(channel), frame, except)
+    }
+
+    /// Like [`Hub::deliver`], by key. The caller counts deliveries for metrics.
+    pub fn deliver_to(&self, key: &ChannelKey, frame: &Frame, except: Option<u64>) -> usize {
+        let Some(list) = self.channels.get(key) else {
             return 0;
         };
         let mut delivered = 0;
@@ -201,9 +227,12 @@ impl Hub {
                 delivered += 1;
             }
         }
-        drop(list);
-        metrics::counter!(FANOUT_DELIVERIES).increment(delivered as u64);
         delivered
+    }
+
+    /// Records deliveries made through [`Hub::deliver_to`].
+    pub fn count_deliveries(&self, delivered: usize) {
+        metrics::counter!(FANOUT_DELIVERIES).increment(delivered as u64);
     }
 
     /// The local key of a socket id of this node (None for other nodes' sockets).
@@ -212,14 +241,14 @@ impl Hub {
         (node.parse::<u32>().ok()? == self.node_number).then_some(key.parse().ok()?)
     }
 
-    pub fn has_subscribers(&self, channel: &str) -> bool {
-        self.channels.get(channel).is_some_and(|l| !l.is_empty())
+    pub fn has_subscribers(&self, key: &ChannelKey) -> bool {
+        self.channels.get(key).is_some_and(|l| !l.is_empty())
     }
 
     /// Users of a channel's subscribers on this node (for presence rosters).
     pub fn subscribed_users(&self, channel: &str) -> Vec<i64> {
         self.channels
-            .get(channel)
+            .get(&ChannelKey::of(channel))
             .map(|list| {
                 list.iter()
                     .filter_map(|s| s.user.or(s.socket.user()))

@@ -2,11 +2,11 @@
 //! that carries events between nodes (DESIGN.md: "realtime/ knows no feature";
 //! the only feature knowledge here is who may join which channel).
 //!
-//! The path of a committed event: the service hands it to [`Realtime::publish`]
-//! -> the router task looks up the chat's current members (one query per batch)
-//! and makes a bus message -> this node's dispatcher (and, through Redis, every
-//! other node's) -> the sequencer puts it in log order -> it is framed once per
-//! channel and queued on each subscribed socket.
+//! The path of a committed event: its transaction resolved who it goes to (the
+//! chat's members as of the commit) -> the service hands it to
+//! [`Realtime::publish`], which makes a bus message -> this node's dispatcher
+//! (and, through Redis, every other node's) -> the sequencer puts it in log
+//! order -> it is framed once per channel and queued on each subscribed socket.
 
 pub mod bus;
 pub mod channels;
@@ -18,7 +18,6 @@ pub mod protocol;
 pub mod routes;
 pub mod socket;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +26,6 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::db::Db;
 use crate::sync::log::{CommittedEvent, Scope};
 use bus::{BUS_QUEUE, Body, Envelope};
 use grants::Grants;
@@ -39,15 +37,13 @@ pub struct Realtime {
     pub presence: Presence,
     pub grants: Grants,
     pub node_id: String,
-    router: mpsc::Sender<Vec<CommittedEvent>>,
     dispatch: mpsc::Sender<Arc<Envelope>>,
     remote: Option<mpsc::Sender<Arc<Envelope>>>,
 }
 
 impl Realtime {
-    /// Starts the router and dispatcher tasks (and the Redis bus when configured).
+    /// Starts the dispatcher task (and the Redis bus when configured).
     pub fn start(
-        db: Db,
         config: &Config,
         redis: Option<ConnectionManager>,
         shutdown: CancellationToken,
@@ -75,25 +71,36 @@ impl Realtime {
             }
             _ => (Presence::local(), Grants::local(), None),
         };
-        let (router, batches) = mpsc::channel(BUS_QUEUE);
-        let realtime = Arc::new(Realtime {
+        Arc::new(Realtime {
             hub,
             presence,
             grants,
             node_id: config.node_id.clone(),
-            router,
             dispatch,
             remote,
-        });
-        tokio::spawn(route_committed(realtime.clone(), db, batches, shutdown));
-        realtime
+        })
     }
 
-    /// Hands committed events to the fan-out. Never blocks: if the fan-out is
-    /// that far behind, sockets miss them and clients catch up through sync.
+    /// Hands committed events to the fan-out, in the order given. Never
+    /// blocks: if the fan-out is that far behind, sockets miss them and
+    /// clients catch up through sync.
     pub fn publish(&self, events: Vec<CommittedEvent>) {
-        if !events.is_empty() && self.router.try_send(events).is_err() {
-            tracing::warn!("real-time fan-out is full; events left to sync");
+        for event in events {
+            let (chat, mut users) = match event.scope {
+                Scope::Chat(id) => (Some(id), event.route.only.unwrap_or_default()),
+                Scope::User(id) => (None, vec![id]),
+            };
+            users.extend(event.route.also.iter().copied());
+            users.sort_unstable();
+            users.dedup();
+            self.broadcast(Body::Event {
+                seq: event.seq,
+                name: event.name.to_string(),
+                data: event.data.to_string(),
+                chat,
+                users,
+                revoke: event.route.revoke,
+            });
         }
     }
 
@@ -108,67 +115,6 @@ impl Realtime {
         }
         let _ = self.dispatch.try_send(envelope);
     }
-}
-
-/// The router task: committed events become bus messages, in the order they
-/// were handed over, with each chat's current members looked up once per batch.
-async fn route_committed(
-    realtime: Arc<Realtime>,
-    db: Db,
-    mut batches: mpsc::Receiver<Vec<CommittedEvent>>,
-    shutdown: CancellationToken,
-) {
-    loop {
-        let events = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            next = batches.recv() => match next { Some(e) => e, None => break },
-        };
-        let chats: Vec<i64> = events
-            .iter()
-            .filter_map(|e| match (e.scope, &e.route.only) {
-                (Scope::Chat(id), None) => Some(id),
-                _ => None,
-            })
-            .collect();
-        let members = match members_of(&db, &chats).await {
-            Ok(members) => members,
-            Err(err) => {
-                tracing::warn!(error = %err, "could not look up chat members; events left to sync");
-                continue;
-            }
-        };
-        for event in events {
-            let (chat, mut users) = match event.scope {
-                Scope::Chat(id) => (
-                    Some(id),
-                    event
-                        .route
-                        .only
-                        .clone()
-                        .unwrap_or_else(|| members.get(&id).cloned().unwrap_or_default()),
-                ),
-                Scope::User(id) => (None, vec![id]),
-            };
-            users.extend(event.route.also.iter().copied());
-            users.sort_unstable();
-            users.dedup();
-            realtime.broadcast(Body::Event {
-                seq: event.seq,
-                name: event.name.to_string(),
-                data: event.data.to_string(),
-                chat,
-                users,
-                revoke: event.route.revoke.clone(),
-            });
-        }
-    }
-}
-
-async fn members_of(db: &Db, chats: &[i64]) -> crate::error::ApiResult<HashMap<i64, Vec<i64>>> {
-    let mut unique = chats.to_vec();
-    unique.sort_unstable();
-    unique.dedup();
-    crate::chats::service::members_of_many(&db.read, &unique).await
 }
 
 /// How often a node proves it is alive, and how long until it counts as dead.

@@ -198,9 +198,10 @@ impl EventTx {
             next_seq,
             next_message_id,
             rows,
-            events,
+            mut events,
             ..
         } = self;
+        resolve_routes(&txn, &mut events).await?;
         for chunk in rows.chunks(INSERT_CHUNK) {
             event::Entity::insert_many(chunk.to_vec())
                 .exec_without_returning(&txn)
@@ -222,6 +223,36 @@ impl EventTx {
     pub async fn rollback(self) -> Result<(), DbErr> {
         self.txn.rollback().await
     }
+}
+
+/// Fills in "the chat's current members" for chat events that go to them, in
+/// one query on the transaction itself: the members are exactly those as of
+/// this commit, and publishing needs no query of its own afterwards.
+async fn resolve_routes(
+    txn: &DatabaseTransaction,
+    events: &mut [CommittedEvent],
+) -> Result<(), DbErr> {
+    let mut chats: Vec<i64> = events
+        .iter()
+        .filter_map(|e| match (e.scope, &e.route.only) {
+            (Scope::Chat(id), None) => Some(id),
+            _ => None,
+        })
+        .collect();
+    if chats.is_empty() {
+        return Ok(());
+    }
+    chats.sort_unstable();
+    chats.dedup();
+    let members = crate::chats::service::members_of_many(txn, &chats)
+        .await
+        .map_err(|e| DbErr::Custom(e.to_string()))?;
+    for event in events.iter_mut() {
+        if let (Scope::Chat(id), None) = (event.scope, &event.route.only) {
+            event.route.only = Some(members.get(&id).cloned().unwrap_or_default());
+        }
+    }
+    Ok(())
 }
 
 /// Rows per multi-row INSERT: far below every backend's bind-parameter limit.

@@ -162,6 +162,7 @@ pub async fn update_profile(
         changes.about = Set(Some(about));
     }
     let user = store::update(&state.db.write, changes).await?;
+    state.caches.summaries.remove(&user_id);
     Ok(self_view(&user))
 }
 
@@ -185,6 +186,7 @@ pub async fn update_privacy(
         changes.privacy_about = Set(v.as_str().to_string());
     }
     let user = store::update(&state.db.write, changes).await?;
+    state.caches.summaries.remove(&user_id);
     Ok(self_view(&user))
 }
 
@@ -195,6 +197,7 @@ pub async fn delete_account(state: &AppState, user_id: i64) -> ApiResult<()> {
     crate::auth::service::revoke_all_sessions(state, user_id, "account_deleted").await?;
     crate::groups::service::leave_all(state, user_id).await?;
     store::soft_delete(&state.db.write, user_id, now).await?;
+    state.caches.summaries.remove(&user_id);
     Ok(())
 }
 

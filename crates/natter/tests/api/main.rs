@@ -12,6 +12,7 @@ mod contacts;
 mod crash;
 mod errors;
 mod groups;
+mod lifecycle;
 mod messages;
 mod ops;
 mod realtime;
