@@ -11,9 +11,11 @@ use crate::users::dto::SelfView;
 pub struct SendOtpRequest {
     /// The number in national or international form.
     #[validate(length(min = 1, max = 32))]
+    #[schema(min_length = 1, max_length = 32)]
     pub phone_number: String,
     /// Country calling code, `"1"` or `"+1"`.
     #[validate(length(min = 1, max = 5))]
+    #[schema(min_length = 1, max_length = 5)]
     pub country_code: String,
 }
 
@@ -27,14 +29,18 @@ pub struct SendOtpResponse {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct VerifyOtpRequest {
     #[validate(length(min = 1, max = 32))]
+    #[schema(min_length = 1, max_length = 32)]
     pub phone_number: String,
     #[validate(length(min = 1, max = 5))]
+    #[schema(min_length = 1, max_length = 5)]
     pub country_code: String,
     /// The 6-digit code from the SMS.
     #[validate(length(equal = 6), custom(function = "digits_only"))]
+    #[schema(pattern = "^[0-9]{6}$")]
     pub otp: String,
     /// Name for a new account (ignored for an existing one); defaults to "User".
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
 }
 

@@ -86,6 +86,7 @@ pub struct ChatList {
 pub struct PrivateChatRequest {
     /// The other person's user id (they need not be a contact).
     #[validate(range(min = 1))]
+    #[schema(minimum = 1)]
     pub contact_id: i64,
 }
 
@@ -93,6 +94,7 @@ pub struct PrivateChatRequest {
 pub struct WatermarkRequest {
     /// Everything up to this message is marked.
     #[validate(range(min = 1))]
+    #[schema(minimum = 1)]
     pub message_id: i64,
 }
 
@@ -111,7 +113,7 @@ pub struct Success {
 pub struct MuteRequest {
     /// RFC 3339 time until which the chat is muted; null unmutes.
     #[serde(deserialize_with = "crate::http::json::optional_rfc3339")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub until: Option<i64>,
 }
 

@@ -28,12 +28,16 @@ pub struct ContactList {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct AddContactRequest {
     #[validate(length(min = 1, max = 32))]
+    #[schema(min_length = 1, max_length = 32)]
     pub phone_number: Option<String>,
     #[validate(length(min = 1, max = 5))]
+    #[schema(min_length = 1, max_length = 5)]
     pub country_code: Option<String>,
     #[validate(range(min = 1))]
+    #[schema(minimum = 1)]
     pub contact_user_id: Option<i64>,
     #[validate(length(max = 100))]
+    #[schema(max_length = 100)]
     pub contact_name: Option<String>,
 }
 
@@ -44,8 +48,10 @@ pub struct SyncContactsRequest {
         max = 1000,
         message = "The :attribute field must not have more than 1000 items."
     ))]
+    #[schema(max_items = 1000)]
     pub phone_numbers: Vec<String>,
     #[validate(length(min = 1, max = 5))]
+    #[schema(min_length = 1, max_length = 5)]
     pub country_code: Option<String>,
 }
 

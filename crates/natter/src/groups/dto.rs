@@ -12,8 +12,10 @@ pub struct CreateGroupRequest {
         length(min = 1, max = 100),
         custom(function = "crate::http::validate::not_blank")
     )]
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     #[validate(length(max = 2048))]
+    #[schema(max_length = 2048)]
     pub description: Option<String>,
     /// User ids to add besides the creator.
     #[serde(default)]
@@ -27,8 +29,10 @@ pub struct UpdateGroupRequest {
         length(min = 1, max = 100),
         custom(function = "crate::http::validate::not_blank")
     )]
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
     #[validate(length(max = 2048))]
+    #[schema(max_length = 2048)]
     pub description: Option<String>,
 }
 
@@ -39,6 +43,7 @@ pub struct AddMembersRequest {
         max = 100000,
         message = "The :attribute field must have at least one user."
     ))]
+    #[schema(min_items = 1)]
     pub user_ids: Vec<i64>,
 }
 

@@ -145,6 +145,9 @@ pub async fn update(
     request: UpdateGroupRequest,
 ) -> ApiResult<ChatView> {
     require_admin(state, group_id, actor).await?;
+    if request.name.is_none() && request.description.is_none() {
+        return show(state, actor, group_id).await;
+    }
     let mut tx = EventTx::begin(&state.db).await?;
     let mut changes = chat::ActiveModel {
         id: Set(group_id),

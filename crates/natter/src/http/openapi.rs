@@ -1,8 +1,57 @@
-//! The OpenAPI document: assembled from every feature's annotated handlers, plus
-//! the bearer security scheme. Served at /api/openapi.json.
+//! The OpenAPI document: assembled from every feature's annotated handlers,
+//! then completed with what every route shares, so each handler need not
+//! repeat it: the bearer scheme, and the error answers of API.md (401 on every
+//! authenticated route, 404 where a path names something, 422 where input is
+//! validated), each with its Laravel-shaped body. Served at /api/openapi.json.
 
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::request_body::RequestBody;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{InfoBuilder, OpenApi};
+use utoipa::openapi::{Content, InfoBuilder, OpenApi, Ref, RefOr, Required};
+use utoipa::{PartialSchema, ToSchema};
+
+/// `{"success": false, "message"}`: 400, 403, 404, 409, 413, 415, 429, 500, 503.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub success: bool,
+    pub message: String,
+}
+
+/// 401: `{"message": "Unauthenticated."}`.
+#[derive(Serialize, ToSchema)]
+pub struct UnauthenticatedBody {
+    pub message: String,
+}
+
+/// 422: the first error, and every failing field with its messages.
+#[derive(Serialize, ToSchema)]
+pub struct ValidationErrorBody {
+    pub message: String,
+    pub errors: BTreeMap<String, Vec<String>>,
+}
+
+/// Routes whose body may be left out entirely (every field is optional).
+const OPTIONAL_BODIES: &[(&str, &str)] =
+    &[("/api/user/profile", "put"), ("/api/user/privacy", "put")];
+
+/// A text, or for system messages an object, or null.
+pub fn text_or_object() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([
+            Type::String,
+            Type::Object,
+            Type::Null,
+        ]))
+        .description(Some(
+            "Text (or caption); for `system` messages an object {event, actor_id, user_ids}.",
+        ))
+        .into()
+}
 
 pub fn finish(mut api: OpenApi) -> OpenApi {
     api.info = InfoBuilder::new()
@@ -18,5 +67,84 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
         "bearer",
         SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
     );
+    for (name, schema) in [
+        ("ErrorBody", ErrorBody::schema()),
+        ("UnauthenticatedBody", UnauthenticatedBody::schema()),
+        ("ValidationErrorBody", ValidationErrorBody::schema()),
+    ] {
+        components.schemas.insert(name.to_string(), schema);
+    }
+    for (path, item) in api.paths.paths.iter_mut() {
+        let operations = [
+            ("get", &mut item.get),
+            ("put", &mut item.put),
+            ("post", &mut item.post),
+            ("delete", &mut item.delete),
+        ];
+        for (method, operation) in operations {
+            if let Some(operation) = operation {
+                complete(path, method, operation);
+            }
+        }
+    }
     api
+}
+
+/// Adds the shared error answers an operation does not declare itself, and
+/// gives every declared error its body.
+fn complete(path: &str, method: &str, operation: &mut Operation) {
+    let params = operation.parameters.as_deref().unwrap_or_default();
+    let has = |place: ParameterIn| {
+        params.iter().any(|p| matches!(p, RefOr::T(p) if std::mem::discriminant(&p.parameter_in) == std::mem::discriminant(&place)))
+    };
+    let authenticated = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+    let (path_params, query_params) = (has(ParameterIn::Path), has(ParameterIn::Query));
+    let responses = &mut operation.responses.responses;
+    if authenticated {
+        responses
+            .entry("401".into())
+            .or_insert_with(|| error_response("Unauthenticated"));
+    }
+    if path_params {
+        responses
+            .entry("404".into())
+            .or_insert_with(|| error_response("Not found, or not visible to the caller"));
+    }
+    if operation.request_body.is_some() || query_params {
+        responses
+            .entry("422".into())
+            .or_insert_with(|| error_response("Validation failed"));
+    }
+    for (status, response) in responses.iter_mut() {
+        if let RefOr::T(response) = response
+            && status.starts_with(['4', '5'])
+            && response.content.is_empty()
+        {
+            response
+                .content
+                .insert("application/json".into(), body_for(status).into());
+        }
+    }
+    if OPTIONAL_BODIES.contains(&(path, method))
+        && let Some(RefOr::T(body)) = &mut operation.request_body
+    {
+        optional(body);
+    }
+}
+
+fn optional(body: &mut RequestBody) {
+    body.required = Some(Required::False);
+}
+
+fn error_response(description: &str) -> RefOr<Response> {
+    RefOr::T(ResponseBuilder::new().description(description).build())
+}
+
+fn body_for(status: &str) -> Content {
+    let schema = match status {
+        "401" => "UnauthenticatedBody",
+        "422" => "ValidationErrorBody",
+        _ => "ErrorBody",
+    };
+    Content::new(Some(Ref::from_schema_name(schema)))
 }

@@ -11,10 +11,12 @@ pub struct PageQuery {
     /// Page number, from 1.
     #[validate(range(min = 1, max = 1_000_000))]
     #[serde(default = "first_page")]
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: u64,
     /// Items per page (default 20, at most 100).
     #[validate(range(min = 1, max = 100))]
     #[serde(default = "default_limit")]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: u64,
 }
 

@@ -22,6 +22,7 @@ pub struct ReplyView {
     pub message_type: String,
     /// Null when the quoted message was deleted.
     #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::http::openapi::text_or_object)]
     pub content: Option<serde_json::Value>,
 }
 
@@ -70,6 +71,7 @@ pub struct MessageView {
     pub message_type: String,
     /// Text or caption; for `system` messages an object `{"event", "actor_id", "user_ids"}`.
     #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::http::openapi::text_or_object)]
     pub content: Option<serde_json::Value>,
     pub media: Option<MediaView>,
     pub location: Option<LocationView>,
@@ -150,12 +152,14 @@ pub const MAX_CONTENT_CHARS: u64 = 65_536;
 #[serde(deny_unknown_fields)]
 pub struct ContactCard {
     #[validate(length(min = 1, max = 255))]
+    #[schema(min_length = 1, max_length = 255)]
     pub name: String,
     #[validate(length(
         min = 1,
         max = 20,
         message = "The :attribute field must have between 1 and 20 numbers."
     ))]
+    #[schema(min_items = 1, max_items = 20)]
     pub phone_numbers: Vec<String>,
 }
 
@@ -164,18 +168,24 @@ pub struct SendMessageRequest {
     pub message_type: SendableType,
     /// Required for text (1 to 65,536 characters); an optional caption otherwise.
     #[validate(length(min = 1, max = 65536))]
+    #[schema(min_length = 1, max_length = 65536)]
     pub content: Option<String>,
     /// A message of the same chat.
     #[validate(range(min = 1))]
+    #[schema(minimum = 1)]
     pub reply_to_message_id: Option<i64>,
     /// The client's own id for the message; sending it again returns the first one.
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub client_message_id: Option<String>,
     #[validate(range(min = -90.0, max = 90.0))]
+    #[schema(minimum = -90.0, maximum = 90.0)]
     pub latitude: Option<f64>,
     #[validate(range(min = -180.0, max = 180.0))]
+    #[schema(minimum = -180.0, maximum = 180.0)]
     pub longitude: Option<f64>,
     #[validate(length(max = 255))]
+    #[schema(max_length = 255)]
     pub location_name: Option<String>,
     #[validate(nested)]
     pub contact_data: Option<ContactCard>,
@@ -184,6 +194,7 @@ pub struct SendMessageRequest {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct EditMessageRequest {
     #[validate(length(min = 1, max = 65536))]
+    #[schema(min_length = 1, max_length = 65536)]
     pub content: String,
 }
 
@@ -191,6 +202,7 @@ pub struct EditMessageRequest {
 pub struct ReactRequest {
     /// One emoji.
     #[validate(custom(function = "crate::http::validate::one_emoji"))]
+    #[schema(min_length = 1, max_length = 64)]
     pub emoji: String,
 }
 
@@ -215,6 +227,7 @@ pub struct ForwardRequest {
         max = 50,
         message = "The :attribute field must have between 1 and 50 chats."
     ))]
+    #[schema(min_items = 1, max_items = 50)]
     pub chat_ids: Vec<i64>,
 }
 
@@ -224,9 +237,11 @@ pub struct HistoryQuery {
     /// Messages per page (default 50, at most 100).
     #[validate(range(min = 1, max = 100))]
     #[serde(default = "default_history_limit")]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: u64,
     /// Only messages older than this one.
     #[validate(range(min = 1))]
+    #[param(minimum = 1)]
     pub before_message_id: Option<i64>,
 }
 

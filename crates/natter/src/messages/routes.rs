@@ -89,7 +89,8 @@ pub async fn delete(
 /// Sets the caller's reaction (one per message; a new emoji replaces the old).
 #[utoipa::path(post, path = "/api/messages/{message}/reactions", tag = "messages", security(("bearer" = [])),
     params(("message" = i64, Path, description = "Message id")), request_body = ReactRequest,
-    responses((status = 200, body = ReactResponse), (status = 422, description = "Not one emoji")))]
+    responses((status = 200, body = ReactResponse), (status = 403, description = "A deleted or system message, or a block"),
+        (status = 422, description = "Not one emoji")))]
 pub async fn react(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -117,7 +118,8 @@ pub async fn unreact(
 /// Forwards a message to chats the caller is in.
 #[utoipa::path(post, path = "/api/messages/{message}/forward", tag = "messages", security(("bearer" = [])),
     params(("message" = i64, Path, description = "Message id")), request_body = ForwardRequest,
-    responses((status = 201, body = MessagesEnvelope), (status = 404, description = "A chat the caller is not in")))]
+    responses((status = 201, body = MessagesEnvelope), (status = 403, description = "A deleted or system message, or a block"),
+        (status = 404, description = "A chat the caller is not in")))]
 pub async fn forward(
     State(state): State<AppState>,
     auth: AuthUser,

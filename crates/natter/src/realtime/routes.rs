@@ -46,8 +46,10 @@ pub async fn websocket(
 pub struct ChannelAuthRequest {
     /// The socket id from `pusher:connection_established`.
     #[validate(length(min = 3, max = 41), custom(function = "socket_id_rule"))]
+    #[schema(pattern = r"^[0-9]{1,20}\.[0-9]{1,20}$")]
     pub socket_id: String,
     #[validate(length(min = 1, max = 200), custom(function = "channel_rule"))]
+    #[schema(pattern = r"^[A-Za-z0-9_\-=@,.;]{1,200}$")]
     pub channel_name: String,
 }
 
@@ -81,7 +83,7 @@ pub struct ChannelAuthResponse {
 /// Signs a private or presence subscription for the caller (Laravel's
 /// `/broadcasting/auth`); form or JSON body, Bearer token.
 #[utoipa::path(post, path = "/broadcasting/auth", tag = "realtime", security(("bearer" = [])),
-    request_body = ChannelAuthRequest,
+    request_body(content((ChannelAuthRequest = "application/json"), (ChannelAuthRequest = "application/x-www-form-urlencoded"))),
     responses((status = 200, body = ChannelAuthResponse), (status = 403, description = "Not allowed on that channel")))]
 pub async fn authorize(
     State(state): State<AppState>,
@@ -129,6 +131,7 @@ pub async fn authorize(
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct UserAuthRequest {
     #[validate(length(min = 3, max = 41), custom(function = "socket_id_rule"))]
+    #[schema(pattern = r"^[0-9]{1,20}\.[0-9]{1,20}$")]
     pub socket_id: String,
 }
 
@@ -143,7 +146,7 @@ pub struct UserAuthResponse {
 /// Signs `pusher:signin` for the caller (pusher-js `signin()`), so a socket
 /// belongs to its user without subscribing to the user channel.
 #[utoipa::path(post, path = "/broadcasting/user-auth", tag = "realtime", security(("bearer" = [])),
-    request_body = UserAuthRequest, responses((status = 200, body = UserAuthResponse)))]
+    request_body(content((UserAuthRequest = "application/json"), (UserAuthRequest = "application/x-www-form-urlencoded"))), responses((status = 200, body = UserAuthResponse)))]
 pub async fn user_auth(
     State(state): State<AppState>,
     auth: AuthUser,

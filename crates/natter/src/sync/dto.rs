@@ -13,10 +13,12 @@ pub struct SyncQuery {
     /// The last `seq` the client has seen (exclusive); 0 for everything kept.
     #[validate(range(min = 0))]
     #[serde(default)]
+    #[param(minimum = 0)]
     pub since: i64,
     /// Events per page (default 500, at most 1000).
     #[validate(range(min = 1, max = 1000))]
     #[serde(default = "default_limit")]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: u64,
 }
 

@@ -78,9 +78,11 @@ pub struct UpdateProfileRequest {
         length(min = 1, max = 100),
         custom(function = "crate::http::validate::not_blank")
     )]
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
     /// 0 to 500 characters.
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub about: Option<String>,
 }
 

@@ -61,6 +61,22 @@ backend_tests! {
         assert_eq!(raw.status, 422);
     }
 
+    async fn nul_characters_are_422_on_every_backend(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (ann, _bob, chat) = server.pair().await;
+        for (path, method, body, field) in [
+            (format!("/api/chats/{chat}/messages"), Method::POST, json!({"message_type": "text", "content": "a\u{0}b"}), "content"),
+            ("/api/user/profile".to_string(), Method::PUT, json!({"about": "x\u{0}"}), "about"),
+            ("/api/groups".to_string(), Method::POST, json!({"name": "g\u{0}", "participants": []}), "name"),
+        ] {
+            let raw = ann.client.raw(method, &path, Some(body)).await.unwrap();
+            assert_eq!(raw.status, 422, "{path}: {}", raw.body);
+            assert!(raw.body["errors"][field].is_array(), "{}", raw.body);
+        }
+        let raw = ann.client.raw(Method::POST, "/api/groups/join/ab%00cd", None).await.unwrap();
+        assert_eq!(raw.status, 404);
+    }
+
     async fn unknown_routes_and_methods_answer_json(backend: Backend) {
         let server = TestServer::start(backend).await;
         let raw = server.client.raw(Method::GET, "/api/nothing-here", None).await.unwrap();
