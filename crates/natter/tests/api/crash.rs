@@ -11,6 +11,10 @@ use tokio::sync::Mutex;
 use crate::common::process::NatterProcess;
 use crate::common::{Backend, sign_up_at};
 
+/// Acknowledged sends before the kill; sends still in flight then are the
+/// ones the crash may cut, acknowledged or not.
+const KILL_AFTER_ACKNOWLEDGED: usize = 200;
+
 async fn crash_under_load(backend: Backend) {
     let database = backend.scratch().await;
     let dir = tempfile::tempdir().unwrap();
@@ -55,14 +59,21 @@ async fn crash_under_load(backend: Backend) {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Kill once the load is well under way: after a number of acknowledgements,
+    // not after a fixed time, so a busy machine cannot make the run too short.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while acknowledged.lock().await.len() < KILL_AFTER_ACKNOWLEDGED
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     node.kill().await;
     for sender in senders {
         let _ = sender.await;
     }
     let acknowledged = acknowledged.lock().await.clone();
     assert!(
-        acknowledged.len() > 20,
+        acknowledged.len() >= KILL_AFTER_ACKNOWLEDGED,
         "the load ran ({} acknowledged)",
         acknowledged.len()
     );
