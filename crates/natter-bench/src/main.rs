@@ -64,6 +64,9 @@ struct Target {
     /// Pin the natter the bench starts to this CPU (taskset).
     #[arg(long, global = true)]
     server_cpu: Option<usize>,
+    /// Talk to natter over HTTP/2 (cleartext) instead of HTTP/1.1.
+    #[arg(long, global = true)]
+    http2: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,6 +209,7 @@ async fn connect(target: &Target) -> Result<Arc<dyn Server>> {
             url,
             &outbox,
             target.server_pid,
+            target.http2,
         )));
     }
     let binary = match &target.natter_bin {
@@ -217,6 +221,7 @@ async fn connect(target: &Target) -> Result<Arc<dyn Server>> {
         database_url: target.database_url.clone(),
         cpu: target.server_cpu,
         extra_env: Vec::new(),
+        http2: target.http2,
     })
     .await?;
     Ok(Arc::new(spawned))

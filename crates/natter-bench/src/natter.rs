@@ -39,6 +39,21 @@ pub struct Spawn {
     /// Pin the server to this CPU with taskset.
     pub cpu: Option<usize>,
     pub extra_env: Vec<(String, String)>,
+    /// Speak HTTP/2 (cleartext, prior knowledge) instead of HTTP/1.1.
+    pub http2: bool,
+}
+
+/// The bench's HTTP client: every connection kept open (a real client keeps
+/// its own; a pool that closed the surplus would make the server accept new
+/// connections all the time), HTTP/1.1 or HTTP/2.
+fn client(base_url: &str, http2: bool) -> Client {
+    let mut builder = Client::http_builder()
+        .timeout(Duration::from_secs(120))
+        .pool_max_idle_per_host(usize::MAX);
+    if http2 {
+        builder = builder.http2_prior_knowledge();
+    }
+    Client::with_http(base_url, builder.build().unwrap_or_default())
 }
 
 impl Natter {
@@ -101,24 +116,27 @@ impl Natter {
             None => "sqlite".to_string(),
         };
         Ok(Natter {
-            client: Client::new(&format!("http://{addr}")),
+            client: client(&format!("http://{addr}"), spawn.http2),
             outbox,
             child: Some(child),
             pid,
-            label: format!("natter ({backend})"),
+            label: format!(
+                "natter ({backend}{})",
+                if spawn.http2 { ", HTTP/2" } else { "" }
+            ),
             _dir: Some(dir),
             next_phone: Default::default(),
         })
     }
 
     /// A natter someone else runs; `outbox` is the file its `outbox` SMS driver writes.
-    pub fn remote(url: &str, outbox: &Path, pid: Option<u32>) -> Natter {
+    pub fn remote(url: &str, outbox: &Path, pid: Option<u32>, http2: bool) -> Natter {
         Natter {
-            client: Client::new(url),
+            client: client(url, http2),
             outbox: outbox.to_path_buf(),
             child: None,
             pid,
-            label: "natter".into(),
+            label: if http2 { "natter (HTTP/2)" } else { "natter" }.into(),
             _dir: None,
             next_phone: Default::default(),
         }
@@ -287,15 +305,41 @@ impl Server for Natter {
     }
 
     async fn catch_up(&self, user: &User, cursor: &Cursor) -> Result<usize> {
+        /// What catching up needs of a page: the bench counts messages, so
+        /// event data is skipped unparsed (a client would apply it instead).
+        #[derive(serde::Deserialize)]
+        struct Page {
+            events: Vec<Event>,
+            next_since: i64,
+            has_more: bool,
+        }
+        #[derive(serde::Deserialize)]
+        struct Event {
+            event: String,
+        }
         let (_, client) = self.as_natter_user(user)?;
-        let events = client
-            .sync_all(cursor.0.parse()?)
-            .await
-            .map_err(|e| anyhow!("sync: {e}"))?;
-        Ok(events
-            .iter()
-            .filter(|e| e.event == "App\\Events\\MessageSent")
-            .count())
+        let mut since: i64 = cursor.0.parse()?;
+        let mut messages = 0;
+        loop {
+            // Pages as large as the server allows, as a client catching up would ask.
+            let page: Page = client
+                .json(
+                    reqwest::Method::GET,
+                    &format!("/api/sync?since={since}&limit=1000"),
+                    None::<()>,
+                )
+                .await
+                .map_err(|e| anyhow!("sync: {e}"))?;
+            messages += page
+                .events
+                .iter()
+                .filter(|e| e.event == "App\\Events\\MessageSent")
+                .count();
+            since = page.next_since;
+            if !page.has_more {
+                return Ok(messages);
+            }
+        }
     }
 }
 

@@ -19,6 +19,12 @@ pub struct Report {
     pub p90_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub max_ms: Option<f64>,
+    /// W2: latency until the last member had a message.
+    pub last_p50_ms: Option<f64>,
+    pub last_p99_ms: Option<f64>,
+    pub last_max_ms: Option<f64>,
+    /// W2: messages that reached every member during the run.
+    pub completed: Option<u64>,
     /// Server resident memory at the end, KiB.
     pub server_rss_kib: Option<u64>,
     /// W3: sockets held, memory per socket, time to connect them all.
@@ -50,6 +56,10 @@ impl Report {
             p90_ms: None,
             p99_ms: None,
             max_ms: None,
+            last_p50_ms: None,
+            last_p99_ms: None,
+            last_max_ms: None,
+            completed: None,
             server_rss_kib: server.pid().and_then(rss_kib),
             sockets: None,
             kib_per_socket: None,
@@ -68,13 +78,23 @@ impl Report {
         failed: u64,
         seconds: f64,
     ) -> Report {
-        let (p50, p90, p99, max) = recorder.percentiles();
+        let each = recorder.each();
         let mut report = Report::blank(workload, server, params);
         report.sent_per_sec = Some(sent as f64 / seconds);
         report.delivered_per_sec = Some(recorder.delivered() as f64 / seconds);
         report.failed = Some(failed);
-        (report.p50_ms, report.p90_ms, report.p99_ms, report.max_ms) =
-            (Some(p50), Some(p90), Some(p99), Some(max));
+        (report.p50_ms, report.p90_ms, report.p99_ms, report.max_ms) = (
+            Some(each.p50),
+            Some(each.p90),
+            Some(each.p99),
+            Some(each.max),
+        );
+        if recorder.copies() > 1 {
+            let last = recorder.last();
+            (report.last_p50_ms, report.last_p99_ms, report.last_max_ms) =
+                (Some(last.p50), Some(last.p99), Some(last.max));
+            report.completed = Some(recorder.completed());
+        }
         report
     }
 
@@ -123,6 +143,14 @@ impl Report {
                 f(self.p90_ms),
                 f(self.p99_ms),
                 f(self.max_ms)
+            ));
+        }
+        if let Some(completed) = self.completed {
+            parts.push(format!(
+                "to the last member p50 {} p99 {} max {} ({completed} messages complete)",
+                f(self.last_p50_ms),
+                f(self.last_p99_ms),
+                f(self.last_max_ms)
             ));
         }
         if let Some(sockets) = self.sockets {

@@ -186,7 +186,9 @@ pub async fn group_fanout(
     }
     let users = server.users(members).await?;
     let group = server.group(&users).await?;
-    let recorder = Arc::new(Recorder::default());
+    // Every member gets each message, its sender too (natter's user channel,
+    // the MUC echo, the sender's own /sync).
+    let recorder = Arc::new(Recorder::expecting(members));
     let _listeners = listen_all(&server, &users, &recorder, &[]).await?;
     let sending: Vec<(User, Conversation)> = users[..senders]
         .iter()

@@ -70,12 +70,24 @@ pub struct Client {
 impl Client {
     /// `base_url` such as `http://127.0.0.1:8000`.
     pub fn new(base_url: &str) -> Client {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        let http = Client::http_builder()
             .timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(64)
             .build()
             .unwrap_or_default();
+        Client::with_http(base_url, http)
+    }
+
+    /// A reqwest builder ready for [`Client::with_http`] (the TLS provider
+    /// installed), for callers that tune their own connections.
+    pub fn http_builder() -> reqwest::ClientBuilder {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder()
+    }
+
+    /// A client over a `reqwest::Client` built by the caller (the bench keeps
+    /// every connection open and may speak HTTP/2).
+    pub fn with_http(base_url: &str, http: reqwest::Client) -> Client {
         Client {
             http,
             base: base_url.trim_end_matches('/').to_string(),

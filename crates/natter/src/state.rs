@@ -89,7 +89,8 @@ impl AppState {
             db.clone(),
             config.settings.writer_max_batch as usize,
             Arc::new(move |events| publisher.publish(events)),
-        );
+        )
+        .context("cannot start the group-commit writer")?;
         Ok(AppState(Arc::new(Shared {
             config,
             db,

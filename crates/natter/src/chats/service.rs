@@ -626,16 +626,54 @@ pub struct Roster {
     pub members: Vec<i64>,
 }
 
-/// Rosters of several chats, read in the caller's transaction. One query.
-pub async fn rosters(
-    conn: &impl ConnectionTrait,
-    chat_ids: &[i64],
-) -> ApiResult<HashMap<i64, Roster>> {
-    let mut out: HashMap<i64, Roster> = HashMap::new();
-    for (chat_id, user_id, chat_type) in store::member_rows(conn, chat_ids).await? {
-        let roster = out.entry(chat_id).or_default();
-        roster.private = chat_type == ChatType::Private.as_str();
-        roster.members.push(user_id);
+/// Rosters kept between transactions by their one user, the group-commit
+/// writer, each with the chat's roster version it was read at. Every change
+/// of participants bumps the version in the same event transaction (which
+/// holds the stream lock, as the writer's does), so a roster whose version
+/// still matches inside the writer's transaction is exactly the current one,
+/// whichever node changed it. A message to a 1,024-member group then reads one
+/// row, not 1,024.
+#[derive(Default)]
+pub struct RosterCache {
+    entries: HashMap<i64, (i64, Roster)>,
+}
+
+/// Rosters kept at most; beyond it the cache starts over.
+const ROSTER_CACHE_CHATS: usize = 50_000;
+
+impl RosterCache {
+    /// Rosters of several open chats, as of the caller's transaction: one
+    /// small query for the versions, and the members only of chats whose
+    /// roster changed since they were last read.
+    pub async fn rosters(
+        &mut self,
+        conn: &impl ConnectionTrait,
+        chat_ids: &[i64],
+    ) -> ApiResult<HashMap<i64, Roster>> {
+        let versions = store::roster_versions(conn, chat_ids).await?;
+        let stale: std::collections::HashSet<i64> = versions
+            .iter()
+            .filter(|(id, _, version)| self.entries.get(id).map(|(v, _)| v) != Some(version))
+            .map(|(id, _, _)| *id)
+            .collect();
+        if !stale.is_empty() {
+            if self.entries.len() + stale.len() > ROSTER_CACHE_CHATS {
+                self.entries.clear();
+            }
+            let mut fresh: HashMap<i64, Roster> = HashMap::new();
+            let stale_ids: Vec<i64> = stale.iter().copied().collect();
+            for (chat_id, user_id, _) in store::member_rows(conn, &stale_ids).await? {
+                fresh.entry(chat_id).or_default().members.push(user_id);
+            }
+            for (id, chat_type, version) in versions.iter().filter(|v| stale.contains(&v.0)) {
+                let mut roster = fresh.remove(id).unwrap_or_default();
+                roster.private = chat_type == ChatType::Private.as_str();
+                self.entries.insert(*id, (*version, roster));
+            }
+        }
+        Ok(versions
+            .iter()
+            .filter_map(|(id, _, _)| Some((*id, self.entries.get(id)?.1.clone())))
+            .collect())
     }
-    Ok(out)
 }

@@ -1,6 +1,6 @@
 //! Queries on `chats`, `chat_participants` and `chat_memberships`.
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -160,6 +160,20 @@ pub async fn upsert_participant(
             .await?;
         }
     }
+    bump_roster_version(db, new.chat_id).await
+}
+
+/// Records that a chat's participants changed: rosters kept by the writer
+/// (chats::service::RosterCache) are read again.
+async fn bump_roster_version(db: &impl ConnectionTrait, chat_id: i64) -> Result<(), DbErr> {
+    chat::Entity::update_many()
+        .col_expr(
+            chat::Column::RosterVersion,
+            Expr::col(chat::Column::RosterVersion).add(1),
+        )
+        .filter(chat::Column::Id.eq(chat_id))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -175,7 +189,7 @@ pub async fn set_left(
         .filter(chat_participant::Column::UserId.eq(user_id))
         .exec(db)
         .await?;
-    Ok(())
+    bump_roster_version(db, chat_id).await
 }
 
 pub async fn set_role(
@@ -336,6 +350,26 @@ pub async fn find_by_invite(
 
 /// (chat, member, chat type) of the current members of these chats: who may
 /// send there now, and whether the chat is private. One query.
+/// (id, type, roster version) of the chats among these that are open.
+pub async fn roster_versions(
+    db: &impl ConnectionTrait,
+    chat_ids: &[i64],
+) -> Result<Vec<(i64, String, i64)>, DbErr> {
+    if chat_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    chat::Entity::find()
+        .select_only()
+        .column(chat::Column::Id)
+        .column(chat::Column::ChatType)
+        .column(chat::Column::RosterVersion)
+        .filter(chat::Column::Id.is_in(chat_ids.iter().copied()))
+        .filter(chat::Column::DeletedAt.is_null())
+        .into_tuple()
+        .all(db)
+        .await
+}
+
 pub async fn member_rows(
     db: &impl ConnectionTrait,
     chat_ids: &[i64],

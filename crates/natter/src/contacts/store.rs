@@ -130,29 +130,30 @@ pub async fn people_having(db: &impl ConnectionTrait, user_id: i64) -> Result<Ve
         .await
 }
 
-/// Of these (blocker, blocked) pairs, those that are blocks. One query.
+/// Of these (blocker, blocked) pairs, those that are blocks.
 pub async fn blocked_pairs(
     db: &impl ConnectionTrait,
     pairs: &[(i64, i64)],
 ) -> Result<Vec<(i64, i64)>, DbErr> {
-    if pairs.is_empty() {
-        return Ok(Vec::new());
+    // One IN list over the blockers, not an OR per pair: blocks are rare, so
+    // reading every block of these users and keeping the asked pairs is cheap,
+    // and the statement stays small whatever the batch.
+    let wanted: std::collections::HashSet<(i64, i64)> = pairs.iter().copied().collect();
+    let mut blockers: Vec<i64> = wanted.iter().map(|(blocker, _)| *blocker).collect();
+    blockers.sort_unstable();
+    blockers.dedup();
+    let mut found = Vec::new();
+    for chunk in blockers.chunks(crate::db::IN_LIST_CHUNK) {
+        let rows: Vec<(i64, i64)> = contact::Entity::find()
+            .select_only()
+            .column(contact::Column::UserId)
+            .column(contact::Column::ContactUserId)
+            .filter(contact::Column::IsBlocked.eq(true))
+            .filter(contact::Column::UserId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        found.extend(rows.into_iter().filter(|pair| wanted.contains(pair)));
     }
-    let mut any = sea_orm::Condition::any();
-    for (blocker, blocked) in pairs {
-        any = any.add(
-            sea_orm::Condition::all()
-                .add(contact::Column::UserId.eq(*blocker))
-                .add(contact::Column::ContactUserId.eq(*blocked)),
-        );
-    }
-    contact::Entity::find()
-        .select_only()
-        .column(contact::Column::UserId)
-        .column(contact::Column::ContactUserId)
-        .filter(contact::Column::IsBlocked.eq(true))
-        .filter(any)
-        .into_tuple()
-        .all(db)
-        .await
+    Ok(found)
 }

@@ -21,6 +21,9 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::config::redact_url;
 
+/// Values per `IN (...)` list: far below every backend's bind-parameter limit.
+pub const IN_LIST_CHUNK: usize = 500;
+
 #[derive(Clone)]
 pub struct Db {
     /// For queries that only read.

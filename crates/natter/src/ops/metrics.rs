@@ -12,6 +12,7 @@ pub const MESSAGES_SENT: &str = "natter_messages_sent_total";
 pub const FANOUT_DELIVERIES: &str = "natter_fanout_deliveries_total";
 pub const WRITER_QUEUE_DEPTH: &str = "natter_writer_queue_depth";
 pub const WRITER_BATCH_SIZE: &str = "natter_writer_batch_size";
+pub const WRITER_BATCH_DURATION: &str = "natter_writer_batch_duration_seconds";
 pub const SLOW_SOCKETS_CLOSED: &str = "natter_slow_sockets_closed_total";
 pub const JOB_FAILURES: &str = "natter_job_failures_total";
 
@@ -29,6 +30,14 @@ pub fn handle() -> PrometheusHandle {
                         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
                     ],
                 )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(WRITER_BATCH_DURATION.to_string()),
+                        &[
+                            0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0,
+                        ],
+                    )
+                })
                 .and_then(|b| {
                     b.set_buckets_for_metric(
                         Matcher::Full(WRITER_BATCH_SIZE.to_string()),
@@ -66,6 +75,11 @@ fn describe() {
         "Sends waiting for the group-commit writer"
     );
     metrics::describe_histogram!(WRITER_BATCH_SIZE, "Messages per group-commit transaction");
+    metrics::describe_histogram!(
+        WRITER_BATCH_DURATION,
+        metrics::Unit::Seconds,
+        "Time from a group-commit transaction's start to its commit"
+    );
     metrics::describe_counter!(
         SLOW_SOCKETS_CLOSED,
         "Sockets closed with 4200 because their queue overflowed"

@@ -3,12 +3,14 @@
 //! is held across I/O, and a socket whose queue is full is told to go
 //! (4200, reconnect and resync) instead of growing without bound.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
-use tokio::sync::{Notify, mpsc};
+use parking_lot::Mutex;
+use tokio::sync::Notify;
 
 use crate::ops::metrics::{FANOUT_DELIVERIES, SLOW_SOCKETS_CLOSED};
 
@@ -30,13 +32,20 @@ pub struct SocketHandle {
     pub socket_id: String,
     /// A number unique within this node, for cheap comparisons.
     pub key: u64,
-    queue: mpsc::Sender<Outbound>,
+    /// Frames waiting for the socket task. A plain deque, not a channel: an
+    /// idle socket's queue allocates nothing (W3 in docs/benchmarks.md).
+    queue: Mutex<VecDeque<Outbound>>,
+    capacity: usize,
     /// The user the socket belongs to, once known.
     user: OnceLock<i64>,
     /// Set when the queue overflowed; the socket task then closes with 4200.
     overflowed: AtomicBool,
+    /// Wakes the socket task: something was queued, or the queue overflowed.
     pub wake: Notify,
 }
+
+/// Beyond this capacity an emptied queue gives its memory back.
+const KEPT_QUEUE_CAPACITY: usize = 16;
 
 impl SocketHandle {
     pub fn user(&self) -> Option<i64> {
@@ -59,17 +68,31 @@ impl SocketHandle {
 
     /// Queues anything for the socket task; same overflow rule as frames.
     pub fn push_control(&self, item: Outbound) -> bool {
-        match self.queue.try_send(item) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if !self.overflowed.swap(true, Ordering::AcqRel) {
-                    metrics::counter!(SLOW_SOCKETS_CLOSED).increment(1);
-                    self.wake.notify_one();
-                }
-                false
+        {
+            let mut queue = self.queue.lock();
+            if queue.len() < self.capacity {
+                queue.push_back(item);
+                drop(queue);
+                self.wake.notify_one();
+                return true;
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
+        if !self.overflowed.swap(true, Ordering::AcqRel) {
+            metrics::counter!(SLOW_SOCKETS_CLOSED).increment(1);
+            self.wake.notify_one();
+        }
+        false
+    }
+
+    /// Takes up to `max` queued items, oldest first.
+    pub fn take_queued(&self, max: usize) -> Vec<Outbound> {
+        let mut queue = self.queue.lock();
+        let n = queue.len().min(max);
+        let taken: Vec<Outbound> = queue.drain(..n).collect();
+        if queue.is_empty() && queue.capacity() > KEPT_QUEUE_CAPACITY {
+            *queue = VecDeque::new();
+        }
+        taken
     }
 }
 
@@ -118,18 +141,17 @@ impl Hub {
     }
 
     /// A new socket with a bounded queue of `capacity` frames.
-    pub fn register(&self, capacity: usize) -> (Arc<SocketHandle>, mpsc::Receiver<Outbound>) {
+    pub fn register(&self, capacity: usize) -> Arc<SocketHandle> {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
-        let (queue, frames) = mpsc::channel(capacity);
-        let handle = Arc::new(SocketHandle {
+        Arc::new(SocketHandle {
             socket_id: format!("{}.{}", self.node_number, key),
             key,
-            queue,
+            queue: Mutex::new(VecDeque::new()),
+            capacity: capacity.max(1),
             user: OnceLock::new(),
             overflowed: AtomicBool::new(false),
             wake: Notify::new(),
-        });
-        (handle, frames)
+        })
     }
 
     /// Counts a socket against its user once it is known; returns how many

@@ -21,6 +21,9 @@ use crate::state::AppState;
 use crate::sync::log::names;
 use crate::users;
 
+/// The read buffer each socket starts with.
+const READ_BUFFER_BYTES: usize = 1024;
+
 /// The Pusher protocol 7 WebSocket (`ws://host/app/{key}?protocol=7`).
 #[utoipa::path(get, path = "/app/{key}", tag = "realtime",
     params(("key" = String, Path, description = "REVERB_APP_KEY")),
@@ -36,7 +39,9 @@ pub async fn websocket(
     upgrade
         .max_message_size(max)
         .max_frame_size(max)
-        .read_buffer_size(4 * 1024)
+        // Clients send small frames (subscriptions, pings, whispers); a larger
+        // one grows this buffer as needed. Idle sockets keep only this much.
+        .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
         .max_write_buffer_size(settings.ws_outbound_queue as usize * 64 * 1024)
         .on_upgrade(move |socket| super::socket::run(state, socket, key_ok))

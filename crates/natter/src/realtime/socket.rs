@@ -8,7 +8,6 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::SinkExt;
 use serde_json::Value;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::bus::Body;
@@ -66,7 +65,7 @@ pub async fn run(state: AppState, mut socket: WebSocket, app_key_ok: bool) {
     }
     let settings = &state.config.settings;
     let activity = Duration::from_secs(settings.ws_activity_timeout);
-    let (handle, mut queue) = state
+    let handle = state
         .realtime
         .hub
         .register(settings.ws_outbound_queue as usize);
@@ -88,7 +87,7 @@ pub async fn run(state: AppState, mut socket: WebSocket, app_key_ok: bool) {
         whisper_window: (Instant::now(), 0),
         replies: Vec::new(),
     };
-    let outcome = conn.serve(&mut socket, &mut queue, activity).await;
+    let outcome = conn.serve(&mut socket, activity).await;
     if let Some(Close { code, reason }) = outcome {
         let _ = close(&mut socket, code, reason).await;
     }
@@ -107,12 +106,7 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) -> Resul
 
 impl Connection {
     /// The main loop; returns how to close, or None when the client went away.
-    async fn serve(
-        &mut self,
-        socket: &mut WebSocket,
-        queue: &mut mpsc::Receiver<Outbound>,
-        activity: Duration,
-    ) -> Option<Close> {
+    async fn serve(&mut self, socket: &mut WebSocket, activity: Duration) -> Option<Close> {
         let mut last_heard = Instant::now();
         let mut pinged_at: Option<Instant> = None;
         let handle = self.handle.clone();
@@ -149,17 +143,14 @@ impl Connection {
                         return Some(close);
                     }
                 }
-                item = queue.recv() => {
-                    let item = item?;
-                    if self.write_queued(socket, item, queue).await.is_err() {
-                        return None;
-                    }
-                }
                 _ = handle.wake.notified() => {
                     if handle.overflowed() {
                         self.replies.push(protocol::error(Some(codes::RECONNECT), "Too slow: reconnect and sync"));
                         let _ = self.flush_replies(socket).await;
                         return Some(Close { code: codes::RECONNECT, reason: "Too slow: reconnect and sync" });
+                    }
+                    if self.write_queued(socket).await.is_err() {
+                        return None;
                     }
                 }
                 _ = shutdown.cancelled() => {
@@ -192,26 +183,21 @@ impl Connection {
         socket.flush().await
     }
 
-    /// Writes one queued item and whatever else is already waiting, then flushes once.
-    async fn write_queued(
-        &mut self,
-        socket: &mut WebSocket,
-        first: Outbound,
-        queue: &mut mpsc::Receiver<Outbound>,
-    ) -> Result<(), axum::Error> {
-        let mut next = Some(first);
-        let mut written = 0;
-        while let Some(item) = next.take() {
-            match item {
-                Outbound::Frame(frame) => socket.feed(Message::Text(frame)).await?,
-                Outbound::Revoked(channel) => self.revoked(&channel).await,
+    /// Writes everything queued, flushing once per [`WRITE_BATCH`] frames.
+    async fn write_queued(&mut self, socket: &mut WebSocket) -> Result<(), axum::Error> {
+        loop {
+            let batch = self.handle.take_queued(WRITE_BATCH);
+            if batch.is_empty() {
+                return Ok(());
             }
-            written += 1;
-            if written < WRITE_BATCH {
-                next = queue.try_recv().ok();
+            for item in batch {
+                match item {
+                    Outbound::Frame(frame) => socket.feed(Message::Text(frame)).await?,
+                    Outbound::Revoked(channel) => self.revoked(&channel).await,
+                }
             }
+            socket.flush().await?;
         }
-        socket.flush().await
     }
 
     async fn on_text(&mut self, text: &str) -> Result<(), Close> {

@@ -1,7 +1,8 @@
 //! HTTP handler for the sync log.
 
-use axum::Json;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
 
 use super::dto::{ResyncRequired, SyncPage, SyncQuery};
 use super::service;
@@ -10,15 +11,15 @@ use crate::http::auth::AuthUser;
 use crate::http::query::ValidQuery;
 use crate::state::AppState;
 
-/// Everything addressed to the caller after `since`, in order, once.
+/// Everything addressed to the caller after `since`, in order, once. The body
+/// is [`SyncPage`], rendered by the service without re-parsing stored events.
 #[utoipa::path(get, path = "/api/sync", tag = "sync", security(("bearer" = [])), params(SyncQuery),
     responses((status = 200, body = SyncPage), (status = 410, body = ResyncRequired)))]
 pub async fn sync(
     State(state): State<AppState>,
     auth: AuthUser,
     ValidQuery(query): ValidQuery<SyncQuery>,
-) -> ApiResult<Json<SyncPage>> {
-    Ok(Json(
-        service::page(&state, auth.user_id, query.since, query.limit).await?,
-    ))
+) -> ApiResult<impl IntoResponse> {
+    let body = service::page(&state, auth.user_id, query.since, query.limit).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body))
 }

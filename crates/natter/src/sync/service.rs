@@ -3,9 +3,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use serde_json::value::RawValue;
+use std::fmt::Write;
 
-use super::dto::{SyncEvent, SyncPage};
 use super::log::{names, positions};
 use super::store;
 use crate::chats;
@@ -14,9 +13,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::messages;
 use crate::state::AppState;
 
-/// A page of the caller's events after `since`. Messages it hands over from
-/// others are marked delivered (and their senders told) before it returns.
-pub async fn page(state: &AppState, user_id: i64, since: i64, limit: u64) -> ApiResult<SyncPage> {
+/// A page of the caller's events after `since`, as the JSON body of
+/// `GET /api/sync`. Messages it hands over from others are marked delivered
+/// (and their senders told) before it returns.
+pub async fn page(state: &AppState, user_id: i64, since: i64, limit: u64) -> ApiResult<String> {
     let db = &state.db.read;
     let (latest, pruned) = positions(db).await?;
     if since < pruned {
@@ -34,23 +34,33 @@ pub async fn page(state: &AppState, user_id: i64, since: i64, limit: u64) -> Api
     rows.truncate(limit as usize);
     mark_delivered(state, user_id, &rows).await?;
     let next_since = rows.last().map(|r| r.seq).unwrap_or(since);
-    let events = rows
-        .into_iter()
-        .map(|row| {
-            let data = RawValue::from_string(row.data).map_err(|e| ApiError::Internal(e.into()))?;
-            Ok(SyncEvent {
-                seq: row.seq,
-                event: row.name,
-                data,
-                created_at: Timestamp(row.created_at),
-            })
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(SyncPage {
-        events,
-        next_since,
-        has_more,
-    })
+    Ok(render_page(&rows, next_since, has_more))
+}
+
+/// The page as [`SyncPage`] serialises, written directly: each event's data
+/// is JSON the server stored itself, so it is copied as is rather than parsed
+/// again (a catch-up reads thousands of them; docs/benchmarks.md, W4).
+fn render_page(rows: &[store::EventRow], next_since: i64, has_more: bool) -> String {
+    let size: usize = rows.iter().map(|r| r.data.len() + 96).sum();
+    let mut out = String::with_capacity(size + 64);
+    out.push_str("{\"events\":[");
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let name = serde_json::to_string(&row.name).unwrap_or_else(|_| "\"\"".into());
+        let created_at = serde_json::to_string(&Timestamp(row.created_at)).unwrap_or_default();
+        let _ = write!(
+            out,
+            "{{\"seq\":{},\"event\":{name},\"data\":{},\"created_at\":{created_at}}}",
+            row.seq, row.data
+        );
+    }
+    let _ = write!(
+        out,
+        "],\"next_since\":{next_since},\"has_more\":{has_more}}}"
+    );
+    out
 }
 
 fn resync_required(latest: i64) -> ApiError {
@@ -69,15 +79,21 @@ async fn mark_delivered(state: &AppState, user_id: i64, rows: &[store::EventRow]
         id: i64,
         sender_id: i64,
     }
+    // Newest first: message ids grow with `seq`, so per chat the first
+    // message from someone else is the one to mark; the rest of that chat's
+    // events need not be parsed (a catch-up page is mostly one chat).
     let mut upto: HashMap<i64, i64> = HashMap::new();
-    for row in rows.iter().filter(|r| r.name == names::MESSAGE_SENT) {
-        let (Some(chat_id), Ok(sent)) = (row.chat_id, serde_json::from_str::<Sent>(&row.data))
-        else {
+    for row in rows.iter().rev().filter(|r| r.name == names::MESSAGE_SENT) {
+        let Some(chat_id) = row.chat_id else {
             continue;
         };
-        if sent.message.sender_id != user_id {
-            let newest = upto.entry(chat_id).or_insert(sent.message.id);
-            *newest = (*newest).max(sent.message.id);
+        if upto.contains_key(&chat_id) {
+            continue;
+        }
+        if let Ok(sent) = serde_json::from_str::<Sent>(&row.data)
+            && sent.message.sender_id != user_id
+        {
+            upto.insert(chat_id, sent.message.id);
         }
     }
     if upto.is_empty() {
@@ -122,4 +138,52 @@ pub fn spawn_retention(state: AppState, shutdown: tokio_util::sync::Cancellation
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::dto::{SyncEvent, SyncPage};
+    use serde_json::value::RawValue;
+
+    #[test]
+    fn a_rendered_page_is_what_the_documented_type_serialises_to() {
+        let rows = vec![
+            store::EventRow {
+                seq: 7,
+                chat_id: Some(1),
+                name: names::MESSAGE_SENT.into(),
+                data: r#"{"message":{"id":3,"content":"a \"quoted\" é"},"seq":7}"#.into(),
+                created_at: 1_764_000_000_123,
+            },
+            store::EventRow {
+                seq: 9,
+                chat_id: None,
+                name: names::CHAT_UPDATED.into(),
+                data: r#"{"chat":{},"seq":9}"#.into(),
+                created_at: 1_764_000_000_456,
+            },
+        ];
+        let documented = SyncPage {
+            events: rows
+                .iter()
+                .map(|r| SyncEvent {
+                    seq: r.seq,
+                    event: r.name.clone(),
+                    data: RawValue::from_string(r.data.clone()).unwrap(),
+                    created_at: Timestamp(r.created_at),
+                })
+                .collect(),
+            next_since: 9,
+            has_more: true,
+        };
+        assert_eq!(
+            render_page(&rows, 9, true),
+            serde_json::to_string(&documented).unwrap()
+        );
+        assert_eq!(
+            render_page(&[], 4, false),
+            r#"{"events":[],"next_since":4,"has_more":false}"#
+        );
+    }
 }

@@ -214,22 +214,39 @@ pub async fn find_by_phone(state: &AppState, e164: &str) -> ApiResult<Option<use
 
 pub async fn find_by_phones(state: &AppState, e164s: &[String]) -> ApiResult<Vec<user::Model>> {
     let mut found = Vec::new();
-    for chunk in e164s.chunks(500) {
+    for chunk in e164s.chunks(crate::db::IN_LIST_CHUNK) {
         found.extend(store::find_by_phones(&state.db.read, chunk).await?);
     }
     Ok(found)
 }
 
-/// Viewer-independent summaries of users (deleted ones included).
+/// Viewer-independent summaries of users (deleted ones included), from this
+/// node's cache where it has them: every message send needs its sender's.
 pub async fn summaries(
     state: &AppState,
     ids: &[i64],
 ) -> ApiResult<HashMap<i64, super::dto::UserSummary>> {
-    let mut ids = ids.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
-    let users = store::find_many(&state.db.read, &ids).await?;
-    Ok(users.into_iter().map(|u| (u.id, summary(&u))).collect())
+    let mut found = HashMap::with_capacity(ids.len());
+    let mut missing = Vec::new();
+    for id in ids {
+        match state.caches.summaries.get(id) {
+            Some(cached) => {
+                found.insert(*id, cached);
+            }
+            None => missing.push(*id),
+        }
+    }
+    missing.sort_unstable();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(found);
+    }
+    for user in store::find_many(&state.db.read, &missing).await? {
+        let brief = summary(&user);
+        state.caches.summaries.insert(user.id, brief.clone());
+        found.insert(user.id, brief);
+    }
+    Ok(found)
 }
 
 pub fn summary(user: &user::Model) -> super::dto::UserSummary {

@@ -136,6 +136,44 @@ async fn two_nodes_share_events_presence_and_typing() {
         .expect("whisper crossed nodes");
     assert_eq!(typing.data, json!({"name": "Ann"}));
 
+    // Membership changed on A is seen at once by B's writer, which keeps
+    // rosters between batches: a member removed through A can no longer send
+    // through B, and what B sends no longer reaches them.
+    let group = ann
+        .client
+        .create_group("Across", &[bob.id, friend.id])
+        .await
+        .unwrap();
+    let friend_on_b = at(&friend, &b);
+    bob.client
+        .send_text(group.id, "roster read on B")
+        .await
+        .unwrap();
+    friend_on_b
+        .client
+        .send_text(group.id, "still in")
+        .await
+        .unwrap();
+    ann.client.remove_member(group.id, friend.id).await.unwrap();
+    friend_socket.drain(Duration::from_millis(300)).await;
+    let refused = friend_on_b
+        .client
+        .send_text(group.id, "out?")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(404));
+    bob.client
+        .send_text(group.id, "after the removal")
+        .await
+        .unwrap();
+    let leaked: Vec<_> = friend_socket
+        .drain(Duration::from_millis(500))
+        .await
+        .into_iter()
+        .filter(|f| f.data["message"]["content"] == "after the removal")
+        .collect();
+    assert!(leaked.is_empty(), "B used a stale roster: {leaked:?}");
+
     // A node dies with Ann connected only to it: the other node notices and says so.
     ann_chat.close().await;
     bob_chat.close().await;

@@ -13,6 +13,7 @@ mod m0001_users_and_auth;
 mod m0002_chats_and_messages;
 mod m0003_event_log;
 mod m0004_statuses_calls_jobs;
+mod m0005_roster_version;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_chats_and_messages::Migration),
             Box::new(m0003_event_log::Migration),
             Box::new(m0004_statuses_calls_jobs::Migration),
+            Box::new(m0005_roster_version::Migration),
         ]
     }
 }
