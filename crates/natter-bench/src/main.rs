@@ -67,6 +67,10 @@ struct Target {
     /// Talk to natter over HTTP/2 (cleartext) instead of HTTP/1.1.
     #[arg(long, global = true)]
     http2: bool,
+    /// With --url: which block of 100,000 phone numbers this run signs up (0-49).
+    /// Runs sharing one database need different blocks (bench/w3-cluster).
+    #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(0..50))]
+    phone_block: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +98,10 @@ enum Workload {
         /// Connect from 127.0.0.1 .. 127.0.0.N, to pass the per-address port limit.
         #[arg(long, default_value_t = 1)]
         sources: u8,
+        /// Seconds to keep the sockets open after measuring (so that runs
+        /// against several nodes overlap: bench/w3-cluster).
+        #[arg(long, default_value_t = 0)]
+        hold: u64,
     },
     /// W4: catching up on messages that arrived while offline.
     W4 {
@@ -146,11 +154,16 @@ async fn main() -> Result<()> {
             senders,
             load,
         } => vec![workloads::group_fanout(server, members, senders, &load.load()).await?],
-        Workload::W3 { sockets, sources } => {
+        Workload::W3 {
+            sockets,
+            sources,
+            hold,
+        } => {
             let addrs: Vec<IpAddr> = (1..=sources.max(1))
                 .map(|i| IpAddr::from([127, 0, 0, i]))
                 .collect();
-            vec![workloads::idle_sockets(server, sockets, &addrs).await?]
+            let hold = Duration::from_secs(hold);
+            vec![workloads::idle_sockets(server, sockets, &addrs, hold).await?]
         }
         Workload::W4 { messages, window } => {
             vec![workloads::catch_up(server, messages, window).await?]
@@ -176,7 +189,7 @@ async fn smoke(server: Arc<dyn Server>) -> Result<Vec<report::Report>> {
     };
     let w1 = workloads::one_to_one(server.clone(), 4, &quick).await?;
     let w2 = workloads::group_fanout(server.clone(), 16, 1, &quick).await?;
-    let w3 = workloads::idle_sockets(server.clone(), 20, &[]).await?;
+    let w3 = workloads::idle_sockets(server.clone(), 20, &[], Duration::ZERO).await?;
     let w4 = workloads::catch_up(server, 200, 16).await?;
     anyhow::ensure!(
         w1.delivered_per_sec.unwrap_or(0.0) > 0.0,
@@ -210,6 +223,7 @@ async fn connect(target: &Target) -> Result<Arc<dyn Server>> {
             &outbox,
             target.server_pid,
             target.http2,
+            target.phone_block,
         )));
     }
     let binary = match &target.natter_bin {

@@ -28,8 +28,14 @@ pub struct Natter {
     pid: Option<u32>,
     label: String,
     _dir: Option<tempfile::TempDir>,
+    /// Which block of 100,000 numbers this run signs up, so that runs sharing a
+    /// database do not sign in as each other.
+    phone_block: u64,
     next_phone: std::sync::atomic::AtomicU64,
 }
+
+/// Phone numbers come in this many blocks of 100,000.
+const PHONE_BLOCKS: u64 = 50;
 
 /// How to start natter for a run.
 pub struct Spawn {
@@ -125,12 +131,20 @@ impl Natter {
                 if spawn.http2 { ", HTTP/2" } else { "" }
             ),
             _dir: Some(dir),
+            phone_block: std::process::id() as u64 % PHONE_BLOCKS,
             next_phone: Default::default(),
         })
     }
 
     /// A natter someone else runs; `outbox` is the file its `outbox` SMS driver writes.
-    pub fn remote(url: &str, outbox: &Path, pid: Option<u32>, http2: bool) -> Natter {
+    /// `phone_block` picks the numbers signed up (default: from the process id).
+    pub fn remote(
+        url: &str,
+        outbox: &Path,
+        pid: Option<u32>,
+        http2: bool,
+        phone_block: Option<u64>,
+    ) -> Natter {
         Natter {
             client: client(url, http2),
             outbox: outbox.to_path_buf(),
@@ -138,6 +152,7 @@ impl Natter {
             pid,
             label: if http2 { "natter (HTTP/2)" } else { "natter" }.into(),
             _dir: None,
+            phone_block: phone_block.unwrap_or(std::process::id() as u64 % PHONE_BLOCKS),
             next_phone: Default::default(),
         }
     }
@@ -150,7 +165,7 @@ impl Natter {
         let n = self
             .next_phone
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + std::process::id() as u64 % 50 * 100_000;
+            + self.phone_block * 100_000;
         format!("+1212{}{:04}", 200 + (n / 10_000) % 800, n % 10_000)
     }
 

@@ -29,21 +29,31 @@ struct Driven {
     failed: u64,
 }
 
-/// One sender: keeps up to `window` sends in flight, paced by `interval` if given.
+/// A paced sender's schedule: one send `every`, the first after `phase`.
+/// Senders get evenly spread phases so that, together, they send at an even
+/// rate instead of all at once at every tick.
+#[derive(Clone, Copy)]
+struct Pace {
+    every: Duration,
+    phase: Duration,
+}
+
+/// One sender: keeps up to `window` sends in flight, paced if `pace` is given.
 #[allow(clippy::too_many_arguments)] // one spawned task's whole state, passed once
 async fn sender(
     server: Arc<dyn Server>,
     user: User,
     conversation: Conversation,
     window: usize,
-    interval: Option<Duration>,
+    pace: Option<Pace>,
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicU64>,
     failed: Arc<AtomicU64>,
 ) {
     let mut in_flight = FuturesUnordered::new();
-    let mut ticker = interval.map(|every| {
-        let mut t = tokio::time::interval(every);
+    let mut ticker = pace.map(|pace| {
+        let first = tokio::time::Instant::now() + pace.phase;
+        let mut t = tokio::time::interval_at(first, pace.every);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         t
     });
@@ -88,18 +98,24 @@ async fn drive(
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
-    let interval = load
+    let count = senders.len();
+    let every = load
         .rate
-        .map(|rate| Duration::from_secs_f64(senders.len() as f64 / rate.max(0.001)));
+        .map(|rate| Duration::from_secs_f64(count as f64 / rate.max(0.001)));
     let tasks: Vec<_> = senders
         .into_iter()
-        .map(|(user, conversation)| {
+        .enumerate()
+        .map(|(index, (user, conversation))| {
+            let pace = every.map(|every| Pace {
+                every,
+                phase: every.mul_f64(index as f64 / count as f64),
+            });
             tokio::spawn(sender(
                 server.clone(),
                 user,
                 conversation,
                 load.window.max(1),
-                interval,
+                pace,
                 stop.clone(),
                 sent.clone(),
                 failed.clone(),
@@ -210,10 +226,12 @@ pub async fn group_fanout(
 }
 
 /// W3: `sockets` authenticated connections held idle; server memory per socket.
+/// The sockets stay open `hold` longer after the measurement.
 pub async fn idle_sockets(
     server: Arc<dyn Server>,
     sockets: usize,
     sources: &[std::net::IpAddr],
+    hold: Duration,
 ) -> Result<Report> {
     let users = server.users(sockets).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -231,6 +249,7 @@ pub async fn idle_sockets(
         after,
         connect_seconds,
     );
+    tokio::time::sleep(hold).await;
     drop(listeners);
     Ok(report)
 }
