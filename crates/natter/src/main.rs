@@ -6,6 +6,13 @@ use clap::Parser;
 use natter::config::{Cli, Command, Config, LogFormat, Settings};
 use natter::db::Db;
 
+/// jemalloc instead of glibc's malloc: under W1, glibc's malloc and free took
+/// 18 % of the server's CPU; jemalloc gave W1 about a quarter more messages per
+/// second at the same memory per idle socket (mimalloc: as fast, 10.6 KiB per
+/// socket). Measurements in docs/benchmarks.md.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     // Settings may live in a .env file, as in the guide; real environment
     // variables win over it.

@@ -21,8 +21,10 @@ use crate::state::AppState;
 use crate::sync::log::names;
 use crate::users;
 
-/// The read buffer each socket starts with.
-const READ_BUFFER_BYTES: usize = 1024;
+/// The read buffer each socket starts with: client frames are small
+/// (subscriptions, pings, whispers); 512 bytes rather than 1 KiB keeps an idle
+/// socket under 8 KiB with jemalloc's size classes (W3 in docs/benchmarks.md).
+const READ_BUFFER_BYTES: usize = 512;
 
 /// The Pusher protocol 7 WebSocket (`ws://host/app/{key}?protocol=7`).
 #[utoipa::path(get, path = "/app/{key}", tag = "realtime",
