@@ -348,8 +348,6 @@ pub async fn find_by_invite(
         .await
 }
 
-/// (chat, member, chat type) of the current members of these chats: who may
-/// send there now, and whether the chat is private. One query.
 /// (id, type, roster version) of the chats among these that are open.
 pub async fn roster_versions(
     db: &impl ConnectionTrait,
@@ -370,6 +368,8 @@ pub async fn roster_versions(
         .await
 }
 
+/// (chat, member, chat type) of the current members of these chats: who may
+/// send there now, and whether the chat is private. One query.
 pub async fn member_rows(
     db: &impl ConnectionTrait,
     chat_ids: &[i64],
