@@ -37,6 +37,12 @@ pub struct Natter {
 /// Phone numbers come in this many blocks of 100,000.
 const PHONE_BLOCKS: u64 = 50;
 
+/// A block picked from the process id: concurrent runs on one machine seldom
+/// share one, and `--phone-block` settles it where they must not.
+fn default_phone_block() -> u64 {
+    std::process::id() as u64 % PHONE_BLOCKS
+}
+
 /// How to start natter for a run.
 pub struct Spawn {
     pub binary: PathBuf,
@@ -131,7 +137,7 @@ impl Natter {
                 if spawn.http2 { ", HTTP/2" } else { "" }
             ),
             _dir: Some(dir),
-            phone_block: std::process::id() as u64 % PHONE_BLOCKS,
+            phone_block: default_phone_block(),
             next_phone: Default::default(),
         })
     }
@@ -152,7 +158,7 @@ impl Natter {
             pid,
             label: if http2 { "natter (HTTP/2)" } else { "natter" }.into(),
             _dir: None,
-            phone_block: phone_block.unwrap_or(std::process::id() as u64 % PHONE_BLOCKS),
+            phone_block: phone_block.unwrap_or_else(default_phone_block),
             next_phone: Default::default(),
         }
     }

@@ -2,6 +2,7 @@
 //! muting, and the membership checks every chat or message route relies on.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use sea_orm::ConnectionTrait;
 
@@ -635,7 +636,7 @@ pub struct Roster {
 /// row, not 1,024.
 #[derive(Default)]
 pub struct RosterCache {
-    entries: HashMap<i64, (i64, Roster)>,
+    entries: HashMap<i64, (i64, Arc<Roster>)>,
 }
 
 /// Rosters kept at most; beyond it the cache starts over.
@@ -644,31 +645,33 @@ const ROSTER_CACHE_CHATS: usize = 50_000;
 impl RosterCache {
     /// Rosters of several open chats, as of the caller's transaction: one
     /// small query for the versions, and the members only of chats whose
-    /// roster changed since they were last read.
+    /// roster changed since they were last read. Shared, not copied: a
+    /// 1,024-member roster is handed to every batch that sends there.
     pub async fn rosters(
         &mut self,
         conn: &impl ConnectionTrait,
         chat_ids: &[i64],
-    ) -> ApiResult<HashMap<i64, Roster>> {
+    ) -> ApiResult<HashMap<i64, Arc<Roster>>> {
         let versions = store::roster_versions(conn, chat_ids).await?;
-        let stale: std::collections::HashSet<i64> = versions
+        let stale: Vec<&(i64, String, i64)> = versions
             .iter()
             .filter(|(id, _, version)| self.entries.get(id).map(|(v, _)| v) != Some(version))
-            .map(|(id, _, _)| *id)
             .collect();
         if !stale.is_empty() {
             if self.entries.len() + stale.len() > ROSTER_CACHE_CHATS {
                 self.entries.clear();
             }
-            let mut fresh: HashMap<i64, Roster> = HashMap::new();
-            let stale_ids: Vec<i64> = stale.iter().copied().collect();
-            for (chat_id, user_id, _) in store::member_rows(conn, &stale_ids).await? {
-                fresh.entry(chat_id).or_default().members.push(user_id);
+            let stale_ids: Vec<i64> = stale.iter().map(|(id, _, _)| *id).collect();
+            let mut members: HashMap<i64, Vec<i64>> = HashMap::new();
+            for (chat_id, user_id) in store::current_members_of(conn, &stale_ids).await? {
+                members.entry(chat_id).or_default().push(user_id);
             }
-            for (id, chat_type, version) in versions.iter().filter(|v| stale.contains(&v.0)) {
-                let mut roster = fresh.remove(id).unwrap_or_default();
-                roster.private = chat_type == ChatType::Private.as_str();
-                self.entries.insert(*id, (*version, roster));
+            for (id, chat_type, version) in stale {
+                let roster = Roster {
+                    private: chat_type == ChatType::Private.as_str(),
+                    members: members.remove(id).unwrap_or_default(),
+                };
+                self.entries.insert(*id, (*version, Arc::new(roster)));
             }
         }
         Ok(versions

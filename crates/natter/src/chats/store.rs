@@ -368,12 +368,12 @@ pub async fn roster_versions(
         .await
 }
 
-/// (chat, member, chat type) of the current members of these chats: who may
-/// send there now, and whether the chat is private. One query.
-pub async fn member_rows(
+/// (chat, member) for the current members of these chats: who may send there
+/// now. One query; whether the chats are open is `roster_versions`' part.
+pub async fn current_members_of(
     db: &impl ConnectionTrait,
     chat_ids: &[i64],
-) -> Result<Vec<(i64, i64, String)>, DbErr> {
+) -> Result<Vec<(i64, i64)>, DbErr> {
     if chat_ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -381,14 +381,8 @@ pub async fn member_rows(
         .select_only()
         .column(chat_participant::Column::ChatId)
         .column(chat_participant::Column::UserId)
-        .column_as(
-            Expr::col((chat::Entity, chat::Column::ChatType)),
-            "chat_type",
-        )
-        .inner_join(chat::Entity)
         .filter(chat_participant::Column::ChatId.is_in(chat_ids.iter().copied()))
         .filter(chat_participant::Column::LeftAt.is_null())
-        .filter(chat::Column::DeletedAt.is_null())
         .into_tuple()
         .all(db)
         .await

@@ -300,7 +300,7 @@ async fn write_batch(
 /// blocks between the people of its private chats. Two or three queries per
 /// batch, whatever its size.
 struct Gate {
-    rosters: HashMap<i64, chats::Roster>,
+    rosters: HashMap<i64, std::sync::Arc<chats::Roster>>,
     blocks: std::collections::HashSet<(i64, i64)>,
 }
 

@@ -21,9 +21,10 @@ use crate::state::AppState;
 use crate::sync::log::names;
 use crate::users;
 
-/// The read buffer each socket starts with: client frames are small
-/// (subscriptions, pings, whispers); 512 bytes rather than 1 KiB keeps an idle
-/// socket under 8 KiB with jemalloc's size classes (W3 in docs/benchmarks.md).
+/// The read buffer each socket starts with (a larger frame grows it). Client
+/// frames are small (subscriptions, pings, whispers); 512 bytes rather than
+/// 1 KiB keeps an idle socket under 8 KiB with jemalloc's size classes (W3 in
+/// docs/benchmarks.md).
 const READ_BUFFER_BYTES: usize = 512;
 
 /// The Pusher protocol 7 WebSocket (`ws://host/app/{key}?protocol=7`).
@@ -41,8 +42,6 @@ pub async fn websocket(
     upgrade
         .max_message_size(max)
         .max_frame_size(max)
-        // Clients send small frames (subscriptions, pings, whispers); a larger
-        // one grows this buffer as needed. Idle sockets keep only this much.
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
         .max_write_buffer_size(settings.ws_outbound_queue as usize * 64 * 1024)
