@@ -15,6 +15,7 @@ pub mod db;
 pub mod error;
 pub mod groups;
 pub mod http;
+pub mod media;
 pub mod messages;
 pub mod ops;
 pub mod phone;
@@ -22,6 +23,7 @@ pub mod ratelimit;
 pub mod realtime;
 pub mod sms;
 pub mod state;
+pub mod storage;
 pub mod sync;
 pub mod users;
 
@@ -55,6 +57,7 @@ pub fn app(state: AppState) -> Router {
         .merge(sync::router())
         .merge(realtime::router())
         .merge(ops::router())
+        .merge(media::router())
         .split_for_parts();
     let api = http::openapi::finish(api);
     let body_limit = state.config.settings.max_json_body_bytes as usize;
@@ -79,6 +82,9 @@ pub fn app(state: AppState) -> Router {
 pub struct Running {
     pub local_addr: SocketAddr,
     pub state: AppState,
+    /// Upload processing (limits, ffmpeg found at start); the routes that carry
+    /// files get it when they are wired (docs/media.md).
+    pub media: media::Media,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -111,6 +117,7 @@ impl Drop for Running {
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let addr = config.settings.http_addr;
     let state = AppState::build(config).await?;
+    let media = media::Media::new(&state.config, state.storage.clone()).await;
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on HTTP_ADDR {addr}"))?;
@@ -132,6 +139,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     Ok(Running {
         local_addr,
         state,
+        media,
         shutdown,
         task,
     })

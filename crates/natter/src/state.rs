@@ -14,6 +14,7 @@ use crate::messages::writer::Writer;
 use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::realtime::Realtime;
 use crate::sms::{self, SmsSender};
+use crate::storage::Storage;
 use crate::sync::log::CommittedEvent;
 use tokio_util::sync::CancellationToken;
 
@@ -38,6 +39,8 @@ pub struct Shared {
     /// Cancelled when the server is asked to stop; background tasks watch it.
     pub shutdown: CancellationToken,
     pub caches: Caches,
+    /// The media disk (local folder or S3).
+    pub storage: Storage,
 }
 
 /// Hot lookups kept for CACHE_TTL seconds (see cache.rs).
@@ -80,6 +83,7 @@ impl AppState {
             .build()
             .context("cannot build the HTTP client")?;
         let sms = sms::from_config(&config, http.clone());
+        let storage = Storage::from_config(&config)?;
         let metrics = crate::ops::metrics::handle();
         let cache_ttl = std::time::Duration::from_secs(config.settings.cache_ttl);
         let shutdown = CancellationToken::new();
@@ -106,6 +110,7 @@ impl AppState {
                 tokens: TtlCache::new(cache_ttl, 200_000),
                 summaries: TtlCache::new(cache_ttl, 200_000),
             },
+            storage,
         })))
     }
 
