@@ -562,7 +562,7 @@ mod tests {
         DynamicImage::new_rgb8(4, 4)
             .write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
             .unwrap();
-        let mut text = 9u32.to_be_bytes().to_vec();
+        let mut text = 11u32.to_be_bytes().to_vec();
         text.extend_from_slice(b"tEXtComment\0gps");
         text.extend_from_slice(&[0, 0, 0, 0]);
         let tagged = [&png[..33], &text, &png[33..]].concat();

@@ -332,3 +332,29 @@ pub async fn sweep(media: &Media, db: &Db, limit: u64) -> anyhow::Result<usize> 
     }
     Ok(collected)
 }
+
+/// The file of a message upload, stored as the kind its `message_type` names:
+/// None when no file was sent; 422 when the type carries no file or a media type
+/// came without one. What `POST /api/chats/{chat}/messages` will call after
+/// validating the other fields.
+pub async fn store_message_file(
+    media: &Media,
+    db: &Db,
+    upload: &mut crate::media::upload::Upload,
+) -> ApiResult<Option<StoredMedia>> {
+    let kind = upload
+        .fields
+        .get("message_type")
+        .and_then(|t| MediaKind::from_message_type(t));
+    match (kind, upload.file.take()) {
+        (Some(kind), Some(file)) => store_upload(media, db, file, Purpose::Message(kind))
+            .await
+            .map(Some),
+        (Some(_), None) => Err(ApiError::field("file", "The file field is required.")),
+        (None, Some(_)) => Err(ApiError::field(
+            "file",
+            "Only image, video, audio and document messages carry a file.",
+        )),
+        (None, None) => Ok(None),
+    }
+}

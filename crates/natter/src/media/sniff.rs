@@ -103,7 +103,6 @@ const EXECUTABLE_MIMES: &[&str] = &[
     "application/vnd.debian.binary-package",
     "application/x-rpm",
     "application/x-shockwave-flash",
-    "text/x-shellscript",
 ];
 
 /// Sniffs `head` (the first bytes of the file) and checks it against `kind`.
@@ -188,7 +187,12 @@ fn executable(head: &[u8]) -> Option<String> {
     if head.starts_with(b"MZ") {
         return Some("application/vnd.microsoft.portable-executable".into());
     }
-    if head.starts_with(b"#!") {
+    if head.starts_with(b"\x7fELF") {
+        return Some("application/x-executable".into());
+    }
+    // A script's interpreter line (`#!/bin/sh`, `#! /usr/bin/env`); AMR audio also
+    // starts with `#!` (`#!AMR`).
+    if head.starts_with(b"#!") && head[2..].trim_ascii_start().starts_with(b"/") {
         return Some("text/x-shellscript".into());
     }
     let found = infer::get(head)?;
@@ -247,7 +251,7 @@ mod tests {
         ok(MediaKind::Video, &ftyp(b"3gp5"), "video/3gpp");
         ok(MediaKind::Audio, &ftyp(b"M4A "), "audio/mp4");
         ok(MediaKind::Audio, b"ID3\x03\0\0\0\0\0\0", "audio/mpeg");
-        ok(MediaKind::Audio, b"#!AMR\n\0\0", "audio/amr");
+        ok(MediaKind::Audio, b"#!AMR\n\x3c\0\0\0\0\0\0\0\0\0", "audio/amr");
         ok(MediaKind::Document, b"%PDF-1.7\n", "application/pdf");
         ok(MediaKind::Document, "plain words, caf\u{e9}".as_bytes(), "text/plain");
         ok(MediaKind::Document, &[0, 1, 2, 3, 0xFE], "application/octet-stream");
@@ -257,6 +261,7 @@ mod tests {
     #[test]
     fn wrong_kinds_and_executables_are_refused() {
         let refused = |kind, bytes: &[u8]| classify(kind, bytes).is_err();
+        assert!(refused(MediaKind::Document, b"#! /usr/bin/env python\n"));
         assert!(refused(MediaKind::Image, PE), "an .exe renamed .jpg");
         assert!(refused(MediaKind::Image, b"%PDF-1.7\n"));
         assert!(refused(MediaKind::Image, b"just some text"));
