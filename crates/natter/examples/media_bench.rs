@@ -22,6 +22,10 @@ use natter::media::upload::MessageUpload;
 use natter::state::AppState;
 use sha2::{Digest, Sha256};
 
+/// The server's allocator (main.rs), so buffers are reused as they are there.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();

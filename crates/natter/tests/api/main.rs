@@ -13,6 +13,7 @@ mod crash;
 mod errors;
 mod groups;
 mod lifecycle;
+mod media;
 mod messages;
 mod ops;
 mod realtime;
