@@ -59,7 +59,10 @@ fn image(path: &str, rounds: usize) {
     for (i, name) in names.iter().enumerate() {
         let mut values: Vec<Duration> = steps.iter().map(|s| s[i]).collect();
         values.sort();
-        println!("  {name:>9}: {:7.1} ms", values[values.len() / 2].as_secs_f64() * 1000.0);
+        println!(
+            "  {name:>9}: {:7.1} ms",
+            values[values.len() / 2].as_secs_f64() * 1000.0
+        );
     }
 }
 

@@ -480,9 +480,17 @@ fn check_cross_field(settings: &Settings) -> Result<(), SettingError> {
         }
     }
     if settings.media.media_disk == MediaDiskKind::S3
-        && settings.media.aws_bucket.as_deref().unwrap_or("").is_empty()
+        && settings
+            .media
+            .aws_bucket
+            .as_deref()
+            .unwrap_or("")
+            .is_empty()
     {
-        return Err(setting_error("AWS_BUCKET", "is required when MEDIA_DISK=s3"));
+        return Err(setting_error(
+            "AWS_BUCKET",
+            "is required when MEDIA_DISK=s3",
+        ));
     }
     if !(settings.app_url.starts_with("http://") || settings.app_url.starts_with("https://")) {
         return Err(setting_error(

@@ -164,7 +164,9 @@ fn decode(
     image_limits.max_image_height = Some(limits.max_side);
     image_limits.max_alloc = Some(limits.max_alloc);
     reader.limits(image_limits);
-    let mut decoder = reader.into_decoder().map_err(|err| refusal(&err, bytes, format))?;
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|err| refusal(&err, bytes, format))?;
     let (width, height) = decoder.dimensions();
     // Not every decoder accounts its allocations; the output buffer is checked here.
     if decoder.total_bytes() > limits.max_alloc {
@@ -216,14 +218,15 @@ fn quarter_turn(source: &RgbImage, clockwise: bool) -> RgbImage {
         for tile_x in (0..width).step_by(TILE) {
             for y in tile_y..(tile_y + TILE).min(height) {
                 let row = &src[y * width..(y + 1) * width];
-                for x in tile_x..(tile_x + TILE).min(width) {
+                let end = (tile_x + TILE).min(width);
+                for (x, pixel) in (tile_x..end).zip(&row[tile_x..end]) {
                     // The output is `height` pixels wide and `width` tall.
                     let to = if clockwise {
                         x * height + (height - 1 - y)
                     } else {
                         (width - 1 - x) * height + y
                     };
-                    out[to] = row[x];
+                    out[to] = *pixel;
                 }
             }
         }
@@ -420,7 +423,10 @@ fn strip_webp(bytes: &[u8]) -> Option<Vec<u8>> {
         let size = u32::from_le_bytes(bytes.get(pos + 4..pos + 8)?.try_into().ok()?) as usize;
         let end = pos + 8 + size + (size & 1);
         let chunk = bytes.get(pos..end.min(bytes.len()))?;
-        if ![b"EXIF", b"XMP ", b"ICCP"].iter().any(|d| d.as_slice() == kind) {
+        if ![b"EXIF", b"XMP ", b"ICCP"]
+            .iter()
+            .any(|d| d.as_slice() == kind)
+        {
             let start = out.len();
             out.extend_from_slice(chunk);
             if kind == b"VP8X" {
@@ -550,7 +556,11 @@ mod tests {
         let decoded = image::load_from_memory(&processed.clean).unwrap();
         assert_eq!(decoded.width(), 64);
         let pixels_before = image::load_from_memory(&original).unwrap().to_rgb8();
-        assert_eq!(decoded.to_rgb8(), pixels_before, "lossless: the same pixels");
+        assert_eq!(
+            decoded.to_rgb8(),
+            pixels_before,
+            "lossless: the same pixels"
+        );
     }
 
     #[test]
@@ -567,7 +577,9 @@ mod tests {
 
     #[test]
     fn tiled_quarter_turns_match_the_image_crate() {
-        let source = RgbImage::from_fn(130, 70, |x, y| image::Rgb([x as u8, y as u8, (x ^ y) as u8]));
+        let source = RgbImage::from_fn(130, 70, |x, y| {
+            image::Rgb([x as u8, y as u8, (x ^ y) as u8])
+        });
         for orientation in [Orientation::Rotate90, Orientation::Rotate270] {
             let mut expected = DynamicImage::ImageRgb8(source.clone());
             expected.apply_orientation(orientation);
@@ -590,12 +602,17 @@ mod tests {
     fn a_huge_header_is_refused_before_decoding() {
         let mut png = Vec::new();
         let image = DynamicImage::new_luma8(1, 1);
-        image.write_to(&mut Cursor::new(&mut png), ImageFormat::Png).unwrap();
+        image
+            .write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+            .unwrap();
         // Rewrite IHDR to claim 30,000 x 30,000 (the CRC is not checked before the limits).
         png[16..20].copy_from_slice(&30_000u32.to_be_bytes());
         png[20..24].copy_from_slice(&30_000u32.to_be_bytes());
         let refused = process_message_image(&png, ImageFormat::Png, &LIMITS).unwrap_err();
-        assert!(matches!(refused, ImageRefusal::TooLarge { .. } | ImageRefusal::Undecodable));
+        assert!(matches!(
+            refused,
+            ImageRefusal::TooLarge { .. } | ImageRefusal::Undecodable
+        ));
         let limits = ImageLimits {
             max_side: 40_000,
             max_alloc: 1024 * 1024,
@@ -635,10 +652,14 @@ mod tests {
         assert!(!clean.windows(5).any(|w| w == b"hello"));
         assert!(image::load_from_memory(&clean).is_ok());
 
-        let webp = b"RIFF\x26\0\0\0WEBPVP8X\x0a\0\0\0\x08\0\0\0\0\0\0\0\0\0EXIF\x04\0\0\0gps!VP8L\0\0\0\0";
+        let webp =
+            b"RIFF\x26\0\0\0WEBPVP8X\x0a\0\0\0\x08\0\0\0\0\0\0\0\0\0EXIF\x04\0\0\0gps!VP8L\0\0\0\0";
         let clean = strip_metadata(webp, ImageFormat::WebP).unwrap();
         assert!(!clean.windows(4).any(|w| w == b"EXIF"));
         assert_eq!(clean[20], 0, "the EXIF flag is cleared");
-        assert_eq!(u32::from_le_bytes(clean[4..8].try_into().unwrap()) as usize, clean.len() - 8);
+        assert_eq!(
+            u32::from_le_bytes(clean[4..8].try_into().unwrap()) as usize,
+            clean.len() - 8
+        );
     }
 }

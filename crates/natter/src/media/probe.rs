@@ -58,7 +58,10 @@ impl Ffmpeg {
         let mut command = Command::new(&self.ffprobe);
         command
             .args(["-v", "error", "-protocol_whitelist", "file"])
-            .args(["-show_entries", "format=duration:stream=codec_type,width,height"])
+            .args([
+                "-show_entries",
+                "format=duration:stream=codec_type,width,height",
+            ])
             .args(["-of", "json", "-i"])
             .arg(path);
         let output = run(command).await?;
@@ -72,7 +75,14 @@ impl Ffmpeg {
         );
         let mut command = Command::new(&self.ffmpeg);
         command
-            .args(["-v", "error", "-nostdin", "-protocol_whitelist", "file", "-i"])
+            .args([
+                "-v",
+                "error",
+                "-nostdin",
+                "-protocol_whitelist",
+                "file",
+                "-i",
+            ])
             .arg(path)
             .args(["-frames:v", "1", "-an", "-vf", &scale])
             .args(["-f", "image2pipe", "-c:v", "mjpeg", "-q:v", "5", "-"]);
@@ -131,7 +141,8 @@ mod tests {
 
     #[test]
     fn ffprobe_json_is_read() {
-        let json = br#"{"streams":[{"codec_type":"audio"},{"codec_type":"video","width":64,"height":48}],
+        let json =
+            br#"{"streams":[{"codec_type":"audio"},{"codec_type":"video","width":64,"height":48}],
             "format":{"duration":"1.500000"}}"#;
         assert_eq!(
             parse_probe(json),

@@ -100,7 +100,12 @@ pub async fn serve_media(
     Ok(response)
 }
 
-fn set_common_headers(headers: &mut HeaderMap, key: &ObjectKey, expires_at: u64, name: Option<&str>) {
+fn set_common_headers(
+    headers: &mut HeaderMap,
+    key: &ObjectKey,
+    expires_at: u64,
+    name: Option<&str>,
+) {
     let max_age = expires_at.saturating_sub(unix_now());
     headers.insert(header::ETAG, header_value(&key.etag()));
     headers.insert(
@@ -157,7 +162,7 @@ fn requested_range(
     parse_range(value, size)
 }
 
-pub fn parse_range(value: &str, size: u64) -> Result<Option<std::ops::Range<u64>>, ()> {
+fn parse_range(value: &str, size: u64) -> Result<Option<std::ops::Range<u64>>, ()> {
     let Some(spec) = value.trim().strip_prefix("bytes=") else {
         return Ok(None);
     };

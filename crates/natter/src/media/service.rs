@@ -16,11 +16,11 @@ use crate::clock::now_ms;
 use crate::db::Db;
 use crate::db::entities::media as media_row;
 use crate::error::{ApiError, ApiResult, is_unique_violation};
+use crate::media::Media;
 use crate::media::images::{self, ImageRefusal, Timings};
 use crate::media::sniff::{MediaKind, Sniffed, classify};
 use crate::media::store::{self, ACTIVE, Details, NewMedia, PENDING};
 use crate::media::upload::ReceivedFile;
-use crate::media::Media;
 use crate::storage::{ObjectKey, StorageError, Variant};
 
 /// How long a row handed to a request (stored or reused) is safe from collection:
@@ -79,7 +79,7 @@ impl StoredMedia {
 
 enum Claim {
     /// The same upload is stored: reuse it.
-    Stored(media_row::Model),
+    Stored(Box<media_row::Model>),
     /// Write the objects, then activate this row (ours, or another upload's of
     /// the same bytes still writing: the bytes are the same, both may write).
     Write { id: i64, ours: bool },
@@ -163,7 +163,7 @@ async fn claim(db: &Db, new: NewMedia) -> ApiResult<Claim> {
         match store::find_by_key(&db.write, &new.storage_key).await? {
             Some(row) if row.state == ACTIVE => {
                 if store::touch(&db.write, row.id, now_ms()).await? {
-                    return Ok(Claim::Stored(row));
+                    return Ok(Claim::Stored(Box::new(row)));
                 }
             }
             Some(row) if row.state == PENDING => {
@@ -174,7 +174,12 @@ async fn claim(db: &Db, new: NewMedia) -> ApiResult<Claim> {
             }
             Some(_) => tokio::time::sleep(CLAIM_WAIT).await,
             None => match store::insert_pending(&db.write, new.clone(), now_ms()).await {
-                Ok(row) => return Ok(Claim::Write { id: row.id, ours: true }),
+                Ok(row) => {
+                    return Ok(Claim::Write {
+                        id: row.id,
+                        ours: true,
+                    });
+                }
                 Err(err) if is_unique_violation(&err) => continue,
                 Err(err) => return Err(err.into()),
             },
@@ -264,7 +269,11 @@ impl Media {
         let format = images::format_of(&sniffed.mime).ok_or_else(|| {
             ApiError::UnsupportedMedia(format!("{} is not an image.", sniffed.mime))
         })?;
-        let _permit = self.cpu.acquire().await.map_err(|e| ApiError::Internal(e.into()))?;
+        let _permit = self
+            .cpu
+            .acquire()
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
         let bytes = read_whole(file).await?;
         let limits = self.image_limits;
         let work = tokio::task::spawn_blocking(move || {

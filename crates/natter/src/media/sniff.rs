@@ -116,8 +116,7 @@ pub fn classify(kind: MediaKind, head: &[u8]) -> Result<Sniffed, Refused> {
             ["image/jpeg", "image/png", "image/webp", "image/gif"].contains(&s.mime.as_str())
         }
         (Some(s), MediaKind::Video) => {
-            ["video/mp4", "video/webm", "video/3gpp", "video/quicktime"]
-                .contains(&s.mime.as_str())
+            ["video/mp4", "video/webm", "video/3gpp", "video/quicktime"].contains(&s.mime.as_str())
         }
         (Some(s), MediaKind::Audio) => [
             "audio/ogg",
@@ -251,10 +250,22 @@ mod tests {
         ok(MediaKind::Video, &ftyp(b"3gp5"), "video/3gpp");
         ok(MediaKind::Audio, &ftyp(b"M4A "), "audio/mp4");
         ok(MediaKind::Audio, b"ID3\x03\0\0\0\0\0\0", "audio/mpeg");
-        ok(MediaKind::Audio, b"#!AMR\n\x3c\0\0\0\0\0\0\0\0\0", "audio/amr");
+        ok(
+            MediaKind::Audio,
+            b"#!AMR\n\x3c\0\0\0\0\0\0\0\0\0",
+            "audio/amr",
+        );
         ok(MediaKind::Document, b"%PDF-1.7\n", "application/pdf");
-        ok(MediaKind::Document, "plain words, caf\u{e9}".as_bytes(), "text/plain");
-        ok(MediaKind::Document, &[0, 1, 2, 3, 0xFE], "application/octet-stream");
+        ok(
+            MediaKind::Document,
+            "plain words, caf\u{e9}".as_bytes(),
+            "text/plain",
+        );
+        ok(
+            MediaKind::Document,
+            &[0, 1, 2, 3, 0xFE],
+            "application/octet-stream",
+        );
         ok(MediaKind::Document, JPEG, "image/jpeg");
     }
 
@@ -267,8 +278,12 @@ mod tests {
         assert!(refused(MediaKind::Image, b"just some text"));
         assert!(refused(MediaKind::Video, JPEG));
         assert!(refused(MediaKind::Audio, &ftyp(b"isom")));
-        for executable in [PE, ELF, b"#!/bin/sh\necho hi\n".as_slice(), b"\xca\xfe\xba\xbe\0\0\0\x34"]
-        {
+        for executable in [
+            PE,
+            ELF,
+            b"#!/bin/sh\necho hi\n".as_slice(),
+            b"\xca\xfe\xba\xbe\0\0\0\x34",
+        ] {
             assert!(
                 matches!(
                     classify(MediaKind::Document, executable),
@@ -279,6 +294,10 @@ mod tests {
         }
         let msi = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\0\0\0\0\0\0\0\0";
         assert!(refused(MediaKind::Document, msi));
-        assert!(Refused::Executable("x".into()).message().contains("Executable"));
+        assert!(
+            Refused::Executable("x".into())
+                .message()
+                .contains("Executable")
+        );
     }
 }

@@ -51,7 +51,10 @@ pub async fn find_by_key(
 }
 
 /// The MIME type stored with an object, looked up by its key.
-pub async fn mime_of(db: &impl ConnectionTrait, storage_key: &str) -> Result<Option<String>, DbErr> {
+pub async fn mime_of(
+    db: &impl ConnectionTrait,
+    storage_key: &str,
+) -> Result<Option<String>, DbErr> {
     media::Entity::find()
         .select_only()
         .column(media::Column::MimeType)
@@ -95,7 +98,10 @@ pub async fn activate(
         .col_expr(media::Column::Width, Expr::value(details.width))
         .col_expr(media::Column::Height, Expr::value(details.height))
         .col_expr(media::Column::DurationMs, Expr::value(details.duration_ms))
-        .col_expr(media::Column::ThumbnailKey, Expr::value(details.thumbnail_key))
+        .col_expr(
+            media::Column::ThumbnailKey,
+            Expr::value(details.thumbnail_key),
+        )
         .col_expr(media::Column::UpdatedAt, Expr::value(now))
         .filter(media::Column::Id.eq(id))
         .filter(media::Column::State.eq(PENDING))
@@ -113,7 +119,10 @@ pub async fn set_details(
 ) -> Result<(), DbErr> {
     media::Entity::update_many()
         .col_expr(media::Column::DurationMs, Expr::value(details.duration_ms))
-        .col_expr(media::Column::ThumbnailKey, Expr::value(details.thumbnail_key))
+        .col_expr(
+            media::Column::ThumbnailKey,
+            Expr::value(details.thumbnail_key),
+        )
         .col_expr(media::Column::Width, Expr::value(details.width))
         .col_expr(media::Column::Height, Expr::value(details.height))
         .col_expr(media::Column::UpdatedAt, Expr::value(now))
@@ -162,11 +171,7 @@ pub async fn add_references(
 /// commit the caller asks for a collection of the row (it happens only if nothing
 /// references it any more). `updated_at` is left alone: it says when the row was
 /// last handed to a request, and only that protects a row from collection.
-pub async fn drop_references(
-    db: &impl ConnectionTrait,
-    id: i64,
-    count: i64,
-) -> Result<(), DbErr> {
+pub async fn drop_references(db: &impl ConnectionTrait, id: i64, count: i64) -> Result<(), DbErr> {
     media::Entity::update_many()
         .col_expr(
             media::Column::RefCount,

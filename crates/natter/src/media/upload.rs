@@ -74,7 +74,10 @@ impl UploadLimits {
     }
 
     pub fn largest(&self) -> u64 {
-        self.image.max(self.video).max(self.audio).max(self.document)
+        self.image
+            .max(self.video)
+            .max(self.audio)
+            .max(self.document)
     }
 
     /// The largest body an upload of `kind` (or of any kind) may have.
@@ -163,8 +166,8 @@ pub async fn receive(
         KindRule::Fixed(kind) => limits.body_cap(Some(kind)),
         KindRule::Field(_) => limits.body_cap(None),
     };
-    let constraints = multer::Constraints::new()
-        .size_limit(multer::SizeLimit::new().whole_stream(cap));
+    let constraints =
+        multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(cap));
     let mut multipart =
         multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
     let mut upload = Upload {
@@ -178,8 +181,8 @@ pub async fn receive(
             if upload.file.is_some() {
                 return Err(ApiError::field("file", "Only one file may be sent."));
             }
-            let limit = kind_of(rule, &upload.fields)
-                .map_or(limits.largest(), |k| limits.for_kind(k));
+            let limit =
+                kind_of(rule, &upload.fields).map_or(limits.largest(), |k| limits.for_kind(k));
             upload.file = Some(receive_file(field, storage, limit).await?);
         } else {
             let value = read_text_field(field, &name, &upload.fields).await?;
@@ -214,10 +217,16 @@ async fn read_text_field(
     fields: &BTreeMap<String, String>,
 ) -> ApiResult<String> {
     if field.file_name().is_some() {
-        return Err(ApiError::field(name_or_body(name), "Only the file field may carry a file."));
+        return Err(ApiError::field(
+            name_or_body(name),
+            "Only the file field may carry a file.",
+        ));
     }
     if name.is_empty() || name.len() > MAX_FIELD_NAME {
-        return Err(ApiError::field("body", "A form field has no name or too long a name."));
+        return Err(ApiError::field(
+            "body",
+            "A form field has no name or too long a name.",
+        ));
     }
     if fields.len() >= MAX_FIELDS && !fields.contains_key(name) {
         return Err(ApiError::field("body", "Too many form fields."));
@@ -225,7 +234,10 @@ async fn read_text_field(
     let mut value = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         if value.len() + chunk.len() > MAX_FIELD_BYTES {
-            return Err(ApiError::field(name, format!("The {name} field is too long.")));
+            return Err(ApiError::field(
+                name,
+                format!("The {name} field is too long."),
+            ));
         }
         value.extend_from_slice(&chunk);
     }

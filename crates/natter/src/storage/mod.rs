@@ -193,13 +193,18 @@ impl Storage {
         key: &ObjectKey,
         range: Option<Range<u64>>,
     ) -> Result<Download, StorageError> {
-        let mut options = GetOptions::default();
-        options.range = range.map(GetRange::Bounded);
+        let options = GetOptions {
+            range: range.map(GetRange::Bounded),
+            ..GetOptions::default()
+        };
         let result = self.store().get_opts(&store_path(key), options).await?;
         Ok(Download {
             size: result.meta.size,
             range: result.range.clone(),
-            body: result.into_stream().map(|r| r.map_err(StorageError::from)).boxed(),
+            body: result
+                .into_stream()
+                .map(|r| r.map_err(StorageError::from))
+                .boxed(),
         })
     }
 

@@ -174,7 +174,10 @@ mod tests {
         let verify = |path: &str, expires: &str, sig: &str, name: Option<&str>, now| {
             signer().verify(path, Some(expires), Some(sig), name, now)
         };
-        assert_eq!(verify(key.as_str(), "2000", &signature, Some("a b.pdf"), 1_999), Ok(2_000));
+        assert_eq!(
+            verify(key.as_str(), "2000", &signature, Some("a b.pdf"), 1_999),
+            Ok(2_000)
+        );
         assert_eq!(
             verify(key.as_str(), "2000", &signature, Some("a b.pdf"), 2_000),
             Err(SignatureError::Expired)

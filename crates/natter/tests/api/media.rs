@@ -27,7 +27,9 @@ use crate::common::{Backend, TestServer};
 // ---- fixtures ---------------------------------------------------------------
 
 fn jpeg(width: u32, height: u32) -> Vec<u8> {
-    let image = RgbImage::from_fn(width, height, |x, y| image::Rgb([(x * 4) as u8, (y * 4) as u8, 90]));
+    let image = RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x * 4) as u8, (y * 4) as u8, 90])
+    });
     natter::media::images::encode_jpeg(&DynamicImage::ImageRgb8(image), 90).unwrap()
 }
 
@@ -36,7 +38,9 @@ fn phone_jpeg(width: u32, height: u32, orientation: u16) -> Vec<u8> {
     let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec();
     tiff.extend_from_slice(&[0, 2, 0x01, 0x12, 0, 3, 0, 0, 0, 1]);
     tiff.extend_from_slice(&orientation.to_be_bytes());
-    tiff.extend_from_slice(&[0, 0, 0x88, 0x25, 0, 4, 0, 0, 0, 1, 0, 0, 0, 0x26, 0, 0, 0, 0]);
+    tiff.extend_from_slice(&[
+        0, 0, 0x88, 0x25, 0, 4, 0, 0, 0, 1, 0, 0, 0, 0x26, 0, 0, 0, 0,
+    ]);
     tiff.extend_from_slice(&[0, 1, 0, 1, 0, 2, 0, 0, 0, 2, b'N', 0, 0, 0, 0, 0, 0, 0]);
     let mut app1 = vec![0xFF, 0xE1];
     app1.extend_from_slice(&((tiff.len() + 8) as u16).to_be_bytes());
@@ -50,7 +54,8 @@ fn has_exif(bytes: &[u8]) -> bool {
     bytes.windows(6).any(|w| w == b"Exif\0\0")
 }
 
-const EXE: &[u8] = b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff\0\0\xb8\0\0\0\0\0\0\0@\0\0\0\0\0\0\0PE\0\0";
+const EXE: &[u8] =
+    b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff\0\0\xb8\0\0\0\0\0\0\0@\0\0\0\0\0\0\0PE\0\0";
 const PDF: &[u8] = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n%%EOF\n";
 
 /// A PNG whose header claims 30,000 x 30,000 pixels (a decompression bomb's header).
@@ -71,7 +76,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for byte in bytes {
         crc ^= *byte as u32;
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -84,8 +93,10 @@ fn form(fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> Vec<u8> {
     let mut body = Vec::new();
     for (name, value) in fields {
         body.extend_from_slice(
-            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
-                .as_bytes(),
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
         );
     }
     if let Some((file_name, bytes)) = file {
@@ -191,7 +202,10 @@ impl Uploads {
         let response = self
             .http
             .post(format!("{}{route}", self.url))
-            .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
             .body(body)
             .send()
             .await
@@ -201,8 +215,11 @@ impl Uploads {
     }
 
     async fn send(&self, message_type: &str, name: &str, bytes: &[u8]) -> (u16, Value) {
-        self.post("/upload", form(&[("message_type", message_type)], Some((name, bytes))))
-            .await
+        self.post(
+            "/upload",
+            form(&[("message_type", message_type)], Some((name, bytes))),
+        )
+        .await
     }
 
     /// Files under the media root, temp files apart.
@@ -343,11 +360,19 @@ async fn sniffing_refuses_renamed_executables_and_wrong_types() {
         assert!(body["message"].as_str().unwrap().len() > 10);
     }
     let (status, body) = uploads
-        .post("/upload", form(&[("message_type", "text")], Some(("a.pdf", PDF))))
+        .post(
+            "/upload",
+            form(&[("message_type", "text")], Some(("a.pdf", PDF))),
+        )
         .await;
     assert_eq!((status, body["errors"]["file"].is_array()), (422, true));
-    let (status, body) = uploads.post("/upload", form(&[("message_type", "image")], None)).await;
-    assert_eq!((status, body["message"].as_str()), (422, Some("The file field is required.")));
+    let (status, body) = uploads
+        .post("/upload", form(&[("message_type", "image")], None))
+        .await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (422, Some("The file field is required."))
+    );
     assert_eq!(uploads.temp_files(), 0);
     assert!(uploads.stored_files().is_empty());
 }
@@ -363,14 +388,19 @@ async fn the_type_limit_is_enforced_while_streaming_and_the_partial_file_removed
     // The type before the file: the image limit applies while streaming.
     let (status, body) = uploads.send("image", "big.jpg", &big).await;
     assert_eq!(status, 413, "{body}");
-    assert_eq!(body["message"], "The file may not be greater than 64 kilobytes.");
+    assert_eq!(
+        body["message"],
+        "The file may not be greater than 64 kilobytes."
+    );
     // The type after the file: the largest limit while streaming, the image one after.
     let late = form(&[], Some(("big.jpg", &big)));
     let late = [&late[..late.len() - BOUNDARY.len() - 6], b"--natter-test-boundary\r\nContent-Disposition: form-data; name=\"message_type\"\r\n\r\nimage\r\n--natter-test-boundary--\r\n"].concat();
     let (status, _) = uploads.post("/upload", late).await;
     assert_eq!(status, 413);
     // Past the largest limit: refused while streaming, long before the end.
-    let (status, body) = uploads.send("document", "huge.bin", &vec![1u8; 3 * 1024 * 1024]).await;
+    let (status, body) = uploads
+        .send("document", "huge.bin", &vec![1u8; 3 * 1024 * 1024])
+        .await;
     assert_eq!(status, 413, "{body}");
     assert_eq!(uploads.temp_files_settle().await, 0, "no partial file left");
     assert!(uploads.stored_files().is_empty());
@@ -394,7 +424,10 @@ async fn a_client_that_disconnects_leaves_no_partial_file() {
         let (url, http) = (uploads.url.clone(), uploads.http.clone());
         tokio::spawn(async move {
             http.post(format!("{url}/upload"))
-                .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+                .header(
+                    "content-type",
+                    format!("multipart/form-data; boundary={BOUNDARY}"),
+                )
                 .body(body)
                 .send()
                 .await
@@ -402,7 +435,9 @@ async fn a_client_that_disconnects_leaves_no_partial_file() {
     };
     tx.send(Ok(head)).await.unwrap();
     for _ in 0..16 {
-        tx.send(Ok(Bytes::from(vec![3u8; 64 * 1024]))).await.unwrap();
+        tx.send(Ok(Bytes::from(vec![3u8; 64 * 1024])))
+            .await
+            .unwrap();
     }
     for _ in 0..50 {
         if uploads.temp_files() == 1 {
@@ -411,10 +446,16 @@ async fn a_client_that_disconnects_leaves_no_partial_file() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(uploads.temp_files(), 1, "the upload is being written");
-    tx.send(Err(std::io::Error::other("client gone"))).await.unwrap();
+    tx.send(Err(std::io::Error::other("client gone")))
+        .await
+        .unwrap();
     drop(tx);
     let _ = sending.await;
-    assert_eq!(uploads.temp_files_settle().await, 0, "the partial file was removed");
+    assert_eq!(
+        uploads.temp_files_settle().await,
+        0,
+        "the partial file was removed"
+    );
 }
 
 fn tokio_stream_from(
@@ -432,14 +473,22 @@ async fn a_30000_pixel_png_is_422_and_avatars_are_640_jpegs() {
     assert!(message.contains("30000 x 30000"), "{message}");
 
     let (status, avatar) = uploads
-        .post("/avatar", form(&[], Some(("me.jpg", &phone_jpeg(1200, 900, 6)))))
+        .post(
+            "/avatar",
+            form(&[], Some(("me.jpg", &phone_jpeg(1200, 900, 6)))),
+        )
         .await;
     assert_eq!(status, 200, "{avatar}");
-    assert_eq!((avatar["width"].as_u64(), avatar["height"].as_u64()), (Some(480), Some(640)));
+    assert_eq!(
+        (avatar["width"].as_u64(), avatar["height"].as_u64()),
+        (Some(480), Some(640))
+    );
     assert_eq!(avatar["mime_type"], "image/jpeg");
     let stored = object_bytes(&uploads.storage(), avatar["key"].as_str().unwrap()).await;
     assert!(!has_exif(&stored));
-    let (status, _) = uploads.post("/avatar", form(&[], Some(("me.jpg", PDF)))).await;
+    let (status, _) = uploads
+        .post("/avatar", form(&[], Some(("me.jpg", PDF))))
+        .await;
     assert_eq!(status, 415, "a non-image avatar");
     assert_eq!(uploads.temp_files(), 0);
 }
@@ -448,16 +497,24 @@ async fn a_30000_pixel_png_is_422_and_avatars_are_640_jpegs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_media_route_checks_signatures_and_serves_ranges_and_etags() {
-    let uploads = Uploads::start(Backend::Sqlite, |s| s.app_url = "http://127.0.0.1:9".into()).await;
-    let (status, doc) = uploads.send("document", "r\u{e9}sum\u{e9} \"v2\".pdf", PDF).await;
+    let uploads =
+        Uploads::start(Backend::Sqlite, |s| s.app_url = "http://127.0.0.1:9".into()).await;
+    let (status, doc) = uploads
+        .send("document", "r\u{e9}sum\u{e9} \"v2\".pdf", PDF)
+        .await;
     assert_eq!(status, 200, "{doc}");
     let key = ObjectKey::parse(doc["key"].as_str().unwrap()).unwrap();
     let storage = uploads.storage();
-    let signed = storage.signed_url(&key, Some("r\u{e9}sum\u{e9} \"v2\".pdf")).await.unwrap();
+    let signed = storage
+        .signed_url(&key, Some("r\u{e9}sum\u{e9} \"v2\".pdf"))
+        .await
+        .unwrap();
     let ttl = signed.expires_at - natter::storage::unix_now();
     assert!((3600..=3900).contains(&ttl), "{ttl}");
     // The URL points at APP_URL; fetch the same path and query from the test server.
-    let url = signed.url.replace("http://127.0.0.1:9", &uploads.server.url());
+    let url = signed
+        .url
+        .replace("http://127.0.0.1:9", &uploads.server.url());
     let http = reqwest::Client::new();
 
     let response = http.get(&url).send().await.unwrap();
@@ -470,19 +527,44 @@ async fn the_media_route_checks_signatures_and_serves_ranges_and_etags() {
         headers["content-disposition"],
         "attachment; filename=\"r_sum_ _v2_.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%22v2%22.pdf"
     );
-    let max_age: u64 = headers["cache-control"].to_str().unwrap()
-        .trim_start_matches("private, max-age=").parse().unwrap();
+    let max_age: u64 = headers["cache-control"]
+        .to_str()
+        .unwrap()
+        .trim_start_matches("private, max-age=")
+        .parse()
+        .unwrap();
     assert!(max_age <= ttl && max_age + 5 >= ttl);
     assert_eq!(response.bytes().await.unwrap(), PDF);
 
-    let ranged = http.get(&url).header("range", "bytes=0-3").send().await.unwrap();
+    let ranged = http
+        .get(&url)
+        .header("range", "bytes=0-3")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ranged.status(), 206);
-    assert_eq!(ranged.headers()["content-range"], format!("bytes 0-3/{}", PDF.len()));
+    assert_eq!(
+        ranged.headers()["content-range"],
+        format!("bytes 0-3/{}", PDF.len())
+    );
     assert_eq!(ranged.bytes().await.unwrap(), &PDF[..4]);
-    let outside = http.get(&url).header("range", "bytes=100000-").send().await.unwrap();
+    let outside = http
+        .get(&url)
+        .header("range", "bytes=100000-")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(outside.status(), 416);
-    assert_eq!(outside.headers()["content-range"], format!("bytes */{}", PDF.len()));
-    let cached = http.get(&url).header("if-none-match", key.etag()).send().await.unwrap();
+    assert_eq!(
+        outside.headers()["content-range"],
+        format!("bytes */{}", PDF.len())
+    );
+    let cached = http
+        .get(&url)
+        .header("if-none-match", key.etag())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(cached.status(), 304);
 
     // Every byte of the signature, the path and the name matters; so does the time.
@@ -491,7 +573,10 @@ async fn the_media_route_checks_signatures_and_serves_ranges_and_etags() {
         async move {
             let response = http.get(&url).send().await.unwrap();
             let status = response.status().as_u16();
-            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
         }
     };
     let at = url.find("signature=").unwrap() + "signature=".len() + 7;
@@ -503,8 +588,16 @@ async fn the_media_route_checks_signatures_and_serves_ranges_and_etags() {
     let other_path = url.replacen(&key.as_str()[..12], &format!("{}0", &key.as_str()[..11]), 1);
     assert_eq!(forbidden(other_path).await.0, 403);
     assert_eq!(forbidden(url.replace("name=r", "name=x")).await.0, 403);
-    assert_eq!(forbidden(url.split('?').next().unwrap().to_string()).await.0, 403);
-    let signer = UrlSigner::new(&uploads.server.state().config.app_key, &uploads.server.url());
+    assert_eq!(
+        forbidden(url.split('?').next().unwrap().to_string())
+            .await
+            .0,
+        403
+    );
+    let signer = UrlSigner::new(
+        &uploads.server.state().config.app_key,
+        &uploads.server.url(),
+    );
     let expired = signer.url(&key, natter::storage::unix_now() - 1, None);
     assert_eq!(forbidden(expired).await.0, 403);
     let unknown = key.sibling(Variant::Original, "zip").unwrap();
@@ -514,7 +607,11 @@ async fn the_media_route_checks_signatures_and_serves_ranges_and_etags() {
     // The thumbnail of an image is a JPEG served inline.
     let (_, photo) = uploads.send("image", "p.jpg", &jpeg(40, 30)).await;
     let thumb = ObjectKey::parse(photo["thumbnail_key"].as_str().unwrap()).unwrap();
-    let thumb_url = storage.signed_url(&thumb, None).await.unwrap().url
+    let thumb_url = storage
+        .signed_url(&thumb, None)
+        .await
+        .unwrap()
+        .url
         .replace("http://127.0.0.1:9", &uploads.server.url());
     let response = http.get(&thumb_url).send().await.unwrap();
     assert_eq!(response.headers()["content-type"], "image/jpeg");
@@ -567,28 +664,68 @@ async fn ffmpeg_gives_durations_and_posters_and_its_absence_nulls() {
     };
     let dir = tempfile::tempdir().unwrap();
     let video = dir.path().join("clip.mp4");
-    generate(&["-f", "lavfi", "-i", "testsrc=duration=1.5:size=640x360:rate=10", "-pix_fmt", "yuv420p"], &video);
+    generate(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=1.5:size=640x360:rate=10",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+        &video,
+    );
     let audio = dir.path().join("voice.ogg");
-    generate(&["-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:a", "libopus"], &audio);
+    generate(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=2",
+            "-c:a",
+            "libopus",
+        ],
+        &audio,
+    );
 
     let probe = ffmpeg.probe(&video).await.unwrap();
-    assert!((1400..=1600).contains(&probe.duration_ms.unwrap()), "{probe:?}");
-    assert_eq!((probe.width, probe.height, probe.has_video), (Some(640), Some(360), true));
+    assert!(
+        (1400..=1600).contains(&probe.duration_ms.unwrap()),
+        "{probe:?}"
+    );
+    assert_eq!(
+        (probe.width, probe.height, probe.has_video),
+        (Some(640), Some(360), true)
+    );
     let poster = ffmpeg.poster(&video).await.unwrap();
     let poster = image::load_from_memory(&poster).unwrap();
     assert_eq!((poster.width(), poster.height()), (320, 180));
 
     let probe = ffmpeg.probe(&audio).await.unwrap();
-    assert!((1900..=2100).contains(&probe.duration_ms.unwrap()), "{probe:?}");
+    assert!(
+        (1900..=2100).contains(&probe.duration_ms.unwrap()),
+        "{probe:?}"
+    );
     assert!(!probe.has_video);
     assert!(ffmpeg.poster(&audio).await.is_none());
-    assert!(ffmpeg.probe(&dir.path().join("missing.mp4")).await.is_none());
+    assert!(
+        ffmpeg
+            .probe(&dir.path().join("missing.mp4"))
+            .await
+            .is_none()
+    );
 
     // The bytes ffmpeg made pass the sniffing of their kinds.
     let head = |p: &Path| std::fs::read(p).unwrap();
     use natter::media::sniff::{MediaKind, classify};
-    assert_eq!(classify(MediaKind::Video, &head(&video)).unwrap().mime, "video/mp4");
-    assert_eq!(classify(MediaKind::Audio, &head(&audio)).unwrap().mime, "audio/ogg");
+    assert_eq!(
+        classify(MediaKind::Video, &head(&video)).unwrap().mime,
+        "video/mp4"
+    );
+    assert_eq!(
+        classify(MediaKind::Audio, &head(&audio)).unwrap().mime,
+        "audio/ogg"
+    );
 }
 
 // ---- both disks ----------------------------------------------------------------
@@ -596,7 +733,10 @@ async fn ffmpeg_gives_durations_and_posters_and_its_absence_nulls() {
 /// Where the S3 tests send their requests: TEST_S3_ENDPOINT (tests/s3/start). Under
 /// CI a missing endpoint fails; elsewhere it is a visible skip.
 fn s3_endpoint() -> Option<String> {
-    match std::env::var("TEST_S3_ENDPOINT").ok().filter(|v| !v.is_empty()) {
+    match std::env::var("TEST_S3_ENDPOINT")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
         Some(endpoint) => Some(endpoint),
         None if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
             panic!("TEST_S3_ENDPOINT is not set, and CI must run the S3 tests (tests/s3/start)")
@@ -610,13 +750,19 @@ fn s3_endpoint() -> Option<String> {
 
 /// Points the settings at a fresh bucket of the S3 test server.
 async fn use_s3(settings: &mut Settings, endpoint: &str) {
-    let bucket = format!("natter-{}", natter::auth::secrets::random_token(12).to_lowercase());
+    let bucket = format!(
+        "natter-{}",
+        natter::auth::secrets::random_token(12).to_lowercase()
+    );
     let created = reqwest::Client::new()
         .put(format!("{endpoint}/{bucket}"))
         .send()
         .await
         .unwrap();
-    assert!(created.status().is_success(), "cannot create bucket {bucket}");
+    assert!(
+        created.status().is_success(),
+        "cannot create bucket {bucket}"
+    );
     let media = &mut settings.media;
     media.media_disk = MediaDiskKind::S3;
     media.aws_bucket = Some(bucket);

@@ -10,7 +10,9 @@
 
 use sea_orm_migration::prelude::*;
 
-use super::{big, big_null, create_all, create_table, drop_all, id, index, string, string_null, unique_index};
+use super::{
+    big, big_null, create_all, create_table, drop_all, id, index, string, string_null, unique_index,
+};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -39,7 +41,12 @@ impl MigrationTrait for Migration {
             .col(big_null("height"))
             .col(big_null("duration_ms"))
             .col(string_null("thumbnail_key", 200))
-            .col(ColumnDef::new("ref_count").big_integer().not_null().default(0))
+            .col(
+                ColumnDef::new("ref_count")
+                    .big_integer()
+                    .not_null()
+                    .default(0),
+            )
             // pending (objects being written) | active | deleting (objects being removed)
             .col(string("state", 10))
             .col(big("created_at"))
