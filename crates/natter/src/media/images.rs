@@ -107,24 +107,26 @@ pub fn process_message_image(
     let thumbnail = thumbnail_jpeg(&image, orientation, THUMBNAIL_SIDE, THUMBNAIL_QUALITY)?;
     timings.thumbnail = started.elapsed();
 
-    let (clean, width, height) = if orientation == Orientation::NoTransforms {
-        let started = Instant::now();
-        let stripped = strip_metadata(bytes, format);
-        timings.encode = started.elapsed();
-        let clean = match stripped {
-            Some(clean) => clean,
-            None => encode_as(&image, format)?,
+    // GIFs carry no orientation; they are only ever rewritten losslessly.
+    let (clean, width, height) =
+        if orientation == Orientation::NoTransforms || format == ImageFormat::Gif {
+            let started = Instant::now();
+            let stripped = strip_metadata(bytes, format);
+            timings.encode = started.elapsed();
+            let clean = match stripped {
+                Some(clean) => clean,
+                None => encode_as(&image, format)?,
+            };
+            (clean, image.width(), image.height())
+        } else {
+            let started = Instant::now();
+            let upright = orient(image, orientation);
+            timings.orient = started.elapsed();
+            let started = Instant::now();
+            let clean = encode_as(&upright, format)?;
+            timings.encode = started.elapsed();
+            (clean, upright.width(), upright.height())
         };
-        (clean, image.width(), image.height())
-    } else {
-        let started = Instant::now();
-        let upright = orient(image, orientation);
-        timings.orient = started.elapsed();
-        let started = Instant::now();
-        let clean = encode_as(&upright, format)?;
-        timings.encode = started.elapsed();
-        (clean, upright.width(), upright.height())
-    };
     Ok(ProcessedImage {
         width,
         height,
@@ -257,18 +259,15 @@ fn thumbnail_jpeg(
     encode_jpeg(&small, quality)
 }
 
-/// Re-encodes in the uploaded format (GIFs are never re-encoded: they carry no
-/// orientation, and their stripping is lossless).
+/// Re-encodes in the uploaded format. GIFs are never re-encoded (that would lose
+/// their animation): one whose blocks cannot be walked is refused.
 fn encode_as(image: &DynamicImage, format: ImageFormat) -> Result<Vec<u8>, ImageRefusal> {
-    if format == ImageFormat::Jpeg {
-        return encode_jpeg(image, REENCODE_QUALITY);
+    match format {
+        ImageFormat::Jpeg => return encode_jpeg(image, REENCODE_QUALITY),
+        ImageFormat::Gif => return Err(ImageRefusal::Undecodable),
+        _ => {}
     }
     let mut out = Cursor::new(Vec::new());
-    let format = if format == ImageFormat::Gif {
-        ImageFormat::Png
-    } else {
-        format
-    };
     image
         .write_to(&mut out, format)
         .map_err(|_| ImageRefusal::Undecodable)?;

@@ -44,6 +44,8 @@ pub const MAX_FIELDS_TOTAL: u64 = 512 * 1024;
 const PART_OVERHEAD: u64 = 64 * 1024;
 /// Buffer between the body and the temp file.
 const WRITE_BUFFER: usize = 256 * 1024;
+/// How long the rest of a refused body is read and thrown away (see [`pump`]).
+const LINGER: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The per-type limits (MEDIA_MAX_BYTES_*).
 #[derive(Debug, Clone, Copy)]
@@ -168,8 +170,7 @@ pub async fn receive(
     };
     let constraints =
         multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(cap));
-    let mut multipart =
-        multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
+    let mut multipart = multer::Multipart::with_constraints(pump(body), boundary, constraints);
     let mut upload = Upload {
         fields: BTreeMap::new(),
         file: None,
@@ -197,6 +198,32 @@ pub async fn receive(
     }
     check_final_limit(&upload, limits, rule)?;
     Ok(upload)
+}
+
+/// Feeds the body to the multipart reader through a small channel. When the reader
+/// stops early (a 413 while streaming, a bad part), the pump goes on reading and
+/// discarding what the client still sends, for at most [`LINGER`]: a client still
+/// sending then reads the answer, where closing at once would make the kernel reset
+/// the connection under it (the "lingering close" of web servers). The answer itself
+/// is not delayed. Nothing is kept: memory stays flat whatever the client sends.
+fn pump(body: Body) -> impl futures::Stream<Item = Result<Bytes, axum::Error>> {
+    use futures::StreamExt;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let mut stream = body.into_data_stream();
+    tokio::spawn(async move {
+        while let Some(chunk) = stream.next().await {
+            let failed = chunk.is_err();
+            if tx.send(chunk).await.is_err() {
+                break;
+            }
+            if failed {
+                return;
+            }
+        }
+        let drain = async { while let Some(Ok(_)) = stream.next().await {} };
+        let _ = tokio::time::timeout(LINGER, drain).await;
+    });
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 /// With the type known only after the file (`message_type` sent last), the file is
