@@ -14,6 +14,8 @@ mod errors;
 mod groups;
 mod lifecycle;
 mod messages;
+mod migrations;
+mod openapi;
 mod ops;
 mod realtime;
 mod sms;
