@@ -20,9 +20,11 @@ pub mod ops;
 pub mod phone;
 pub mod ratelimit;
 pub mod realtime;
+pub mod secrets;
 pub mod sms;
 pub mod state;
 pub mod sync;
+pub mod telemetry;
 pub mod users;
 
 use std::net::SocketAddr;

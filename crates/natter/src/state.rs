@@ -15,6 +15,7 @@ use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::realtime::Realtime;
 use crate::sms::{self, SmsSender};
 use crate::sync::log::CommittedEvent;
+use crate::telemetry;
 use tokio_util::sync::CancellationToken;
 
 /// Cheap to clone: one pointer.
@@ -26,8 +27,6 @@ pub struct Shared {
     pub db: Db,
     pub limiter: Arc<dyn RateLimiter>,
     pub sms: Arc<dyn SmsSender>,
-    /// Outbound HTTP (Twilio, webhooks).
-    pub http: reqwest::Client,
     pub metrics: PrometheusHandle,
     /// Set when REDIS_URL is.
     pub redis: Option<ConnectionManager>,
@@ -71,7 +70,7 @@ impl AppState {
             None => None,
         };
         let limiter: Arc<dyn RateLimiter> = match &redis {
-            Some(conn) => Arc::new(RedisLimiter::new(conn.clone(), &redis_prefix(&config))),
+            Some(conn) => Arc::new(RedisLimiter::new(conn.clone(), &config.redis_prefix())),
             None => Arc::new(MemoryLimiter::new()),
         };
         install_tls_provider();
@@ -79,8 +78,8 @@ impl AppState {
             .timeout(std::time::Duration::from_secs(15))
             .build()
             .context("cannot build the HTTP client")?;
-        let sms = sms::from_config(&config, http.clone());
-        let metrics = crate::ops::metrics::handle();
+        let sms = sms::from_config(&config, http);
+        let metrics = telemetry::handle();
         let cache_ttl = std::time::Duration::from_secs(config.settings.cache_ttl);
         let shutdown = CancellationToken::new();
         let realtime = Realtime::start(&config, redis.clone(), shutdown.clone());
@@ -96,7 +95,6 @@ impl AppState {
             db,
             limiter,
             sms,
-            http,
             metrics,
             redis,
             writer,
@@ -113,12 +111,6 @@ impl AppState {
     pub fn publish(&self, events: Vec<CommittedEvent>) {
         self.realtime.publish(events);
     }
-}
-
-/// Keys and channels natter uses in Redis start with this, so several natter
-/// installations (or test runs) can share one Redis.
-pub fn redis_prefix(config: &Config) -> String {
-    format!("natter:{}:", config.settings.reverb_app_id)
 }
 
 async fn connect_redis(url: &str) -> anyhow::Result<ConnectionManager> {

@@ -2,7 +2,6 @@
 
 pub mod dto;
 pub mod routes;
-pub mod secrets;
 pub mod service;
 mod store;
 

@@ -11,13 +11,12 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::dto::{SendOtpRequest, SendOtpResponse, TokenPair, VerifyOtpRequest, VerifyOtpResponse};
-use super::secrets::{constant_time_eq, hmac_sha256_hex, random_digits, random_token, sha256_hex};
 use super::store;
 use crate::clock::{Timestamp, now_ms};
-use crate::contacts::service::phone_field_error;
 use crate::error::{ApiError, ApiResult};
 use crate::phone;
 use crate::ratelimit::Limit;
+use crate::secrets::{constant_time_eq, hmac_sha256_hex, random_digits, random_token, sha256_hex};
 use crate::sms::Sms;
 use crate::state::AppState;
 use crate::users;
@@ -55,7 +54,7 @@ pub async fn send_otp(
     ip: IpAddr,
 ) -> ApiResult<SendOtpResponse> {
     let e164 = phone::to_e164(&request.phone_number, Some(&request.country_code))
-        .map_err(phone_field_error)?;
+        .map_err(phone::field_error)?;
     let settings = &state.config.settings;
     let limits = [
         Limit::new(
@@ -129,7 +128,7 @@ pub async fn verify_otp(
     request: VerifyOtpRequest,
 ) -> ApiResult<VerifyOtpResponse> {
     let e164 = phone::to_e164(&request.phone_number, Some(&request.country_code))
-        .map_err(phone_field_error)?;
+        .map_err(phone::field_error)?;
     let country_code = request
         .country_code
         .trim()

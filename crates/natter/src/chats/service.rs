@@ -11,7 +11,7 @@ use super::store::{self, NewChat, NewParticipant};
 use crate::clock::Timestamp;
 use crate::contacts;
 use crate::db::entities::{chat, chat_participant};
-use crate::error::{ApiError, ApiResult, is_unique_violation};
+use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::PageQuery;
 use crate::messages;
 use crate::state::AppState;
@@ -202,11 +202,7 @@ pub async fn get_or_create_private(
     }
     match create_private(state, user_id, other_id, pair.clone()).await {
         Ok(chat) => Ok((view(state, &state.db.read, user_id, chat).await?, true)),
-        Err(ApiError::Internal(err))
-            if err
-                .downcast_ref::<sea_orm::DbErr>()
-                .is_some_and(is_unique_violation) =>
-        {
+        Err(err) if err.is_unique_violation() => {
             let chat = store::find_private(&state.db.write, &pair)
                 .await?
                 .ok_or_else(|| {

@@ -10,9 +10,10 @@ use super::dto::{
 use super::store;
 use crate::clock::{Timestamp, now_ms};
 use crate::db::entities::contact;
-use crate::error::{ApiError, ApiResult, is_unique_violation};
+use crate::db::unique::CONTACTS_PAIR;
+use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::PageQuery;
-use crate::phone::{self, PhoneError};
+use crate::phone;
 use crate::ratelimit::Limit;
 use crate::state::AppState;
 use crate::users;
@@ -100,7 +101,7 @@ pub async fn add(
     let (row, created) = match store::insert(&state.db.write, user_id, target, name, now_ms()).await
     {
         Ok(row) => (row, true),
-        Err(err) if is_unique_violation(&err) => {
+        Err(err) if CONTACTS_PAIR.violated_by(&err) => {
             let row = store::find_pair(&state.db.write, user_id, target)
                 .await?
                 .ok_or_else(|| {
@@ -137,24 +138,11 @@ async fn resolve_target(
             own_code.as_str()
         }
     };
-    let e164 = phone::to_e164(number, Some(country_code)).map_err(phone_field_error)?;
+    let e164 = phone::to_e164(number, Some(country_code)).map_err(phone::field_error)?;
     users::service::find_by_phone(state, &e164)
         .await?
         .map(|u| u.id)
         .ok_or_else(|| ApiError::not_found("User"))
-}
-
-/// The 422 for a number or country code that cannot be used.
-pub fn phone_field_error(err: PhoneError) -> ApiError {
-    match err {
-        PhoneError::CountryCode => {
-            ApiError::field("country_code", "The country code field is invalid.")
-        }
-        PhoneError::Number => ApiError::field(
-            "phone_number",
-            "The phone number field is not a valid phone number.",
-        ),
-    }
 }
 
 pub async fn sync(
@@ -175,7 +163,7 @@ pub async fn sync(
     let own_code;
     let country_code = match &request.country_code {
         Some(code) => {
-            phone::calling_code(code).map_err(phone_field_error)?;
+            phone::calling_code(code).map_err(phone::field_error)?;
             code.as_str()
         }
         None => {

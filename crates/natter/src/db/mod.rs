@@ -8,6 +8,7 @@
 
 pub mod entities;
 pub mod migrations;
+pub mod unique;
 
 use std::time::Duration;
 

@@ -18,6 +18,7 @@ use crate::chats::service::{self as chats, Member};
 use crate::db::entities::chat;
 use crate::error::{ApiError, ApiResult};
 use crate::messages;
+use crate::secrets::random_token;
 use crate::state::AppState;
 use crate::sync::log::{EventTx, Route};
 use crate::{contacts, users};
@@ -367,7 +368,7 @@ pub async fn set_role(
 /// A new invite code; the previous one stops working.
 pub async fn invite_link(state: &AppState, actor: i64, group_id: i64) -> ApiResult<InviteLink> {
     require_admin(state, group_id, actor).await?;
-    let code = crate::auth::secrets::random_token(22);
+    let code = random_token(22);
     // Through the stream lock like every other change to the chat row, so it
     // never deadlocks against a membership change on MySQL.
     let tx = EventTx::begin(&state.db).await?;

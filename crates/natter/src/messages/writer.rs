@@ -23,11 +23,12 @@ use crate::chats::service::{self as chats, Watermark};
 use crate::clock::Timestamp;
 use crate::db::Db;
 use crate::db::entities::message;
-use crate::error::{ApiError, ApiResult, is_unique_violation};
-use crate::ops::metrics::{
+use crate::db::unique::MESSAGES_CLIENT_ID;
+use crate::error::{ApiError, ApiResult};
+use crate::sync::log::{CommittedEvent, EventTx, Route, Scope, names};
+use crate::telemetry::{
     MESSAGES_SENT, WRITER_BATCH_DURATION, WRITER_BATCH_SIZE, WRITER_QUEUE_DEPTH,
 };
-use crate::sync::log::{CommittedEvent, EventTx, Route, Scope, names};
 
 /// A validated message, ready to store.
 #[derive(Debug, Clone)]
@@ -197,10 +198,10 @@ async fn process(db: &Db, rosters: &mut chats::RosterCache, batch: Vec<Job>, pub
         }
         Err(err) => {
             if let (Some(work), Some(reply)) = (works.first(), replies.into_iter().next()) {
-                let result = if err.is_duplicate() {
+                let result = if is_duplicate(&err) {
                     write_one(db, rosters, work, publish).await
                 } else {
-                    Err(ApiError::Internal(err.into()))
+                    Err(err)
                 };
                 let _ = reply.send(result);
             }
@@ -224,8 +225,8 @@ async fn write_one(
                 publish(events);
                 return Ok(done.remove(0));
             }
-            Err(err) if err.is_duplicate() && attempt < 3 => continue,
-            Err(err) => return Err(ApiError::Internal(err.into())),
+            Err(err) if is_duplicate(&err) && attempt < 3 => continue,
+            Err(err) => return Err(err),
         }
     }
 }
@@ -235,7 +236,7 @@ async fn write_batch(
     db: &Db,
     rosters: &mut chats::RosterCache,
     works: &[Work],
-) -> Result<(Vec<Done>, Vec<CommittedEvent>), WriteError> {
+) -> ApiResult<(Vec<Done>, Vec<CommittedEvent>)> {
     let existing = existing_client_ids(db, works).await?;
     let mut tx = EventTx::begin(db).await?;
     let now = tx.now();
@@ -305,11 +306,7 @@ struct Gate {
 }
 
 impl Gate {
-    async fn load(
-        tx: &EventTx,
-        cache: &mut chats::RosterCache,
-        works: &[Work],
-    ) -> Result<Gate, WriteError> {
+    async fn load(tx: &EventTx, cache: &mut chats::RosterCache, works: &[Work]) -> ApiResult<Gate> {
         let mut chat_ids: Vec<i64> = works
             .iter()
             .filter_map(|w| match w {
@@ -362,10 +359,7 @@ fn other_in_private(roster: &chats::Roster, me: i64) -> Option<i64> {
 }
 
 /// Client message ids of this batch that are already stored.
-async fn existing_client_ids(
-    db: &Db,
-    works: &[Work],
-) -> Result<HashMap<(i64, String), i64>, WriteError> {
+async fn existing_client_ids(db: &Db, works: &[Work]) -> ApiResult<HashMap<(i64, String), i64>> {
     let pairs: Vec<(i64, String)> = works
         .iter()
         .filter_map(|w| match w {
@@ -441,7 +435,7 @@ pub(super) fn new_row(draft: &Draft, id: i64, seq: i64, now: i64) -> message::Ac
 
 /// Moves a watermark (reading also delivers), records the marks, and emits the
 /// receipt event for the chat and the senders it concerns.
-async fn apply_receipt(tx: &mut EventTx, request: &ReceiptRequest) -> Result<bool, WriteError> {
+async fn apply_receipt(tx: &mut EventTx, request: &ReceiptRequest) -> ApiResult<bool> {
     let ReceiptRequest {
         chat_id,
         user_id,
@@ -505,31 +499,7 @@ async fn apply_receipt(tx: &mut EventTx, request: &ReceiptRequest) -> Result<boo
     Ok(true)
 }
 
-/// What can fail inside the writer: database errors, or anything a service
-/// helper reports.
-#[derive(Debug, thiserror::Error)]
-enum WriteError {
-    #[error(transparent)]
-    Db(#[from] sea_orm::DbErr),
-    #[error("{0}")]
-    Api(String),
-}
-
-impl From<ApiError> for WriteError {
-    fn from(err: ApiError) -> Self {
-        match err {
-            ApiError::Internal(inner) => match inner.downcast::<sea_orm::DbErr>() {
-                Ok(db) => WriteError::Db(db),
-                Err(other) => WriteError::Api(format!("{other:#}")),
-            },
-            other => WriteError::Api(other.to_string()),
-        }
-    }
-}
-
-impl WriteError {
-    /// A concurrent insert of the same client message id (another node's batch).
-    fn is_duplicate(&self) -> bool {
-        matches!(self, WriteError::Db(db) if is_unique_violation(db))
-    }
+/// A concurrent insert of the same client message id (another node's batch).
+fn is_duplicate(err: &ApiError) -> bool {
+    matches!(err, ApiError::Db(db) if MESSAGES_CLIENT_ID.violated_by(db))
 }

@@ -3,9 +3,9 @@
 //! Signatures are Pusher's: `<key>:<hex HMAC-SHA256(secret, "socket_id:channel[:channel_data]")>`,
 //! and for user sign-in `HMAC(secret, "socket_id::user::user_data")`.
 
-use crate::auth::secrets::{constant_time_eq, hmac_sha256_hex};
 use crate::chats;
 use crate::error::ApiResult;
+use crate::secrets::{constant_time_eq, hmac_sha256_hex};
 use crate::state::AppState;
 
 /// The channels of API.md.

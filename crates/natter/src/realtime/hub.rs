@@ -12,7 +12,7 @@ use dashmap::DashMap;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::ops::metrics::{FANOUT_DELIVERIES, SLOW_SOCKETS_CLOSED};
+use crate::telemetry::{FANOUT_DELIVERIES, SLOW_SOCKETS_CLOSED};
 
 /// One frame, encoded once and shared by every socket that gets it.
 pub type Frame = Utf8Bytes;

@@ -51,7 +51,7 @@ impl Realtime {
         let hub = Arc::new(Hub::new());
         let (dispatch, inbox) = mpsc::channel(BUS_QUEUE);
         tokio::spawn(dispatch::run(hub.clone(), inbox, shutdown.clone()));
-        let prefix = crate::state::redis_prefix(config);
+        let prefix = config.redis_prefix();
         let (presence, grants, remote) = match (&redis, &config.settings.redis_url) {
             (Some(conn), Some(url)) => {
                 let channel = format!("{prefix}bus");

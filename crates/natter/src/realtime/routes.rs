@@ -17,6 +17,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::auth::AuthUser;
 use crate::http::json::{FormOrJson, ValidJson};
 use crate::http::path::ValidPath;
+use crate::secrets::constant_time_eq;
 use crate::state::AppState;
 use crate::sync::log::names;
 use crate::users;
@@ -37,7 +38,7 @@ pub async fn websocket(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let settings = &state.config.settings;
-    let key_ok = crate::auth::secrets::constant_time_eq(&key, &settings.reverb_app_key);
+    let key_ok = constant_time_eq(&key, &settings.reverb_app_key);
     let max = settings.ws_max_frame_bytes as usize;
     upgrade
         .max_message_size(max)

@@ -15,8 +15,9 @@ use super::channels::{self, Channel};
 use super::hub::{Outbound, SocketHandle};
 use super::presence::PresenceKey;
 use super::protocol::{self, ClientFrame, codes};
-use crate::ops::metrics::OPEN_SOCKETS;
+use crate::secrets::constant_time_eq;
 use crate::state::AppState;
+use crate::telemetry::OPEN_SOCKETS;
 
 /// How long a pinged client has to answer.
 const PONG_WAIT: Duration = Duration::from_secs(30);
@@ -475,7 +476,7 @@ impl Connection {
                 _ => None,
             });
         match user {
-            Some(user) if crate::auth::secrets::constant_time_eq(auth, &expected) => {
+            Some(user) if constant_time_eq(auth, &expected) => {
                 self.attach(user).await?;
                 self.replies.push(protocol::signin_success(user_data));
             }

@@ -201,13 +201,6 @@ pub async fn delete_account(state: &AppState, user_id: i64) -> ApiResult<()> {
     Ok(())
 }
 
-/// Records that a user came online or went offline.
-pub async fn set_online(state: &AppState, user_id: i64, online: bool) -> ApiResult<i64> {
-    let now = now_ms();
-    store::set_online(&state.db.write, user_id, online, now).await?;
-    Ok(now)
-}
-
 pub async fn find_by_phone(state: &AppState, e164: &str) -> ApiResult<Option<user::Model>> {
     Ok(store::find_by_phone(&state.db.read, e164).await?)
 }

@@ -1,13 +1,18 @@
-//! Every migration runs up, all the way down, and up again, on every backend:
-//! a `down` that does not undo its `up` fails here, not in an operator's rollback.
+//! The schema on every backend: every migration runs up, all the way down, and
+//! up again (a `down` that does not undo its `up` fails here, not in an
+//! operator's rollback); unique indexes are recognised by name in the errors
+//! each database words its own way.
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use sea_orm_migration::MigratorTrait;
 
 use natter::db::Db;
 use natter::db::migrations::Migrator;
+use natter::db::unique::{CONTACTS_PAIR, REACTIONS_USER};
+use natter::error::ApiError;
 
 use crate::backend_tests;
+use crate::common::TestServer;
 
 /// The tables of the connected database, natter's migration table aside.
 async fn tables(db: &Db) -> Vec<String> {
@@ -66,5 +71,24 @@ backend_tests! {
             .unwrap();
         assert!(row.is_some(), "the counter row is back");
         db.close().await;
+    }
+
+    async fn a_violated_unique_index_is_known_by_name(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (ann, bob, _) = server.pair().await;
+        let db = &server.state().db;
+        let insert = format!(
+            "INSERT INTO contacts (user_id, contact_user_id, is_blocked, created_at, updated_at) VALUES ({}, {}, false, 0, 0)",
+            ann.id, bob.id
+        );
+        db.write.execute_unprepared(&insert).await.unwrap();
+        let err = db.write.execute_unprepared(&insert).await.unwrap_err();
+        assert!(CONTACTS_PAIR.violated_by(&err), "{err}");
+        assert!(!REACTIONS_USER.violated_by(&err), "{err}");
+        let answer = ApiError::unique_as_field(err, &CONTACTS_PAIR, "contact_user_id", "Already a contact.");
+        assert!(matches!(answer, ApiError::Validation { .. }), "{answer:?}");
+        let other = db.write.execute_unprepared("SELECT * FROM no_such_table").await.unwrap_err();
+        assert!(!CONTACTS_PAIR.violated_by(&other));
+        assert!(matches!(ApiError::unique_as_field(other, &CONTACTS_PAIR, "x", "y"), ApiError::Db(_)));
     }
 }
