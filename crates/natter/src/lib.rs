@@ -20,6 +20,7 @@ pub mod ops;
 pub mod phone;
 pub mod ratelimit;
 pub mod realtime;
+pub mod resources;
 pub mod secrets;
 pub mod sms;
 pub mod state;

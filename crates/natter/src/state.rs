@@ -13,6 +13,7 @@ use crate::db::Db;
 use crate::messages::writer::Writer;
 use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::realtime::Realtime;
+use crate::resources::user::UserSummary;
 use crate::sms::{self, SmsSender};
 use crate::sync::log::CommittedEvent;
 use crate::telemetry;
@@ -44,7 +45,7 @@ pub struct Caches {
     /// Token id -> the token row, for authenticating requests without a query.
     pub tokens: TtlCache<i64, crate::db::entities::access_token::Model>,
     /// User id -> name and public photo, for message senders.
-    pub summaries: TtlCache<i64, crate::users::dto::UserSummary>,
+    pub summaries: TtlCache<i64, UserSummary>,
 }
 
 impl Deref for AppState {

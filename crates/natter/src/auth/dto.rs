@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::clock::Timestamp;
-use crate::users::dto::SelfView;
+use crate::resources::user::SelfView;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct SendOtpRequest {

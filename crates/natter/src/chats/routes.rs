@@ -4,9 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::dto::{
-    ChatList, ChatView, MuteRequest, PrivateChatRequest, ReadResponse, Success, WatermarkRequest,
-};
+use super::dto::{ChatList, MuteRequest, PrivateChatRequest, ReadResponse, WatermarkRequest};
 use super::service::{self, Watermark};
 use crate::clock::Timestamp;
 use crate::error::ApiResult;
@@ -15,7 +13,9 @@ use crate::http::json::ValidJson;
 use crate::http::pagination::PageQuery;
 use crate::http::path::ValidPath;
 use crate::http::query::ValidQuery;
+use crate::http::reply::Success;
 use crate::messages;
+use crate::resources::chat::ChatView;
 use crate::state::AppState;
 
 /// The caller's chats, most recent activity first.

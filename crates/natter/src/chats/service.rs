@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use sea_orm::ConnectionTrait;
 
-use super::dto::{ChatEvent, ChatList, ChatType, ChatView, ParticipantView, Role};
+use super::dto::{ChatEvent, ChatList};
 use super::store::{self, NewChat, NewParticipant};
 use crate::clock::Timestamp;
 use crate::contacts;
@@ -14,6 +14,7 @@ use crate::db::entities::{chat, chat_participant};
 use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::PageQuery;
 use crate::messages;
+use crate::resources::chat::{ChatType, ChatView, ParticipantView, Role};
 use crate::state::AppState;
 use crate::sync::log::{EventTx, Route, Scope, names};
 use crate::users;

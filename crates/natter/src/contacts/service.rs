@@ -15,6 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::PageQuery;
 use crate::phone;
 use crate::ratelimit::Limit;
+use crate::resources::user::Visibility;
 use crate::state::AppState;
 use crate::users;
 
@@ -271,9 +272,8 @@ async fn views(
 pub async fn presence_audience(
     state: &AppState,
     user_id: i64,
-    last_seen: crate::users::dto::Visibility,
+    last_seen: Visibility,
 ) -> ApiResult<Vec<i64>> {
-    use crate::users::dto::Visibility;
     if last_seen == Visibility::Nobody {
         return Ok(Vec::new());
     }

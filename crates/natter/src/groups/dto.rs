@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::chats::dto::Role;
+use crate::resources::chat::Role;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct CreateGroupRequest {
@@ -56,9 +56,4 @@ pub struct RoleRequest {
 pub struct InviteLink {
     pub code: String,
     pub url: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Success {
-    pub success: bool,
 }

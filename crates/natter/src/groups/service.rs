@@ -13,11 +13,11 @@ use sea_orm::ActiveValue::Set;
 use serde_json::json;
 
 use super::dto::{CreateGroupRequest, InviteLink, UpdateGroupRequest};
-use crate::chats::dto::{ChatType, ChatView, Role};
 use crate::chats::service::{self as chats, Member};
 use crate::db::entities::chat;
 use crate::error::{ApiError, ApiResult};
 use crate::messages;
+use crate::resources::chat::{ChatType, ChatView, Role};
 use crate::secrets::random_token;
 use crate::state::AppState;
 use crate::sync::log::{EventTx, Route};

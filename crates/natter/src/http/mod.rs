@@ -9,4 +9,5 @@ pub mod openapi;
 pub mod pagination;
 pub mod path;
 pub mod query;
+pub mod reply;
 pub mod validate;

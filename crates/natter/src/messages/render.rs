@@ -11,14 +11,14 @@ use std::collections::HashMap;
 
 use sea_orm::ConnectionTrait;
 
-use super::dto::{
-    DeliveryStatus, LocationView, MediaView, MessageView, ReactionSummary, ReplyView, SenderView,
-};
 use super::store::{self, MARK_DELIVERED, MARK_READ};
 use crate::chats;
 use crate::clock::Timestamp;
 use crate::db::entities::{message, message_reaction, receipt_mark};
 use crate::error::ApiResult;
+use crate::resources::message::{
+    DeliveryStatus, LocationView, MediaView, MessageView, ReactionSummary, ReplyView, SenderView,
+};
 use crate::state::AppState;
 use crate::users;
 

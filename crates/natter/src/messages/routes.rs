@@ -6,8 +6,7 @@ use axum::http::StatusCode;
 
 use super::dto::{
     EditMessageRequest, ForwardRequest, HistoryQuery, MessageEnvelope, MessageHistory,
-    MessagesEnvelope, ReactRequest, ReactResponse, ReceiptList, SendMessageRequest, Success,
-    SuccessMessage,
+    MessagesEnvelope, ReactRequest, ReactResponse, ReceiptList, SendMessageRequest, SuccessMessage,
 };
 use super::service;
 use crate::error::ApiResult;
@@ -15,6 +14,7 @@ use crate::http::auth::AuthUser;
 use crate::http::json::ValidJson;
 use crate::http::path::ValidPath;
 use crate::http::query::ValidQuery;
+use crate::http::reply::Success;
 use crate::state::AppState;
 
 /// History, oldest first, paged backwards with `before_message_id`.

@@ -6,9 +6,8 @@ use std::collections::HashMap;
 use sea_orm::ConnectionTrait;
 
 use super::dto::{
-    ForwardRequest, HistoryPagination, HistoryQuery, LocationView, MessageEvent, MessageHistory,
-    MessageView, ReactResponse, ReactionEvent, ReactionResult, Receipt, ReceiptList,
-    SendMessageRequest, SendableType, SenderView,
+    ForwardRequest, HistoryPagination, HistoryQuery, MessageEvent, MessageHistory, ReactResponse,
+    ReactionResult, Receipt, ReceiptList, SendMessageRequest, SendableType,
 };
 use super::render::{self, reply_view, summarise_reactions};
 use super::store::{self, UnreadProbe};
@@ -17,6 +16,9 @@ use crate::chats::service::{self as chats, Interval, Member, Watermark};
 use crate::clock::Timestamp;
 use crate::db::entities::message;
 use crate::error::{ApiError, ApiResult};
+use crate::resources::message::{
+    LocationView, MessageView, ReactionSummary, ReactionUpdate, ReplyView, SenderView,
+};
 use crate::state::AppState;
 use crate::sync::log::{EventTx, Scope, names};
 use crate::users;
@@ -117,11 +119,7 @@ fn check_shape(request: &SendMessageRequest) -> ApiResult<()> {
 }
 
 /// The quoted message: it must be in the same chat and visible to the sender.
-async fn reply_target(
-    state: &AppState,
-    member: &Member,
-    id: i64,
-) -> ApiResult<super::dto::ReplyView> {
+async fn reply_target(state: &AppState, member: &Member, id: i64) -> ApiResult<ReplyView> {
     let invalid = || {
         ApiError::field(
             "reply_to_message_id",
@@ -331,7 +329,7 @@ pub async fn unreact(state: &AppState, user_id: i64, message_id: i64) -> ApiResu
 async fn emit_reactions(
     tx: &mut EventTx,
     message: &message::Model,
-) -> ApiResult<Vec<super::dto::ReactionSummary>> {
+) -> ApiResult<Vec<ReactionSummary>> {
     let rows = store::reactions_of(tx.conn(), &[message.id]).await?;
     let reactions = summarise_reactions(rows)
         .remove(&message.id)
@@ -339,7 +337,7 @@ async fn emit_reactions(
     tx.emit(
         Scope::Chat(message.chat_id),
         names::REACTION_UPDATED,
-        &ReactionEvent {
+        &ReactionUpdate {
             message_id: message.id,
             chat_id: message.chat_id,
             reactions: &reactions,

@@ -16,15 +16,17 @@ use std::collections::HashMap;
 use sea_orm::ActiveValue::Set;
 use tokio::sync::{mpsc, oneshot};
 
-use super::dto::{DeliveryStatus, LocationView, MessageEvent, MessageView, ReplyView, SenderView};
+use super::dto::MessageEvent;
 use super::store::{self, MARK_DELIVERED, MARK_READ};
-use crate::chats::dto::ReceiptEvent;
 use crate::chats::service::{self as chats, Watermark};
 use crate::clock::Timestamp;
 use crate::db::Db;
 use crate::db::entities::message;
 use crate::db::unique::MESSAGES_CLIENT_ID;
 use crate::error::{ApiError, ApiResult};
+use crate::resources::message::{
+    DeliveryStatus, LocationView, MessageView, ReceiptUpdate, ReplyView, SenderView,
+};
 use crate::sync::log::{CommittedEvent, EventTx, Route, Scope, names};
 use crate::telemetry::{
     MESSAGES_SENT, WRITER_BATCH_DURATION, WRITER_BATCH_SIZE, WRITER_QUEUE_DEPTH,
@@ -480,7 +482,7 @@ async fn apply_receipt(tx: &mut EventTx, request: &ReceiptRequest) -> ApiResult<
         .filter(|s| *s != user_id)
         .collect();
     let at = Some(Timestamp(now));
-    let payload = ReceiptEvent {
+    let payload = ReceiptUpdate {
         chat_id,
         user_id,
         message_id,

@@ -17,6 +17,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::auth::AuthUser;
 use crate::http::json::{FormOrJson, ValidJson};
 use crate::http::path::ValidPath;
+use crate::resources::chat::Typing;
 use crate::secrets::constant_time_eq;
 use crate::state::AppState;
 use crate::sync::log::names;
@@ -186,13 +187,6 @@ pub struct TypingRequest {
     pub typing: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct TypingEvent {
-    chat_id: i64,
-    user_id: i64,
-    typing: bool,
-}
-
 /// Broadcasts `App\Events\UserTyping` on the chat channel (not logged), for
 /// clients that cannot send client events.
 #[utoipa::path(post, path = "/api/chats/{chat}/typing", tag = "realtime", security(("bearer" = [])),
@@ -207,7 +201,7 @@ pub async fn typing(
 ) -> ApiResult<StatusCode> {
     let member = crate::chats::service::require_member(&state, chat, auth.user_id).await?;
     crate::chats::service::ensure_not_blocked(&state, &member).await?;
-    let payload = TypingEvent {
+    let payload = Typing {
         chat_id: chat,
         user_id: auth.user_id,
         typing: request.typing,

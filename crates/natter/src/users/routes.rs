@@ -3,12 +3,13 @@
 use axum::Json;
 use axum::extract::State;
 
-use super::dto::{SelfView, SuccessResponse, UpdatePrivacyRequest, UpdateProfileRequest, UserView};
+use super::dto::{SuccessResponse, UpdatePrivacyRequest, UpdateProfileRequest};
 use super::service;
 use crate::error::ApiResult;
 use crate::http::auth::AuthUser;
 use crate::http::json::ValidJson;
 use crate::http::path::ValidPath;
+use crate::resources::user::{SelfView, UserView};
 use crate::state::AppState;
 
 /// The caller's own profile.

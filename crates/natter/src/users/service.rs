@@ -4,14 +4,15 @@ use std::collections::HashMap;
 
 use sea_orm::ActiveValue::Set;
 
-use super::dto::{
-    PrivacySettings, SelfView, UpdatePrivacyRequest, UpdateProfileRequest, UserView, Visibility,
-};
+use super::dto::{UpdatePrivacyRequest, UpdateProfileRequest};
 use super::store;
 use crate::clock::{Timestamp, now_ms};
 use crate::contacts;
 use crate::db::entities::user;
 use crate::error::{ApiError, ApiResult, is_unique_violation};
+use crate::resources::user::{
+    OnlineStatus, PrivacySettings, SelfView, UserSummary, UserView, Visibility,
+};
 use crate::state::AppState;
 
 pub const DEFAULT_ABOUT: &str = "Hey there! I am using natter.";
@@ -215,10 +216,7 @@ pub async fn find_by_phones(state: &AppState, e164s: &[String]) -> ApiResult<Vec
 
 /// Viewer-independent summaries of users (deleted ones included), from this
 /// node's cache where it has them: every message send needs its sender's.
-pub async fn summaries(
-    state: &AppState,
-    ids: &[i64],
-) -> ApiResult<HashMap<i64, super::dto::UserSummary>> {
+pub async fn summaries(state: &AppState, ids: &[i64]) -> ApiResult<HashMap<i64, UserSummary>> {
     let mut found = HashMap::with_capacity(ids.len());
     let mut missing = Vec::new();
     for id in ids {
@@ -242,28 +240,20 @@ pub async fn summaries(
     Ok(found)
 }
 
-pub fn summary(user: &user::Model) -> super::dto::UserSummary {
+pub fn summary(user: &user::Model) -> UserSummary {
     if user.deleted_at.is_some() {
-        return super::dto::UserSummary {
+        return UserSummary {
             id: user.id,
             name: DELETED_NAME.to_string(),
             avatar_url: None,
         };
     }
     let public_photo = Visibility::parse(&user.privacy_profile_photo) == Visibility::Everyone;
-    super::dto::UserSummary {
+    UserSummary {
         id: user.id,
         name: user.name.clone(),
         avatar_url: user.avatar_url.clone().filter(|_| public_photo),
     }
-}
-
-/// `App\Events\UserOnline` payload.
-#[derive(serde::Serialize)]
-struct OnlineEvent {
-    user_id: i64,
-    is_online: bool,
-    last_seen_at: Option<Timestamp>,
 }
 
 /// Records that a user's first socket connected (online) or last one left
@@ -279,7 +269,7 @@ pub async fn presence_changed(state: &AppState, user_id: i64, online: bool) -> A
     if audience.is_empty() {
         return Ok(());
     }
-    let payload = OnlineEvent {
+    let payload = OnlineStatus {
         user_id,
         is_online: online,
         last_seen_at: Some(Timestamp(now)),
