@@ -25,6 +25,7 @@ pub mod secrets;
 pub mod sms;
 pub mod state;
 pub mod sync;
+pub mod synclog;
 pub mod telemetry;
 pub mod users;
 
@@ -120,7 +121,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let local_addr = listener.local_addr()?;
     let shutdown = state.shutdown.clone();
     let router = app(state.clone());
-    sync::service::spawn_retention(state.clone(), shutdown.clone());
+    let retention = Duration::from_secs(state.config.settings.sync_retention);
+    tokio::spawn(synclog::run_retention(
+        state.db.clone(),
+        retention,
+        shutdown.clone(),
+    ));
     realtime::spawn_liveness(state.clone(), shutdown.clone());
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {

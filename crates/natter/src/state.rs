@@ -15,7 +15,7 @@ use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::realtime::Realtime;
 use crate::resources::user::UserSummary;
 use crate::sms::{self, SmsSender};
-use crate::sync::log::CommittedEvent;
+use crate::synclog::CommittedEvent;
 use crate::telemetry;
 use tokio_util::sync::CancellationToken;
 

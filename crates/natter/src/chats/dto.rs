@@ -43,9 +43,3 @@ pub struct MuteRequest {
     #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub until: Option<i64>,
 }
-
-/// `ChatUpdated` payload.
-#[derive(Debug, Serialize)]
-pub struct ChatEvent<'a> {
-    pub chat: &'a ChatView,
-}

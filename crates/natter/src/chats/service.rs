@@ -1,12 +1,12 @@
 //! Chats: who is in them, what a member sees of them, private-chat creation,
 //! muting, and the membership checks every chat or message route relies on.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use sea_orm::ConnectionTrait;
 
-use super::dto::{ChatEvent, ChatList};
+use super::dto::ChatList;
 use super::store::{self, NewChat, NewParticipant};
 use crate::clock::Timestamp;
 use crate::contacts;
@@ -16,24 +16,10 @@ use crate::http::pagination::PageQuery;
 use crate::messages;
 use crate::resources::chat::{ChatType, ChatView, ParticipantView, Role};
 use crate::state::AppState;
-use crate::sync::log::{EventTx, Route, Scope, names};
+use crate::synclog::{Audience, Event, Interval, LogTx, Scope};
 use crate::users;
 
 pub use store::Watermark;
-
-/// A stretch of sync-log positions a member may see: `from < seq <= to`
-/// (`to` None while they are still a member).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Interval {
-    pub from: i64,
-    pub to: Option<i64>,
-}
-
-impl Interval {
-    pub fn contains(&self, seq: i64) -> bool {
-        seq > self.from && self.to.is_none_or(|to| seq <= to)
-    }
-}
 
 /// A current member's receipt state in a chat.
 #[derive(Debug, Clone, Copy)]
@@ -223,7 +209,7 @@ async fn create_private(
     other_id: i64,
     pair: String,
 ) -> ApiResult<chat::Model> {
-    let mut tx = EventTx::begin(&state.db).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
     let now = tx.now();
     let chat = store::insert_chat(
         tx.conn(),
@@ -251,38 +237,45 @@ async fn create_private(
         .await?;
         store::open_membership(tx.conn(), chat.id, member, from_seq).await?;
     }
-    emit_chat_updated(state, &mut tx, &chat).await?;
+    emit_chat_updated(state, &mut tx, &chat, Audience::default()).await?;
     let events = tx.commit().await?;
     state.publish(events);
     Ok(chat)
 }
 
 /// Emits `ChatUpdated` with the chat as anyone may see it (no viewer's unread
-/// count or mute); clients fetch the chat for their own view.
+/// count or mute), to its members and `extra`; clients fetch the chat for
+/// their own view.
 pub async fn emit_chat_updated(
     state: &AppState,
-    tx: &mut EventTx,
+    tx: &mut LogTx,
     chat: &chat::Model,
-) -> ApiResult<()> {
-    emit_chat_updated_routed(state, tx, chat, Route::default()).await
-}
-
-pub async fn emit_chat_updated_routed(
-    state: &AppState,
-    tx: &mut EventTx,
-    chat: &chat::Model,
-    route: Route,
+    extra: Audience,
 ) -> ApiResult<()> {
     let mut views = build_views(state, tx.conn(), None, vec![chat.clone()]).await?;
     if let Some(view) = views.pop() {
-        tx.emit_routed(
-            Scope::Chat(chat.id),
-            names::CHAT_UPDATED,
-            &ChatEvent { chat: &view },
-            route,
-        )?;
+        emit_to_chat(tx, chat.id, Event::ChatUpdated(&view), extra).await?;
     }
     Ok(())
+}
+
+/// Emits a chat's event, heard live by the chat's current members read on
+/// the transaction (so exactly those as of its commit: membership changes
+/// take the log lock too), by `extra.users`, and ending `extra.revoke`'s
+/// subscriptions to the chat.
+pub async fn emit_to_chat(
+    tx: &mut LogTx,
+    chat_id: i64,
+    event: Event<'_>,
+    extra: Audience,
+) -> ApiResult<i64> {
+    let mut users = member_ids(tx.conn(), chat_id).await?;
+    users.extend(extra.users);
+    let audience = Audience {
+        users,
+        revoke: extra.revoke,
+    };
+    tx.emit(Scope::Chat(chat_id), audience, event)
 }
 
 pub async fn show(state: &AppState, user_id: i64, chat_id: i64) -> ApiResult<ChatView> {
@@ -456,21 +449,6 @@ pub async fn build_views(
         .collect())
 }
 
-/// Users who share at least one chat with `user_id` (for presence).
-pub async fn chat_partners(state: &AppState, user_id: i64) -> ApiResult<HashSet<i64>> {
-    let chats: Vec<i64> = store::current_chats_of(&state.db.read, user_id)
-        .await?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    Ok(store::current_participants(&state.db.read, &chats)
-        .await?
-        .into_iter()
-        .map(|p| p.user_id)
-        .filter(|id| *id != user_id)
-        .collect())
-}
-
 /// Moves a member's watermark forward. True if it moved.
 pub async fn advance_watermark(
     conn: &impl ConnectionTrait,
@@ -499,18 +477,6 @@ pub async fn watermarks(
         .unwrap_or((0, 0)))
 }
 
-/// Current members of several chats, chat by chat. One query.
-pub async fn members_of_many(
-    conn: &impl ConnectionTrait,
-    chat_ids: &[i64],
-) -> ApiResult<HashMap<i64, Vec<i64>>> {
-    let mut out: HashMap<i64, Vec<i64>> = HashMap::new();
-    for p in store::current_participants(conn, chat_ids).await? {
-        out.entry(p.chat_id).or_default().push(p.user_id);
-    }
-    Ok(out)
-}
-
 /// Whether `user_id` may whisper (typing) in a chat: a current member, and in
 /// a private chat neither person has blocked the other.
 pub async fn may_whisper(state: &AppState, chat_id: i64, user_id: i64) -> bool {
@@ -524,7 +490,7 @@ pub async fn may_whisper(state: &AppState, chat_id: i64, user_id: i64) -> bool {
 
 /// A new group with its creator as its first admin.
 pub async fn insert_group(
-    tx: &mut EventTx,
+    tx: &mut LogTx,
     creator: i64,
     name: String,
     description: Option<String>,
@@ -548,7 +514,7 @@ pub async fn insert_group(
 /// Makes `user_id` a current member from the next event on: they see the
 /// events of this transaction (the system message announcing them) and what
 /// follows, nothing earlier.
-pub async fn join(tx: &mut EventTx, chat_id: i64, user_id: i64, role: Role) -> ApiResult<()> {
+pub async fn join(tx: &mut LogTx, chat_id: i64, user_id: i64, role: Role) -> ApiResult<()> {
     let now = tx.now();
     store::upsert_participant(
         tx.conn(),
@@ -566,17 +532,17 @@ pub async fn join(tx: &mut EventTx, chat_id: i64, user_id: i64, role: Role) -> A
 
 /// Takes a member out of the current participants (their interval stays open
 /// until [`close_interval`], so they still see the events announcing it).
-pub async fn mark_left(tx: &EventTx, chat_id: i64, user_id: i64) -> ApiResult<()> {
+pub async fn mark_left(tx: &LogTx, chat_id: i64, user_id: i64) -> ApiResult<()> {
     Ok(store::set_left(tx.conn(), chat_id, user_id, tx.now()).await?)
 }
 
 /// Ends a former member's interval after the events emitted so far in this
 /// transaction: they see their own removal, and nothing after.
-pub async fn close_interval(tx: &EventTx, chat_id: i64, user_id: i64) -> ApiResult<()> {
+pub async fn close_interval(tx: &LogTx, chat_id: i64, user_id: i64) -> ApiResult<()> {
     Ok(store::close_membership(tx.conn(), chat_id, user_id, tx.last_seq()).await?)
 }
 
-pub async fn set_role(tx: &EventTx, chat_id: i64, user_id: i64, role: Role) -> ApiResult<()> {
+pub async fn set_role(tx: &LogTx, chat_id: i64, user_id: i64, role: Role) -> ApiResult<()> {
     Ok(store::set_role(tx.conn(), chat_id, user_id, role.as_str()).await?)
 }
 
@@ -589,7 +555,7 @@ pub async fn participants(
 }
 
 /// Saves changed chat fields (name, description, invite code, deletion).
-pub async fn save(tx: &EventTx, changes: chat::ActiveModel) -> ApiResult<chat::Model> {
+pub async fn save(tx: &LogTx, changes: chat::ActiveModel) -> ApiResult<chat::Model> {
     Ok(store::update_chat(tx.conn(), changes).await?)
 }
 
@@ -599,7 +565,7 @@ pub async fn reload(conn: &impl ConnectionTrait, chat_id: i64) -> ApiResult<chat
         .ok_or_else(|| ApiError::not_found("Group"))
 }
 
-pub async fn set_invite_code(tx: &EventTx, chat_id: i64, code: &str) -> ApiResult<()> {
+pub async fn set_invite_code(tx: &LogTx, chat_id: i64, code: &str) -> ApiResult<()> {
     let changes = chat::ActiveModel {
         id: sea_orm::ActiveValue::Set(chat_id),
         invite_code: sea_orm::ActiveValue::Set(Some(code.to_string())),

@@ -10,6 +10,7 @@ pub mod entities;
 pub mod migrations;
 pub mod unique;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -19,6 +20,7 @@ use sea_orm::{
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
+use tokio::sync::Mutex;
 
 use crate::config::redact_url;
 
@@ -32,10 +34,10 @@ pub struct Db {
     /// For transactions that write. On SQLite a single connection.
     pub write: DatabaseConnection,
     pub backend: DbBackend,
-    /// Lets one event transaction of this process at a time wait for the
-    /// database's stream lock (sync/log.rs). Waiters queue here, holding no
+    /// Lets one log transaction of this process at a time wait for the
+    /// database's log lock (synclog/). Waiters queue here, holding no
     /// connection, so they cannot starve the pool the lock holder still needs.
-    pub stream_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    pub log_gate: Arc<Mutex<()>>,
 }
 
 impl Db {
@@ -54,7 +56,7 @@ impl Db {
                 backend: DbBackend::Sqlite,
                 read,
                 write,
-                stream_gate: Default::default(),
+                log_gate: Default::default(),
             });
         }
         let pool = connect_pool(url, max_connections)
@@ -64,7 +66,7 @@ impl Db {
             backend: pool.get_database_backend(),
             read: pool.clone(),
             write: pool,
-            stream_gate: Default::default(),
+            log_gate: Default::default(),
         })
     }
 

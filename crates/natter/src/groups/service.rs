@@ -20,7 +20,7 @@ use crate::messages;
 use crate::resources::chat::{ChatType, ChatView, Role};
 use crate::secrets::random_token;
 use crate::state::AppState;
-use crate::sync::log::{EventTx, Route};
+use crate::synclog::{Audience, LogTx};
 use crate::{contacts, users};
 
 /// The caller's membership of a group; 404 if they are not in it or it is not a group.
@@ -95,7 +95,7 @@ fn check_capacity(state: &AppState, field: &str, members_after: usize) -> ApiRes
 }
 
 /// Commits, publishes, and returns the group as the caller now sees it.
-async fn finish(state: &AppState, tx: EventTx, viewer: i64, group_id: i64) -> ApiResult<ChatView> {
+async fn finish(state: &AppState, tx: LogTx, viewer: i64, group_id: i64) -> ApiResult<ChatView> {
     state.publish(tx.commit().await?);
     let chat = chats::reload(&state.db.write, group_id).await?;
     chats::view(state, &state.db.write, viewer, chat).await
@@ -115,7 +115,7 @@ pub async fn create(
     )
     .await?;
     check_capacity(state, "participants", members.len() + 1)?;
-    let mut tx = EventTx::begin(&state.db).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
     let name = request.name.trim().to_string();
     let chat = chats::insert_group(&mut tx, creator, name, request.description).await?;
     for member in &members {
@@ -127,10 +127,10 @@ pub async fn create(
         chat.id,
         creator,
         &system("group_created", creator, &members),
-        Route::default(),
+        Audience::default(),
     )
     .await?;
-    chats::emit_chat_updated(state, &mut tx, &chat).await?;
+    chats::emit_chat_updated(state, &mut tx, &chat, Audience::default()).await?;
     finish(state, tx, creator, chat.id).await
 }
 
@@ -149,7 +149,7 @@ pub async fn update(
     if request.name.is_none() && request.description.is_none() {
         return show(state, actor, group_id).await;
     }
-    let mut tx = EventTx::begin(&state.db).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
     let mut changes = chat::ActiveModel {
         id: Set(group_id),
         updated_at: Set(tx.now()),
@@ -165,9 +165,16 @@ pub async fn update(
         content["description"] = json!(description);
     }
     let chat = chats::save(&tx, changes).await?;
-    messages::service::post_system(state, &mut tx, group_id, actor, &content, Route::default())
-        .await?;
-    chats::emit_chat_updated(state, &mut tx, &chat).await?;
+    messages::service::post_system(
+        state,
+        &mut tx,
+        group_id,
+        actor,
+        &content,
+        Audience::default(),
+    )
+    .await?;
+    chats::emit_chat_updated(state, &mut tx, &chat, Audience::default()).await?;
     finish(state, tx, actor, group_id).await
 }
 
@@ -185,7 +192,7 @@ pub async fn add_members(
         .collect();
     let candidates = admissible(state, actor, "user_ids", user_ids, &before).await?;
     // Under the stream lock, membership cannot change: count and add for real.
-    let mut tx = EventTx::begin(&state.db).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
     let current: HashSet<i64> = chats::participants(tx.conn(), group_id)
         .await?
         .iter()
@@ -213,10 +220,10 @@ pub async fn add_members(
         group_id,
         actor,
         &system("member_added", actor, &added),
-        Route::default(),
+        Audience::default(),
     )
     .await?;
-    chats::emit_chat_updated(state, &mut tx, &chat).await?;
+    chats::emit_chat_updated(state, &mut tx, &chat, Audience::default()).await?;
     finish(state, tx, actor, group_id).await
 }
 
@@ -225,7 +232,7 @@ pub async fn add_members(
 /// admin the longest-standing member becomes one. A group left empty is closed.
 async fn depart(
     state: &AppState,
-    tx: &mut EventTx,
+    tx: &mut LogTx,
     group_id: i64,
     user: i64,
     actor: i64,
@@ -238,10 +245,8 @@ async fn depart(
         .map(|p| Role::parse(&p.role));
     chats::mark_left(tx, group_id, user).await?;
     let remaining = chats::participants(tx.conn(), group_id).await?;
-    let also = Route {
-        also: vec![user],
-        ..Route::default()
-    };
+    // The one leaving hears of it too, though no longer a member.
+    let also = Audience::to(vec![user]);
     messages::service::post_system(
         state,
         tx,
@@ -274,12 +279,11 @@ async fn depart(
         )
         .await?;
     }
-    let route = Route {
-        also: vec![user],
+    let last_word = Audience {
+        users: vec![user],
         revoke: vec![user],
-        only: None,
     };
-    chats::emit_chat_updated_routed(state, tx, &chat, route).await?;
+    chats::emit_chat_updated(state, tx, &chat, last_word).await?;
     chats::close_interval(tx, group_id, user).await
 }
 
@@ -296,7 +300,7 @@ pub async fn remove_member(
             "To leave a group, use its leave route.",
         ));
     }
-    let mut tx = EventTx::begin(&state.db).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
     let is_member = chats::participants(tx.conn(), group_id)
         .await?
         .iter()
@@ -311,7 +315,7 @@ pub async fn remove_member(
 
 pub async fn leave(state: &AppState, user: i64, group_id: i64) -> ApiResult<()> {
     require_group(state, group_id, user).await?;
-    let mut tx = EventTx::begin(&state.db).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
     depart(state, &mut tx, group_id, user, user, "member_left").await?;
     state.publish(tx.commit().await?);
     Ok(())
@@ -333,7 +337,7 @@ pub async fn set_role(
     role: Role,
 ) -> ApiResult<ChatView> {
     require_admin(state, group_id, actor).await?;
-    let mut tx = EventTx::begin(&state.db).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
     let participants = chats::participants(tx.conn(), group_id).await?;
     let Some(current) = participants
         .iter()
@@ -358,10 +362,17 @@ pub async fn set_role(
     chats::set_role(&tx, group_id, target, role).await?;
     let mut content = system("role_changed", actor, &[target]);
     content["role"] = json!(role.as_str());
-    messages::service::post_system(state, &mut tx, group_id, actor, &content, Route::default())
-        .await?;
+    messages::service::post_system(
+        state,
+        &mut tx,
+        group_id,
+        actor,
+        &content,
+        Audience::default(),
+    )
+    .await?;
     let chat = chats::reload(tx.conn(), group_id).await?;
-    chats::emit_chat_updated(state, &mut tx, &chat).await?;
+    chats::emit_chat_updated(state, &mut tx, &chat, Audience::default()).await?;
     finish(state, tx, actor, group_id).await
 }
 
@@ -371,7 +382,7 @@ pub async fn invite_link(state: &AppState, actor: i64, group_id: i64) -> ApiResu
     let code = random_token(22);
     // Through the stream lock like every other change to the chat row, so it
     // never deadlocks against a membership change on MySQL.
-    let tx = EventTx::begin(&state.db).await?;
+    let tx = LogTx::begin(&state.db).await?;
     chats::set_invite_code(&tx, group_id, &code).await?;
     tx.commit().await?;
     let base = state.config.settings.app_url.trim_end_matches('/');
@@ -386,7 +397,7 @@ pub async fn join_by_code(state: &AppState, user: i64, code: &str) -> ApiResult<
         .await?
         .filter(|c| c.chat_type == ChatType::Group.as_str())
         .ok_or_else(|| ApiError::not_found("Invite link"))?;
-    let mut tx = EventTx::begin(&state.db).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
     let participants = chats::participants(tx.conn(), chat.id).await?;
     if participants.iter().any(|p| p.user_id == user) {
         tx.rollback().await?;
@@ -403,9 +414,9 @@ pub async fn join_by_code(state: &AppState, user: i64, code: &str) -> ApiResult<
         chat.id,
         user,
         &system("member_joined", user, &[user]),
-        Route::default(),
+        Audience::default(),
     )
     .await?;
-    chats::emit_chat_updated(state, &mut tx, &chat).await?;
+    chats::emit_chat_updated(state, &mut tx, &chat, Audience::default()).await?;
     finish(state, tx, user, chat.id).await
 }

@@ -187,9 +187,3 @@ pub struct SuccessMessage {
     pub success: bool,
     pub message: String,
 }
-
-/// `MessageSent`, `MessageEdited`, `MessageDeleted` payload.
-#[derive(Debug, Serialize)]
-pub struct MessageEvent<'a> {
-    pub message: &'a MessageView,
-}

@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use sea_orm::ConnectionTrait;
 
 use super::dto::{
-    ForwardRequest, HistoryPagination, HistoryQuery, MessageEvent, MessageHistory, ReactResponse,
-    ReactionResult, Receipt, ReceiptList, SendMessageRequest, SendableType,
+    ForwardRequest, HistoryPagination, HistoryQuery, MessageHistory, ReactResponse, ReactionResult,
+    Receipt, ReceiptList, SendMessageRequest, SendableType,
 };
 use super::render::{self, reply_view, summarise_reactions};
 use super::store::{self, UnreadProbe};
 use super::writer::{Draft, ReceiptRequest, Refusal, SendOutcome};
-use crate::chats::service::{self as chats, Interval, Member, Watermark};
+use crate::chats::service::{self as chats, Member, Watermark};
 use crate::clock::Timestamp;
 use crate::db::entities::message;
 use crate::error::{ApiError, ApiResult};
@@ -20,7 +20,7 @@ use crate::resources::message::{
     LocationView, MessageView, ReactionSummary, ReactionUpdate, ReplyView, SenderView,
 };
 use crate::state::AppState;
-use crate::sync::log::{EventTx, Scope, names};
+use crate::synclog::{Audience, Event, Interval, LogTx};
 use crate::users;
 
 const MESSAGE_NOT_FOUND: &str = "Message";
@@ -240,23 +240,25 @@ pub async fn edit(
         return Err(ApiError::forbidden("Only text messages can be edited."));
     }
     let window_ms = (state.config.settings.message_edit_window * 1000) as i64;
-    let mut tx = EventTx::begin(&state.db).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
     if tx.now() - message.sent_at > window_ms {
         tx.rollback().await?;
         return Err(ApiError::forbidden("This message can no longer be edited."));
     }
     store::set_content(tx.conn(), message_id, &content, tx.now()).await?;
     let view = reload(state, &tx, message_id).await?;
-    tx.emit(
-        Scope::Chat(view.chat_id),
-        names::MESSAGE_EDITED,
-        &MessageEvent { message: &view },
-    )?;
+    chats::emit_to_chat(
+        &mut tx,
+        view.chat_id,
+        Event::MessageEdited(&view),
+        Audience::default(),
+    )
+    .await?;
     state.publish(tx.commit().await?);
     Ok(view)
 }
 
-async fn reload(state: &AppState, tx: &EventTx, message_id: i64) -> ApiResult<MessageView> {
+async fn reload(state: &AppState, tx: &LogTx, message_id: i64) -> ApiResult<MessageView> {
     let message = store::find(tx.conn(), message_id)
         .await?
         .ok_or_else(|| ApiError::not_found(MESSAGE_NOT_FOUND))?;
@@ -272,14 +274,16 @@ pub async fn delete(state: &AppState, user_id: i64, message_id: i64) -> ApiResul
     if message.deleted_at.is_some() {
         return Ok(());
     }
-    let mut tx = EventTx::begin(&state.db).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
     store::soft_delete(tx.conn(), message_id, tx.now()).await?;
     let view = reload(state, &tx, message_id).await?;
-    tx.emit(
-        Scope::Chat(view.chat_id),
-        names::MESSAGE_DELETED,
-        &MessageEvent { message: &view },
-    )?;
+    chats::emit_to_chat(
+        &mut tx,
+        view.chat_id,
+        Event::MessageDeleted(&view),
+        Audience::default(),
+    )
+    .await?;
     state.publish(tx.commit().await?);
     Ok(())
 }
@@ -296,7 +300,7 @@ pub async fn react(
         return Err(ApiError::forbidden("You cannot react to this message."));
     }
     chats::ensure_not_blocked(state, &member).await?;
-    let mut tx = EventTx::begin(&state.db).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
     store::put_reaction(tx.conn(), message_id, user_id, &emoji, tx.now()).await?;
     let reactions = emit_reactions(&mut tx, &message).await?;
     state.publish(tx.commit().await?);
@@ -318,7 +322,7 @@ pub async fn react(
 /// Removes the caller's reaction, if any.
 pub async fn unreact(state: &AppState, user_id: i64, message_id: i64) -> ApiResult<()> {
     let (_, message) = visible_message(&state.db.read, user_id, message_id).await?;
-    let mut tx = EventTx::begin(&state.db).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
     if store::delete_reaction(tx.conn(), message_id, user_id).await? {
         emit_reactions(&mut tx, &message).await?;
     }
@@ -327,22 +331,25 @@ pub async fn unreact(state: &AppState, user_id: i64, message_id: i64) -> ApiResu
 }
 
 async fn emit_reactions(
-    tx: &mut EventTx,
+    tx: &mut LogTx,
     message: &message::Model,
 ) -> ApiResult<Vec<ReactionSummary>> {
     let rows = store::reactions_of(tx.conn(), &[message.id]).await?;
     let reactions = summarise_reactions(rows)
         .remove(&message.id)
         .unwrap_or_default();
-    tx.emit(
-        Scope::Chat(message.chat_id),
-        names::REACTION_UPDATED,
-        &ReactionUpdate {
-            message_id: message.id,
-            chat_id: message.chat_id,
-            reactions: &reactions,
-        },
-    )?;
+    let update = ReactionUpdate {
+        message_id: message.id,
+        chat_id: message.chat_id,
+        reactions: &reactions,
+    };
+    chats::emit_to_chat(
+        tx,
+        message.chat_id,
+        Event::ReactionUpdated(&update),
+        Audience::default(),
+    )
+    .await?;
     Ok(reactions)
 }
 
@@ -552,11 +559,11 @@ impl SendableType {
 /// `content` is `{"event", "actor_id", "user_ids", ...}`.
 pub async fn post_system(
     state: &AppState,
-    tx: &mut EventTx,
+    tx: &mut LogTx,
     chat_id: i64,
     actor: i64,
     content: &serde_json::Value,
-    route: crate::sync::log::Route,
+    extra: Audience,
 ) -> ApiResult<MessageView> {
     let draft = Draft {
         chat_id,
@@ -570,12 +577,7 @@ pub async fn post_system(
     };
     let id = tx.next_message_id();
     let view = super::writer::new_view(&draft, id, tx.now());
-    let seq = tx.emit_routed(
-        Scope::Chat(chat_id),
-        names::MESSAGE_SENT,
-        &MessageEvent { message: &view },
-        route,
-    )?;
+    let seq = chats::emit_to_chat(tx, chat_id, Event::MessageSent(&view), extra).await?;
     store::insert_many(
         tx.conn(),
         vec![super::writer::new_row(&draft, id, seq, tx.now())],

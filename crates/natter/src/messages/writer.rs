@@ -3,7 +3,7 @@
 //!
 //! Request handlers validate, then hand a job to the writer and wait. The
 //! writer takes every job waiting (up to WRITER_MAX_BATCH), writes them all in
-//! one [`EventTx`], commits (one fsync on SQLite, one WAL flush on PostgreSQL),
+//! one [`LogTx`], commits (one fsync on SQLite, one WAL flush on PostgreSQL),
 //! and only then answers each handler: a 201 always means committed. Under load
 //! batches grow by themselves; with one request in flight a batch is that one
 //! request, so nothing waits for a timer.
@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use sea_orm::ActiveValue::Set;
 use tokio::sync::{mpsc, oneshot};
 
-use super::dto::MessageEvent;
 use super::store::{self, MARK_DELIVERED, MARK_READ};
 use crate::chats::service::{self as chats, Watermark};
 use crate::clock::Timestamp;
@@ -27,7 +26,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::resources::message::{
     DeliveryStatus, LocationView, MessageView, ReceiptUpdate, ReplyView, SenderView,
 };
-use crate::sync::log::{CommittedEvent, EventTx, Route, Scope, names};
+use crate::synclog::{Audience, CommittedEvent, Event, LogTx, Scope};
 use crate::telemetry::{
     MESSAGES_SENT, WRITER_BATCH_DURATION, WRITER_BATCH_SIZE, WRITER_QUEUE_DEPTH,
 };
@@ -240,7 +239,7 @@ async fn write_batch(
     works: &[Work],
 ) -> ApiResult<(Vec<Done>, Vec<CommittedEvent>)> {
     let existing = existing_client_ids(db, works).await?;
-    let mut tx = EventTx::begin(db).await?;
+    let mut tx = LogTx::begin(db).await?;
     let now = tx.now();
     let gate = Gate::load(&tx, rosters, works).await?;
     let mut rows = Vec::new();
@@ -269,15 +268,10 @@ async fn write_batch(
                 };
                 let id = tx.next_message_id();
                 let view = new_view(draft, id, now);
-                let route = Route {
-                    only: Some(members),
-                    ..Route::default()
-                };
-                let seq = tx.emit_routed(
+                let seq = tx.emit(
                     Scope::Chat(draft.chat_id),
-                    names::MESSAGE_SENT,
-                    &MessageEvent { message: &view },
-                    route,
+                    Audience::to(members),
+                    Event::MessageSent(&view),
                 )?;
                 rows.push(new_row(draft, id, seq, now));
                 if let Some(key) = key {
@@ -308,7 +302,7 @@ struct Gate {
 }
 
 impl Gate {
-    async fn load(tx: &EventTx, cache: &mut chats::RosterCache, works: &[Work]) -> ApiResult<Gate> {
+    async fn load(tx: &LogTx, cache: &mut chats::RosterCache, works: &[Work]) -> ApiResult<Gate> {
         let mut chat_ids: Vec<i64> = works
             .iter()
             .filter_map(|w| match w {
@@ -437,7 +431,7 @@ pub(super) fn new_row(draft: &Draft, id: i64, seq: i64, now: i64) -> message::Ac
 
 /// Moves a watermark (reading also delivers), records the marks, and emits the
 /// receipt event for the chat and the senders it concerns.
-async fn apply_receipt(tx: &mut EventTx, request: &ReceiptRequest) -> ApiResult<bool> {
+async fn apply_receipt(tx: &mut LogTx, request: &ReceiptRequest) -> ApiResult<bool> {
     let ReceiptRequest {
         chat_id,
         user_id,
@@ -457,12 +451,8 @@ async fn apply_receipt(tx: &mut EventTx, request: &ReceiptRequest) -> ApiResult<
     if delivered_moved {
         store::insert_mark(tx.conn(), chat_id, user_id, MARK_DELIVERED, message_id, now).await?;
     }
-    let (moved, from, name) = match which {
-        Watermark::Delivered => (
-            delivered_moved,
-            delivered_before.max(read_before),
-            names::MESSAGE_DELIVERED,
-        ),
+    let (moved, from) = match which {
+        Watermark::Delivered => (delivered_moved, delivered_before.max(read_before)),
         Watermark::Read => {
             let read_moved =
                 chats::advance_watermark(tx.conn(), chat_id, user_id, Watermark::Read, message_id)
@@ -470,7 +460,7 @@ async fn apply_receipt(tx: &mut EventTx, request: &ReceiptRequest) -> ApiResult<
             if read_moved {
                 store::insert_mark(tx.conn(), chat_id, user_id, MARK_READ, message_id, now).await?;
             }
-            (read_moved, read_before, names::MESSAGE_READ)
+            (read_moved, read_before)
         }
     };
     if !moved {
@@ -493,11 +483,11 @@ async fn apply_receipt(tx: &mut EventTx, request: &ReceiptRequest) -> ApiResult<
             None
         },
     };
-    let route = Route {
-        only: Some(senders),
-        ..Route::default()
+    let event = match which {
+        Watermark::Read => Event::MessageRead(&payload),
+        Watermark::Delivered => Event::MessageDelivered(&payload),
     };
-    tx.emit_routed(Scope::Chat(chat_id), name, &payload, route)?;
+    tx.emit(Scope::Chat(chat_id), Audience::to(senders), event)?;
     Ok(true)
 }
 

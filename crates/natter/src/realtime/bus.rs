@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::synclog::EventName;
+
 /// One message on the bus.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Envelope {
@@ -30,7 +32,7 @@ pub enum Body {
     /// subscriptions to the chat's channels.
     Event {
         seq: i64,
-        name: String,
+        name: EventName,
         data: String,
         chat: Option<i64>,
         users: Vec<i64>,
@@ -40,9 +42,18 @@ pub enum Body {
     /// An event that is not logged (typing, presence), for named channels,
     /// optionally sparing one socket (the one that caused it).
     Transient {
-        name: String,
+        name: EventName,
         data: String,
         channels: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        except_socket: Option<String>,
+    },
+    /// A presence channel's member came (`added`) or went, for the channel's
+    /// other subscribers: Pusher's `member_added` / `member_removed`.
+    Member {
+        channel: String,
+        added: bool,
+        data: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         except_socket: Option<String>,
     },

@@ -26,7 +26,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::sync::log::{CommittedEvent, Scope};
+use crate::error::{ApiError, ApiResult};
+use crate::synclog::{CommittedEvent, Event, Scope};
 use bus::{BUS_QUEUE, Body, Envelope};
 use grants::Grants;
 use hub::Hub;
@@ -87,21 +88,35 @@ impl Realtime {
     pub fn publish(&self, events: Vec<CommittedEvent>) {
         for event in events {
             let (chat, mut users) = match event.scope {
-                Scope::Chat(id) => (Some(id), event.route.only.unwrap_or_default()),
+                Scope::Chat(id) => (Some(id), event.audience.users),
                 Scope::User(id) => (None, vec![id]),
             };
-            users.extend(event.route.also.iter().copied());
             users.sort_unstable();
             users.dedup();
             self.broadcast(Body::Event {
                 seq: event.seq,
-                name: event.name.to_string(),
+                name: event.name,
                 data: event.data.to_string(),
                 chat,
                 users,
-                revoke: event.route.revoke,
+                revoke: event.audience.revoke,
             });
         }
+    }
+
+    /// Sends an event that is not logged (typing, presence) to these channels,
+    /// on every node.
+    pub fn transient(&self, event: Event<'_>, channels: Vec<String>) -> ApiResult<()> {
+        let data = event
+            .data()
+            .map_err(|err| ApiError::Internal(anyhow::Error::new(err)))?;
+        self.broadcast(Body::Transient {
+            name: event.name(),
+            data,
+            channels,
+            except_socket: None,
+        });
+        Ok(())
     }
 
     /// Sends a bus message to this node's sockets and to every other node.

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::bus::Body;
 use super::channels::{self, Channel, chat_channel};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::AuthUser;
@@ -20,7 +19,7 @@ use crate::http::path::ValidPath;
 use crate::resources::chat::Typing;
 use crate::secrets::constant_time_eq;
 use crate::state::AppState;
-use crate::sync::log::names;
+use crate::synclog::Event;
 use crate::users;
 
 /// The read buffer each socket starts with (a larger frame grows it). Client
@@ -206,11 +205,8 @@ pub async fn typing(
         user_id: auth.user_id,
         typing: request.typing,
     };
-    state.realtime.broadcast(Body::Transient {
-        name: names::USER_TYPING.to_string(),
-        data: serde_json::to_string(&payload).map_err(|e| ApiError::Internal(e.into()))?,
-        channels: vec![chat_channel(chat)],
-        except_socket: None,
-    });
+    state
+        .realtime
+        .transient(Event::UserTyping(&payload), vec![chat_channel(chat)])?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -404,10 +404,10 @@ impl Connection {
             .push(protocol::subscription_succeeded(channel, &data.to_string()));
         if first {
             let data = serde_json::json!({ "user_id": user.to_string(), "user_info": serde_json::from_str::<Value>(&info).unwrap_or(Value::Null) });
-            self.state.realtime.broadcast(Body::Transient {
-                name: "pusher_internal:member_added".into(),
+            self.state.realtime.broadcast(Body::Member {
+                channel: channel.to_string(),
+                added: true,
                 data: data.to_string(),
-                channels: vec![channel.to_string()],
                 except_socket: Some(self.handle.socket_id.clone()),
             });
         }
@@ -577,10 +577,10 @@ impl Connection {
 /// Tells a presence channel that a member left it.
 pub fn announce_member_removed(state: &AppState, channel: &str, user: i64) {
     let data = serde_json::json!({ "user_id": user.to_string() });
-    state.realtime.broadcast(Body::Transient {
-        name: "pusher_internal:member_removed".into(),
+    state.realtime.broadcast(Body::Member {
+        channel: channel.to_string(),
+        added: false,
         data: data.to_string(),
-        channels: vec![channel.to_string()],
         except_socket: None,
     });
 }

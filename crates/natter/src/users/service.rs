@@ -10,10 +10,12 @@ use crate::clock::{Timestamp, now_ms};
 use crate::contacts;
 use crate::db::entities::user;
 use crate::error::{ApiError, ApiResult, is_unique_violation};
+use crate::realtime::channels::user_channel;
 use crate::resources::user::{
     OnlineStatus, PrivacySettings, SelfView, UserSummary, UserView, Visibility,
 };
 use crate::state::AppState;
+use crate::synclog::Event;
 
 pub const DEFAULT_ABOUT: &str = "Hey there! I am using natter.";
 pub const DEFAULT_NAME: &str = "User";
@@ -274,19 +276,10 @@ pub async fn presence_changed(state: &AppState, user_id: i64, online: bool) -> A
         is_online: online,
         last_seen_at: Some(Timestamp(now)),
     };
-    let data = serde_json::to_string(&payload).map_err(|e| ApiError::Internal(e.into()))?;
+    let channels = audience.into_iter().map(user_channel).collect();
     state
         .realtime
-        .broadcast(crate::realtime::bus::Body::Transient {
-            name: crate::sync::log::names::USER_ONLINE.to_string(),
-            data,
-            channels: audience
-                .into_iter()
-                .map(crate::realtime::channels::user_channel)
-                .collect(),
-            except_socket: None,
-        });
-    Ok(())
+        .transient(Event::UserOnline(&payload), channels)
 }
 
 /// Which of `ids` are active (not deleted) users.
