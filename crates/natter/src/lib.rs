@@ -15,6 +15,7 @@ pub mod db;
 pub mod error;
 pub mod groups;
 pub mod http;
+pub mod membership;
 pub mod messages;
 pub mod ops;
 pub mod phone;

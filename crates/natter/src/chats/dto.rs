@@ -4,7 +4,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::clock::Timestamp;
 use crate::http::pagination::Pagination;
 use crate::resources::chat::ChatView;
 
@@ -20,20 +19,6 @@ pub struct PrivateChatRequest {
     #[validate(range(min = 1))]
     #[schema(minimum = 1)]
     pub contact_id: i64,
-}
-
-#[derive(Debug, Deserialize, Validate, ToSchema)]
-pub struct WatermarkRequest {
-    /// Everything up to this message is marked.
-    #[validate(range(min = 1))]
-    #[schema(minimum = 1)]
-    pub message_id: i64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReadResponse {
-    pub success: bool,
-    pub read_at: Timestamp,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]

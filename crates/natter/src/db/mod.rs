@@ -8,6 +8,8 @@
 
 pub mod entities;
 pub mod migrations;
+#[cfg(test)]
+pub mod testing;
 pub mod unique;
 
 use std::sync::Arc;

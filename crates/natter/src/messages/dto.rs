@@ -187,3 +187,22 @@ pub struct SuccessMessage {
     pub success: bool,
     pub message: String,
 }
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct WatermarkRequest {
+    /// Everything up to this message is marked.
+    #[validate(range(min = 1))]
+    #[schema(minimum = 1)]
+    pub message_id: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadResponse {
+    pub success: bool,
+    pub read_at: Timestamp,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct TypingRequest {
+    pub typing: bool,
+}

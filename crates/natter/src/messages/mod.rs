@@ -1,7 +1,9 @@
 //! Messages: sending through the group-commit writer, history, edits, deletes,
-//! reactions, forwarding and receipts.
+//! reactions, forwarding, receipts (read and delivered watermarks, who got
+//! and read what) and typing.
 
 pub mod dto;
+pub mod receipts;
 pub mod render;
 pub mod routes;
 pub mod service;
@@ -20,4 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::react, routes::unreact))
         .routes(routes!(routes::forward))
         .routes(routes!(routes::receipts))
+        .routes(routes!(routes::read))
+        .routes(routes!(routes::delivered))
+        .routes(routes!(routes::typing))
 }

@@ -17,12 +17,12 @@ use sea_orm::ActiveValue::Set;
 use tokio::sync::{mpsc, oneshot};
 
 use super::store::{self, MARK_DELIVERED, MARK_READ};
-use crate::chats::service::{self as chats, Watermark};
 use crate::clock::Timestamp;
 use crate::db::Db;
 use crate::db::entities::message;
 use crate::db::unique::MESSAGES_CLIENT_ID;
 use crate::error::{ApiError, ApiResult};
+use crate::membership::{self, Roster, RosterCache, Watermark};
 use crate::resources::message::{
     DeliveryStatus, LocationView, MessageView, ReceiptUpdate, ReplyView, SenderView,
 };
@@ -160,7 +160,7 @@ impl Writer {
 }
 
 async fn run(db: Db, mut jobs: mpsc::Receiver<Job>, max_batch: usize, publish: Publish) {
-    let mut rosters = chats::RosterCache::default();
+    let mut rosters = RosterCache::default();
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
         while batch.len() < max_batch {
@@ -177,7 +177,7 @@ async fn run(db: Db, mut jobs: mpsc::Receiver<Job>, max_batch: usize, publish: P
     }
 }
 
-async fn process(db: &Db, rosters: &mut chats::RosterCache, batch: Vec<Job>, publish: &Publish) {
+async fn process(db: &Db, rosters: &mut RosterCache, batch: Vec<Job>, publish: &Publish) {
     let (works, replies): (Vec<Work>, Vec<_>) =
         batch.into_iter().map(|j| (j.work, j.reply)).unzip();
     match write_batch(db, rosters, &works).await {
@@ -214,7 +214,7 @@ async fn process(db: &Db, rosters: &mut chats::RosterCache, batch: Vec<Job>, pub
 /// node is found by the second attempt's lookup.
 async fn write_one(
     db: &Db,
-    rosters: &mut chats::RosterCache,
+    rosters: &mut RosterCache,
     work: &Work,
     publish: &Publish,
 ) -> ApiResult<Done> {
@@ -235,7 +235,7 @@ async fn write_one(
 /// Writes one batch in one transaction; outcomes are in job order.
 async fn write_batch(
     db: &Db,
-    rosters: &mut chats::RosterCache,
+    rosters: &mut RosterCache,
     works: &[Work],
 ) -> ApiResult<(Vec<Done>, Vec<CommittedEvent>)> {
     let existing = existing_client_ids(db, works).await?;
@@ -297,12 +297,12 @@ async fn write_batch(
 /// blocks between the people of its private chats. Two or three queries per
 /// batch, whatever its size.
 struct Gate {
-    rosters: HashMap<i64, std::sync::Arc<chats::Roster>>,
+    rosters: HashMap<i64, std::sync::Arc<Roster>>,
     blocks: std::collections::HashSet<(i64, i64)>,
 }
 
 impl Gate {
-    async fn load(tx: &LogTx, cache: &mut chats::RosterCache, works: &[Work]) -> ApiResult<Gate> {
+    async fn load(tx: &LogTx, cache: &mut RosterCache, works: &[Work]) -> ApiResult<Gate> {
         let mut chat_ids: Vec<i64> = works
             .iter()
             .filter_map(|w| match w {
@@ -347,7 +347,7 @@ impl Gate {
     }
 }
 
-fn other_in_private(roster: &chats::Roster, me: i64) -> Option<i64> {
+fn other_in_private(roster: &Roster, me: i64) -> Option<i64> {
     roster
         .private
         .then(|| roster.members.iter().copied().find(|m| *m != me))
@@ -439,8 +439,9 @@ async fn apply_receipt(tx: &mut LogTx, request: &ReceiptRequest) -> ApiResult<bo
         message_id,
     } = *request;
     let now = tx.now();
-    let (delivered_before, read_before) = chats::watermarks(tx.conn(), chat_id, user_id).await?;
-    let delivered_moved = chats::advance_watermark(
+    let (delivered_before, read_before) =
+        membership::watermarks(tx.conn(), chat_id, user_id).await?;
+    let delivered_moved = membership::advance_watermark(
         tx.conn(),
         chat_id,
         user_id,
@@ -454,9 +455,14 @@ async fn apply_receipt(tx: &mut LogTx, request: &ReceiptRequest) -> ApiResult<bo
     let (moved, from) = match which {
         Watermark::Delivered => (delivered_moved, delivered_before.max(read_before)),
         Watermark::Read => {
-            let read_moved =
-                chats::advance_watermark(tx.conn(), chat_id, user_id, Watermark::Read, message_id)
-                    .await?;
+            let read_moved = membership::advance_watermark(
+                tx.conn(),
+                chat_id,
+                user_id,
+                Watermark::Read,
+                message_id,
+            )
+            .await?;
             if read_moved {
                 store::insert_mark(tx.conn(), chat_id, user_id, MARK_READ, message_id, now).await?;
             }

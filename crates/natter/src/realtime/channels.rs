@@ -3,8 +3,8 @@
 //! Signatures are Pusher's: `<key>:<hex HMAC-SHA256(secret, "socket_id:channel[:channel_data]")>`,
 //! and for user sign-in `HMAC(secret, "socket_id::user::user_data")`.
 
-use crate::chats;
 use crate::error::ApiResult;
+use crate::membership;
 use crate::secrets::{constant_time_eq, hmac_sha256_hex};
 use crate::state::AppState;
 
@@ -73,9 +73,7 @@ pub async fn may_join(state: &AppState, user_id: i64, name: &str) -> ApiResult<b
     Ok(match Channel::parse(name) {
         Channel::User(id) => id == user_id,
         Channel::Chat(id) | Channel::ChatPresence(id) => {
-            chats::service::require_member(state, id, user_id)
-                .await
-                .is_ok()
+            membership::require_member(state, id, user_id).await.is_ok()
         }
         // Calls are not served yet: nobody is a participant of one.
         Channel::Call(_) | Channel::Unknown => false,

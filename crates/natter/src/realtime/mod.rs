@@ -144,7 +144,6 @@ pub fn router() -> OpenApiRouter<crate::state::AppState> {
         .routes(routes!(routes::websocket))
         .routes(routes!(routes::authorize))
         .routes(routes!(routes::user_auth))
-        .routes(routes!(routes::typing))
 }
 
 /// With Redis: keeps this node's heartbeat and cleans up after dead nodes,

@@ -1,25 +1,21 @@
 //! HTTP side of real time: the WebSocket endpoint, channel authorisation,
-//! user sign-in for sockets, and the typing endpoint for clients that cannot
-//! whisper.
+//! user sign-in for sockets.
 
 use axum::Json;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::channels::{self, Channel, chat_channel};
+use super::channels::{self, Channel};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::AuthUser;
-use crate::http::json::{FormOrJson, ValidJson};
+use crate::http::json::FormOrJson;
 use crate::http::path::ValidPath;
-use crate::resources::chat::Typing;
 use crate::secrets::constant_time_eq;
 use crate::state::AppState;
-use crate::synclog::Event;
 use crate::users;
 
 /// The read buffer each socket starts with (a larger frame grows it). Client
@@ -179,34 +175,4 @@ pub async fn user_auth(
         auth: signature,
         user_data,
     }))
-}
-
-#[derive(Debug, Deserialize, Validate, ToSchema)]
-pub struct TypingRequest {
-    pub typing: bool,
-}
-
-/// Broadcasts `App\Events\UserTyping` on the chat channel (not logged), for
-/// clients that cannot send client events.
-#[utoipa::path(post, path = "/api/chats/{chat}/typing", tag = "realtime", security(("bearer" = [])),
-    params(("chat" = i64, Path, description = "Chat id")), request_body = TypingRequest,
-    responses((status = 202, description = "Broadcast"), (status = 403, description = "Blocked"),
-        (status = 404, description = "Not a member")))]
-pub async fn typing(
-    State(state): State<AppState>,
-    auth: AuthUser,
-    ValidPath(chat): ValidPath<i64>,
-    ValidJson(request): ValidJson<TypingRequest>,
-) -> ApiResult<StatusCode> {
-    let member = crate::chats::service::require_member(&state, chat, auth.user_id).await?;
-    crate::chats::service::ensure_not_blocked(&state, &member).await?;
-    let payload = Typing {
-        chat_id: chat,
-        user_id: auth.user_id,
-        typing: request.typing,
-    };
-    state
-        .realtime
-        .transient(Event::UserTyping(&payload), vec![chat_channel(chat)])?;
-    Ok(StatusCode::ACCEPTED)
 }

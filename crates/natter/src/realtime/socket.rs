@@ -521,7 +521,7 @@ impl Connection {
         self.whisper_window.1 += 1;
         if let (Channel::Chat(chat) | Channel::ChatPresence(chat), Some(user)) =
             (Channel::parse(&channel), user)
-            && !crate::chats::service::may_whisper(&self.state, chat, user).await
+            && !crate::membership::may_whisper(&self.state, chat, user).await
         {
             return;
         }

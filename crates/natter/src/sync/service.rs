@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use crate::chats;
 use crate::clock::Timestamp;
 use crate::error::{ApiError, ApiResult};
+use crate::membership;
 use crate::messages;
 use crate::state::AppState;
 use crate::synclog::{self, EventName, EventRow, positions};
@@ -19,7 +19,7 @@ pub async fn page(state: &AppState, user_id: i64, since: i64, limit: u64) -> Api
     if since < pruned {
         return Err(resync_required(latest));
     }
-    let intervals = chats::service::all_intervals(state, user_id).await?;
+    let intervals = membership::all_intervals(state, user_id).await?;
     let mut rows = synclog::page(db, user_id, &intervals, since, limit + 1).await?;
     // Retention may have run while the page was read: re-check, so a page can
     // never silently miss pruned events.
@@ -100,7 +100,7 @@ async fn mark_delivered(state: &AppState, user_id: i64, rows: &[EventRow]) -> Ap
     if upto.is_empty() {
         return Ok(());
     }
-    messages::service::mark_delivered_many(state, user_id, upto).await
+    messages::receipts::mark_delivered_many(state, user_id, upto).await
 }
 
 #[cfg(test)]
