@@ -23,6 +23,7 @@ pub mod ratelimit;
 pub mod realtime;
 pub mod resources;
 pub mod secrets;
+pub mod sessions;
 pub mod sms;
 pub mod state;
 pub mod sync;

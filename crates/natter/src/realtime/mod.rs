@@ -171,7 +171,7 @@ pub fn spawn_liveness(state: crate::state::AppState, shutdown: CancellationToken
                         match key {
                             presence::PresenceKey::Online(user) => {
                                 if let Err(err) =
-                                    crate::users::service::presence_changed(&state, user, false)
+                                    crate::contacts::service::announce_presence(&state, user, false)
                                         .await
                                 {
                                     tracing::warn!(error = %err, "could not record a user going offline");

@@ -358,7 +358,7 @@ impl Connection {
         {
             Ok(true) => {
                 if let Err(err) =
-                    crate::users::service::presence_changed(&self.state, user, true).await
+                    crate::contacts::service::announce_presence(&self.state, user, true).await
                 {
                     tracing::warn!(error = %err, "could not record a user coming online");
                 }
@@ -562,7 +562,7 @@ impl Connection {
             {
                 Ok(true) => {
                     if let Err(err) =
-                        crate::users::service::presence_changed(&self.state, user, false).await
+                        crate::contacts::service::announce_presence(&self.state, user, false).await
                     {
                         tracing::warn!(error = %err, "could not record a user going offline");
                     }
