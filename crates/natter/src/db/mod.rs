@@ -18,8 +18,8 @@ use std::time::Duration;
 use anyhow::Context;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use tokio::sync::Mutex;
@@ -96,10 +96,18 @@ impl Db {
         self.read.ping().await.is_ok()
     }
 
-    pub async fn close(self) {
-        let _ = self.read.close().await;
+    /// Closes the pools. On SQLite the WAL is first checkpointed into the
+    /// database file and truncated, so the file alone holds every commit.
+    pub async fn close(&self) {
         if self.backend == DbBackend::Sqlite {
-            let _ = self.write.close().await;
+            let checkpoint = "PRAGMA wal_checkpoint(TRUNCATE)";
+            if let Err(err) = self.write.execute_unprepared(checkpoint).await {
+                tracing::warn!(error = %err, "could not checkpoint the SQLite WAL");
+            }
+        }
+        let _ = self.read.close_by_ref().await;
+        if self.backend == DbBackend::Sqlite {
+            let _ = self.write.close_by_ref().await;
         }
     }
 }

@@ -10,12 +10,29 @@ pub mod service;
 mod store;
 pub mod writer;
 
+use axum::extract::FromRef;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::state::AppState;
+use writer::Writer;
 
-pub fn router() -> OpenApiRouter<AppState> {
+/// The state of the routes that write through the group-commit writer (and
+/// of sync, which marks deliveries through it): the base services and the
+/// writer. Handlers that need only the base take `State<AppState>` from it.
+#[derive(Clone)]
+pub struct MessagesState {
+    pub app: AppState,
+    pub writer: Writer,
+}
+
+impl FromRef<MessagesState> for AppState {
+    fn from_ref(state: &MessagesState) -> AppState {
+        state.app.clone()
+    }
+}
+
+pub fn router() -> OpenApiRouter<MessagesState> {
     OpenApiRouter::new()
         .routes(routes!(routes::history, routes::send))
         .routes(routes!(routes::edit, routes::delete))

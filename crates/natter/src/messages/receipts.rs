@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use super::dto::{Receipt, ReceiptList};
 use super::service::{visible_message, within};
 use super::store;
-use super::writer::ReceiptRequest;
+use super::writer::{ReceiptRequest, Writer};
 use crate::clock::Timestamp;
 use crate::error::{ApiError, ApiResult};
 use crate::membership::{self, Watermark};
@@ -61,6 +61,7 @@ pub async fn receipts(state: &AppState, user_id: i64, message_id: i64) -> ApiRes
 /// a message of the chat the caller can see. Returns when it was recorded.
 pub async fn mark(
     state: &AppState,
+    writer: &Writer,
     user_id: i64,
     chat_id: i64,
     message_id: i64,
@@ -75,8 +76,7 @@ pub async fn mark(
     if message.chat_id != chat_id || !within(&intervals, message.seq) {
         return Err(invalid());
     }
-    let outcome = state
-        .writer
+    let outcome = writer
         .receipt(ReceiptRequest {
             chat_id,
             user_id,
@@ -90,12 +90,12 @@ pub async fn mark(
 /// Marks delivered, for one user, everything up to the given message of each
 /// chat (after a sync handed those messages over).
 pub async fn mark_delivered_many(
-    state: &AppState,
+    writer: &Writer,
     user_id: i64,
     upto: HashMap<i64, i64>,
 ) -> ApiResult<()> {
     let marks = upto.into_iter().map(|(chat_id, message_id)| {
-        state.writer.receipt(ReceiptRequest {
+        writer.receipt(ReceiptRequest {
             chat_id,
             user_id,
             which: Watermark::Delivered,

@@ -9,7 +9,7 @@ use super::dto::{
     MessagesEnvelope, ReactRequest, ReactResponse, ReadResponse, ReceiptList, SendMessageRequest,
     SuccessMessage, TypingRequest, WatermarkRequest,
 };
-use super::{receipts, service};
+use super::{MessagesState, receipts, service};
 use crate::clock::Timestamp;
 use crate::error::ApiResult;
 use crate::http::auth::AuthUser;
@@ -43,12 +43,13 @@ pub async fn history(
         (status = 403, description = "Blocked"), (status = 404, description = "Not a member of that chat"),
         (status = 422, description = "Validation failed")))]
 pub async fn send(
-    State(state): State<AppState>,
+    State(state): State<MessagesState>,
     auth: AuthUser,
     ValidPath(chat): ValidPath<i64>,
     ValidJson(request): ValidJson<SendMessageRequest>,
 ) -> ApiResult<(StatusCode, Json<MessageEnvelope>)> {
-    let (message, created) = service::send(&state, auth.user_id, chat, request).await?;
+    let (message, created) =
+        service::send(&state.app, &state.writer, auth.user_id, chat, request).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -124,12 +125,13 @@ pub async fn unreact(
     responses((status = 201, body = MessagesEnvelope), (status = 403, description = "A deleted or system message, or a block"),
         (status = 404, description = "A chat the caller is not in")))]
 pub async fn forward(
-    State(state): State<AppState>,
+    State(state): State<MessagesState>,
     auth: AuthUser,
     ValidPath(message): ValidPath<i64>,
     ValidJson(request): ValidJson<ForwardRequest>,
 ) -> ApiResult<(StatusCode, Json<MessagesEnvelope>)> {
-    let messages = service::forward(&state, auth.user_id, message, request).await?;
+    let messages =
+        service::forward(&state.app, &state.writer, auth.user_id, message, request).await?;
     Ok((StatusCode::CREATED, Json(MessagesEnvelope { messages })))
 }
 
@@ -152,13 +154,14 @@ pub async fn receipts(
     params(("chat" = i64, Path, description = "Chat id")), request_body = WatermarkRequest,
     responses((status = 200, body = ReadResponse), (status = 422, description = "Not a message of this chat")))]
 pub async fn read(
-    State(state): State<AppState>,
+    State(state): State<MessagesState>,
     auth: AuthUser,
     ValidPath(chat): ValidPath<i64>,
     ValidJson(request): ValidJson<WatermarkRequest>,
 ) -> ApiResult<Json<ReadResponse>> {
     let at = receipts::mark(
-        &state,
+        &state.app,
+        &state.writer,
         auth.user_id,
         chat,
         request.message_id,
@@ -176,13 +179,14 @@ pub async fn read(
     params(("chat" = i64, Path, description = "Chat id")), request_body = WatermarkRequest,
     responses((status = 200, body = Success), (status = 422, description = "Not a message of this chat")))]
 pub async fn delivered(
-    State(state): State<AppState>,
+    State(state): State<MessagesState>,
     auth: AuthUser,
     ValidPath(chat): ValidPath<i64>,
     ValidJson(request): ValidJson<WatermarkRequest>,
 ) -> ApiResult<Json<Success>> {
     receipts::mark(
-        &state,
+        &state.app,
+        &state.writer,
         auth.user_id,
         chat,
         request.message_id,

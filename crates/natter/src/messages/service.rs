@@ -11,7 +11,7 @@ use super::dto::{
 };
 use super::render::{self, reply_view, summarise_reactions};
 use super::store::{self, UnreadProbe};
-use super::writer::{Draft, Refusal, SendOutcome};
+use super::writer::{Draft, Refusal, SendOutcome, Writer};
 use crate::db::entities::message;
 use crate::error::{ApiError, ApiResult};
 use crate::membership::{self, Member};
@@ -30,6 +30,7 @@ const MESSAGE_NOT_FOUND: &str = "Message";
 /// earlier send with the same client message id (200).
 pub async fn send(
     state: &AppState,
+    writer: &Writer,
     user_id: i64,
     chat_id: i64,
     request: SendMessageRequest,
@@ -71,7 +72,7 @@ pub async fn send(
             _ => None,
         },
     };
-    outcome_view(state, user_id, state.writer.send(draft).await?).await
+    outcome_view(state, user_id, writer.send(draft).await?).await
 }
 
 async fn outcome_view(
@@ -357,6 +358,7 @@ async fn emit_reactions(
 /// Copies a message into other chats the caller is in, as the caller's.
 pub async fn forward(
     state: &AppState,
+    writer: &Writer,
     user_id: i64,
     message_id: i64,
     request: ForwardRequest,
@@ -386,7 +388,7 @@ pub async fn forward(
         .find(|t| t.as_str() == original.message_type)
         .ok_or_else(|| ApiError::forbidden("This message cannot be forwarded."))?;
     let sends = targets.iter().map(|chat_id| {
-        state.writer.send(Draft {
+        writer.send(Draft {
             chat_id: *chat_id,
             sender: sender.clone(),
             client_message_id: None,

@@ -15,8 +15,10 @@ use std::collections::HashMap;
 
 use sea_orm::ActiveValue::Set;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use super::store::{self, MARK_DELIVERED, MARK_READ};
+use crate::background::TaskGroup;
 use crate::clock::Timestamp;
 use crate::db::Db;
 use crate::db::entities::message;
@@ -118,15 +120,27 @@ impl Writer {
     /// On its own runtime the writer and those tasks run as soon as the
     /// database answers (measured: 17 of a batch's 41 ms went to that wait,
     /// docs/benchmarks.md).
-    pub fn spawn(db: Db, max_batch: usize, publish: Publish) -> std::io::Result<Writer> {
+    ///
+    /// The thread counts in `tasks` while it runs; when `tasks` is stopped the
+    /// writer takes no new job, finishes those queued, and ends.
+    pub fn spawn(
+        db: Db,
+        max_batch: usize,
+        publish: Publish,
+        tasks: &TaskGroup,
+    ) -> std::io::Result<(Writer, WriterThread)> {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        std::thread::Builder::new()
+        let (alive, stop) = (tasks.token(), tasks.stop_token());
+        let thread = std::thread::Builder::new()
             .name("natter-writer".into())
-            .spawn(move || runtime.block_on(run(db, jobs, max_batch.max(1), publish)))?;
-        Ok(Writer { queue })
+            .spawn(move || {
+                runtime.block_on(run(db, jobs, max_batch.max(1), publish, stop));
+                drop(alive);
+            })?;
+        Ok((Writer { queue }, WriterThread(thread)))
     }
 
     pub async fn send(&self, draft: Draft) -> ApiResult<SendOutcome> {
@@ -159,9 +173,43 @@ impl Writer {
     }
 }
 
-async fn run(db: Db, mut jobs: mpsc::Receiver<Job>, max_batch: usize, publish: Publish) {
+/// The writer's thread, for the server to wait for once it has stopped the
+/// writer's task group.
+pub struct WriterThread(std::thread::JoinHandle<()>);
+
+impl WriterThread {
+    pub async fn join(self) {
+        let thread = self.0;
+        if !matches!(
+            tokio::task::spawn_blocking(move || thread.join()).await,
+            Ok(Ok(()))
+        ) {
+            tracing::error!("the writer thread panicked");
+        }
+    }
+}
+
+/// The next job; once `stop` is cancelled, no new job is taken but those
+/// already queued are still handed out, then None.
+async fn next_job(jobs: &mut mpsc::Receiver<Job>, stop: &CancellationToken) -> Option<Job> {
+    tokio::select! {
+        job = jobs.recv() => job,
+        _ = stop.cancelled() => {
+            jobs.close();
+            jobs.recv().await
+        }
+    }
+}
+
+async fn run(
+    db: Db,
+    mut jobs: mpsc::Receiver<Job>,
+    max_batch: usize,
+    publish: Publish,
+    stop: CancellationToken,
+) {
     let mut rosters = RosterCache::default();
-    while let Some(first) = jobs.recv().await {
+    while let Some(first) = next_job(&mut jobs, &stop).await {
         let mut batch = vec![first];
         while batch.len() < max_batch {
             match jobs.try_recv() {

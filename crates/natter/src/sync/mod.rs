@@ -7,8 +7,8 @@ pub mod service;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::state::AppState;
+use crate::messages::MessagesState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter<MessagesState> {
     OpenApiRouter::new().routes(routes!(routes::sync))
 }

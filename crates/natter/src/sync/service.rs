@@ -7,13 +7,20 @@ use crate::clock::Timestamp;
 use crate::error::{ApiError, ApiResult};
 use crate::membership;
 use crate::messages;
+use crate::messages::writer::Writer;
 use crate::state::AppState;
 use crate::synclog::{self, EventName, EventRow, positions};
 
 /// A page of the caller's events after `since`, as the JSON body of
 /// `GET /api/sync`. Messages it hands over from others are marked delivered
 /// (and their senders told) before it returns.
-pub async fn page(state: &AppState, user_id: i64, since: i64, limit: u64) -> ApiResult<String> {
+pub async fn page(
+    state: &AppState,
+    writer: &Writer,
+    user_id: i64,
+    since: i64,
+    limit: u64,
+) -> ApiResult<String> {
     let db = &state.db.read;
     let (latest, pruned) = positions(db).await?;
     if since < pruned {
@@ -29,7 +36,7 @@ pub async fn page(state: &AppState, user_id: i64, since: i64, limit: u64) -> Api
     }
     let has_more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
-    mark_delivered(state, user_id, &rows).await?;
+    mark_delivered(writer, user_id, &rows).await?;
     let next_since = rows.last().map(|r| r.seq).unwrap_or(since);
     Ok(render_page(&rows, next_since, has_more))
 }
@@ -66,7 +73,7 @@ fn resync_required(latest: i64) -> ApiError {
 
 /// The newest message from someone else in each chat of the page: the user
 /// now has them, so their delivered watermark moves there.
-async fn mark_delivered(state: &AppState, user_id: i64, rows: &[EventRow]) -> ApiResult<()> {
+async fn mark_delivered(writer: &Writer, user_id: i64, rows: &[EventRow]) -> ApiResult<()> {
     #[derive(serde::Deserialize)]
     struct Sent {
         message: SentMessage,
@@ -100,7 +107,7 @@ async fn mark_delivered(state: &AppState, user_id: i64, rows: &[EventRow]) -> Ap
     if upto.is_empty() {
         return Ok(());
     }
-    messages::receipts::mark_delivered_many(state, user_id, upto).await
+    messages::receipts::mark_delivered_many(writer, user_id, upto).await
 }
 
 #[cfg(test)]
