@@ -3,6 +3,7 @@
 //! and read what) and typing.
 
 pub mod dto;
+mod gate;
 pub mod receipts;
 pub mod render;
 pub mod routes;
