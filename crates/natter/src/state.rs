@@ -8,11 +8,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
+use rustls::crypto::ring;
 
 use crate::background::TaskGroup;
 use crate::cache::TtlCache;
 use crate::config::{Config, redact_url};
 use crate::db::Db;
+use crate::db::entities::access_token;
 use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::realtime::Realtime;
 use crate::resources::user::UserSummary;
@@ -44,7 +46,7 @@ pub struct Shared {
 /// Hot lookups kept for CACHE_TTL seconds (see cache.rs).
 pub struct Caches {
     /// Token id -> the token row, for authenticating requests without a query.
-    pub tokens: TtlCache<i64, crate::db::entities::access_token::Model>,
+    pub tokens: TtlCache<i64, access_token::Model>,
     /// User id -> name and public photo, for message senders.
     pub summaries: TtlCache<i64, UserSummary>,
 }
@@ -127,5 +129,5 @@ async fn connect_redis(url: &str) -> anyhow::Result<ConnectionManager> {
 /// rustls needs one process-wide crypto provider; natter uses ring (no C
 /// toolchain needed beyond cc). Installing twice is harmless.
 pub fn install_tls_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = ring::default_provider().install_default();
 }

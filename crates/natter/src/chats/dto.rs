@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
+use crate::clock::optional_rfc3339;
 use crate::http::pagination::Pagination;
 use crate::resources::chat::ChatView;
 
@@ -24,7 +25,7 @@ pub struct PrivateChatRequest {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct MuteRequest {
     /// RFC 3339 time until which the chat is muted; null unmutes.
-    #[serde(deserialize_with = "crate::http::json::optional_rfc3339")]
+    #[serde(deserialize_with = "optional_rfc3339")]
     #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub until: Option<i64>,
 }

@@ -1,6 +1,6 @@
 //! Groups: creation, administration, membership and invite links.
 //!
-//! Every membership change is one event transaction that posts a `system`
+//! Every membership change is one log transaction that posts a `system`
 //! message (so history shows it), emits `ChatUpdated`, and moves membership
 //! intervals so that a member sees events only while they belong: a new member
 //! sees nothing from before they joined (as on WhatsApp), a removed or departed
@@ -192,7 +192,7 @@ pub async fn add_members(
         .map(|p| p.user_id)
         .collect();
     let candidates = admissible(state, actor, "user_ids", user_ids, &before).await?;
-    // Under the stream lock, membership cannot change: count and add for real.
+    // Under the log lock, membership cannot change: count and add for real.
     let mut tx = LogTx::begin(&state.db).await?;
     let current: HashSet<i64> = membership::participants(tx.conn(), group_id)
         .await?
@@ -381,7 +381,7 @@ pub async fn set_role(
 pub async fn invite_link(state: &AppState, actor: i64, group_id: i64) -> ApiResult<InviteLink> {
     require_admin(state, group_id, actor).await?;
     let code = random_token(22);
-    // Through the stream lock like every other change to the chat row, so it
+    // Through the log lock like every other change to the chat row, so it
     // never deadlocks against a membership change on MySQL.
     let tx = LogTx::begin(&state.db).await?;
     membership::set_invite_code(&tx, group_id, &code).await?;

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod client_ip;
 pub mod json;
+pub mod laravel;
 pub mod middleware;
 pub mod openapi;
 pub mod pagination;

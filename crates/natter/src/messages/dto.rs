@@ -5,6 +5,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::clock::Timestamp;
+use crate::http::validate::one_emoji;
 use crate::resources::message::MessageView;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -122,7 +123,7 @@ pub struct EditMessageRequest {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct ReactRequest {
     /// One emoji.
-    #[validate(custom(function = "crate::http::validate::one_emoji"))]
+    #[validate(custom(function = "one_emoji"))]
     #[schema(min_length = 1, max_length = 64)]
     pub emoji: String,
 }

@@ -4,15 +4,14 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use validator::Validate;
 
+use crate::http::validate::not_blank;
+
 use crate::resources::user::Visibility;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct UpdateProfileRequest {
     /// 1 to 100 characters.
-    #[validate(
-        length(min = 1, max = 100),
-        custom(function = "crate::http::validate::not_blank")
-    )]
+    #[validate(length(min = 1, max = 100), custom(function = "not_blank"))]
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
     /// 0 to 500 characters.

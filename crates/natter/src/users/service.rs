@@ -7,12 +7,12 @@ use sea_orm::ActiveValue::Set;
 use super::dto::{UpdatePrivacyRequest, UpdateProfileRequest};
 use super::store;
 use crate::clock::{Timestamp, now_ms};
+use crate::db::IN_LIST_CHUNK;
 use crate::db::entities::user;
 use crate::error::{ApiError, ApiResult, is_unique_violation};
 use crate::resources::user::{PrivacySettings, SelfView, UserSummary, UserView, Visibility};
 use crate::state::AppState;
 
-pub const DEFAULT_ABOUT: &str = "Hey there! I am using natter.";
 pub const DEFAULT_NAME: &str = "User";
 const DELETED_NAME: &str = "Deleted account";
 
@@ -240,7 +240,7 @@ pub async fn find_by_phone(state: &AppState, e164: &str) -> ApiResult<Option<use
 
 pub async fn find_by_phones(state: &AppState, e164s: &[String]) -> ApiResult<Vec<user::Model>> {
     let mut found = Vec::new();
-    for chunk in e164s.chunks(crate::db::IN_LIST_CHUNK) {
+    for chunk in e164s.chunks(IN_LIST_CHUNK) {
         found.extend(store::find_by_phones(&state.db.read, chunk).await?);
     }
     Ok(found)

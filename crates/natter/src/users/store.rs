@@ -11,6 +11,9 @@ use sea_orm::{
 
 use crate::db::entities::{contact, user};
 
+/// A new account's about text.
+const DEFAULT_ABOUT: &str = "Hey there! I am using natter.";
+
 pub async fn find_active(db: &impl ConnectionTrait, id: i64) -> Result<Option<user::Model>, DbErr> {
     user::Entity::find_by_id(id)
         .filter(user::Column::DeletedAt.is_null())
@@ -67,7 +70,7 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewUser<'_>) -> Result<user:
         phone_number: Set(Some(new.phone_number.to_string())),
         country_code: Set(new.country_code.to_string()),
         name: Set(new.name.to_string()),
-        about: Set(Some(crate::users::service::DEFAULT_ABOUT.to_string())),
+        about: Set(Some(DEFAULT_ABOUT.to_string())),
         is_online: Set(false),
         privacy_last_seen: Set("everyone".into()),
         privacy_profile_photo: Set("everyone".into()),
