@@ -82,7 +82,7 @@ pub async fn all_intervals(state: &AppState, user_id: i64) -> ApiResult<Vec<(i64
 }
 
 /// Current members of a chat.
-pub async fn member_ids(conn: &impl ConnectionTrait, chat_id: i64) -> ApiResult<Vec<i64>> {
+async fn member_ids(conn: &impl ConnectionTrait, chat_id: i64) -> ApiResult<Vec<i64>> {
     Ok(store::current_participants(conn, &[chat_id])
         .await?
         .into_iter()
@@ -91,7 +91,7 @@ pub async fn member_ids(conn: &impl ConnectionTrait, chat_id: i64) -> ApiResult<
 }
 
 /// The other person of a private chat.
-pub async fn other_member(state: &AppState, member: &Member) -> ApiResult<Option<i64>> {
+async fn other_member(state: &AppState, member: &Member) -> ApiResult<Option<i64>> {
     let me = member.participant.user_id;
     Ok(member_ids(&state.db.read, member.chat.id)
         .await?

@@ -266,16 +266,4 @@ impl Hub {
     pub fn has_subscribers(&self, key: &ChannelKey) -> bool {
         self.channels.get(key).is_some_and(|l| !l.is_empty())
     }
-
-    /// Users of a channel's subscribers on this node (for presence rosters).
-    pub fn subscribed_users(&self, channel: &str) -> Vec<i64> {
-        self.channels
-            .get(&ChannelKey::of(channel))
-            .map(|list| {
-                list.iter()
-                    .filter_map(|s| s.user.or(s.socket.user()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
 }
