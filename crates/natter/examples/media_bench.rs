@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::extract::{FromRef, State};
 use clap::Parser;
+use natter::background::TaskGroup;
 use natter::config::{Cli, Command, Config};
 use natter::media::Media;
 use natter::media::images::{ImageLimits, process_message_image};
@@ -72,8 +73,9 @@ async fn serve(addr: &str, dir: &str) -> anyhow::Result<()> {
         unreachable!()
     };
     let config = Config::resolve(*settings)?;
-    let state = AppState::build(config).await?;
-    let media = Media::new(&state.config, state.storage.clone()).await;
+    let tasks = TaskGroup::default();
+    let state = AppState::build(config, tasks.stop_token(), &tasks).await?;
+    let media = Media::new(&state.config, state.storage.clone(), tasks.clone()).await;
     let app = axum::Router::new()
         .route("/upload", axum::routing::post(upload))
         .with_state(BenchState { app: state, media });
@@ -89,9 +91,9 @@ struct BenchState {
     media: Media,
 }
 
-impl FromRef<BenchState> for AppState {
-    fn from_ref(state: &BenchState) -> AppState {
-        state.app.clone()
+impl FromRef<BenchState> for Media {
+    fn from_ref(state: &BenchState) -> Media {
+        state.media.clone()
     }
 }
 

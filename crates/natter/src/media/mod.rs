@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::background::TaskGroup;
 use crate::config::Config;
 use crate::media::images::ImageLimits;
 use crate::media::probe::Ffmpeg;
@@ -38,6 +39,9 @@ pub struct MediaInner {
     pub ffmpeg: Option<Ffmpeg>,
     /// Image decodes at once: one per core, each bounded by MEDIA_IMAGE_MAX_ALLOC.
     cpu: Semaphore,
+    /// Where upload work outliving its request runs (the lingering read after an
+    /// early 413): the server's front group, stopped with HTTP.
+    pub tasks: TaskGroup,
 }
 
 impl Deref for Media {
@@ -49,8 +53,9 @@ impl Deref for Media {
 }
 
 impl Media {
-    /// Reads the limits and looks for ffmpeg (logged once).
-    pub async fn new(config: &Config, storage: Storage) -> Media {
+    /// Reads the limits and looks for ffmpeg (logged once). `tasks` owns the work
+    /// that outlives a request.
+    pub async fn new(config: &Config, storage: Storage, tasks: TaskGroup) -> Media {
         let media = &config.settings.media;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Media(Arc::new(MediaInner {
@@ -62,6 +67,7 @@ impl Media {
             },
             ffmpeg: Ffmpeg::detect().await,
             cpu: Semaphore::new(cores),
+            tasks,
         }))
     }
 }

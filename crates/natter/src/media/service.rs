@@ -20,7 +20,7 @@ use crate::media::Media;
 use crate::media::images::{self, ImageRefusal, Timings};
 use crate::media::sniff::{MediaKind, Sniffed, classify};
 use crate::media::store::{self, ACTIVE, Details, NewMedia, PENDING};
-use crate::media::upload::ReceivedFile;
+use crate::media::upload::{ReceivedFile, Upload};
 use crate::storage::{ObjectKey, StorageError, Variant};
 
 /// How long a row handed to a request (stored or reused) is safe from collection:
@@ -349,7 +349,7 @@ pub async fn sweep(media: &Media, db: &Db, limit: u64) -> anyhow::Result<usize> 
 pub async fn store_message_file(
     media: &Media,
     db: &Db,
-    upload: &mut crate::media::upload::Upload,
+    upload: &mut Upload,
 ) -> ApiResult<Option<StoredMedia>> {
     let kind = upload
         .fields

@@ -24,11 +24,13 @@ use axum::http::header;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::sync::mpsc;
 
+use crate::background::TaskGroup;
 use crate::config::MediaSettings;
 use crate::error::{ApiError, ApiResult};
+use crate::media::Media;
 use crate::media::sniff::{HEAD_BYTES, MediaKind};
-use crate::state::AppState;
 use crate::storage::signing::clean_file_name;
 use crate::storage::{Storage, TempFile};
 
@@ -153,12 +155,14 @@ pub fn is_multipart(content_type: Option<&str>) -> bool {
 }
 
 /// Reads a multipart body: text fields into memory (bounded), `file` to a temp file.
+/// The rest of a refused body is drained in `lingering` (see [`pump`]).
 pub async fn receive(
     body: Body,
     content_type: Option<&str>,
     storage: &Storage,
     limits: &UploadLimits,
     rule: KindRule,
+    lingering: &TaskGroup,
 ) -> ApiResult<Upload> {
     let boundary = content_type
         .filter(|ct| is_multipart(Some(ct)))
@@ -170,7 +174,8 @@ pub async fn receive(
     };
     let constraints =
         multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(cap));
-    let mut multipart = multer::Multipart::with_constraints(pump(body), boundary, constraints);
+    let mut multipart =
+        multer::Multipart::with_constraints(pump(body, lingering), boundary, constraints);
     let mut upload = Upload {
         fields: BTreeMap::new(),
         file: None,
@@ -206,11 +211,14 @@ pub async fn receive(
 /// sending then reads the answer, where closing at once would make the kernel reset
 /// the connection under it (the "lingering close" of web servers). The answer itself
 /// is not delayed. Nothing is kept: memory stays flat whatever the client sends.
-fn pump(body: Body) -> impl futures::Stream<Item = Result<Bytes, axum::Error>> {
+/// The task belongs to `tasks` (the server's front group): a stopping server ends
+/// the lingering at once instead of waiting for it.
+fn pump(body: Body, tasks: &TaskGroup) -> impl futures::Stream<Item = Result<Bytes, axum::Error>> {
     use futures::StreamExt;
-    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let (tx, mut rx) = mpsc::channel(4);
     let mut stream = body.into_data_stream();
-    tokio::spawn(async move {
+    let stop = tasks.stop_token();
+    tasks.spawn(async move {
         while let Some(chunk) = stream.next().await {
             let failed = chunk.is_err();
             if tx.send(chunk).await.is_err() {
@@ -221,7 +229,9 @@ fn pump(body: Body) -> impl futures::Stream<Item = Result<Bytes, axum::Error>> {
             }
         }
         let drain = async { while let Some(Ok(_)) = stream.next().await {} };
-        let _ = tokio::time::timeout(LINGER, drain).await;
+        let _ = stop
+            .run_until_cancelled(tokio::time::timeout(LINGER, drain))
+            .await;
     });
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
@@ -360,33 +370,33 @@ pub struct MessageUpload(pub Upload);
 /// The upload of an avatar: an image.
 pub struct AvatarUpload(pub Upload);
 
-async fn extract(req: Request, state: &AppState, rule: KindRule) -> ApiResult<Upload> {
+async fn extract(req: Request, media: &Media, rule: KindRule) -> ApiResult<Upload> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let limits = UploadLimits::from_settings(&state.config.settings.media);
     receive(
         req.into_body(),
         content_type.as_deref(),
-        &state.storage,
-        &limits,
+        &media.storage,
+        &media.limits,
         rule,
+        &media.tasks,
     )
     .await
 }
 
 impl<S> FromRequest<S> for MessageUpload
 where
-    AppState: FromRef<S>,
+    Media: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        extract(req, &state, KindRule::Field("message_type"))
+        let media = Media::from_ref(state);
+        extract(req, &media, KindRule::Field("message_type"))
             .await
             .map(MessageUpload)
     }
@@ -394,14 +404,14 @@ where
 
 impl<S> FromRequest<S> for AvatarUpload
 where
-    AppState: FromRef<S>,
+    Media: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        extract(req, &state, KindRule::Fixed(MediaKind::Image))
+        let media = Media::from_ref(state);
+        extract(req, &media, KindRule::Fixed(MediaKind::Image))
             .await
             .map(AvatarUpload)
     }

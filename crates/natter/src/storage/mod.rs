@@ -31,6 +31,7 @@ use object_store::{
 };
 use tokio::io::AsyncReadExt;
 
+use crate::clock::now_ms;
 use crate::config::{Config, MediaDiskKind};
 pub use keys::{ObjectKey, Variant};
 use signing::{SignatureError, UrlSigner};
@@ -292,7 +293,7 @@ impl Storage {
 }
 
 pub fn unix_now() -> u64 {
-    u64::try_from(crate::clock::now_ms() / 1000).unwrap_or_default()
+    u64::try_from(now_ms() / 1000).unwrap_or_default()
 }
 
 fn store_path(key: &ObjectKey) -> StorePath {

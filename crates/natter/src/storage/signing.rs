@@ -8,7 +8,7 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::auth::secrets::{constant_time_eq, hmac_sha256_hex};
+use crate::secrets::{constant_time_eq, hmac_sha256_hex};
 use crate::storage::keys::ObjectKey;
 
 /// Expiry times are rounded up to this many seconds, so the URL of one file stays

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::auth::secrets::random_token;
+use crate::secrets::random_token;
 
 /// Temp files older than this are left-overs of a crash and removed at start.
 const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);

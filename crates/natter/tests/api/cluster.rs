@@ -38,7 +38,7 @@ async fn two_nodes_share_events_presence_and_typing() {
     let database = Backend::Postgres.scratch().await.expect("scratch database");
     let dir = tempfile::tempdir().unwrap();
     let outbox = dir.path().join("outbox.jsonl");
-    let app_id = format!("cluster-{}", natter::auth::secrets::random_token(8));
+    let app_id = format!("cluster-{}", natter::secrets::random_token(8));
     let settings = |node: &str| -> Vec<(&'static str, String)> {
         vec![
             ("DATABASE_URL", database.url.clone()),

@@ -1,7 +1,8 @@
 //! Black-box tests: a real server per test, on every backend, through natter-client.
 
-// Test helpers outside #[test] functions panic on failure by design.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+// Test helpers outside #[test] functions panic on failure by design; tests
+// may name things by their full path (the import rule is for the server).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::absolute_paths)]
 
 mod common;
 
@@ -15,8 +16,10 @@ mod groups;
 mod lifecycle;
 mod media;
 mod messages;
+mod openapi;
 mod ops;
 mod realtime;
+mod schema;
 mod sms;
 mod sync;
 mod users;

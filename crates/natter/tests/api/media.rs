@@ -122,9 +122,9 @@ struct UploadState {
     media: Media,
 }
 
-impl FromRef<UploadState> for AppState {
-    fn from_ref(state: &UploadState) -> AppState {
-        state.app.clone()
+impl FromRef<UploadState> for Media {
+    fn from_ref(state: &UploadState) -> Media {
+        state.media.clone()
     }
 }
 
@@ -752,7 +752,7 @@ fn s3_endpoint() -> Option<String> {
 async fn use_s3(settings: &mut Settings, endpoint: &str) {
     let bucket = format!(
         "natter-{}",
-        natter::auth::secrets::random_token(12).to_lowercase()
+        natter::secrets::random_token(12).to_lowercase()
     );
     let created = reqwest::Client::new()
         .put(format!("{endpoint}/{bucket}"))
