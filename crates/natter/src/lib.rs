@@ -27,6 +27,7 @@ pub mod state;
 pub mod sync;
 pub mod telemetry;
 pub mod users;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -58,6 +59,7 @@ pub fn app(state: AppState) -> Router {
         .merge(sync::router())
         .merge(realtime::router())
         .merge(ops::router())
+        .merge(web::router())
         .split_for_parts();
     let api = http::openapi::finish(api);
     let body_limit = state.config.settings.max_json_body_bytes as usize;
@@ -67,7 +69,7 @@ pub fn app(state: AppState) -> Router {
             "/api/openapi.json",
             get(move || async move { axum::Json(api.clone()) }),
         )
-        .fallback(middleware::not_found)
+        .fallback_service(web::fallback(&state.config))
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn(middleware::observe))
         .layer(DefaultBodyLimit::max(body_limit))
