@@ -32,7 +32,11 @@ fn main() -> Result<(), Box<dyn Error>> {
 
 /// Every file under `dir` as (path from `root` with `/` separators, absolute
 /// path). Hidden files (editor swap files, `.DS_Store`) are left out.
-fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, String)>) -> Result<(), Box<dyn Error>> {
+fn collect(
+    root: &Path,
+    dir: &Path,
+    files: &mut Vec<(String, String)>,
+) -> Result<(), Box<dyn Error>> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         let hidden = path

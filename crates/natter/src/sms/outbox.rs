@@ -93,8 +93,16 @@ mod tests {
         let path = dir.path().join("outbox.jsonl");
         assert!(latest_for(&path, "+12125550100").await.unwrap().is_none());
         let outbox = OutboxSms::new(path.clone());
-        for (to, code) in [("+12125550100", "111111"), ("+12125550199", "222222"), ("+12125550100", "333333")] {
-            let sms = Sms { to: to.into(), body: format!("code {code}"), code: code.into() };
+        for (to, code) in [
+            ("+12125550100", "111111"),
+            ("+12125550199", "222222"),
+            ("+12125550100", "333333"),
+        ] {
+            let sms = Sms {
+                to: to.into(),
+                body: format!("code {code}"),
+                code: code.into(),
+            };
             outbox.send(&sms).await.unwrap();
         }
         let found = latest_for(&path, "+12125550100").await.unwrap().unwrap();

@@ -171,13 +171,19 @@ mod tests {
             ("js/main.js", b"1"),
         ];
         let two: &[(&str, &'static [u8])] = &[one[0], ("js/main.js", b"2")];
-        let (a, b) = (Assets::from_files(one, &page()), Assets::from_files(two, &page()));
+        let (a, b) = (
+            Assets::from_files(one, &page()),
+            Assets::from_files(two, &page()),
+        );
         assert_ne!(a.version, b.version);
         let html = String::from_utf8_lossy(&a.index().bytes).into_owned();
         assert!(html.contains(&format!("/assets/{}/js/main.js", a.version)));
         assert!(html.contains("{&quot;app_key&quot;:&quot;k\\&quot;&lt;x&gt;&quot;}"));
         assert_ne!(a.index().etag, b.index().etag);
-        assert_eq!(a.get("js/main.js").map(|x| x.content_type), Some("text/javascript; charset=utf-8"));
+        assert_eq!(
+            a.get("js/main.js").map(|x| x.content_type),
+            Some("text/javascript; charset=utf-8")
+        );
     }
 
     #[test]
@@ -190,7 +196,10 @@ mod tests {
     #[test]
     fn the_real_web_folder_is_embedded() {
         let assets = Assets::load(&page());
-        assert!(assets.get("js/main.js").is_some(), "web/js/main.js is embedded");
+        assert!(
+            assets.get("js/main.js").is_some(),
+            "web/js/main.js is embedded"
+        );
         assert!(assets.get("app.css").is_some(), "web/app.css is embedded");
         let html = String::from_utf8_lossy(&assets.index().bytes).into_owned();
         assert!(!html.contains(ASSET_BASE) && !html.contains(CONFIG));

@@ -45,7 +45,10 @@ pub fn content_security_policy(origins: &Origins) -> String {
 /// `ws://host:port` for `http://host:port/...`, `wss://` for `https://`.
 fn websocket_origin(app_url: &str) -> Option<String> {
     let (scheme, rest) = app_url.split_once("://")?;
-    let host = rest.split(['/', '?', '#']).next().filter(|h| !h.is_empty())?;
+    let host = rest
+        .split(['/', '?', '#'])
+        .next()
+        .filter(|h| !h.is_empty())?;
     let ws = match scheme.to_ascii_lowercase().as_str() {
         "http" => "ws",
         "https" => "wss",
@@ -101,7 +104,10 @@ mod tests {
     #[test]
     fn s3_compatible_stores() {
         let minio = Some("http://127.0.0.1:9000/");
-        assert_eq!(s3_origin(minio, "b", "us-east-1", true), "http://127.0.0.1:9000");
+        assert_eq!(
+            s3_origin(minio, "b", "us-east-1", true),
+            "http://127.0.0.1:9000"
+        );
         assert_eq!(
             s3_origin(Some("https://s3.example.net"), "b", "x", false),
             "https://b.s3.example.net"

@@ -110,12 +110,18 @@ fn respond(web: &WebClient, asset: &Asset, caching: Caching, request: &HeaderMap
         Caching::Revalidate => "no-cache",
         Caching::Immutable => "public, max-age=31536000, immutable",
     };
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
     if let Ok(etag) = HeaderValue::from_str(&asset.etag) {
         headers.insert(header::ETAG, etag);
     }
     if !fresh {
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(asset.content_type),
+        );
     }
     response
 }
@@ -167,11 +173,28 @@ mod tests {
 
     #[test]
     fn reserved_prefixes_are_whole_segments() {
-        for path in ["/api", "/api/nope", "/app/key", "/apps/1/events", "/broadcasting/auth",
-            "/media/x.jpg", "/health", "/ready", "/metrics", "/metrics/"] {
+        for path in [
+            "/api",
+            "/api/nope",
+            "/app/key",
+            "/apps/1/events",
+            "/broadcasting/auth",
+            "/media/x.jpg",
+            "/health",
+            "/ready",
+            "/metrics",
+            "/metrics/",
+        ] {
             assert!(is_reserved(path), "{path}");
         }
-        for path in ["/", "/chats/5", "/application", "/healthy", "/apix", "/index.html"] {
+        for path in [
+            "/",
+            "/chats/5",
+            "/application",
+            "/healthy",
+            "/apix",
+            "/index.html",
+        ] {
             assert!(!is_reserved(path), "{path}");
         }
     }

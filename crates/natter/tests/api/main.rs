@@ -21,3 +21,4 @@ mod schema;
 mod sms;
 mod sync;
 mod users;
+mod web;
