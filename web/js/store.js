@@ -97,15 +97,18 @@ export class Store {
   }
 
   /** A chat from REST (our own view: with unread_count) or from ChatUpdated. */
-  upsertChat(chat, { own = true } = {}) {
+  upsertChat(chat, { own = true, seq = 0 } = {}) {
     const old = this.chats.get(chat.id);
-    const merged = { ...old, ...chat };
+    // A ChatUpdated older than one already applied (a sync replay) changes nothing.
+    if (seq && old?._seq && seq <= old._seq) return old;
+    const merged = { ...old, ...chat, _seq: Math.max(seq, old?._seq || 0) };
     if (!own && old) {
       merged.unread_count = old.unread_count;
       merged.muted_until = old.muted_until;
     }
     merged.unread_count = merged.unread_count || 0;
-    if (old?.last_message && chat.last_message && old.last_message.id > chat.last_message.id) {
+    // A chat's last message only moves forward (a deleted one keeps its place).
+    if (old?.last_message && (!chat.last_message || old.last_message.id > chat.last_message.id)) {
       merged.last_message = old.last_message;
     }
     merged.maxId = Math.max(old?.maxId || 0, merged.last_message?.id || 0);
@@ -160,7 +163,7 @@ export class Store {
       case EVENT.reaction: return this.emit('reactions', { ...data, seq });
       case EVENT.read:
       case EVENT.delivered: return this.receipt(name === EVENT.read ? 'read' : 'delivered', data);
-      case EVENT.chat: return this.upsertChat(data.chat, { own: false });
+      case EVENT.chat: return this.upsertChat(data.chat, { own: false, seq });
       case EVENT.online: return this.presence(data);
       case EVENT.typing: return this.setTyping(data.chat_id, data.user_id, data.typing);
       default: return undefined;
