@@ -170,7 +170,10 @@ export class Conversation {
       const page = await this.ctx.api.get(`/api/chats/${this.chatId}/messages?limit=${PAGE}&before_message_id=${this.nextBefore}`);
       if (generation !== this.generation) return;
       const added = this.addPage(page);
-      this.slide(this.lo + added - PAGE, this.hi + added);
+      // The rows on screen moved up by `added` places in msgs; then widen upwards.
+      this.lo += added;
+      this.hi += added;
+      this.slide(this.lo - added, this.hi);
     } catch (error) {
       this.ctx.toast(error.message);
     } finally {
