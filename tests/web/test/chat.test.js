@@ -93,17 +93,32 @@ describe('two people chatting', () => {
     await ada.page.click('dialog button.primary');
     await eventually(async () => (await bob.page.$$('.rows .row .text.deleted')).length === 1, 'the deletion at Bob');
     assert.ok(!(await texts(bob.page)).includes('This is an edited reply'));
+    // Forward Bob's message (here into the same chat: the list of chats to pick from is the same).
+    await ada.page.hover(first);
+    await ada.page.click(`${first} .row-menu`);
+    await ada.page.click('.menu [role=menuitem]:text-is("Forward")');
+    await ada.page.check('dialog .pick .person:has-text("Bob") input');
+    await ada.page.click('dialog button[type=submit]');
+    await eventually(async () => (await texts(bob.page)).filter((t) => t === 'Hi Ada!').length === 2, 'the forwarded copy at Bob');
+    await ada.page.waitForSelector('.rows .row.mine:has-text("Hi Ada!")');
     noErrors(ada, bob);
   });
 
   it('moves with the keyboard: arrows in the list and the messages, Escape closes menus', async () => {
     const { page } = ada;
     await page.focus('.composer textarea');
-    await page.keyboard.press('Shift+Tab');
-    await page.keyboard.press('Shift+Tab');
-    const focusedRow = await page.evaluate(() => document.activeElement.classList.contains('row'));
+    let focusedRow = false;
+    for (let i = 0; i < 3 && !focusedRow; i += 1) {
+      await page.keyboard.press('Shift+Tab');
+      focusedRow = await page.evaluate(() => document.activeElement.classList.contains('row'));
+    }
     assert.ok(focusedRow, 'Shift+Tab from the composer reaches the newest message');
+    const focusedId = () => page.evaluate(() => document.activeElement.dataset.id);
+    const newest = await focusedId();
     await page.keyboard.press('ArrowUp');
+    assert.notEqual(await focusedId(), newest, 'ArrowUp moves to the message before');
+    await page.keyboard.press('ArrowDown');
+    assert.equal(await focusedId(), newest, 'ArrowDown moves back');
     await page.keyboard.press('Enter');
     await page.waitForSelector('.menu[role=menu]');
     await page.keyboard.press('Escape');

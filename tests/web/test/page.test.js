@@ -25,8 +25,10 @@ describe('the page', () => {
   });
 
   it(`paints first within ${FIRST_PAINT_BUDGET_MS} ms on loopback, with no CSP violation`, async () => {
+    // Two loads first warm Chromium up (its first page pays for starting its
+    // renderer machinery), then the median of nine fresh contexts.
     const paints = [];
-    for (let i = 0; i < 7; i += 1) {
+    for (let i = 0; i < 11; i += 1) {
       const context = await browser.newContext();
       const page = await context.newPage();
       const violations = [];
@@ -36,7 +38,7 @@ describe('the page', () => {
       await page.waitForSelector('#signin-phone');
       const paint = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime);
       assert.ok(Number.isFinite(paint), 'first-contentful-paint was recorded');
-      paints.push(paint);
+      if (i >= 2) paints.push(paint);
       assert.deepEqual(violations, []);
       await context.close();
     }

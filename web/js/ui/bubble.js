@@ -73,7 +73,7 @@ function body(store, message) {
 function quote(store, reply, onQuote) {
   const name = store.userName(reply.sender_id);
   const text = reply.message_type === 'text' ? reply.content : messageSummary(store, reply);
-  return h('button.quote', { type: 'button', onclick: () => onQuote(reply.id), 'aria-label': `Reply to ${name}: ${text || ''}` },
+  return h('button.quote', { type: 'button', tabIndex: -1, onclick: () => onQuote(reply.id), 'aria-label': `Reply to ${name}: ${text || ''}` },
     h(`span.quote-name.${hue(reply.sender_id)}`, {}, name), h('span.quote-text', {}, text || 'Message'));
 }
 
@@ -108,8 +108,9 @@ function reactions(ctx, message) {
   const list = message.reactions || [];
   if (!list.length || message.deleted) return null;
   const me = ctx.store.me.id;
+  // Not Tab stops of their own (the message is one; its menu reacts too).
   return h('div.reactions', {}, list.map((r) => h('button.reaction', {
-    type: 'button',
+    type: 'button', tabIndex: -1,
     class: r.user_ids?.includes(me) ? 'mine' : '',
     'aria-label': `${r.emoji} ${r.count}${r.user_ids?.includes(me) ? ', yours: remove' : ''}`,
     onclick: () => react(ctx, message, r.emoji),
