@@ -75,8 +75,11 @@ export class Api {
 
   /** Refreshes ahead of expiry, so long-lived pages rarely see a 401. */
   async freshToken() {
-    const { expiresAt } = this.session;
-    if (expiresAt && expiresAt - Date.now() < REFRESH_EARLY_MS) await this.refresh(this.session.accessToken);
+    const { expiresAt, issuedAt } = this.session;
+    if (!expiresAt) return;
+    // A minute early, or a quarter of the token's life when it lives less than four minutes.
+    const early = Math.min(REFRESH_EARLY_MS, Math.max(0, (expiresAt - (issuedAt || expiresAt)) / 4));
+    if (expiresAt - Date.now() < early) await this.refresh(this.session.accessToken);
   }
 
   /**
@@ -107,7 +110,7 @@ export class Api {
     }).catch(() => null);
     if (!response) return; // offline: the caller's request will fail and be retried
     if (response.status === 401) { this.signedOut(); return; }
-    if (response.ok) this.session.save(await response.json());
+    if (response.ok) this.session.save({ ...await response.json(), issued_at: new Date().toISOString() });
   }
 
   signedOut() {

@@ -17,6 +17,7 @@ export class Session {
   get accessToken() { return this.data?.access_token; }
   get refreshToken() { return this.data?.refresh_token; }
   get expiresAt() { return Date.parse(this.data?.expires_at || '') || 0; }
+  get issuedAt() { return Date.parse(this.data?.issued_at || '') || 0; }
 
   /** Re-reads the stored session (another tab may have refreshed the tokens). */
   reload() { this.data = read(SESSION_KEY); return this.data; }

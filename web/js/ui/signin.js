@@ -71,7 +71,7 @@ export function showSignIn(root, session, config, done) {
           const body = { ...number, otp: code.value.trim() };
           if (name.value.trim()) body.name = name.value.trim();
           const answer = await api.request('POST', '/api/auth/verify-otp', { body, auth: false });
-          session.save({ user: answer.user, ...answer.tokens });
+          session.save({ user: answer.user, ...answer.tokens, issued_at: new Date().toISOString() });
           done();
         } catch (error) {
           fail(error, 'That code did not work.');
