@@ -104,6 +104,34 @@ describe('two people chatting', () => {
     noErrors(ada, bob);
   });
 
+  it('shows online and last seen, as the API gives them', async () => {
+    await eventually(async () => (await ada.page.textContent('.chat-subtitle')) === 'online', 'Bob online');
+    await bob.page.close();
+    await eventually(async () => /^last seen today at /.test(await ada.page.textContent('.chat-subtitle')), 'Bob last seen');
+    bob.page = await bob.context.newPage();
+    await bob.page.goto(`${server.base}/`);
+    await bob.page.waitForSelector('.chat-item');
+    await eventually(async () => (await ada.page.textContent('.chat-subtitle')) === 'online', 'Bob online again');
+  });
+
+  it('blocks: a blocked person\'s message is refused and says so', async () => {
+    await bob.page.click('.chat-item');
+    await bob.page.click('button[aria-label="Chat menu"]');
+    await bob.page.click('.menu [role=menuitem]:text-is("Block or unblock")');
+    await bob.page.click('dialog button.primary');
+    await bob.page.waitForSelector('.toast:text-is("Blocked.")');
+    const before = (await texts(bob.page)).length;
+    await send(ada, 'Can you read this?');
+    await ada.page.waitForSelector('.toast:has-text("Not sent")');
+    await eventually(async () => (await ada.page.$$('.pending-rows .row')).length === 0, 'no clock left at Ada');
+    assert.equal((await texts(bob.page)).length, before, 'Bob received nothing');
+    await bob.page.click('button[aria-label="Chat menu"]');
+    await bob.page.click('.menu [role=menuitem]:text-is("Block or unblock")');
+    await bob.page.waitForSelector('.toast:text-is("Unblocked.")');
+    await send(ada, 'And now?');
+    await eventually(async () => (await texts(bob.page)).includes('And now?'), 'the message after unblocking');
+  });
+
   it('moves with the keyboard: arrows in the list and the messages, Escape closes menus', async () => {
     const { page } = ada;
     await page.focus('.composer textarea');

@@ -25,7 +25,7 @@ export async function startApp(root, session, config) {
   await loadChats(ctx).catch((error) => ctx.toast(error.message));
   connect(ctx);
   route(ctx, location.pathname);
-  window.addEventListener('popstate', () => route(ctx, location.pathname, { push: false }));
+  window.addEventListener('popstate', () => route(ctx, location.pathname));
   loadCapabilities().then((caps) => { ctx.capabilities = caps; store.emit('capabilities', caps); });
   api.get('/api/user/profile').then((me) => { session.setUser(me); store.setMe(me); }).catch(() => {});
 }
@@ -131,10 +131,10 @@ function layout(root, ctx) {
   const app = h('div.app', {}, side, conversation.element);
   ctx.appElement = app;
   replace(root, app, h('div#toasts.toasts', { role: 'status', 'aria-live': 'polite' }), h('div#announcer.visually-hidden', { 'aria-live': 'polite' }));
-  ctx.store.on('chat', debounced(() => {
+  ctx.store.on('chat', () => {
     const n = ctx.store.totalUnread();
     document.title = n ? `(${n}) natter` : 'natter';
-  }, 50));
+  });
 }
 
 function avatarOf(ctx) {
@@ -185,15 +185,16 @@ function openChat(ctx, id, { push = true } = {}) {
   if (push && location.pathname !== `/chats/${id}`) history.pushState({}, '', `/chats/${id}`);
 }
 
-function route(ctx, path, { push = false } = {}) {
+/** Shows what the address names: /chats/{id}, or the list. Unknown paths become /. */
+function route(ctx, path) {
   const match = /^\/chats\/(\d+)$/.exec(path);
   if (match && ctx.store.chats.has(Number(match[1]))) {
-    openChat(ctx, Number(match[1]), { push });
+    openChat(ctx, Number(match[1]), { push: false });
     return;
   }
   ctx.conversation.close();
   ctx.appElement.classList.remove('has-chat');
-  if (path !== '/' && push !== false) history.replaceState({}, '', '/');
+  if (path !== '/') history.replaceState({}, '', '/');
 }
 
 /** Back to the list (phone width). */
@@ -211,6 +212,7 @@ export function toast(text) {
   setTimeout(() => item.remove(), 5000);
 }
 
+/** fn(key) once `ms` after the last call with that key. */
 export function debounced(fn, ms) {
   const timers = new Map();
   return (key) => {

@@ -33,7 +33,7 @@ export class Conversation {
     store.on('user', (user) => { if (user.id === this.otherId) this.renderSubtitle(); });
     store.on('outbox', () => this.renderPending());
     store.on('resync', () => { if (this.chatId) this.open(this.chatId); });
-    store.on('capabilities', () => { this.attach && (this.attach.hidden = !ctx.capabilities.mediaSend); });
+    store.on('capabilities', (caps) => { if (this.attach) this.attach.hidden = !caps.mediaSend; });
     document.addEventListener('visibilitychange', () => this.maybeMarkRead());
     this.refreshStatuses = debounce(() => this.fetchStatuses(), 400);
   }
