@@ -103,6 +103,7 @@ describe('a server restart and a network drop', () => {
     await bob.page.goto(`${server.base}/chats/${chatId}`);
     const expected = [...before, 'eight (Bob away)', 'nine (Bob away)'];
     await expectMessages(bob, expected);
+    await eventually(async () => syncs.length > 0, 'a sync after the reload');
     assert.equal(syncs[0], seqBefore, 'the first sync after the reload starts where the page left off');
     await eventually(async () => (await bob.page.evaluate((id) => Number(localStorage.getItem(`natter.u${id}.seq`)), bob.id)) > seqBefore, 'sync moving the position on');
     assert.deepEqual(await texts(bob.page), expected);
