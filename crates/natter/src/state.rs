@@ -1,4 +1,6 @@
-//! `AppState`: everything a request handler may use, built once at start.
+//! `AppState`: the base services every feature may use, built once at start.
+//! Only base services: what a feature owns (the writer, messages') it keeps
+//! in a state of its own that holds this one (`messages::MessagesState`).
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -7,15 +9,15 @@ use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
 
+use crate::background::TaskGroup;
 use crate::cache::TtlCache;
 use crate::config::{Config, redact_url};
 use crate::db::Db;
-use crate::messages::writer::Writer;
 use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::realtime::Realtime;
 use crate::resources::user::UserSummary;
 use crate::sms::{self, SmsSender};
-use crate::sync::log::CommittedEvent;
+use crate::synclog::CommittedEvent;
 use crate::telemetry;
 use tokio_util::sync::CancellationToken;
 
@@ -31,11 +33,10 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// Set when REDIS_URL is.
     pub redis: Option<ConnectionManager>,
-    /// The group-commit writer for sends and receipts.
-    pub writer: Writer,
     /// Sockets, channels, presence and the bus between nodes.
     pub realtime: Arc<Realtime>,
-    /// Cancelled when the server is asked to stop; background tasks watch it.
+    /// Cancelled when the server is asked to stop: the HTTP server, sockets and
+    /// the tasks that serve them watch it.
     pub shutdown: CancellationToken,
     pub caches: Caches,
 }
@@ -58,8 +59,13 @@ impl Deref for AppState {
 
 impl AppState {
     /// Connects to the database (and Redis when configured) and builds the drivers.
-    /// Runs pending migrations first.
-    pub async fn build(config: Config) -> anyhow::Result<AppState> {
+    /// Runs pending migrations first. Real time's fan-out tasks run in `fanout`;
+    /// `shutdown` is the server's stop signal.
+    pub async fn build(
+        config: Config,
+        shutdown: CancellationToken,
+        fanout: &TaskGroup,
+    ) -> anyhow::Result<AppState> {
         let db = Db::connect(
             &config.database_url,
             config.settings.database.db_max_connections,
@@ -82,15 +88,7 @@ impl AppState {
         let sms = sms::from_config(&config, http);
         let metrics = telemetry::handle();
         let cache_ttl = std::time::Duration::from_secs(config.settings.cache_ttl);
-        let shutdown = CancellationToken::new();
-        let realtime = Realtime::start(&config, redis.clone(), shutdown.clone());
-        let publisher = realtime.clone();
-        let writer = Writer::spawn(
-            db.clone(),
-            config.settings.writer_max_batch as usize,
-            Arc::new(move |events| publisher.publish(events)),
-        )
-        .context("cannot start the group-commit writer")?;
+        let realtime = Realtime::start(&config, redis.clone(), fanout);
         Ok(AppState(Arc::new(Shared {
             config,
             db,
@@ -98,7 +96,6 @@ impl AppState {
             sms,
             metrics,
             redis,
-            writer,
             realtime,
             shutdown,
             caches: Caches {

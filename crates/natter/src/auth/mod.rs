@@ -1,4 +1,5 @@
-//! Sign-in by phone number and SMS code, tokens, logout.
+//! Sign-in by phone number and SMS code, refresh and logout (through
+//! sessions/), account deletion.
 
 pub mod dto;
 pub mod routes;
@@ -16,4 +17,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::verify_otp))
         .routes(routes!(routes::refresh))
         .routes(routes!(routes::logout))
+        .routes(routes!(routes::delete_account))
 }

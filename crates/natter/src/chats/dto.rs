@@ -4,7 +4,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::clock::Timestamp;
 use crate::http::pagination::Pagination;
 use crate::resources::chat::ChatView;
 
@@ -23,29 +22,9 @@ pub struct PrivateChatRequest {
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
-pub struct WatermarkRequest {
-    /// Everything up to this message is marked.
-    #[validate(range(min = 1))]
-    #[schema(minimum = 1)]
-    pub message_id: i64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReadResponse {
-    pub success: bool,
-    pub read_at: Timestamp,
-}
-
-#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct MuteRequest {
     /// RFC 3339 time until which the chat is muted; null unmutes.
     #[serde(deserialize_with = "crate::http::json::optional_rfc3339")]
     #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub until: Option<i64>,
-}
-
-/// `ChatUpdated` payload.
-#[derive(Debug, Serialize)]
-pub struct ChatEvent<'a> {
-    pub chat: &'a ChatView,
 }

@@ -1,4 +1,4 @@
-//! Contacts, blocking and contact sync.
+//! Contacts, blocking, contact sync, and who hears of a user's presence.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -15,54 +15,17 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::PageQuery;
 use crate::phone;
 use crate::ratelimit::Limit;
-use crate::resources::user::Visibility;
+use crate::realtime::channels::user_channel;
+use crate::resources::user::{OnlineStatus, Visibility};
 use crate::state::AppState;
+use crate::synclog::Event;
 use crate::users;
-
-/// What privacy decisions need to know about a viewer and some owners.
-#[derive(Debug, Default)]
-pub struct Relations {
-    /// Owners who have the viewer as a contact.
-    has_viewer: HashSet<i64>,
-    /// Owners who blocked the viewer or whom the viewer blocked.
-    blocked: HashSet<i64>,
-}
-
-impl Relations {
-    pub fn owner_has_viewer(&self, owner: i64) -> bool {
-        self.has_viewer.contains(&owner)
-    }
-
-    pub fn blocked_either_way(&self, owner: i64) -> bool {
-        self.blocked.contains(&owner)
-    }
-}
-
-/// Two queries whatever the number of owners.
-pub async fn relations(state: &AppState, viewer: i64, owners: &[i64]) -> ApiResult<Relations> {
-    let mut relations = Relations::default();
-    for row in store::owners_having(&state.db.read, owners, viewer).await? {
-        relations.has_viewer.insert(row.user_id);
-        if row.is_blocked {
-            relations.blocked.insert(row.user_id);
-        }
-    }
-    relations
-        .blocked
-        .extend(store::blocked_by(&state.db.read, viewer, owners).await?);
-    Ok(relations)
-}
 
 /// True when `blocker` has blocked `other`.
 pub async fn has_blocked(state: &AppState, blocker: i64, other: i64) -> ApiResult<bool> {
     Ok(store::find_pair(&state.db.read, blocker, other)
         .await?
         .is_some_and(|c| c.is_blocked))
-}
-
-/// The users who have `user_id` as an unblocked contact: the audience of their presence.
-pub async fn people_having(state: &AppState, user_id: i64) -> ApiResult<Vec<i64>> {
-    Ok(store::people_having(&state.db.read, user_id).await?)
 }
 
 pub async fn list(state: &AppState, user_id: i64, page: PageQuery) -> ApiResult<ContactList> {
@@ -278,7 +241,7 @@ pub async fn presence_audience(
         return Ok(Vec::new());
     }
     let having = store::people_having(&state.db.read, user_id).await?;
-    let relations = relations(state, user_id, &having).await?;
+    let relations = users::service::relations(state, user_id, &having).await?;
     Ok(having
         .into_iter()
         .filter(|other| !relations.blocked_either_way(*other))
@@ -288,12 +251,8 @@ pub async fn presence_audience(
 
 /// Which of `others` have blocked `user_id`.
 pub async fn who_blocked(state: &AppState, user_id: i64, others: &[i64]) -> ApiResult<Vec<i64>> {
-    Ok(store::owners_having(&state.db.read, others, user_id)
-        .await?
-        .into_iter()
-        .filter(|row| row.is_blocked)
-        .map(|row| row.user_id)
-        .collect())
+    let relations = users::service::relations(state, user_id, others).await?;
+    Ok(relations.blocking_viewer().collect())
 }
 
 /// Of these (blocker, blocked) pairs, the blocks in force, read on `conn`
@@ -306,4 +265,27 @@ pub async fn blocks_among(
         .await?
         .into_iter()
         .collect())
+}
+
+/// Records that a user's first socket connected (online) or their last one
+/// closed (offline), and tells the people allowed to see it, on their user
+/// channels (`UserOnline`, not logged).
+pub async fn announce_presence(state: &AppState, user_id: i64, online: bool) -> ApiResult<()> {
+    let Some((last_seen, at)) = users::service::record_presence(state, user_id, online).await?
+    else {
+        return Ok(());
+    };
+    let audience = presence_audience(state, user_id, last_seen).await?;
+    if audience.is_empty() {
+        return Ok(());
+    }
+    let payload = OnlineStatus {
+        user_id,
+        is_online: online,
+        last_seen_at: Some(Timestamp(at)),
+    };
+    let channels = audience.into_iter().map(user_channel).collect();
+    state
+        .realtime
+        .transient(Event::UserOnline(&payload), channels)
 }

@@ -82,42 +82,6 @@ pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// Rows where one of `owners` has `viewer` as a contact.
-pub async fn owners_having(
-    db: &impl ConnectionTrait,
-    owners: &[i64],
-    viewer: i64,
-) -> Result<Vec<contact::Model>, DbErr> {
-    if owners.is_empty() {
-        return Ok(Vec::new());
-    }
-    contact::Entity::find()
-        .filter(contact::Column::UserId.is_in(owners.iter().copied()))
-        .filter(contact::Column::ContactUserId.eq(viewer))
-        .all(db)
-        .await
-}
-
-/// Which of `others` the viewer has blocked.
-pub async fn blocked_by(
-    db: &impl ConnectionTrait,
-    viewer: i64,
-    others: &[i64],
-) -> Result<Vec<i64>, DbErr> {
-    if others.is_empty() {
-        return Ok(Vec::new());
-    }
-    contact::Entity::find()
-        .select_only()
-        .column(contact::Column::ContactUserId)
-        .filter(contact::Column::UserId.eq(viewer))
-        .filter(contact::Column::ContactUserId.is_in(others.iter().copied()))
-        .filter(contact::Column::IsBlocked.eq(true))
-        .into_tuple()
-        .all(db)
-        .await
-}
-
 /// Users who have `user_id` as a contact and have not blocked them.
 pub async fn people_having(db: &impl ConnectionTrait, user_id: i64) -> Result<Vec<i64>, DbErr> {
     contact::Entity::find()

@@ -188,8 +188,21 @@ pub struct SuccessMessage {
     pub message: String,
 }
 
-/// `MessageSent`, `MessageEdited`, `MessageDeleted` payload.
-#[derive(Debug, Serialize)]
-pub struct MessageEvent<'a> {
-    pub message: &'a MessageView,
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct WatermarkRequest {
+    /// Everything up to this message is marked.
+    #[validate(range(min = 1))]
+    #[schema(minimum = 1)]
+    pub message_id: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadResponse {
+    pub success: bool,
+    pub read_at: Timestamp,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct TypingRequest {
+    pub typing: bool,
 }

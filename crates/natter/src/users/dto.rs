@@ -1,6 +1,6 @@
 //! Profile and privacy requests (the User resources are in resources/user.rs).
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use validator::Validate;
 
@@ -26,10 +26,4 @@ pub struct UpdatePrivacyRequest {
     pub privacy_last_seen: Option<Visibility>,
     pub privacy_profile_photo: Option<Visibility>,
     pub privacy_about: Option<Visibility>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SuccessResponse {
-    pub success: bool,
-    pub message: String,
 }

@@ -65,7 +65,7 @@ backend_tests! {
         let row = db.write
             .query_one_raw(Statement::from_string(
                 db.backend,
-                "SELECT last_seq FROM stream_counters WHERE id = 1",
+                "SELECT last_seq FROM sync_log_counters WHERE id = 1",
             ))
             .await
             .unwrap();
