@@ -97,6 +97,8 @@ export class Outbox {
       this.sent(entry, answer.message);
       return true;
     } catch (error) {
+      // Signed out: the queue stays (kept per user) and goes out after signing in again.
+      if (error.status === 401) return false;
       if (error.retryable) {
         this.retry(error.retryAfter);
         return false;

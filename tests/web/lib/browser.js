@@ -120,6 +120,7 @@ export async function expectMessages(p, expected, ms = WAIT_MS) {
 export async function screenshot(page, name) {
   if (process.env.NATTER_WEB_SCREENSHOTS === '0') return;
   await mkdir(SCREENSHOTS, { recursive: true });
+  await page.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
   await page.screenshot({ path: join(SCREENSHOTS, `web-${name}.png`) });
 }
 

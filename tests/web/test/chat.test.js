@@ -53,7 +53,6 @@ describe('two people chatting', () => {
     await eventually(async () => (await ada.page.getAttribute(last, 'data-status')) === 'read', 'read ticks');
     const colour = await ada.page.$eval(`${last} .ticks`, (el) => getComputedStyle(el).color);
     assert.equal(colour, 'rgb(83, 189, 235)', 'read ticks are blue');
-    await screenshot(ada.page, 'chat');
   });
 
   it('shows when the other is typing', async () => {
@@ -61,6 +60,7 @@ describe('two people chatting', () => {
     await bob.page.type('.composer textarea', '...');
     await eventually(async () => (await ada.page.textContent('.chat-subtitle')) === 'typing…', 'typing… in the header');
     await bob.page.fill('.composer textarea', '');
+    await eventually(async () => (await ada.page.textContent('.chat-subtitle')) === 'online', 'typing… gone once Bob clears his draft');
   });
 
   it('replies, reacts, edits, deletes and forwards', async () => {
@@ -101,6 +101,7 @@ describe('two people chatting', () => {
     await ada.page.click('dialog button[type=submit]');
     await eventually(async () => (await texts(bob.page)).filter((t) => t === 'Hi Ada!').length === 2, 'the forwarded copy at Bob');
     await ada.page.waitForSelector('.rows .row.mine:has-text("Hi Ada!")');
+    await screenshot(ada.page, 'chat');
     noErrors(ada, bob);
   });
 

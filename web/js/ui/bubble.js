@@ -40,7 +40,7 @@ export function messageRow(ctx, chat, message, { onMenu, onQuote }) {
   },
   h('div.bubble', {},
     sender,
-    message.reply_to ? quote(store, message.reply_to, onQuote) : null,
+    message.reply_to && !message.deleted ? quote(store, message.reply_to, onQuote) : null,
     message.deleted ? null : media(ctx, message),
     body(store, message),
     h('div.meta', {},

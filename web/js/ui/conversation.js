@@ -600,6 +600,7 @@ export class Conversation {
   /** Whispers client-typing at most every few seconds, and stop-typing when idle. */
   typing() {
     if (!this.channel) return;
+    if (!this.input.value) { this.stopTyping(); return; }
     const now = Date.now();
     if (!this.typingSince || now - this.typingSince > TYPING_EVERY_MS) {
       this.typingSince = now;
