@@ -22,3 +22,4 @@ mod schema;
 mod sms;
 mod sync;
 mod users;
+mod web;
