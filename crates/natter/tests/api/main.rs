@@ -23,3 +23,4 @@ mod schema;
 mod sms;
 mod sync;
 mod users;
+mod web;
