@@ -225,6 +225,8 @@ pub struct Settings {
     #[arg(long, env = "CACHE_TTL", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=300))]
     pub cache_ttl: u64,
 
+    #[command(flatten)]
+    pub media: MediaSettings,
     /// Serve the web client at `/` (its files are built into the binary). `false` leaves every
     /// path outside the API to the JSON 404.
     #[arg(long, env = "WEB_CLIENT", default_value_t = true, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
@@ -242,6 +244,83 @@ pub struct Settings {
     /// Log filter in tracing's syntax (`info`, `natter=debug,tower_http=warn`, ...).
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+}
+
+/// Where uploaded media live and how large they may be (docs/media.md).
+#[derive(Debug, Clone, Args)]
+pub struct MediaSettings {
+    /// Where media files are stored: `local` (a folder, MEDIA_ROOT) or `s3` (any S3-compatible
+    /// store, AWS_* settings).
+    #[arg(long, env = "MEDIA_DISK", value_enum, default_value_t = MediaDiskKind::Local)]
+    pub media_disk: MediaDiskKind,
+
+    /// Folder of the `local` disk, and of upload temp files on every disk (default
+    /// STORAGE_DIR/media). Created if missing.
+    #[arg(long, env = "MEDIA_ROOT")]
+    pub media_root: Option<PathBuf>,
+
+    /// Seconds a signed media or avatar URL stays valid (at least 3600, at most 604800).
+    #[arg(long, env = "MEDIA_URL_TTL", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(3600..=604_800))]
+    pub media_url_ttl: u64,
+
+    /// Largest image upload in bytes.
+    #[arg(long, env = "MEDIA_MAX_BYTES_IMAGE", default_value_t = 16 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=MAX_UPLOAD_LIMIT))]
+    pub media_max_bytes_image: u64,
+
+    /// Largest video upload in bytes.
+    #[arg(long, env = "MEDIA_MAX_BYTES_VIDEO", default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=MAX_UPLOAD_LIMIT))]
+    pub media_max_bytes_video: u64,
+
+    /// Largest audio upload in bytes.
+    #[arg(long, env = "MEDIA_MAX_BYTES_AUDIO", default_value_t = 16 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=MAX_UPLOAD_LIMIT))]
+    pub media_max_bytes_audio: u64,
+
+    /// Largest document upload in bytes.
+    #[arg(long, env = "MEDIA_MAX_BYTES_DOCUMENT", default_value_t = 100 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=MAX_UPLOAD_LIMIT))]
+    pub media_max_bytes_document: u64,
+
+    /// Widest or tallest image accepted, in pixels; larger ones get 422 before decoding.
+    #[arg(long, env = "MEDIA_IMAGE_MAX_SIDE", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(320..=65_535))]
+    pub media_image_max_side: u32,
+
+    /// Most memory one image decode may allocate, in bytes; larger images get 422.
+    #[arg(long, env = "MEDIA_IMAGE_MAX_ALLOC", default_value_t = 256 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024 * 1024..=4 * 1024 * 1024 * 1024))]
+    pub media_image_max_alloc: u64,
+
+    /// S3 access key id (MEDIA_DISK=s3). When unset, object_store's usual credential
+    /// sources (web identity, instance metadata) are tried.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+    pub aws_access_key_id: Option<String>,
+
+    /// S3 secret access key (MEDIA_DISK=s3).
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub aws_secret_access_key: Option<String>,
+
+    /// S3 region (MEDIA_DISK=s3).
+    #[arg(long, env = "AWS_DEFAULT_REGION", default_value = "us-east-1")]
+    pub aws_default_region: String,
+
+    /// S3 bucket (required with MEDIA_DISK=s3).
+    #[arg(long, env = "AWS_BUCKET")]
+    pub aws_bucket: Option<String>,
+
+    /// S3 endpoint for S3-compatible stores (MinIO, Ceph, ...); AWS when unset.
+    #[arg(long, env = "AWS_ENDPOINT")]
+    pub aws_endpoint: Option<String>,
+
+    /// Address buckets as `endpoint/bucket` instead of `bucket.endpoint` (what most
+    /// S3-compatible stores need).
+    #[arg(long, env = "AWS_USE_PATH_STYLE_ENDPOINT", default_value_t = false)]
+    pub aws_use_path_style_endpoint: bool,
+}
+
+/// The largest per-type upload limit a setting may ask for (4 GiB).
+pub const MAX_UPLOAD_LIMIT: u64 = 4 * 1024 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MediaDiskKind {
+    Local,
+    S3,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -281,6 +360,8 @@ pub struct Config {
     pub reverb_app_secret: String,
     pub node_id: String,
     pub sms_outbox_path: PathBuf,
+    /// MEDIA_ROOT with its default filled in.
+    pub media_root: PathBuf,
 }
 
 impl Config {
@@ -315,8 +396,14 @@ impl Config {
             .sms_outbox_path
             .clone()
             .unwrap_or_else(|| storage.join("sms-outbox.jsonl"));
+        let media_root = settings
+            .media
+            .media_root
+            .clone()
+            .unwrap_or_else(|| storage.join("media"));
         Ok(Config {
             database_url: settings.database.url(),
+            media_root,
             app_key,
             reverb_app_secret,
             node_id,
@@ -361,6 +448,13 @@ impl Config {
             format!("REFRESH_TOKEN_TTL={}", s.refresh_token_ttl),
             format!("SYNC_RETENTION={}", s.sync_retention),
             format!("GROUP_MAX_MEMBERS={}", s.group_max_members),
+            format!("MEDIA_DISK={:?}", s.media.media_disk).to_lowercase(),
+            format!("MEDIA_ROOT={}", self.media_root.display()),
+            format!("MEDIA_URL_TTL={}", s.media.media_url_ttl),
+            format!(
+                "AWS_SECRET_ACCESS_KEY={}",
+                mask(&s.media.aws_secret_access_key)
+            ),
             format!("WEB_CLIENT={}", s.web_client),
             format!("WEB_DEV_SHOW_CODES={}", s.web_dev_show_codes),
         ]
@@ -401,6 +495,19 @@ fn check_cross_field(settings: &Settings) -> Result<(), SettingError> {
                 return Err(setting_error(name, "is required when SMS_DRIVER=twilio"));
             }
         }
+    }
+    if settings.media.media_disk == MediaDiskKind::S3
+        && settings
+            .media
+            .aws_bucket
+            .as_deref()
+            .unwrap_or("")
+            .is_empty()
+    {
+        return Err(setting_error(
+            "AWS_BUCKET",
+            "is required when MEDIA_DISK=s3",
+        ));
     }
     if settings.web_dev_show_codes && settings.sms_driver != SmsDriverKind::Outbox {
         // The codes are read from the outbox; with any other driver the flag

@@ -19,6 +19,7 @@ use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::realtime::Realtime;
 use crate::resources::user::UserSummary;
 use crate::sms::{self, SmsSender};
+use crate::storage::Storage;
 use crate::synclog::CommittedEvent;
 use crate::telemetry;
 use tokio_util::sync::CancellationToken;
@@ -41,6 +42,8 @@ pub struct Shared {
     /// the tasks that serve them watch it.
     pub shutdown: CancellationToken,
     pub caches: Caches,
+    /// The media disk (local folder or S3).
+    pub storage: Storage,
 }
 
 /// Hot lookups kept for CACHE_TTL seconds (see cache.rs).
@@ -88,6 +91,7 @@ impl AppState {
             .build()
             .context("cannot build the HTTP client")?;
         let sms = sms::from_config(&config, http);
+        let storage = Storage::from_config(&config)?;
         let metrics = telemetry::handle();
         let cache_ttl = std::time::Duration::from_secs(config.settings.cache_ttl);
         let realtime = Realtime::start(&config, redis.clone(), fanout);
@@ -104,6 +108,7 @@ impl AppState {
                 tokens: TtlCache::new(cache_ttl, 200_000),
                 summaries: TtlCache::new(cache_ttl, 200_000),
             },
+            storage,
         })))
     }
 

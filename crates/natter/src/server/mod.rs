@@ -27,11 +27,12 @@ use crate::background::TaskGroup;
 use crate::config::Config;
 use crate::http::middleware::{self, NatterRequestId, REQUEST_ID_HEADER};
 use crate::http::openapi;
+use crate::media::Media;
 use crate::messages::MessagesState;
 use crate::messages::writer::{Publish, Writer, WriterThread};
 use crate::realtime::{Policy, Sockets, run_liveness};
 use crate::state::AppState;
-use crate::{auth, chats, contacts, groups, messages, ops, sync, synclog, users, web};
+use crate::{auth, chats, contacts, groups, media, messages, ops, sync, synclog, users, web};
 use policy::AppPolicy;
 use realtime::RealtimeState;
 
@@ -47,6 +48,7 @@ fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Ro
         .merge(sync::router().with_state(messages))
         .merge(realtime::router().with_state(realtime))
         .merge(ops::router().with_state(state.clone()))
+        .merge(media::router().with_state(state.clone()))
         .merge(web::router().with_state(state.clone()))
         .split_for_parts();
     let api = openapi::finish(api);
@@ -98,6 +100,9 @@ impl Background {
 pub struct Running {
     pub local_addr: SocketAddr,
     pub state: AppState,
+    /// Upload processing (limits, ffmpeg found at start); its lingering reads
+    /// run in the front group.
+    pub media: Media,
     background: Background,
     http: JoinHandle<anyhow::Result<()>>,
     writer: Option<WriterThread>,
@@ -165,6 +170,7 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
         .await
         .with_context(|| format!("cannot listen on HTTP_ADDR {addr}"))?;
     let local_addr = listener.local_addr()?;
+    let media = Media::new(&state.config, state.storage.clone(), front.clone()).await;
     let realtime = state.realtime.clone();
     let publish: Publish = Arc::new(move |events| realtime.publish(events));
     let max_batch = state.config.settings.writer_max_batch as usize;
@@ -207,6 +213,7 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
     Ok(Running {
         local_addr,
         state,
+        media,
         background: background.clone(),
         http,
         writer: Some(writer_thread),

@@ -14,6 +14,7 @@ mod crash;
 mod errors;
 mod groups;
 mod lifecycle;
+mod media;
 mod messages;
 mod openapi;
 mod ops;

@@ -12,6 +12,7 @@ pub mod device;
 pub mod event;
 pub mod job;
 pub mod login_session;
+pub mod media;
 pub mod message;
 pub mod message_reaction;
 pub mod otp_code;
