@@ -15,9 +15,11 @@ pub mod db;
 pub mod error;
 pub mod groups;
 pub mod http;
+pub mod jobs;
 pub mod messages;
 pub mod ops;
 pub mod phone;
+pub mod push;
 pub mod ratelimit;
 pub mod realtime;
 pub mod sms;
@@ -26,6 +28,7 @@ pub mod sync;
 pub mod users;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -79,20 +82,28 @@ pub fn app(state: AppState) -> Router {
 pub struct Running {
     pub local_addr: SocketAddr,
     pub state: AppState,
+    /// The push drivers PUSH_DRIVER configured.
+    pub push: Arc<push::Push>,
+    /// Wakes this node's job runner after a commit that enqueued jobs.
+    pub jobs: jobs::Waker,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    runner: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
     /// Asks the server to stop (as SIGTERM does) and waits for it to finish.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
-        (&mut self.task).await.context("server task failed")?
+        self.wait().await
     }
 
-    /// Waits until the server stops on its own (a signal).
+    /// Waits until the server stops on its own (a signal): HTTP first, then
+    /// the job runner (which finishes or releases its running jobs).
     pub async fn wait(mut self) -> anyhow::Result<()> {
-        (&mut self.task).await.context("server task failed")?
+        let served = (&mut self.task).await.context("server task failed")?;
+        (&mut self.runner).await.context("job runner failed")?;
+        served
     }
 
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -110,12 +121,21 @@ impl Drop for Running {
 /// Connects, migrates, binds HTTP_ADDR and serves in the background.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let addr = config.settings.http_addr;
+    // Push drivers first: a bad key file stops the start before anything runs.
+    state::install_tls_provider();
+    let push = Arc::new(push::from_config(&config)?);
     let state = AppState::build(config).await?;
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on HTTP_ADDR {addr}"))?;
     let local_addr = listener.local_addr()?;
     let shutdown = state.shutdown.clone();
+    let runner = jobs::Runner::start(
+        state.db.clone(),
+        job_registry(&state.config),
+        jobs::RunnerOptions::from_config(&state.config),
+        shutdown.clone(),
+    );
     let router = app(state.clone());
     sync::service::spawn_retention(state.clone(), shutdown.clone());
     realtime::spawn_liveness(state.clone(), shutdown.clone());
@@ -132,9 +152,26 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     Ok(Running {
         local_addr,
         state,
+        push,
+        jobs: runner.waker,
         shutdown,
         task,
+        runner: runner.task,
     })
+}
+
+/// The job kinds this node runs and the periodic work it schedules.
+fn job_registry(config: &Config) -> jobs::Registry {
+    let mut registry = jobs::Registry::new();
+    if config.settings.job_probe {
+        let path = config
+            .settings
+            .database
+            .storage_dir
+            .join(jobs::probe::FILE_NAME);
+        registry.register(jobs::probe::KIND, Arc::new(jobs::probe::Probe::new(path)));
+    }
+    registry
 }
 
 /// Resolves when the process is asked to stop (SIGTERM or Ctrl-C).

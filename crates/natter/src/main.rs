@@ -1,4 +1,4 @@
-//! The `natter` command: `serve`, `migrate`, `config`.
+//! The `natter` command: `serve`, `migrate`, `config`, `jobs`.
 
 use std::process::ExitCode;
 
@@ -43,6 +43,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let db = Db::connect(&database.url(), database.db_max_connections).await?;
             db.migrate().await?;
             tracing::info!("migrations are up to date");
+            Ok(())
+        }
+        Command::Jobs(args) => {
+            init_logging("warn", LogFormat::Text);
+            let db = Db::connect(&args.database.url(), 2).await?;
+            let lines = natter::jobs::admin::run(&db, args.action.as_ref()).await;
+            db.close().await;
+            // `natter jobs` exists to print; stdout is its output.
+            #[allow(clippy::print_stdout)]
+            for line in lines? {
+                println!("{line}");
+            }
             Ok(())
         }
         Command::Config(settings) => {
