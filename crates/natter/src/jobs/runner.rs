@@ -167,7 +167,7 @@ impl Loop {
                 _ = self.waker.woken() => {}
                 _ = tokio::time::sleep(self.options.poll_interval) => {}
                 Some(done) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
-                    self.finished(done);
+                    let _ = self.finished(done);
                 }
                 _ = renew.tick() => self.renew().await,
             }
@@ -266,12 +266,14 @@ impl Loop {
         self.running.insert(handle.id(), run);
     }
 
-    fn finished(&mut self, done: Result<(tokio::task::Id, ()), JoinError>) {
-        let id = match done {
-            Ok((id, ())) => id,
-            Err(err) => err.id(),
+    /// Forgets a finished task; returns its run when it was stopped mid-run.
+    fn finished(&mut self, done: Result<(tokio::task::Id, ()), JoinError>) -> Option<Run> {
+        let (id, interrupted) = match done {
+            Ok((id, ())) => (id, false),
+            Err(err) => (err.id(), err.is_cancelled()),
         };
-        self.running.remove(&id);
+        let run = self.running.remove(&id);
+        if interrupted { run } else { None }
     }
 
     async fn renew(&self) {
@@ -289,18 +291,21 @@ impl Loop {
         tokio::pin!(deadline);
         while !self.tasks.is_empty() {
             tokio::select! {
-                Some(done) = self.tasks.join_next_with_id() => self.finished(done),
+                Some(done) = self.tasks.join_next_with_id() => {
+                    let _ = self.finished(done);
+                }
                 _ = &mut deadline => break,
                 _ = renew.tick() => self.renew().await,
             }
         }
         self.tasks.abort_all();
+        let mut interrupted = Vec::new();
         while let Some(done) = self.tasks.join_next_with_id().await {
-            self.finished(done);
+            interrupted.extend(self.finished(done));
         }
-        // Whatever is left was stopped mid-run (or was recording when stopped:
-        // the fence makes releasing a recorded run a no-op).
-        for run in std::mem::take(&mut self.running).into_values() {
+        // Stopped mid-run (or while recording its outcome: the fence makes
+        // releasing a recorded run a no-op).
+        for run in interrupted {
             match store::release(&self.db, run.id, &self.options.node_id, run.attempt).await {
                 Ok(true) => {
                     metrics::counter!(JOB_RUNS, "kind" => run.kind.clone(), "outcome" => "released")
