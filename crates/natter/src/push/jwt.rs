@@ -150,6 +150,29 @@ mod tests {
     }
 
     #[test]
+    fn es256_keys_load_from_pkcs8_and_sec1_pem() {
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        use p256::pkcs8::EncodePrivateKey;
+        let secret = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+        let public = secret
+            .public_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec();
+        let pkcs8 = secret
+            .to_pkcs8_pem(Default::default())
+            .map(|p| p.to_string());
+        let sec1 = secret
+            .to_sec1_pem(Default::default())
+            .map(|p| p.to_string());
+        for pem in [pkcs8, sec1] {
+            let pem = pem.unwrap_or_default();
+            let key = Es256::from_pem(&pem).unwrap_or_else(|e| panic!("{e}: {pem}"));
+            assert_eq!(key.public_key(), public);
+        }
+    }
+
+    #[test]
     fn keys_that_are_not_keys_are_named() {
         assert!(Es256::from_base64url("abc").is_err());
         assert!(Es256::from_pem("hello").is_err());
