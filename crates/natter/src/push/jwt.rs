@@ -165,8 +165,7 @@ mod tests {
         let sec1 = secret
             .to_sec1_pem(Default::default())
             .map(|p| p.to_string());
-        for pem in [pkcs8, sec1] {
-            let pem = pem.unwrap_or_default();
+        for pem in [pkcs8.unwrap_or_default(), sec1.unwrap_or_default()] {
             let key = Es256::from_pem(&pem).unwrap_or_else(|e| panic!("{e}: {pem}"));
             assert_eq!(key.public_key(), public);
         }
