@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use futures::StreamExt;
 use reqwest::Method;
+use rustls::crypto::ring;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
@@ -280,7 +281,7 @@ impl Matrix {
     pub fn new() -> Result<Matrix> {
         // reqwest is built without a default TLS provider; plain HTTP here,
         // but building a client still needs one installed.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        let _ = ring::default_provider().install_default();
         let clients = Clients {
             by_source: Mutex::default(),
         };

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -31,7 +32,7 @@ pub struct Natter {
     /// Which block of 100,000 numbers this run signs up, so that runs sharing a
     /// database do not sign in as each other.
     phone_block: u64,
-    next_phone: std::sync::atomic::AtomicU64,
+    next_phone: AtomicU64,
 }
 
 /// Phone numbers come in this many blocks of 100,000.
@@ -168,10 +169,7 @@ impl Natter {
     }
 
     fn phone(&self) -> String {
-        let n = self
-            .next_phone
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + self.phone_block * 100_000;
+        let n = self.next_phone.fetch_add(1, Ordering::Relaxed) + self.phone_block * 100_000;
         format!("+1212{}{:04}", 200 + (n / 10_000) % 800, n % 10_000)
     }
 

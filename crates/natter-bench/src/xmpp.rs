@@ -17,9 +17,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use futures::StreamExt;
 use quick_xml::escape::{escape, resolve_predefined_entity};
 use quick_xml::events::{BytesStart, Event};
+use rustls::crypto::ring;
 use serde_json::{Value, json};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpSocket;
@@ -335,7 +337,7 @@ async fn login(user: &str, local: Option<IpAddr>) -> Result<(StanzaReader, Owned
         features.name == "features",
         "expected stream features, got {features:?}"
     );
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{PASSWORD}"));
+    let token = STANDARD.encode(format!("\0{user}\0{PASSWORD}"));
     write
         .write_all(
             format!(
@@ -678,7 +680,7 @@ impl Xmpp {
     pub fn new() -> Result<Xmpp> {
         // reqwest is built without a default TLS provider; the API is plain
         // HTTP, but building a client still needs one installed.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        let _ = ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(STEP_TIMEOUT)
             .no_proxy()

@@ -9,6 +9,7 @@ pub mod types;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
+use rustls::crypto::ring;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -81,7 +82,7 @@ impl Client {
     /// A reqwest builder ready for [`Client::with_http`] (the TLS provider
     /// installed), for callers that tune their own connections.
     pub fn http_builder() -> reqwest::ClientBuilder {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        let _ = ring::default_provider().install_default();
         reqwest::Client::builder()
     }
 

@@ -1,8 +1,12 @@
 //! Time as natter stores and shows it: Unix milliseconds in the database,
-//! RFC 3339 UTC with milliseconds (`2026-11-24T20:01:02.345Z`) on the wire.
+//! RFC 3339 UTC with milliseconds (`2026-11-24T20:01:02.345Z`) on the wire,
+//! and timestamps read from requests.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+use utoipa::openapi::schema::{Schema, Type};
+use utoipa::openapi::{KnownFormat, ObjectBuilder, RefOr, SchemaFormat};
+use utoipa::{PartialSchema, ToSchema};
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
@@ -23,6 +27,22 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
         .map(|t| t.with_timezone(&Utc).timestamp_millis())
 }
 
+/// Deserialises an RFC 3339 timestamp (or null) into Unix milliseconds; a
+/// string that is not one fails with serde's "invalid value", which becomes a
+/// 422 naming the field.
+pub fn optional_rfc3339<'de, D>(deserializer: D) -> Result<Option<i64>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let text: Option<String> = Option::deserialize(deserializer)?;
+    match text {
+        None => Ok(None),
+        Some(text) => parse_rfc3339(&text).map(Some).ok_or_else(|| {
+            de::Error::invalid_value(de::Unexpected::Str(&text), &"an RFC 3339 timestamp")
+        }),
+    }
+}
+
 /// A timestamp that serialises the way API.md shows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timestamp(pub i64);
@@ -33,19 +53,17 @@ impl Serialize for Timestamp {
     }
 }
 
-impl utoipa::PartialSchema for Timestamp {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                utoipa::openapi::KnownFormat::DateTime,
-            )))
+impl PartialSchema for Timestamp {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
             .examples(["2026-11-24T20:01:02.345Z"])
             .into()
     }
 }
 
-impl utoipa::ToSchema for Timestamp {}
+impl ToSchema for Timestamp {}
 
 impl From<i64> for Timestamp {
     fn from(ms: i64) -> Self {

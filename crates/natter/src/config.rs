@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::secrets::random_token;
+
 /// natter: a self-hostable WhatsApp-style messaging backend.
 ///
 /// Speaks the HTTP API of the Laravel WhatsApp-clone guide and the Pusher
@@ -437,10 +439,7 @@ impl Config {
             Some(secret) => secret.clone(),
             None => generated_secret(&storage.join("reverb.secret"), "REVERB_APP_SECRET")?,
         };
-        let node_id = settings
-            .node_id
-            .clone()
-            .unwrap_or_else(|| crate::auth::secrets::random_token(8));
+        let node_id = settings.node_id.clone().unwrap_or_else(|| random_token(8));
         let sms_outbox_path = settings
             .sms_outbox_path
             .clone()
@@ -457,6 +456,12 @@ impl Config {
 
     pub fn otp_ttl(&self) -> Duration {
         Duration::from_secs(self.settings.otp_ttl)
+    }
+
+    /// Keys and channels natter uses in Redis start with this, so several natter
+    /// installations (or test runs) can share one Redis.
+    pub fn redis_prefix(&self) -> String {
+        format!("natter:{}:", self.settings.reverb_app_id)
     }
 
     /// The settings as `NAME=value` lines, secrets masked, for `natter config`.
@@ -632,7 +637,7 @@ fn generated_secret(path: &Path, name: &'static str) -> Result<String, SettingEr
     match std::fs::read_to_string(path) {
         Ok(existing) if !existing.trim().is_empty() => Ok(existing.trim().to_string()),
         _ => {
-            let secret = crate::auth::secrets::random_token(48);
+            let secret = random_token(48);
             std::fs::write(path, &secret).map_err(|e| {
                 setting_error(
                     name,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sea_orm::DbErr;
+use sea_orm::{DbErr, SqlErr};
 use serde_json::json;
 
 /// Field name -> messages, as in Laravel's `errors` object. A BTreeMap keeps the
@@ -50,7 +50,11 @@ pub enum ApiError {
     /// 503: a dependency the route needs is not configured or not reachable.
     #[error("unavailable: {0}")]
     Unavailable(String),
-    /// 500: a bug. The cause is logged with the request id, never sent.
+    /// 500: the database failed. Logged with the request id, never sent.
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    /// 500: a bug, or a failure outside the database. The cause is logged with
+    /// the request id, never sent.
     #[error("internal error: {0}")]
     Internal(#[from] anyhow::Error),
 }
@@ -85,6 +89,21 @@ impl ApiError {
         ApiError::Forbidden(why.into())
     }
 
+    /// A 422 on `field` when `err` violates `key`; any other error stays a
+    /// database error.
+    pub fn unique_as_field(err: DbErr, key: &UniqueKey, field: &str, message: &str) -> ApiError {
+        if key.violated_by(&err) {
+            ApiError::field(field, message)
+        } else {
+            ApiError::Db(err)
+        }
+    }
+
+    /// True when this is a database error violating any unique constraint.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, ApiError::Db(err) if is_unique_violation(err))
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -98,7 +117,7 @@ impl ApiError {
             ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Db(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -117,15 +136,8 @@ impl IntoResponse for ApiError {
             ApiError::RateLimited { .. } => {
                 json!({ "success": false, "message": "Too many requests." })
             }
-            ApiError::Internal(cause) => {
-                // The request-id layer adds the id to this span, so the log line and the
-                // client's x-request-id header can be matched.
-                tracing::error!(
-                    error = format!("{cause:#}"),
-                    "request failed with a server error"
-                );
-                json!({ "success": false, "message": "Server error." })
-            }
+            ApiError::Db(cause) => server_error(&format!("{cause}")),
+            ApiError::Internal(cause) => server_error(&format!("{cause:#}")),
             ApiError::BadRequest(m)
             | ApiError::Forbidden(m)
             | ApiError::NotFound(m)
@@ -145,17 +157,42 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<DbErr> for ApiError {
-    fn from(err: DbErr) -> Self {
-        ApiError::Internal(anyhow::Error::new(err))
-    }
+/// The body of every 500, after logging the cause. The request-id layer adds
+/// the id to the current span, so the log line and the client's x-request-id
+/// header can be matched.
+fn server_error(cause: &str) -> serde_json::Value {
+    tracing::error!(error = cause, "request failed with a server error");
+    json!({ "success": false, "message": "Server error." })
 }
 
 /// True when a database error is a unique-constraint violation, on any of the three
-/// backends. Callers turn it into a field-level 422 or retry as a lookup.
+/// backends. Callers retry as a lookup (two requests creating one thing meet
+/// at the index), or answer with [`ApiError::unique_as_field`].
 pub fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(
-        err.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// A unique index, as the three databases name it when it is violated:
+/// PostgreSQL and MySQL by the index name, SQLite by `table.column` list.
+#[derive(Debug, Clone, Copy)]
+pub struct UniqueKey {
+    pub table: &'static str,
+    pub name: &'static str,
+    pub columns: &'static [&'static str],
+}
+
+impl UniqueKey {
+    /// True when `err` is a violation of this index.
+    pub fn violated_by(&self, err: &DbErr) -> bool {
+        let Some(SqlErr::UniqueConstraintViolation(message)) = err.sql_err() else {
+            return false;
+        };
+        let sqlite = self
+            .columns
+            .iter()
+            .map(|column| format!("{}.{column}", self.table))
+            .collect::<Vec<_>>()
+            .join(", ");
+        message.contains(self.name) || message.contains(&sqlite)
+    }
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use natter::config::{Cli, Command, Config, LogFormat, Settings};
 use natter::db::Db;
+use natter::jobs::admin;
 
 /// jemalloc instead of glibc's malloc: under W1, glibc's malloc and free took
 /// 18 % of the server's CPU; jemalloc gave W1 about a quarter more messages per
@@ -48,7 +49,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Jobs(args) => {
             init_logging("warn", LogFormat::Text);
             let db = Db::connect(&args.database.url(), 2).await?;
-            let lines = natter::jobs::admin::run(&db, args.action.as_ref()).await;
+            let lines = admin::run(&db, args.action.as_ref()).await;
             db.close().await;
             // `natter jobs` exists to print; stdout is its output.
             #[allow(clippy::print_stdout)]

@@ -3,6 +3,8 @@
 use phonenumber::country;
 use phonenumber::{Mode, metadata::DATABASE};
 
+use crate::error::ApiError;
+
 /// Why a number was refused, for the 422 message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PhoneError {
@@ -10,6 +12,19 @@ pub enum PhoneError {
     CountryCode,
     /// The number cannot exist.
     Number,
+}
+
+/// The 422 for a number or country code that cannot be used.
+pub fn field_error(err: PhoneError) -> ApiError {
+    match err {
+        PhoneError::CountryCode => {
+            ApiError::field("country_code", "The country code field is invalid.")
+        }
+        PhoneError::Number => ApiError::field(
+            "phone_number",
+            "The phone number field is not a valid phone number.",
+        ),
+    }
 }
 
 /// A country calling code as the guide sends it (`"1"`, `"+1"`, `"44"`), as digits.

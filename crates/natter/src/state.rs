@@ -1,4 +1,6 @@
-//! `AppState`: everything a request handler may use, built once at start.
+//! `AppState`: the base services every feature may use, built once at start.
+//! Only base services: what a feature owns (the writer, messages') it keeps
+//! in a state of its own that holds this one (`messages::MessagesState`).
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -6,15 +8,19 @@ use std::sync::Arc;
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
+use rustls::crypto::ring;
 
+use crate::background::TaskGroup;
 use crate::cache::TtlCache;
 use crate::config::{Config, redact_url};
 use crate::db::Db;
-use crate::messages::writer::Writer;
+use crate::db::entities::access_token;
 use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::realtime::Realtime;
+use crate::resources::user::UserSummary;
 use crate::sms::{self, SmsSender};
-use crate::sync::log::CommittedEvent;
+use crate::synclog::CommittedEvent;
+use crate::telemetry;
 use tokio_util::sync::CancellationToken;
 
 /// Cheap to clone: one pointer.
@@ -26,16 +32,13 @@ pub struct Shared {
     pub db: Db,
     pub limiter: Arc<dyn RateLimiter>,
     pub sms: Arc<dyn SmsSender>,
-    /// Outbound HTTP (Twilio, webhooks).
-    pub http: reqwest::Client,
     pub metrics: PrometheusHandle,
     /// Set when REDIS_URL is.
     pub redis: Option<ConnectionManager>,
-    /// The group-commit writer for sends and receipts.
-    pub writer: Writer,
     /// Sockets, channels, presence and the bus between nodes.
     pub realtime: Arc<Realtime>,
-    /// Cancelled when the server is asked to stop; background tasks watch it.
+    /// Cancelled when the server is asked to stop: the HTTP server, sockets and
+    /// the tasks that serve them watch it.
     pub shutdown: CancellationToken,
     pub caches: Caches,
 }
@@ -43,9 +46,9 @@ pub struct Shared {
 /// Hot lookups kept for CACHE_TTL seconds (see cache.rs).
 pub struct Caches {
     /// Token id -> the token row, for authenticating requests without a query.
-    pub tokens: TtlCache<i64, crate::db::entities::access_token::Model>,
+    pub tokens: TtlCache<i64, access_token::Model>,
     /// User id -> name and public photo, for message senders.
-    pub summaries: TtlCache<i64, crate::users::dto::UserSummary>,
+    pub summaries: TtlCache<i64, UserSummary>,
 }
 
 impl Deref for AppState {
@@ -58,8 +61,13 @@ impl Deref for AppState {
 
 impl AppState {
     /// Connects to the database (and Redis when configured) and builds the drivers.
-    /// Runs pending migrations first.
-    pub async fn build(config: Config) -> anyhow::Result<AppState> {
+    /// Runs pending migrations first. Real time's fan-out tasks run in `fanout`;
+    /// `shutdown` is the server's stop signal.
+    pub async fn build(
+        config: Config,
+        shutdown: CancellationToken,
+        fanout: &TaskGroup,
+    ) -> anyhow::Result<AppState> {
         let db = Db::connect(
             &config.database_url,
             config.settings.database.db_max_connections,
@@ -71,7 +79,7 @@ impl AppState {
             None => None,
         };
         let limiter: Arc<dyn RateLimiter> = match &redis {
-            Some(conn) => Arc::new(RedisLimiter::new(conn.clone(), &redis_prefix(&config))),
+            Some(conn) => Arc::new(RedisLimiter::new(conn.clone(), &config.redis_prefix())),
             None => Arc::new(MemoryLimiter::new()),
         };
         install_tls_provider();
@@ -79,27 +87,17 @@ impl AppState {
             .timeout(std::time::Duration::from_secs(15))
             .build()
             .context("cannot build the HTTP client")?;
-        let sms = sms::from_config(&config, http.clone());
-        let metrics = crate::ops::metrics::handle();
+        let sms = sms::from_config(&config, http);
+        let metrics = telemetry::handle();
         let cache_ttl = std::time::Duration::from_secs(config.settings.cache_ttl);
-        let shutdown = CancellationToken::new();
-        let realtime = Realtime::start(&config, redis.clone(), shutdown.clone());
-        let publisher = realtime.clone();
-        let writer = Writer::spawn(
-            db.clone(),
-            config.settings.writer_max_batch as usize,
-            Arc::new(move |events| publisher.publish(events)),
-        )
-        .context("cannot start the group-commit writer")?;
+        let realtime = Realtime::start(&config, redis.clone(), fanout);
         Ok(AppState(Arc::new(Shared {
             config,
             db,
             limiter,
             sms,
-            http,
             metrics,
             redis,
-            writer,
             realtime,
             shutdown,
             caches: Caches {
@@ -113,12 +111,6 @@ impl AppState {
     pub fn publish(&self, events: Vec<CommittedEvent>) {
         self.realtime.publish(events);
     }
-}
-
-/// Keys and channels natter uses in Redis start with this, so several natter
-/// installations (or test runs) can share one Redis.
-pub fn redis_prefix(config: &Config) -> String {
-    format!("natter:{}:", config.settings.reverb_app_id)
 }
 
 async fn connect_redis(url: &str) -> anyhow::Result<ConnectionManager> {
@@ -137,5 +129,5 @@ async fn connect_redis(url: &str) -> anyhow::Result<ConnectionManager> {
 /// rustls needs one process-wide crypto provider; natter uses ring (no C
 /// toolchain needed beyond cc). Installing twice is harmless.
 pub fn install_tls_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = ring::default_provider().install_default();
 }

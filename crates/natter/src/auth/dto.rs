@@ -5,7 +5,8 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::clock::Timestamp;
-use crate::users::dto::SelfView;
+use crate::resources::user::SelfView;
+use crate::sessions::dto::TokenPair;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct SendOtpRequest {
@@ -54,16 +55,6 @@ fn digits_only(value: &str) -> Result<(), validator::ValidationError> {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TokenPair {
-    /// `<id>|<secret>`; send as `Authorization: Bearer <access_token>`.
-    pub access_token: String,
-    /// Single-use; exchange at /api/auth/refresh for a new pair.
-    pub refresh_token: String,
-    /// When the access token expires.
-    pub expires_at: Timestamp,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
 pub struct VerifyOtpResponse {
     pub success: bool,
     pub user: SelfView,
@@ -72,6 +63,12 @@ pub struct VerifyOtpResponse {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LogoutResponse {
+    pub success: bool,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuccessResponse {
     pub success: bool,
     pub message: String,
 }

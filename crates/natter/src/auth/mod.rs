@@ -1,8 +1,9 @@
-//! Sign-in by phone number and SMS code, tokens, logout.
+//! Sign-in by phone number and SMS code, refresh and logout (through
+//! sessions/), account deletion; pruning spent codes (`prune.rs`).
 
 pub mod dto;
+pub mod prune;
 pub mod routes;
-pub mod secrets;
 pub mod service;
 mod store;
 
@@ -17,4 +18,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::verify_otp))
         .routes(routes!(routes::refresh))
         .routes(routes!(routes::logout))
+        .routes(routes!(routes::delete_account))
 }

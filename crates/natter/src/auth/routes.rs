@@ -5,13 +5,16 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 
 use super::dto::{
-    LogoutResponse, SendOtpRequest, SendOtpResponse, TokenPair, VerifyOtpRequest, VerifyOtpResponse,
+    LogoutResponse, SendOtpRequest, SendOtpResponse, SuccessResponse, VerifyOtpRequest,
+    VerifyOtpResponse,
 };
 use super::service;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{AuthUser, bearer_token};
 use crate::http::client_ip::ClientIp;
 use crate::http::json::ValidJson;
+use crate::sessions;
+use crate::sessions::dto::TokenPair;
 use crate::state::AppState;
 
 /// Sends a 6-digit code by SMS.
@@ -44,7 +47,7 @@ pub async fn refresh(
     headers: HeaderMap,
 ) -> ApiResult<Json<TokenPair>> {
     let token = bearer_token(&headers).ok_or(ApiError::Unauthenticated)?;
-    Ok(Json(service::refresh(&state, token).await?))
+    Ok(Json(sessions::service::refresh(&state, token).await?))
 }
 
 /// Signs this device out.
@@ -54,9 +57,24 @@ pub async fn logout(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> ApiResult<Json<LogoutResponse>> {
-    service::logout(&state, auth.session_id).await?;
+    sessions::service::logout(&state, auth.session_id).await?;
     Ok(Json(LogoutResponse {
         success: true,
         message: "Logged out successfully".into(),
+    }))
+}
+
+/// Deletes the caller's account.
+#[utoipa::path(delete, path = "/api/user", tag = "users",
+    security(("bearer" = [])),
+    responses((status = 200, body = SuccessResponse)))]
+pub async fn delete_account(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> ApiResult<Json<SuccessResponse>> {
+    service::delete_account(&state, auth.user_id).await?;
+    Ok(Json(SuccessResponse {
+        success: true,
+        message: "Account deleted successfully".into(),
     }))
 }

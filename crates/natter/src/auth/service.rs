@@ -1,53 +1,24 @@
-//! Sign-in by phone: OTP codes, login sessions, and the access/refresh token pair.
-//!
-//! Tokens have Sanctum's form `<id>|<secret>`; only SHA-256 of the secret is
-//! stored and checks are constant-time. Every verify-otp opens a login session
-//! (one per device) holding one access and one refresh token. A refresh token
-//! works once: refreshing revokes the pair and issues a new one in the same
-//! session; presenting a rotated refresh token again means it was stolen, so the
-//! whole session is revoked.
+//! Sign-in by phone (OTP codes; each sign-in opens a login session, see
+//! sessions/) and account deletion, which ends everything a user has: their
+//! sessions, their groups, their number.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::dto::{SendOtpRequest, SendOtpResponse, TokenPair, VerifyOtpRequest, VerifyOtpResponse};
-use super::secrets::{constant_time_eq, hmac_sha256_hex, random_digits, random_token, sha256_hex};
+use super::dto::{SendOtpRequest, SendOtpResponse, VerifyOtpRequest, VerifyOtpResponse};
 use super::store;
 use crate::clock::{Timestamp, now_ms};
-use crate::contacts::service::phone_field_error;
 use crate::error::{ApiError, ApiResult};
 use crate::phone;
 use crate::ratelimit::Limit;
+use crate::secrets::{constant_time_eq, hmac_sha256_hex, random_digits};
+use crate::sessions::service::open_session;
 use crate::sms::Sms;
 use crate::state::AppState;
-use crate::users;
+use crate::{groups, sessions, users};
 
-const SECRET_LEN: usize = 40;
 const OTP_DIGITS: u32 = 6;
 const INVALID_OTP: &str = "Invalid or expired OTP";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenKind {
-    Access,
-    Refresh,
-}
-
-impl TokenKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            TokenKind::Access => "access",
-            TokenKind::Refresh => "refresh",
-        }
-    }
-}
-
-/// A token that checked out.
-#[derive(Debug, Clone, Copy)]
-pub struct Authenticated {
-    pub user_id: i64,
-    pub session_id: i64,
-    pub token_id: i64,
-}
 
 pub async fn send_otp(
     state: &AppState,
@@ -55,7 +26,7 @@ pub async fn send_otp(
     ip: IpAddr,
 ) -> ApiResult<SendOtpResponse> {
     let e164 = phone::to_e164(&request.phone_number, Some(&request.country_code))
-        .map_err(phone_field_error)?;
+        .map_err(phone::field_error)?;
     let settings = &state.config.settings;
     let limits = [
         Limit::new(
@@ -129,7 +100,7 @@ pub async fn verify_otp(
     request: VerifyOtpRequest,
 ) -> ApiResult<VerifyOtpResponse> {
     let e164 = phone::to_e164(&request.phone_number, Some(&request.country_code))
-        .map_err(phone_field_error)?;
+        .map_err(phone::field_error)?;
     let country_code = request
         .country_code
         .trim()
@@ -162,178 +133,10 @@ pub async fn verify_otp(
     })
 }
 
-/// A new login session with a fresh token pair.
-async fn open_session(state: &AppState, user_id: i64) -> ApiResult<TokenPair> {
-    let txn = state.db.begin().await?;
-    let session_id = store::insert_session(&txn, user_id, now_ms()).await?;
-    let pair = issue_pair(state, &txn, user_id, session_id).await?;
-    txn.commit().await?;
-    Ok(pair)
-}
-
-async fn issue_pair(
-    state: &AppState,
-    db: &impl sea_orm::ConnectionTrait,
-    user_id: i64,
-    session_id: i64,
-) -> ApiResult<TokenPair> {
-    let now = now_ms();
-    let settings = &state.config.settings;
-    let access_expires = now + (settings.access_token_ttl * 1000) as i64;
-    let refresh_expires = now + (settings.refresh_token_ttl * 1000) as i64;
-    let access_token = issue_token(
-        db,
-        user_id,
-        session_id,
-        TokenKind::Access,
-        access_expires,
-        now,
-    )
-    .await?;
-    let refresh_token = issue_token(
-        db,
-        user_id,
-        session_id,
-        TokenKind::Refresh,
-        refresh_expires,
-        now,
-    )
-    .await?;
-    Ok(TokenPair {
-        access_token,
-        refresh_token,
-        expires_at: Timestamp(access_expires),
-    })
-}
-
-async fn issue_token(
-    db: &impl sea_orm::ConnectionTrait,
-    user_id: i64,
-    session_id: i64,
-    kind: TokenKind,
-    expires_at: i64,
-    now: i64,
-) -> ApiResult<String> {
-    let secret = random_token(SECRET_LEN);
-    let id = store::insert_token(
-        db,
-        store::NewToken {
-            user_id,
-            session_id,
-            kind: kind.as_str(),
-            token_hash: sha256_hex(&secret),
-            expires_at,
-            now,
-        },
-    )
-    .await?;
-    Ok(format!("{id}|{secret}"))
-}
-
-/// Checks a bearer token of the expected kind: known, matching, live, unexpired.
-pub async fn authenticate(
-    state: &AppState,
-    bearer: &str,
-    kind: TokenKind,
-) -> ApiResult<Authenticated> {
-    let (id, secret) = split_token(bearer).ok_or(ApiError::Unauthenticated)?;
-    let token = match state.caches.tokens.get(&id) {
-        Some(token) => token,
-        None => {
-            let token = store::find_token(&state.db.read, id)
-                .await?
-                .ok_or(ApiError::Unauthenticated)?;
-            state.caches.tokens.insert(id, token.clone());
-            token
-        }
-    };
-    let valid = constant_time_eq(&token.token_hash, &sha256_hex(secret))
-        && token.kind == kind.as_str()
-        && token.revoked_at.is_none()
-        && token.expires_at > now_ms();
-    if !valid {
-        return Err(ApiError::Unauthenticated);
-    }
-    Ok(Authenticated {
-        user_id: token.user_id,
-        session_id: token.session_id,
-        token_id: token.id,
-    })
-}
-
-fn split_token(bearer: &str) -> Option<(i64, &str)> {
-    let (id, secret) = bearer.split_once('|')?;
-    let id: i64 = id.parse().ok()?;
-    (id > 0 && secret.len() == SECRET_LEN).then_some((id, secret))
-}
-
-/// Exchanges a refresh token for a new pair, detecting reuse.
-pub async fn refresh(state: &AppState, bearer: &str) -> ApiResult<TokenPair> {
-    let (id, secret) = split_token(bearer).ok_or(ApiError::Unauthenticated)?;
-    let token = store::find_token(&state.db.write, id)
-        .await?
-        .ok_or(ApiError::Unauthenticated)?;
-    let genuine = constant_time_eq(&token.token_hash, &sha256_hex(secret));
-    if !genuine || token.kind != TokenKind::Refresh.as_str() {
-        return Err(ApiError::Unauthenticated);
-    }
-    let now = now_ms();
-    if token.revoked_at.is_some() {
-        revoke_if_reused(state, token.session_id).await?;
-        return Err(ApiError::Unauthenticated);
-    }
-    if token.expires_at <= now {
-        return Err(ApiError::Unauthenticated);
-    }
-    let txn = state.db.begin().await?;
-    // Conditional: of two concurrent refreshes with one token, one wins and the
-    // other is treated as reuse.
-    if !store::revoke_token_if_live(&txn, token.id, now).await? {
-        txn.rollback().await?;
-        revoke_if_reused(state, token.session_id).await?;
-        return Err(ApiError::Unauthenticated);
-    }
-    store::revoke_session_tokens(&txn, token.session_id, now).await?;
-    let pair = issue_pair(state, &txn, token.user_id, token.session_id).await?;
-    txn.commit().await?;
-    forget_session(state, token.session_id);
-    Ok(pair)
-}
-
-/// A rotated refresh token came back: unless the session was ended on purpose,
-/// someone holds a stolen copy, so the session ends.
-async fn revoke_if_reused(state: &AppState, session_id: i64) -> ApiResult<()> {
-    let session = store::find_session(&state.db.write, session_id).await?;
-    if session.is_some_and(|s| s.revoked_at.is_none()) {
-        tracing::warn!(
-            session_id,
-            "refresh token reused; revoking the login session"
-        );
-        store::revoke_session(&state.db.write, session_id, "refresh_reuse", now_ms()).await?;
-        forget_session(state, session_id);
-    }
-    Ok(())
-}
-
-/// Ends the caller's login session (its access and refresh tokens).
-pub async fn logout(state: &AppState, session_id: i64) -> ApiResult<()> {
-    store::revoke_session(&state.db.write, session_id, "logout", now_ms()).await?;
-    forget_session(state, session_id);
-    Ok(())
-}
-
-pub async fn revoke_all_sessions(state: &AppState, user_id: i64, reason: &str) -> ApiResult<()> {
-    let txn = state.db.begin().await?;
-    store::revoke_user_sessions(&txn, user_id, reason, now_ms()).await?;
-    txn.commit().await?;
-    state.caches.tokens.remove_where(|t| t.user_id == user_id);
-    Ok(())
-}
-
-/// Drops a session's tokens from this node's cache, after revoking them.
-fn forget_session(state: &AppState, session_id: i64) {
-    state
-        .caches
-        .tokens
-        .remove_where(|t| t.session_id == session_id);
+/// Soft-deletes the caller's account: signs out every device, leaves every
+/// group, frees the number.
+pub async fn delete_account(state: &AppState, user_id: i64) -> ApiResult<()> {
+    sessions::service::revoke_all_sessions(state, user_id, "account_deleted").await?;
+    groups::service::leave_all(state, user_id).await?;
+    users::service::soft_delete(state, user_id).await
 }

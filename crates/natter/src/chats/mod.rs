@@ -1,10 +1,8 @@
-//! Chats: private-chat creation, listing, membership checks, receipts
-//! watermarks, muting.
+//! Chats as members see them: the list, one chat, private-chat creation, muting.
 
 pub mod dto;
 pub mod routes;
 pub mod service;
-mod store;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -16,7 +14,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::list))
         .routes(routes!(routes::private))
         .routes(routes!(routes::show))
-        .routes(routes!(routes::read))
-        .routes(routes!(routes::delivered))
         .routes(routes!(routes::mute))
 }

@@ -4,18 +4,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::dto::{
-    ChatList, ChatView, MuteRequest, PrivateChatRequest, ReadResponse, Success, WatermarkRequest,
-};
-use super::service::{self, Watermark};
-use crate::clock::Timestamp;
+use super::dto::{ChatList, MuteRequest, PrivateChatRequest};
+use super::service;
 use crate::error::ApiResult;
 use crate::http::auth::AuthUser;
 use crate::http::json::ValidJson;
 use crate::http::pagination::PageQuery;
 use crate::http::path::ValidPath;
 use crate::http::query::ValidQuery;
-use crate::messages;
+use crate::resources::chat::ChatView;
 use crate::state::AppState;
 
 /// The caller's chats, most recent activity first.
@@ -59,51 +56,6 @@ pub async fn show(
     ValidPath(chat): ValidPath<i64>,
 ) -> ApiResult<Json<ChatView>> {
     Ok(Json(service::show(&state, auth.user_id, chat).await?))
-}
-
-/// Marks everything up to a message read (never moves backward).
-#[utoipa::path(put, path = "/api/chats/{chat}/read", tag = "chats", security(("bearer" = [])),
-    params(("chat" = i64, Path, description = "Chat id")), request_body = WatermarkRequest,
-    responses((status = 200, body = ReadResponse), (status = 422, description = "Not a message of this chat")))]
-pub async fn read(
-    State(state): State<AppState>,
-    auth: AuthUser,
-    ValidPath(chat): ValidPath<i64>,
-    ValidJson(request): ValidJson<WatermarkRequest>,
-) -> ApiResult<Json<ReadResponse>> {
-    let at = messages::service::mark(
-        &state,
-        auth.user_id,
-        chat,
-        request.message_id,
-        Watermark::Read,
-    )
-    .await?;
-    Ok(Json(ReadResponse {
-        success: true,
-        read_at: Timestamp(at),
-    }))
-}
-
-/// Marks everything up to a message delivered (never moves backward).
-#[utoipa::path(put, path = "/api/chats/{chat}/delivered", tag = "chats", security(("bearer" = [])),
-    params(("chat" = i64, Path, description = "Chat id")), request_body = WatermarkRequest,
-    responses((status = 200, body = Success), (status = 422, description = "Not a message of this chat")))]
-pub async fn delivered(
-    State(state): State<AppState>,
-    auth: AuthUser,
-    ValidPath(chat): ValidPath<i64>,
-    ValidJson(request): ValidJson<WatermarkRequest>,
-) -> ApiResult<Json<Success>> {
-    messages::service::mark(
-        &state,
-        auth.user_id,
-        chat,
-        request.message_id,
-        Watermark::Delivered,
-    )
-    .await?;
-    Ok(Json(Success { success: true }))
 }
 
 /// Mutes the chat until a time, or unmutes it with null.

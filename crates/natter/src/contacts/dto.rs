@@ -6,7 +6,7 @@ use validator::Validate;
 
 use crate::clock::Timestamp;
 use crate::http::pagination::Pagination;
-use crate::users::dto::UserView;
+use crate::resources::user::UserView;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ContactView {
@@ -73,9 +73,4 @@ pub struct SyncContactsResponse {
 pub struct BlockResponse {
     pub success: bool,
     pub is_blocked: bool,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Success {
-    pub success: bool,
 }

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::dto::{
-    AddContactRequest, BlockResponse, ContactList, ContactView, Success, SyncContactsRequest,
+    AddContactRequest, BlockResponse, ContactList, ContactView, SyncContactsRequest,
     SyncContactsResponse,
 };
 use super::service;
@@ -15,6 +15,7 @@ use crate::http::json::ValidJson;
 use crate::http::pagination::PageQuery;
 use crate::http::path::ValidPath;
 use crate::http::query::ValidQuery;
+use crate::http::reply::Success;
 use crate::state::AppState;
 
 /// The caller's contacts, oldest first.

@@ -1,4 +1,4 @@
-//! Contacts, blocking and contact sync.
+//! Contacts, blocking, contact sync, and who hears of a user's presence.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -10,57 +10,22 @@ use super::dto::{
 use super::store;
 use crate::clock::{Timestamp, now_ms};
 use crate::db::entities::contact;
-use crate::error::{ApiError, ApiResult, is_unique_violation};
+use crate::db::unique::CONTACTS_PAIR;
+use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::PageQuery;
-use crate::phone::{self, PhoneError};
+use crate::phone;
 use crate::ratelimit::Limit;
+use crate::realtime::channels::user_channel;
+use crate::resources::user::{OnlineStatus, Visibility};
 use crate::state::AppState;
+use crate::synclog::Event;
 use crate::users;
-
-/// What privacy decisions need to know about a viewer and some owners.
-#[derive(Debug, Default)]
-pub struct Relations {
-    /// Owners who have the viewer as a contact.
-    has_viewer: HashSet<i64>,
-    /// Owners who blocked the viewer or whom the viewer blocked.
-    blocked: HashSet<i64>,
-}
-
-impl Relations {
-    pub fn owner_has_viewer(&self, owner: i64) -> bool {
-        self.has_viewer.contains(&owner)
-    }
-
-    pub fn blocked_either_way(&self, owner: i64) -> bool {
-        self.blocked.contains(&owner)
-    }
-}
-
-/// Two queries whatever the number of owners.
-pub async fn relations(state: &AppState, viewer: i64, owners: &[i64]) -> ApiResult<Relations> {
-    let mut relations = Relations::default();
-    for row in store::owners_having(&state.db.read, owners, viewer).await? {
-        relations.has_viewer.insert(row.user_id);
-        if row.is_blocked {
-            relations.blocked.insert(row.user_id);
-        }
-    }
-    relations
-        .blocked
-        .extend(store::blocked_by(&state.db.read, viewer, owners).await?);
-    Ok(relations)
-}
 
 /// True when `blocker` has blocked `other`.
 pub async fn has_blocked(state: &AppState, blocker: i64, other: i64) -> ApiResult<bool> {
     Ok(store::find_pair(&state.db.read, blocker, other)
         .await?
         .is_some_and(|c| c.is_blocked))
-}
-
-/// The users who have `user_id` as an unblocked contact: the audience of their presence.
-pub async fn people_having(state: &AppState, user_id: i64) -> ApiResult<Vec<i64>> {
-    Ok(store::people_having(&state.db.read, user_id).await?)
 }
 
 pub async fn list(state: &AppState, user_id: i64, page: PageQuery) -> ApiResult<ContactList> {
@@ -100,7 +65,7 @@ pub async fn add(
     let (row, created) = match store::insert(&state.db.write, user_id, target, name, now_ms()).await
     {
         Ok(row) => (row, true),
-        Err(err) if is_unique_violation(&err) => {
+        Err(err) if CONTACTS_PAIR.violated_by(&err) => {
             let row = store::find_pair(&state.db.write, user_id, target)
                 .await?
                 .ok_or_else(|| {
@@ -137,24 +102,11 @@ async fn resolve_target(
             own_code.as_str()
         }
     };
-    let e164 = phone::to_e164(number, Some(country_code)).map_err(phone_field_error)?;
+    let e164 = phone::to_e164(number, Some(country_code)).map_err(phone::field_error)?;
     users::service::find_by_phone(state, &e164)
         .await?
         .map(|u| u.id)
         .ok_or_else(|| ApiError::not_found("User"))
-}
-
-/// The 422 for a number or country code that cannot be used.
-pub fn phone_field_error(err: PhoneError) -> ApiError {
-    match err {
-        PhoneError::CountryCode => {
-            ApiError::field("country_code", "The country code field is invalid.")
-        }
-        PhoneError::Number => ApiError::field(
-            "phone_number",
-            "The phone number field is not a valid phone number.",
-        ),
-    }
 }
 
 pub async fn sync(
@@ -175,7 +127,7 @@ pub async fn sync(
     let own_code;
     let country_code = match &request.country_code {
         Some(code) => {
-            phone::calling_code(code).map_err(phone_field_error)?;
+            phone::calling_code(code).map_err(phone::field_error)?;
             code.as_str()
         }
         None => {
@@ -283,14 +235,13 @@ async fn views(
 pub async fn presence_audience(
     state: &AppState,
     user_id: i64,
-    last_seen: crate::users::dto::Visibility,
+    last_seen: Visibility,
 ) -> ApiResult<Vec<i64>> {
-    use crate::users::dto::Visibility;
     if last_seen == Visibility::Nobody {
         return Ok(Vec::new());
     }
     let having = store::people_having(&state.db.read, user_id).await?;
-    let relations = relations(state, user_id, &having).await?;
+    let relations = users::service::relations(state, user_id, &having).await?;
     Ok(having
         .into_iter()
         .filter(|other| !relations.blocked_either_way(*other))
@@ -300,12 +251,8 @@ pub async fn presence_audience(
 
 /// Which of `others` have blocked `user_id`.
 pub async fn who_blocked(state: &AppState, user_id: i64, others: &[i64]) -> ApiResult<Vec<i64>> {
-    Ok(store::owners_having(&state.db.read, others, user_id)
-        .await?
-        .into_iter()
-        .filter(|row| row.is_blocked)
-        .map(|row| row.user_id)
-        .collect())
+    let relations = users::service::relations(state, user_id, others).await?;
+    Ok(relations.blocking_viewer().collect())
 }
 
 /// Of these (blocker, blocked) pairs, the blocks in force, read on `conn`
@@ -318,4 +265,27 @@ pub async fn blocks_among(
         .await?
         .into_iter()
         .collect())
+}
+
+/// Records that a user's first socket connected (online) or their last one
+/// closed (offline), and tells the people allowed to see it, on their user
+/// channels (`UserOnline`, not logged).
+pub async fn announce_presence(state: &AppState, user_id: i64, online: bool) -> ApiResult<()> {
+    let Some((last_seen, at)) = users::service::record_presence(state, user_id, online).await?
+    else {
+        return Ok(());
+    };
+    let audience = presence_audience(state, user_id, last_seen).await?;
+    if audience.is_empty() {
+        return Ok(());
+    }
+    let payload = OnlineStatus {
+        user_id,
+        is_online: online,
+        last_seen_at: Some(Timestamp(at)),
+    };
+    let channels = audience.into_iter().map(user_channel).collect();
+    state
+        .realtime
+        .transient(Event::UserOnline(&payload), channels)
 }

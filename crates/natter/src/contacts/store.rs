@@ -1,11 +1,14 @@
 //! Queries on the `contacts` table.
 
+use std::collections::HashSet;
+
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
+use crate::db::IN_LIST_CHUNK;
 use crate::db::entities::contact;
 
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<contact::Model>, DbErr> {
@@ -82,42 +85,6 @@ pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// Rows where one of `owners` has `viewer` as a contact.
-pub async fn owners_having(
-    db: &impl ConnectionTrait,
-    owners: &[i64],
-    viewer: i64,
-) -> Result<Vec<contact::Model>, DbErr> {
-    if owners.is_empty() {
-        return Ok(Vec::new());
-    }
-    contact::Entity::find()
-        .filter(contact::Column::UserId.is_in(owners.iter().copied()))
-        .filter(contact::Column::ContactUserId.eq(viewer))
-        .all(db)
-        .await
-}
-
-/// Which of `others` the viewer has blocked.
-pub async fn blocked_by(
-    db: &impl ConnectionTrait,
-    viewer: i64,
-    others: &[i64],
-) -> Result<Vec<i64>, DbErr> {
-    if others.is_empty() {
-        return Ok(Vec::new());
-    }
-    contact::Entity::find()
-        .select_only()
-        .column(contact::Column::ContactUserId)
-        .filter(contact::Column::UserId.eq(viewer))
-        .filter(contact::Column::ContactUserId.is_in(others.iter().copied()))
-        .filter(contact::Column::IsBlocked.eq(true))
-        .into_tuple()
-        .all(db)
-        .await
-}
-
 /// Users who have `user_id` as a contact and have not blocked them.
 pub async fn people_having(db: &impl ConnectionTrait, user_id: i64) -> Result<Vec<i64>, DbErr> {
     contact::Entity::find()
@@ -138,12 +105,12 @@ pub async fn blocked_pairs(
     // One IN list over the blockers, not an OR per pair: blocks are rare, so
     // reading every block of these users and keeping the asked pairs is cheap,
     // and the statement stays small whatever the batch.
-    let wanted: std::collections::HashSet<(i64, i64)> = pairs.iter().copied().collect();
+    let wanted: HashSet<(i64, i64)> = pairs.iter().copied().collect();
     let mut blockers: Vec<i64> = wanted.iter().map(|(blocker, _)| *blocker).collect();
     blockers.sort_unstable();
     blockers.dedup();
     let mut found = Vec::new();
-    for chunk in blockers.chunks(crate::db::IN_LIST_CHUNK) {
+    for chunk in blockers.chunks(IN_LIST_CHUNK) {
         let rows: Vec<(i64, i64)> = contact::Entity::find()
             .select_only()
             .column(contact::Column::UserId)

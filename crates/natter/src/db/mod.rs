@@ -8,16 +8,21 @@
 
 pub mod entities;
 pub mod migrations;
+#[cfg(test)]
+pub mod testing;
+pub mod unique;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
+use tokio::sync::Mutex;
 
 use crate::config::redact_url;
 
@@ -31,10 +36,10 @@ pub struct Db {
     /// For transactions that write. On SQLite a single connection.
     pub write: DatabaseConnection,
     pub backend: DbBackend,
-    /// Lets one event transaction of this process at a time wait for the
-    /// database's stream lock (sync/log.rs). Waiters queue here, holding no
+    /// Lets one log transaction of this process at a time wait for the
+    /// database's log lock (synclog/). Waiters queue here, holding no
     /// connection, so they cannot starve the pool the lock holder still needs.
-    pub stream_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    pub log_gate: Arc<Mutex<()>>,
 }
 
 impl Db {
@@ -53,7 +58,7 @@ impl Db {
                 backend: DbBackend::Sqlite,
                 read,
                 write,
-                stream_gate: Default::default(),
+                log_gate: Default::default(),
             });
         }
         let pool = connect_pool(url, max_connections)
@@ -63,7 +68,7 @@ impl Db {
             backend: pool.get_database_backend(),
             read: pool.clone(),
             write: pool,
-            stream_gate: Default::default(),
+            log_gate: Default::default(),
         })
     }
 
@@ -91,10 +96,18 @@ impl Db {
         self.read.ping().await.is_ok()
     }
 
-    pub async fn close(self) {
-        let _ = self.read.close().await;
+    /// Closes the pools. On SQLite the WAL is first checkpointed into the
+    /// database file and truncated, so the file alone holds every commit.
+    pub async fn close(&self) {
         if self.backend == DbBackend::Sqlite {
-            let _ = self.write.close().await;
+            let checkpoint = "PRAGMA wal_checkpoint(TRUNCATE)";
+            if let Err(err) = self.write.execute_unprepared(checkpoint).await {
+                tracing::warn!(error = %err, "could not checkpoint the SQLite WAL");
+            }
+        }
+        let _ = self.read.close_by_ref().await;
+        if self.backend == DbBackend::Sqlite {
+            let _ = self.write.close_by_ref().await;
         }
     }
 }

@@ -4,14 +4,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::chats::dto::Role;
+use crate::http::validate::not_blank;
+
+use crate::resources::chat::Role;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct CreateGroupRequest {
-    #[validate(
-        length(min = 1, max = 100),
-        custom(function = "crate::http::validate::not_blank")
-    )]
+    #[validate(length(min = 1, max = 100), custom(function = "not_blank"))]
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     #[validate(length(max = 2048))]
@@ -25,10 +24,7 @@ pub struct CreateGroupRequest {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct UpdateGroupRequest {
-    #[validate(
-        length(min = 1, max = 100),
-        custom(function = "crate::http::validate::not_blank")
-    )]
+    #[validate(length(min = 1, max = 100), custom(function = "not_blank"))]
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
     #[validate(length(max = 2048))]
@@ -56,9 +52,4 @@ pub struct RoleRequest {
 pub struct InviteLink {
     pub code: String,
     pub url: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Success {
-    pub success: bool,
 }

@@ -5,14 +5,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::dto::{
-    AddMembersRequest, CreateGroupRequest, InviteLink, RoleRequest, Success, UpdateGroupRequest,
+    AddMembersRequest, CreateGroupRequest, InviteLink, RoleRequest, UpdateGroupRequest,
 };
 use super::service;
-use crate::chats::dto::ChatView;
 use crate::error::ApiResult;
 use crate::http::auth::AuthUser;
 use crate::http::json::ValidJson;
 use crate::http::path::ValidPath;
+use crate::http::reply::Success;
+use crate::resources::chat::ChatView;
 use crate::state::AppState;
 
 /// Creates a group; the caller is its admin.

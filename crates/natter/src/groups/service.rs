@@ -1,6 +1,6 @@
 //! Groups: creation, administration, membership and invite links.
 //!
-//! Every membership change is one event transaction that posts a `system`
+//! Every membership change is one log transaction that posts a `system`
 //! message (so history shows it), emits `ChatUpdated`, and moves membership
 //! intervals so that a member sees events only while they belong: a new member
 //! sees nothing from before they joined (as on WhatsApp), a removed or departed
@@ -13,18 +13,20 @@ use sea_orm::ActiveValue::Set;
 use serde_json::json;
 
 use super::dto::{CreateGroupRequest, InviteLink, UpdateGroupRequest};
-use crate::chats::dto::{ChatType, ChatView, Role};
-use crate::chats::service::{self as chats, Member};
+use crate::chats::service as chats;
 use crate::db::entities::chat;
 use crate::error::{ApiError, ApiResult};
+use crate::membership::{self, Member};
 use crate::messages;
+use crate::resources::chat::{ChatType, ChatView, Role};
+use crate::secrets::random_token;
 use crate::state::AppState;
-use crate::sync::log::{EventTx, Route};
+use crate::synclog::{Audience, LogTx};
 use crate::{contacts, users};
 
 /// The caller's membership of a group; 404 if they are not in it or it is not a group.
 async fn require_group(state: &AppState, group_id: i64, user_id: i64) -> ApiResult<Member> {
-    let member = chats::require_member(state, group_id, user_id)
+    let member = membership::require_member(state, group_id, user_id)
         .await
         .map_err(|_| ApiError::not_found("Group"))?;
     if member.chat.chat_type != ChatType::Group.as_str() {
@@ -94,9 +96,9 @@ fn check_capacity(state: &AppState, field: &str, members_after: usize) -> ApiRes
 }
 
 /// Commits, publishes, and returns the group as the caller now sees it.
-async fn finish(state: &AppState, tx: EventTx, viewer: i64, group_id: i64) -> ApiResult<ChatView> {
+async fn finish(state: &AppState, tx: LogTx, viewer: i64, group_id: i64) -> ApiResult<ChatView> {
     state.publish(tx.commit().await?);
-    let chat = chats::reload(&state.db.write, group_id).await?;
+    let chat = membership::reload(&state.db.write, group_id).await?;
     chats::view(state, &state.db.write, viewer, chat).await
 }
 
@@ -114,11 +116,11 @@ pub async fn create(
     )
     .await?;
     check_capacity(state, "participants", members.len() + 1)?;
-    let mut tx = EventTx::begin(&state.db).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
     let name = request.name.trim().to_string();
-    let chat = chats::insert_group(&mut tx, creator, name, request.description).await?;
+    let chat = membership::insert_group(&mut tx, creator, name, request.description).await?;
     for member in &members {
-        chats::join(&mut tx, chat.id, *member, Role::Member).await?;
+        membership::join(&mut tx, chat.id, *member, Role::Member).await?;
     }
     messages::service::post_system(
         state,
@@ -126,10 +128,10 @@ pub async fn create(
         chat.id,
         creator,
         &system("group_created", creator, &members),
-        Route::default(),
+        Audience::default(),
     )
     .await?;
-    chats::emit_chat_updated(state, &mut tx, &chat).await?;
+    chats::emit_chat_updated(state, &mut tx, &chat, Audience::default()).await?;
     finish(state, tx, creator, chat.id).await
 }
 
@@ -148,7 +150,7 @@ pub async fn update(
     if request.name.is_none() && request.description.is_none() {
         return show(state, actor, group_id).await;
     }
-    let mut tx = EventTx::begin(&state.db).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
     let mut changes = chat::ActiveModel {
         id: Set(group_id),
         updated_at: Set(tx.now()),
@@ -163,10 +165,17 @@ pub async fn update(
         changes.description = Set(Some(description.clone()));
         content["description"] = json!(description);
     }
-    let chat = chats::save(&tx, changes).await?;
-    messages::service::post_system(state, &mut tx, group_id, actor, &content, Route::default())
-        .await?;
-    chats::emit_chat_updated(state, &mut tx, &chat).await?;
+    let chat = membership::save(&tx, changes).await?;
+    messages::service::post_system(
+        state,
+        &mut tx,
+        group_id,
+        actor,
+        &content,
+        Audience::default(),
+    )
+    .await?;
+    chats::emit_chat_updated(state, &mut tx, &chat, Audience::default()).await?;
     finish(state, tx, actor, group_id).await
 }
 
@@ -177,15 +186,15 @@ pub async fn add_members(
     user_ids: &[i64],
 ) -> ApiResult<ChatView> {
     require_admin(state, group_id, actor).await?;
-    let before: HashSet<i64> = chats::participants(&state.db.read, group_id)
+    let before: HashSet<i64> = membership::participants(&state.db.read, group_id)
         .await?
         .iter()
         .map(|p| p.user_id)
         .collect();
     let candidates = admissible(state, actor, "user_ids", user_ids, &before).await?;
-    // Under the stream lock, membership cannot change: count and add for real.
-    let mut tx = EventTx::begin(&state.db).await?;
-    let current: HashSet<i64> = chats::participants(tx.conn(), group_id)
+    // Under the log lock, membership cannot change: count and add for real.
+    let mut tx = LogTx::begin(&state.db).await?;
+    let current: HashSet<i64> = membership::participants(tx.conn(), group_id)
         .await?
         .iter()
         .map(|p| p.user_id)
@@ -203,19 +212,19 @@ pub async fn add_members(
         return show(state, actor, group_id).await;
     }
     for user in &added {
-        chats::join(&mut tx, group_id, *user, Role::Member).await?;
+        membership::join(&mut tx, group_id, *user, Role::Member).await?;
     }
-    let chat = chats::reload(tx.conn(), group_id).await?;
+    let chat = membership::reload(tx.conn(), group_id).await?;
     messages::service::post_system(
         state,
         &mut tx,
         group_id,
         actor,
         &system("member_added", actor, &added),
-        Route::default(),
+        Audience::default(),
     )
     .await?;
-    chats::emit_chat_updated(state, &mut tx, &chat).await?;
+    chats::emit_chat_updated(state, &mut tx, &chat, Audience::default()).await?;
     finish(state, tx, actor, group_id).await
 }
 
@@ -224,23 +233,21 @@ pub async fn add_members(
 /// admin the longest-standing member becomes one. A group left empty is closed.
 async fn depart(
     state: &AppState,
-    tx: &mut EventTx,
+    tx: &mut LogTx,
     group_id: i64,
     user: i64,
     actor: i64,
     event: &str,
 ) -> ApiResult<()> {
-    let leaving_role = chats::participants(tx.conn(), group_id)
+    let leaving_role = membership::participants(tx.conn(), group_id)
         .await?
         .into_iter()
         .find(|p| p.user_id == user)
         .map(|p| Role::parse(&p.role));
-    chats::mark_left(tx, group_id, user).await?;
-    let remaining = chats::participants(tx.conn(), group_id).await?;
-    let also = Route {
-        also: vec![user],
-        ..Route::default()
-    };
+    membership::mark_left(tx, group_id, user).await?;
+    let remaining = membership::participants(tx.conn(), group_id).await?;
+    // The one leaving hears of it too, though no longer a member.
+    let also = Audience::to(vec![user]);
     messages::service::post_system(
         state,
         tx,
@@ -256,14 +263,14 @@ async fn depart(
             .any(|p| Role::parse(&p.role) == Role::Admin)
         && let Some(heir) = remaining.first()
     {
-        chats::set_role(tx, group_id, heir.user_id, Role::Admin).await?;
+        membership::set_role(tx, group_id, heir.user_id, Role::Admin).await?;
         let mut content = system("role_changed", user, &[heir.user_id]);
         content["role"] = json!("admin");
         messages::service::post_system(state, tx, group_id, user, &content, also.clone()).await?;
     }
-    let mut chat = chats::reload(tx.conn(), group_id).await?;
+    let mut chat = membership::reload(tx.conn(), group_id).await?;
     if remaining.is_empty() {
-        chat = chats::save(
+        chat = membership::save(
             tx,
             chat::ActiveModel {
                 id: Set(group_id),
@@ -273,13 +280,12 @@ async fn depart(
         )
         .await?;
     }
-    let route = Route {
-        also: vec![user],
+    let last_word = Audience {
+        users: vec![user],
         revoke: vec![user],
-        only: None,
     };
-    chats::emit_chat_updated_routed(state, tx, &chat, route).await?;
-    chats::close_interval(tx, group_id, user).await
+    chats::emit_chat_updated(state, tx, &chat, last_word).await?;
+    membership::close_interval(tx, group_id, user).await
 }
 
 pub async fn remove_member(
@@ -295,8 +301,8 @@ pub async fn remove_member(
             "To leave a group, use its leave route.",
         ));
     }
-    let mut tx = EventTx::begin(&state.db).await?;
-    let is_member = chats::participants(tx.conn(), group_id)
+    let mut tx = LogTx::begin(&state.db).await?;
+    let is_member = membership::participants(tx.conn(), group_id)
         .await?
         .iter()
         .any(|p| p.user_id == target);
@@ -310,7 +316,7 @@ pub async fn remove_member(
 
 pub async fn leave(state: &AppState, user: i64, group_id: i64) -> ApiResult<()> {
     require_group(state, group_id, user).await?;
-    let mut tx = EventTx::begin(&state.db).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
     depart(state, &mut tx, group_id, user, user, "member_left").await?;
     state.publish(tx.commit().await?);
     Ok(())
@@ -318,7 +324,7 @@ pub async fn leave(state: &AppState, user: i64, group_id: i64) -> ApiResult<()> 
 
 /// Leaves every group (account deletion).
 pub async fn leave_all(state: &AppState, user: i64) -> ApiResult<()> {
-    for group in chats::groups_of(state, user).await? {
+    for group in membership::groups_of(state, user).await? {
         leave(state, user, group).await?;
     }
     Ok(())
@@ -332,8 +338,8 @@ pub async fn set_role(
     role: Role,
 ) -> ApiResult<ChatView> {
     require_admin(state, group_id, actor).await?;
-    let mut tx = EventTx::begin(&state.db).await?;
-    let participants = chats::participants(tx.conn(), group_id).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
+    let participants = membership::participants(tx.conn(), group_id).await?;
     let Some(current) = participants
         .iter()
         .find(|p| p.user_id == target)
@@ -354,24 +360,31 @@ pub async fn set_role(
         tx.rollback().await?;
         return show(state, actor, group_id).await;
     }
-    chats::set_role(&tx, group_id, target, role).await?;
+    membership::set_role(&tx, group_id, target, role).await?;
     let mut content = system("role_changed", actor, &[target]);
     content["role"] = json!(role.as_str());
-    messages::service::post_system(state, &mut tx, group_id, actor, &content, Route::default())
-        .await?;
-    let chat = chats::reload(tx.conn(), group_id).await?;
-    chats::emit_chat_updated(state, &mut tx, &chat).await?;
+    messages::service::post_system(
+        state,
+        &mut tx,
+        group_id,
+        actor,
+        &content,
+        Audience::default(),
+    )
+    .await?;
+    let chat = membership::reload(tx.conn(), group_id).await?;
+    chats::emit_chat_updated(state, &mut tx, &chat, Audience::default()).await?;
     finish(state, tx, actor, group_id).await
 }
 
 /// A new invite code; the previous one stops working.
 pub async fn invite_link(state: &AppState, actor: i64, group_id: i64) -> ApiResult<InviteLink> {
     require_admin(state, group_id, actor).await?;
-    let code = crate::auth::secrets::random_token(22);
-    // Through the stream lock like every other change to the chat row, so it
+    let code = random_token(22);
+    // Through the log lock like every other change to the chat row, so it
     // never deadlocks against a membership change on MySQL.
-    let tx = EventTx::begin(&state.db).await?;
-    chats::set_invite_code(&tx, group_id, &code).await?;
+    let tx = LogTx::begin(&state.db).await?;
+    membership::set_invite_code(&tx, group_id, &code).await?;
     tx.commit().await?;
     let base = state.config.settings.app_url.trim_end_matches('/');
     Ok(InviteLink {
@@ -381,12 +394,12 @@ pub async fn invite_link(state: &AppState, actor: i64, group_id: i64) -> ApiResu
 }
 
 pub async fn join_by_code(state: &AppState, user: i64, code: &str) -> ApiResult<ChatView> {
-    let chat = chats::find_by_invite(state, code)
+    let chat = membership::find_by_invite(state, code)
         .await?
         .filter(|c| c.chat_type == ChatType::Group.as_str())
         .ok_or_else(|| ApiError::not_found("Invite link"))?;
-    let mut tx = EventTx::begin(&state.db).await?;
-    let participants = chats::participants(tx.conn(), chat.id).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
+    let participants = membership::participants(tx.conn(), chat.id).await?;
     if participants.iter().any(|p| p.user_id == user) {
         tx.rollback().await?;
         return show(state, user, chat.id).await;
@@ -395,16 +408,16 @@ pub async fn join_by_code(state: &AppState, user: i64, code: &str) -> ApiResult<
         tx.rollback().await?;
         return Err(err);
     }
-    chats::join(&mut tx, chat.id, user, Role::Member).await?;
+    membership::join(&mut tx, chat.id, user, Role::Member).await?;
     messages::service::post_system(
         state,
         &mut tx,
         chat.id,
         user,
         &system("member_joined", user, &[user]),
-        Route::default(),
+        Audience::default(),
     )
     .await?;
-    chats::emit_chat_updated(state, &mut tx, &chat).await?;
+    chats::emit_chat_updated(state, &mut tx, &chat, Audience::default()).await?;
     finish(state, tx, user, chat.id).await
 }

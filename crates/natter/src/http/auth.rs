@@ -1,11 +1,11 @@
 //! `AuthUser`: the caller, from `Authorization: Bearer <id>|<secret>`.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 
-use crate::auth::service::{TokenKind, authenticate};
 use crate::error::ApiError;
+use crate::sessions::service::{TokenKind, authenticate};
 use crate::state::AppState;
 
 /// The authenticated caller of a route that needs an access token.
@@ -26,15 +26,18 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-impl FromRequestParts<AppState> for AuthUser {
+/// Works with any router state that holds the [`AppState`] (features with
+/// their own state, such as messages with the writer, compose it).
+impl<S> FromRequestParts<S> for AuthUser
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers).ok_or(ApiError::Unauthenticated)?;
-        let found = authenticate(state, token, TokenKind::Access).await?;
+        let found = authenticate(&AppState::from_ref(state), token, TokenKind::Access).await?;
         Ok(AuthUser {
             user_id: found.user_id,
             session_id: found.session_id,

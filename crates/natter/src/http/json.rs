@@ -1,16 +1,20 @@
-//! `ValidJson<T>`: the request body, parsed and validated, or the 4xx of API.md.
+//! `ValidJson<T>` and `FormOrJson<T>`: the request body, parsed and
+//! validated, or the 4xx of API.md.
 //!
 //! Every failure names the field: malformed JSON and a wrong content type are
 //! 422 on `body`; a missing field, a wrong type, an unknown enum value or an
 //! out-of-range number is 422 on that field; then the `validator` rules run.
+//! The messages are worded as Laravel words them (laravel.rs).
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
-use validator::{Validate, ValidationErrors, ValidationErrorsKind};
+use validator::Validate;
 
-use crate::error::{ApiError, FieldErrors};
+use super::laravel::{human_field, serde_error, validation_error};
+use crate::error::ApiError;
 
 /// A JSON body of type `T` that passed `T`'s validation rules.
 pub struct ValidJson<T>(pub T);
@@ -80,8 +84,8 @@ fn is_json_content_type(value: &str) -> bool {
 }
 
 /// A body larger than the limit is 413; any other failure to read it is 400.
-pub fn body_rejection(rejection: &axum::extract::rejection::BytesRejection) -> ApiError {
-    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+pub fn body_rejection(rejection: &BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge("The request body is too large.".into())
     } else {
         ApiError::BadRequest("The request body could not be read.".into())
@@ -177,165 +181,8 @@ pub fn parse_body(bytes: &[u8], is_json: Option<bool>) -> Result<serde_json::Val
 /// Deserialises `value` into `T`, turning serde's complaint into a 422 on the
 /// field it was about.
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|err| {
-        let path = laravel_path(&err.path().to_string());
-        let (field, message) = describe_serde_error(&path, &err.inner().to_string());
-        ApiError::field(&field, message)
-    })
-}
-
-/// Deserialises an RFC 3339 timestamp (or null) into Unix milliseconds; a
-/// string that is not one fails with serde's "invalid value", which becomes a
-/// 422 naming the field.
-pub fn optional_rfc3339<'de, D>(deserializer: D) -> Result<Option<i64>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    use serde::Deserialize;
-    let text: Option<String> = Option::deserialize(deserializer)?;
-    match text {
-        None => Ok(None),
-        Some(text) => crate::clock::parse_rfc3339(&text).map(Some).ok_or_else(|| {
-            serde::de::Error::invalid_value(
-                serde::de::Unexpected::Str(&text),
-                &"an RFC 3339 timestamp",
-            )
-        }),
-    }
-}
-
-/// serde's `a.b[0]` as Laravel writes it: `a.b.0`.
-fn laravel_path(path: &str) -> String {
-    path.replace('[', ".").replace(']', "")
-}
-
-/// Laravel writes field names with spaces: "The phone number field is required."
-pub fn human_field(field: &str) -> String {
-    field.replace('_', " ")
-}
-
-fn describe_serde_error(path: &str, error: &str) -> (String, String) {
-    let join = |name: &str| {
-        if path.is_empty() || path == "." {
-            name.to_string()
-        } else {
-            format!("{path}.{name}")
-        }
-    };
-    if let Some(name) = between(error, "missing field `", "`") {
-        let field = join(name);
-        let message = format!("The {} field is required.", human_field(&field));
-        return (field, message);
-    }
-    if let Some(name) = between(error, "unknown field `", "`") {
-        let field = join(name);
-        let message = format!("The {} field is not allowed.", human_field(&field));
-        return (field, message);
-    }
-    let field = if path.is_empty() || path == "." {
-        "body".to_string()
-    } else {
-        path.to_string()
-    };
-    let human = human_field(&field);
-    let message = if error.starts_with("unknown variant") {
-        format!("The selected {human} is invalid.")
-    } else if let Some(expected) = error.split("expected ").nth(1) {
-        let expected = expected.split(" at line").next().unwrap_or(expected);
-        let out_of_range = error.starts_with("invalid value");
-        format!(
-            "The {human} field must be {}.",
-            describe_expected(expected, out_of_range)
-        )
-    } else {
-        format!("The {human} field is invalid.")
-    };
-    (field, message)
-}
-
-fn describe_expected(expected: &str, out_of_range: bool) -> String {
-    let expected = expected.trim();
-    let integer = expected.len() <= 5
-        && (expected.starts_with('i') || expected.starts_with('u'))
-        && expected[1..].chars().all(|c| c.is_ascii_digit());
-    if integer && out_of_range {
-        "an integer in range".to_string()
-    } else if integer {
-        "an integer".to_string()
-    } else if expected.starts_with("struct ") || expected.starts_with("map") {
-        "an object".to_string()
-    } else if expected.starts_with("f64") || expected.starts_with("f32") {
-        "a number".to_string()
-    } else {
-        expected.to_string()
-    }
-}
-
-fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    let from = text.find(start)? + start.len();
-    let to = text[from..].find(end)? + from;
-    Some(&text[from..to])
-}
-
-/// Flattens `validator`'s nested errors into Laravel's `errors` object.
-pub fn validation_error(errors: ValidationErrors) -> ApiError {
-    let mut fields = FieldErrors::new();
-    flatten("", &errors, &mut fields);
-    ApiError::fields(fields)
-}
-
-fn flatten(prefix: &str, errors: &ValidationErrors, out: &mut FieldErrors) {
-    for (name, kind) in errors.errors() {
-        let field = if prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{prefix}.{name}")
-        };
-        match kind {
-            ValidationErrorsKind::Field(list) => {
-                let messages = list.iter().map(|e| describe_rule(&field, e)).collect();
-                out.insert(field, messages);
-            }
-            ValidationErrorsKind::Struct(inner) => flatten(&field, inner, out),
-            ValidationErrorsKind::List(items) => {
-                for (index, inner) in items {
-                    flatten(&format!("{field}.{index}"), inner, out);
-                }
-            }
-        }
-    }
-}
-
-/// Laravel's wording for the rules natter uses, unless the rule carries its own message.
-fn describe_rule(field: &str, error: &validator::ValidationError) -> String {
-    let human = human_field(field);
-    if let Some(message) = &error.message {
-        return message.replace(":attribute", &human);
-    }
-    let param = |name: &str| error.params.get(name).map(|v| v.to_string());
-    match error.code.as_ref() {
-        "length" => match (param("min"), param("max"), param("equal")) {
-            (_, _, Some(equal)) => format!("The {human} field must be {equal} characters."),
-            (Some(min), Some(max), _) if min == "1" => format!(
-                "The {human} field is required and must not be greater than {max} characters."
-            ),
-            (Some(min), Some(max), _) => {
-                format!("The {human} field must be between {min} and {max} characters.")
-            }
-            (Some(min), None, _) => format!("The {human} field must be at least {min} characters."),
-            (None, Some(max), _) => {
-                format!("The {human} field must not be greater than {max} characters.")
-            }
-            _ => format!("The {human} field is invalid."),
-        },
-        "range" => match (param("min"), param("max")) {
-            (Some(min), Some(max)) => format!("The {human} field must be between {min} and {max}."),
-            (Some(min), None) => format!("The {human} field must be at least {min}."),
-            (None, Some(max)) => format!("The {human} field must not be greater than {max}."),
-            _ => format!("The {human} field is invalid."),
-        },
-        _ => format!("The {human} field is invalid."),
-    }
+    serde_path_to_error::deserialize(value)
+        .map_err(|err| serde_error(&err.path().to_string(), &err.inner().to_string()))
 }
 
 #[cfg(test)]

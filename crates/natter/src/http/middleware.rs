@@ -13,7 +13,8 @@ use tower_http::request_id::{MakeRequestId, RequestId};
 use tracing::Instrument;
 
 use crate::error::ApiError;
-use crate::ops::metrics::{HTTP_DURATION, HTTP_REQUESTS};
+use crate::secrets::random_token;
+use crate::telemetry::{HTTP_DURATION, HTTP_REQUESTS};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -26,7 +27,7 @@ pub struct NatterRequestId {
 impl NatterRequestId {
     pub fn new() -> NatterRequestId {
         NatterRequestId {
-            prefix: crate::auth::secrets::random_token(8).into(),
+            prefix: random_token(8).into(),
         }
     }
 }

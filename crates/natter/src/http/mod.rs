@@ -4,9 +4,11 @@
 pub mod auth;
 pub mod client_ip;
 pub mod json;
+pub mod laravel;
 pub mod middleware;
 pub mod openapi;
 pub mod pagination;
 pub mod path;
 pub mod query;
+pub mod reply;
 pub mod validate;

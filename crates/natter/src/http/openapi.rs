@@ -10,7 +10,6 @@ use serde::Serialize;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::request_body::RequestBody;
 use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, InfoBuilder, OpenApi, Ref, RefOr, Required};
 use utoipa::{PartialSchema, ToSchema};
@@ -38,20 +37,6 @@ pub struct ValidationErrorBody {
 /// Routes whose body may be left out entirely (every field is optional).
 const OPTIONAL_BODIES: &[(&str, &str)] =
     &[("/api/user/profile", "put"), ("/api/user/privacy", "put")];
-
-/// A text, or for system messages an object, or null.
-pub fn text_or_object() -> Schema {
-    ObjectBuilder::new()
-        .schema_type(SchemaType::from_iter([
-            Type::String,
-            Type::Object,
-            Type::Null,
-        ]))
-        .description(Some(
-            "Text (or caption); for `system` messages an object {event, actor_id, user_ids}.",
-        ))
-        .into()
-}
 
 pub fn finish(mut api: OpenApi) -> OpenApi {
     api.info = InfoBuilder::new()

@@ -5,8 +5,8 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use validator::Validate;
 
+use super::laravel::{human_field, validation_error};
 use crate::error::ApiError;
-use crate::http::json::{human_field, validation_error};
 
 pub struct ValidQuery<T>(pub T);
 

@@ -20,7 +20,7 @@ use crate::clock::now_ms;
 use crate::config::Config;
 use crate::db::Db;
 use crate::db::entities::job;
-use crate::ops::metrics::{JOB_DEAD, JOB_DEPTH, JOB_FAILURES, JOB_OLDEST_DUE, JOB_RUNS};
+use crate::telemetry::{JOB_DEAD, JOB_DEPTH, JOB_FAILURES, JOB_OLDEST_DUE, JOB_RUNS};
 
 /// Exponential backoff with full jitter: the n-th retry waits a random time
 /// between zero and `min(cap, base * 2^(n-1))`, so jobs that failed together

@@ -5,86 +5,8 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::clock::Timestamp;
-
-/// Who sent a message, in brief.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SenderView {
-    pub id: i64,
-    pub name: String,
-    pub avatar_url: Option<String>,
-}
-
-/// The message a reply quotes.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ReplyView {
-    pub id: i64,
-    pub sender_id: i64,
-    pub message_type: String,
-    /// Null when the quoted message was deleted.
-    #[schema(value_type = Option<Object>)]
-    #[schema(schema_with = crate::http::openapi::text_or_object)]
-    pub content: Option<serde_json::Value>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct MediaView {
-    pub url: String,
-    pub size: Option<i64>,
-    pub duration: Option<i64>,
-    pub mime_type: Option<String>,
-    pub file_name: Option<String>,
-    pub thumbnail_url: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct LocationView {
-    pub latitude: f64,
-    pub longitude: f64,
-    pub name: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ReactionSummary {
-    pub emoji: String,
-    pub count: usize,
-    pub user_ids: Vec<i64>,
-}
-
-/// Delivery state of a message, for its sender: the lowest over the recipients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum DeliveryStatus {
-    Sent,
-    Delivered,
-    Read,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct MessageView {
-    pub id: i64,
-    pub chat_id: i64,
-    pub sender_id: i64,
-    pub sender: SenderView,
-    pub client_message_id: Option<String>,
-    pub reply_to: Option<ReplyView>,
-    /// text, image, video, audio, document, location, contact, or system.
-    pub message_type: String,
-    /// Text or caption; for `system` messages an object `{"event", "actor_id", "user_ids"}`.
-    #[schema(value_type = Option<Object>)]
-    #[schema(schema_with = crate::http::openapi::text_or_object)]
-    pub content: Option<serde_json::Value>,
-    pub media: Option<MediaView>,
-    pub location: Option<LocationView>,
-    #[schema(value_type = Option<Object>)]
-    pub contact_data: Option<serde_json::Value>,
-    pub status: DeliveryStatus,
-    pub reactions: Vec<ReactionSummary>,
-    pub sent_at: Timestamp,
-    pub delivered_at: Option<Timestamp>,
-    pub read_at: Option<Timestamp>,
-    pub edited_at: Option<Timestamp>,
-    pub deleted: bool,
-}
+use crate::http::validate::one_emoji;
+use crate::resources::message::MessageView;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessageEnvelope {
@@ -201,7 +123,7 @@ pub struct EditMessageRequest {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct ReactRequest {
     /// One emoji.
-    #[validate(custom(function = "crate::http::validate::one_emoji"))]
+    #[validate(custom(function = "one_emoji"))]
     #[schema(min_length = 1, max_length = 64)]
     pub emoji: String,
 }
@@ -267,21 +189,21 @@ pub struct SuccessMessage {
     pub message: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Success {
-    pub success: bool,
-}
-
-/// `MessageSent`, `MessageEdited`, `MessageDeleted` payload.
-#[derive(Debug, Serialize)]
-pub struct MessageEvent<'a> {
-    pub message: &'a MessageView,
-}
-
-/// `ReactionUpdated` payload.
-#[derive(Debug, Serialize)]
-pub struct ReactionEvent<'a> {
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct WatermarkRequest {
+    /// Everything up to this message is marked.
+    #[validate(range(min = 1))]
+    #[schema(minimum = 1)]
     pub message_id: i64,
-    pub chat_id: i64,
-    pub reactions: &'a [ReactionSummary],
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadResponse {
+    pub success: bool,
+    pub read_at: Timestamp,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct TypingRequest {
+    pub typing: bool,
 }

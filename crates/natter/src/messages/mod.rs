@@ -1,23 +1,46 @@
 //! Messages: sending through the group-commit writer, history, edits, deletes,
-//! reactions, forwarding and receipts.
+//! reactions, forwarding, receipts (read and delivered watermarks, who got
+//! and read what) and typing.
 
 pub mod dto;
+mod gate;
+pub mod receipts;
 pub mod render;
 pub mod routes;
 pub mod service;
 mod store;
 pub mod writer;
 
+use axum::extract::FromRef;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::state::AppState;
+use writer::Writer;
 
-pub fn router() -> OpenApiRouter<AppState> {
+/// The state of the routes that write through the group-commit writer (and
+/// of sync, which marks deliveries through it): the base services and the
+/// writer. Handlers that need only the base take `State<AppState>` from it.
+#[derive(Clone)]
+pub struct MessagesState {
+    pub app: AppState,
+    pub writer: Writer,
+}
+
+impl FromRef<MessagesState> for AppState {
+    fn from_ref(state: &MessagesState) -> AppState {
+        state.app.clone()
+    }
+}
+
+pub fn router() -> OpenApiRouter<MessagesState> {
     OpenApiRouter::new()
         .routes(routes!(routes::history, routes::send))
         .routes(routes!(routes::edit, routes::delete))
         .routes(routes!(routes::react, routes::unreact))
         .routes(routes!(routes::forward))
         .routes(routes!(routes::receipts))
+        .routes(routes!(routes::read))
+        .routes(routes!(routes::delivered))
+        .routes(routes!(routes::typing))
 }

@@ -11,14 +11,14 @@ use std::collections::HashMap;
 
 use sea_orm::ConnectionTrait;
 
-use super::dto::{
-    DeliveryStatus, LocationView, MediaView, MessageView, ReactionSummary, ReplyView, SenderView,
-};
 use super::store::{self, MARK_DELIVERED, MARK_READ};
-use crate::chats;
 use crate::clock::Timestamp;
 use crate::db::entities::{message, message_reaction, receipt_mark};
 use crate::error::ApiResult;
+use crate::membership::{self, ReceiptHolder};
+use crate::resources::message::{
+    DeliveryStatus, LocationView, MediaView, MessageView, ReactionSummary, ReplyView, SenderView,
+};
 use crate::state::AppState;
 use crate::users;
 
@@ -154,7 +154,7 @@ pub fn summarise_reactions(
 
 /// Watermarks and receipt marks of the chats some messages belong to.
 struct Receipts {
-    recipients: HashMap<i64, Vec<chats::service::ReceiptHolder>>,
+    recipients: HashMap<i64, Vec<ReceiptHolder>>,
     /// (chat, user, kind) -> marks sorted by message id: (message id, time).
     marks: HashMap<(i64, i64, i16), Vec<(i64, i64)>>,
 }
@@ -168,7 +168,7 @@ impl Receipts {
             range.1 = range.1.max(m.id);
         }
         let chat_ids: Vec<i64> = ranges.keys().copied().collect();
-        let recipients = chats::service::receipt_holders(conn, &chat_ids).await?;
+        let recipients = membership::receipt_holders(conn, &chat_ids).await?;
         let ranges: Vec<(i64, i64, i64)> = ranges
             .into_iter()
             .map(|(c, (lo, hi))| (c, lo, hi))
@@ -202,7 +202,7 @@ impl Receipts {
     }
 
     fn state_of(&self, m: &message::Model) -> (DeliveryStatus, Option<i64>, Option<i64>) {
-        let recipients: Vec<&chats::service::ReceiptHolder> = self
+        let recipients: Vec<&ReceiptHolder> = self
             .recipients
             .get(&m.chat_id)
             .map(|list| {

@@ -6,15 +6,18 @@ use axum::http::StatusCode;
 
 use super::dto::{
     EditMessageRequest, ForwardRequest, HistoryQuery, MessageEnvelope, MessageHistory,
-    MessagesEnvelope, ReactRequest, ReactResponse, ReceiptList, SendMessageRequest, Success,
-    SuccessMessage,
+    MessagesEnvelope, ReactRequest, ReactResponse, ReadResponse, ReceiptList, SendMessageRequest,
+    SuccessMessage, TypingRequest, WatermarkRequest,
 };
-use super::service;
+use super::{MessagesState, receipts, service};
+use crate::clock::Timestamp;
 use crate::error::ApiResult;
 use crate::http::auth::AuthUser;
 use crate::http::json::ValidJson;
 use crate::http::path::ValidPath;
 use crate::http::query::ValidQuery;
+use crate::http::reply::Success;
+use crate::membership::Watermark;
 use crate::state::AppState;
 
 /// History, oldest first, paged backwards with `before_message_id`.
@@ -40,12 +43,13 @@ pub async fn history(
         (status = 403, description = "Blocked"), (status = 404, description = "Not a member of that chat"),
         (status = 422, description = "Validation failed")))]
 pub async fn send(
-    State(state): State<AppState>,
+    State(state): State<MessagesState>,
     auth: AuthUser,
     ValidPath(chat): ValidPath<i64>,
     ValidJson(request): ValidJson<SendMessageRequest>,
 ) -> ApiResult<(StatusCode, Json<MessageEnvelope>)> {
-    let (message, created) = service::send(&state, auth.user_id, chat, request).await?;
+    let (message, created) =
+        service::send(&state.app, &state.writer, auth.user_id, chat, request).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -121,12 +125,13 @@ pub async fn unreact(
     responses((status = 201, body = MessagesEnvelope), (status = 403, description = "A deleted or system message, or a block"),
         (status = 404, description = "A chat the caller is not in")))]
 pub async fn forward(
-    State(state): State<AppState>,
+    State(state): State<MessagesState>,
     auth: AuthUser,
     ValidPath(message): ValidPath<i64>,
     ValidJson(request): ValidJson<ForwardRequest>,
 ) -> ApiResult<(StatusCode, Json<MessagesEnvelope>)> {
-    let messages = service::forward(&state, auth.user_id, message, request).await?;
+    let messages =
+        service::forward(&state.app, &state.writer, auth.user_id, message, request).await?;
     Ok((StatusCode::CREATED, Json(MessagesEnvelope { messages })))
 }
 
@@ -140,6 +145,69 @@ pub async fn receipts(
     ValidPath(message): ValidPath<i64>,
 ) -> ApiResult<Json<ReceiptList>> {
     Ok(Json(
-        service::receipts(&state, auth.user_id, message).await?,
+        receipts::receipts(&state, auth.user_id, message).await?,
     ))
+}
+
+/// Marks everything up to a message read (never moves backward).
+#[utoipa::path(put, path = "/api/chats/{chat}/read", tag = "chats", security(("bearer" = [])),
+    params(("chat" = i64, Path, description = "Chat id")), request_body = WatermarkRequest,
+    responses((status = 200, body = ReadResponse), (status = 422, description = "Not a message of this chat")))]
+pub async fn read(
+    State(state): State<MessagesState>,
+    auth: AuthUser,
+    ValidPath(chat): ValidPath<i64>,
+    ValidJson(request): ValidJson<WatermarkRequest>,
+) -> ApiResult<Json<ReadResponse>> {
+    let at = receipts::mark(
+        &state.app,
+        &state.writer,
+        auth.user_id,
+        chat,
+        request.message_id,
+        Watermark::Read,
+    )
+    .await?;
+    Ok(Json(ReadResponse {
+        success: true,
+        read_at: Timestamp(at),
+    }))
+}
+
+/// Marks everything up to a message delivered (never moves backward).
+#[utoipa::path(put, path = "/api/chats/{chat}/delivered", tag = "chats", security(("bearer" = [])),
+    params(("chat" = i64, Path, description = "Chat id")), request_body = WatermarkRequest,
+    responses((status = 200, body = Success), (status = 422, description = "Not a message of this chat")))]
+pub async fn delivered(
+    State(state): State<MessagesState>,
+    auth: AuthUser,
+    ValidPath(chat): ValidPath<i64>,
+    ValidJson(request): ValidJson<WatermarkRequest>,
+) -> ApiResult<Json<Success>> {
+    receipts::mark(
+        &state.app,
+        &state.writer,
+        auth.user_id,
+        chat,
+        request.message_id,
+        Watermark::Delivered,
+    )
+    .await?;
+    Ok(Json(Success { success: true }))
+}
+
+/// Broadcasts `App\Events\UserTyping` on the chat channel (not logged), for
+/// clients that cannot send client events.
+#[utoipa::path(post, path = "/api/chats/{chat}/typing", tag = "realtime", security(("bearer" = [])),
+    params(("chat" = i64, Path, description = "Chat id")), request_body = TypingRequest,
+    responses((status = 202, description = "Broadcast"), (status = 403, description = "Blocked"),
+        (status = 404, description = "Not a member")))]
+pub async fn typing(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath(chat): ValidPath<i64>,
+    ValidJson(request): ValidJson<TypingRequest>,
+) -> ApiResult<StatusCode> {
+    service::typing(&state, auth.user_id, chat, request.typing).await?;
+    Ok(StatusCode::ACCEPTED)
 }

@@ -6,19 +6,22 @@ use std::collections::HashMap;
 use sea_orm::ConnectionTrait;
 
 use super::dto::{
-    ForwardRequest, HistoryPagination, HistoryQuery, LocationView, MessageEvent, MessageHistory,
-    MessageView, ReactResponse, ReactionEvent, ReactionResult, Receipt, ReceiptList,
-    SendMessageRequest, SendableType, SenderView,
+    ForwardRequest, HistoryPagination, HistoryQuery, MessageHistory, ReactResponse, ReactionResult,
+    SendMessageRequest, SendableType,
 };
 use super::render::{self, reply_view, summarise_reactions};
 use super::store::{self, UnreadProbe};
-use super::writer::{Draft, ReceiptRequest, Refusal, SendOutcome};
-use crate::chats::service::{self as chats, Interval, Member, Watermark};
-use crate::clock::Timestamp;
+use super::writer::{Draft, Refusal, SendOutcome, Writer};
 use crate::db::entities::message;
 use crate::error::{ApiError, ApiResult};
+use crate::membership::{self, Member};
+use crate::realtime::channels::chat_channel;
+use crate::resources::chat::Typing;
+use crate::resources::message::{
+    LocationView, MessageView, ReactionSummary, ReactionUpdate, ReplyView, SenderView,
+};
 use crate::state::AppState;
-use crate::sync::log::{EventTx, Scope, names};
+use crate::synclog::{Audience, Event, Interval, LogTx};
 use crate::users;
 
 const MESSAGE_NOT_FOUND: &str = "Message";
@@ -27,6 +30,7 @@ const MESSAGE_NOT_FOUND: &str = "Message";
 /// earlier send with the same client message id (200).
 pub async fn send(
     state: &AppState,
+    writer: &Writer,
     user_id: i64,
     chat_id: i64,
     request: SendMessageRequest,
@@ -35,7 +39,7 @@ pub async fn send(
     // stores the message; a reply needs the sender's membership here already.
     let reply_to = match request.reply_to_message_id {
         Some(id) => {
-            let member = chats::require_member(state, chat_id, user_id).await?;
+            let member = membership::require_member(state, chat_id, user_id).await?;
             check_shape(&request)?;
             Some(reply_target(state, &member, id).await?)
         }
@@ -68,7 +72,7 @@ pub async fn send(
             _ => None,
         },
     };
-    outcome_view(state, user_id, state.writer.send(draft).await?).await
+    outcome_view(state, user_id, writer.send(draft).await?).await
 }
 
 async fn outcome_view(
@@ -117,11 +121,7 @@ fn check_shape(request: &SendMessageRequest) -> ApiResult<()> {
 }
 
 /// The quoted message: it must be in the same chat and visible to the sender.
-async fn reply_target(
-    state: &AppState,
-    member: &Member,
-    id: i64,
-) -> ApiResult<super::dto::ReplyView> {
+async fn reply_target(state: &AppState, member: &Member, id: i64) -> ApiResult<ReplyView> {
     let invalid = || {
         ApiError::field(
             "reply_to_message_id",
@@ -133,7 +133,7 @@ async fn reply_target(
         return Err(invalid());
     }
     let intervals =
-        chats::visible_intervals(&state.db.read, member.chat.id, member.participant.user_id)
+        membership::visible_intervals(&state.db.read, member.chat.id, member.participant.user_id)
             .await?;
     if !within(&intervals, target.seq) {
         return Err(invalid());
@@ -141,7 +141,7 @@ async fn reply_target(
     Ok(reply_view(&target))
 }
 
-fn within(intervals: &[Interval], seq: i64) -> bool {
+pub(super) fn within(intervals: &[Interval], seq: i64) -> bool {
     intervals.iter().any(|i| i.contains(seq))
 }
 
@@ -159,17 +159,17 @@ async fn sender_of(state: &AppState, user_id: i64) -> ApiResult<SenderView> {
 
 /// A message the caller may see (a current member, within their membership);
 /// 404 otherwise.
-async fn visible_message(
+pub(super) async fn visible_message(
     conn: &impl ConnectionTrait,
     user_id: i64,
     id: i64,
 ) -> ApiResult<(Member, message::Model)> {
     let not_found = || ApiError::not_found(MESSAGE_NOT_FOUND);
     let message = store::find(conn, id).await?.ok_or_else(not_found)?;
-    let member = chats::require_member_on(conn, message.chat_id, user_id)
+    let member = membership::require_member_on(conn, message.chat_id, user_id)
         .await
         .map_err(|_| not_found())?;
-    let intervals = chats::visible_intervals(conn, message.chat_id, user_id).await?;
+    let intervals = membership::visible_intervals(conn, message.chat_id, user_id).await?;
     if !within(&intervals, message.seq) {
         return Err(not_found());
     }
@@ -199,8 +199,8 @@ pub async fn history(
     chat_id: i64,
     query: HistoryQuery,
 ) -> ApiResult<MessageHistory> {
-    chats::require_member(state, chat_id, user_id).await?;
-    let intervals = chats::visible_intervals(&state.db.read, chat_id, user_id).await?;
+    membership::require_member(state, chat_id, user_id).await?;
+    let intervals = membership::visible_intervals(&state.db.read, chat_id, user_id).await?;
     let mut rows = store::history(
         &state.db.read,
         chat_id,
@@ -242,23 +242,25 @@ pub async fn edit(
         return Err(ApiError::forbidden("Only text messages can be edited."));
     }
     let window_ms = (state.config.settings.message_edit_window * 1000) as i64;
-    let mut tx = EventTx::begin(&state.db).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
     if tx.now() - message.sent_at > window_ms {
         tx.rollback().await?;
         return Err(ApiError::forbidden("This message can no longer be edited."));
     }
     store::set_content(tx.conn(), message_id, &content, tx.now()).await?;
     let view = reload(state, &tx, message_id).await?;
-    tx.emit(
-        Scope::Chat(view.chat_id),
-        names::MESSAGE_EDITED,
-        &MessageEvent { message: &view },
-    )?;
+    membership::emit_to_chat(
+        &mut tx,
+        view.chat_id,
+        Event::MessageEdited(&view),
+        Audience::default(),
+    )
+    .await?;
     state.publish(tx.commit().await?);
     Ok(view)
 }
 
-async fn reload(state: &AppState, tx: &EventTx, message_id: i64) -> ApiResult<MessageView> {
+async fn reload(state: &AppState, tx: &LogTx, message_id: i64) -> ApiResult<MessageView> {
     let message = store::find(tx.conn(), message_id)
         .await?
         .ok_or_else(|| ApiError::not_found(MESSAGE_NOT_FOUND))?;
@@ -274,14 +276,16 @@ pub async fn delete(state: &AppState, user_id: i64, message_id: i64) -> ApiResul
     if message.deleted_at.is_some() {
         return Ok(());
     }
-    let mut tx = EventTx::begin(&state.db).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
     store::soft_delete(tx.conn(), message_id, tx.now()).await?;
     let view = reload(state, &tx, message_id).await?;
-    tx.emit(
-        Scope::Chat(view.chat_id),
-        names::MESSAGE_DELETED,
-        &MessageEvent { message: &view },
-    )?;
+    membership::emit_to_chat(
+        &mut tx,
+        view.chat_id,
+        Event::MessageDeleted(&view),
+        Audience::default(),
+    )
+    .await?;
     state.publish(tx.commit().await?);
     Ok(())
 }
@@ -297,8 +301,8 @@ pub async fn react(
     if message.deleted_at.is_some() || message.message_type == "system" {
         return Err(ApiError::forbidden("You cannot react to this message."));
     }
-    chats::ensure_not_blocked(state, &member).await?;
-    let mut tx = EventTx::begin(&state.db).await?;
+    membership::ensure_not_blocked(state, &member).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
     store::put_reaction(tx.conn(), message_id, user_id, &emoji, tx.now()).await?;
     let reactions = emit_reactions(&mut tx, &message).await?;
     state.publish(tx.commit().await?);
@@ -320,7 +324,7 @@ pub async fn react(
 /// Removes the caller's reaction, if any.
 pub async fn unreact(state: &AppState, user_id: i64, message_id: i64) -> ApiResult<()> {
     let (_, message) = visible_message(&state.db.read, user_id, message_id).await?;
-    let mut tx = EventTx::begin(&state.db).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
     if store::delete_reaction(tx.conn(), message_id, user_id).await? {
         emit_reactions(&mut tx, &message).await?;
     }
@@ -329,28 +333,32 @@ pub async fn unreact(state: &AppState, user_id: i64, message_id: i64) -> ApiResu
 }
 
 async fn emit_reactions(
-    tx: &mut EventTx,
+    tx: &mut LogTx,
     message: &message::Model,
-) -> ApiResult<Vec<super::dto::ReactionSummary>> {
+) -> ApiResult<Vec<ReactionSummary>> {
     let rows = store::reactions_of(tx.conn(), &[message.id]).await?;
     let reactions = summarise_reactions(rows)
         .remove(&message.id)
         .unwrap_or_default();
-    tx.emit(
-        Scope::Chat(message.chat_id),
-        names::REACTION_UPDATED,
-        &ReactionEvent {
-            message_id: message.id,
-            chat_id: message.chat_id,
-            reactions: &reactions,
-        },
-    )?;
+    let update = ReactionUpdate {
+        message_id: message.id,
+        chat_id: message.chat_id,
+        reactions: &reactions,
+    };
+    membership::emit_to_chat(
+        tx,
+        message.chat_id,
+        Event::ReactionUpdated(&update),
+        Audience::default(),
+    )
+    .await?;
     Ok(reactions)
 }
 
 /// Copies a message into other chats the caller is in, as the caller's.
 pub async fn forward(
     state: &AppState,
+    writer: &Writer,
     user_id: i64,
     message_id: i64,
     request: ForwardRequest,
@@ -363,8 +371,8 @@ pub async fn forward(
     targets.sort_unstable();
     targets.dedup();
     for chat_id in &targets {
-        let member = chats::require_member(state, *chat_id, user_id).await?;
-        chats::ensure_not_blocked(state, &member).await?;
+        let member = membership::require_member(state, *chat_id, user_id).await?;
+        membership::ensure_not_blocked(state, &member).await?;
     }
     let sender = sender_of(state, user_id).await?;
     let location = match (original.latitude, original.longitude) {
@@ -380,7 +388,7 @@ pub async fn forward(
         .find(|t| t.as_str() == original.message_type)
         .ok_or_else(|| ApiError::forbidden("This message cannot be forwarded."))?;
     let sends = targets.iter().map(|chat_id| {
-        state.writer.send(Draft {
+        writer.send(Draft {
             chat_id: *chat_id,
             sender: sender.clone(),
             client_message_id: None,
@@ -396,101 +404,6 @@ pub async fn forward(
         views.push(outcome_view(state, user_id, outcome?).await?.0);
     }
     Ok(views)
-}
-
-/// When each recipient got and read a message: its sender only.
-pub async fn receipts(state: &AppState, user_id: i64, message_id: i64) -> ApiResult<ReceiptList> {
-    let (_, message) = visible_message(&state.db.read, user_id, message_id).await?;
-    if message.sender_id != user_id {
-        return Err(ApiError::forbidden("Only the sender can see receipts."));
-    }
-    let holders = chats::receipt_holders(&state.db.read, &[message.chat_id])
-        .await?
-        .remove(&message.chat_id)
-        .unwrap_or_default();
-    let marks =
-        store::marks_for_ranges(&state.db.read, &[(message.chat_id, message.id, message.id)])
-            .await?;
-    let first = |user: i64, kind: i16| -> Option<i64> {
-        marks
-            .iter()
-            .filter(|m| m.user_id == user && m.kind == kind && m.message_id >= message.id)
-            .min_by_key(|m| m.message_id)
-            .map(|m| m.at)
-    };
-    let receipts = holders
-        .into_iter()
-        .filter(|h| h.user_id != user_id && h.from_seq < message.seq)
-        .map(|h| {
-            let read_at = if h.read >= message.id {
-                first(h.user_id, store::MARK_READ)
-            } else {
-                None
-            };
-            let delivered_at = if h.delivered.max(h.read) >= message.id {
-                first(h.user_id, store::MARK_DELIVERED).or(read_at)
-            } else {
-                None
-            };
-            Receipt {
-                user_id: h.user_id,
-                delivered_at: delivered_at.map(Timestamp),
-                read_at: read_at.map(Timestamp),
-            }
-        })
-        .collect();
-    Ok(ReceiptList { receipts })
-}
-
-/// Moves the caller's read or delivered watermark to `message_id`, which must be
-/// a message of the chat the caller can see. Returns when it was recorded.
-pub async fn mark(
-    state: &AppState,
-    user_id: i64,
-    chat_id: i64,
-    message_id: i64,
-    which: Watermark,
-) -> ApiResult<i64> {
-    chats::require_member(state, chat_id, user_id).await?;
-    let invalid = || ApiError::field("message_id", "The selected message id is invalid.");
-    let message = store::find(&state.db.read, message_id)
-        .await?
-        .ok_or_else(invalid)?;
-    let intervals = chats::visible_intervals(&state.db.read, chat_id, user_id).await?;
-    if message.chat_id != chat_id || !within(&intervals, message.seq) {
-        return Err(invalid());
-    }
-    let outcome = state
-        .writer
-        .receipt(ReceiptRequest {
-            chat_id,
-            user_id,
-            which,
-            message_id,
-        })
-        .await?;
-    Ok(outcome.at)
-}
-
-/// Marks delivered, for one user, everything up to the given message of each
-/// chat (after a sync handed those messages over).
-pub async fn mark_delivered_many(
-    state: &AppState,
-    user_id: i64,
-    upto: HashMap<i64, i64>,
-) -> ApiResult<()> {
-    let marks = upto.into_iter().map(|(chat_id, message_id)| {
-        state.writer.receipt(ReceiptRequest {
-            chat_id,
-            user_id,
-            which: Watermark::Delivered,
-            message_id,
-        })
-    });
-    for result in futures::future::join_all(marks).await {
-        result?;
-    }
-    Ok(())
 }
 
 /// For chat listing: when each chat's newest message (after the given
@@ -550,15 +463,31 @@ impl SendableType {
     ];
 }
 
+/// Tells a chat's other members that `user_id` is typing (or stopped):
+/// `UserTyping` on the chat's channel, not logged, for clients that cannot
+/// whisper. The same rule as a whisper: a member, and no block in a private chat.
+pub async fn typing(state: &AppState, user_id: i64, chat_id: i64, typing: bool) -> ApiResult<()> {
+    let member = membership::require_member(state, chat_id, user_id).await?;
+    membership::ensure_not_blocked(state, &member).await?;
+    let payload = Typing {
+        chat_id,
+        user_id,
+        typing,
+    };
+    state
+        .realtime
+        .transient(Event::UserTyping(&payload), vec![chat_channel(chat_id)])
+}
+
 /// Posts a `system` message (a membership change) inside a group transaction.
 /// `content` is `{"event", "actor_id", "user_ids", ...}`.
 pub async fn post_system(
     state: &AppState,
-    tx: &mut EventTx,
+    tx: &mut LogTx,
     chat_id: i64,
     actor: i64,
     content: &serde_json::Value,
-    route: crate::sync::log::Route,
+    extra: Audience,
 ) -> ApiResult<MessageView> {
     let draft = Draft {
         chat_id,
@@ -572,12 +501,7 @@ pub async fn post_system(
     };
     let id = tx.next_message_id();
     let view = super::writer::new_view(&draft, id, tx.now());
-    let seq = tx.emit_routed(
-        Scope::Chat(chat_id),
-        names::MESSAGE_SENT,
-        &MessageEvent { message: &view },
-        route,
-    )?;
+    let seq = membership::emit_to_chat(tx, chat_id, Event::MessageSent(&view), extra).await?;
     store::insert_many(
         tx.conn(),
         vec![super::writer::new_row(&draft, id, seq, tx.now())],

@@ -9,9 +9,7 @@ use sea_orm::{
 };
 
 use crate::db::entities::{message, message_reaction, receipt_mark};
-use crate::sync::log::INSERT_CHUNK;
-
-pub use crate::chats::service::Interval;
+use crate::synclog::{INSERT_CHUNK, Interval};
 
 fn visible(intervals: &[Interval]) -> Condition {
     let mut any = Condition::any();

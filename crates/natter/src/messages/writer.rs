@@ -3,7 +3,7 @@
 //!
 //! Request handlers validate, then hand a job to the writer and wait. The
 //! writer takes every job waiting (up to WRITER_MAX_BATCH), writes them all in
-//! one [`EventTx`], commits (one fsync on SQLite, one WAL flush on PostgreSQL),
+//! one [`LogTx`], commits (one fsync on SQLite, one WAL flush on PostgreSQL),
 //! and only then answers each handler: a 201 always means committed. Under load
 //! batches grow by themselves; with one request in flight a batch is that one
 //! request, so nothing waits for a timer.
@@ -15,19 +15,24 @@ use std::collections::HashMap;
 
 use sea_orm::ActiveValue::Set;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
-use super::dto::{DeliveryStatus, LocationView, MessageEvent, MessageView, ReplyView, SenderView};
+use super::gate::Gate;
 use super::store::{self, MARK_DELIVERED, MARK_READ};
-use crate::chats::dto::ReceiptEvent;
-use crate::chats::service::{self as chats, Watermark};
+use crate::background::TaskGroup;
 use crate::clock::Timestamp;
 use crate::db::Db;
 use crate::db::entities::message;
-use crate::error::{ApiError, ApiResult, is_unique_violation};
-use crate::ops::metrics::{
+use crate::db::unique::MESSAGES_CLIENT_ID;
+use crate::error::{ApiError, ApiResult};
+use crate::membership::{self, RosterCache, Watermark};
+use crate::resources::message::{
+    DeliveryStatus, LocationView, MessageView, ReceiptUpdate, ReplyView, SenderView,
+};
+use crate::synclog::{Audience, CommittedEvent, Event, LogTx, Scope};
+use crate::telemetry::{
     MESSAGES_SENT, WRITER_BATCH_DURATION, WRITER_BATCH_SIZE, WRITER_QUEUE_DEPTH,
 };
-use crate::sync::log::{CommittedEvent, EventTx, Route, Scope, names};
 
 /// A validated message, ready to store.
 #[derive(Debug, Clone)]
@@ -79,19 +84,67 @@ pub struct ReceiptOutcome {
     pub at: i64,
 }
 
-enum Work {
-    Send(Box<Draft>),
-    Receipt(ReceiptRequest),
+/// A job for the writer: what to write, and where its answer goes, typed per
+/// kind so that a send can only be answered with a [`SendOutcome`].
+enum Job {
+    Send {
+        draft: Box<Draft>,
+        reply: oneshot::Sender<ApiResult<SendOutcome>>,
+    },
+    Receipt {
+        request: ReceiptRequest,
+        reply: oneshot::Sender<ApiResult<ReceiptOutcome>>,
+    },
 }
 
-enum Done {
-    Send(SendOutcome),
-    Receipt(ReceiptOutcome),
+impl Job {
+    fn draft(&self) -> Option<&Draft> {
+        match self {
+            Job::Send { draft, .. } => Some(draft),
+            Job::Receipt { .. } => None,
+        }
+    }
+
+    fn fail(self, err: ApiError) {
+        match self {
+            Job::Send { reply, .. } => {
+                let _ = reply.send(Err(err));
+            }
+            Job::Receipt { reply, .. } => {
+                let _ = reply.send(Err(err));
+            }
+        }
+    }
 }
 
-struct Job {
-    work: Work,
-    reply: oneshot::Sender<ApiResult<Done>>,
+/// What a batch wrote: one outcome per send and per receipt, each in the
+/// order of its kind's jobs.
+#[derive(Default)]
+struct Written {
+    sends: Vec<SendOutcome>,
+    receipts: Vec<ReceiptOutcome>,
+}
+
+impl Written {
+    /// Answers each job with its own outcome (after the commit).
+    fn answer(self, jobs: Vec<Job>) {
+        let mut sends = self.sends.into_iter();
+        let mut receipts = self.receipts.into_iter();
+        for job in jobs {
+            match job {
+                Job::Send { reply, .. } => {
+                    if let Some(outcome) = sends.next() {
+                        let _ = reply.send(Ok(outcome));
+                    }
+                }
+                Job::Receipt { reply, .. } => {
+                    if let Some(outcome) = receipts.next() {
+                        let _ = reply.send(Ok(outcome));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Where committed events go (the real-time fan-out).
@@ -116,39 +169,45 @@ impl Writer {
     /// On its own runtime the writer and those tasks run as soon as the
     /// database answers (measured: 17 of a batch's 41 ms went to that wait,
     /// docs/benchmarks.md).
-    pub fn spawn(db: Db, max_batch: usize, publish: Publish) -> std::io::Result<Writer> {
+    ///
+    /// The thread counts in `tasks` while it runs; when `tasks` is stopped the
+    /// writer takes no new job, finishes those queued, and ends.
+    pub fn spawn(
+        db: Db,
+        max_batch: usize,
+        publish: Publish,
+        tasks: &TaskGroup,
+    ) -> std::io::Result<(Writer, WriterThread)> {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        std::thread::Builder::new()
+        let (alive, stop) = (tasks.token(), tasks.stop_token());
+        let thread = std::thread::Builder::new()
             .name("natter-writer".into())
-            .spawn(move || runtime.block_on(run(db, jobs, max_batch.max(1), publish)))?;
-        Ok(Writer { queue })
+            .spawn(move || {
+                runtime.block_on(run(db, jobs, max_batch.max(1), publish, stop));
+                drop(alive);
+            })?;
+        Ok((Writer { queue }, WriterThread(thread)))
     }
 
+    /// Stores a message once its batch commits.
     pub async fn send(&self, draft: Draft) -> ApiResult<SendOutcome> {
-        match self.submit(Work::Send(Box::new(draft))).await? {
-            Done::Send(outcome) => Ok(outcome),
-            Done::Receipt(_) => Err(ApiError::Internal(anyhow::anyhow!(
-                "writer answered a send with a receipt"
-            ))),
-        }
-    }
-
-    pub async fn receipt(&self, request: ReceiptRequest) -> ApiResult<ReceiptOutcome> {
-        match self.submit(Work::Receipt(request)).await? {
-            Done::Receipt(outcome) => Ok(outcome),
-            Done::Send(_) => Err(ApiError::Internal(anyhow::anyhow!(
-                "writer answered a receipt with a send"
-            ))),
-        }
-    }
-
-    async fn submit(&self, work: Work) -> ApiResult<Done> {
         let (reply, answer) = oneshot::channel();
+        let draft = Box::new(draft);
+        self.submit(Job::Send { draft, reply }, answer).await
+    }
+
+    /// Moves a watermark once its batch commits.
+    pub async fn receipt(&self, request: ReceiptRequest) -> ApiResult<ReceiptOutcome> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Receipt { request, reply }, answer).await
+    }
+
+    async fn submit<T>(&self, job: Job, answer: oneshot::Receiver<ApiResult<T>>) -> ApiResult<T> {
         self.queue
-            .send(Job { work, reply })
+            .send(job)
             .await
             .map_err(|_| ApiError::Unavailable("The server is shutting down.".into()))?;
         answer
@@ -157,9 +216,43 @@ impl Writer {
     }
 }
 
-async fn run(db: Db, mut jobs: mpsc::Receiver<Job>, max_batch: usize, publish: Publish) {
-    let mut rosters = chats::RosterCache::default();
-    while let Some(first) = jobs.recv().await {
+/// The writer's thread, for the server to wait for once it has stopped the
+/// writer's task group.
+pub struct WriterThread(std::thread::JoinHandle<()>);
+
+impl WriterThread {
+    pub async fn join(self) {
+        let thread = self.0;
+        if !matches!(
+            tokio::task::spawn_blocking(move || thread.join()).await,
+            Ok(Ok(()))
+        ) {
+            tracing::error!("the writer thread panicked");
+        }
+    }
+}
+
+/// The next job; once `stop` is cancelled, no new job is taken but those
+/// already queued are still handed out, then None.
+async fn next_job(jobs: &mut mpsc::Receiver<Job>, stop: &CancellationToken) -> Option<Job> {
+    tokio::select! {
+        job = jobs.recv() => job,
+        _ = stop.cancelled() => {
+            jobs.close();
+            jobs.recv().await
+        }
+    }
+}
+
+async fn run(
+    db: Db,
+    mut jobs: mpsc::Receiver<Job>,
+    max_batch: usize,
+    publish: Publish,
+    stop: CancellationToken,
+) {
+    let mut rosters = RosterCache::default();
+    while let Some(first) = next_job(&mut jobs, &stop).await {
         let mut batch = vec![first];
         while batch.len() < max_batch {
             match jobs.try_recv() {
@@ -175,203 +268,143 @@ async fn run(db: Db, mut jobs: mpsc::Receiver<Job>, max_batch: usize, publish: P
     }
 }
 
-async fn process(db: &Db, rosters: &mut chats::RosterCache, batch: Vec<Job>, publish: &Publish) {
-    let (works, replies): (Vec<Work>, Vec<_>) =
-        batch.into_iter().map(|j| (j.work, j.reply)).unzip();
-    match write_batch(db, rosters, &works).await {
-        Ok((done, events)) => {
+async fn process(db: &Db, rosters: &mut RosterCache, batch: Vec<Job>, publish: &Publish) {
+    match write_batch(db, rosters, &batch).await {
+        Ok((written, events)) => {
             publish(events);
-            for (reply, done) in replies.into_iter().zip(done) {
-                let _ = reply.send(Ok(done));
-            }
+            written.answer(batch);
         }
-        Err(err) if works.len() > 1 => {
+        Err(err) if batch.len() > 1 => {
             tracing::warn!(
                 error = format!("{err:#}"),
-                jobs = works.len(),
+                jobs = batch.len(),
                 "batch failed; retrying its jobs one by one"
             );
-            for (work, reply) in works.into_iter().zip(replies) {
-                let _ = reply.send(write_one(db, rosters, &work, publish).await);
+            for job in batch {
+                write_one(db, rosters, job, publish).await;
+            }
+        }
+        Err(err) if is_duplicate(&err) => {
+            for job in batch {
+                write_one(db, rosters, job, publish).await;
             }
         }
         Err(err) => {
-            if let (Some(work), Some(reply)) = (works.first(), replies.into_iter().next()) {
-                let result = if err.is_duplicate() {
-                    write_one(db, rosters, work, publish).await
-                } else {
-                    Err(ApiError::Internal(err.into()))
-                };
-                let _ = reply.send(result);
+            if let Some(job) = batch.into_iter().next() {
+                job.fail(err);
             }
         }
     }
 }
 
-/// One job alone. A duplicate client message id stored meanwhile by another
-/// node is found by the second attempt's lookup.
-async fn write_one(
-    db: &Db,
-    rosters: &mut chats::RosterCache,
-    work: &Work,
-    publish: &Publish,
-) -> ApiResult<Done> {
+/// One job alone, answered. A duplicate client message id stored meanwhile by
+/// another node is found by the second attempt's lookup.
+async fn write_one(db: &Db, rosters: &mut RosterCache, job: Job, publish: &Publish) {
     let mut attempt = 0;
+    let jobs = vec![job];
     loop {
         attempt += 1;
-        match write_batch(db, rosters, std::slice::from_ref(work)).await {
-            Ok((mut done, events)) => {
+        match write_batch(db, rosters, &jobs).await {
+            Ok((written, events)) => {
                 publish(events);
-                return Ok(done.remove(0));
+                return written.answer(jobs);
             }
-            Err(err) if err.is_duplicate() && attempt < 3 => continue,
-            Err(err) => return Err(ApiError::Internal(err.into())),
+            Err(err) if is_duplicate(&err) && attempt < 3 => continue,
+            Err(err) => {
+                if let Some(job) = jobs.into_iter().next() {
+                    job.fail(err);
+                }
+                return;
+            }
         }
     }
 }
 
-/// Writes one batch in one transaction; outcomes are in job order.
+/// Writes one batch in one transaction.
 async fn write_batch(
     db: &Db,
-    rosters: &mut chats::RosterCache,
-    works: &[Work],
-) -> Result<(Vec<Done>, Vec<CommittedEvent>), WriteError> {
-    let existing = existing_client_ids(db, works).await?;
-    let mut tx = EventTx::begin(db).await?;
-    let now = tx.now();
-    let gate = Gate::load(&tx, rosters, works).await?;
-    let mut rows = Vec::new();
-    let mut done = Vec::with_capacity(works.len());
-    // (sender, client id) -> the id given to it earlier in this batch.
-    let mut in_batch: HashMap<(i64, String), i64> = HashMap::new();
-    for work in works {
-        match work {
-            Work::Send(draft) => {
-                let key = draft
-                    .client_message_id
-                    .clone()
-                    .map(|c| (draft.sender.id, c));
-                if let Some(key) = &key
-                    && let Some(id) = existing.get(key).or_else(|| in_batch.get(key))
-                {
-                    done.push(Done::Send(SendOutcome::Existing(*id)));
-                    continue;
-                }
-                let members = match gate.admit(draft) {
-                    Ok(members) => members,
-                    Err(refusal) => {
-                        done.push(Done::Send(SendOutcome::Refused(refusal)));
-                        continue;
-                    }
-                };
-                let id = tx.next_message_id();
-                let view = new_view(draft, id, now);
-                let route = Route {
-                    only: Some(members),
-                    ..Route::default()
-                };
-                let seq = tx.emit_routed(
-                    Scope::Chat(draft.chat_id),
-                    names::MESSAGE_SENT,
-                    &MessageEvent { message: &view },
-                    route,
-                )?;
-                rows.push(new_row(draft, id, seq, now));
-                if let Some(key) = key {
-                    in_batch.insert(key, id);
-                }
-                done.push(Done::Send(SendOutcome::Created(Box::new(view))));
+    rosters: &mut RosterCache,
+    jobs: &[Job],
+) -> ApiResult<(Written, Vec<CommittedEvent>)> {
+    let drafts = || jobs.iter().filter_map(Job::draft);
+    let mut sends = Sends {
+        existing: existing_client_ids(db, drafts()).await?,
+        in_batch: HashMap::new(),
+        rows: Vec::new(),
+    };
+    let mut tx = LogTx::begin(db).await?;
+    let gate = Gate::load(&tx, rosters, drafts()).await?;
+    let mut written = Written::default();
+    for job in jobs {
+        match job {
+            Job::Send { draft, .. } => {
+                let outcome = sends.write(&mut tx, &gate, draft)?;
+                written.sends.push(outcome);
             }
-            Work::Receipt(request) => {
+            Job::Receipt { request, .. } => {
                 let moved = apply_receipt(&mut tx, request).await?;
-                done.push(Done::Receipt(ReceiptOutcome { moved, at: now }));
+                let at = tx.now();
+                written.receipts.push(ReceiptOutcome { moved, at });
             }
         }
     }
-    let sent = rows.len();
-    store::insert_many(tx.conn(), rows).await?;
+    let sent = sends.rows.len();
+    store::insert_many(tx.conn(), sends.rows).await?;
     let events = tx.commit().await?;
     metrics::counter!(MESSAGES_SENT).increment(sent as u64);
-    Ok((done, events))
+    Ok((written, events))
 }
 
-/// Who may send where, as of this batch's transaction: the rosters of the
-/// batch's chats (kept between batches while their version holds) and the
-/// blocks between the people of its private chats. Two or three queries per
-/// batch, whatever its size.
-struct Gate {
-    rosters: HashMap<i64, std::sync::Arc<chats::Roster>>,
-    blocks: std::collections::HashSet<(i64, i64)>,
+/// The sends of one batch: the client ids already stored, those given in
+/// this batch so far, and the rows to insert.
+struct Sends {
+    existing: HashMap<(i64, String), i64>,
+    /// (sender, client id) -> the id given to it earlier in this batch.
+    in_batch: HashMap<(i64, String), i64>,
+    rows: Vec<message::ActiveModel>,
 }
 
-impl Gate {
-    async fn load(
-        tx: &EventTx,
-        cache: &mut chats::RosterCache,
-        works: &[Work],
-    ) -> Result<Gate, WriteError> {
-        let mut chat_ids: Vec<i64> = works
-            .iter()
-            .filter_map(|w| match w {
-                Work::Send(d) => Some(d.chat_id),
-                Work::Receipt(_) => None,
-            })
-            .collect();
-        chat_ids.sort_unstable();
-        chat_ids.dedup();
-        let rosters = cache.rosters(tx.conn(), &chat_ids).await?;
-        let mut pairs = Vec::new();
-        for work in works {
-            if let Work::Send(draft) = work
-                && let Some(other) = rosters
-                    .get(&draft.chat_id)
-                    .and_then(|r| other_in_private(r, draft.sender.id))
-            {
-                pairs.push((other, draft.sender.id));
-                pairs.push((draft.sender.id, other));
-            }
+impl Sends {
+    /// A retried client id is the first message; a refused draft stores
+    /// nothing; anything else becomes a message and its `MessageSent`, heard
+    /// by the roster the gate admitted it against.
+    fn write(&mut self, tx: &mut LogTx, gate: &Gate, draft: &Draft) -> ApiResult<SendOutcome> {
+        let key = draft
+            .client_message_id
+            .clone()
+            .map(|c| (draft.sender.id, c));
+        if let Some(key) = &key
+            && let Some(id) = self.existing.get(key).or_else(|| self.in_batch.get(key))
+        {
+            return Ok(SendOutcome::Existing(*id));
         }
-        let blocks = crate::contacts::service::blocks_among(tx.conn(), &pairs).await?;
-        Ok(Gate { rosters, blocks })
+        let members = match gate.admit(draft) {
+            Ok(members) => members,
+            Err(refusal) => return Ok(SendOutcome::Refused(refusal)),
+        };
+        let now = tx.now();
+        let id = tx.next_message_id();
+        let view = new_view(draft, id, now);
+        let seq = tx.emit(
+            Scope::Chat(draft.chat_id),
+            Audience::to(members),
+            Event::MessageSent(&view),
+        )?;
+        self.rows.push(new_row(draft, id, seq, now));
+        if let Some(key) = key {
+            self.in_batch.insert(key, id);
+        }
+        Ok(SendOutcome::Created(Box::new(view)))
     }
-
-    /// The chat's members if the draft may be sent.
-    fn admit(&self, draft: &Draft) -> Result<Vec<i64>, Refusal> {
-        let sender = draft.sender.id;
-        let roster = self.rosters.get(&draft.chat_id).ok_or(Refusal::NotMember)?;
-        if !roster.members.contains(&sender) {
-            return Err(Refusal::NotMember);
-        }
-        if let Some(other) = other_in_private(roster, sender) {
-            if self.blocks.contains(&(other, sender)) {
-                return Err(Refusal::BlockedByRecipient);
-            }
-            if self.blocks.contains(&(sender, other)) {
-                return Err(Refusal::SenderBlocks);
-            }
-        }
-        Ok(roster.members.clone())
-    }
-}
-
-fn other_in_private(roster: &chats::Roster, me: i64) -> Option<i64> {
-    roster
-        .private
-        .then(|| roster.members.iter().copied().find(|m| *m != me))
-        .flatten()
 }
 
 /// Client message ids of this batch that are already stored.
-async fn existing_client_ids(
+async fn existing_client_ids<'a>(
     db: &Db,
-    works: &[Work],
-) -> Result<HashMap<(i64, String), i64>, WriteError> {
-    let pairs: Vec<(i64, String)> = works
-        .iter()
-        .filter_map(|w| match w {
-            Work::Send(d) => d.client_message_id.clone().map(|c| (d.sender.id, c)),
-            Work::Receipt(_) => None,
-        })
+    drafts: impl Iterator<Item = &'a Draft>,
+) -> ApiResult<HashMap<(i64, String), i64>> {
+    let pairs: Vec<(i64, String)> = drafts
+        .filter_map(|d| d.client_message_id.clone().map(|c| (d.sender.id, c)))
         .collect();
     Ok(store::find_by_client_ids(&db.write, &pairs)
         .await?
@@ -441,7 +474,7 @@ pub(super) fn new_row(draft: &Draft, id: i64, seq: i64, now: i64) -> message::Ac
 
 /// Moves a watermark (reading also delivers), records the marks, and emits the
 /// receipt event for the chat and the senders it concerns.
-async fn apply_receipt(tx: &mut EventTx, request: &ReceiptRequest) -> Result<bool, WriteError> {
+async fn apply_receipt(tx: &mut LogTx, request: &ReceiptRequest) -> ApiResult<bool> {
     let ReceiptRequest {
         chat_id,
         user_id,
@@ -449,8 +482,9 @@ async fn apply_receipt(tx: &mut EventTx, request: &ReceiptRequest) -> Result<boo
         message_id,
     } = *request;
     let now = tx.now();
-    let (delivered_before, read_before) = chats::watermarks(tx.conn(), chat_id, user_id).await?;
-    let delivered_moved = chats::advance_watermark(
+    let (delivered_before, read_before) =
+        membership::watermarks(tx.conn(), chat_id, user_id).await?;
+    let delivered_moved = membership::advance_watermark(
         tx.conn(),
         chat_id,
         user_id,
@@ -461,20 +495,21 @@ async fn apply_receipt(tx: &mut EventTx, request: &ReceiptRequest) -> Result<boo
     if delivered_moved {
         store::insert_mark(tx.conn(), chat_id, user_id, MARK_DELIVERED, message_id, now).await?;
     }
-    let (moved, from, name) = match which {
-        Watermark::Delivered => (
-            delivered_moved,
-            delivered_before.max(read_before),
-            names::MESSAGE_DELIVERED,
-        ),
+    let (moved, from) = match which {
+        Watermark::Delivered => (delivered_moved, delivered_before.max(read_before)),
         Watermark::Read => {
-            let read_moved =
-                chats::advance_watermark(tx.conn(), chat_id, user_id, Watermark::Read, message_id)
-                    .await?;
+            let read_moved = membership::advance_watermark(
+                tx.conn(),
+                chat_id,
+                user_id,
+                Watermark::Read,
+                message_id,
+            )
+            .await?;
             if read_moved {
                 store::insert_mark(tx.conn(), chat_id, user_id, MARK_READ, message_id, now).await?;
             }
-            (read_moved, read_before, names::MESSAGE_READ)
+            (read_moved, read_before)
         }
     };
     if !moved {
@@ -486,7 +521,7 @@ async fn apply_receipt(tx: &mut EventTx, request: &ReceiptRequest) -> Result<boo
         .filter(|s| *s != user_id)
         .collect();
     let at = Some(Timestamp(now));
-    let payload = ReceiptEvent {
+    let payload = ReceiptUpdate {
         chat_id,
         user_id,
         message_id,
@@ -497,39 +532,15 @@ async fn apply_receipt(tx: &mut EventTx, request: &ReceiptRequest) -> Result<boo
             None
         },
     };
-    let route = Route {
-        only: Some(senders),
-        ..Route::default()
+    let event = match which {
+        Watermark::Read => Event::MessageRead(&payload),
+        Watermark::Delivered => Event::MessageDelivered(&payload),
     };
-    tx.emit_routed(Scope::Chat(chat_id), name, &payload, route)?;
+    tx.emit(Scope::Chat(chat_id), Audience::to(senders), event)?;
     Ok(true)
 }
 
-/// What can fail inside the writer: database errors, or anything a service
-/// helper reports.
-#[derive(Debug, thiserror::Error)]
-enum WriteError {
-    #[error(transparent)]
-    Db(#[from] sea_orm::DbErr),
-    #[error("{0}")]
-    Api(String),
-}
-
-impl From<ApiError> for WriteError {
-    fn from(err: ApiError) -> Self {
-        match err {
-            ApiError::Internal(inner) => match inner.downcast::<sea_orm::DbErr>() {
-                Ok(db) => WriteError::Db(db),
-                Err(other) => WriteError::Api(format!("{other:#}")),
-            },
-            other => WriteError::Api(other.to_string()),
-        }
-    }
-}
-
-impl WriteError {
-    /// A concurrent insert of the same client message id (another node's batch).
-    fn is_duplicate(&self) -> bool {
-        matches!(self, WriteError::Db(db) if is_unique_violation(db))
-    }
+/// A concurrent insert of the same client message id (another node's batch).
+fn is_duplicate(err: &ApiError) -> bool {
+    matches!(err, ApiError::Db(db) if MESSAGES_CLIENT_ID.violated_by(db))
 }

@@ -1,6 +1,5 @@
-//! Operations: /health, /ready, /metrics, /api/openapi.json.
+//! Operations: /health, /ready, /metrics.
 
-pub mod metrics;
 pub mod routes;
 
 use utoipa_axum::router::OpenApiRouter;

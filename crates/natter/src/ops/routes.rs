@@ -1,4 +1,4 @@
-//! Health, readiness, metrics and the OpenAPI document.
+//! Health, readiness and metrics.
 
 use axum::Json;
 use axum::extract::State;

@@ -124,12 +124,14 @@ fn pem_body(pem: &str, label: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use p256::elliptic_curve::rand_core::OsRng;
+
     use super::*;
 
     #[test]
     fn es256_tokens_verify_with_the_public_key() {
         use p256::ecdsa::signature::Verifier;
-        let secret = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+        let secret = p256::SecretKey::random(&mut OsRng);
         let raw = URL_SAFE_NO_PAD.encode(secret.to_bytes());
         let key = Es256::from_base64url(&raw).unwrap_or_else(|e| panic!("{e}"));
         let token = key
@@ -153,7 +155,7 @@ mod tests {
     fn es256_keys_load_from_pkcs8_and_sec1_pem() {
         use p256::elliptic_curve::sec1::ToEncodedPoint;
         use p256::pkcs8::EncodePrivateKey;
-        let secret = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+        let secret = p256::SecretKey::random(&mut OsRng);
         let public = secret
             .public_key()
             .to_encoded_point(false)

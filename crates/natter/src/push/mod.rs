@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::format_ms;
 use crate::config::{Config, PushDriverKind, SettingError};
-use crate::ops::metrics::PUSHES;
+use crate::telemetry::PUSHES;
 
 /// Where a device's pushes go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

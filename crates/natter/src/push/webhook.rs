@@ -13,8 +13,8 @@ use reqwest::header::CONTENT_TYPE;
 
 use super::response;
 use super::{Notification, PushDriver, PushError, Target};
-use crate::auth::secrets::hmac_sha256_hex;
 use crate::config::{SettingError, Settings};
+use crate::secrets::hmac_sha256_hex;
 
 pub const TIMESTAMP_HEADER: &str = "x-natter-timestamp";
 pub const SIGNATURE_HEADER: &str = "x-natter-signature";

@@ -6,6 +6,7 @@ use redis::aio::ConnectionManager;
 
 use super::{Limit, RateLimiter, RetryAfter, seconds_until};
 use crate::clock::now_ms;
+use crate::secrets::random_token;
 
 /// KEYS: the limit keys. ARGV: now, a unique member, then (max, window_ms) per key.
 /// Returns 0 when every limit had room (and records the hit in each), otherwise
@@ -53,9 +54,7 @@ impl RedisLimiter {
 impl RateLimiter for RedisLimiter {
     async fn acquire(&self, limits: &[Limit]) -> anyhow::Result<Result<(), RetryAfter>> {
         let mut invocation = self.script.prepare_invoke();
-        invocation
-            .arg(now_ms())
-            .arg(crate::auth::secrets::random_token(16));
+        invocation.arg(now_ms()).arg(random_token(16));
         for limit in limits {
             invocation
                 .key(format!("{}{}", self.prefix, limit.key))

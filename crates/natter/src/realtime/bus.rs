@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::background::TaskGroup;
+use crate::synclog::EventName;
+
 /// One message on the bus.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Envelope {
@@ -30,7 +33,7 @@ pub enum Body {
     /// subscriptions to the chat's channels.
     Event {
         seq: i64,
-        name: String,
+        name: EventName,
         data: String,
         chat: Option<i64>,
         users: Vec<i64>,
@@ -40,9 +43,18 @@ pub enum Body {
     /// An event that is not logged (typing, presence), for named channels,
     /// optionally sparing one socket (the one that caused it).
     Transient {
-        name: String,
+        name: EventName,
         data: String,
         channels: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        except_socket: Option<String>,
+    },
+    /// A presence channel's member came (`added`) or went, for the channel's
+    /// other subscribers: Pusher's `member_added` / `member_removed`.
+    Member {
+        channel: String,
+        added: bool,
+        data: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         except_socket: Option<String>,
     },
@@ -61,15 +73,19 @@ pub const BUS_QUEUE: usize = 65_536;
 pub fn spawn_redis_publisher(
     redis: ConnectionManager,
     channel: String,
-    shutdown: CancellationToken,
+    tasks: &TaskGroup,
 ) -> mpsc::Sender<Arc<Envelope>> {
     let (sender, mut outgoing) = mpsc::channel::<Arc<Envelope>>(BUS_QUEUE);
-    tokio::spawn(async move {
+    let shutdown = tasks.stop_token();
+    tasks.spawn(async move {
         let mut redis = redis;
         loop {
+            // Biased: what is queued goes out before a stop is obeyed (the
+            // fan-out stops after the writer has drained).
             let envelope = tokio::select! {
-                _ = shutdown.cancelled() => break,
+                biased;
                 next = outgoing.recv() => match next { Some(e) => e, None => break },
+                _ = shutdown.cancelled() => break,
             };
             let Ok(text) = serde_json::to_string(&*envelope) else {
                 continue;
@@ -95,9 +111,10 @@ pub fn spawn_redis_subscriber(
     channel: String,
     node_id: String,
     local: mpsc::Sender<Arc<Envelope>>,
-    shutdown: CancellationToken,
+    tasks: &TaskGroup,
 ) {
-    tokio::spawn(async move {
+    let shutdown = tasks.stop_token();
+    tasks.spawn(async move {
         loop {
             if shutdown.is_cancelled() {
                 break;

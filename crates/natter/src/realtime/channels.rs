@@ -1,12 +1,10 @@
-//! Channel names, who may join them, and the signatures that prove it.
+//! Channel names, and the signatures that prove a subscription was allowed
+//! (who may join which channel is the application's answer: [`super::Policy`]).
 //!
 //! Signatures are Pusher's: `<key>:<hex HMAC-SHA256(secret, "socket_id:channel[:channel_data]")>`,
 //! and for user sign-in `HMAC(secret, "socket_id::user::user_data")`.
 
-use crate::auth::secrets::{constant_time_eq, hmac_sha256_hex};
-use crate::chats;
-use crate::error::ApiResult;
-use crate::state::AppState;
+use crate::secrets::{constant_time_eq, hmac_sha256_hex};
 
 /// The channels of API.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,21 +64,6 @@ pub fn chat_channel(chat_id: i64) -> String {
 
 pub fn chat_presence_channel(chat_id: i64) -> String {
     format!("presence-chat.{chat_id}")
-}
-
-/// Whether `user_id` may subscribe to `name` now.
-pub async fn may_join(state: &AppState, user_id: i64, name: &str) -> ApiResult<bool> {
-    Ok(match Channel::parse(name) {
-        Channel::User(id) => id == user_id,
-        Channel::Chat(id) | Channel::ChatPresence(id) => {
-            chats::service::require_member(state, id, user_id)
-                .await
-                .is_ok()
-        }
-        // Calls are not served yet: nobody is a participant of one.
-        Channel::Call(_) | Channel::Unknown => false,
-        Channel::Public => true,
-    })
 }
 
 fn string_to_sign(socket_id: &str, channel: &str, channel_data: Option<&str>) -> String {

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::bus::{Body, Envelope};
 use super::channels::{chat_channel, chat_presence_channel, user_channel};
 use super::hub::{ChannelKey, Frame, Hub, Outbound};
-use super::protocol::{frame_with_escaped, json_string};
+use super::protocol::{MEMBER_ADDED, MEMBER_REMOVED, frame_with_escaped, json_string};
 
 /// How long an event waits for a missing earlier one.
 pub const GAP_WAIT: Duration = Duration::from_millis(50);
@@ -144,7 +144,7 @@ pub fn deliver(hub: &Hub, envelope: &Envelope) {
                 .map(|c| ChannelKey::Named(chat_channel(c)))
                 .into_iter()
                 .chain(users.iter().map(|u| ChannelKey::User(*u)));
-            fan_out(hub, name, data, keys, None);
+            fan_out(hub, name.as_str(), data, keys, None);
         }
         Body::Transient {
             name,
@@ -154,6 +154,17 @@ pub fn deliver(hub: &Hub, envelope: &Envelope) {
         } => {
             let except = except_socket.as_deref().and_then(|s| hub.local_key(s));
             let keys = channels.iter().map(|c| ChannelKey::of(c));
+            fan_out(hub, name.as_str(), data, keys, except);
+        }
+        Body::Member {
+            channel,
+            added,
+            data,
+            except_socket,
+        } => {
+            let name = if *added { MEMBER_ADDED } else { MEMBER_REMOVED };
+            let except = except_socket.as_deref().and_then(|s| hub.local_key(s));
+            let keys = std::iter::once(ChannelKey::of(channel));
             fan_out(hub, name, data, keys, except);
         }
         Body::Whisper {
@@ -199,12 +210,14 @@ fn fan_out(
 mod tests {
     use super::*;
 
+    use crate::synclog::EventName;
+
     fn event(seq: i64) -> Arc<Envelope> {
         Arc::new(Envelope {
             origin: "n".into(),
             body: Body::Event {
                 seq,
-                name: "e".into(),
+                name: EventName::MessageSent,
                 data: "{}".into(),
                 chat: None,
                 users: vec![],

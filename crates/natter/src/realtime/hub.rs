@@ -12,7 +12,7 @@ use dashmap::DashMap;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::ops::metrics::{FANOUT_DELIVERIES, SLOW_SOCKETS_CLOSED};
+use crate::telemetry::{FANOUT_DELIVERIES, SLOW_SOCKETS_CLOSED};
 
 /// One frame, encoded once and shared by every socket that gets it.
 pub type Frame = Utf8Bytes;
@@ -265,17 +265,5 @@ impl Hub {
 
     pub fn has_subscribers(&self, key: &ChannelKey) -> bool {
         self.channels.get(key).is_some_and(|l| !l.is_empty())
-    }
-
-    /// Users of a channel's subscribers on this node (for presence rosters).
-    pub fn subscribed_users(&self, channel: &str) -> Vec<i64> {
-        self.channels
-            .get(&ChannelKey::of(channel))
-            .map(|list| {
-                list.iter()
-                    .filter_map(|s| s.user.or(s.socket.user()))
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 }

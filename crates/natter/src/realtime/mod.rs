@@ -1,21 +1,24 @@
 //! Real time over the Pusher protocol: sockets, channels, presence, and the bus
-//! that carries events between nodes (DESIGN.md: "realtime/ knows no feature";
-//! the only feature knowledge here is who may join which channel).
+//! that carries events between nodes. It knows no feature (DESIGN.md): who
+//! may join which channel, whisper in which chat, who a user is, and what
+//! follows from someone coming online are asked through [`Policy`], which
+//! the server implements; the HTTP endpoints that need the caller
+//! (`/app/{key}`, `/broadcasting/auth`) are the server's too (server/realtime.rs).
 //!
-//! The path of a committed event: its transaction resolved who it goes to (the
-//! chat's members as of the commit) -> the service hands it to
-//! [`Realtime::publish`], which makes a bus message -> this node's dispatcher
-//! (and, through Redis, every other node's) -> the sequencer puts it in log
-//! order -> it is framed once per channel and queued on each subscribed socket.
+//! The path of a committed event: its emitter named who hears it (the chat's
+//! members as of the commit) -> the service hands it to [`Realtime::publish`],
+//! which makes a bus message -> this node's dispatcher (and, through Redis,
+//! every other node's) -> the sequencer puts it in log order -> it is framed
+//! once per channel and queued on each subscribed socket.
 
 pub mod bus;
 pub mod channels;
 pub mod dispatch;
 pub mod grants;
 pub mod hub;
+pub mod policy;
 pub mod presence;
 pub mod protocol;
-pub mod routes;
 pub mod socket;
 
 use std::sync::Arc;
@@ -25,12 +28,15 @@ use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::background::TaskGroup;
 use crate::config::Config;
-use crate::sync::log::{CommittedEvent, Scope};
+use crate::error::{ApiError, ApiResult};
+use crate::synclog::{CommittedEvent, Event, Scope};
 use bus::{BUS_QUEUE, Body, Envelope};
 use grants::Grants;
 use hub::Hub;
-use presence::Presence;
+pub use policy::{Policy, UserInfo};
+use presence::{Presence, PresenceKey};
 
 pub struct Realtime {
     pub hub: Arc<Hub>,
@@ -42,16 +48,17 @@ pub struct Realtime {
 }
 
 impl Realtime {
-    /// Starts the dispatcher task (and the Redis bus when configured).
+    /// Starts the dispatcher task (and the Redis bus when configured) in
+    /// `fanout`, which stops them.
     pub fn start(
         config: &Config,
         redis: Option<ConnectionManager>,
-        shutdown: CancellationToken,
+        fanout: &TaskGroup,
     ) -> Arc<Realtime> {
         let hub = Arc::new(Hub::new());
         let (dispatch, inbox) = mpsc::channel(BUS_QUEUE);
-        tokio::spawn(dispatch::run(hub.clone(), inbox, shutdown.clone()));
-        let prefix = crate::state::redis_prefix(config);
+        fanout.spawn(dispatch::run(hub.clone(), inbox, fanout.stop_token()));
+        let prefix = config.redis_prefix();
         let (presence, grants, remote) = match (&redis, &config.settings.redis_url) {
             (Some(conn), Some(url)) => {
                 let channel = format!("{prefix}bus");
@@ -60,9 +67,9 @@ impl Realtime {
                     channel.clone(),
                     config.node_id.clone(),
                     dispatch.clone(),
-                    shutdown.clone(),
+                    fanout,
                 );
-                let remote = bus::spawn_redis_publisher(conn.clone(), channel, shutdown.clone());
+                let remote = bus::spawn_redis_publisher(conn.clone(), channel, fanout);
                 (
                     Presence::redis(conn.clone(), &prefix, &config.node_id),
                     Grants::redis(conn.clone(), &prefix),
@@ -87,21 +94,35 @@ impl Realtime {
     pub fn publish(&self, events: Vec<CommittedEvent>) {
         for event in events {
             let (chat, mut users) = match event.scope {
-                Scope::Chat(id) => (Some(id), event.route.only.unwrap_or_default()),
+                Scope::Chat(id) => (Some(id), event.audience.users),
                 Scope::User(id) => (None, vec![id]),
             };
-            users.extend(event.route.also.iter().copied());
             users.sort_unstable();
             users.dedup();
             self.broadcast(Body::Event {
                 seq: event.seq,
-                name: event.name.to_string(),
+                name: event.name,
                 data: event.data.to_string(),
                 chat,
                 users,
-                revoke: event.route.revoke,
+                revoke: event.audience.revoke,
             });
         }
+    }
+
+    /// Sends an event that is not logged (typing, presence) to these channels,
+    /// on every node.
+    pub fn transient(&self, event: Event<'_>, channels: Vec<String>) -> ApiResult<()> {
+        let data = event
+            .data()
+            .map_err(|err| ApiError::Internal(anyhow::Error::new(err)))?;
+        self.broadcast(Body::Transient {
+            name: event.name(),
+            data,
+            channels,
+            except_socket: None,
+        });
+        Ok(())
     }
 
     /// Sends a bus message to this node's sockets and to every other node.
@@ -121,56 +142,73 @@ impl Realtime {
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 pub const HEARTBEAT_TTL: Duration = Duration::from_secs(15);
 
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
+/// What every socket of this node shares: real time, the application's
+/// policy, the settings, and the group its connections count in (whose stop
+/// token closes them, telling clients to reconnect elsewhere).
+#[derive(Clone)]
+pub struct Sockets {
+    pub realtime: Arc<Realtime>,
+    pub policy: Arc<dyn Policy>,
+    pub config: Arc<Config>,
+    pub connections: TaskGroup,
+}
 
-pub fn router() -> OpenApiRouter<crate::state::AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(routes::websocket))
-        .routes(routes!(routes::authorize))
-        .routes(routes!(routes::user_auth))
-        .routes(routes!(routes::typing))
+impl Sockets {
+    /// Tells a presence channel that a member left it.
+    pub fn announce_member_removed(&self, channel: &str, user: i64) {
+        let data = serde_json::json!({ "user_id": user.to_string() });
+        self.realtime.broadcast(Body::Member {
+            channel: channel.to_string(),
+            added: false,
+            data: data.to_string(),
+            except_socket: None,
+        });
+    }
+
+    /// Tells the application a user came online or went offline; a failure
+    /// is logged (presence is best effort, clients read last-seen over REST).
+    pub async fn presence_changed(&self, user: i64, online: bool) {
+        if let Err(err) = self.policy.presence_changed(user, online).await {
+            let what = if online {
+                "coming online"
+            } else {
+                "going offline"
+            };
+            tracing::warn!(error = %err, "could not record a user {what}");
+        }
+    }
 }
 
 /// With Redis: keeps this node's heartbeat and cleans up after dead nodes,
 /// announcing the users who went offline and the presence members who left
-/// with them.
-pub fn spawn_liveness(state: crate::state::AppState, shutdown: CancellationToken) {
-    if state.redis.is_none() {
+/// with them, until `stop`. Without Redis there is nothing to do.
+pub async fn run_liveness(sockets: Sockets, stop: CancellationToken) {
+    if !sockets.realtime.presence.is_shared() {
         return;
     }
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tick.tick() => {}
-            }
-            let presence = &state.realtime.presence;
-            if let Err(err) = presence.heartbeat(HEARTBEAT_TTL.as_secs()).await {
-                tracing::warn!(error = %err, "presence heartbeat failed");
-                continue;
-            }
-            match presence.sweep_dead_nodes().await {
-                Ok(emptied) => {
-                    for key in emptied {
-                        match key {
-                            presence::PresenceKey::Online(user) => {
-                                if let Err(err) =
-                                    crate::users::service::presence_changed(&state, user, false)
-                                        .await
-                                {
-                                    tracing::warn!(error = %err, "could not record a user going offline");
-                                }
-                            }
-                            presence::PresenceKey::Channel { channel, user_id } => {
-                                socket::announce_member_removed(&state, &channel, user_id);
-                            }
+    let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let presence = &sockets.realtime.presence;
+        if let Err(err) = presence.heartbeat(HEARTBEAT_TTL.as_secs()).await {
+            tracing::warn!(error = %err, "presence heartbeat failed");
+            continue;
+        }
+        match presence.sweep_dead_nodes().await {
+            Ok(emptied) => {
+                for key in emptied {
+                    match key {
+                        PresenceKey::Online(user) => sockets.presence_changed(user, false).await,
+                        PresenceKey::Channel { channel, user_id } => {
+                            sockets.announce_member_removed(&channel, user_id);
                         }
                     }
                 }
-                Err(err) => tracing::warn!(error = %err, "sweeping dead nodes failed"),
             }
+            Err(err) => tracing::warn!(error = %err, "sweeping dead nodes failed"),
         }
-    });
+    }
 }

@@ -107,6 +107,11 @@ impl Presence {
         })
     }
 
+    /// True when the counts are shared with other nodes (Redis).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Presence::Redis(_))
+    }
+
     /// Counts a socket in; true if it is the key's first socket anywhere.
     pub async fn join(&self, key: &PresenceKey, info: &str) -> anyhow::Result<bool> {
         match self {

@@ -173,6 +173,10 @@ pub fn json_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string())
 }
 
+/// A presence channel's member came or went (the data names them).
+pub const MEMBER_ADDED: &str = "pusher_internal:member_added";
+pub const MEMBER_REMOVED: &str = "pusher_internal:member_removed";
+
 pub fn connection_established(socket_id: &str, activity_timeout: u64) -> String {
     let data = serde_json::json!({ "socket_id": socket_id, "activity_timeout": activity_timeout });
     frame("pusher:connection_established", None, &data.to_string())

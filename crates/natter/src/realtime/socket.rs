@@ -5,18 +5,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
 use futures::SinkExt;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::Sockets;
 use super::bus::Body;
 use super::channels::{self, Channel};
 use super::hub::{Outbound, SocketHandle};
 use super::presence::PresenceKey;
 use super::protocol::{self, ClientFrame, codes};
-use crate::ops::metrics::OPEN_SOCKETS;
-use crate::state::AppState;
+use crate::secrets::constant_time_eq;
+use crate::telemetry::OPEN_SOCKETS;
 
 /// How long a pinged client has to answer.
 const PONG_WAIT: Duration = Duration::from_secs(30);
@@ -36,7 +38,7 @@ struct Subscription {
 }
 
 struct Connection {
-    state: AppState,
+    sockets: Sockets,
     handle: Arc<SocketHandle>,
     subscriptions: Vec<Subscription>,
     /// The user, once the socket subscribed to their user channel or signed in.
@@ -46,9 +48,35 @@ struct Connection {
     replies: Vec<String>,
 }
 
+/// The read buffer each socket starts with (a larger frame grows it). Client
+/// frames are small (subscriptions, pings, whispers); 512 bytes rather than
+/// 1 KiB keeps an idle socket under 8 KiB with jemalloc's size classes (W3 in
+/// docs/benchmarks.md).
+const READ_BUFFER_BYTES: usize = 512;
+
+/// Takes an HTTP request at `/app/{key}` over as a Pusher socket. A `key`
+/// that is not this server's app key gets the socket told so (4001) and closed.
+pub fn accept(sockets: Sockets, key: &str, upgrade: WebSocketUpgrade) -> Response {
+    let settings = &sockets.config.settings;
+    let key_ok = constant_time_eq(key, &settings.reverb_app_key);
+    let max = settings.ws_max_frame_bytes as usize;
+    let queue_bytes = settings.ws_outbound_queue as usize * 64 * 1024;
+    let connection = sockets.connections.token();
+    upgrade
+        .max_message_size(max)
+        .max_frame_size(max)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_write_buffer_size(queue_bytes)
+        .on_upgrade(move |socket| async move {
+            run(sockets, socket, key_ok).await;
+            drop(connection);
+        })
+}
+
 /// Runs a connection to its end. `app_key_ok` is false when the URL's key is
 /// not this server's: the client is told (4001) and the socket closed.
-pub async fn run(state: AppState, mut socket: WebSocket, app_key_ok: bool) {
+async fn run(sockets: Sockets, mut socket: WebSocket, app_key_ok: bool) {
     if !app_key_ok {
         let _ = socket
             .send(Message::Text(
@@ -63,9 +91,9 @@ pub async fn run(state: AppState, mut socket: WebSocket, app_key_ok: bool) {
         .await;
         return;
     }
-    let settings = &state.config.settings;
+    let settings = &sockets.config.settings;
     let activity = Duration::from_secs(settings.ws_activity_timeout);
-    let handle = state
+    let handle = sockets
         .realtime
         .hub
         .register(settings.ws_outbound_queue as usize);
@@ -80,7 +108,7 @@ pub async fn run(state: AppState, mut socket: WebSocket, app_key_ok: bool) {
     }
     metrics::gauge!(OPEN_SOCKETS).increment(1.0);
     let mut conn = Connection {
-        state: state.clone(),
+        sockets: sockets.clone(),
         handle: handle.clone(),
         subscriptions: Vec::new(),
         user: None,
@@ -110,7 +138,7 @@ impl Connection {
         let mut last_heard = Instant::now();
         let mut pinged_at: Option<Instant> = None;
         let handle = self.handle.clone();
-        let shutdown = self.state.shutdown.clone();
+        let shutdown = self.sockets.connections.stop_token();
         loop {
             let deadline = match pinged_at {
                 Some(at) => at + PONG_WAIT,
@@ -241,12 +269,12 @@ impl Connection {
                 .push(protocol::subscription_succeeded(&channel, "{}"));
             return Ok(());
         }
-        let settings = &self.state.config.settings;
+        let settings = &self.sockets.config.settings;
         if Channel::needs_auth(&channel) {
             let signed = auth.as_deref().is_some_and(|auth| {
                 channels::verify(
                     &settings.reverb_app_key,
-                    &self.state.config.reverb_app_secret,
+                    &self.sockets.config.reverb_app_secret,
                     &self.handle.socket_id,
                     &channel,
                     channel_data.as_deref(),
@@ -275,7 +303,7 @@ impl Connection {
             self.replies
                 .push(protocol::subscription_succeeded(&channel, "{}"));
         }
-        self.state
+        self.sockets
             .realtime
             .hub
             .subscribe(&channel, &self.handle, user);
@@ -301,7 +329,7 @@ impl Connection {
                     _ => None,
                 }),
             Channel::Chat(_) => match self
-                .state
+                .sockets
                 .realtime
                 .grants
                 .lookup(&self.handle.socket_id, channel)
@@ -318,9 +346,15 @@ impl Connection {
         if self.user.is_some_and(|mine| mine != user) {
             return Err("This socket belongs to another user");
         }
-        match channels::may_join(&self.state, user, channel).await {
-            Ok(true) => Ok(Some(user)),
-            _ => Err("Not allowed on this channel"),
+        if self
+            .sockets
+            .policy
+            .may_join(user, &Channel::parse(channel))
+            .await
+        {
+            Ok(Some(user))
+        } else {
+            Err("Not allowed on this channel")
         }
     }
 
@@ -337,8 +371,8 @@ impl Connection {
             });
         }
         self.user = Some(user);
-        let count = self.state.realtime.hub.attach_user(&self.handle, user);
-        if count > self.state.config.settings.ws_max_connections_per_user as usize {
+        let count = self.sockets.realtime.hub.attach_user(&self.handle, user);
+        if count > self.sockets.config.settings.ws_max_connections_per_user as usize {
             self.replies.push(protocol::error(
                 Some(codes::OVER_CAPACITY),
                 "Too many connections for this user",
@@ -349,19 +383,13 @@ impl Connection {
             });
         }
         match self
-            .state
+            .sockets
             .realtime
             .presence
             .join(&PresenceKey::Online(user), "")
             .await
         {
-            Ok(true) => {
-                if let Err(err) =
-                    crate::users::service::presence_changed(&self.state, user, true).await
-                {
-                    tracing::warn!(error = %err, "could not record a user coming online");
-                }
-            }
+            Ok(true) => self.sockets.presence_changed(user, true).await,
             Ok(false) => {}
             Err(err) => tracing::warn!(error = %err, "presence unavailable"),
         }
@@ -384,7 +412,7 @@ impl Connection {
             channel: channel.to_string(),
             user_id: user,
         };
-        let presence = &self.state.realtime.presence;
+        let presence = &self.sockets.realtime.presence;
         let first = presence.join(&key, &info).await.unwrap_or(false);
         let roster = presence.roster(channel).await.unwrap_or_default();
         let ids: Vec<String> = roster.iter().map(|(id, _)| id.to_string()).collect();
@@ -403,10 +431,10 @@ impl Connection {
             .push(protocol::subscription_succeeded(channel, &data.to_string()));
         if first {
             let data = serde_json::json!({ "user_id": user.to_string(), "user_info": serde_json::from_str::<Value>(&info).unwrap_or(Value::Null) });
-            self.state.realtime.broadcast(Body::Transient {
-                name: "pusher_internal:member_added".into(),
+            self.sockets.realtime.broadcast(Body::Member {
+                channel: channel.to_string(),
+                added: true,
                 data: data.to_string(),
-                channels: vec![channel.to_string()],
                 except_socket: Some(self.handle.socket_id.clone()),
             });
         }
@@ -419,14 +447,14 @@ impl Connection {
             user_id: user,
         };
         if self
-            .state
+            .sockets
             .realtime
             .presence
             .leave(&key)
             .await
             .unwrap_or(false)
         {
-            announce_member_removed(&self.state, channel, user);
+            self.sockets.announce_member_removed(channel, user);
         }
     }
 
@@ -435,7 +463,7 @@ impl Connection {
             return;
         };
         let subscription = self.subscriptions.swap_remove(index);
-        self.state
+        self.sockets
             .realtime
             .hub
             .unsubscribe(channel, self.handle.key);
@@ -460,10 +488,10 @@ impl Connection {
     }
 
     async fn signin(&mut self, user_data: &str, auth: &str) -> Result<(), Close> {
-        let settings = &self.state.config.settings;
+        let settings = &self.sockets.config.settings;
         let expected = channels::sign_user(
             &settings.reverb_app_key,
-            &self.state.config.reverb_app_secret,
+            &self.sockets.config.reverb_app_secret,
             &self.handle.socket_id,
             user_data,
         );
@@ -475,7 +503,7 @@ impl Connection {
                 _ => None,
             });
         match user {
-            Some(user) if crate::auth::secrets::constant_time_eq(auth, &expected) => {
+            Some(user) if constant_time_eq(auth, &expected) => {
                 self.attach(user).await?;
                 self.replies.push(protocol::signin_success(user_data));
             }
@@ -505,7 +533,7 @@ impl Connection {
             return;
         }
         let user = subscription.user;
-        let limit = self.state.config.settings.client_events_per_second;
+        let limit = self.sockets.config.settings.client_events_per_second;
         let now = Instant::now();
         if now.duration_since(self.whisper_window.0) >= Duration::from_secs(1) {
             self.whisper_window = (now, 0);
@@ -520,7 +548,7 @@ impl Connection {
         self.whisper_window.1 += 1;
         if let (Channel::Chat(chat) | Channel::ChatPresence(chat), Some(user)) =
             (Channel::parse(&channel), user)
-            && !crate::chats::service::may_whisper(&self.state, chat, user).await
+            && !self.sockets.policy.may_whisper(user, chat).await
         {
             return;
         }
@@ -529,7 +557,7 @@ impl Connection {
         } else {
             None
         };
-        self.state.realtime.broadcast(Body::Whisper {
+        self.sockets.realtime.broadcast(Body::Whisper {
             frame: protocol::client_event(&event, &channel, &data, user_id),
             channel,
             except_socket: self.handle.socket_id.clone(),
@@ -550,36 +578,19 @@ impl Connection {
                     .await;
             }
         }
-        let hub = &self.state.realtime.hub;
+        let hub = &self.sockets.realtime.hub;
         if let Some((user, _)) = hub.unregister(&self.handle, &channels) {
             match self
-                .state
+                .sockets
                 .realtime
                 .presence
                 .leave(&PresenceKey::Online(user))
                 .await
             {
-                Ok(true) => {
-                    if let Err(err) =
-                        crate::users::service::presence_changed(&self.state, user, false).await
-                    {
-                        tracing::warn!(error = %err, "could not record a user going offline");
-                    }
-                }
+                Ok(true) => self.sockets.presence_changed(user, false).await,
                 Ok(false) => {}
                 Err(err) => tracing::warn!(error = %err, "presence unavailable"),
             }
         }
     }
-}
-
-/// Tells a presence channel that a member left it.
-pub fn announce_member_removed(state: &AppState, channel: &str, user: i64) {
-    let data = serde_json::json!({ "user_id": user.to_string() });
-    state.realtime.broadcast(Body::Transient {
-        name: "pusher_internal:member_removed".into(),
-        data: data.to_string(),
-        channels: vec![channel.to_string()],
-        except_socket: None,
-    });
 }

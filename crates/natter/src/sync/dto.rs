@@ -6,6 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::clock::Timestamp;
+use crate::synclog::events::logged_names_schema;
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -29,7 +30,7 @@ fn default_limit() -> u64 {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SyncEvent {
     pub seq: i64,
-    /// The full event name, as on the socket (`App\\Events\\MessageSent`).
+    #[schema(schema_with = logged_names_schema)]
     pub event: String,
     /// The same object the socket carries (here an object, not a string).
     #[schema(value_type = Object)]

@@ -1,17 +1,16 @@
-//! The sync log: events appended in the transaction that causes them
-//! (`log.rs`), and `GET /api/sync` to catch up on them.
+//! `GET /api/sync`: catching up on the sync log (synclog/) after being away;
+//! and the periodic job that keeps the log to SYNC_RETENTION (`retention.rs`).
 
 pub mod dto;
-pub mod log;
+pub mod retention;
 pub mod routes;
 pub mod service;
-mod store;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::state::AppState;
+use crate::messages::MessagesState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter<MessagesState> {
     OpenApiRouter::new().routes(routes!(routes::sync))
 }

@@ -9,17 +9,24 @@ use super::service;
 use crate::error::ApiResult;
 use crate::http::auth::AuthUser;
 use crate::http::query::ValidQuery;
-use crate::state::AppState;
+use crate::messages::MessagesState;
 
 /// Everything addressed to the caller after `since`, in order, once. The body
 /// is [`SyncPage`], rendered by the service without re-parsing stored events.
 #[utoipa::path(get, path = "/api/sync", tag = "sync", security(("bearer" = [])), params(SyncQuery),
     responses((status = 200, body = SyncPage), (status = 410, body = ResyncRequired)))]
 pub async fn sync(
-    State(state): State<AppState>,
+    State(state): State<MessagesState>,
     auth: AuthUser,
     ValidQuery(query): ValidQuery<SyncQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    let body = service::page(&state, auth.user_id, query.since, query.limit).await?;
+    let body = service::page(
+        &state.app,
+        &state.writer,
+        auth.user_id,
+        query.since,
+        query.limit,
+    )
+    .await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body))
 }

@@ -1,29 +1,33 @@
-//! `GET /api/sync` and the retention of the log.
+//! `GET /api/sync`: a page of the caller's events, and the deliveries it makes.
 
 use std::collections::HashMap;
-use std::time::Duration;
-
 use std::fmt::Write;
 
-use super::log::{names, positions};
-use super::store;
-use crate::chats;
-use crate::clock::{Timestamp, now_ms};
+use crate::clock::Timestamp;
 use crate::error::{ApiError, ApiResult};
+use crate::membership;
 use crate::messages;
+use crate::messages::writer::Writer;
 use crate::state::AppState;
+use crate::synclog::{self, EventName, EventRow, positions};
 
 /// A page of the caller's events after `since`, as the JSON body of
 /// `GET /api/sync`. Messages it hands over from others are marked delivered
 /// (and their senders told) before it returns.
-pub async fn page(state: &AppState, user_id: i64, since: i64, limit: u64) -> ApiResult<String> {
+pub async fn page(
+    state: &AppState,
+    writer: &Writer,
+    user_id: i64,
+    since: i64,
+    limit: u64,
+) -> ApiResult<String> {
     let db = &state.db.read;
     let (latest, pruned) = positions(db).await?;
     if since < pruned {
         return Err(resync_required(latest));
     }
-    let intervals = chats::service::all_intervals(state, user_id).await?;
-    let mut rows = store::page(db, user_id, &intervals, since, limit + 1).await?;
+    let intervals = membership::all_intervals(state, user_id).await?;
+    let mut rows = synclog::page(db, user_id, &intervals, since, limit + 1).await?;
     // Retention may have run while the page was read: re-check, so a page can
     // never silently miss pruned events.
     let (latest, pruned_after) = positions(db).await?;
@@ -32,7 +36,7 @@ pub async fn page(state: &AppState, user_id: i64, since: i64, limit: u64) -> Api
     }
     let has_more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
-    mark_delivered(state, user_id, &rows).await?;
+    mark_delivered(writer, user_id, &rows).await?;
     let next_since = rows.last().map(|r| r.seq).unwrap_or(since);
     Ok(render_page(&rows, next_since, has_more))
 }
@@ -40,7 +44,7 @@ pub async fn page(state: &AppState, user_id: i64, since: i64, limit: u64) -> Api
 /// The page as [`SyncPage`] serialises, written directly: each event's data
 /// is JSON the server stored itself, so it is copied as is rather than parsed
 /// again (a catch-up reads thousands of them; docs/benchmarks.md, W4).
-fn render_page(rows: &[store::EventRow], next_since: i64, has_more: bool) -> String {
+fn render_page(rows: &[EventRow], next_since: i64, has_more: bool) -> String {
     let size: usize = rows.iter().map(|r| r.data.len() + 96).sum();
     let mut out = String::with_capacity(size + 64);
     out.push_str("{\"events\":[");
@@ -69,7 +73,7 @@ fn resync_required(latest: i64) -> ApiError {
 
 /// The newest message from someone else in each chat of the page: the user
 /// now has them, so their delivered watermark moves there.
-async fn mark_delivered(state: &AppState, user_id: i64, rows: &[store::EventRow]) -> ApiResult<()> {
+async fn mark_delivered(writer: &Writer, user_id: i64, rows: &[EventRow]) -> ApiResult<()> {
     #[derive(serde::Deserialize)]
     struct Sent {
         message: SentMessage,
@@ -83,7 +87,11 @@ async fn mark_delivered(state: &AppState, user_id: i64, rows: &[store::EventRow]
     // message from someone else is the one to mark; the rest of that chat's
     // events need not be parsed (a catch-up page is mostly one chat).
     let mut upto: HashMap<i64, i64> = HashMap::new();
-    for row in rows.iter().rev().filter(|r| r.name == names::MESSAGE_SENT) {
+    for row in rows
+        .iter()
+        .rev()
+        .filter(|r| r.name == EventName::MessageSent.as_str())
+    {
         let Some(chat_id) = row.chat_id else {
             continue;
         };
@@ -99,45 +107,7 @@ async fn mark_delivered(state: &AppState, user_id: i64, rows: &[store::EventRow]
     if upto.is_empty() {
         return Ok(());
     }
-    messages::service::mark_delivered_many(state, user_id, upto).await
-}
-
-/// Deletes events older than SYNC_RETENTION. Positions are marked pruned before
-/// the rows go, so a reader either gets 410 or a complete page.
-pub async fn prune(state: &AppState, cutoff_ms: i64) -> ApiResult<u64> {
-    let Some(through) = store::last_seq_before(&state.db.read, cutoff_ms).await? else {
-        return Ok(0);
-    };
-    store::set_pruned_through(&state.db.write, through).await?;
-    let mut removed = 0;
-    loop {
-        let batch = store::delete_through(&state.db.write, through, 5_000).await?;
-        removed += batch;
-        if batch == 0 {
-            break;
-        }
-    }
-    Ok(removed)
-}
-
-/// Runs retention at start and then every ten minutes, until shutdown.
-pub fn spawn_retention(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tick.tick() => {
-                    let cutoff = now_ms() - (state.config.settings.sync_retention * 1000) as i64;
-                    match prune(&state, cutoff).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(removed = n, "sync log retention"),
-                        Err(err) => tracing::warn!(error = %err, "sync log retention failed"),
-                    }
-                }
-            }
-        }
-    });
+    messages::receipts::mark_delivered_many(writer, user_id, upto).await
 }
 
 #[cfg(test)]
@@ -149,17 +119,17 @@ mod tests {
     #[test]
     fn a_rendered_page_is_what_the_documented_type_serialises_to() {
         let rows = vec![
-            store::EventRow {
+            EventRow {
                 seq: 7,
                 chat_id: Some(1),
-                name: names::MESSAGE_SENT.into(),
+                name: EventName::MessageSent.as_str().into(),
                 data: r#"{"message":{"id":3,"content":"a \"quoted\" é"},"seq":7}"#.into(),
                 created_at: 1_764_000_000_123,
             },
-            store::EventRow {
+            EventRow {
                 seq: 9,
                 chat_id: None,
-                name: names::CHAT_UPDATED.into(),
+                name: EventName::ChatUpdated.as_str().into(),
                 data: r#"{"chat":{},"seq":9}"#.into(),
                 created_at: 1_764_000_000_456,
             },

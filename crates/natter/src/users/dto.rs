@@ -1,83 +1,17 @@
-//! What a user looks like on the wire: to others (privacy applied) and to themself.
+//! Profile and privacy requests (the User resources are in resources/user.rs).
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::clock::Timestamp;
+use crate::http::validate::not_blank;
 
-/// Who may see a profile detail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Visibility {
-    Everyone,
-    Contacts,
-    Nobody,
-}
-
-impl Visibility {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Visibility::Everyone => "everyone",
-            Visibility::Contacts => "contacts",
-            Visibility::Nobody => "nobody",
-        }
-    }
-
-    /// Stored values are written by natter only; anything unknown is read as the
-    /// most private setting rather than leaking.
-    pub fn parse(stored: &str) -> Visibility {
-        match stored {
-            "everyone" => Visibility::Everyone,
-            "contacts" => Visibility::Contacts,
-            _ => Visibility::Nobody,
-        }
-    }
-}
-
-/// A user as another user sees them.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct UserView {
-    pub id: i64,
-    pub name: String,
-    pub phone_number: Option<String>,
-    pub about: Option<String>,
-    pub avatar_url: Option<String>,
-    pub is_online: bool,
-    pub last_seen_at: Option<Timestamp>,
-}
-
-/// The three privacy settings, as User(self) shows them.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct PrivacySettings {
-    pub last_seen: Visibility,
-    pub profile_photo: Visibility,
-    pub about: Visibility,
-}
-
-/// A user as they see themself.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SelfView {
-    pub id: i64,
-    pub name: String,
-    pub phone_number: Option<String>,
-    pub about: Option<String>,
-    pub avatar_url: Option<String>,
-    pub is_online: bool,
-    pub last_seen_at: Option<Timestamp>,
-    pub country_code: String,
-    pub phone_verified_at: Option<Timestamp>,
-    pub privacy: PrivacySettings,
-    pub created_at: Timestamp,
-}
+use crate::resources::user::Visibility;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct UpdateProfileRequest {
     /// 1 to 100 characters.
-    #[validate(
-        length(min = 1, max = 100),
-        custom(function = "crate::http::validate::not_blank")
-    )]
+    #[validate(length(min = 1, max = 100), custom(function = "not_blank"))]
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
     /// 0 to 500 characters.
@@ -91,19 +25,4 @@ pub struct UpdatePrivacyRequest {
     pub privacy_last_seen: Option<Visibility>,
     pub privacy_profile_photo: Option<Visibility>,
     pub privacy_about: Option<Visibility>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SuccessResponse {
-    pub success: bool,
-    pub message: String,
-}
-
-/// A user in brief, the same for every viewer: the photo only when its owner
-/// shows it to everyone. Used where one rendering serves all (message senders).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct UserSummary {
-    pub id: i64,
-    pub name: String,
-    pub avatar_url: Option<String>,
 }

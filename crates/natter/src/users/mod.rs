@@ -1,4 +1,4 @@
-//! Users: profiles, privacy settings, how one user sees another, account deletion.
+//! Users: profiles, privacy settings, how one user sees another, summaries.
 
 pub mod dto;
 pub mod routes;
@@ -14,6 +14,5 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(routes::profile, routes::update_profile))
         .routes(routes!(routes::update_privacy))
-        .routes(routes!(routes::delete_account))
         .routes(routes!(routes::show))
 }

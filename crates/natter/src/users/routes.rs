@@ -1,14 +1,15 @@
-//! HTTP handlers for profiles, privacy and account deletion.
+//! HTTP handlers for profiles and privacy.
 
 use axum::Json;
 use axum::extract::State;
 
-use super::dto::{SelfView, SuccessResponse, UpdatePrivacyRequest, UpdateProfileRequest, UserView};
+use super::dto::{UpdatePrivacyRequest, UpdateProfileRequest};
 use super::service;
 use crate::error::ApiResult;
 use crate::http::auth::AuthUser;
 use crate::http::json::ValidJson;
 use crate::http::path::ValidPath;
+use crate::resources::user::{SelfView, UserView};
 use crate::state::AppState;
 
 /// The caller's own profile.
@@ -58,19 +59,4 @@ pub async fn show(
     ValidPath(id): ValidPath<i64>,
 ) -> ApiResult<Json<UserView>> {
     Ok(Json(service::view_user(&state, auth.user_id, id).await?))
-}
-
-/// Deletes the caller's account.
-#[utoipa::path(delete, path = "/api/user", tag = "users",
-    security(("bearer" = [])),
-    responses((status = 200, body = SuccessResponse)))]
-pub async fn delete_account(
-    State(state): State<AppState>,
-    auth: AuthUser,
-) -> ApiResult<Json<SuccessResponse>> {
-    service::delete_account(&state, auth.user_id).await?;
-    Ok(Json(SuccessResponse {
-        success: true,
-        message: "Account deleted successfully".into(),
-    }))
 }

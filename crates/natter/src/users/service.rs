@@ -1,20 +1,18 @@
 //! Profiles, privacy and account deletion, and how one user sees another.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::ActiveValue::Set;
 
-use super::dto::{
-    PrivacySettings, SelfView, UpdatePrivacyRequest, UpdateProfileRequest, UserView, Visibility,
-};
+use super::dto::{UpdatePrivacyRequest, UpdateProfileRequest};
 use super::store;
 use crate::clock::{Timestamp, now_ms};
-use crate::contacts;
+use crate::db::IN_LIST_CHUNK;
 use crate::db::entities::user;
 use crate::error::{ApiError, ApiResult, is_unique_violation};
+use crate::resources::user::{PrivacySettings, SelfView, UserSummary, UserView, Visibility};
 use crate::state::AppState;
 
-pub const DEFAULT_ABOUT: &str = "Hey there! I am using natter.";
 pub const DEFAULT_NAME: &str = "User";
 const DELETED_NAME: &str = "Deleted account";
 
@@ -75,6 +73,48 @@ pub fn self_view(user: &user::Model) -> SelfView {
     }
 }
 
+/// What privacy decisions need to know about a viewer and some owners.
+#[derive(Debug, Default)]
+pub struct Relations {
+    /// Owners who have the viewer as a contact.
+    has_viewer: HashSet<i64>,
+    /// Owners who blocked the viewer or whom the viewer blocked.
+    blocked: HashSet<i64>,
+    /// Owners who blocked the viewer.
+    blocking_viewer: HashSet<i64>,
+}
+
+impl Relations {
+    pub fn owner_has_viewer(&self, owner: i64) -> bool {
+        self.has_viewer.contains(&owner)
+    }
+
+    pub fn blocked_either_way(&self, owner: i64) -> bool {
+        self.blocked.contains(&owner)
+    }
+
+    /// The owners who blocked the viewer.
+    pub fn blocking_viewer(&self) -> impl Iterator<Item = i64> + '_ {
+        self.blocking_viewer.iter().copied()
+    }
+}
+
+/// Two queries whatever the number of owners.
+pub async fn relations(state: &AppState, viewer: i64, owners: &[i64]) -> ApiResult<Relations> {
+    let mut relations = Relations::default();
+    for row in store::owners_having(&state.db.read, owners, viewer).await? {
+        relations.has_viewer.insert(row.user_id);
+        if row.is_blocked {
+            relations.blocked.insert(row.user_id);
+            relations.blocking_viewer.insert(row.user_id);
+        }
+    }
+    relations
+        .blocked
+        .extend(store::blocked_by(&state.db.read, viewer, owners).await?);
+    Ok(relations)
+}
+
 /// How `viewer` sees each of `ids` (deleted accounts included, as "Deleted
 /// account"). Three queries whatever the number of users.
 pub async fn view_users(
@@ -86,7 +126,7 @@ pub async fn view_users(
     ids.sort_unstable();
     ids.dedup();
     let users = store::find_many(&state.db.read, &ids).await?;
-    let relations = contacts::service::relations(state, viewer, &ids).await?;
+    let relations = relations(state, viewer, &ids).await?;
     Ok(users
         .iter()
         .map(|user| (user.id, view_with(user, viewer, &relations)))
@@ -96,16 +136,12 @@ pub async fn view_users(
 /// How `viewer` sees one active user; 404 when there is none.
 pub async fn view_user(state: &AppState, viewer: i64, id: i64) -> ApiResult<UserView> {
     let user = require_active(state, id).await?;
-    let relations = contacts::service::relations(state, viewer, &[id]).await?;
+    let relations = relations(state, viewer, &[id]).await?;
     Ok(view_with(&user, viewer, &relations))
 }
 
 /// Applies the owner's privacy settings for this viewer.
-pub fn view_with(
-    user: &user::Model,
-    viewer: i64,
-    relations: &contacts::service::Relations,
-) -> UserView {
+pub fn view_with(user: &user::Model, viewer: i64, relations: &Relations) -> UserView {
     if user.deleted_at.is_some() {
         return UserView {
             id: user.id,
@@ -190,22 +226,12 @@ pub async fn update_privacy(
     Ok(self_view(&user))
 }
 
-/// Soft-deletes the account: frees the number, signs out every device and
-/// leaves every group.
-pub async fn delete_account(state: &AppState, user_id: i64) -> ApiResult<()> {
-    let now = now_ms();
-    crate::auth::service::revoke_all_sessions(state, user_id, "account_deleted").await?;
-    crate::groups::service::leave_all(state, user_id).await?;
-    store::soft_delete(&state.db.write, user_id, now).await?;
+/// Marks the account deleted and frees its number (auth::delete_account ends
+/// its sessions and groups first).
+pub async fn soft_delete(state: &AppState, user_id: i64) -> ApiResult<()> {
+    store::soft_delete(&state.db.write, user_id, now_ms()).await?;
     state.caches.summaries.remove(&user_id);
     Ok(())
-}
-
-/// Records that a user came online or went offline.
-pub async fn set_online(state: &AppState, user_id: i64, online: bool) -> ApiResult<i64> {
-    let now = now_ms();
-    store::set_online(&state.db.write, user_id, online, now).await?;
-    Ok(now)
 }
 
 pub async fn find_by_phone(state: &AppState, e164: &str) -> ApiResult<Option<user::Model>> {
@@ -214,7 +240,7 @@ pub async fn find_by_phone(state: &AppState, e164: &str) -> ApiResult<Option<use
 
 pub async fn find_by_phones(state: &AppState, e164s: &[String]) -> ApiResult<Vec<user::Model>> {
     let mut found = Vec::new();
-    for chunk in e164s.chunks(crate::db::IN_LIST_CHUNK) {
+    for chunk in e164s.chunks(IN_LIST_CHUNK) {
         found.extend(store::find_by_phones(&state.db.read, chunk).await?);
     }
     Ok(found)
@@ -222,10 +248,7 @@ pub async fn find_by_phones(state: &AppState, e164s: &[String]) -> ApiResult<Vec
 
 /// Viewer-independent summaries of users (deleted ones included), from this
 /// node's cache where it has them: every message send needs its sender's.
-pub async fn summaries(
-    state: &AppState,
-    ids: &[i64],
-) -> ApiResult<HashMap<i64, super::dto::UserSummary>> {
+pub async fn summaries(state: &AppState, ids: &[i64]) -> ApiResult<HashMap<i64, UserSummary>> {
     let mut found = HashMap::with_capacity(ids.len());
     let mut missing = Vec::new();
     for id in ids {
@@ -249,61 +272,20 @@ pub async fn summaries(
     Ok(found)
 }
 
-pub fn summary(user: &user::Model) -> super::dto::UserSummary {
+pub fn summary(user: &user::Model) -> UserSummary {
     if user.deleted_at.is_some() {
-        return super::dto::UserSummary {
+        return UserSummary {
             id: user.id,
             name: DELETED_NAME.to_string(),
             avatar_url: None,
         };
     }
     let public_photo = Visibility::parse(&user.privacy_profile_photo) == Visibility::Everyone;
-    super::dto::UserSummary {
+    UserSummary {
         id: user.id,
         name: user.name.clone(),
         avatar_url: user.avatar_url.clone().filter(|_| public_photo),
     }
-}
-
-/// `App\Events\UserOnline` payload.
-#[derive(serde::Serialize)]
-struct OnlineEvent {
-    user_id: i64,
-    is_online: bool,
-    last_seen_at: Option<Timestamp>,
-}
-
-/// Records that a user's first socket connected (online) or last one left
-/// (offline), and tells the people allowed to see it on their user channels.
-pub async fn presence_changed(state: &AppState, user_id: i64, online: bool) -> ApiResult<()> {
-    let now = now_ms();
-    store::set_online(&state.db.write, user_id, online, now).await?;
-    let Some(user) = store::find_active(&state.db.read, user_id).await? else {
-        return Ok(());
-    };
-    let visibility = Visibility::parse(&user.privacy_last_seen);
-    let audience = contacts::service::presence_audience(state, user_id, visibility).await?;
-    if audience.is_empty() {
-        return Ok(());
-    }
-    let payload = OnlineEvent {
-        user_id,
-        is_online: online,
-        last_seen_at: Some(Timestamp(now)),
-    };
-    let data = serde_json::to_string(&payload).map_err(|e| ApiError::Internal(e.into()))?;
-    state
-        .realtime
-        .broadcast(crate::realtime::bus::Body::Transient {
-            name: crate::sync::log::names::USER_ONLINE.to_string(),
-            data,
-            channels: audience
-                .into_iter()
-                .map(crate::realtime::channels::user_channel)
-                .collect(),
-            except_socket: None,
-        });
-    Ok(())
 }
 
 /// Which of `ids` are active (not deleted) users.
@@ -317,4 +299,18 @@ pub async fn active_ids(
         .filter(|u| u.deleted_at.is_none())
         .map(|u| u.id)
         .collect())
+}
+
+/// Records that a user came online or went offline, now. Returns who may see
+/// it (their `privacy_last_seen`) and when, or None for an account that is gone.
+pub async fn record_presence(
+    state: &AppState,
+    user_id: i64,
+    online: bool,
+) -> ApiResult<Option<(Visibility, i64)>> {
+    let now = now_ms();
+    store::set_online(&state.db.write, user_id, online, now).await?;
+    Ok(store::find_active(&state.db.read, user_id)
+        .await?
+        .map(|user| (Visibility::parse(&user.privacy_last_seen), now)))
 }

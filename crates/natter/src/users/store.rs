@@ -1,12 +1,18 @@
-//! Queries on the `users` table.
+//! Queries on the `users` table, and the two reads of `contacts` rows that
+//! privacy needs (who has whom, who blocked whom). contacts/ owns and writes
+//! those rows; the reads sit here, where privacy is decided, because contacts/
+//! builds on users/ (its views show users as their owners allow).
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter,
+    QueryFilter, QuerySelect,
 };
 
-use crate::db::entities::user;
+use crate::db::entities::{contact, user};
+
+/// A new account's about text.
+const DEFAULT_ABOUT: &str = "Hey there! I am using natter.";
 
 pub async fn find_active(db: &impl ConnectionTrait, id: i64) -> Result<Option<user::Model>, DbErr> {
     user::Entity::find_by_id(id)
@@ -64,7 +70,7 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewUser<'_>) -> Result<user:
         phone_number: Set(Some(new.phone_number.to_string())),
         country_code: Set(new.country_code.to_string()),
         name: Set(new.name.to_string()),
-        about: Set(Some(crate::users::service::DEFAULT_ABOUT.to_string())),
+        about: Set(Some(DEFAULT_ABOUT.to_string())),
         is_online: Set(false),
         privacy_last_seen: Set("everyone".into()),
         privacy_profile_photo: Set("everyone".into()),
@@ -116,4 +122,40 @@ pub async fn set_online(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Rows where one of `owners` has `viewer` as a contact.
+pub async fn owners_having(
+    db: &impl ConnectionTrait,
+    owners: &[i64],
+    viewer: i64,
+) -> Result<Vec<contact::Model>, DbErr> {
+    if owners.is_empty() {
+        return Ok(Vec::new());
+    }
+    contact::Entity::find()
+        .filter(contact::Column::UserId.is_in(owners.iter().copied()))
+        .filter(contact::Column::ContactUserId.eq(viewer))
+        .all(db)
+        .await
+}
+
+/// Which of `others` the viewer has blocked.
+pub async fn blocked_by(
+    db: &impl ConnectionTrait,
+    viewer: i64,
+    others: &[i64],
+) -> Result<Vec<i64>, DbErr> {
+    if others.is_empty() {
+        return Ok(Vec::new());
+    }
+    contact::Entity::find()
+        .select_only()
+        .column(contact::Column::ContactUserId)
+        .filter(contact::Column::UserId.eq(viewer))
+        .filter(contact::Column::ContactUserId.is_in(others.iter().copied()))
+        .filter(contact::Column::IsBlocked.eq(true))
+        .into_tuple()
+        .all(db)
+        .await
 }

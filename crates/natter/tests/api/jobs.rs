@@ -338,7 +338,7 @@ backend_tests! {
     }
 
     async fn a_panicking_handler_counts_as_a_failure_and_the_runner_goes_on(backend: Backend) {
-        natter::ops::metrics::handle();
+        natter::telemetry::handle();
         let cluster = Cluster::new(backend).await;
         let db = cluster.node().await;
         jobs::enqueue(&db.write, job("panics-once")).await.unwrap();
@@ -356,7 +356,7 @@ backend_tests! {
         let panics: Vec<u32> = runs.iter().filter(|r| r.0 == "panics-once").map(|r| r.1).collect();
         assert_eq!(panics, vec![1, 2]);
         assert!(runs.iter().any(|r| r.0 == "after"));
-        let metrics = natter::ops::metrics::handle().render();
+        let metrics = natter::telemetry::handle().render();
         assert!(metrics.contains("natter_job_failures_total{kind=\"test\"}"), "{metrics}");
     }
 

@@ -1,7 +1,8 @@
 //! Black-box tests: a real server per test, on every backend, through natter-client.
 
-// Test helpers outside #[test] functions panic on failure by design.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+// Test helpers outside #[test] functions panic on failure by design; tests
+// may name things by their full path (the import rule is for the server).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::absolute_paths)]
 
 mod common;
 
@@ -15,9 +16,12 @@ mod groups;
 mod jobs;
 mod lifecycle;
 mod messages;
+mod openapi;
 mod ops;
+mod pruning;
 mod push;
 mod realtime;
+mod schema;
 mod sms;
 mod sync;
 mod users;

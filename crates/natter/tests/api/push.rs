@@ -188,7 +188,7 @@ fn now() -> i64 {
 #[tokio::test]
 async fn webhook_pushes_are_signed_as_docs_tell_receivers_to_check() {
     // The recorder counts from its installation on (a server installs it at start).
-    natter::ops::metrics::handle();
+    natter::telemetry::handle();
     let double = Double::start().await;
     let dir = tempfile::tempdir().unwrap();
     let secret = "whsec-test-0123456789";
@@ -214,12 +214,12 @@ async fn webhook_pushes_are_signed_as_docs_tell_receivers_to_check() {
         let timestamp = request.header("x-natter-timestamp");
         let expected = format!(
             "sha256={}",
-            hex::encode(natter::auth::secrets::hmac_sha256(
+            hex::encode(natter::secrets::hmac_sha256(
                 secret.as_bytes(),
                 &[timestamp.as_bytes(), b".", &request.body].concat()
             ))
         );
-        assert!(natter::auth::secrets::constant_time_eq(
+        assert!(natter::secrets::constant_time_eq(
             &request.header("x-natter-signature"),
             &expected
         ));
@@ -251,7 +251,7 @@ async fn webhook_pushes_are_signed_as_docs_tell_receivers_to_check() {
     double.reply(400, vec![], "bad");
     assert_failed(push.send(&device, &message(3)).await);
 
-    let metrics = natter::ops::metrics::handle().render();
+    let metrics = natter::telemetry::handle().render();
     for outcome in ["sent", "dead_token", "retry", "failed"] {
         let line = format!("natter_pushes_total{{driver=\"webhook\",outcome=\"{outcome}\"}}");
         assert!(metrics.contains(&line), "{line} in {metrics}");

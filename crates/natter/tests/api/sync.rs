@@ -109,7 +109,7 @@ backend_tests! {
         let before = bob.client.sync_all(0).await.unwrap();
         let latest = before.last().unwrap().seq;
         // Everything written so far is past retention.
-        let removed = natter::sync::service::prune(server.state(), natter::clock::now_ms() + 1).await.unwrap();
+        let removed = natter::synclog::prune(&server.state().db, natter::clock::now_ms() + 1).await.unwrap();
         assert!(removed >= 5);
         let raw = bob.client.raw(Method::GET, "/api/sync?since=0", None).await.unwrap();
         assert_eq!(raw.status, 410);

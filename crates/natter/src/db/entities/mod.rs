@@ -19,5 +19,5 @@ pub mod otp_code;
 pub mod receipt_mark;
 pub mod status;
 pub mod status_view;
-pub mod stream_counter;
+pub mod sync_log_counter;
 pub mod user;

@@ -14,6 +14,7 @@ mod m0002_chats_and_messages;
 mod m0003_event_log;
 mod m0004_statuses_calls_jobs;
 mod m0005_roster_version;
+mod m0006_sync_log_counters;
 mod m0007_jobs;
 
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_event_log::Migration),
             Box::new(m0004_statuses_calls_jobs::Migration),
             Box::new(m0005_roster_version::Migration),
+            Box::new(m0006_sync_log_counters::Migration),
             Box::new(m0007_jobs::Migration),
         ]
     }

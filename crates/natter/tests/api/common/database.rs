@@ -46,7 +46,7 @@ impl Backend {
         let name = format!(
             "natter_t_{}_{}",
             std::process::id(),
-            natter::auth::secrets::random_token(10).to_lowercase()
+            natter::secrets::random_token(10).to_lowercase()
         );
         let admin = Database::connect(&base).await.expect("admin connection");
         let create = match self {

@@ -166,6 +166,11 @@ impl TestServer {
         self.client.base_url().to_string()
     }
 
+    /// STORAGE_DIR of the server (the SQLite database lives there).
+    pub fn storage_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn state(&self) -> &natter::state::AppState {
         &self.running.as_ref().expect("running").state
     }

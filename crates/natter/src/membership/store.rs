@@ -164,7 +164,7 @@ pub async fn upsert_participant(
 }
 
 /// Records that a chat's participants changed: rosters kept by the writer
-/// (chats::service::RosterCache) are read again.
+/// (membership::RosterCache) are read again.
 async fn bump_roster_version(db: &impl ConnectionTrait, chat_id: i64) -> Result<(), DbErr> {
     chat::Entity::update_many()
         .col_expr(

@@ -1,8 +1,8 @@
-//! The `stream_counters` table.
+//! The `sync_log_counters` table: the one row whose lock is the log lock (synclog/).
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-#[sea_orm(table_name = "stream_counters")]
+#[sea_orm(table_name = "sync_log_counters")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: i32,

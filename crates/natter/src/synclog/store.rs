@@ -1,12 +1,78 @@
-//! Queries on `events` (the sync log).
+//! Queries on `events` and `sync_log_counters` (the sync log and its lock row).
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Statement,
 };
 
-use crate::chats::service::Interval;
-use crate::db::entities::{event, stream_counter};
+use super::{INSERT_CHUNK, Interval};
+use crate::db::entities::{event, sync_log_counter as counter};
+
+/// The one row of `sync_log_counters`.
+const COUNTER_ROW: i32 = 1;
+
+/// Takes the log lock (a no-op update locks the row on every backend;
+/// SQLite's BEGIN IMMEDIATE already holds the database's write lock) and
+/// reads the last position and message id handed out.
+pub(super) async fn lock_counters(db: &impl ConnectionTrait) -> Result<(i64, i64), DbErr> {
+    counter::Entity::update_many()
+        .col_expr(
+            counter::Column::LastSeq,
+            Expr::col(counter::Column::LastSeq),
+        )
+        .filter(counter::Column::Id.eq(COUNTER_ROW))
+        .exec(db)
+        .await?;
+    counter::Entity::find()
+        .select_only()
+        .column(counter::Column::LastSeq)
+        .column(counter::Column::LastMessageId)
+        .filter(counter::Column::Id.eq(COUNTER_ROW))
+        .into_tuple()
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("sync_log_counters row".into()))
+}
+
+/// Records the last position and message id handed out.
+pub(super) async fn write_counters(
+    db: &impl ConnectionTrait,
+    last_seq: i64,
+    last_message_id: i64,
+) -> Result<(), DbErr> {
+    counter::Entity::update_many()
+        .col_expr(counter::Column::LastSeq, Expr::value(last_seq))
+        .col_expr(counter::Column::LastMessageId, Expr::value(last_message_id))
+        .filter(counter::Column::Id.eq(COUNTER_ROW))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn insert_events(
+    db: &impl ConnectionTrait,
+    rows: Vec<event::ActiveModel>,
+) -> Result<(), DbErr> {
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        event::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The latest committed position and the highest pruned one.
+pub async fn positions(db: &impl ConnectionTrait) -> Result<(i64, i64), DbErr> {
+    counter::Entity::find()
+        .select_only()
+        .column(counter::Column::LastSeq)
+        .column(counter::Column::PrunedThroughSeq)
+        .filter(counter::Column::Id.eq(COUNTER_ROW))
+        .into_tuple()
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("sync_log_counters row".into()))
+}
 
 /// One row of the log, as read for a page.
 #[derive(Debug, Clone)]
@@ -75,7 +141,10 @@ pub async fn page(
 }
 
 /// The highest position older than `cutoff` (ms), if any.
-pub async fn last_seq_before(db: &impl ConnectionTrait, cutoff: i64) -> Result<Option<i64>, DbErr> {
+pub(super) async fn last_seq_before(
+    db: &impl ConnectionTrait,
+    cutoff: i64,
+) -> Result<Option<i64>, DbErr> {
     event::Entity::find()
         .select_only()
         .column_as(event::Column::Seq.max(), "seq")
@@ -87,7 +156,7 @@ pub async fn last_seq_before(db: &impl ConnectionTrait, cutoff: i64) -> Result<O
 }
 
 /// Deletes up to `batch` events at or below `through`; returns how many went.
-pub async fn delete_through(
+pub(super) async fn delete_through(
     db: &impl ConnectionTrait,
     through: i64,
     batch: u64,
@@ -111,14 +180,14 @@ pub async fn delete_through(
 }
 
 /// Records that positions up to `through` are gone.
-pub async fn set_pruned_through(db: &impl ConnectionTrait, through: i64) -> Result<(), DbErr> {
-    stream_counter::Entity::update_many()
-        .col_expr(
-            stream_counter::Column::PrunedThroughSeq,
-            Expr::value(through),
-        )
-        .filter(stream_counter::Column::Id.eq(1))
-        .filter(stream_counter::Column::PrunedThroughSeq.lt(through))
+pub(super) async fn set_pruned_through(
+    db: &impl ConnectionTrait,
+    through: i64,
+) -> Result<(), DbErr> {
+    counter::Entity::update_many()
+        .col_expr(counter::Column::PrunedThroughSeq, Expr::value(through))
+        .filter(counter::Column::Id.eq(COUNTER_ROW))
+        .filter(counter::Column::PrunedThroughSeq.lt(through))
         .exec(db)
         .await?;
     Ok(())

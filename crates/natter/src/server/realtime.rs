@@ -1,51 +1,64 @@
-//! HTTP side of real time: the WebSocket endpoint, channel authorisation,
-//! user sign-in for sockets, and the typing endpoint for clients that cannot
-//! whisper.
+//! The HTTP endpoints of real time: the socket upgrade, channel authorisation
+//! (Laravel's `/broadcasting/auth`) and user sign-in for sockets. They are
+//! here rather than in realtime/ because they need the caller (`AuthUser`,
+//! from http/, above realtime/); realtime/ keeps the sockets and the
+//! signatures, and the answers come from the application's policy.
 
 use axum::Json;
-use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::http::StatusCode;
+use axum::extract::{FromRef, State};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use validator::Validate;
 
-use super::bus::Body;
-use super::channels::{self, Channel, chat_channel};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::AuthUser;
-use crate::http::json::{FormOrJson, ValidJson};
+use crate::http::json::FormOrJson;
 use crate::http::path::ValidPath;
+use crate::realtime::channels::{self, Channel};
+use crate::realtime::{Sockets, protocol, socket};
 use crate::state::AppState;
-use crate::sync::log::names;
-use crate::users;
 
-/// The read buffer each socket starts with (a larger frame grows it). Client
-/// frames are small (subscriptions, pings, whispers); 512 bytes rather than
-/// 1 KiB keeps an idle socket under 8 KiB with jemalloc's size classes (W3 in
-/// docs/benchmarks.md).
-const READ_BUFFER_BYTES: usize = 512;
+/// The state of these endpoints: the base services (for `AuthUser`) and the
+/// sockets (real time and the policy).
+#[derive(Clone)]
+pub struct RealtimeState {
+    pub app: AppState,
+    pub sockets: Sockets,
+}
+
+impl FromRef<RealtimeState> for AppState {
+    fn from_ref(state: &RealtimeState) -> AppState {
+        state.app.clone()
+    }
+}
+
+impl FromRef<RealtimeState> for Sockets {
+    fn from_ref(state: &RealtimeState) -> Sockets {
+        state.sockets.clone()
+    }
+}
+
+pub fn router() -> OpenApiRouter<RealtimeState> {
+    OpenApiRouter::new()
+        .routes(routes!(websocket))
+        .routes(routes!(authorize))
+        .routes(routes!(user_auth))
+}
 
 /// The Pusher protocol 7 WebSocket (`ws://host/app/{key}?protocol=7`).
 #[utoipa::path(get, path = "/app/{key}", tag = "realtime",
     params(("key" = String, Path, description = "REVERB_APP_KEY")),
     responses((status = 101, description = "Switching to the Pusher protocol over WebSocket")))]
 pub async fn websocket(
-    State(state): State<AppState>,
+    State(sockets): State<Sockets>,
     ValidPath(key): ValidPath<String>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let settings = &state.config.settings;
-    let key_ok = crate::auth::secrets::constant_time_eq(&key, &settings.reverb_app_key);
-    let max = settings.ws_max_frame_bytes as usize;
-    upgrade
-        .max_message_size(max)
-        .max_frame_size(max)
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(0)
-        .max_write_buffer_size(settings.ws_outbound_queue as usize * 64 * 1024)
-        .on_upgrade(move |socket| super::socket::run(state, socket, key_ok))
+    socket::accept(sockets, &key, upgrade)
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -69,7 +82,7 @@ fn socket_id_rule(value: &str) -> Result<(), validator::ValidationError> {
 }
 
 fn channel_rule(value: &str) -> Result<(), validator::ValidationError> {
-    if super::protocol::valid_channel(value) {
+    if protocol::valid_channel(value) {
         Ok(())
     } else {
         Err(validator::ValidationError::new("channel")
@@ -92,19 +105,21 @@ pub struct ChannelAuthResponse {
     request_body(content((ChannelAuthRequest = "application/json"), (ChannelAuthRequest = "application/x-www-form-urlencoded"))),
     responses((status = 200, body = ChannelAuthResponse), (status = 403, description = "Not allowed on that channel")))]
 pub async fn authorize(
-    State(state): State<AppState>,
+    State(state): State<RealtimeState>,
     auth: AuthUser,
     FormOrJson(request): FormOrJson<ChannelAuthRequest>,
 ) -> ApiResult<Json<ChannelAuthResponse>> {
     let channel = &request.channel_name;
-    if !Channel::needs_auth(channel) || !channels::may_join(&state, auth.user_id, channel).await? {
+    let policy = &state.sockets.policy;
+    if !Channel::needs_auth(channel)
+        || !policy
+            .may_join(auth.user_id, &Channel::parse(channel))
+            .await
+    {
         return Err(ApiError::forbidden("You may not join this channel."));
     }
     let channel_data = if Channel::is_presence(channel) {
-        let me = users::service::summaries(&state, &[auth.user_id])
-            .await?
-            .remove(&auth.user_id)
-            .ok_or_else(|| ApiError::not_found("User"))?;
+        let me = policy.user_info(auth.user_id).await?;
         let data = serde_json::json!({
             "user_id": auth.user_id,
             // laravel-echo hands callbacks only user_info, so it carries the id too.
@@ -114,15 +129,16 @@ pub async fn authorize(
     } else {
         None
     };
-    let settings = &state.config.settings;
+    let config = &state.sockets.config;
     let signature = channels::sign(
-        &settings.reverb_app_key,
-        &state.config.reverb_app_secret,
+        &config.settings.reverb_app_key,
+        &config.reverb_app_secret,
         &request.socket_id,
         channel,
         channel_data.as_deref(),
     );
     state
+        .sockets
         .realtime
         .grants
         .record(&request.socket_id, channel, auth.user_id)
@@ -154,23 +170,20 @@ pub struct UserAuthResponse {
 #[utoipa::path(post, path = "/broadcasting/user-auth", tag = "realtime", security(("bearer" = [])),
     request_body(content((UserAuthRequest = "application/json"), (UserAuthRequest = "application/x-www-form-urlencoded"))), responses((status = 200, body = UserAuthResponse)))]
 pub async fn user_auth(
-    State(state): State<AppState>,
+    State(state): State<RealtimeState>,
     auth: AuthUser,
     FormOrJson(request): FormOrJson<UserAuthRequest>,
 ) -> ApiResult<Json<UserAuthResponse>> {
-    let me = users::service::summaries(&state, &[auth.user_id])
-        .await?
-        .remove(&auth.user_id)
-        .ok_or_else(|| ApiError::not_found("User"))?;
+    let me = state.sockets.policy.user_info(auth.user_id).await?;
     let user_data = serde_json::json!({
         "id": auth.user_id.to_string(),
         "user_info": { "name": me.name, "avatar_url": me.avatar_url },
     })
     .to_string();
-    let settings = &state.config.settings;
+    let config = &state.sockets.config;
     let signature = channels::sign_user(
-        &settings.reverb_app_key,
-        &state.config.reverb_app_secret,
+        &config.settings.reverb_app_key,
+        &config.reverb_app_secret,
         &request.socket_id,
         &user_data,
     );
@@ -178,44 +191,4 @@ pub async fn user_auth(
         auth: signature,
         user_data,
     }))
-}
-
-#[derive(Debug, Deserialize, Validate, ToSchema)]
-pub struct TypingRequest {
-    pub typing: bool,
-}
-
-#[derive(Debug, Serialize)]
-struct TypingEvent {
-    chat_id: i64,
-    user_id: i64,
-    typing: bool,
-}
-
-/// Broadcasts `App\Events\UserTyping` on the chat channel (not logged), for
-/// clients that cannot send client events.
-#[utoipa::path(post, path = "/api/chats/{chat}/typing", tag = "realtime", security(("bearer" = [])),
-    params(("chat" = i64, Path, description = "Chat id")), request_body = TypingRequest,
-    responses((status = 202, description = "Broadcast"), (status = 403, description = "Blocked"),
-        (status = 404, description = "Not a member")))]
-pub async fn typing(
-    State(state): State<AppState>,
-    auth: AuthUser,
-    ValidPath(chat): ValidPath<i64>,
-    ValidJson(request): ValidJson<TypingRequest>,
-) -> ApiResult<StatusCode> {
-    let member = crate::chats::service::require_member(&state, chat, auth.user_id).await?;
-    crate::chats::service::ensure_not_blocked(&state, &member).await?;
-    let payload = TypingEvent {
-        chat_id: chat,
-        user_id: auth.user_id,
-        typing: request.typing,
-    };
-    state.realtime.broadcast(Body::Transient {
-        name: names::USER_TYPING.to_string(),
-        data: serde_json::to_string(&payload).map_err(|e| ApiError::Internal(e.into()))?,
-        channels: vec![chat_channel(chat)],
-        except_socket: None,
-    });
-    Ok(StatusCode::ACCEPTED)
 }

@@ -1,0 +1,264 @@
+//! The top of natter: the router (every feature's routes with their state and
+//! the middleware around them all), start and an ordered stop, and the
+//! application's answers to real time ([`policy::AppPolicy`]). Nothing below
+//! imports it.
+
+pub mod jobs;
+pub mod policy;
+pub mod realtime;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderName;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::CorsLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::background::TaskGroup;
+use crate::config::Config;
+use crate::http::middleware::{self, NatterRequestId, REQUEST_ID_HEADER};
+use crate::http::openapi;
+use crate::jobs::{Runner, RunnerOptions, Waker};
+use crate::messages::MessagesState;
+use crate::messages::writer::{Publish, Writer, WriterThread};
+use crate::push::{self, Push};
+use crate::realtime::{Policy, Sockets, run_liveness};
+use crate::state::{AppState, install_tls_provider};
+use crate::{auth, chats, contacts, groups, messages, ops, sync, users};
+use policy::AppPolicy;
+use realtime::RealtimeState;
+
+/// Every route, documented or not, with the middleware that wraps them all.
+fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Router {
+    let (router, api) = OpenApiRouter::new()
+        .merge(auth::router().with_state(state.clone()))
+        .merge(users::router().with_state(state.clone()))
+        .merge(contacts::router().with_state(state.clone()))
+        .merge(chats::router().with_state(state.clone()))
+        .merge(groups::router().with_state(state.clone()))
+        .merge(messages::router().with_state(messages.clone()))
+        .merge(sync::router().with_state(messages))
+        .merge(realtime::router().with_state(realtime))
+        .merge(ops::router().with_state(state.clone()))
+        .split_for_parts();
+    let api = openapi::finish(api);
+    let body_limit = state.config.settings.max_json_body_bytes as usize;
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    router
+        .route(
+            "/api/openapi.json",
+            get(move || async move { axum::Json(api.clone()) }),
+        )
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(axum::middleware::from_fn(middleware::observe))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(CorsLayer::permissive())
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, NatterRequestId::new()))
+}
+
+/// Everything a server runs besides answering HTTP, in the groups it stops in.
+#[derive(Clone, Default)]
+pub struct Background {
+    /// Stopped first, with HTTP: sockets (told to reconnect elsewhere) and
+    /// presence liveness. Its stop token is `AppState::shutdown`.
+    front: TaskGroup,
+    /// The job runner (with its periodic scheduler and gauges): stopped once
+    /// no request can enqueue work for it; running jobs get their grace, the
+    /// rest are released to other nodes. Before the writer, so a handler may
+    /// still use it.
+    jobs: TaskGroup,
+    /// The group-commit writer's thread: stopped once no request can reach it,
+    /// after committing what was queued.
+    writer: TaskGroup,
+    /// Real-time fan-out (dispatcher, Redis bus): stopped last, so what the
+    /// writer committed is still delivered.
+    fanout: TaskGroup,
+}
+
+impl Background {
+    /// Tasks, connections and threads still alive.
+    pub fn running(&self) -> usize {
+        self.front.running() + self.jobs.running() + self.writer.running() + self.fanout.running()
+    }
+
+    fn cancel_all(&self) {
+        self.front.cancel();
+        self.jobs.cancel();
+        self.writer.cancel();
+        self.fanout.cancel();
+    }
+}
+
+/// A server started by [`start`]: where it listens and how to stop it.
+pub struct Running {
+    pub local_addr: SocketAddr,
+    pub state: AppState,
+    /// The push drivers PUSH_DRIVER configured.
+    pub push: Arc<Push>,
+    /// Wakes this node's job runner after a commit that enqueued jobs.
+    pub jobs: Waker,
+    background: Background,
+    http: JoinHandle<anyhow::Result<()>>,
+    writer: Option<WriterThread>,
+}
+
+impl Running {
+    /// Asks the server to stop (as SIGTERM does) and waits until it has.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.background.front.cancel();
+        self.wait().await
+    }
+
+    /// Waits until the server is asked to stop, then stops everything in
+    /// order: HTTP (in-flight requests finish), sockets and the front tasks,
+    /// the job runner (running jobs finish or are released), the writer (what
+    /// was queued is committed), the fan-out (what was committed goes out),
+    /// and last the database (SQLite's WAL checkpointed into the database
+    /// file).
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let served = match (&mut self.http).await {
+            Ok(result) => result,
+            Err(err) => Err(err).context("server task failed"),
+        };
+        self.background.front.stop().await;
+        self.background.jobs.stop().await;
+        if let Some(writer) = self.writer.take() {
+            self.background.writer.cancel();
+            writer.join().await;
+        }
+        self.background.fanout.stop().await;
+        self.state.db.close().await;
+        served
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.background.front.stop_token()
+    }
+
+    /// The server's background work, to check that a stopped server left none.
+    pub fn background(&self) -> Background {
+        self.background.clone()
+    }
+}
+
+impl Drop for Running {
+    /// A server nobody holds any more stops, rather than serving on unseen.
+    fn drop(&mut self) {
+        self.background.cancel_all();
+    }
+}
+
+/// Connects, migrates, binds HTTP_ADDR and serves in the background.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let background = Background::default();
+    let started = start_in(config, &background).await;
+    if started.is_err() {
+        background.cancel_all();
+    }
+    started
+}
+
+async fn start_in(config: Config, background: &Background) -> anyhow::Result<Running> {
+    let addr = config.settings.http_addr;
+    let front = &background.front;
+    // Push drivers first: a bad key file stops the start before anything runs.
+    install_tls_provider();
+    let push = Arc::new(push::from_config(&config)?);
+    let state = AppState::build(config, front.stop_token(), &background.fanout).await?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on HTTP_ADDR {addr}"))?;
+    let local_addr = listener.local_addr()?;
+    let realtime = state.realtime.clone();
+    let publish: Publish = Arc::new(move |events| realtime.publish(events));
+    let max_batch = state.config.settings.writer_max_batch as usize;
+    let (writer, writer_thread) =
+        Writer::spawn(state.db.clone(), max_batch, publish, &background.writer)
+            .context("cannot start the group-commit writer")?;
+    let policy: Arc<dyn Policy> = Arc::new(AppPolicy { app: state.clone() });
+    let sockets = Sockets {
+        realtime: state.realtime.clone(),
+        policy,
+        config: Arc::new(state.config.clone()),
+        connections: front.clone(),
+    };
+    let Runner { waker, task } = Runner::start(
+        state.db.clone(),
+        jobs::registry(&state, push.clone()),
+        RunnerOptions::from_config(&state.config),
+        background.jobs.stop_token(),
+    );
+    background.jobs.spawn(async move {
+        if task.await.is_err() {
+            tracing::error!("the job runner panicked");
+        }
+    });
+    front.spawn(run_liveness(sockets.clone(), front.stop_token()));
+    let messages = MessagesState {
+        app: state.clone(),
+        writer,
+    };
+    let realtime = RealtimeState {
+        app: state.clone(),
+        sockets,
+    };
+    let router = app(&state, messages, realtime);
+    let stop = front.stop_token();
+    let http = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await
+        .context("HTTP server failed")
+    });
+    Ok(Running {
+        local_addr,
+        state,
+        push,
+        jobs: waker,
+        background: background.clone(),
+        http,
+        writer: Some(writer_thread),
+    })
+}
+
+/// Resolves when the process is asked to stop (SIGTERM or Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// How long in-flight requests get to finish after a stop signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);

@@ -1,0 +1,53 @@
+//! The application's answers to real time ([`Policy`]): channels follow chat
+//! membership, whispers follow membership and blocks, presence shows the
+//! user's public summary, and coming online is announced to their contacts.
+
+use async_trait::async_trait;
+
+use crate::contacts;
+use crate::error::{ApiError, ApiResult};
+use crate::membership;
+use crate::realtime::channels::Channel;
+use crate::realtime::{Policy, UserInfo};
+use crate::state::AppState;
+use crate::users;
+
+pub struct AppPolicy {
+    pub app: AppState,
+}
+
+#[async_trait]
+impl Policy for AppPolicy {
+    async fn may_join(&self, user: i64, channel: &Channel) -> bool {
+        match channel {
+            Channel::User(id) => *id == user,
+            Channel::Chat(id) | Channel::ChatPresence(id) => {
+                membership::require_member(&self.app, *id, user)
+                    .await
+                    .is_ok()
+            }
+            // Calls are not served yet: nobody is a participant of one.
+            Channel::Call(_) | Channel::Unknown => false,
+            Channel::Public => true,
+        }
+    }
+
+    async fn may_whisper(&self, user: i64, chat: i64) -> bool {
+        membership::may_whisper(&self.app, chat, user).await
+    }
+
+    async fn user_info(&self, user: i64) -> ApiResult<UserInfo> {
+        let summary = users::service::summaries(&self.app, &[user])
+            .await?
+            .remove(&user)
+            .ok_or_else(|| ApiError::not_found("User"))?;
+        Ok(UserInfo {
+            name: summary.name,
+            avatar_url: summary.avatar_url,
+        })
+    }
+
+    async fn presence_changed(&self, user: i64, online: bool) -> ApiResult<()> {
+        contacts::service::announce_presence(&self.app, user, online).await
+    }
+}

@@ -1,0 +1,216 @@
+//! Login sessions and their tokens.
+//!
+//! Tokens have Sanctum's form `<id>|<secret>`; only SHA-256 of the secret is
+//! stored and checks are constant-time. Every sign-in opens a login session
+//! (one per device) holding one access and one refresh token. A refresh token
+//! works once: refreshing revokes the pair and issues a new one in the same
+//! session; presenting a rotated refresh token again means it was stolen, so the
+//! whole session is revoked.
+
+use super::dto::TokenPair;
+use super::store;
+use crate::clock::{Timestamp, now_ms};
+use crate::error::{ApiError, ApiResult};
+use crate::secrets::{constant_time_eq, random_token, sha256_hex};
+use crate::state::AppState;
+
+const SECRET_LEN: usize = 40;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access",
+            TokenKind::Refresh => "refresh",
+        }
+    }
+}
+
+/// A token that checked out.
+#[derive(Debug, Clone, Copy)]
+pub struct Authenticated {
+    pub user_id: i64,
+    pub session_id: i64,
+    pub token_id: i64,
+}
+
+/// A new login session (a device signing in) with a fresh token pair.
+pub async fn open_session(state: &AppState, user_id: i64) -> ApiResult<TokenPair> {
+    let txn = state.db.begin().await?;
+    let session_id = store::insert_session(&txn, user_id, now_ms()).await?;
+    let pair = issue_pair(state, &txn, user_id, session_id).await?;
+    txn.commit().await?;
+    Ok(pair)
+}
+
+async fn issue_pair(
+    state: &AppState,
+    db: &impl sea_orm::ConnectionTrait,
+    user_id: i64,
+    session_id: i64,
+) -> ApiResult<TokenPair> {
+    let now = now_ms();
+    let settings = &state.config.settings;
+    let access_expires = now + (settings.access_token_ttl * 1000) as i64;
+    let refresh_expires = now + (settings.refresh_token_ttl * 1000) as i64;
+    let access_token = issue_token(
+        db,
+        user_id,
+        session_id,
+        TokenKind::Access,
+        access_expires,
+        now,
+    )
+    .await?;
+    let refresh_token = issue_token(
+        db,
+        user_id,
+        session_id,
+        TokenKind::Refresh,
+        refresh_expires,
+        now,
+    )
+    .await?;
+    Ok(TokenPair {
+        access_token,
+        refresh_token,
+        expires_at: Timestamp(access_expires),
+    })
+}
+
+async fn issue_token(
+    db: &impl sea_orm::ConnectionTrait,
+    user_id: i64,
+    session_id: i64,
+    kind: TokenKind,
+    expires_at: i64,
+    now: i64,
+) -> ApiResult<String> {
+    let secret = random_token(SECRET_LEN);
+    let id = store::insert_token(
+        db,
+        store::NewToken {
+            user_id,
+            session_id,
+            kind: kind.as_str(),
+            token_hash: sha256_hex(&secret),
+            expires_at,
+            now,
+        },
+    )
+    .await?;
+    Ok(format!("{id}|{secret}"))
+}
+
+/// Checks a bearer token of the expected kind: known, matching, live, unexpired.
+pub async fn authenticate(
+    state: &AppState,
+    bearer: &str,
+    kind: TokenKind,
+) -> ApiResult<Authenticated> {
+    let (id, secret) = split_token(bearer).ok_or(ApiError::Unauthenticated)?;
+    let token = match state.caches.tokens.get(&id) {
+        Some(token) => token,
+        None => {
+            let token = store::find_token(&state.db.read, id)
+                .await?
+                .ok_or(ApiError::Unauthenticated)?;
+            state.caches.tokens.insert(id, token.clone());
+            token
+        }
+    };
+    let valid = constant_time_eq(&token.token_hash, &sha256_hex(secret))
+        && token.kind == kind.as_str()
+        && token.revoked_at.is_none()
+        && token.expires_at > now_ms();
+    if !valid {
+        return Err(ApiError::Unauthenticated);
+    }
+    Ok(Authenticated {
+        user_id: token.user_id,
+        session_id: token.session_id,
+        token_id: token.id,
+    })
+}
+
+fn split_token(bearer: &str) -> Option<(i64, &str)> {
+    let (id, secret) = bearer.split_once('|')?;
+    let id: i64 = id.parse().ok()?;
+    (id > 0 && secret.len() == SECRET_LEN).then_some((id, secret))
+}
+
+/// Exchanges a refresh token for a new pair, detecting reuse.
+pub async fn refresh(state: &AppState, bearer: &str) -> ApiResult<TokenPair> {
+    let (id, secret) = split_token(bearer).ok_or(ApiError::Unauthenticated)?;
+    let token = store::find_token(&state.db.write, id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    let genuine = constant_time_eq(&token.token_hash, &sha256_hex(secret));
+    if !genuine || token.kind != TokenKind::Refresh.as_str() {
+        return Err(ApiError::Unauthenticated);
+    }
+    let now = now_ms();
+    if token.revoked_at.is_some() {
+        revoke_if_reused(state, token.session_id).await?;
+        return Err(ApiError::Unauthenticated);
+    }
+    if token.expires_at <= now {
+        return Err(ApiError::Unauthenticated);
+    }
+    let txn = state.db.begin().await?;
+    // Conditional: of two concurrent refreshes with one token, one wins and the
+    // other is treated as reuse.
+    if !store::revoke_token_if_live(&txn, token.id, now).await? {
+        txn.rollback().await?;
+        revoke_if_reused(state, token.session_id).await?;
+        return Err(ApiError::Unauthenticated);
+    }
+    store::revoke_session_tokens(&txn, token.session_id, now).await?;
+    let pair = issue_pair(state, &txn, token.user_id, token.session_id).await?;
+    txn.commit().await?;
+    forget_session(state, token.session_id);
+    Ok(pair)
+}
+
+/// A rotated refresh token came back: unless the session was ended on purpose,
+/// someone holds a stolen copy, so the session ends.
+async fn revoke_if_reused(state: &AppState, session_id: i64) -> ApiResult<()> {
+    let session = store::find_session(&state.db.write, session_id).await?;
+    if session.is_some_and(|s| s.revoked_at.is_none()) {
+        tracing::warn!(
+            session_id,
+            "refresh token reused; revoking the login session"
+        );
+        store::revoke_session(&state.db.write, session_id, "refresh_reuse", now_ms()).await?;
+        forget_session(state, session_id);
+    }
+    Ok(())
+}
+
+/// Ends the caller's login session (its access and refresh tokens).
+pub async fn logout(state: &AppState, session_id: i64) -> ApiResult<()> {
+    store::revoke_session(&state.db.write, session_id, "logout", now_ms()).await?;
+    forget_session(state, session_id);
+    Ok(())
+}
+
+pub async fn revoke_all_sessions(state: &AppState, user_id: i64, reason: &str) -> ApiResult<()> {
+    let txn = state.db.begin().await?;
+    store::revoke_user_sessions(&txn, user_id, reason, now_ms()).await?;
+    txn.commit().await?;
+    state.caches.tokens.remove_where(|t| t.user_id == user_id);
+    Ok(())
+}
+
+/// Drops a session's tokens from this node's cache, after revoking them.
+fn forget_session(state: &AppState, session_id: i64) {
+    state
+        .caches
+        .tokens
+        .remove_where(|t| t.session_id == session_id);
+}

@@ -1,0 +1,191 @@
+//! The event catalogue: every event natter sends, its name (the `App\Events\...`
+//! strings of API.md, the same on the socket and in `GET /api/sync`), its
+//! payload, and whether the sync log keeps it. An event is sent in one of two
+//! ways, both typed by [`Event`]: logged, through [`LogTx::emit`] inside the
+//! transaction that causes it; or transient, through
+//! `realtime::Realtime::transient` (typing, presence), which nobody can fetch
+//! later.
+//!
+//! Not in the catalogue because natter does not name them: client events
+//! (whispers, `client-*`), relayed as sent between the subscribers of a
+//! private or presence channel and never logged; and the Pusher protocol's own
+//! `pusher:*` and `pusher_internal:*` frames (realtime/protocol.rs).
+//!
+//! [`LogTx::emit`]: super::LogTx::emit
+
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+
+use crate::resources::chat::{ChatView, Typing};
+use crate::resources::message::{MessageView, ReactionUpdate, ReceiptUpdate};
+use crate::resources::user::OnlineStatus;
+
+/// The name of an event. Serialised as its full Laravel name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventName {
+    #[serde(rename = "App\\Events\\MessageSent")]
+    MessageSent,
+    #[serde(rename = "App\\Events\\MessageEdited")]
+    MessageEdited,
+    #[serde(rename = "App\\Events\\MessageDeleted")]
+    MessageDeleted,
+    #[serde(rename = "App\\Events\\MessageRead")]
+    MessageRead,
+    #[serde(rename = "App\\Events\\MessageDelivered")]
+    MessageDelivered,
+    #[serde(rename = "App\\Events\\ReactionUpdated")]
+    ReactionUpdated,
+    #[serde(rename = "App\\Events\\ChatUpdated")]
+    ChatUpdated,
+    #[serde(rename = "App\\Events\\UserTyping")]
+    UserTyping,
+    #[serde(rename = "App\\Events\\UserOnline")]
+    UserOnline,
+}
+
+impl EventName {
+    pub const ALL: [EventName; 9] = [
+        EventName::MessageSent,
+        EventName::MessageEdited,
+        EventName::MessageDeleted,
+        EventName::MessageRead,
+        EventName::MessageDelivered,
+        EventName::ReactionUpdated,
+        EventName::ChatUpdated,
+        EventName::UserTyping,
+        EventName::UserOnline,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventName::MessageSent => "App\\Events\\MessageSent",
+            EventName::MessageEdited => "App\\Events\\MessageEdited",
+            EventName::MessageDeleted => "App\\Events\\MessageDeleted",
+            EventName::MessageRead => "App\\Events\\MessageRead",
+            EventName::MessageDelivered => "App\\Events\\MessageDelivered",
+            EventName::ReactionUpdated => "App\\Events\\ReactionUpdated",
+            EventName::ChatUpdated => "App\\Events\\ChatUpdated",
+            EventName::UserTyping => "App\\Events\\UserTyping",
+            EventName::UserOnline => "App\\Events\\UserOnline",
+        }
+    }
+
+    /// Whether the sync log keeps the event (and `GET /api/sync` returns it).
+    /// Typing and presence are only worth anything live.
+    pub fn is_logged(self) -> bool {
+        !matches!(self, EventName::UserTyping | EventName::UserOnline)
+    }
+}
+
+/// An event with its payload.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// `{"message": Message}`, to the chat.
+    MessageSent(&'a MessageView),
+    /// `{"message": Message}`, to the chat.
+    MessageEdited(&'a MessageView),
+    /// `{"message": Message}` (content gone), to the chat.
+    MessageDeleted(&'a MessageView),
+    /// A member's read watermark moved: to the chat and the senders it concerns.
+    MessageRead(&'a ReceiptUpdate),
+    /// A member's delivered watermark moved: likewise.
+    MessageDelivered(&'a ReceiptUpdate),
+    /// A message's reactions, all of them, after a change.
+    ReactionUpdated(&'a ReactionUpdate<'a>),
+    /// `{"chat": Chat}` as anyone may see it (no viewer's unread count or mute).
+    ChatUpdated(&'a ChatView),
+    /// Not logged: someone is typing in a chat.
+    UserTyping(&'a Typing),
+    /// Not logged: someone came online or went offline.
+    UserOnline(&'a OnlineStatus),
+}
+
+#[derive(Serialize)]
+struct MessagePayload<'a> {
+    message: &'a MessageView,
+}
+
+#[derive(Serialize)]
+struct ChatPayload<'a> {
+    chat: &'a ChatView,
+}
+
+impl Event<'_> {
+    pub fn name(&self) -> EventName {
+        match self {
+            Event::MessageSent(_) => EventName::MessageSent,
+            Event::MessageEdited(_) => EventName::MessageEdited,
+            Event::MessageDeleted(_) => EventName::MessageDeleted,
+            Event::MessageRead(_) => EventName::MessageRead,
+            Event::MessageDelivered(_) => EventName::MessageDelivered,
+            Event::ReactionUpdated(_) => EventName::ReactionUpdated,
+            Event::ChatUpdated(_) => EventName::ChatUpdated,
+            Event::UserTyping(_) => EventName::UserTyping,
+            Event::UserOnline(_) => EventName::UserOnline,
+        }
+    }
+
+    /// The payload as a JSON object, as the socket and sync carry it.
+    pub fn data(&self) -> serde_json::Result<String> {
+        match self {
+            Event::MessageSent(message)
+            | Event::MessageEdited(message)
+            | Event::MessageDeleted(message) => serde_json::to_string(&MessagePayload { message }),
+            Event::MessageRead(receipt) | Event::MessageDelivered(receipt) => {
+                serde_json::to_string(receipt)
+            }
+            Event::ReactionUpdated(reactions) => serde_json::to_string(reactions),
+            Event::ChatUpdated(chat) => serde_json::to_string(&ChatPayload { chat }),
+            Event::UserTyping(typing) => serde_json::to_string(typing),
+            Event::UserOnline(online) => serde_json::to_string(online),
+        }
+    }
+}
+
+/// The OpenAPI schema of a logged event's name: the catalogue's logged names.
+pub fn logged_names_schema() -> Schema {
+    let names: Vec<&str> = EventName::ALL
+        .into_iter()
+        .filter(|name| name.is_logged())
+        .map(EventName::as_str)
+        .collect();
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(names))
+        .description(Some("The event's name, as on the socket."))
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_serialise_as_they_print() {
+        for name in EventName::ALL {
+            let json = serde_json::to_string(&name).unwrap();
+            assert_eq!(json, serde_json::to_string(name.as_str()).unwrap());
+            assert_eq!(serde_json::from_str::<EventName>(&json).unwrap(), name);
+        }
+        assert_eq!(
+            EventName::ALL.iter().filter(|n| !n.is_logged()).count(),
+            2,
+            "typing and presence only"
+        );
+    }
+
+    #[test]
+    fn payloads_are_objects() {
+        let typing = Typing {
+            chat_id: 1,
+            user_id: 2,
+            typing: true,
+        };
+        let event = Event::UserTyping(&typing);
+        assert_eq!(event.name(), EventName::UserTyping);
+        assert_eq!(
+            event.data().unwrap(),
+            r#"{"chat_id":1,"user_id":2,"typing":true}"#
+        );
+    }
+}

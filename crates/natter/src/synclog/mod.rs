@@ -1,0 +1,263 @@
+//! The sync log: every event natter keeps, appended inside the transaction
+//! that causes it, in one order that every reader sees the same way.
+//!
+//! Every transaction that emits events is a [`LogTx`]. It starts by taking
+//! **the log lock**: it locks the single `sync_log_counters` row, so such
+//! transactions run one at a time across every node sharing the database,
+//! each from its first statement to its commit. That makes positions (`seq`)
+//! and message ids follow commit order exactly: when a reader sees position N
+//! committed, every smaller position was committed before it, so
+//! `GET /api/sync` can never skip an event that commits late (the classic
+//! stream-ordering trap, DESIGN.md principle 2). Positions and message ids are
+//! handed out in memory while the lock is held and written back at commit; a
+//! rolled-back transaction hands out nothing. The cost is that log
+//! transactions are serialised; the group-commit writer (messages/writer.rs)
+//! makes each one carry many sends.
+//!
+//! The log knows no feature. Who reads an event later is its [`Scope`] (a
+//! chat's members within their membership [`Interval`]s, or one user); who
+//! hears it live is its [`Audience`], decided by the emitter on the
+//! transaction's own connection, so it is exactly the membership as of the
+//! commit (membership changes take the log lock too). The events and their
+//! payloads are the catalogue in [`events`].
+
+pub mod events;
+mod store;
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use sea_orm::{DatabaseTransaction, DbErr};
+use tokio::sync::OwnedMutexGuard;
+
+use crate::clock::now_ms;
+use crate::db::Db;
+use crate::db::entities::event;
+use crate::error::{ApiError, ApiResult};
+pub use events::{Event, EventName};
+pub use store::{EventRow, page, positions};
+
+/// Who reads an event through the log: everyone in a chat (within their
+/// membership interval), or one user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Chat(i64),
+    User(i64),
+}
+
+/// Who hears an event live, beyond `private-chat.{id}` for a chat's event:
+/// the users whose `private-user.{id}` channel gets it, and the users whose
+/// subscriptions to the chat's channels end with it (they left the chat).
+/// The log itself needs none of this: it is for the real-time fan-out.
+#[derive(Debug, Clone, Default)]
+pub struct Audience {
+    pub users: Vec<i64>,
+    pub revoke: Vec<i64>,
+}
+
+impl Audience {
+    pub fn to(users: Vec<i64>) -> Audience {
+        Audience {
+            users,
+            revoke: Vec::new(),
+        }
+    }
+}
+
+/// A stretch of log positions a chat member may see: `from < seq <= to`
+/// (`to` None while they are still a member).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval {
+    pub from: i64,
+    pub to: Option<i64>,
+}
+
+impl Interval {
+    pub fn contains(&self, seq: i64) -> bool {
+        seq > self.from && self.to.is_none_or(|to| seq <= to)
+    }
+}
+
+/// An event that is committed and may now be published.
+#[derive(Debug, Clone)]
+pub struct CommittedEvent {
+    pub seq: i64,
+    pub scope: Scope,
+    pub name: EventName,
+    /// The event's data as JSON text, `"seq"` included: stored once, served by
+    /// sync as is, and framed once for every socket.
+    pub data: Arc<str>,
+    pub audience: Audience,
+}
+
+/// A write transaction holding the log lock, which may emit events. See the
+/// module docs.
+pub struct LogTx {
+    txn: DatabaseTransaction,
+    _gate: OwnedMutexGuard<()>,
+    next_seq: i64,
+    next_message_id: i64,
+    rows: Vec<event::ActiveModel>,
+    events: Vec<CommittedEvent>,
+    now: i64,
+}
+
+impl LogTx {
+    /// Begins a write transaction and takes the log lock.
+    pub async fn begin(db: &Db) -> Result<LogTx, DbErr> {
+        let gate = db.log_gate.clone().lock_owned().await;
+        let txn = db.begin().await?;
+        let (last_seq, last_message_id) = store::lock_counters(&txn).await?;
+        Ok(LogTx {
+            txn,
+            _gate: gate,
+            next_seq: last_seq + 1,
+            next_message_id: last_message_id + 1,
+            rows: Vec::new(),
+            events: Vec::new(),
+            now: now_ms(),
+        })
+    }
+
+    /// The connection to run this transaction's own statements on.
+    pub fn conn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    /// The time this transaction acts at, shared by all it writes.
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    /// A fresh message id, in commit order.
+    pub fn next_message_id(&mut self) -> i64 {
+        let id = self.next_message_id;
+        self.next_message_id += 1;
+        id
+    }
+
+    /// The position the next emitted event will get.
+    pub fn peek_seq(&self) -> i64 {
+        self.next_seq
+    }
+
+    /// The position of the last event emitted so far (or the one before the first).
+    pub fn last_seq(&self) -> i64 {
+        self.next_seq - 1
+    }
+
+    /// Appends a logged event for `scope`, heard live by `audience`; returns
+    /// its position. The payload gets `"seq"` added.
+    pub fn emit(&mut self, scope: Scope, audience: Audience, event: Event<'_>) -> ApiResult<i64> {
+        let name = event.name();
+        if !name.is_logged() {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "{} is not a logged event",
+                name.as_str()
+            )));
+        }
+        let payload = event
+            .data()
+            .map_err(|err| ApiError::Internal(anyhow::Error::new(err)))?;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let data: Arc<str> = with_seq(payload, seq).into();
+        let (chat_id, user_id) = match scope {
+            Scope::Chat(id) => (Some(id), None),
+            Scope::User(id) => (None, Some(id)),
+        };
+        self.rows.push(event::ActiveModel {
+            seq: sea_orm::ActiveValue::Set(seq),
+            chat_id: sea_orm::ActiveValue::Set(chat_id),
+            user_id: sea_orm::ActiveValue::Set(user_id),
+            name: sea_orm::ActiveValue::Set(name.as_str().to_string()),
+            data: sea_orm::ActiveValue::Set(data.to_string()),
+            created_at: sea_orm::ActiveValue::Set(self.now),
+        });
+        self.events.push(CommittedEvent {
+            seq,
+            scope,
+            name,
+            data,
+            audience,
+        });
+        Ok(seq)
+    }
+
+    /// Writes the events and the counters, commits, and hands back what to publish.
+    pub async fn commit(self) -> Result<Vec<CommittedEvent>, DbErr> {
+        let LogTx {
+            txn,
+            next_seq,
+            next_message_id,
+            rows,
+            events,
+            ..
+        } = self;
+        store::insert_events(&txn, rows).await?;
+        store::write_counters(&txn, next_seq - 1, next_message_id - 1).await?;
+        txn.commit().await?;
+        Ok(events)
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+/// Rows per multi-row INSERT: far below every backend's bind-parameter limit.
+pub const INSERT_CHUNK: usize = 200;
+
+/// A payload (a JSON object: the catalogue's payloads are all structs) with
+/// `"seq"` appended.
+fn with_seq(mut payload: String, seq: i64) -> String {
+    if payload.ends_with('}') {
+        payload.pop();
+        if !payload.ends_with('{') {
+            payload.push(',');
+        }
+        let _ = write!(payload, "\"seq\":{seq}}}");
+    }
+    payload
+}
+
+/// Deletes events older than `cutoff_ms`. Positions are marked pruned before
+/// the rows go, so a reader either gets 410 or a complete page. Run as
+/// periodic work (sync/retention.rs), once per period per cluster.
+pub async fn prune(db: &Db, cutoff_ms: i64) -> Result<u64, DbErr> {
+    let Some(through) = store::last_seq_before(&db.read, cutoff_ms).await? else {
+        return Ok(0);
+    };
+    store::set_pruned_through(&db.write, through).await?;
+    let mut removed = 0;
+    loop {
+        let batch = store::delete_through(&db.write, through, 5_000).await?;
+        removed += batch;
+        if batch == 0 {
+            break;
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_is_appended_to_the_object() {
+        assert_eq!(with_seq(r#"{"a":1}"#.into(), 7), r#"{"a":1,"seq":7}"#);
+        assert_eq!(with_seq("{}".into(), 8), r#"{"seq":8}"#);
+    }
+
+    #[test]
+    fn intervals_hold_what_follows_their_start() {
+        let open = Interval { from: 5, to: None };
+        assert!(!open.contains(5) && open.contains(6) && open.contains(1_000));
+        let closed = Interval {
+            from: 5,
+            to: Some(9),
+        };
+        assert!(closed.contains(9) && !closed.contains(10));
+    }
+}

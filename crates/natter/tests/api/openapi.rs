@@ -1,0 +1,104 @@
+//! The OpenAPI document against the committed copy in docs/openapi.json, so a
+//! change to the contract is always a deliberate one. After an intended change:
+//!
+//! ```text
+//! NATTER_UPDATE_OPENAPI=1 cargo test -p natter --test api openapi::matches_the_committed_copy
+//! ```
+
+use std::path::PathBuf;
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::common::{Backend, TestServer};
+
+fn committed_copy() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matches_the_committed_copy() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let raw = server
+        .client
+        .raw(Method::GET, "/api/openapi.json", None)
+        .await
+        .unwrap();
+    assert_eq!(raw.status, 200);
+    let served = raw.body;
+    let path = committed_copy();
+    if std::env::var("NATTER_UPDATE_OPENAPI").is_ok_and(|v| v == "1") {
+        let text = serde_json::to_string_pretty(&served).unwrap() + "\n";
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    let committed: Value = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(Value::Null);
+    let differences = differences(&committed, &served, "");
+    assert!(
+        differences.is_empty(),
+        "the OpenAPI document differs from {} at:\n  {}\n\
+         If the change is intended, refresh the copy with\n  \
+         NATTER_UPDATE_OPENAPI=1 cargo test -p natter --test api openapi::matches_the_committed_copy",
+        path.display(),
+        differences
+            .into_iter()
+            .take(20)
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    );
+}
+
+/// JSON pointers where `served` differs from `committed` (object keys in any order).
+fn differences(committed: &Value, served: &Value, at: &str) -> Vec<String> {
+    match (committed, served) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter()
+                .flat_map(|key| {
+                    let here = format!("{at}/{}", key.replace('~', "~0").replace('/', "~1"));
+                    match (a.get(key), b.get(key)) {
+                        (Some(x), Some(y)) => differences(x, y, &here),
+                        (Some(_), None) => vec![format!("{here} (removed)")],
+                        _ => vec![format!("{here} (added)")],
+                    }
+                })
+                .collect()
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => a
+            .iter()
+            .zip(b)
+            .enumerate()
+            .flat_map(|(i, (x, y))| differences(x, y, &format!("{at}/{i}")))
+            .collect(),
+        (a, b) if a == b => Vec::new(),
+        (a, b) => vec![format!("{at}: {} -> {}", short(a), short(b))],
+    }
+}
+
+fn short(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
+    }
+}
+
+#[test]
+fn differences_name_the_changed_places() {
+    let a = serde_json::json!({"paths": {"/x": {"get": 1}}, "list": [1, 2]});
+    let b = serde_json::json!({"paths": {"/x": {"get": 2}, "/y": {}}, "list": [1, 3]});
+    assert_eq!(
+        differences(&a, &b, ""),
+        vec![
+            "/list/1: 2 -> 3",
+            "/paths/~1x/get: 1 -> 2",
+            "/paths/~1y (added)"
+        ]
+    );
+    assert!(differences(&a, &a, "").is_empty());
+}
