@@ -12,7 +12,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::secrets::random_token;
 
@@ -342,6 +343,15 @@ pub struct Settings {
     /// Contact for push services, `mailto:` or `https:` URL. Required with PUSH_DRIVER=webpush.
     #[arg(long, env = "VAPID_SUBJECT")]
     pub vapid_subject: Option<String>,
+    /// Serve the web client at `/` (its files are built into the binary). `false` leaves every
+    /// path outside the API to the JSON 404.
+    #[arg(long, env = "WEB_CLIENT", default_value_t = true, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub web_client: bool,
+
+    /// Development only: let the web client show sign-in codes (read from the SMS outbox through
+    /// `GET /api/dev/sms-code`). Refused unless SMS_DRIVER=outbox; never on by default.
+    #[arg(long, env = "WEB_DEV_SHOW_CODES", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub web_dev_show_codes: bool,
 
     /// Log format: `text` for people, `json` for log collectors.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -502,6 +512,8 @@ impl Config {
             ),
             format!("PUSH_WEBHOOK_SECRET={}", mask(&s.push_webhook_secret)),
             format!("VAPID_PRIVATE_KEY={}", mask(&s.vapid_private_key)),
+            format!("WEB_CLIENT={}", s.web_client),
+            format!("WEB_DEV_SHOW_CODES={}", s.web_dev_show_codes),
         ]
     }
 }
@@ -542,6 +554,14 @@ fn check_cross_field(settings: &Settings) -> Result<(), SettingError> {
         }
     }
     check_push(settings)?;
+    if settings.web_dev_show_codes && settings.sms_driver != SmsDriverKind::Outbox {
+        // The codes are read from the outbox; with any other driver the flag
+        // could only show nothing (log) or expose real SMS codes (twilio).
+        return Err(setting_error(
+            "WEB_DEV_SHOW_CODES",
+            "may be true only with SMS_DRIVER=outbox",
+        ));
+    }
     if !(settings.app_url.starts_with("http://") || settings.app_url.starts_with("https://")) {
         return Err(setting_error(
             "APP_URL",
@@ -703,6 +723,34 @@ mod tests {
                 );
             }
         }
+    }
+
+    fn serve_settings(args: &[&str]) -> Settings {
+        let cli = Cli::try_parse_from([&["natter", "serve"], args].concat());
+        let Ok(Cli {
+            command: Command::Serve(settings),
+        }) = cli
+        else {
+            panic!("the flags parse");
+        };
+        *settings
+    }
+
+    #[test]
+    fn the_web_client_is_on_and_shows_no_codes_by_default() {
+        let settings = serve_settings(&[]);
+        assert!(settings.web_client);
+        assert!(!settings.web_dev_show_codes);
+        assert!(!serve_settings(&["--web-client", "no"]).web_client);
+    }
+
+    #[test]
+    fn dev_codes_need_the_outbox_driver() {
+        let err = check_cross_field(&serve_settings(&["--web-dev-show-codes", "true"]))
+            .expect_err("must refuse with the log driver");
+        assert_eq!(err.name, "WEB_DEV_SHOW_CODES");
+        let outbox = serve_settings(&["--web-dev-show-codes", "1", "--sms-driver", "outbox"]);
+        assert!(check_cross_field(&outbox).is_ok());
     }
 
     #[test]

@@ -35,5 +35,6 @@ pub mod sync;
 pub mod synclog;
 pub mod telemetry;
 pub mod users;
+pub mod web;
 
 pub use server::{Running, SHUTDOWN_GRACE, shutdown_signal, start};

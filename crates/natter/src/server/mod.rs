@@ -34,7 +34,7 @@ use crate::messages::writer::{Publish, Writer, WriterThread};
 use crate::push::{self, Push};
 use crate::realtime::{Policy, Sockets, run_liveness};
 use crate::state::{AppState, install_tls_provider};
-use crate::{auth, chats, contacts, groups, messages, ops, sync, users};
+use crate::{auth, chats, contacts, groups, messages, ops, sync, users, web};
 use policy::AppPolicy;
 use realtime::RealtimeState;
 
@@ -50,6 +50,7 @@ fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Ro
         .merge(sync::router().with_state(messages))
         .merge(realtime::router().with_state(realtime))
         .merge(ops::router().with_state(state.clone()))
+        .merge(web::router().with_state(state.clone()))
         .split_for_parts();
     let api = openapi::finish(api);
     let body_limit = state.config.settings.max_json_body_bytes as usize;
@@ -59,7 +60,7 @@ fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Ro
             "/api/openapi.json",
             get(move || async move { axum::Json(api.clone()) }),
         )
-        .fallback(middleware::not_found)
+        .fallback_service(web::fallback(&state.config))
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn(middleware::observe))
         .layer(DefaultBodyLimit::max(body_limit))

@@ -6,7 +6,7 @@
 //!   `SMS_OUTBOX_PATH`, for tests and local clients.
 //! - `twilio`: Twilio's Messages API.
 
-mod outbox;
+pub mod outbox;
 mod twilio;
 
 use std::sync::Arc;

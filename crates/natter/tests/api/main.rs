@@ -25,3 +25,4 @@ mod schema;
 mod sms;
 mod sync;
 mod users;
+mod web;

@@ -1,0 +1,129 @@
+// Debian's Chromium driven by playwright-core, and what a person does in the
+// page: sign in, open a chat, type, read what is on screen.
+
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { REPO_ROOT } from './server.js';
+
+export const WAIT_MS = Number(process.env.NATTER_TEST_WAIT_MS || 10_000);
+export const SCREENSHOTS = join(REPO_ROOT, 'docs', 'img');
+
+const ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+  '--no-first-run', '--disable-component-update', '--disable-sync',
+];
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    args: ARGS,
+    headless: true,
+  });
+}
+
+let nextPhone = 2000 + Math.floor(Math.random() * 7000);
+
+/** A fresh local number in the 212 area (valid for libphonenumber). */
+export function newPhone() {
+  const local = `212555${String(nextPhone++ % 10_000).padStart(4, '0')}`;
+  return { local, e164: `+1${local}` };
+}
+
+/**
+ * A person in their own browser context (their own storage), with the page
+ * errors and console errors collected (a CSP violation is a console error).
+ */
+export async function person(browser, server, name, { viewport = { width: 1280, height: 800 }, colorScheme = 'light' } = {}) {
+  const context = await browser.newContext({ viewport, colorScheme });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !/Failed to load resource|ERR_CONNECTION_REFUSED|WebSocket connection/.test(message.text())) {
+      errors.push(`console: ${message.text()}`);
+    }
+  });
+  const phone = newPhone();
+  await page.goto(server.base);
+  await page.fill('#signin-country', '1');
+  await page.fill('#signin-phone', phone.local);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#signin-code');
+  await page.fill('#signin-code', await server.otpFor(phone.e164));
+  await page.fill('#signin-name', name);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('.chat-list-pane');
+  const session = await page.evaluate(() => JSON.parse(localStorage.getItem('natter.session')));
+  return { name, phone, page, context, errors, id: session.user.id, token: session.access_token };
+}
+
+/** `a` adds `b` by number and opens the private chat; returns the chat id. */
+export async function startChat(a, b) {
+  await a.page.click('button[aria-label="New chat"]');
+  await a.page.fill('.add-contact input[type=tel]', b.phone.e164);
+  await a.page.click('.add-contact button[type=submit]');
+  await a.page.waitForSelector('.chat-header .chat-title');
+  await expectText(a.page, '.chat-title', b.name);
+  return Number(new URL(a.page.url()).pathname.split('/').pop());
+}
+
+export async function openChat(p, title) {
+  await p.page.click(`.chat-item:has(.chat-name:text-is("${title}"))`);
+  await expectText(p.page, '.chat-title', title);
+}
+
+export async function send(p, text) {
+  await p.page.fill('.composer textarea', text);
+  await p.page.keyboard.press('Enter');
+}
+
+/** The texts of the messages on screen (sent and pending), in order. */
+export function texts(page) {
+  return page.$$eval('.rows .row:not(.system) .text, .pending-rows .row .text', (els) => els.map((e) => e.textContent));
+}
+
+/** Waits until `fn()` (evaluated here, in Node) returns a truthy value. */
+export async function eventually(fn, label, ms = WAIT_MS) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${label} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
+}
+
+export async function expectText(page, selector, text, ms = WAIT_MS) {
+  await eventually(async () => (await page.textContent(selector)) === text, `${selector} to read "${text}"`, ms);
+}
+
+/** Waits until the messages on screen are exactly `expected`. */
+export async function expectMessages(p, expected, ms = WAIT_MS) {
+  let seen;
+  try {
+    await eventually(async () => {
+      seen = await texts(p.page);
+      return JSON.stringify(seen) === JSON.stringify(expected);
+    }, `${p.name} to show ${JSON.stringify(expected)}`, ms);
+  } catch (error) {
+    assert.deepEqual(seen, expected, `${p.name}'s screen: ${error.message}`);
+  }
+}
+
+export async function screenshot(page, name) {
+  if (process.env.NATTER_WEB_SCREENSHOTS === '0') return;
+  await mkdir(SCREENSHOTS, { recursive: true });
+  await page.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
+  await page.screenshot({ path: join(SCREENSHOTS, `web-${name}.png`) });
+}
+
+export function noErrors(...people) {
+  for (const p of people) assert.deepEqual(p.errors, [], `${p.name}'s page logged errors`);
+}

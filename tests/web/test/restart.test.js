@@ -1,0 +1,112 @@
+// Never loses a message: the server is killed with SIGKILL mid-conversation
+// and started again; messages written while it was down are sent once when
+// it is back, both sides show everything once and in the same order. Then the
+// network drops and comes back, and a closed page reopens and catches up.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import {
+  eventually, expectMessages, launch, noErrors, person, send, startChat, texts, WAIT_MS,
+} from '../lib/browser.js';
+import { Natter } from '../lib/server.js';
+
+/** The chat's history as the server has it, oldest first. */
+async function history(server, user, chatId) {
+  const page = await server.api(user.token, 'GET', `/api/chats/${chatId}/messages?limit=100`);
+  return page.messages.filter((m) => m.message_type === 'text').map((m) => m.content);
+}
+
+const RECONNECT_MS = WAIT_MS + 10_000;
+
+describe('a server restart and a network drop', () => {
+  let server;
+  let browser;
+  let ada;
+  let bob;
+  let chatId;
+
+  before(async () => {
+    server = await Natter.start();
+    browser = await launch();
+    ada = await person(browser, server, 'Ada');
+    bob = await person(browser, server, 'Bob');
+    chatId = await startChat(ada, bob);
+    await send(ada, 'one');
+    await bob.page.click('.chat-item');
+    await send(bob, 'two');
+    await expectMessages(ada, ['one', 'two']);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('sends what was written while the server was down, once, on both sides', async () => {
+    await server.kill9();
+    await ada.page.waitForSelector('.connection:not([hidden])');
+    await send(ada, 'three (server down)');
+    await send(ada, 'four (server down)');
+    await send(bob, 'five (server down)');
+    // A pending bubble shows a clock until the server acknowledges it.
+    await eventually(async () => (await ada.page.$$('.pending-rows .row[data-status=pending]')).length === 2, 'two clocks at Ada');
+    await server.restart();
+    const expected = ['one', 'two', 'three (server down)', 'four (server down)', 'five (server down)'];
+    await eventually(async () => (await history(server, ada, chatId)).length === 5, 'five messages on the server', RECONNECT_MS);
+    const stored = await history(server, ada, chatId);
+    assert.deepEqual([...stored].sort(), [...expected].sort(), 'the server stored each message once');
+    await expectMessages(ada, stored, RECONNECT_MS);
+    await expectMessages(bob, stored, RECONNECT_MS);
+    assert.equal((await ada.page.$$('.pending-rows .row')).length, 0, 'no clock left');
+    await ada.page.waitForSelector('.connection[hidden]', { state: 'attached' });
+  });
+
+  it('a message in flight when the server dies arrives exactly once', async () => {
+    const before = await history(server, ada, chatId);
+    await send(ada, 'six (in flight)');
+    await server.kill9();
+    await server.restart();
+    const expected = [...before, 'six (in flight)'];
+    await eventually(async () => JSON.stringify(await history(server, ada, chatId)) === JSON.stringify(expected), 'six stored once', RECONNECT_MS);
+    await expectMessages(ada, expected, RECONNECT_MS);
+    await expectMessages(bob, expected, RECONNECT_MS);
+    // And stays once: give retries time to (wrongly) repeat it.
+    await new Promise((ok) => setTimeout(ok, 1500));
+    assert.deepEqual(await history(server, ada, chatId), expected);
+  });
+
+  it('survives the network dropping and coming back', async () => {
+    const before = await history(server, ada, chatId);
+    await ada.context.setOffline(true);
+    await send(ada, 'seven (offline)');
+    await eventually(async () => (await ada.page.$$('.pending-rows .row[data-status=pending]')).length === 1, 'a clock while offline');
+    await ada.context.setOffline(false);
+    const expected = [...before, 'seven (offline)'];
+    await expectMessages(bob, expected, RECONNECT_MS);
+    await expectMessages(ada, expected, RECONNECT_MS);
+  });
+
+  it('a page opened again resumes from its last position and shows what it missed once', async () => {
+    const before = await history(server, ada, chatId);
+    const seqBefore = await bob.page.evaluate((id) => Number(localStorage.getItem(`natter.u${id}.seq`)), bob.id);
+    assert.ok(seqBefore > 0, 'the last position is kept in localStorage');
+    await bob.page.close();
+    await send(ada, 'eight (Bob away)');
+    await send(ada, 'nine (Bob away)');
+    bob.page = await bob.context.newPage();
+    bob.page.on('pageerror', (error) => bob.errors.push(`pageerror: ${error.message}`));
+    const syncs = [];
+    bob.page.on('request', (request) => {
+      const url = new URL(request.url());
+      if (url.pathname === '/api/sync') syncs.push(Number(url.searchParams.get('since')));
+    });
+    await bob.page.goto(`${server.base}/chats/${chatId}`);
+    const expected = [...before, 'eight (Bob away)', 'nine (Bob away)'];
+    await expectMessages(bob, expected);
+    await eventually(async () => syncs.length > 0, 'a sync after the reload');
+    assert.equal(syncs[0], seqBefore, 'the first sync after the reload starts where the page left off');
+    await eventually(async () => (await bob.page.evaluate((id) => Number(localStorage.getItem(`natter.u${id}.seq`)), bob.id)) > seqBefore, 'sync moving the position on');
+    assert.deepEqual(await texts(bob.page), expected);
+    noErrors(ada, bob);
+  });
+});

@@ -1,0 +1,56 @@
+// Tokens: a short-lived access token is refreshed by the page, and two tabs
+// of one login never present the same single-use refresh token (which would
+// revoke the login). Signing out returns to the sign-in screen.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { eventually, launch, noErrors, person, send, startChat, texts } from '../lib/browser.js';
+import { Natter, sleep } from '../lib/server.js';
+
+describe('sessions', () => {
+  let server;
+  let browser;
+
+  before(async () => {
+    server = await Natter.start({ ACCESS_TOKEN_TTL: '3' });
+    browser = await launch();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('refreshes a short-lived token, in two tabs at once, without being signed out', async () => {
+    const ada = await person(browser, server, 'Ada');
+    const bob = await person(browser, server, 'Bob');
+    const chatId = await startChat(ada, bob);
+    const second = await ada.context.newPage();
+    second.on('pageerror', (error) => ada.errors.push(`pageerror: ${error.message}`));
+    await second.goto(`${server.base}/chats/${chatId}`);
+    await second.waitForSelector('.composer textarea');
+    const before = await ada.page.evaluate(() => JSON.parse(localStorage.getItem('natter.session')).refresh_token);
+    await sleep(4000);
+    await send(ada, 'first tab after expiry');
+    await second.fill('.composer textarea', 'second tab after expiry');
+    await second.keyboard.press('Enter');
+    await bob.page.click('.chat-item');
+    // The two tabs send independently: either order is right, each exactly once.
+    await eventually(async () => JSON.stringify((await texts(bob.page)).sort()) === JSON.stringify(['first tab after expiry', 'second tab after expiry']), 'both messages at Bob');
+    await sleep(4000);
+    await send(ada, 'still signed in');
+    await bob.page.waitForSelector('.rows .row:has-text("still signed in")');
+    const after = await ada.page.evaluate(() => JSON.parse(localStorage.getItem('natter.session')).refresh_token);
+    assert.notEqual(after, before, 'the tokens were rotated');
+    assert.equal(await second.$('#signin-phone'), null, 'the second tab is still signed in');
+    noErrors(ada, bob);
+  });
+
+  it('signs out to the sign-in screen', async () => {
+    const carol = await person(browser, server, 'Carol');
+    await carol.page.click('button[aria-label="Menu"]');
+    await carol.page.click('.menu [role=menuitem]:text-is("Sign out")');
+    await carol.page.waitForSelector('#signin-phone');
+    assert.equal(await carol.page.evaluate(() => localStorage.getItem('natter.session')), null);
+  });
+});

@@ -1,0 +1,137 @@
+// The page's own logic without a browser: the sync engine's rules (order,
+// no duplicate, 410), the merge rules that make applying an event twice
+// harmless, backoff, capabilities. The modules are the ones web/ serves.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+// The little of the browser these modules touch.
+const storage = new Map();
+globalThis.localStorage = {
+  getItem: (k) => (storage.has(k) ? storage.get(k) : null),
+  setItem: (k, v) => storage.set(k, String(v)),
+  removeItem: (k) => storage.delete(k),
+};
+globalThis.window = { addEventListener() {} };
+globalThis.document = { visibilityState: 'visible' };
+
+const web = new URL('../../../web/js/', import.meta.url);
+const { SyncEngine } = await import(new URL('sync.js', web));
+const { mergeMessage, laterStatus, Store, EVENT } = await import(new URL('store.js', web));
+const { backoff } = await import(new URL('pusher.js', web));
+const { capabilitiesOf } = await import(new URL('capabilities.js', web));
+const { ApiError } = await import(new URL('api.js', web));
+
+/** An Api whose /api/sync answers come from `pages` (functions of `since`). */
+function fakeApi(answer) {
+  const calls = [];
+  return { calls, get: async (path) => { calls.push(path); return answer(Number(new URL(path, 'http://x').searchParams.get('since'))); } };
+}
+
+const event = (seq) => ({ seq, event: EVENT.sent, data: { seq } });
+
+describe('sync engine', () => {
+  it('reads every page in order from the stored position and keeps the new one', async () => {
+    storage.set('seq', '10');
+    const log = [11, 14, 15, 20, 21];
+    const api = fakeApi((since) => {
+      const events = log.filter((s) => s > since).slice(0, 2).map(event);
+      const next = events.at(-1)?.seq ?? since;
+      return { events, next_since: next, has_more: log.some((s) => s > next) };
+    });
+    const applied = [];
+    const sync = new SyncEngine(api, 'seq', { apply: (events) => applied.push(...events.map((e) => e.seq)), resync: async () => {} });
+    await sync.catchUp();
+    assert.deepEqual(applied, [11, 14, 15, 20, 21]);
+    assert.equal(storage.get('seq'), '21');
+    assert.match(api.calls[0], /since=10&/);
+    await sync.catchUp();
+    assert.deepEqual(applied, [11, 14, 15, 20, 21], 'nothing applied twice');
+  });
+
+  it('a 410 reloads over REST and goes on from latest_seq', async () => {
+    storage.set('seq2', '3');
+    let gone = true;
+    const api = fakeApi((since) => {
+      if (gone) { gone = false; throw new ApiError(410, { success: false, message: 'resync required', latest_seq: 90 }); }
+      return { events: since < 91 ? [event(91)] : [], next_since: 91, has_more: false };
+    });
+    let resyncs = 0;
+    const applied = [];
+    const sync = new SyncEngine(api, 'seq2', { apply: (e) => applied.push(...e.map((x) => x.seq)), resync: async () => { resyncs += 1; } });
+    await sync.catchUp();
+    assert.equal(resyncs, 1);
+    assert.match(api.calls[1], /since=90&/);
+    assert.deepEqual(applied, [91]);
+  });
+
+  it('one catch-up at a time, and one more if asked meanwhile', async () => {
+    let release;
+    const api = fakeApi(() => new Promise((ok) => { release = () => ok({ events: [], next_since: 0, has_more: false }); }));
+    const sync = new SyncEngine(api, 'seq3', { apply() {}, resync: async () => {} });
+    const first = sync.catchUp();
+    sync.catchUp();
+    sync.catchUp();
+    release();
+    await first;
+    await new Promise((ok) => setTimeout(ok, 0));
+    release();
+    await sync.running;
+    assert.equal(api.calls.length, 2);
+  });
+});
+
+describe('applying events twice is harmless', () => {
+  const base = { id: 5, chat_id: 1, content: 'a', status: 'sent', deleted: false, edited_at: null, reactions: [] };
+
+  it('status only rises, deletion sticks, the later edit wins, reactions follow seq', () => {
+    assert.equal(laterStatus('read', 'delivered'), 'read');
+    const read = mergeMessage(base, { ...base, status: 'read' });
+    assert.equal(mergeMessage(read, base).status, 'read');
+    const deleted = mergeMessage(read, { ...base, deleted: true, content: null });
+    assert.equal(mergeMessage(deleted, base).deleted, true);
+    const edited = mergeMessage(base, { ...base, content: 'b', edited_at: '2026-01-01T00:00:01.000Z' });
+    assert.equal(mergeMessage(edited, base).content, 'b');
+    const reacted = mergeMessage(base, { ...base, reactions: [{ emoji: '👍', count: 1, user_ids: [2] }] }, 30);
+    assert.equal(mergeMessage(reacted, { ...base, reactions: [] }, 20).reactions.length, 1);
+  });
+
+  it('a message counts as unread once, whichever way it arrives', () => {
+    const store = new Store({ id: 1, name: 'Me' });
+    store.upsertChat({ id: 7, type: 'private', participants: [{ user: { id: 1 } }, { user: { id: 2, name: 'B' } }], last_message: null, unread_count: 0 });
+    const message = { id: 100, chat_id: 7, sender_id: 2, sender: { id: 2, name: 'B' }, message_type: 'text', content: 'hi', status: 'sent' };
+    store.apply(EVENT.sent, { message, seq: 40 });
+    store.apply(EVENT.sent, { message, seq: 40 });
+    store.apply(EVENT.chat, { chat: { id: 7, type: 'private', participants: [{ user: { id: 1 } }, { user: { id: 2 } }], last_message: null }, seq: 39 });
+    const chat = store.chats.get(7);
+    assert.equal(chat.unread_count, 1);
+    assert.equal(chat.last_message.id, 100, 'an older ChatUpdated does not take the last message away');
+    store.apply(EVENT.read, { chat_id: 7, user_id: 1, message_id: 100, seq: 41 });
+    assert.equal(chat.unread_count, 0, 'read on another device');
+  });
+
+  it('a private chat\'s receipts make our messages read up to the watermark', () => {
+    const store = new Store({ id: 1, name: 'Me' });
+    store.upsertChat({ id: 8, type: 'private', participants: [{ user: { id: 1 } }, { user: { id: 2 } }] });
+    store.apply(EVENT.read, { chat_id: 8, user_id: 2, message_id: 50, seq: 9 });
+    const chat = store.chats.get(8);
+    assert.equal(store.statusFor(chat, { id: 49, status: 'sent' }), 'read');
+    assert.equal(store.statusFor(chat, { id: 51, status: 'sent' }), 'sent');
+  });
+});
+
+describe('small rules', () => {
+  it('backoff grows, is jittered and capped', () => {
+    for (let attempt = 0; attempt < 12; attempt += 1) {
+      const delay = backoff(attempt, 500, 8000);
+      const ceiling = Math.min(8000, 500 * 2 ** attempt);
+      assert.ok(delay >= ceiling / 2 && delay <= ceiling, `attempt ${attempt}: ${delay}`);
+    }
+  });
+
+  it('capabilities come from the OpenAPI document', () => {
+    assert.deepEqual(capabilitiesOf({ paths: {} }), { mediaSend: false, statuses: false, calls: false });
+    const doc = { paths: { '/api/chats/{chat}/messages': { post: { requestBody: { content: { 'multipart/form-data': {} } } } }, '/api/calls': {} } };
+    assert.deepEqual(capabilitiesOf(doc), { mediaSend: true, statuses: false, calls: true });
+  });
+});
