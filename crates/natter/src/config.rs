@@ -38,6 +38,33 @@ pub enum Command {
     Migrate(DatabaseSettings),
     /// Print the effective settings (secrets masked) and exit.
     Config(Box<Settings>),
+    /// Inspect the job queue: counts by kind and state; `dead` lists dead jobs,
+    /// `retry ID` queues one again, `drop ID` deletes one.
+    Jobs(JobsArgs),
+}
+
+/// `natter jobs [dead|retry ID|drop ID]`.
+#[derive(Debug, Clone, Args)]
+pub struct JobsArgs {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+
+    #[command(subcommand)]
+    pub action: Option<JobsAction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum JobsAction {
+    /// List dead jobs, most recently failed first.
+    Dead {
+        /// Most jobs to list.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// Queue a dead job again, with a fresh count of attempts.
+    Retry { id: i64 },
+    /// Delete a queued or dead job.
+    Drop { id: i64 },
 }
 
 /// Where the data lives.
@@ -227,6 +254,97 @@ pub struct Settings {
 
     #[command(flatten)]
     pub media: MediaSettings,
+    /// Jobs (pushes, pruning, retention) one node runs at once.
+    #[arg(long, env = "JOB_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub job_concurrency: u32,
+
+    /// Seconds between an idle node's looks for due jobs; a job enqueued on this node wakes it
+    /// at once.
+    #[arg(long, env = "JOB_POLL_INTERVAL", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub job_poll_interval: u64,
+
+    /// Seconds a node holds a job it runs before renewing its hold (renewed every third of it).
+    /// The jobs of a node that died are taken over by other nodes this long after.
+    #[arg(long, env = "JOB_LEASE", default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub job_lease: u64,
+
+    /// Registers the `natter.probe` job kind, which records each job's key in
+    /// STORAGE_DIR/job-probe.log (for the crash tests; not for production).
+    #[arg(long, env = "JOB_PROBE", hide = true, default_value_t = false)]
+    pub job_probe: bool,
+
+    /// How pushes are sent, as a comma-separated list: `log` (writes one line per push), `webhook`
+    /// (signed JSON POST), `fcm`, `apns`, `webpush`. A device goes to the driver named after its
+    /// platform when listed, otherwise to `webhook` or `log` when listed.
+    #[arg(
+        long,
+        env = "PUSH_DRIVER",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "log"
+    )]
+    pub push_driver: Vec<PushDriverKind>,
+
+    /// URL the `webhook` push driver posts to for devices whose token is not itself an http(s) URL.
+    #[arg(long, env = "PUSH_WEBHOOK_URL")]
+    pub push_webhook_url: Option<String>,
+
+    /// Secret the `webhook` push driver signs each body with (HMAC-SHA256, see docs/push.md);
+    /// at least 16 characters. Required with PUSH_DRIVER=webhook.
+    #[arg(long, env = "PUSH_WEBHOOK_SECRET", hide_env_values = true)]
+    pub push_webhook_secret: Option<String>,
+
+    /// Firebase service-account JSON file (the key downloaded from the Firebase console).
+    /// Required with PUSH_DRIVER=fcm.
+    #[arg(long, env = "FCM_SERVICE_ACCOUNT_FILE")]
+    pub fcm_service_account_file: Option<PathBuf>,
+
+    /// Base URL of the FCM HTTP v1 API (change only to point at a test double).
+    #[arg(
+        long,
+        env = "FCM_API_URL",
+        default_value = "https://fcm.googleapis.com"
+    )]
+    pub fcm_api_url: String,
+
+    /// OAuth token URL for FCM (default: the service account's `token_uri`).
+    #[arg(long, env = "FCM_TOKEN_URL")]
+    pub fcm_token_url: Option<String>,
+
+    /// APNs signing key file (`AuthKey_XXXXXXXXXX.p8`). Required with PUSH_DRIVER=apns.
+    #[arg(long, env = "APNS_KEY_FILE")]
+    pub apns_key_file: Option<PathBuf>,
+
+    /// Key ID of APNS_KEY_FILE (10 characters). Required with PUSH_DRIVER=apns.
+    #[arg(long, env = "APNS_KEY_ID")]
+    pub apns_key_id: Option<String>,
+
+    /// Apple developer team ID. Required with PUSH_DRIVER=apns.
+    #[arg(long, env = "APNS_TEAM_ID")]
+    pub apns_team_id: Option<String>,
+
+    /// The app's bundle ID (VoIP pushes for calls go to `<topic>.voip`). Required with
+    /// PUSH_DRIVER=apns.
+    #[arg(long, env = "APNS_TOPIC")]
+    pub apns_topic: Option<String>,
+
+    /// APNs endpoint: `https://api.push.apple.com` (production) or
+    /// `https://api.sandbox.push.apple.com` (development builds of the app).
+    #[arg(
+        long,
+        env = "APNS_API_URL",
+        default_value = "https://api.push.apple.com"
+    )]
+    pub apns_api_url: String,
+
+    /// VAPID private key for Web Push: a file (PEM, or the base64url key) or the base64url-encoded
+    /// 32-byte P-256 key itself. Required with PUSH_DRIVER=webpush.
+    #[arg(long, env = "VAPID_PRIVATE_KEY", hide_env_values = true)]
+    pub vapid_private_key: Option<String>,
+
+    /// Contact for push services, `mailto:` or `https:` URL. Required with PUSH_DRIVER=webpush.
+    #[arg(long, env = "VAPID_SUBJECT")]
+    pub vapid_subject: Option<String>,
     /// Serve the web client at `/` (its files are built into the binary). `false` leaves every
     /// path outside the API to the JSON 404.
     #[arg(long, env = "WEB_CLIENT", default_value_t = true, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
@@ -328,6 +446,27 @@ pub enum SmsDriverKind {
     Log,
     Outbox,
     Twilio,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub enum PushDriverKind {
+    Log,
+    Webhook,
+    Fcm,
+    Apns,
+    Webpush,
+}
+
+impl PushDriverKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            PushDriverKind::Log => "log",
+            PushDriverKind::Webhook => "webhook",
+            PushDriverKind::Fcm => "fcm",
+            PushDriverKind::Apns => "apns",
+            PushDriverKind::Webpush => "webpush",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -455,6 +594,18 @@ impl Config {
                 "AWS_SECRET_ACCESS_KEY={}",
                 mask(&s.media.aws_secret_access_key)
             ),
+            format!("JOB_CONCURRENCY={}", s.job_concurrency),
+            format!("JOB_LEASE={}", s.job_lease),
+            format!(
+                "PUSH_DRIVER={}",
+                s.push_driver
+                    .iter()
+                    .map(|d| d.name())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            format!("PUSH_WEBHOOK_SECRET={}", mask(&s.push_webhook_secret)),
+            format!("VAPID_PRIVATE_KEY={}", mask(&s.vapid_private_key)),
             format!("WEB_CLIENT={}", s.web_client),
             format!("WEB_DEV_SHOW_CODES={}", s.web_dev_show_codes),
         ]
@@ -509,6 +660,7 @@ fn check_cross_field(settings: &Settings) -> Result<(), SettingError> {
             "is required when MEDIA_DISK=s3",
         ));
     }
+    check_push(settings)?;
     if settings.web_dev_show_codes && settings.sms_driver != SmsDriverKind::Outbox {
         // The codes are read from the outbox; with any other driver the flag
         // could only show nothing (log) or expose real SMS codes (twilio).
@@ -528,6 +680,80 @@ fn check_cross_field(settings: &Settings) -> Result<(), SettingError> {
             "OTP_RATE_PER_NUMBER_PER_HOUR / OTP_RATE_PER_IP_PER_HOUR",
             "must be at least 1",
         ));
+    }
+    Ok(())
+}
+
+/// The settings each push driver needs, by name; the files they name are read
+/// (and their keys parsed) when the drivers are built, at start too.
+fn check_push(settings: &Settings) -> Result<(), SettingError> {
+    let drivers = &settings.push_driver;
+    let require = |name: &'static str, value: Option<&str>, driver: &str| {
+        if value.unwrap_or("").trim().is_empty() {
+            return Err(setting_error(
+                name,
+                format!("is required when PUSH_DRIVER includes {driver}"),
+            ));
+        }
+        Ok(())
+    };
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+    if drivers.contains(&PushDriverKind::Webhook) {
+        require(
+            "PUSH_WEBHOOK_SECRET",
+            settings.push_webhook_secret.as_deref(),
+            "webhook",
+        )?;
+        if settings.push_webhook_secret.as_deref().unwrap_or("").len() < 16 {
+            return Err(setting_error(
+                "PUSH_WEBHOOK_SECRET",
+                "must be at least 16 characters",
+            ));
+        }
+    }
+    if let Some(url) = &settings.push_webhook_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(setting_error(
+            "PUSH_WEBHOOK_URL",
+            "must start with http:// or https://",
+        ));
+    }
+    if drivers.contains(&PushDriverKind::Fcm) {
+        require(
+            "FCM_SERVICE_ACCOUNT_FILE",
+            path(&settings.fcm_service_account_file).as_deref(),
+            "fcm",
+        )?;
+    }
+    if drivers.contains(&PushDriverKind::Apns) {
+        require(
+            "APNS_KEY_FILE",
+            path(&settings.apns_key_file).as_deref(),
+            "apns",
+        )?;
+        require("APNS_KEY_ID", settings.apns_key_id.as_deref(), "apns")?;
+        require("APNS_TEAM_ID", settings.apns_team_id.as_deref(), "apns")?;
+        require("APNS_TOPIC", settings.apns_topic.as_deref(), "apns")?;
+    }
+    if drivers.contains(&PushDriverKind::Webpush) {
+        require(
+            "VAPID_PRIVATE_KEY",
+            settings.vapid_private_key.as_deref(),
+            "webpush",
+        )?;
+        require(
+            "VAPID_SUBJECT",
+            settings.vapid_subject.as_deref(),
+            "webpush",
+        )?;
+        let subject = settings.vapid_subject.as_deref().unwrap_or("");
+        if !(subject.starts_with("mailto:") || subject.starts_with("https://")) {
+            return Err(setting_error(
+                "VAPID_SUBJECT",
+                "must be a mailto: or https: URL",
+            ));
+        }
     }
     Ok(())
 }
@@ -595,7 +821,7 @@ mod tests {
         let docs = include_str!("../../../docs/configuration.md");
         let cli = Cli::command();
         let serve = cli.find_subcommand("serve").expect("serve exists");
-        for arg in serve.get_arguments() {
+        for arg in serve.get_arguments().filter(|arg| !arg.is_hide_set()) {
             if let Some(env) = arg.get_env() {
                 let name = env.to_string_lossy();
                 assert!(

@@ -1,10 +1,11 @@
-//! The `natter` command: `serve`, `migrate`, `config`.
+//! The `natter` command: `serve`, `migrate`, `config`, `jobs`.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use natter::config::{Cli, Command, Config, LogFormat, Settings};
 use natter::db::Db;
+use natter::jobs::admin;
 
 /// jemalloc instead of glibc's malloc: under W1, glibc's malloc and free took
 /// 18 % of the server's CPU; jemalloc gave W1 about a quarter more messages per
@@ -43,6 +44,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let db = Db::connect(&database.url(), database.db_max_connections).await?;
             db.migrate().await?;
             tracing::info!("migrations are up to date");
+            Ok(())
+        }
+        Command::Jobs(args) => {
+            init_logging("warn", LogFormat::Text);
+            let db = Db::connect(&args.database.url(), 2).await?;
+            let lines = admin::run(&db, args.action.as_ref()).await;
+            db.close().await;
+            // `natter jobs` exists to print; stdout is its output.
+            #[allow(clippy::print_stdout)]
+            for line in lines? {
+                println!("{line}");
+            }
             Ok(())
         }
         Command::Config(settings) => {

@@ -15,6 +15,11 @@ pub const WRITER_BATCH_SIZE: &str = "natter_writer_batch_size";
 pub const WRITER_BATCH_DURATION: &str = "natter_writer_batch_duration_seconds";
 pub const SLOW_SOCKETS_CLOSED: &str = "natter_slow_sockets_closed_total";
 pub const JOB_FAILURES: &str = "natter_job_failures_total";
+pub const JOB_RUNS: &str = "natter_job_runs_total";
+pub const JOB_DEAD: &str = "natter_jobs_dead_total";
+pub const JOB_DEPTH: &str = "natter_jobs";
+pub const JOB_OLDEST_DUE: &str = "natter_jobs_oldest_due_seconds";
+pub const PUSHES: &str = "natter_pushes_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -84,5 +89,23 @@ fn describe() {
         SLOW_SOCKETS_CLOSED,
         "Sockets closed with 4200 because their queue overflowed"
     );
-    metrics::describe_counter!(JOB_FAILURES, "Background job runs that failed");
+    metrics::describe_counter!(JOB_FAILURES, "Job runs that failed, by kind");
+    metrics::describe_counter!(
+        JOB_RUNS,
+        "Job runs by kind and outcome (done, retry, dead, released)"
+    );
+    metrics::describe_counter!(JOB_DEAD, "Jobs that went dead, by kind");
+    metrics::describe_gauge!(
+        JOB_DEPTH,
+        "Jobs in the queue by kind and state (cluster-wide; every node reports it)"
+    );
+    metrics::describe_gauge!(
+        JOB_OLDEST_DUE,
+        metrics::Unit::Seconds,
+        "How long the earliest due queued job of each kind has waited"
+    );
+    metrics::describe_counter!(
+        PUSHES,
+        "Push attempts by driver and outcome (sent, dead_token, retry, failed)"
+    );
 }

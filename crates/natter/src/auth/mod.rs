@@ -1,7 +1,8 @@
 //! Sign-in by phone number and SMS code, refresh and logout (through
-//! sessions/), account deletion.
+//! sessions/), account deletion; pruning spent codes (`prune.rs`).
 
 pub mod dto;
+pub mod prune;
 pub mod routes;
 pub mod service;
 mod store;

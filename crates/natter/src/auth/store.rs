@@ -3,8 +3,8 @@
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::db::entities::otp_code;
@@ -102,4 +102,36 @@ pub async fn consume_otp(
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// Deletes up to `limit` codes that can no longer be used (expired, consumed
+/// or retired, out of tries); returns how many.
+pub async fn delete_spent_otps(
+    db: &impl ConnectionTrait,
+    now: i64,
+    max_attempts: i32,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let ids: Vec<i64> = otp_code::Entity::find()
+        .select_only()
+        .column(otp_code::Column::Id)
+        .filter(
+            Condition::any()
+                .add(otp_code::Column::ExpiresAt.lte(now))
+                .add(otp_code::Column::ConsumedAt.is_not_null())
+                .add(otp_code::Column::Attempts.gte(max_attempts)),
+        )
+        .order_by_asc(otp_code::Column::Id)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let deleted = otp_code::Entity::delete_many()
+        .filter(otp_code::Column::Id.is_in(ids))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected)
 }

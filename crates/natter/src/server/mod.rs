@@ -3,6 +3,7 @@
 //! application's answers to real time ([`policy::AppPolicy`]). Nothing below
 //! imports it.
 
+pub mod jobs;
 pub mod policy;
 pub mod realtime;
 
@@ -27,12 +28,14 @@ use crate::background::TaskGroup;
 use crate::config::Config;
 use crate::http::middleware::{self, NatterRequestId, REQUEST_ID_HEADER};
 use crate::http::openapi;
+use crate::jobs::{Runner, RunnerOptions, Waker};
 use crate::media::Media;
 use crate::messages::MessagesState;
 use crate::messages::writer::{Publish, Writer, WriterThread};
+use crate::push::{self, Push};
 use crate::realtime::{Policy, Sockets, run_liveness};
-use crate::state::AppState;
-use crate::{auth, chats, contacts, groups, media, messages, ops, sync, synclog, users, web};
+use crate::state::{AppState, install_tls_provider};
+use crate::{auth, chats, contacts, groups, media, messages, ops, sync, users, web};
 use policy::AppPolicy;
 use realtime::RealtimeState;
 
@@ -72,9 +75,14 @@ fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Ro
 /// Everything a server runs besides answering HTTP, in the groups it stops in.
 #[derive(Clone, Default)]
 pub struct Background {
-    /// Stopped first, with HTTP: sockets (told to reconnect elsewhere), log
-    /// retention, presence liveness. Its stop token is `AppState::shutdown`.
+    /// Stopped first, with HTTP: sockets (told to reconnect elsewhere) and
+    /// presence liveness. Its stop token is `AppState::shutdown`.
     front: TaskGroup,
+    /// The job runner (with its periodic scheduler and gauges): stopped once
+    /// no request can enqueue work for it; running jobs get their grace, the
+    /// rest are released to other nodes. Before the writer, so a handler may
+    /// still use it.
+    jobs: TaskGroup,
     /// The group-commit writer's thread: stopped once no request can reach it,
     /// after committing what was queued.
     writer: TaskGroup,
@@ -86,11 +94,12 @@ pub struct Background {
 impl Background {
     /// Tasks, connections and threads still alive.
     pub fn running(&self) -> usize {
-        self.front.running() + self.writer.running() + self.fanout.running()
+        self.front.running() + self.jobs.running() + self.writer.running() + self.fanout.running()
     }
 
     fn cancel_all(&self) {
         self.front.cancel();
+        self.jobs.cancel();
         self.writer.cancel();
         self.fanout.cancel();
     }
@@ -103,6 +112,10 @@ pub struct Running {
     /// Upload processing (limits, ffmpeg found at start); its lingering reads
     /// run in the front group.
     pub media: Media,
+    /// The push drivers PUSH_DRIVER configured.
+    pub push: Arc<Push>,
+    /// Wakes this node's job runner after a commit that enqueued jobs.
+    pub jobs: Waker,
     background: Background,
     http: JoinHandle<anyhow::Result<()>>,
     writer: Option<WriterThread>,
@@ -117,15 +130,17 @@ impl Running {
 
     /// Waits until the server is asked to stop, then stops everything in
     /// order: HTTP (in-flight requests finish), sockets and the front tasks,
-    /// the writer (what was queued is committed), the fan-out (what was
-    /// committed goes out), and last the database (SQLite's WAL checkpointed
-    /// into the database file).
+    /// the job runner (running jobs finish or are released), the writer (what
+    /// was queued is committed), the fan-out (what was committed goes out),
+    /// and last the database (SQLite's WAL checkpointed into the database
+    /// file).
     pub async fn wait(mut self) -> anyhow::Result<()> {
         let served = match (&mut self.http).await {
             Ok(result) => result,
             Err(err) => Err(err).context("server task failed"),
         };
         self.background.front.stop().await;
+        self.background.jobs.stop().await;
         if let Some(writer) = self.writer.take() {
             self.background.writer.cancel();
             writer.join().await;
@@ -165,6 +180,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 async fn start_in(config: Config, background: &Background) -> anyhow::Result<Running> {
     let addr = config.settings.http_addr;
     let front = &background.front;
+    // Push drivers first: a bad key file stops the start before anything runs.
+    install_tls_provider();
+    let push = Arc::new(push::from_config(&config)?);
     let state = AppState::build(config, front.stop_token(), &background.fanout).await?;
     let listener = TcpListener::bind(addr)
         .await
@@ -184,12 +202,17 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
         config: Arc::new(state.config.clone()),
         connections: front.clone(),
     };
-    let retention = Duration::from_secs(state.config.settings.sync_retention);
-    front.spawn(synclog::run_retention(
+    let Runner { waker, task } = Runner::start(
         state.db.clone(),
-        retention,
-        front.stop_token(),
-    ));
+        jobs::registry(&state, push.clone()),
+        RunnerOptions::from_config(&state.config),
+        background.jobs.stop_token(),
+    );
+    background.jobs.spawn(async move {
+        if task.await.is_err() {
+            tracing::error!("the job runner panicked");
+        }
+    });
     front.spawn(run_liveness(sockets.clone(), front.stop_token()));
     let messages = MessagesState {
         app: state.clone(),
@@ -214,6 +237,8 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
         local_addr,
         state,
         media,
+        push,
+        jobs: waker,
         background: background.clone(),
         http,
         writer: Some(writer_thread),

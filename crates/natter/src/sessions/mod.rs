@@ -1,7 +1,9 @@
 //! Login sessions and tokens: issuing a pair at sign-in, authenticating a
 //! bearer token (through the token cache), refreshing with reuse detection,
-//! revoking. Sign-in itself (OTP codes) is auth/'s; the routes are there too.
+//! revoking; pruning the dead ones (`prune.rs`). Sign-in itself (OTP codes)
+//! is auth/'s; the routes are there too.
 
 pub mod dto;
+pub mod prune;
 pub mod service;
 mod store;

@@ -1,9 +1,9 @@
 //! Queries on `login_sessions` and `access_tokens`.
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::db::entities::{access_token, login_session};
@@ -129,4 +129,71 @@ pub async fn revoke_user_sessions(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Up to `limit` sessions that can never be used again: revoked, or holding
+/// no token that is still unexpired (their refresh token ran out).
+pub async fn dead_sessions(
+    db: &impl ConnectionTrait,
+    now: i64,
+    limit: u64,
+) -> Result<Vec<i64>, DbErr> {
+    let unexpired = Query::select()
+        .column(access_token::Column::SessionId)
+        .from(access_token::Entity)
+        .and_where(access_token::Column::ExpiresAt.gt(now))
+        .to_owned();
+    login_session::Entity::find()
+        .select_only()
+        .column(login_session::Column::Id)
+        .filter(
+            Condition::any()
+                .add(login_session::Column::RevokedAt.is_not_null())
+                .add(login_session::Column::Id.not_in_subquery(unexpired)),
+        )
+        .order_by_asc(login_session::Column::Id)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Deletes sessions and every token in them.
+pub async fn delete_sessions(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
+    access_token::Entity::delete_many()
+        .filter(access_token::Column::SessionId.is_in(ids.iter().copied()))
+        .exec(db)
+        .await?;
+    login_session::Entity::delete_many()
+        .filter(login_session::Column::Id.is_in(ids.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes up to `limit` tokens that expired before `now`; returns how many.
+/// A revoked token that has not expired stays: a rotated refresh token
+/// presented again is how reuse is detected.
+pub async fn delete_expired_tokens(
+    db: &impl ConnectionTrait,
+    now: i64,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let ids: Vec<i64> = access_token::Entity::find()
+        .select_only()
+        .column(access_token::Column::Id)
+        .filter(access_token::Column::ExpiresAt.lt(now))
+        .order_by_asc(access_token::Column::Id)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let deleted = access_token::Entity::delete_many()
+        .filter(access_token::Column::Id.is_in(ids))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected)
 }

@@ -1,6 +1,8 @@
-//! `GET /api/sync`: catching up on the sync log (synclog/) after being away.
+//! `GET /api/sync`: catching up on the sync log (synclog/) after being away;
+//! and the periodic job that keeps the log to SYNC_RETENTION (`retention.rs`).
 
 pub mod dto;
+pub mod retention;
 pub mod routes;
 pub mod service;
 

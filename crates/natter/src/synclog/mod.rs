@@ -26,11 +26,9 @@ mod store;
 
 use std::fmt::Write;
 use std::sync::Arc;
-use std::time::Duration;
 
 use sea_orm::{DatabaseTransaction, DbErr};
 use tokio::sync::OwnedMutexGuard;
-use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ms;
 use crate::db::Db;
@@ -224,7 +222,8 @@ fn with_seq(mut payload: String, seq: i64) -> String {
 }
 
 /// Deletes events older than `cutoff_ms`. Positions are marked pruned before
-/// the rows go, so a reader either gets 410 or a complete page.
+/// the rows go, so a reader either gets 410 or a complete page. Run as
+/// periodic work (sync/retention.rs), once per period per cluster.
 pub async fn prune(db: &Db, cutoff_ms: i64) -> Result<u64, DbErr> {
     let Some(through) = store::last_seq_before(&db.read, cutoff_ms).await? else {
         return Ok(0);
@@ -239,25 +238,6 @@ pub async fn prune(db: &Db, cutoff_ms: i64) -> Result<u64, DbErr> {
         }
     }
     Ok(removed)
-}
-
-/// Keeps the log to `retention`: prunes at start and then every ten minutes,
-/// until `stop`.
-pub async fn run_retention(db: Db, retention: Duration, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(600));
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            _ = tick.tick() => {
-                let cutoff = now_ms() - retention.as_millis() as i64;
-                match prune(&db, cutoff).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(removed = n, "sync log retention"),
-                    Err(err) => tracing::warn!(error = %err, "sync log retention failed"),
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::config::{Config, SmsDriverKind};
+use crate::config::{Config, MediaDiskKind, SmsDriverKind};
 use crate::http::middleware;
 use crate::state::AppState;
 
@@ -40,11 +40,9 @@ impl WebClient {
             })
             .to_string(),
         };
-        // Media on S3 adds its bucket's origin here (policy::s3_origin) once the
-        // media disk is configurable; local media are served by this origin.
         let origins = policy::Origins {
             app_url: settings.app_url.clone(),
-            media: Vec::new(),
+            media: media_origins(config),
         };
         WebClient {
             assets: Assets::load(&page),
@@ -99,4 +97,19 @@ pub fn fallback(config: &Config) -> Router {
 /// The documented route the page uses (the development sign-in codes).
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(routes::dev_sms_code))
+}
+
+/// Where the page loads media from besides this server: the bucket's origin
+/// on the `s3` disk (its presigned URLs point there); nothing on `local`.
+fn media_origins(config: &Config) -> Vec<String> {
+    let media = &config.settings.media;
+    match (media.media_disk, media.aws_bucket.as_deref()) {
+        (MediaDiskKind::S3, Some(bucket)) => vec![policy::s3_origin(
+            media.aws_endpoint.as_deref(),
+            bucket,
+            &media.aws_default_region,
+            media.aws_use_path_style_endpoint,
+        )],
+        _ => Vec::new(),
+    }
 }

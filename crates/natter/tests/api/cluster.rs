@@ -197,3 +197,72 @@ async fn two_nodes_share_events_presence_and_typing() {
     assert_eq!(gone.data["is_online"], false);
     assert!(node_a.terminate().await.success());
 }
+
+/// The value of a counter line `name{labels} value` in a Prometheus page (0
+/// when absent).
+fn counter(page: &str, series: &str) -> f64 {
+    page.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn retention_runs(url: &str) -> f64 {
+    natter::state::install_tls_provider();
+    let page = reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    counter(
+        &page,
+        "natter_job_runs_total{kind=\"sync.retention\",outcome=\"done\"}",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_retention_runs_once_per_period_across_two_nodes() {
+    let Some(redis) = redis_url() else { return };
+    if !Backend::Postgres.available() {
+        return;
+    }
+    let database = Backend::Postgres.scratch().await.expect("scratch database");
+    let dir = tempfile::tempdir().unwrap();
+    let app_id = format!("cluster-{}", natter::secrets::random_token(8));
+    // The shortest retention: a period of 15 s.
+    let period_ms = 15_000;
+    let settings = |node: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("DATABASE_URL", database.url.clone()),
+            ("REDIS_URL", redis.clone()),
+            ("REVERB_APP_ID", app_id.clone()),
+            ("REVERB_APP_SECRET", "cluster-secret".into()),
+            (
+                "APP_KEY",
+                "cluster-app-key-that-is-at-least-32-chars".into(),
+            ),
+            ("NODE_ID", node.into()),
+            ("STORAGE_DIR", dir.path().display().to_string()),
+            ("SYNC_RETENTION", "60".into()),
+        ]
+    };
+    let slot = || natter::clock::now_ms() / period_ms;
+    let first = slot();
+    let node_a = NatterProcess::spawn(&settings("a")).await;
+    let node_b = NatterProcess::spawn(&settings("b")).await;
+    // Two slot boundaries after both nodes are up, and time for the last
+    // slot's run.
+    let until = (slot() + 2) * period_ms + 3_000;
+    tokio::time::sleep(Duration::from_millis(
+        (until - natter::clock::now_ms()) as u64,
+    ))
+    .await;
+    let runs = retention_runs(&node_a.url).await + retention_runs(&node_b.url).await;
+    let slots = (slot() - first + 1) as f64;
+    // One run per slot across both nodes (the slot a node started in may have
+    // been taken just before by its start-up); once per node would be twice that.
+    assert!(
+        runs >= 3.0 && runs <= slots && runs >= slots - 1.0,
+        "{runs} runs over {slots} slots"
+    );
+}

@@ -91,12 +91,15 @@ async fn the_page_and_its_files_are_served_with_types_caching_and_a_csp() {
 async fn the_page_never_shadows_the_api_and_routes_its_own_paths() {
     let server = TestServer::start(Backend::Sqlite).await;
     let base = server.url();
+    // The media route answers an unsigned request itself (403, JSON), not the page.
+    let media = get(&format!("{base}/media/x.jpg")).await;
+    assert_eq!(media.status(), StatusCode::FORBIDDEN);
+    assert_eq!(header(&media, CONTENT_TYPE), "application/json");
     for path in [
         "/api/nothing",
         "/api",
         "/app",
         "/broadcasting/nothing",
-        "/media/x.jpg",
         "/metrics/x",
         "/apps/1/x",
     ] {

@@ -11,6 +11,7 @@ pub mod contact;
 pub mod device;
 pub mod event;
 pub mod job;
+pub mod job_period;
 pub mod login_session;
 pub mod media;
 pub mod message;

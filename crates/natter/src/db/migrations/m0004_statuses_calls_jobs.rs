@@ -52,17 +52,7 @@ impl MigrationTrait for Migration {
             .col(string("status", 10))
             .foreign_key(&mut foreign_key("call_participants", "call_id", "calls"))
             .to_owned();
-        let jobs = create_table(manager, "jobs")
-            .col(id())
-            .col(string("queue", 32))
-            .col(long_text(manager, "payload", false))
-            .col(int("attempts", 0))
-            .col(big("available_at"))
-            .col(big_null("reserved_at"))
-            .col(string_null("reserved_by", 64))
-            .col(long_text(manager, "last_error", true))
-            .col(big("created_at"))
-            .to_owned();
+        let jobs = first_jobs_table(manager);
         create_all(
             manager,
             vec![statuses, status_views, calls, call_participants, jobs],
@@ -75,7 +65,7 @@ impl MigrationTrait for Migration {
                     "idx_call_participants_user",
                     &["user_id"],
                 ),
-                index("jobs", "idx_jobs_queue", &["queue", "available_at"]),
+                first_jobs_index(),
             ],
         )
         .await
@@ -94,4 +84,24 @@ impl MigrationTrait for Migration {
         )
         .await
     }
+}
+
+/// The `jobs` table as this migration made it (never used by any code); m0007
+/// replaces it and puts it back when reverted.
+pub(super) fn first_jobs_table(manager: &SchemaManager) -> TableCreateStatement {
+    create_table(manager, "jobs")
+        .col(id())
+        .col(string("queue", 32))
+        .col(long_text(manager, "payload", false))
+        .col(int("attempts", 0))
+        .col(big("available_at"))
+        .col(big_null("reserved_at"))
+        .col(string_null("reserved_by", 64))
+        .col(long_text(manager, "last_error", true))
+        .col(big("created_at"))
+        .to_owned()
+}
+
+pub(super) fn first_jobs_index() -> IndexCreateStatement {
+    index("jobs", "idx_jobs_queue", &["queue", "available_at"])
 }

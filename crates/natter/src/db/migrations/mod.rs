@@ -15,6 +15,7 @@ mod m0003_event_log;
 mod m0004_statuses_calls_jobs;
 mod m0005_roster_version;
 mod m0006_sync_log_counters;
+mod m0007_jobs;
 mod m0008_media;
 
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_statuses_calls_jobs::Migration),
             Box::new(m0005_roster_version::Migration),
             Box::new(m0006_sync_log_counters::Migration),
+            Box::new(m0007_jobs::Migration),
             Box::new(m0008_media::Migration),
         ]
     }

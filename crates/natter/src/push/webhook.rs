@@ -1,0 +1,96 @@
+//! The `webhook` driver: POSTs the push's JSON to the device's token when it
+//! is an http(s) URL, else to PUSH_WEBHOOK_URL, signed so the receiver can
+//! tell it came from this server and is fresh (docs/push.md):
+//!
+//! - `X-Natter-Timestamp: <unix seconds>`
+//! - `X-Natter-Signature: sha256=<hex HMAC-SHA256(PUSH_WEBHOOK_SECRET, "<timestamp>.<raw body>")>`
+//!
+//! Any 2xx is delivered; 410 Gone means the device is gone; 429 and 5xx are
+//! retried; anything else is a refusal.
+
+use reqwest::StatusCode;
+use reqwest::header::CONTENT_TYPE;
+
+use super::response;
+use super::{Notification, PushDriver, PushError, Target};
+use crate::config::{SettingError, Settings};
+use crate::secrets::hmac_sha256_hex;
+
+pub const TIMESTAMP_HEADER: &str = "x-natter-timestamp";
+pub const SIGNATURE_HEADER: &str = "x-natter-signature";
+
+pub struct Webhook {
+    http: reqwest::Client,
+    default_url: Option<String>,
+    secret: String,
+}
+
+impl Webhook {
+    pub fn from_settings(
+        settings: &Settings,
+        http: reqwest::Client,
+    ) -> Result<Webhook, SettingError> {
+        let secret = settings.push_webhook_secret.clone().ok_or(SettingError {
+            name: "PUSH_WEBHOOK_SECRET",
+            reason: "is required when PUSH_DRIVER includes webhook".into(),
+        })?;
+        Ok(Webhook {
+            http,
+            default_url: settings.push_webhook_url.clone(),
+            secret,
+        })
+    }
+
+    fn url_for<'a>(&'a self, target: &'a Target) -> Option<&'a str> {
+        let token = target.token.as_str();
+        if token.starts_with("https://") || token.starts_with("http://") {
+            return Some(token);
+        }
+        self.default_url.as_deref()
+    }
+}
+
+/// The signature header's value for `body` sent at `timestamp`.
+pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut signed = format!("{timestamp}.").into_bytes();
+    signed.extend_from_slice(body);
+    format!("sha256={}", hmac_sha256_hex(secret.as_bytes(), &signed))
+}
+
+#[async_trait::async_trait]
+impl PushDriver for Webhook {
+    fn name(&self) -> &'static str {
+        "webhook"
+    }
+
+    async fn send(&self, target: &Target, notification: &Notification) -> Result<(), PushError> {
+        let Some(url) = self.url_for(target) else {
+            return Err(PushError::Failed(
+                "the device token is not a URL and PUSH_WEBHOOK_URL is not set".into(),
+            ));
+        };
+        let body = serde_json::Value::Object(notification.wire(target.device_id)).to_string();
+        let timestamp = chrono::Utc::now().timestamp();
+        let response = self
+            .http
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .header(TIMESTAMP_HEADER, timestamp.to_string())
+            .header(
+                SIGNATURE_HEADER,
+                signature(&self.secret, timestamp, body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| response::transport("the webhook", e))?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        let (status, headers, text) = response::read(response).await;
+        if status == StatusCode::GONE {
+            return Err(PushError::DeadToken);
+        }
+        Err(response::by_status("the webhook", status, &headers, &text))
+    }
+}

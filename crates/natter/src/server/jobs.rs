@@ -1,0 +1,48 @@
+//! The job-handler registry: which job kinds this node runs and the periodic
+//! work it schedules (docs/jobs.md). Every node registers the same kinds, so
+//! any node may run any job; periodic work runs once per period per cluster.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::jobs::{Registry, probe};
+use crate::push::Push;
+use crate::state::AppState;
+use crate::{auth, sessions, sync};
+
+/// The registry of a node serving `state`, sending pushes through `push`.
+pub fn registry(state: &AppState, _push: Arc<Push>) -> Registry {
+    let settings = &state.config.settings;
+    let db = state.db.clone();
+    let mut registry = Registry::new();
+    let retention = Duration::from_secs(settings.sync_retention);
+    registry
+        .register(
+            sync::retention::KIND,
+            Arc::new(sync::retention::Retention {
+                db: db.clone(),
+                retention,
+            }),
+        )
+        .every(sync::retention::KIND, sync::retention::period(retention));
+    registry
+        .register(
+            sessions::prune::KIND,
+            Arc::new(sessions::prune::PruneSessions { db: db.clone() }),
+        )
+        .every(sessions::prune::KIND, sessions::prune::PERIOD);
+    registry
+        .register(
+            auth::prune::KIND,
+            Arc::new(auth::prune::PruneOtpCodes {
+                db: db.clone(),
+                max_attempts: settings.otp_max_attempts as i32,
+            }),
+        )
+        .every(auth::prune::KIND, auth::prune::PERIOD);
+    if settings.job_probe {
+        let path = settings.database.storage_dir.join(probe::FILE_NAME);
+        registry.register(probe::KIND, Arc::new(probe::Probe::new(path)));
+    }
+    registry
+}
