@@ -246,6 +246,20 @@ pub struct Settings {
     #[arg(long, env = "CLIENT_EVENTS_PER_SECOND", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub client_events_per_second: u32,
 
+    /// Seconds one write to a socket may take; a client that stops reading is
+    /// closed (4200) and its connection dropped after this long.
+    #[arg(long, env = "WS_WRITE_TIMEOUT", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub ws_write_timeout: u64,
+
+    /// Channels one socket may subscribe to; more are refused with `pusher:error` 4303.
+    #[arg(long, env = "WS_MAX_SUBSCRIPTIONS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub ws_max_subscriptions: u32,
+
+    /// Sockets one IP address may hold open on one node before they belong to a
+    /// user; more are closed with 4100.
+    #[arg(long, env = "WS_MAX_ANONYMOUS_PER_IP", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub ws_max_anonymous_per_ip: u32,
+
     /// Seconds a node trusts its cached view of access tokens and user names (0
     /// disables). A logout or profile change made on another node is seen within
     /// this long; on the node that made it, at once.

@@ -20,6 +20,7 @@ mod messages;
 mod openapi;
 mod ops;
 mod pruning;
+mod races;
 mod push;
 mod realtime;
 mod schema;
