@@ -2,6 +2,7 @@
 //! deletes, reactions, forwarding and receipts.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
 
@@ -15,6 +16,7 @@ use super::writer::{Draft, Refusal, SendOutcome, Writer};
 use crate::db::entities::message;
 use crate::error::{ApiError, ApiResult};
 use crate::membership::{self, Member};
+use crate::ratelimit::{self, Limit};
 use crate::realtime::channels::chat_channel;
 use crate::resources::chat::Typing;
 use crate::resources::message::{
@@ -476,6 +478,7 @@ impl SendableType {
 /// `UserTyping` on the chat's channel, not logged, for clients that cannot
 /// whisper. The same rule as a whisper: a member, and no block in a private chat.
 pub async fn typing(state: &AppState, user_id: i64, chat_id: i64, typing: bool) -> ApiResult<()> {
+    per_minute(state, "typing", user_id, state.config.settings.typing_per_minute).await?;
     let member = membership::require_member(state, chat_id, user_id).await?;
     membership::ensure_not_blocked(state, &member).await?;
     let payload = Typing {
@@ -486,6 +489,17 @@ pub async fn typing(state: &AppState, user_id: i64, chat_id: i64, typing: bool) 
     state
         .realtime
         .transient(Event::UserTyping(&payload), vec![chat_channel(chat_id)])
+}
+
+/// Counts a send against SENDS_PER_MINUTE (a sliding minute: a burst of
+/// quick messages passes, a flood does not).
+pub async fn count_send(state: &AppState, user_id: i64) -> ApiResult<()> {
+    per_minute(state, "send", user_id, state.config.settings.sends_per_minute).await
+}
+
+async fn per_minute(state: &AppState, what: &str, user_id: i64, max: u32) -> ApiResult<()> {
+    let limit = Limit::new(format!("{what}:{user_id}"), max, Duration::from_secs(60));
+    ratelimit::enforce(state.limiter.as_ref(), &[limit]).await
 }
 
 /// Posts a `system` message (a membership change) inside a group transaction.

@@ -51,4 +51,8 @@ impl Policy for AppPolicy {
     async fn presence_changed(&self, user: i64, online: bool) -> ApiResult<()> {
         contacts::service::announce_presence(&self.app, user, online).await
     }
+
+    async fn reset_presence(&self) -> ApiResult<()> {
+        users::service::reset_presence(&self.app).await
+    }
 }

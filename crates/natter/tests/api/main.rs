@@ -21,6 +21,7 @@ mod openapi;
 mod ops;
 mod pruning;
 mod races;
+mod security;
 mod push;
 mod realtime;
 mod schema;
