@@ -108,7 +108,12 @@ mod tests {
 
     #[test]
     fn premium_shared_cost_and_toll_free_numbers_get_no_code() {
-        for number in ["+19005550123", "+449090901234", "+18005550199", "+448449531234"] {
+        for number in [
+            "+19005550123",
+            "+449090901234",
+            "+18005550199",
+            "+448449531234",
+        ] {
             assert!(ensure_textable(number).is_err(), "{number}");
         }
         for number in ["+12125550123", "+447911123456", "+4915123456789"] {

@@ -103,22 +103,43 @@ mod tests {
         let proxies = TrustedProxies::Networks(vec![(ip("10.0.0.0"), 8)]);
         // The client wrote 6.6.6.6 itself; the proxy appended what it saw.
         let forwarded = chain(&["6.6.6.6", "203.0.113.9"]);
-        assert_eq!(client_of(&proxies, &forwarded, ip("10.1.2.3")), ip("203.0.113.9"));
+        assert_eq!(
+            client_of(&proxies, &forwarded, ip("10.1.2.3")),
+            ip("203.0.113.9")
+        );
         // Two trusted proxies in a row.
         let forwarded = chain(&["6.6.6.6", "203.0.113.9", "10.9.9.9"]);
-        assert_eq!(client_of(&proxies, &forwarded, ip("10.1.2.3")), ip("203.0.113.9"));
+        assert_eq!(
+            client_of(&proxies, &forwarded, ip("10.1.2.3")),
+            ip("203.0.113.9")
+        );
         // A peer that is not a proxy: its headers are ignored.
-        assert_eq!(client_of(&proxies, &forwarded, ip("198.51.100.1")), ip("198.51.100.1"));
+        assert_eq!(
+            client_of(&proxies, &forwarded, ip("198.51.100.1")),
+            ip("198.51.100.1")
+        );
         // Garbage ends the walk at the last address trusted to have written it.
         let forwarded = chain(&["6.6.6.6", "junk"]);
-        assert_eq!(client_of(&proxies, &forwarded, ip("10.1.2.3")), ip("10.1.2.3"));
+        assert_eq!(
+            client_of(&proxies, &forwarded, ip("10.1.2.3")),
+            ip("10.1.2.3")
+        );
     }
 
     #[test]
     fn a_hop_count_takes_that_many_entries_from_the_right() {
         let forwarded = chain(&["6.6.6.6", "203.0.113.9"]);
-        assert_eq!(client_of(&TrustedProxies::Hops(1), &forwarded, ip("10.1.2.3")), ip("203.0.113.9"));
-        assert_eq!(client_of(&TrustedProxies::Hops(0), &forwarded, ip("10.1.2.3")), ip("10.1.2.3"));
-        assert_eq!(client_of(&TrustedProxies::Hops(5), &forwarded, ip("10.1.2.3")), ip("6.6.6.6"));
+        assert_eq!(
+            client_of(&TrustedProxies::Hops(1), &forwarded, ip("10.1.2.3")),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_of(&TrustedProxies::Hops(0), &forwarded, ip("10.1.2.3")),
+            ip("10.1.2.3")
+        );
+        assert_eq!(
+            client_of(&TrustedProxies::Hops(5), &forwarded, ip("10.1.2.3")),
+            ip("6.6.6.6")
+        );
     }
 }

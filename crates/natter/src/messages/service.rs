@@ -478,7 +478,13 @@ impl SendableType {
 /// `UserTyping` on the chat's channel, not logged, for clients that cannot
 /// whisper. The same rule as a whisper: a member, and no block in a private chat.
 pub async fn typing(state: &AppState, user_id: i64, chat_id: i64, typing: bool) -> ApiResult<()> {
-    per_minute(state, "typing", user_id, state.config.settings.typing_per_minute).await?;
+    per_minute(
+        state,
+        "typing",
+        user_id,
+        state.config.settings.typing_per_minute,
+    )
+    .await?;
     let member = membership::require_member(state, chat_id, user_id).await?;
     membership::ensure_not_blocked(state, &member).await?;
     let payload = Typing {
@@ -494,7 +500,13 @@ pub async fn typing(state: &AppState, user_id: i64, chat_id: i64, typing: bool) 
 /// Counts a send against SENDS_PER_MINUTE (a sliding minute: a burst of
 /// quick messages passes, a flood does not).
 pub async fn count_send(state: &AppState, user_id: i64) -> ApiResult<()> {
-    per_minute(state, "send", user_id, state.config.settings.sends_per_minute).await
+    per_minute(
+        state,
+        "send",
+        user_id,
+        state.config.settings.sends_per_minute,
+    )
+    .await
 }
 
 async fn per_minute(state: &AppState, what: &str, user_id: i64, max: u32) -> ApiResult<()> {

@@ -30,7 +30,10 @@ pub enum Outbound {
     Recheck,
     /// The login behind the socket ended (logout, token reuse, account
     /// deletion): the socket task closes the connection with this code.
-    End { code: u16, reason: &'static str },
+    End {
+        code: u16,
+        reason: &'static str,
+    },
 }
 
 /// This node's handle on one connected socket.

@@ -111,13 +111,21 @@ async fn run(sockets: Sockets, mut socket: WebSocket, app_key_ok: bool, ip: IpAd
         let message = "Too many connections from this address";
         let refusal = protocol::error(Some(codes::OVER_CAPACITY), message);
         let _ = timeout(write_timeout, socket.send(Message::Text(refusal.into()))).await;
-        let _ = timeout(write_timeout, close(&mut socket, codes::OVER_CAPACITY, message)).await;
+        let _ = timeout(
+            write_timeout,
+            close(&mut socket, codes::OVER_CAPACITY, message),
+        )
+        .await;
         return;
     };
     let handle = hub.register(settings.ws_outbound_queue as usize);
     let established =
         protocol::connection_established(&handle.socket_id, settings.ws_activity_timeout);
-    let sent = timeout(write_timeout, socket.send(Message::Text(established.into()))).await;
+    let sent = timeout(
+        write_timeout,
+        socket.send(Message::Text(established.into())),
+    )
+    .await;
     if !matches!(sent, Ok(Ok(()))) {
         hub.unregister(&handle, &[]);
         return;
@@ -384,16 +392,20 @@ impl Connection {
         let max_subscriptions = self.sockets.config.settings.ws_max_subscriptions as usize;
         if self.subscriptions.len() >= max_subscriptions {
             let message = "Too many subscriptions on this socket";
-            self.replies
-                .push(protocol::error(Some(codes::TOO_MANY_SUBSCRIPTIONS), message));
+            self.replies.push(protocol::error(
+                Some(codes::TOO_MANY_SUBSCRIPTIONS),
+                message,
+            ));
             self.replies
                 .push(protocol::subscription_error(&channel, 429, message));
             return Ok(());
         }
         if Channel::is_presence(&channel) && !self.presence_allowed() {
             let message = "Presence subscriptions rejected: rate limit";
-            self.replies
-                .push(protocol::error(Some(codes::CLIENT_EVENT_RATE_LIMIT), message));
+            self.replies.push(protocol::error(
+                Some(codes::CLIENT_EVENT_RATE_LIMIT),
+                message,
+            ));
             self.replies
                 .push(protocol::subscription_error(&channel, 429, message));
             return Ok(());
@@ -461,7 +473,10 @@ impl Connection {
         if !self.subscribed.remove(channel) {
             return None;
         }
-        let index = self.subscriptions.iter().position(|s| s.channel == channel)?;
+        let index = self
+            .subscriptions
+            .iter()
+            .position(|s| s.channel == channel)?;
         Some(self.subscriptions.swap_remove(index))
     }
 

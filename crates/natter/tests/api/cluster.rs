@@ -285,7 +285,10 @@ async fn revocation_and_restarted_nodes_across_processes() {
             ("REDIS_URL", redis.clone()),
             ("REVERB_APP_ID", app_id.clone()),
             ("REVERB_APP_SECRET", "cluster-secret".into()),
-            ("APP_KEY", "cluster-app-key-that-is-at-least-32-chars".into()),
+            (
+                "APP_KEY",
+                "cluster-app-key-that-is-at-least-32-chars".into(),
+            ),
             ("NODE_ID", node.into()),
             ("SMS_DRIVER", "outbox".into()),
             ("SMS_OUTBOX_PATH", outbox.display().to_string()),
@@ -299,7 +302,11 @@ async fn revocation_and_restarted_nodes_across_processes() {
     let (a, b) = (node_a.url.clone(), node_b.url.clone());
     let ann = sign_up_at(&Client::new(&a), &outbox, "Ann").await;
     let friend = sign_up_at(&Client::new(&a), &outbox, "Friend").await;
-    friend.client.add_contact(json!({"contact_user_id": ann.id})).await.unwrap();
+    friend
+        .client
+        .add_contact(json!({"contact_user_id": ann.id}))
+        .await
+        .unwrap();
 
     // Ann's socket is on B, authorised through B; she logs out through A.
     let mut on_b = user_socket(&b, &at(&ann, &b)).await;
@@ -313,7 +320,11 @@ async fn revocation_and_restarted_nodes_across_processes() {
             break;
         }
     }
-    assert_eq!(code, Some(4009), "the login's socket on the other node is closed");
+    assert_eq!(
+        code,
+        Some(4009),
+        "the login's socket on the other node is closed"
+    );
 
     // Friend online on B; B is killed and comes straight back as "b".
     let _friend_socket = user_socket(&b, &at(&friend, &b)).await;

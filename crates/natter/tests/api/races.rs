@@ -6,10 +6,9 @@
 use natter_client::{Error, SyncEvent};
 
 use crate::backend_tests;
-use crate::common::{Backend, TestServer, TestUser};
+use crate::common::{TestServer, TestUser};
 
 const ROUNDS: usize = 20;
-const EDITED: &str = "App\\Events\\MessageEdited";
 const DELETED: &str = "App\\Events\\MessageDeleted";
 const REACTION: &str = "App\\Events\\ReactionUpdated";
 
@@ -27,7 +26,10 @@ fn status<T>(result: &Result<T, Error>) -> u16 {
 fn events_of(events: &[SyncEvent], message_id: i64) -> Vec<&str> {
     events
         .iter()
-        .filter(|e| e.data["message"]["id"].as_i64() == Some(message_id) || e.data["message_id"].as_i64() == Some(message_id))
+        .filter(|e| {
+            e.data["message"]["id"].as_i64() == Some(message_id)
+                || e.data["message_id"].as_i64() == Some(message_id)
+        })
         .map(|e| e.event.as_str())
         .collect()
 }
@@ -41,7 +43,10 @@ async fn system_log(viewer: &TestUser, group_id: i64) -> Vec<(String, i64)> {
         .filter(|m| m.message_type == "system")
         .map(|m| {
             let content = m.content.as_ref().unwrap();
-            (content["event"].as_str().unwrap().to_string(), content["actor_id"].as_i64().unwrap())
+            (
+                content["event"].as_str().unwrap().to_string(),
+                content["actor_id"].as_i64().unwrap(),
+            )
         })
         .collect()
 }

@@ -18,7 +18,10 @@ const SENT: &str = "App\\Events\\MessageSent";
 
 async fn socket_of(server: &TestServer, user: &TestUser) -> PusherSocket {
     let mut socket = PusherSocket::connect(&server.url(), KEY).await.unwrap();
-    socket.subscribe(&user.client, &format!("private-user.{}", user.id)).await.unwrap();
+    socket
+        .subscribe(&user.client, &format!("private-user.{}", user.id))
+        .await
+        .unwrap();
     socket
 }
 
@@ -27,10 +30,13 @@ async fn socket_of(server: &TestServer, user: &TestUser) -> PusherSocket {
 async fn close_code(socket: &mut PusherSocket, wait: Duration) -> Option<u16> {
     let until = tokio::time::Instant::now() + wait;
     while tokio::time::Instant::now() < until {
-        if socket.next_frame(Duration::from_millis(200)).await.is_none() {
-            if let Some(closed) = socket.closed() {
-                return Some(closed.code);
-            }
+        if socket
+            .next_frame(Duration::from_millis(200))
+            .await
+            .is_none()
+            && let Some(closed) = socket.closed()
+        {
+            return Some(closed.code);
         }
     }
     None
@@ -177,9 +183,14 @@ async fn a_reader_that_stops_reading_is_dropped_within_seconds() {
     })
     .await;
     let (ann, bob, chat) = server.pair().await;
-    let stuck = PusherSocket::connect_from(&server.url(), KEY, None, Some(4096)).await.unwrap();
+    let stuck = PusherSocket::connect_from(&server.url(), KEY, None, Some(4096))
+        .await
+        .unwrap();
     let mut stuck = stuck;
-    stuck.subscribe(&bob.client, &format!("private-user.{}", bob.id)).await.unwrap();
+    stuck
+        .subscribe(&bob.client, &format!("private-user.{}", bob.id))
+        .await
+        .unwrap();
     let hub = &server.state().realtime.hub;
     assert_eq!(hub.open_count(), 1);
     let text = "z".repeat(60_000);
@@ -203,7 +214,10 @@ async fn a_reader_that_stops_reading_is_dropped_within_seconds() {
         frames += 1;
         assert!(frames < 1_000);
     }
-    assert!(stuck.closed().is_some() || frames < 60, "the connection ended");
+    assert!(
+        stuck.closed().is_some() || frames < 60,
+        "the connection ended"
+    );
     let mut fresh = socket_of(&server, &bob).await;
     ann.client.send_text(chat, "after").await.unwrap();
     assert!(fresh.expect(SENT, None, WAIT).await.is_some());
@@ -220,19 +234,42 @@ async fn socket_work_is_bounded() {
     })
     .await;
     let ip: std::net::IpAddr = "127.0.0.9".parse().unwrap();
-    let mut socket = PusherSocket::connect_from(&server.url(), KEY, Some(ip), None).await.unwrap();
+    let mut socket = PusherSocket::connect_from(&server.url(), KEY, Some(ip), None)
+        .await
+        .unwrap();
     for i in 0..5 {
-        socket.subscribe_with(json!({"channel": format!("news-{i}")})).await.unwrap();
+        socket
+            .subscribe_with(json!({"channel": format!("news-{i}")}))
+            .await
+            .unwrap();
     }
-    socket.send_json(&json!({"event": "pusher:subscribe", "data": {"channel": "news-5"}})).await.unwrap();
-    let refused = socket.expect("pusher:error", None, WAIT).await.expect("refused");
+    socket
+        .send_json(&json!({"event": "pusher:subscribe", "data": {"channel": "news-5"}}))
+        .await
+        .unwrap();
+    let refused = socket
+        .expect("pusher:error", None, WAIT)
+        .await
+        .expect("refused");
     assert_eq!(refused.data["code"].as_i64(), Some(4303), "{}", refused.raw);
     // Three anonymous sockets from one address; the fourth is turned away.
-    let _two = PusherSocket::connect_from(&server.url(), KEY, Some(ip), None).await.unwrap();
-    let _three = PusherSocket::connect_from(&server.url(), KEY, Some(ip), None).await.unwrap();
-    assert!(PusherSocket::connect_from(&server.url(), KEY, Some(ip), None).await.is_err());
+    let _two = PusherSocket::connect_from(&server.url(), KEY, Some(ip), None)
+        .await
+        .unwrap();
+    let _three = PusherSocket::connect_from(&server.url(), KEY, Some(ip), None)
+        .await
+        .unwrap();
+    assert!(
+        PusherSocket::connect_from(&server.url(), KEY, Some(ip), None)
+            .await
+            .is_err()
+    );
     let other: std::net::IpAddr = "127.0.0.10".parse().unwrap();
-    assert!(PusherSocket::connect_from(&server.url(), KEY, Some(other), None).await.is_ok());
+    assert!(
+        PusherSocket::connect_from(&server.url(), KEY, Some(other), None)
+            .await
+            .is_ok()
+    );
     // Presence subscribe/unsubscribe churn meets the client-event rate.
     let (ann, _bob, chat) = server.pair().await;
     let mut ann_socket = socket_of(&server, &ann).await;
