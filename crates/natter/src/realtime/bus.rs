@@ -64,6 +64,13 @@ pub enum Body {
         frame: String,
         except_socket: String,
     },
+    /// A login ended (logout, refresh-token reuse, account deletion): every
+    /// node closes the user's sockets that login authorised (`session` None:
+    /// every socket of the user).
+    EndLogin { user: i64, session: Option<i64> },
+    /// Something these users' subscriptions depend on changed (a block):
+    /// every node has their sockets ask the policy again.
+    Recheck { users: Vec<i64> },
 }
 
 /// Largest number of bus messages waiting for the dispatcher or for Redis.

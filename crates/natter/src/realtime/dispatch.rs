@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::bus::{Body, Envelope};
 use super::channels::{chat_channel, chat_presence_channel, user_channel};
 use super::hub::{ChannelKey, Frame, Hub, Outbound};
+use super::protocol::codes::UNAUTHORIZED;
 use super::protocol::{MEMBER_ADDED, MEMBER_REMOVED, frame_with_escaped, json_string};
 
 /// How long an event waits for a missing earlier one.
@@ -175,6 +176,23 @@ pub fn deliver(hub: &Hub, envelope: &Envelope) {
             let except = hub.local_key(except_socket);
             let delivered = hub.deliver(channel, &Frame::from(frame.clone()), except);
             hub.count_deliveries(delivered);
+        }
+        Body::EndLogin { user, session } => {
+            for socket in hub.sockets_of(*user) {
+                if socket.ended_by(*session) {
+                    socket.push_control(Outbound::End {
+                        code: UNAUTHORIZED,
+                        reason: "Signed out",
+                    });
+                }
+            }
+        }
+        Body::Recheck { users } => {
+            for user in users {
+                for socket in hub.sockets_of(*user) {
+                    socket.push_control(Outbound::Recheck);
+                }
+            }
         }
     }
 }

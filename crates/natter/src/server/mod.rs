@@ -33,7 +33,7 @@ use crate::media::Media;
 use crate::messages::MessagesState;
 use crate::messages::writer::{Publish, Writer, WriterThread};
 use crate::push::{self, Push};
-use crate::realtime::{Policy, Sockets, run_liveness};
+use crate::realtime::{Policy, Sockets, clear_stale_presence, run_liveness};
 use crate::state::{AppState, install_tls_provider};
 use crate::{auth, chats, contacts, groups, media, messages, ops, sync, users, web};
 use policy::AppPolicy;
@@ -213,6 +213,7 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
             tracing::error!("the job runner panicked");
         }
     });
+    clear_stale_presence(&sockets).await;
     front.spawn(run_liveness(sockets.clone(), front.stop_token()));
     let messages = MessagesState {
         app: state.clone(),
