@@ -236,6 +236,58 @@ backend_tests! {
     }
 }
 
+/// The status line's code of a raw HTTP/1.1 request carrying one header of
+/// `header_bytes` bytes (so no client library shapes the request).
+async fn status_with_header(url: &str, header_bytes: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "GET /health HTTP/1.1\r\nHost: {address}\r\nX-Padding: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(header_bytes)
+    );
+    // The server may answer and close before it has read everything.
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut head = vec![0; 64];
+    let read = tokio::time::timeout(WAIT, stream.read(&mut head))
+        .await
+        .unwrap()
+        .unwrap();
+    let line = String::from_utf8_lossy(&head[..read]).to_string();
+    line.split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {line:?}"))
+}
+
+/// Finding 10 (last part): request headers are capped at MAX_HEADER_BYTES
+/// (431), on raw TCP; hyper's own buffer refuses what is larger still.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_headers_are_capped() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let url = server.url();
+    assert_eq!(status_with_header(&url, 100).await, 200);
+    assert_eq!(status_with_header(&url, 12 * 1024).await, 200);
+    assert_eq!(status_with_header(&url, 17 * 1024).await, 431);
+    assert_eq!(status_with_header(&url, 200 * 1024).await, 431);
+    assert_eq!(status_with_header(&url, 600 * 1024).await, 431);
+    // Through a client, the body says why.
+    let client = reqwest::Client::new();
+    let refused = client
+        .get(format!("{url}/api/user"))
+        .header("X-Padding", "a".repeat(200 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 431);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("16384"),
+        "{body}"
+    );
+    server.stop().await;
+}
+
 /// A client that stops reading is closed within the write deadline and its
 /// connection dropped; the open-sockets count comes back down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
