@@ -300,6 +300,12 @@ pub struct Settings {
     #[arg(long, env = "MAX_JSON_BODY_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024))]
     pub max_json_body_bytes: u64,
 
+    /// Largest total size of a request's headers in bytes (names, values and
+    /// separators); larger ones get 431. At most 256 KiB, below hyper's own
+    /// read buffer, so this setting is what decides.
+    #[arg(long, env = "MAX_HEADER_BYTES", default_value_t = 16 * 1024, value_parser = clap::value_parser!(u64).range(1024..=256 * 1024))]
+    pub max_header_bytes: u64,
+
     /// The proxies in front of natter whose X-Forwarded-For entries are believed: a
     /// comma-separated list of addresses or CIDRs (`10.0.0.0/8,192.168.1.7`), or a
     /// hop count (`1`: one proxy). The client IP is then the right-most address

@@ -19,7 +19,7 @@ use crate::realtime::bus::Body;
 use crate::realtime::channels::user_channel;
 use crate::resources::user::{OnlineStatus, Visibility};
 use crate::state::AppState;
-use crate::synclog::Event;
+use crate::synclog::{Event, LogTx};
 use crate::users;
 
 /// True when `blocker` has blocked `other`.
@@ -172,14 +172,20 @@ pub async fn sync(
     })
 }
 
+/// Blocks or unblocks. The block is written in a log transaction: sends,
+/// reactions and membership changes read blocks under the log lock, so each
+/// of them lands wholly before or wholly after the block, never across it.
+/// The row is read under the lock too, so two toggles at once flip twice.
 pub async fn toggle_block(
     state: &AppState,
     user_id: i64,
     contact_id: i64,
 ) -> ApiResult<BlockResponse> {
-    let row = owned(state, user_id, contact_id).await?;
+    let tx = LogTx::begin(&state.db).await?;
+    let row = owned(tx.conn(), user_id, contact_id).await?;
     let blocked = !row.is_blocked;
-    store::set_blocked(&state.db.write, row.id, blocked, now_ms()).await?;
+    store::set_blocked(tx.conn(), row.id, blocked, tx.now()).await?;
+    tx.commit().await?;
     if blocked {
         // Both people's sockets ask again about the channels they share
         // (their private chat's presence channel is refused from now on).
@@ -194,14 +200,18 @@ pub async fn toggle_block(
 }
 
 pub async fn delete(state: &AppState, user_id: i64, contact_id: i64) -> ApiResult<()> {
-    let row = owned(state, user_id, contact_id).await?;
+    let row = owned(&state.db.read, user_id, contact_id).await?;
     store::delete(&state.db.write, row.id).await?;
     Ok(())
 }
 
 /// The caller's contact row; someone else's is 404, as if it did not exist.
-async fn owned(state: &AppState, user_id: i64, contact_id: i64) -> ApiResult<contact::Model> {
-    store::find(&state.db.read, contact_id)
+async fn owned(
+    conn: &impl sea_orm::ConnectionTrait,
+    user_id: i64,
+    contact_id: i64,
+) -> ApiResult<contact::Model> {
+    store::find(conn, contact_id)
         .await?
         .filter(|c| c.user_id == user_id)
         .ok_or_else(|| ApiError::not_found("Contact"))

@@ -26,8 +26,25 @@ use tokio::sync::Mutex;
 
 use crate::config::redact_url;
 
-/// Values per `IN (...)` list: far below every backend's bind-parameter limit.
+/// Values per `IN (...)` list: far below every backend's bind-parameter limit
+/// (SQLite 32,766, PostgreSQL and MySQL 65,535 per statement).
 pub const IN_LIST_CHUNK: usize = 500;
+
+/// Runs `query` once per [`IN_LIST_CHUNK`] values and concatenates the rows,
+/// so that a list of any length (a request's ids, a large group's members)
+/// never exceeds a backend's bind-parameter limit. The rows come in chunk
+/// order: a caller that needs one global order sorts them itself.
+pub async fn in_chunks<'a, V, R, F, Fut>(values: &'a [V], mut query: F) -> Result<Vec<R>, DbErr>
+where
+    F: FnMut(&'a [V]) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<R>, DbErr>>,
+{
+    let mut rows = Vec::new();
+    for chunk in values.chunks(IN_LIST_CHUNK) {
+        rows.extend(query(chunk).await?);
+    }
+    Ok(rows)
+}
 
 #[derive(Clone)]
 pub struct Db {

@@ -16,9 +16,15 @@ pub struct CreateGroupRequest {
     #[validate(length(max = 2048))]
     #[schema(max_length = 2048)]
     pub description: Option<String>,
-    /// User ids to add besides the creator.
+    /// User ids to add besides the creator: at most 100,000 entries (the
+    /// ceiling of `GROUP_MAX_MEMBERS`); more distinct users than the group
+    /// may hold is 422 too.
     #[serde(default)]
-    #[validate(length(max = 100000))]
+    #[validate(length(
+        max = 100000,
+        message = "The :attribute field must not have more than 100000 items."
+    ))]
+    #[schema(max_items = 100000)]
     pub participants: Vec<i64>,
 }
 
@@ -34,12 +40,15 @@ pub struct UpdateGroupRequest {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct AddMembersRequest {
+    /// User ids to add: 1 to 100,000 entries (the ceiling of
+    /// `GROUP_MAX_MEMBERS`); more distinct users than the group may still
+    /// take is 422 too.
     #[validate(length(
         min = 1,
         max = 100000,
-        message = "The :attribute field must have at least one user."
+        message = "The :attribute field must have between 1 and 100000 users."
     ))]
-    #[schema(min_items = 1)]
+    #[schema(min_items = 1, max_items = 100000)]
     pub user_ids: Vec<i64>,
 }
 

@@ -63,7 +63,8 @@ fn system(event: &str, actor: i64, user_ids: &[i64]) -> serde_json::Value {
 }
 
 /// The users that may be added: existing accounts, not already members, none
-/// of whom has blocked the one adding them.
+/// of whom has blocked the one adding them, and no more than the group can
+/// take (`exclude` is who is in it already).
 async fn admissible(
     state: &AppState,
     actor: i64,
@@ -78,6 +79,9 @@ async fn admissible(
         .collect();
     wanted.sort_unstable();
     wanted.dedup();
+    // The size check first: a list longer than a group can be costs no query.
+    let members_before = exclude.len() + usize::from(!exclude.contains(&actor));
+    check_capacity(state, field, members_before + wanted.len())?;
     let active = users::service::active_ids(state, &wanted).await?;
     if let Some(unknown) = wanted.iter().find(|id| !active.contains(id)) {
         return Err(ApiError::field(
@@ -130,7 +134,6 @@ pub async fn create(
         &HashSet::new(),
     )
     .await?;
-    check_capacity(state, "participants", members.len() + 1)?;
     let mut tx = LogTx::begin(&state.db).await?;
     let name = request.name.trim().to_string();
     let chat = membership::insert_group(&mut tx, creator, name, request.description).await?;

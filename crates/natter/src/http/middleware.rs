@@ -122,6 +122,29 @@ impl RouteMetrics {
     }
 }
 
+/// Refuses with 431 a request whose headers together exceed `limit` bytes
+/// (`MAX_HEADER_BYTES`), before any handler parses them: hyper alone would
+/// buffer and accept about 400 KiB of headers per request.
+pub async fn cap_headers(limit: usize, request: Request, next: Next) -> Response {
+    // Name, value, ": " and CRLF, as they were on the wire.
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if size > limit {
+        return (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            axum::Json(serde_json::json!({
+                "success": false,
+                "message": format!("Request headers are larger than {limit} bytes."),
+            })),
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
 /// Unknown routes: 404 JSON, not an empty body.
 pub async fn not_found() -> ApiError {
     ApiError::NotFound("Route not found".into())

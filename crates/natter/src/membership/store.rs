@@ -7,6 +7,7 @@ use sea_orm::{
 };
 
 use crate::db::entities::{chat, chat_membership, chat_participant};
+use crate::db::in_chunks;
 
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<chat::Model>, DbErr> {
     chat::Entity::find_by_id(id)
@@ -16,14 +17,13 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<chat::Mod
 }
 
 pub async fn find_many(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<chat::Model>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    chat::Entity::find()
-        .filter(chat::Column::Id.is_in(ids.iter().copied()))
-        .filter(chat::Column::DeletedAt.is_null())
-        .all(db)
-        .await
+    in_chunks(ids, |chunk| {
+        chat::Entity::find()
+            .filter(chat::Column::Id.is_in(chunk.iter().copied()))
+            .filter(chat::Column::DeletedAt.is_null())
+            .all(db)
+    })
+    .await
 }
 
 pub async fn find_private(
@@ -89,16 +89,15 @@ pub async fn current_participants(
     db: &impl ConnectionTrait,
     chat_ids: &[i64],
 ) -> Result<Vec<chat_participant::Model>, DbErr> {
-    if chat_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    chat_participant::Entity::find()
-        .filter(chat_participant::Column::ChatId.is_in(chat_ids.iter().copied()))
-        .filter(chat_participant::Column::LeftAt.is_null())
-        .order_by_asc(chat_participant::Column::JoinedAt)
-        .order_by_asc(chat_participant::Column::Id)
-        .all(db)
-        .await
+    let mut rows = in_chunks(chat_ids, |chunk| {
+        chat_participant::Entity::find()
+            .filter(chat_participant::Column::ChatId.is_in(chunk.iter().copied()))
+            .filter(chat_participant::Column::LeftAt.is_null())
+            .all(db)
+    })
+    .await?;
+    rows.sort_by_key(|p| (p.joined_at, p.id));
+    Ok(rows)
 }
 
 /// The chats a user is currently in, with the chat's own `updated_at`.
@@ -278,14 +277,13 @@ pub async fn open_memberships(
     db: &impl ConnectionTrait,
     chat_ids: &[i64],
 ) -> Result<Vec<chat_membership::Model>, DbErr> {
-    if chat_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    chat_membership::Entity::find()
-        .filter(chat_membership::Column::ChatId.is_in(chat_ids.iter().copied()))
-        .filter(chat_membership::Column::ToSeq.is_null())
-        .all(db)
-        .await
+    in_chunks(chat_ids, |chunk| {
+        chat_membership::Entity::find()
+            .filter(chat_membership::Column::ChatId.is_in(chunk.iter().copied()))
+            .filter(chat_membership::Column::ToSeq.is_null())
+            .all(db)
+    })
+    .await
 }
 
 pub async fn open_membership(
@@ -353,19 +351,18 @@ pub async fn roster_versions(
     db: &impl ConnectionTrait,
     chat_ids: &[i64],
 ) -> Result<Vec<(i64, String, i64)>, DbErr> {
-    if chat_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    chat::Entity::find()
-        .select_only()
-        .column(chat::Column::Id)
-        .column(chat::Column::ChatType)
-        .column(chat::Column::RosterVersion)
-        .filter(chat::Column::Id.is_in(chat_ids.iter().copied()))
-        .filter(chat::Column::DeletedAt.is_null())
-        .into_tuple()
-        .all(db)
-        .await
+    in_chunks(chat_ids, |chunk| {
+        chat::Entity::find()
+            .select_only()
+            .column(chat::Column::Id)
+            .column(chat::Column::ChatType)
+            .column(chat::Column::RosterVersion)
+            .filter(chat::Column::Id.is_in(chunk.iter().copied()))
+            .filter(chat::Column::DeletedAt.is_null())
+            .into_tuple()
+            .all(db)
+    })
+    .await
 }
 
 /// (chat, member) for the current members of these chats: who may send there
@@ -374,16 +371,15 @@ pub async fn current_members_of(
     db: &impl ConnectionTrait,
     chat_ids: &[i64],
 ) -> Result<Vec<(i64, i64)>, DbErr> {
-    if chat_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    chat_participant::Entity::find()
-        .select_only()
-        .column(chat_participant::Column::ChatId)
-        .column(chat_participant::Column::UserId)
-        .filter(chat_participant::Column::ChatId.is_in(chat_ids.iter().copied()))
-        .filter(chat_participant::Column::LeftAt.is_null())
-        .into_tuple()
-        .all(db)
-        .await
+    in_chunks(chat_ids, |chunk| {
+        chat_participant::Entity::find()
+            .select_only()
+            .column(chat_participant::Column::ChatId)
+            .column(chat_participant::Column::UserId)
+            .filter(chat_participant::Column::ChatId.is_in(chunk.iter().copied()))
+            .filter(chat_participant::Column::LeftAt.is_null())
+            .into_tuple()
+            .all(db)
+    })
+    .await
 }

@@ -9,6 +9,7 @@ use sea_orm::{
 };
 
 use crate::db::entities::{message, message_reaction, receipt_mark};
+use crate::db::in_chunks;
 use crate::synclog::{INSERT_CHUNK, Interval};
 
 fn visible(intervals: &[Interval]) -> Condition {
@@ -43,13 +44,12 @@ pub async fn find_many(
     db: &impl ConnectionTrait,
     ids: &[i64],
 ) -> Result<Vec<message::Model>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    message::Entity::find()
-        .filter(message::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
-        .await
+    in_chunks(ids, |chunk| {
+        message::Entity::find()
+            .filter(message::Column::Id.is_in(chunk.iter().copied()))
+            .all(db)
+    })
+    .await
 }
 
 /// Messages already stored under these (sender, client message id) pairs.

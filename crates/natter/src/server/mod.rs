@@ -56,6 +56,7 @@ fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Ro
         .split_for_parts();
     let api = openapi::finish(api);
     let body_limit = state.config.settings.max_json_body_bytes as usize;
+    let header_limit = state.config.settings.max_header_bytes as usize;
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     router
         .route(
@@ -64,6 +65,9 @@ fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Ro
         )
         .fallback_service(web::fallback(&state.config))
         .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(axum::middleware::from_fn(move |request, next| {
+            middleware::cap_headers(header_limit, request, next)
+        }))
         .layer(axum::middleware::from_fn(middleware::observe))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(middleware::panic_response))

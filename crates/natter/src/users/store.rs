@@ -10,6 +10,7 @@ use sea_orm::{
 };
 
 use crate::db::entities::{contact, user};
+use crate::db::in_chunks;
 
 /// A new account's about text.
 const DEFAULT_ABOUT: &str = "Hey there! I am using natter.";
@@ -37,25 +38,23 @@ pub async fn find_by_phones(
     db: &impl ConnectionTrait,
     phones: &[String],
 ) -> Result<Vec<user::Model>, DbErr> {
-    if phones.is_empty() {
-        return Ok(Vec::new());
-    }
-    user::Entity::find()
-        .filter(user::Column::PhoneNumber.is_in(phones.iter().cloned()))
-        .filter(user::Column::DeletedAt.is_null())
-        .all(db)
-        .await
+    in_chunks(phones, |chunk| {
+        user::Entity::find()
+            .filter(user::Column::PhoneNumber.is_in(chunk.iter().cloned()))
+            .filter(user::Column::DeletedAt.is_null())
+            .all(db)
+    })
+    .await
 }
 
 /// Users by id, deleted ones included (their messages still name them).
 pub async fn find_many(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<user::Model>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    user::Entity::find()
-        .filter(user::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
-        .await
+    in_chunks(ids, |chunk| {
+        user::Entity::find()
+            .filter(user::Column::Id.is_in(chunk.iter().copied()))
+            .all(db)
+    })
+    .await
 }
 
 pub struct NewUser<'a> {
@@ -141,14 +140,13 @@ pub async fn owners_having(
     owners: &[i64],
     viewer: i64,
 ) -> Result<Vec<contact::Model>, DbErr> {
-    if owners.is_empty() {
-        return Ok(Vec::new());
-    }
-    contact::Entity::find()
-        .filter(contact::Column::UserId.is_in(owners.iter().copied()))
-        .filter(contact::Column::ContactUserId.eq(viewer))
-        .all(db)
-        .await
+    in_chunks(owners, |chunk| {
+        contact::Entity::find()
+            .filter(contact::Column::UserId.is_in(chunk.iter().copied()))
+            .filter(contact::Column::ContactUserId.eq(viewer))
+            .all(db)
+    })
+    .await
 }
 
 /// Which of `others` the viewer has blocked.
@@ -157,16 +155,15 @@ pub async fn blocked_by(
     viewer: i64,
     others: &[i64],
 ) -> Result<Vec<i64>, DbErr> {
-    if others.is_empty() {
-        return Ok(Vec::new());
-    }
-    contact::Entity::find()
-        .select_only()
-        .column(contact::Column::ContactUserId)
-        .filter(contact::Column::UserId.eq(viewer))
-        .filter(contact::Column::ContactUserId.is_in(others.iter().copied()))
-        .filter(contact::Column::IsBlocked.eq(true))
-        .into_tuple()
-        .all(db)
-        .await
+    in_chunks(others, |chunk| {
+        contact::Entity::find()
+            .select_only()
+            .column(contact::Column::ContactUserId)
+            .filter(contact::Column::UserId.eq(viewer))
+            .filter(contact::Column::ContactUserId.is_in(chunk.iter().copied()))
+            .filter(contact::Column::IsBlocked.eq(true))
+            .into_tuple()
+            .all(db)
+    })
+    .await
 }

@@ -198,4 +198,28 @@ backend_tests! {
         }
         server.stop().await;
     }
+
+    // A block is written under the log lock: a send racing it is wholly
+    // before (201) or after (403) it, and two toggles at once flip twice.
+    async fn blocks_are_ordered_with_sends_and_with_each_other(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (ann, bob, chat) = server.pair().await;
+        let (_, contact) = bob.client.add_contact(serde_json::json!({"contact_user_id": ann.id})).await.unwrap();
+        for round in 0..ROUNDS {
+            let text = format!("racing {round}");
+            let (sent, blocked) = tokio::join!(
+                ann.client.send_text(chat, &text),
+                bob.client.toggle_block(contact.id)
+            );
+            assert!(blocked.unwrap().is_blocked, "round {round}");
+            assert!(matches!(status(&sent), 200 | 403), "round {round}: {}", status(&sent));
+            assert_eq!(status(&ann.client.send_text(chat, "after").await), 403, "round {round}");
+            let (first, second) = tokio::join!(bob.client.toggle_block(contact.id), bob.client.toggle_block(contact.id));
+            let mut answers = vec![first.unwrap().is_blocked, second.unwrap().is_blocked];
+            answers.sort();
+            assert_eq!(answers, vec![false, true], "round {round}: both toggles read the same state");
+            assert!(!bob.client.toggle_block(contact.id).await.unwrap().is_blocked, "round {round}");
+        }
+        server.stop().await;
+    }
 }

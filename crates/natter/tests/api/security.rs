@@ -173,6 +173,121 @@ backend_tests! {
     }
 }
 
+/// `count` distinct ids of nobody (far above any id a test creates).
+fn unknown_ids(count: usize) -> Vec<i64> {
+    (0..count as i64).map(|i| 10_000_000 + i).collect()
+}
+
+/// The status and the first error message of `field` for one request.
+async fn refusal(
+    user: &TestUser,
+    path: &str,
+    body: serde_json::Value,
+    field: &str,
+) -> (u16, String) {
+    let raw = user
+        .client
+        .raw(Method::POST, path, Some(body))
+        .await
+        .unwrap();
+    let message = raw.body["errors"][field][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    (raw.status, message)
+}
+
+// Finding 8: id lists up to the documented 100,000 reach the database in
+// chunks (no "too many SQL variables"), longer ones are refused by
+// validation, and none is a 500.
+backend_tests! {
+    async fn long_id_lists_are_a_clean_answer_never_a_500(backend: Backend) {
+        let server = TestServer::start_with(backend, |s| s.group_max_members = 100_000).await;
+        let (ann, bob, _) = server.pair().await;
+        let group = ann.client.create_group("Big", &[]).await.unwrap();
+        let add = format!("/api/groups/{}/members", group.id);
+        // Past SQLite's 32,766 and PostgreSQL's 65,535 bind parameters: the
+        // query is chunked and finds no such user.
+        for count in [32_768, 65_537, 99_998] {
+            let ids = unknown_ids(count);
+            let (status, message) = refusal(&ann, "/api/groups", json!({"name": "g", "participants": ids}), "participants").await;
+            assert_eq!(status, 422, "{count} participants: {message}");
+            assert!(message.contains("no user"), "{count} participants: {message}");
+            let (status, message) = refusal(&ann, &add, json!({"user_ids": ids}), "user_ids").await;
+            assert_eq!(status, 422, "{count} user ids: {message}");
+            assert!(message.contains("no user"), "{count} user ids: {message}");
+        }
+        // More distinct users than the group may hold: refused before any query.
+        let (status, message) = refusal(&ann, "/api/groups", json!({"name": "g", "participants": unknown_ids(100_000)}), "participants").await;
+        assert_eq!((status, message.contains("at most 100000 members")), (422, true), "{message}");
+        // Over the documented maximum of entries: 422 from validation.
+        let (status, message) = refusal(&ann, "/api/groups", json!({"name": "g", "participants": unknown_ids(100_001)}), "participants").await;
+        assert_eq!((status, message.contains("100000")), (422, true), "{message}");
+        let (status, message) = refusal(&ann, &add, json!({"user_ids": unknown_ids(100_001)}), "user_ids").await;
+        assert_eq!((status, message.contains("100000")), (422, true), "{message}");
+        // A long list of real users (repeated) is one member each.
+        let repeated = vec![bob.id; 65_537];
+        let created = ann.client.raw(Method::POST, "/api/groups", Some(json!({"name": "g", "participants": repeated}))).await.unwrap();
+        assert_eq!(created.status, 201, "{}", created.body);
+        assert_eq!(created.body["participants"].as_array().unwrap().len(), 2);
+        let added = ann.client.raw(Method::POST, &add, Some(json!({"user_ids": repeated}))).await.unwrap();
+        assert_eq!(added.status, 200, "{}", added.body);
+        assert_eq!(added.body["participants"].as_array().unwrap().len(), 2);
+    }
+}
+
+/// The status line's code of a raw HTTP/1.1 request carrying one header of
+/// `header_bytes` bytes (so no client library shapes the request).
+async fn status_with_header(url: &str, header_bytes: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "GET /health HTTP/1.1\r\nHost: {address}\r\nX-Padding: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(header_bytes)
+    );
+    // The server may answer and close before it has read everything.
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut head = vec![0; 64];
+    let read = tokio::time::timeout(WAIT, stream.read(&mut head))
+        .await
+        .unwrap()
+        .unwrap();
+    let line = String::from_utf8_lossy(&head[..read]).to_string();
+    line.split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {line:?}"))
+}
+
+/// Finding 10 (last part): request headers are capped at MAX_HEADER_BYTES
+/// (431), on raw TCP; hyper's own buffer refuses what is larger still.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_headers_are_capped() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let url = server.url();
+    assert_eq!(status_with_header(&url, 100).await, 200);
+    assert_eq!(status_with_header(&url, 12 * 1024).await, 200);
+    assert_eq!(status_with_header(&url, 17 * 1024).await, 431);
+    assert_eq!(status_with_header(&url, 200 * 1024).await, 431);
+    assert_eq!(status_with_header(&url, 600 * 1024).await, 431);
+    // Through a client, the body says why.
+    let client = reqwest::Client::new();
+    let refused = client
+        .get(format!("{url}/api/user"))
+        .header("X-Padding", "a".repeat(200 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 431);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("16384"),
+        "{body}"
+    );
+    server.stop().await;
+}
+
 /// A client that stops reading is closed within the write deadline and its
 /// connection dropped; the open-sockets count comes back down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
