@@ -17,8 +17,8 @@ use crate::db::entities::device;
 use crate::db::unique::DEVICES_TOKEN;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::AuthUser;
-use crate::push::Platform;
 use crate::push::guard;
+use crate::push::{APNS_VOIP_PREFIX, Platform};
 use crate::secrets::sha256_hex;
 use crate::state::AppState;
 
@@ -196,9 +196,7 @@ fn check_fcm(token: &str) -> ApiResult<()> {
 }
 
 fn check_apns(token: &str) -> ApiResult<()> {
-    let hex = token
-        .strip_prefix(crate::push::APNS_VOIP_PREFIX)
-        .unwrap_or(token);
+    let hex = token.strip_prefix(APNS_VOIP_PREFIX).unwrap_or(token);
     let valid = (16..=200).contains(&hex.len())
         && hex.len().is_multiple_of(2)
         && hex.chars().all(|c| c.is_ascii_hexdigit());
