@@ -307,6 +307,26 @@ impl Client {
             .await
     }
 
+    // ---- devices ----
+
+    /// Registers a push device: `body` is `{platform, token, ...}` (API.md,
+    /// "Devices and push"). Returns the status (201 new to this account, 200
+    /// already its own) and the device.
+    pub async fn register_device(&self, body: Value) -> Result<(u16, Device)> {
+        self.call_with_status(Method::POST, "/api/devices", Some(body))
+            .await
+    }
+
+    pub async fn devices(&self) -> Result<Vec<Device>> {
+        let list: DeviceList = self.call(Method::GET, "/api/devices", None).await?;
+        Ok(list.devices)
+    }
+
+    pub async fn delete_device(&self, device_id: i64) -> Result<Value> {
+        self.call(Method::DELETE, &format!("/api/devices/{device_id}"), None)
+            .await
+    }
+
     // ---- chats ----
 
     pub async fn chats(&self, page: u64, limit: u64) -> Result<ChatList> {

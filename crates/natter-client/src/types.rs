@@ -74,6 +74,22 @@ pub struct Contact {
     pub user: User,
 }
 
+/// A push device.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Device {
+    pub id: i64,
+    pub platform: String,
+    pub token: String,
+    pub push_content: bool,
+    pub created_at: String,
+    pub last_used_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct DeviceList {
+    pub devices: Vec<Device>,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ContactList {
     pub contacts: Vec<Contact>,

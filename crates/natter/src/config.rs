@@ -401,6 +401,12 @@ pub struct Settings {
     #[arg(long, env = "PUSH_WEBHOOK_SECRET", hide_env_values = true)]
     pub push_webhook_secret: Option<String>,
 
+    /// Let devices name push targets (webhook URLs, Web Push endpoints) on private, loopback or
+    /// link-local addresses, and plain `http://`. Off in production: the server would POST
+    /// wherever a client asks. Tests turn it on for receivers on 127.0.0.1.
+    #[arg(long, env = "PUSH_ALLOW_PRIVATE_TARGETS", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub push_allow_private_targets: bool,
+
     /// Firebase service-account JSON file (the key downloaded from the Firebase console).
     /// Required with PUSH_DRIVER=fcm.
     #[arg(long, env = "FCM_SERVICE_ACCOUNT_FILE")]
@@ -712,6 +718,10 @@ impl Config {
                     .join(",")
             ),
             format!("PUSH_WEBHOOK_SECRET={}", mask(&s.push_webhook_secret)),
+            format!(
+                "PUSH_ALLOW_PRIVATE_TARGETS={}",
+                s.push_allow_private_targets
+            ),
             format!("VAPID_PRIVATE_KEY={}", mask(&s.vapid_private_key)),
             format!("WEB_CLIENT={}", s.web_client),
             format!("WEB_DEV_SHOW_CODES={}", s.web_dev_show_codes),

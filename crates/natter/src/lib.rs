@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod contacts;
 pub mod db;
+pub mod devices;
 pub mod error;
 pub mod groups;
 pub mod http;

@@ -15,6 +15,7 @@ use crate::cache::TtlCache;
 use crate::config::{Config, redact_url};
 use crate::db::Db;
 use crate::db::entities::access_token;
+use crate::jobs::Waker;
 use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::realtime::Realtime;
 use crate::resources::user::UserSummary;
@@ -44,6 +45,9 @@ pub struct Shared {
     pub caches: Caches,
     /// The media disk (local folder or S3).
     pub storage: Storage,
+    /// Wakes this node's job runner: call it after committing a transaction
+    /// that enqueued jobs, or they wait up to JOB_POLL_INTERVAL.
+    pub jobs: Waker,
 }
 
 /// Hot lookups kept for CACHE_TTL seconds (see cache.rs).
@@ -109,6 +113,7 @@ impl AppState {
                 summaries: TtlCache::new(cache_ttl, 200_000),
             },
             storage,
+            jobs: Waker::default(),
         })))
     }
 

@@ -20,6 +20,7 @@ pub const JOB_DEAD: &str = "natter_jobs_dead_total";
 pub const JOB_DEPTH: &str = "natter_jobs";
 pub const JOB_OLDEST_DUE: &str = "natter_jobs_oldest_due_seconds";
 pub const PUSHES: &str = "natter_pushes_total";
+pub const PUSH_JOBS: &str = "natter_push_jobs_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -107,5 +108,9 @@ fn describe() {
     metrics::describe_counter!(
         PUSHES,
         "Push attempts by driver and outcome (sent, dead_token, retry, failed)"
+    );
+    metrics::describe_counter!(
+        PUSH_JOBS,
+        "Push jobs by type (message, call) and outcome (queued, skipped)"
     );
 }

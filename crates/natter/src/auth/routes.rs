@@ -58,7 +58,7 @@ pub async fn logout(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> ApiResult<Json<LogoutResponse>> {
-    sessions::service::logout(&state, auth.user_id, auth.session_id).await?;
+    service::logout(&state, auth.user_id, auth.session_id).await?;
     Ok(Json(LogoutResponse {
         success: true,
         message: "Logged out successfully".into(),

@@ -15,7 +15,7 @@ use crate::secrets::{constant_time_eq, hmac_sha256_hex, random_digits};
 use crate::sessions::service::open_session;
 use crate::sms::Sms;
 use crate::state::AppState;
-use crate::{groups, sessions, users};
+use crate::{devices, groups, sessions, users};
 
 const OTP_DIGITS: u32 = 6;
 const INVALID_OTP: &str = "Invalid or expired OTP";
@@ -154,10 +154,27 @@ pub async fn verify_otp(
     })
 }
 
-/// Soft-deletes the caller's account: signs out every device, leaves every
-/// group, frees the number.
+/// Signs this login session out: its tokens and the push devices it
+/// registered go together, in one transaction; then the sockets it
+/// authorised are closed on every node.
+pub async fn logout(state: &AppState, user_id: i64, session_id: i64) -> ApiResult<()> {
+    let txn = state.db.begin().await?;
+    sessions::service::end_session_on(&txn, session_id, "logout").await?;
+    devices::service::remove_for_session(&txn, session_id).await?;
+    txn.commit().await?;
+    sessions::service::forget_session(state, session_id);
+    sessions::service::end_sockets(state, user_id, Some(session_id));
+    Ok(())
+}
+
+/// Soft-deletes the caller's account: signs out every session and removes
+/// every push device (one transaction), leaves every group, frees the number.
 pub async fn delete_account(state: &AppState, user_id: i64) -> ApiResult<()> {
-    sessions::service::revoke_all_sessions(state, user_id, "account_deleted").await?;
+    let txn = state.db.begin().await?;
+    sessions::service::end_all_sessions_on(&txn, user_id, "account_deleted").await?;
+    devices::service::remove_for_user(&txn, user_id).await?;
+    txn.commit().await?;
+    sessions::service::forget_user(state, user_id);
     groups::service::leave_all(state, user_id).await?;
     users::service::soft_delete(state, user_id).await
 }

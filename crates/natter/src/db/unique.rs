@@ -33,3 +33,10 @@ pub const REACTIONS_USER: UniqueKey = UniqueKey {
     name: "uq_reactions_user",
     columns: &["message_id", "user_id"],
 };
+
+/// A push token belongs to one device (by the token's SHA-256).
+pub const DEVICES_TOKEN: UniqueKey = UniqueKey {
+    table: "devices",
+    name: "uq_devices_token_hash",
+    columns: &["token_hash"],
+};

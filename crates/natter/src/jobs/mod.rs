@@ -32,7 +32,7 @@ use sea_orm::{ConnectionTrait, DbErr};
 use serde::de::DeserializeOwned;
 
 pub use runner::{Backoff, Runner, RunnerOptions, Waker};
-pub use store::enqueue;
+pub use store::{enqueue, enqueue_many, free_unique_key};
 
 /// Runs a job gets unless [`NewJob::max_attempts`] says otherwise.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;

@@ -117,7 +117,18 @@ impl Runner {
         options: RunnerOptions,
         shutdown: CancellationToken,
     ) -> Runner {
-        let waker = Waker::default();
+        Runner::start_with(db, registry, options, shutdown, Waker::default())
+    }
+
+    /// Starts the runner woken by `waker`, made beforehand so that what
+    /// enqueues work (`AppState::jobs`) can hold it before the runner exists.
+    pub fn start_with(
+        db: Db,
+        registry: Registry,
+        options: RunnerOptions,
+        shutdown: CancellationToken,
+        waker: Waker,
+    ) -> Runner {
         let kinds = registry.kinds();
         let state = Loop {
             db,

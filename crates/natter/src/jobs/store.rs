@@ -63,6 +63,54 @@ pub async fn enqueue(conn: &impl ConnectionTrait, job: NewJob) -> Result<Enqueue
     })
 }
 
+/// Inserts `jobs` in one statement on `conn` (a transaction, typically), each
+/// with its unique key: a job whose key a queued or running job holds is
+/// skipped, as with [`enqueue`]. Returns how many rows the database reports
+/// inserted.
+pub async fn enqueue_many(conn: &impl ConnectionTrait, jobs: Vec<NewJob>) -> Result<u64, DbErr> {
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    let now = now_ms();
+    let rows = jobs.into_iter().map(|job| job::ActiveModel {
+        kind: Set(job.kind),
+        payload: Set(job.payload.to_string()),
+        state: Set(QUEUED.to_string()),
+        attempts: Set(0),
+        max_attempts: Set(i32::try_from(job.max_attempts).unwrap_or(i32::MAX)),
+        run_at: Set(job.run_at.unwrap_or(now)),
+        locked_by: Set(None),
+        locked_until: Set(None),
+        last_error: Set(None),
+        unique_key: Set(job.unique_key),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    });
+    let inserted = job::Entity::insert_many(rows)
+        .on_conflict_do_nothing_on([job::Column::UniqueKey])
+        .exec_without_returning(conn)
+        .await?;
+    Ok(match inserted {
+        TryInsertResult::Inserted(n) => n,
+        TryInsertResult::Conflicted | TryInsertResult::Empty => 0,
+    })
+}
+
+/// Frees the unique key of a running job, so that new work with that key
+/// becomes a job of its own instead of joining one that has already started
+/// (and may have done what the new work needs too late for it).
+pub async fn free_unique_key(db: &impl ConnectionTrait, job_id: i64) -> Result<(), DbErr> {
+    job::Entity::update_many()
+        .col_expr(job::Column::UniqueKey, Expr::value(Option::<String>::None))
+        .filter(job::Column::Id.eq(job_id))
+        .filter(job::Column::State.eq(RUNNING))
+        .filter(job::Column::UniqueKey.is_not_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Due work among `kinds`: queued and due, or running with an expired lease.
 fn claimable(kinds: &[String], now: i64) -> Condition {
     Condition::all()

@@ -2,7 +2,9 @@
 //! connection: a read pool, or the caller's transaction when the answer must
 //! hold until its commit (under the log lock, membership cannot change).
 
-use sea_orm::ConnectionTrait;
+use std::collections::HashSet;
+
+use sea_orm::{ConnectionTrait, DbErr};
 
 use super::store;
 use crate::contacts;
@@ -198,4 +200,31 @@ pub async fn participants_of(
     chat_ids: &[i64],
 ) -> ApiResult<Vec<chat_participant::Model>> {
     Ok(store::current_participants(conn, chat_ids).await?)
+}
+
+/// (chat, user) pairs among these chats and users whose chat is muted at `now`:
+/// one query for a whole batch of messages (the writer asks it before
+/// enqueueing pushes).
+pub async fn muted_among(
+    conn: &impl ConnectionTrait,
+    chat_ids: &[i64],
+    user_ids: &[i64],
+    now: i64,
+) -> Result<HashSet<(i64, i64)>, DbErr> {
+    Ok(store::muted_among(conn, chat_ids, user_ids, now)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// A user's participant row in a chat while they are a member (None after
+/// leaving or if never one): its mute and receipt watermarks.
+pub async fn current_participant(
+    conn: &impl ConnectionTrait,
+    chat_id: i64,
+    user_id: i64,
+) -> Result<Option<chat_participant::Model>, DbErr> {
+    Ok(store::participant(conn, chat_id, user_id)
+        .await?
+        .filter(|p| p.left_at.is_none()))
 }

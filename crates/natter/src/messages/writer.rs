@@ -12,6 +12,7 @@
 //! writer retries its jobs one by one, so one bad job fails alone.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use sea_orm::ActiveValue::Set;
 use tokio::sync::{mpsc, oneshot};
@@ -24,8 +25,11 @@ use crate::clock::Timestamp;
 use crate::db::Db;
 use crate::db::entities::message;
 use crate::db::unique::MESSAGES_CLIENT_ID;
+use crate::devices::{self, SentMessage};
 use crate::error::{ApiError, ApiResult};
+use crate::jobs::Waker;
 use crate::membership::{self, RosterCache, Watermark};
+use crate::realtime::Realtime;
 use crate::resources::message::{
     DeliveryStatus, LocationView, MessageView, ReceiptUpdate, ReplyView, SenderView,
 };
@@ -150,6 +154,22 @@ impl Written {
 /// Where committed events go (the real-time fan-out).
 pub type Publish = std::sync::Arc<dyn Fn(Vec<CommittedEvent>) + Send + Sync>;
 
+/// What the writer needs to push to recipients who are away: who has a
+/// socket open (presence, on every node), and the job runner to wake once a
+/// batch that enqueued pushes commits.
+#[derive(Clone)]
+pub struct Pushes {
+    pub realtime: Arc<Realtime>,
+    pub waker: Waker,
+}
+
+/// The writer's connections to the rest of the node.
+struct Env {
+    db: Db,
+    publish: Publish,
+    pushes: Pushes,
+}
+
 /// The handle request handlers use; cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
@@ -176,6 +196,7 @@ impl Writer {
         db: Db,
         max_batch: usize,
         publish: Publish,
+        pushes: Pushes,
         tasks: &TaskGroup,
     ) -> std::io::Result<(Writer, WriterThread)> {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
@@ -186,7 +207,12 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("natter-writer".into())
             .spawn(move || {
-                runtime.block_on(run(db, jobs, max_batch.max(1), publish, stop));
+                let env = Env {
+                    db,
+                    publish,
+                    pushes,
+                };
+                runtime.block_on(run(env, jobs, max_batch.max(1), stop));
                 drop(alive);
             })?;
         Ok((Writer { queue }, WriterThread(thread)))
@@ -244,13 +270,7 @@ async fn next_job(jobs: &mut mpsc::Receiver<Job>, stop: &CancellationToken) -> O
     }
 }
 
-async fn run(
-    db: Db,
-    mut jobs: mpsc::Receiver<Job>,
-    max_batch: usize,
-    publish: Publish,
-    stop: CancellationToken,
-) {
+async fn run(env: Env, mut jobs: mpsc::Receiver<Job>, max_batch: usize, stop: CancellationToken) {
     let mut rosters = RosterCache::default();
     while let Some(first) = next_job(&mut jobs, &stop).await {
         let mut batch = vec![first];
@@ -263,15 +283,15 @@ async fn run(
         metrics::gauge!(WRITER_QUEUE_DEPTH).set(jobs.len() as f64);
         metrics::histogram!(WRITER_BATCH_SIZE).record(batch.len() as f64);
         let started = std::time::Instant::now();
-        process(&db, &mut rosters, batch, &publish).await;
+        process(&env, &mut rosters, batch).await;
         metrics::histogram!(WRITER_BATCH_DURATION).record(started.elapsed().as_secs_f64());
     }
 }
 
-async fn process(db: &Db, rosters: &mut RosterCache, batch: Vec<Job>, publish: &Publish) {
-    match write_batch(db, rosters, &batch).await {
+async fn process(env: &Env, rosters: &mut RosterCache, batch: Vec<Job>) {
+    match write_batch(env, rosters, &batch).await {
         Ok((written, events)) => {
-            publish(events);
+            (env.publish)(events);
             written.answer(batch);
         }
         Err(err) if batch.len() > 1 => {
@@ -281,12 +301,12 @@ async fn process(db: &Db, rosters: &mut RosterCache, batch: Vec<Job>, publish: &
                 "batch failed; retrying its jobs one by one"
             );
             for job in batch {
-                write_one(db, rosters, job, publish).await;
+                write_one(env, rosters, job).await;
             }
         }
         Err(err) if is_duplicate(&err) => {
             for job in batch {
-                write_one(db, rosters, job, publish).await;
+                write_one(env, rosters, job).await;
             }
         }
         Err(err) => {
@@ -299,14 +319,14 @@ async fn process(db: &Db, rosters: &mut RosterCache, batch: Vec<Job>, publish: &
 
 /// One job alone, answered. A duplicate client message id stored meanwhile by
 /// another node is found by the second attempt's lookup.
-async fn write_one(db: &Db, rosters: &mut RosterCache, job: Job, publish: &Publish) {
+async fn write_one(env: &Env, rosters: &mut RosterCache, job: Job) {
     let mut attempt = 0;
     let jobs = vec![job];
     loop {
         attempt += 1;
-        match write_batch(db, rosters, &jobs).await {
+        match write_batch(env, rosters, &jobs).await {
             Ok((written, events)) => {
-                publish(events);
+                (env.publish)(events);
                 return written.answer(jobs);
             }
             Err(err) if is_duplicate(&err) && attempt < 3 => continue,
@@ -322,15 +342,17 @@ async fn write_one(db: &Db, rosters: &mut RosterCache, job: Job, publish: &Publi
 
 /// Writes one batch in one transaction.
 async fn write_batch(
-    db: &Db,
+    env: &Env,
     rosters: &mut RosterCache,
     jobs: &[Job],
 ) -> ApiResult<(Written, Vec<CommittedEvent>)> {
+    let db = &env.db;
     let drafts = || jobs.iter().filter_map(Job::draft);
     let mut sends = Sends {
         existing: existing_client_ids(db, drafts()).await?,
         in_batch: HashMap::new(),
         rows: Vec::new(),
+        sent: Vec::new(),
     };
     let mut tx = LogTx::begin(db).await?;
     let gate = Gate::load(&tx, rosters, drafts()).await?;
@@ -350,7 +372,13 @@ async fn write_batch(
     }
     let sent = sends.rows.len();
     store::insert_many(tx.conn(), sends.rows).await?;
+    // With the messages, or not at all: a push exists if its message does.
+    let presence = &env.pushes.realtime.presence;
+    let pushes = devices::enqueue_message_pushes(tx.conn(), presence, &sends.sent).await?;
     let events = tx.commit().await?;
+    if pushes > 0 {
+        env.pushes.waker.wake();
+    }
     metrics::counter!(MESSAGES_SENT).increment(sent as u64);
     Ok((written, events))
 }
@@ -362,6 +390,8 @@ struct Sends {
     /// (sender, client id) -> the id given to it earlier in this batch.
     in_batch: HashMap<(i64, String), i64>,
     rows: Vec<message::ActiveModel>,
+    /// The messages stored, for their pushes.
+    sent: Vec<SentMessage>,
 }
 
 impl Sends {
@@ -385,6 +415,13 @@ impl Sends {
         let now = tx.now();
         let id = tx.next_message_id();
         let view = new_view(draft, id, now);
+        self.sent.push(SentMessage {
+            chat_id: draft.chat_id,
+            message_id: id,
+            sender_id: draft.sender.id,
+            sent_at: now,
+            members: members.clone(),
+        });
         let seq = tx.emit(
             Scope::Chat(draft.chat_id),
             Audience::to(members),

@@ -18,6 +18,7 @@
 
 mod apns;
 mod fcm;
+pub mod guard;
 mod jwt;
 mod log;
 mod response;
@@ -35,7 +36,7 @@ use crate::config::{Config, PushDriverKind, SettingError};
 use crate::telemetry::PUSHES;
 
 /// Where a device's pushes go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Platform {
     Fcm,
@@ -253,7 +254,10 @@ impl Push {
 /// or unreadable key stops the server at start with the setting's name.
 pub fn from_config(config: &Config) -> Result<Push, SettingError> {
     let settings = &config.settings;
-    let http = response::client(false)?;
+    let http = response::client(false, false)?;
+    // Webhook URLs and Web Push endpoints are the clients' choice (guard.rs).
+    let allow_private = settings.push_allow_private_targets;
+    let guarded = response::client(false, !allow_private)?;
     let mut by_platform: HashMap<Platform, Arc<dyn PushDriver>> = HashMap::new();
     let mut fallback: Option<Arc<dyn PushDriver>> = None;
     for kind in &settings.push_driver {
@@ -262,8 +266,11 @@ pub fn from_config(config: &Config) -> Result<Push, SettingError> {
                 fallback.get_or_insert_with(|| Arc::new(log::LogPush));
             }
             PushDriverKind::Webhook => {
-                let driver: Arc<dyn PushDriver> =
-                    Arc::new(webhook::Webhook::from_settings(settings, http.clone())?);
+                let driver: Arc<dyn PushDriver> = Arc::new(webhook::Webhook::from_settings(
+                    settings,
+                    http.clone(),
+                    guarded.clone(),
+                )?);
                 by_platform.insert(Platform::Webhook, driver.clone());
                 // The webhook takes every platform no other driver takes.
                 fallback = Some(driver);
@@ -273,11 +280,11 @@ pub fn from_config(config: &Config) -> Result<Push, SettingError> {
                 by_platform.insert(Platform::Fcm, Arc::new(driver));
             }
             PushDriverKind::Apns => {
-                let driver = apns::Apns::from_settings(settings, response::client(true)?)?;
+                let driver = apns::Apns::from_settings(settings, response::client(true, false)?)?;
                 by_platform.insert(Platform::Apns, Arc::new(driver));
             }
             PushDriverKind::Webpush => {
-                let driver = webpush::WebPush::from_settings(settings, http.clone())?;
+                let driver = webpush::WebPush::from_settings(settings, guarded.clone())?;
                 by_platform.insert(Platform::Webpush, Arc::new(driver));
             }
         }

@@ -6,6 +6,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Response, StatusCode};
 
 use super::PushError;
+use super::guard::PublicOnly;
 use crate::config::SettingError;
 
 /// A provider's answer gets this long, connection included.
@@ -18,12 +19,18 @@ const BODY_CHARS: usize = 300;
 /// The drivers' HTTP client. Redirects are not followed: a push goes where
 /// it was addressed or nowhere. `http2_only` is for APNs, which speaks HTTP/2
 /// only (over TLS, ALPN `h2`; over plain HTTP, prior knowledge).
-pub fn client(http2_only: bool) -> Result<reqwest::Client, SettingError> {
+///
+/// `public_only` is for URLs that clients chose (webhook URLs, Web Push
+/// endpoints): names resolve to public addresses only (`guard.rs`).
+pub fn client(http2_only: bool, public_only: bool) -> Result<reqwest::Client, SettingError> {
     let mut builder = reqwest::Client::builder()
         .timeout(TIMEOUT)
         .redirect(reqwest::redirect::Policy::none());
     if http2_only {
         builder = builder.http2_prior_knowledge();
+    }
+    if public_only {
+        builder = builder.dns_resolver(PublicOnly);
     }
     builder.build().map_err(|e| SettingError {
         name: "PUSH_DRIVER",

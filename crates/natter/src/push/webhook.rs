@@ -11,8 +11,8 @@
 use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
 
-use super::response;
 use super::{Notification, PushDriver, PushError, Target};
+use super::{guard, response};
 use crate::config::{SettingError, Settings};
 use crate::secrets::hmac_sha256_hex;
 
@@ -20,7 +20,12 @@ pub const TIMESTAMP_HEADER: &str = "x-natter-timestamp";
 pub const SIGNATURE_HEADER: &str = "x-natter-signature";
 
 pub struct Webhook {
+    /// For PUSH_WEBHOOK_URL, the operator's own gateway (which may be private).
     http: reqwest::Client,
+    /// For URLs devices registered: public addresses only, unless
+    /// PUSH_ALLOW_PRIVATE_TARGETS (`guard.rs`).
+    guarded: reqwest::Client,
+    allow_private: bool,
     default_url: Option<String>,
     secret: String,
 }
@@ -29,6 +34,7 @@ impl Webhook {
     pub fn from_settings(
         settings: &Settings,
         http: reqwest::Client,
+        guarded: reqwest::Client,
     ) -> Result<Webhook, SettingError> {
         let secret = settings.push_webhook_secret.clone().ok_or(SettingError {
             name: "PUSH_WEBHOOK_SECRET",
@@ -36,17 +42,37 @@ impl Webhook {
         })?;
         Ok(Webhook {
             http,
+            guarded,
+            allow_private: settings.push_allow_private_targets,
             default_url: settings.push_webhook_url.clone(),
             secret,
         })
     }
 
-    fn url_for<'a>(&'a self, target: &'a Target) -> Option<&'a str> {
+    /// The URL and the client to post with: the device's own URL (checked
+    /// again here, as settings may have changed since it registered), or
+    /// PUSH_WEBHOOK_URL.
+    fn url_for<'a>(
+        &'a self,
+        target: &'a Target,
+    ) -> Result<(&'a str, &'a reqwest::Client), PushError> {
         let token = target.token.as_str();
         if token.starts_with("https://") || token.starts_with("http://") {
-            return Some(token);
+            if !self.allow_private {
+                let url = reqwest::Url::parse(token)
+                    .map_err(|_| PushError::Failed("the device URL does not parse".into()))?;
+                if let Some(reason) = guard::refusal(&url) {
+                    return Err(PushError::Failed(format!("the device URL {reason}")));
+                }
+            }
+            return Ok((token, &self.guarded));
         }
-        self.default_url.as_deref()
+        match self.default_url.as_deref() {
+            Some(url) => Ok((url, &self.http)),
+            None => Err(PushError::Failed(
+                "the device token is not a URL and PUSH_WEBHOOK_URL is not set".into(),
+            )),
+        }
     }
 }
 
@@ -64,15 +90,10 @@ impl PushDriver for Webhook {
     }
 
     async fn send(&self, target: &Target, notification: &Notification) -> Result<(), PushError> {
-        let Some(url) = self.url_for(target) else {
-            return Err(PushError::Failed(
-                "the device token is not a URL and PUSH_WEBHOOK_URL is not set".into(),
-            ));
-        };
+        let (url, http) = self.url_for(target)?;
         let body = serde_json::Value::Object(notification.wire(target.device_id)).to_string();
         let timestamp = chrono::Utc::now().timestamp();
-        let response = self
-            .http
+        let response = http
             .post(url)
             .header(CONTENT_TYPE, "application/json")
             .header(TIMESTAMP_HEADER, timestamp.to_string())

@@ -22,15 +22,17 @@ use serde_json::json;
 use web_push_native::{Auth, WebPushBuilder};
 
 use super::jwt::{self, Es256};
-use super::response;
 use super::{Notification, PushDriver, PushError, Target};
+use super::{guard, response};
 use crate::config::{SettingError, Settings};
 
 /// How long a VAPID token is valid (RFC 8292 allows at most 24 hours).
 const VAPID_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
 pub struct WebPush {
+    /// Public addresses only, unless PUSH_ALLOW_PRIVATE_TARGETS (`guard.rs`).
     http: reqwest::Client,
+    allow_private: bool,
     key: Es256,
     /// The public key, base64url: the `k` of the Authorization header.
     public_key: String,
@@ -70,6 +72,7 @@ impl WebPush {
         })?;
         Ok(WebPush {
             http,
+            allow_private: settings.push_allow_private_targets,
             public_key: URL_SAFE_NO_PAD.encode(key.public_key()),
             key,
             subject,
@@ -140,6 +143,11 @@ impl PushDriver for WebPush {
         let Some((endpoint, p256dh, auth)) = parse_subscription(&target.token) else {
             return Err(PushError::DeadToken);
         };
+        if !self.allow_private
+            && let Some(reason) = guard::refusal(&endpoint)
+        {
+            return Err(PushError::Failed(format!("the endpoint {reason}")));
+        }
         let uri = endpoint
             .as_str()
             .parse()

@@ -9,7 +9,7 @@
 //! keeps a heartbeat and an index of the keys it counts in, so when a node dies
 //! the others remove its counts and announce whoever went offline with it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use parking_lot::Mutex;
 use redis::Script;
@@ -125,6 +125,38 @@ impl Presence {
         match self {
             Presence::Local(local) => Ok(local.change(key, "", false)),
             Presence::Redis(redis) => redis.run(&redis.leave, key, "").await,
+        }
+    }
+
+    /// Which of `users` have at least one socket connected on any node: one
+    /// lock here, or one pipelined round trip to Redis.
+    pub async fn online_among(&self, users: &[i64]) -> anyhow::Result<HashSet<i64>> {
+        if users.is_empty() {
+            return Ok(HashSet::new());
+        }
+        match self {
+            Presence::Local(local) => {
+                let counts = local.counts.lock();
+                Ok(users
+                    .iter()
+                    .copied()
+                    .filter(|u| counts.contains_key(&PresenceKey::Online(*u)))
+                    .collect())
+            }
+            Presence::Redis(redis) => {
+                let mut pipe = redis::pipe();
+                for user in users {
+                    pipe.cmd("EXISTS")
+                        .arg(redis.count_key(&PresenceKey::Online(*user)));
+                }
+                let mut conn = redis.redis.clone();
+                let exists: Vec<bool> = pipe.query_async(&mut conn).await?;
+                Ok(users
+                    .iter()
+                    .zip(exists)
+                    .filter_map(|(user, online)| online.then_some(*user))
+                    .collect())
+            }
         }
     }
 
@@ -387,5 +419,9 @@ mod tests {
         );
         assert!(presence.leave(&member).await.unwrap());
         assert!(presence.roster("presence-chat.1").await.unwrap().is_empty());
+        assert!(presence.online_among(&[1, 2]).await.unwrap().is_empty());
+        presence.join(&PresenceKey::Online(2), "").await.unwrap();
+        let online = presence.online_among(&[1, 2]).await.unwrap();
+        assert_eq!(online, HashSet::from([2]));
     }
 }

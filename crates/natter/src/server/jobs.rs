@@ -8,10 +8,10 @@ use std::time::Duration;
 use crate::jobs::{Registry, probe};
 use crate::push::Push;
 use crate::state::AppState;
-use crate::{auth, sessions, sync};
+use crate::{auth, devices, sessions, sync};
 
 /// The registry of a node serving `state`, sending pushes through `push`.
-pub fn registry(state: &AppState, _push: Arc<Push>) -> Registry {
+pub fn registry(state: &AppState, push: Arc<Push>) -> Registry {
     let settings = &state.config.settings;
     let db = state.db.clone();
     let mut registry = Registry::new();
@@ -40,6 +40,13 @@ pub fn registry(state: &AppState, _push: Arc<Push>) -> Registry {
             }),
         )
         .every(auth::prune::KIND, auth::prune::PERIOD);
+    let pushes = Arc::new(devices::PushHandler {
+        app: state.clone(),
+        push,
+    });
+    registry
+        .register(devices::MESSAGE_KIND, pushes.clone())
+        .register(devices::CALL_KIND, pushes);
     if settings.job_probe {
         let path = settings.database.storage_dir.join(probe::FILE_NAME);
         registry.register(probe::KIND, Arc::new(probe::Probe::new(path)));

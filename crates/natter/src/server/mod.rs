@@ -31,11 +31,11 @@ use crate::http::openapi;
 use crate::jobs::{Runner, RunnerOptions, Waker};
 use crate::media::Media;
 use crate::messages::MessagesState;
-use crate::messages::writer::{Publish, Writer, WriterThread};
+use crate::messages::writer::{Publish, Pushes, Writer, WriterThread};
 use crate::push::{self, Push};
 use crate::realtime::{Policy, Sockets, clear_stale_presence, run_liveness};
 use crate::state::{AppState, install_tls_provider};
-use crate::{auth, chats, contacts, groups, media, messages, ops, sync, users, web};
+use crate::{auth, chats, contacts, devices, groups, media, messages, ops, sync, users, web};
 use policy::AppPolicy;
 use realtime::RealtimeState;
 
@@ -45,6 +45,7 @@ fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Ro
         .merge(auth::router().with_state(state.clone()))
         .merge(users::router().with_state(state.clone()))
         .merge(contacts::router().with_state(state.clone()))
+        .merge(devices::router().with_state(state.clone()))
         .merge(chats::router().with_state(state.clone()))
         .merge(groups::router().with_state(state.clone()))
         .merge(messages::router().with_state(messages.clone()))
@@ -196,9 +197,18 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
     let realtime = state.realtime.clone();
     let publish: Publish = Arc::new(move |events| realtime.publish(events));
     let max_batch = state.config.settings.writer_max_batch as usize;
-    let (writer, writer_thread) =
-        Writer::spawn(state.db.clone(), max_batch, publish, &background.writer)
-            .context("cannot start the group-commit writer")?;
+    let pushes = Pushes {
+        realtime: state.realtime.clone(),
+        waker: state.jobs.clone(),
+    };
+    let (writer, writer_thread) = Writer::spawn(
+        state.db.clone(),
+        max_batch,
+        publish,
+        pushes,
+        &background.writer,
+    )
+    .context("cannot start the group-commit writer")?;
     let policy: Arc<dyn Policy> = Arc::new(AppPolicy { app: state.clone() });
     let sockets = Sockets {
         realtime: state.realtime.clone(),
@@ -206,11 +216,12 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
         config: Arc::new(state.config.clone()),
         connections: front.clone(),
     };
-    let Runner { waker, task } = Runner::start(
+    let Runner { waker, task } = Runner::start_with(
         state.db.clone(),
         jobs::registry(&state, push.clone()),
         RunnerOptions::from_config(&state.config),
         background.jobs.stop_token(),
+        state.jobs.clone(),
     );
     background.jobs.spawn(async move {
         if task.await.is_err() {

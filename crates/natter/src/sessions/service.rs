@@ -7,6 +7,8 @@
 //! session; presenting a rotated refresh token again means it was stolen, so the
 //! whole session is revoked.
 
+use sea_orm::ConnectionTrait;
+
 use super::dto::TokenPair;
 use super::store;
 use crate::clock::{Timestamp, now_ms};
@@ -194,36 +196,45 @@ async fn revoke_if_reused(state: &AppState, session_id: i64) -> ApiResult<()> {
     Ok(())
 }
 
-/// Ends the caller's login session (its access and refresh tokens, and the
-/// sockets it authorised, on every node).
-pub async fn logout(state: &AppState, user_id: i64, session_id: i64) -> ApiResult<()> {
-    store::revoke_session(&state.db.write, session_id, "logout", now_ms()).await?;
-    forget_session(state, session_id);
-    end_sockets(state, user_id, Some(session_id));
-    Ok(())
+/// Ends a login session (its access and refresh tokens) on `conn`, the
+/// transaction of whoever ends it (logout also removes the session's push
+/// devices there). After the commit, [`forget_session`].
+pub async fn end_session_on(
+    conn: &impl ConnectionTrait,
+    session_id: i64,
+    reason: &str,
+) -> ApiResult<()> {
+    Ok(store::revoke_session(conn, session_id, reason, now_ms()).await?)
+}
+
+/// Ends every session of a user on `conn`. After the commit, [`forget_user`].
+pub async fn end_all_sessions_on(
+    conn: &impl ConnectionTrait,
+    user_id: i64,
+    reason: &str,
+) -> ApiResult<()> {
+    Ok(store::revoke_user_sessions(conn, user_id, reason, now_ms()).await?)
+}
+
+/// Drops a user's tokens from this node's cache and closes the sockets of
+/// every login of the user on every node, after revoking them.
+pub fn forget_user(state: &AppState, user_id: i64) {
+    state.caches.tokens.remove_where(|t| t.user_id == user_id);
+    end_sockets(state, user_id, None);
 }
 
 /// Closes the sockets of a login that ended (`session` None: every login of
 /// the user), on every node: a socket must not outlive the tokens that
-/// authorised it.
-fn end_sockets(state: &AppState, user_id: i64, session: Option<i64>) {
+/// authorised it. Called after the commit that revoked them.
+pub fn end_sockets(state: &AppState, user_id: i64, session: Option<i64>) {
     state.realtime.broadcast(Body::EndLogin {
         user: user_id,
         session,
     });
 }
 
-pub async fn revoke_all_sessions(state: &AppState, user_id: i64, reason: &str) -> ApiResult<()> {
-    let txn = state.db.begin().await?;
-    store::revoke_user_sessions(&txn, user_id, reason, now_ms()).await?;
-    txn.commit().await?;
-    state.caches.tokens.remove_where(|t| t.user_id == user_id);
-    end_sockets(state, user_id, None);
-    Ok(())
-}
-
 /// Drops a session's tokens from this node's cache, after revoking them.
-fn forget_session(state: &AppState, session_id: i64) {
+pub fn forget_session(state: &AppState, session_id: i64) {
     state
         .caches
         .tokens

@@ -345,3 +345,86 @@ async fn revocation_and_restarted_nodes_across_processes() {
     }
     assert!(offline, "a restarted node clears what it counted before");
 }
+
+/// Presence in a cluster is Redis's: a socket on one node keeps the other
+/// node's writer from pushing; once it closes, the push goes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_push_to_someone_connected_to_the_other_node() {
+    let Some(redis) = redis_url() else { return };
+    if !Backend::Postgres.available() {
+        return;
+    }
+    let double = crate::push::Double::start().await;
+    let database = Backend::Postgres.scratch().await.expect("scratch database");
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox.jsonl");
+    let app_id = format!("cluster-{}", natter::secrets::random_token(8));
+    let settings = |node: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("DATABASE_URL", database.url.clone()),
+            ("REDIS_URL", redis.clone()),
+            ("REVERB_APP_ID", app_id.clone()),
+            ("REVERB_APP_SECRET", "cluster-secret".into()),
+            (
+                "APP_KEY",
+                "cluster-app-key-that-is-at-least-32-chars".into(),
+            ),
+            ("NODE_ID", node.into()),
+            ("SMS_DRIVER", "outbox".into()),
+            ("SMS_OUTBOX_PATH", outbox.display().to_string()),
+            ("STORAGE_DIR", dir.path().display().to_string()),
+            ("OTP_RATE_PER_IP_PER_HOUR", "10000".into()),
+            ("PUSH_DRIVER", "webhook".into()),
+            ("PUSH_WEBHOOK_SECRET", "cluster-webhook-secret".into()),
+            ("PUSH_ALLOW_PRIVATE_TARGETS", "true".into()),
+        ]
+    };
+    let node_a = NatterProcess::spawn(&settings("a")).await;
+    let node_b = NatterProcess::spawn(&settings("b")).await;
+    let (a, b) = (node_a.url.clone(), node_b.url.clone());
+    let ann = sign_up_at(&Client::new(&a), &outbox, "Ann").await;
+    let bob = at(&sign_up_at(&Client::new(&b), &outbox, "Bob").await, &b);
+    let (_, chat) = ann.client.private_chat(bob.id).await.unwrap();
+    let body = json!({"platform": "webhook", "token": format!("{}/bob", double.url)});
+    let (status, _) = bob.client.register_device(body).await.unwrap();
+    assert_eq!(status, 201);
+
+    let mut bob_socket = user_socket(&b, &bob).await;
+    ann.client.send_text(chat.id, "bob is on B").await.unwrap();
+    bob_socket
+        .expect("App\\Events\\MessageSent", None, WAIT)
+        .await
+        .expect("delivered on B");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(double.received().is_empty(), "no push while connected to B");
+
+    bob_socket.close().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ann.client.send_text(chat.id, "bob is away").await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while double.received().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the push once away");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(double.received()[0].path, "/bob");
+    // The first message enqueued nothing (A's writer asked Redis), rather
+    // than a job that found Bob online when it ran.
+    let page = |url: String| async move {
+        reqwest::get(format!("{url}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let (page_a, page_b) = (page(a.clone()).await, page(b.clone()).await);
+    let series =
+        |outcome: &str| format!("natter_push_jobs_total{{type=\"message\",outcome=\"{outcome}\"}}");
+    assert_eq!(counter(&page_a, &series("queued")), 1.0, "{page_a}");
+    assert_eq!(
+        counter(&page_a, &series("skipped")) + counter(&page_b, &series("skipped")),
+        0.0
+    );
+    node_a.terminate().await;
+    node_b.terminate().await;
+}

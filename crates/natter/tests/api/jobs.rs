@@ -241,6 +241,45 @@ backend_tests! {
         assert_eq!(keys, ["a", "c", "d"].iter().map(|k| k.to_string()).collect());
     }
 
+    async fn enqueue_many_inserts_in_one_statement_and_skips_held_keys(backend: Backend) {
+        let cluster = Cluster::new(backend).await;
+        let db = cluster.node().await;
+        jobs::enqueue(&db.write, job("held").unique_key("k1")).await.unwrap();
+        let tx = db.begin().await.unwrap();
+        jobs::enqueue_many(&tx, vec![
+            job("dup").unique_key("k1"),
+            job("new").unique_key("k2"),
+            job("free"),
+        ]).await.unwrap();
+        // The transaction is still usable after the skipped row.
+        jobs::enqueue(&tx, job("after")).await.unwrap();
+        tx.commit().await.unwrap();
+        let keys: BTreeSet<String> = rows(&db).await.iter()
+            .map(|r| serde_json::from_str::<serde_json::Value>(&r.payload).unwrap()["key"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(keys, ["after", "free", "held", "new"].iter().map(|k| k.to_string()).collect());
+        assert_eq!(jobs::enqueue_many(&db.write, Vec::new()).await.unwrap(), 0);
+    }
+
+    async fn a_running_job_can_free_its_key_for_new_work(backend: Backend) {
+        let cluster = Cluster::new(backend).await;
+        let db = cluster.node().await;
+        let queued = jobs::enqueue(&db.write, job("first").unique_key("chat:1")).await.unwrap();
+        let Enqueued::New(id) = queued else { panic!("queued") };
+        // Only a running job's key is freed.
+        jobs::free_unique_key(&db.write, id).await.unwrap();
+        assert_eq!(jobs::enqueue(&db.write, job("x").unique_key("chat:1")).await.unwrap(), Enqueued::AlreadyQueued);
+        job::Entity::update_many()
+            .col_expr(job::Column::State, sea_orm::sea_query::Expr::value("running"))
+            .filter(job::Column::Id.eq(id))
+            .exec(&db.write)
+            .await
+            .unwrap();
+        jobs::free_unique_key(&db.write, id).await.unwrap();
+        let again = jobs::enqueue(&db.write, job("second").unique_key("chat:1")).await.unwrap();
+        assert!(matches!(again, Enqueued::New(_)));
+    }
+
     async fn two_nodes_run_200_jobs_exactly_once(backend: Backend) {
         let cluster = Cluster::new(backend).await;
         let (a, b) = (cluster.node().await, cluster.node().await);

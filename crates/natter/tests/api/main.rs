@@ -11,6 +11,7 @@ mod chats;
 mod cluster;
 mod contacts;
 mod crash;
+mod devices;
 mod errors;
 mod groups;
 mod jobs;

@@ -24,15 +24,15 @@ use crate::common::test_settings;
 
 /// One request the provider double received.
 #[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    version: Version,
-    headers: HeaderMap,
-    body: Bytes,
+pub struct Received {
+    pub path: String,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub body: Bytes,
 }
 
 impl Received {
-    fn header(&self, name: &str) -> String {
+    pub fn header(&self, name: &str) -> String {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -40,7 +40,7 @@ impl Received {
             .to_string()
     }
 
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
     }
 }
@@ -58,13 +58,13 @@ struct Provider {
 /// with the queued replies in order (200 `{}` once they run out). Speaks
 /// HTTP/1.1 and HTTP/2 with prior knowledge (as APNs's client does over
 /// plain HTTP; the real APNs negotiates h2 over TLS).
-struct Double {
-    url: String,
+pub struct Double {
+    pub url: String,
     provider: Provider,
 }
 
 impl Double {
-    async fn start() -> Double {
+    pub async fn start() -> Double {
         let provider = Provider::default();
         let app = axum::Router::new()
             .fallback(record)
@@ -75,15 +75,20 @@ impl Double {
         Double { url, provider }
     }
 
-    fn reply(&self, status: u16, headers: Vec<(&'static str, &'static str)>, body: &str) {
+    pub fn reply(&self, status: u16, headers: Vec<(&'static str, &'static str)>, body: &str) {
         self.provider
             .replies
             .lock()
             .push_back((status, headers, body.to_string()));
     }
 
-    fn take(&self) -> Vec<Received> {
+    pub fn take(&self) -> Vec<Received> {
         std::mem::take(&mut *self.provider.received.lock())
+    }
+
+    /// What was received so far, left in place.
+    pub fn received(&self) -> Vec<Received> {
+        self.provider.received.lock().clone()
     }
 }
 
@@ -139,6 +144,8 @@ fn target(platform: Platform, token: &str) -> Target {
 fn push_with(dir: &tempfile::TempDir, tweak: impl FnOnce(&mut Settings)) -> Push {
     natter::state::install_tls_provider();
     let mut settings = test_settings(dir.path());
+    // The doubles listen on 127.0.0.1.
+    settings.push_allow_private_targets = true;
     tweak(&mut settings);
     let config = Config::resolve(settings).unwrap();
     natter::push::from_config(&config).unwrap()
