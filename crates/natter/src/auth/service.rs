@@ -15,7 +15,7 @@ use crate::secrets::{constant_time_eq, hmac_sha256_hex, random_digits};
 use crate::sessions::service::open_session;
 use crate::sms::Sms;
 use crate::state::AppState;
-use crate::{groups, sessions, users};
+use crate::{groups, messages, sessions, users};
 
 const OTP_DIGITS: u32 = 6;
 const INVALID_OTP: &str = "Invalid or expired OTP";
@@ -128,15 +128,18 @@ pub async fn verify_otp(
     let tokens = open_session(state, user.id).await?;
     Ok(VerifyOtpResponse {
         success: true,
-        user: users::service::self_view(&user),
+        user: users::service::self_view(state, &user).await,
         tokens,
     })
 }
 
 /// Soft-deletes the caller's account: signs out every device, leaves every
-/// group, frees the number.
+/// group, takes the files off the messages it sent and drops its photo (files
+/// nothing else shows are collected), frees the number.
 pub async fn delete_account(state: &AppState, user_id: i64) -> ApiResult<()> {
     sessions::service::revoke_all_sessions(state, user_id, "account_deleted").await?;
     groups::service::leave_all(state, user_id).await?;
+    messages::service::detach_media_of(state, user_id).await?;
+    users::service::remove_avatar(state, user_id).await?;
     users::service::soft_delete(state, user_id).await
 }
