@@ -25,13 +25,14 @@ use crate::media::{
 /// file goes within moments (the default keeps it ten minutes after an upload).
 async fn start(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestServer {
     TestServer::start_with(backend, |s| {
-        s.media.media_collect_grace = 1;
         tweak(s);
+        s.media.media_collect_grace = 1;
     })
     .await
 }
 
 async fn start_on_s3(endpoint: &str) -> TestServer {
+    natter::state::install_tls_provider();
     let mut settings = crate::common::test_settings(Path::new("/nonexistent"));
     use_s3(&mut settings, endpoint).await;
     let media = settings.media.clone();
@@ -77,6 +78,23 @@ async fn gone_soon(server: &TestServer, key: &ObjectKey) -> bool {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = &server.state().db;
+    let jobs = db
+        .read
+        .query_all_raw(Statement::from_string(
+            db.backend,
+            "SELECT kind, attempts, last_error, run_at FROM jobs".to_string(),
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| format!("{:?}", r.try_get::<Option<String>>("", "last_error")))
+        .collect::<Vec<_>>();
+    let counts = natter::jobs::admin::counts(&server.state().db)
+        .await
+        .unwrap();
+    eprintln!("{key} was not collected; jobs: {counts:?}; dead: {jobs:?}");
     false
 }
 
@@ -150,14 +168,25 @@ async fn phone_photo(server: &TestServer) {
     let media = media_of(&sent);
     assert_eq!(media["mime_type"], "image/jpeg");
     assert_eq!(media["size"], photo.len());
-    assert_eq!((&media["width"], &media["height"]), (&json!(48), &json!(64)));
-    assert_eq!(media["file_name"], Value::Null, "names are kept for documents");
+    assert_eq!(
+        (&media["width"], &media["height"]),
+        (&json!(48), &json!(64))
+    );
+    assert_eq!(
+        media["file_name"],
+        Value::Null,
+        "names are kept for documents"
+    );
     assert_eq!(sent.content, Some(json!("Look")));
 
     let stored = fetch_bytes(server, media["url"].as_str().unwrap()).await;
     assert!(!has_exif(&stored), "no EXIF, so no GPS, in the stored copy");
     let upright = image::load_from_memory(&stored).unwrap();
-    assert_eq!((upright.width(), upright.height()), (48, 64), "turned upright");
+    assert_eq!(
+        (upright.width(), upright.height()),
+        (48, 64),
+        "turned upright"
+    );
     let thumb = fetch_bytes(server, media["thumbnail_url"].as_str().unwrap()).await;
     let thumb = image::load_from_memory(&thumb).unwrap();
     assert!(thumb.width().max(thumb.height()) <= 320);
@@ -186,10 +215,8 @@ async fn phone_photo(server: &TestServer) {
         tampered[at] = if tampered[at] == b'0' { b'1' } else { b'0' };
         let tampered = String::from_utf8(tampered).unwrap();
         assert_eq!(fetch(server, &tampered).await.status(), 403);
-        let signer = natter::storage::signing::UrlSigner::new(
-            &server.state().config.app_key,
-            &server.url(),
-        );
+        let signer =
+            natter::storage::signing::UrlSigner::new(&server.state().config.app_key, &server.url());
         let expired = signer.url(&key_of(url), natter::storage::unix_now() - 1, None);
         let response = reqwest::get(expired).await.unwrap();
         assert_eq!(response.status(), 403);
@@ -241,7 +268,10 @@ async fn forward_and_delete(server: &TestServer) {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(exists(server, &key).await, "one message still shows it");
     ann.client.delete_message(copies[2].id).await.unwrap();
-    assert!(gone_soon(server, &key).await, "collected after the last delete");
+    assert!(
+        gone_soon(server, &key).await,
+        "collected after the last delete"
+    );
     assert!(
         natter::media::store::find(&db.read, row.id)
             .await
@@ -262,15 +292,30 @@ async fn avatars(server: &TestServer) {
         .unwrap();
     let first = key_of(&first_url);
     let photo = image::load_from_memory(&fetch_bytes(server, &first_url).await).unwrap();
-    assert_eq!((photo.width(), photo.height()), (480, 640), "upright, at most 640 px");
     assert_eq!(
-        key_of(ann.client.profile().await.unwrap().avatar_url.as_deref().unwrap()),
+        (photo.width(), photo.height()),
+        (480, 640),
+        "upright, at most 640 px"
+    );
+    assert_eq!(
+        key_of(
+            ann.client
+                .profile()
+                .await
+                .unwrap()
+                .avatar_url
+                .as_deref()
+                .unwrap()
+        ),
         first
     );
     let seen = bob.client.user(ann.id).await.unwrap();
     assert_eq!(key_of(seen.avatar_url.as_deref().unwrap()), first);
     let sent = ann.client.send_text(chat, "hi").await.unwrap();
-    assert!(sent.sender.avatar_url.is_some(), "a public photo shows on messages");
+    assert!(
+        sent.sender.avatar_url.is_some(),
+        "a public photo shows on messages"
+    );
 
     ann.client
         .update_privacy(json!({ "privacy_profile_photo": "nobody" }))
@@ -278,7 +323,10 @@ async fn avatars(server: &TestServer) {
         .unwrap();
     assert_eq!(bob.client.user(ann.id).await.unwrap().avatar_url, None);
     let listed = bob.client.chat(chat).await.unwrap();
-    assert_eq!(listed.avatar_url, None, "the private chat shows no photo either");
+    assert_eq!(
+        listed.avatar_url, None,
+        "the private chat shows no photo either"
+    );
     assert!(ann.client.profile().await.unwrap().avatar_url.is_some());
 
     let (status, _) = refusal(ann.client.upload_avatar("me.jpg", EXE).await);
@@ -290,7 +338,10 @@ async fn avatars(server: &TestServer) {
         .unwrap();
     let second = key_of(&second_url);
     assert_ne!(second, first);
-    assert!(gone_soon(server, &first).await, "the old photo is collected");
+    assert!(
+        gone_soon(server, &first).await,
+        "the old photo is collected"
+    );
     assert!(exists(server, &second).await);
 
     let group = ann.client.create_group("Photos", &[bob.id]).await.unwrap();
@@ -307,7 +358,10 @@ async fn avatars(server: &TestServer) {
             .upload_group_avatar(group.id, "g.jpg", &jpeg(50, 50))
             .await,
     );
-    assert_eq!(status, 404, "not a member: the group does not exist for them");
+    assert_eq!(
+        status, 404,
+        "not a member: the group does not exist for them"
+    );
     let updated = ann
         .client
         .upload_group_avatar(group.id, "g.jpg", &jpeg(50, 50))
@@ -329,7 +383,10 @@ async fn avatars(server: &TestServer) {
     );
 
     ann.client.delete_account().await.unwrap();
-    assert!(gone_soon(server, &second).await, "a deleted account's photo goes");
+    assert!(
+        gone_soon(server, &second).await,
+        "a deleted account's photo goes"
+    );
     assert!(exists(server, &group_key).await, "the group's photo stays");
 }
 
@@ -352,19 +409,25 @@ mod on_s3 {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_phone_photo_message() {
-        let Some(endpoint) = s3_endpoint() else { return };
+        let Some(endpoint) = s3_endpoint() else {
+            return;
+        };
         phone_photo(&start_on_s3(&endpoint).await).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_forwarded_video_then_deleted() {
-        let Some(endpoint) = s3_endpoint() else { return };
+        let Some(endpoint) = s3_endpoint() else {
+            return;
+        };
         forward_and_delete(&start_on_s3(&endpoint).await).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn avatars() {
-        let Some(endpoint) = s3_endpoint() else { return };
+        let Some(endpoint) = s3_endpoint() else {
+            return;
+        };
         super::avatars(&start_on_s3(&endpoint).await).await;
     }
 }
@@ -406,7 +469,13 @@ async fn refused_sends_store_nothing() {
     assert_eq!((status, body["errors"]["file"].is_array()), (422, true));
     let (status, body) = refusal(
         api(&ann)
-            .send_media(chat, "image", &[("reply_to_message_id", "x")], "a.jpg", &jpeg(8, 8))
+            .send_media(
+                chat,
+                "image",
+                &[("reply_to_message_id", "x")],
+                "a.jpg",
+                &jpeg(8, 8),
+            )
             .await,
     );
     assert_eq!(status, 422, "{body}");
@@ -532,12 +601,19 @@ async fn a_video_gets_its_duration_and_poster_through_message_edited() {
     let bytes = std::fs::read(&clip).unwrap();
     let sent = send_file(&ann, chat, "video", "clip.mp4", &bytes, None).await;
     assert_eq!(media_of(&sent)["mime_type"], "video/mp4");
-    assert_eq!(media_of(&sent)["duration"], Value::Null, "probed after the 201");
+    assert_eq!(
+        media_of(&sent)["duration"],
+        Value::Null,
+        "probed after the 201"
+    );
 
     let edited = wait_for_edit(&bob.client, sent.id).await;
     let media = &edited["media"];
     assert_eq!(media["duration"], 2);
-    assert_eq!((&media["width"], &media["height"]), (&json!(320), &json!(240)));
+    assert_eq!(
+        (&media["width"], &media["height"]),
+        (&json!(320), &json!(240))
+    );
     let poster = fetch_bytes(&server, media["thumbnail_url"].as_str().unwrap()).await;
     let poster = image::load_from_memory(&poster).unwrap();
     assert_eq!((poster.width(), poster.height()), (320, 240));
