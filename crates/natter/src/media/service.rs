@@ -17,6 +17,7 @@ use crate::db::Db;
 use crate::db::entities::media as media_row;
 use crate::error::{ApiError, ApiResult, is_unique_violation};
 use crate::media::Media;
+use crate::media::jobs::enqueue_collect;
 use crate::media::images::{self, ImageRefusal, Timings};
 use crate::media::sniff::{MediaKind, Sniffed, classify};
 use crate::media::store::{self, ACTIVE, Details, NewMedia, PENDING};
@@ -393,7 +394,7 @@ pub async fn drop_references(
     for (id, count) in counts {
         store::drop_references(conn, *id, *count).await?;
     }
-    crate::media::jobs::enqueue_collect(conn, counts.keys().copied()).await?;
+    enqueue_collect(conn, counts.keys().copied()).await?;
     Ok(())
 }
 

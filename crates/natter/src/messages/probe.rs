@@ -5,6 +5,7 @@
 //! the details recorded and only tells the chats again (harmless: the same
 //! message, rendered again).
 
+use crate::error::ApiResult;
 use crate::jobs::{Handler, Job, JobError};
 use crate::media::jobs::MediaPayload;
 use crate::media::{self, Media};
@@ -36,7 +37,7 @@ impl Handler for ProbeMedia {
 }
 
 /// `MessageEdited` for each message showing the media row, in one transaction.
-async fn tell_chats(state: &AppState, media_id: i64) -> crate::error::ApiResult<()> {
+async fn tell_chats(state: &AppState, media_id: i64) -> ApiResult<()> {
     let mut tx = LogTx::begin(&state.db).await?;
     let messages = store::showing_media(tx.conn(), media_id).await?;
     let views = render::render(state, tx.conn(), &messages).await?;
