@@ -6,6 +6,8 @@
 pub mod socket;
 pub mod types;
 
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -681,8 +683,7 @@ pub fn multipart_body(fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> (
 }
 
 fn rand_u128() -> u128 {
-    use std::hash::{BuildHasher, Hasher};
-    let state = std::collections::hash_map::RandomState::new();
+    let state = RandomState::new();
     let mut high = state.build_hasher();
     high.write_u64(1);
     let mut low = state.build_hasher();
