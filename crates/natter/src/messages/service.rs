@@ -120,7 +120,9 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Multipart fields are text; the JSON body's numbers and objects are parsed
-/// from it so that one set of rules (and the same 422s) validates both.
+/// from it so that one set of rules (and the same 422s) validates both. An empty
+/// field counts as absent, as Laravel's ConvertEmptyStringsToNull has it (a form
+/// with an empty caption is a photo without one).
 fn form_json(fields: &std::collections::BTreeMap<String, String>) -> serde_json::Value {
     let value = |name: &str, text: &str| -> serde_json::Value {
         let parsed = match name {
@@ -134,6 +136,7 @@ fn form_json(fields: &std::collections::BTreeMap<String, String>) -> serde_json:
     serde_json::Value::Object(
         fields
             .iter()
+            .filter(|(_, v)| !v.is_empty())
             .map(|(k, v)| (k.clone(), value(k, v)))
             .collect(),
     )

@@ -528,6 +528,9 @@ async fn refused_sends_store_nothing() {
         .await
         .unwrap();
     assert_eq!((status, again.id), (200, sent.id), "a retried send");
+    // An empty caption is no caption (Laravel's ConvertEmptyStringsToNull).
+    let plain = send_file(&ann, chat, "image", "p.jpg", &jpeg(16, 16), Some("")).await;
+    assert_eq!(plain.content, None);
 }
 
 /// 200 MB against the 100 MB document limit: 413 while streaming, no temp file
