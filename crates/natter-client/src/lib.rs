@@ -6,6 +6,8 @@
 pub mod socket;
 pub mod types;
 
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -172,6 +174,33 @@ impl Client {
         })
     }
 
+    /// A `multipart/form-data` request: text fields, then the file as the part
+    /// `file` (the order API.md asks for: the type before the file). Never fails
+    /// on a status.
+    pub async fn raw_upload(
+        &self,
+        method: Method,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: Option<(&str, &[u8])>,
+    ) -> Result<Raw> {
+        let (content_type, body) = multipart_body(fields, file);
+        self.raw_bytes(method, path, &content_type, body).await
+    }
+
+    /// A typed upload (as [`Client::raw_upload`]), the status with the body.
+    async fn upload_with_status<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &[u8]),
+    ) -> Result<(u16, T)> {
+        let raw = self
+            .raw_upload(Method::POST, path, fields, Some(file))
+            .await?;
+        typed(raw)
+    }
+
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -188,17 +217,7 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> Result<(u16, T)> {
-        let raw = self.raw(method, path, body).await?;
-        if !(200..300).contains(&raw.status) {
-            return Err(Error::Api {
-                status: raw.status,
-                body: raw.body,
-                retry_after: raw.retry_after,
-            });
-        }
-        let parsed = serde_json::from_value(raw.body.clone())
-            .map_err(|e| Error::Transport(format!("unexpected body ({e}): {}", raw.body)))?;
-        Ok((raw.status, parsed))
+        typed(self.raw(method, path, body).await?)
     }
 
     // ---- auth ----
@@ -257,6 +276,17 @@ impl Client {
     pub async fn user(&self, id: i64) -> Result<User> {
         self.call(Method::GET, &format!("/api/users/{id}"), None)
             .await
+    }
+
+    /// Sets the caller's profile photo; returns its signed URL.
+    pub async fn upload_avatar(&self, file_name: &str, bytes: &[u8]) -> Result<String> {
+        let (_, body): (u16, Value) = self
+            .upload_with_status("/api/user/avatar", &[], (file_name, bytes))
+            .await?;
+        body["avatar_url"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| Error::Transport(format!("no avatar_url in {body}")))
     }
 
     pub async fn delete_account(&self) -> Result<Value> {
@@ -401,6 +431,30 @@ impl Client {
         Ok((status, envelope.message))
     }
 
+    /// Sends a media message (`message_type` image, video, audio or document)
+    /// as multipart: `fields` besides the type (`content`, `client_message_id`,
+    /// `reply_to_message_id`), then the file. Returns the status (201 new, 200 a
+    /// retried send).
+    pub async fn send_media(
+        &self,
+        chat_id: i64,
+        message_type: &str,
+        fields: &[(&str, &str)],
+        file_name: &str,
+        bytes: &[u8],
+    ) -> Result<(u16, Message)> {
+        let mut all = vec![("message_type", message_type)];
+        all.extend_from_slice(fields);
+        let (status, envelope): (u16, MessageEnvelope) = self
+            .upload_with_status(
+                &format!("/api/chats/{chat_id}/messages"),
+                &all,
+                (file_name, bytes),
+            )
+            .await?;
+        Ok((status, envelope.message))
+    }
+
     pub async fn history(&self, chat_id: i64, limit: u64, before: Option<i64>) -> Result<History> {
         let mut path = format!("/api/chats/{chat_id}/messages?limit={limit}");
         if let Some(before) = before {
@@ -477,6 +531,22 @@ impl Client {
     pub async fn group(&self, group_id: i64) -> Result<Chat> {
         self.call(Method::GET, &format!("/api/groups/{group_id}"), None)
             .await
+    }
+
+    /// Sets a group's photo (admins only).
+    pub async fn upload_group_avatar(
+        &self,
+        group_id: i64,
+        file_name: &str,
+        bytes: &[u8],
+    ) -> Result<Chat> {
+        self.upload_with_status(
+            &format!("/api/groups/{group_id}/avatar"),
+            &[],
+            (file_name, bytes),
+        )
+        .await
+        .map(|(_, chat)| chat)
     }
 
     pub async fn update_group(&self, group_id: i64, changes: Value) -> Result<Chat> {
@@ -590,6 +660,57 @@ impl Client {
 }
 
 /// True for 2xx.
+/// A successful answer's body as `T`; anything else as [`Error::Api`].
+fn typed<T: DeserializeOwned>(raw: Raw) -> Result<(u16, T)> {
+    if !(200..300).contains(&raw.status) {
+        return Err(Error::Api {
+            status: raw.status,
+            body: raw.body,
+            retry_after: raw.retry_after,
+        });
+    }
+    let parsed = serde_json::from_value(raw.body.clone())
+        .map_err(|e| Error::Transport(format!("unexpected body ({e}): {}", raw.body)))?;
+    Ok((raw.status, parsed))
+}
+
+/// A `multipart/form-data` body and its content type. The boundary is random,
+/// so no file can contain it by chance.
+pub fn multipart_body(fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> (String, Vec<u8>) {
+    let boundary = format!("natter-{:032x}", rand_u128());
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(value.as_bytes());
+        body.extend_from_slice(b"\r\n");
+    }
+    if let Some((file_name, bytes)) = file {
+        let file_name = file_name.replace(['"', '\r', '\n'], "_");
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+fn rand_u128() -> u128 {
+    let state = RandomState::new();
+    let mut high = state.build_hasher();
+    high.write_u64(1);
+    let mut low = state.build_hasher();
+    low.write_u64(2);
+    (u128::from(high.finish()) << 64) | u128::from(low.finish())
+}
+
 pub fn is_success(status: u16) -> bool {
     StatusCode::from_u16(status).is_ok_and(|s| s.is_success())
 }

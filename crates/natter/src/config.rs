@@ -518,6 +518,12 @@ pub struct MediaSettings {
     #[arg(long, env = "MEDIA_IMAGE_MAX_ALLOC", default_value_t = 256 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024 * 1024..=4 * 1024 * 1024 * 1024))]
     pub media_image_max_alloc: u64,
 
+    /// Seconds an unreferenced file is kept after a request was last handed it
+    /// (an upload of the same bytes not yet referenced), before collection may
+    /// remove it.
+    #[arg(long, env = "MEDIA_COLLECT_GRACE", default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub media_collect_grace: u64,
+
     /// S3 access key id (MEDIA_DISK=s3). When unset, object_store's usual credential
     /// sources (web identity, instance metadata) are tried.
     #[arg(long, env = "AWS_ACCESS_KEY_ID")]

@@ -15,7 +15,7 @@ use crate::secrets::{constant_time_eq, hmac_sha256_hex, random_digits};
 use crate::sessions::service::open_session;
 use crate::sms::Sms;
 use crate::state::AppState;
-use crate::{devices, groups, sessions, users};
+use crate::{devices, groups, messages, sessions, users};
 
 const OTP_DIGITS: u32 = 6;
 const INVALID_OTP: &str = "Invalid or expired OTP";
@@ -149,7 +149,7 @@ pub async fn verify_otp(
     let tokens = open_session(state, user.id).await?;
     Ok(VerifyOtpResponse {
         success: true,
-        user: users::service::self_view(&user),
+        user: users::service::self_view(state, &user).await,
         tokens,
     })
 }
@@ -168,7 +168,9 @@ pub async fn logout(state: &AppState, user_id: i64, session_id: i64) -> ApiResul
 }
 
 /// Soft-deletes the caller's account: signs out every session and removes
-/// every push device (one transaction), leaves every group, frees the number.
+/// every push device (one transaction), leaves every group, takes the files
+/// off the messages it sent and drops its photo (files nothing else shows are
+/// collected), frees the number.
 pub async fn delete_account(state: &AppState, user_id: i64) -> ApiResult<()> {
     let txn = state.db.begin().await?;
     sessions::service::end_all_sessions_on(&txn, user_id, "account_deleted").await?;
@@ -176,5 +178,7 @@ pub async fn delete_account(state: &AppState, user_id: i64) -> ApiResult<()> {
     txn.commit().await?;
     sessions::service::forget_user(state, user_id);
     groups::service::leave_all(state, user_id).await?;
+    messages::service::detach_media_of(state, user_id).await?;
+    users::service::remove_avatar(state, user_id).await?;
     users::service::soft_delete(state, user_id).await
 }

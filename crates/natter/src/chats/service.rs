@@ -12,6 +12,7 @@ use crate::contacts;
 use crate::db::entities::{chat, chat_participant};
 use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::PageQuery;
+use crate::media;
 use crate::membership::{self, emit_to_chat, require_member};
 use crate::messages;
 use crate::resources::chat::{ChatType, ChatView, ParticipantView, Role};
@@ -219,6 +220,8 @@ pub async fn build_views(
         }
     }
     let mut last_messages = last_messages;
+    let group_keys: Vec<String> = chats.iter().filter_map(|c| c.avatar_key.clone()).collect();
+    let group_avatars = media::urls::sign_all(&state.storage, group_keys).await;
     Ok(chats
         .into_iter()
         .map(|chat| {
@@ -229,7 +232,12 @@ pub async fn build_views(
                 ChatType::Private
             };
             let (name, avatar_url) = match chat_type {
-                ChatType::Group => (chat.name.clone(), chat.avatar_url.clone()),
+                ChatType::Group => (
+                    chat.name.clone(),
+                    chat.avatar_key
+                        .as_ref()
+                        .and_then(|key| group_avatars.get(key).cloned()),
+                ),
                 ChatType::Private => participants
                     .iter()
                     .find(|p| Some(p.user.id) != viewer && viewer.is_some())

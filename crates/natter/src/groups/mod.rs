@@ -7,10 +7,11 @@ pub mod service;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::state::AppState;
+use crate::media::MediaState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter<MediaState> {
     OpenApiRouter::new()
+        .routes(routes!(routes::set_avatar))
         .routes(routes!(routes::create))
         .routes(routes!(routes::show, routes::update))
         .routes(routes!(routes::add_members))

@@ -1,8 +1,8 @@
 //! HTTP handlers for groups.
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
 
 use super::dto::{
     AddMembersRequest, CreateGroupRequest, InviteLink, RoleRequest, UpdateGroupRequest,
@@ -13,6 +13,8 @@ use crate::http::auth::AuthUser;
 use crate::http::json::ValidJson;
 use crate::http::path::ValidPath;
 use crate::http::reply::Success;
+use crate::media::MediaState;
+use crate::media::upload::AvatarForm;
 use crate::resources::chat::ChatView;
 use crate::state::AppState;
 
@@ -55,6 +57,38 @@ pub async fn update(
 ) -> ApiResult<Json<ChatView>> {
     Ok(Json(
         service::update(&state, auth.user_id, group, request).await?,
+    ))
+}
+
+/// Sets the group's photo (admins only): `multipart/form-data` with an image in
+/// `file`, stored as a JPEG of at most 640 px.
+#[utoipa::path(post, path = "/api/groups/{group}/avatar", tag = "groups", security(("bearer" = [])),
+    params(("group" = i64, Path, description = "Group (chat) id")),
+    request_body(content((AvatarForm = "multipart/form-data"))),
+    responses((status = 200, body = ChatView), (status = 403, description = "Not an admin"),
+        (status = 404, description = "Not a member"), (status = 413, description = "Over MEDIA_MAX_BYTES_IMAGE"),
+        (status = 415, description = "Not an image"), (status = 422, description = "No file, or an image too large to decode")))]
+pub async fn set_avatar(
+    State(state): State<MediaState>,
+    auth: AuthUser,
+    ValidPath(group): ValidPath<i64>,
+    request: Request,
+) -> ApiResult<Json<ChatView>> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    Ok(Json(
+        service::set_avatar(
+            &state.app,
+            &state.media,
+            auth.user_id,
+            group,
+            request.into_body(),
+            content_type.as_deref(),
+        )
+        .await?,
     ))
 }
 

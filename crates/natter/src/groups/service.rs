@@ -17,6 +17,9 @@ use super::dto::{CreateGroupRequest, InviteLink, UpdateGroupRequest};
 use crate::chats::service as chats;
 use crate::db::entities::chat;
 use crate::error::{ApiError, ApiResult};
+use crate::media::sniff::MediaKind;
+use crate::media::upload::KindRule;
+use crate::media::{self, Media};
 use crate::membership::{self, Member};
 use crate::messages;
 use crate::resources::chat::{ChatType, ChatView, Role};
@@ -194,6 +197,43 @@ pub async fn update(
         Audience::default(),
     )
     .await?;
+    chats::emit_chat_updated(state, &mut tx, &chat, Audience::default()).await?;
+    finish(state, tx, actor, group_id).await
+}
+
+/// Sets a group's photo (admins only: checked before the body is read, and
+/// again in the transaction that writes). The old photo's reference is dropped;
+/// members hear `ChatUpdated`.
+pub async fn set_avatar(
+    state: &AppState,
+    media: &Media,
+    actor: i64,
+    group_id: i64,
+    body: axum::body::Body,
+    content_type: Option<&str>,
+) -> ApiResult<ChatView> {
+    require_admin(&state.db.read, group_id, actor).await?;
+    let mut upload = media
+        .receive(body, content_type, KindRule::Fixed(MediaKind::Image))
+        .await?;
+    let stored = media::service::store_avatar(media, &state.db, &mut upload).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
+    let member = membership::require_member_on(tx.conn(), group_id, actor)
+        .await
+        .map_err(|_| ApiError::not_found("Group"))?;
+    if !member.is_admin() {
+        tx.rollback().await?;
+        return Err(ApiError::forbidden("Only group admins can do that."));
+    }
+    media::service::replace_avatar(tx.conn(), member.chat.avatar_media_id, Some(stored.id)).await?;
+    let changes = chat::ActiveModel {
+        id: Set(group_id),
+        avatar_key: Set(Some(stored.key.as_str().to_string())),
+        avatar_media_id: Set(Some(stored.id)),
+        updated_at: Set(tx.now()),
+        ..Default::default()
+    };
+    let chat = membership::save(&tx, changes).await?;
     chats::emit_chat_updated(state, &mut tx, &chat, Audience::default()).await?;
     finish(state, tx, actor, group_id).await
 }

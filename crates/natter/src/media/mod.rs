@@ -5,16 +5,19 @@
 //! statuses) use it. docs/media.md tells the whole story.
 
 pub mod images;
+pub mod jobs;
 pub mod probe;
 pub mod routes;
 pub mod service;
 pub mod sniff;
 pub mod store;
 pub mod upload;
+pub mod urls;
 
 use std::ops::Deref;
 use std::sync::Arc;
 
+use axum::extract::FromRef;
 use tokio::sync::Semaphore;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -37,6 +40,10 @@ pub struct MediaInner {
     pub image_limits: ImageLimits,
     /// None when ffmpeg/ffprobe are not on the PATH.
     pub ffmpeg: Option<Ffmpeg>,
+    /// How long a row handed to a request (stored or reused) is safe from
+    /// collection (MEDIA_COLLECT_GRACE): far more than a request takes to
+    /// reference it.
+    pub collect_grace_ms: i64,
     /// Image decodes at once: one per core, each bounded by MEDIA_IMAGE_MAX_ALLOC.
     cpu: Semaphore,
     /// Where upload work outliving its request runs (the lingering read after an
@@ -66,9 +73,33 @@ impl Media {
                 max_alloc: media.media_image_max_alloc,
             },
             ffmpeg: Ffmpeg::detect().await,
+            collect_grace_ms: i64::try_from(media.media_collect_grace)
+                .unwrap_or(i64::MAX / 2)
+                .saturating_mul(1000),
             cpu: Semaphore::new(cores),
             tasks,
         }))
+    }
+}
+
+/// The state of routes that take uploads (avatars): the base services and
+/// upload processing. Their handlers take `State<AppState>` and
+/// `State<Media>` from it.
+#[derive(Clone)]
+pub struct MediaState {
+    pub app: AppState,
+    pub media: Media,
+}
+
+impl FromRef<MediaState> for AppState {
+    fn from_ref(state: &MediaState) -> AppState {
+        state.app.clone()
+    }
+}
+
+impl FromRef<MediaState> for Media {
+    fn from_ref(state: &MediaState) -> Media {
+        state.media.clone()
     }
 }
 

@@ -18,14 +18,12 @@ use crate::db::entities::media as media_row;
 use crate::error::{ApiError, ApiResult, is_unique_violation};
 use crate::media::Media;
 use crate::media::images::{self, ImageRefusal, Timings};
+use crate::media::jobs::enqueue_collect;
 use crate::media::sniff::{MediaKind, Sniffed, classify};
 use crate::media::store::{self, ACTIVE, Details, NewMedia, PENDING};
 use crate::media::upload::{ReceivedFile, Upload};
-use crate::storage::{ObjectKey, StorageError, Variant};
+use crate::storage::{ObjectKey, StorageError, TempFile, Variant};
 
-/// How long a row handed to a request (stored or reused) is safe from collection:
-/// far more than a request takes to reference it.
-pub const COLLECT_GRACE_MS: i64 = 600_000;
 /// How long a claim waits for another node's collection of the same key.
 const CLAIM_WAIT: Duration = Duration::from_millis(100);
 const CLAIM_TRIES: usize = 50;
@@ -309,12 +307,12 @@ fn storage_error(err: StorageError) -> ApiError {
 }
 
 /// Collects one row if nothing references it and no request was handed it in the
-/// last [`COLLECT_GRACE_MS`]: marks it deleting, deletes its objects, then the row.
+/// last MEDIA_COLLECT_GRACE (`Media::collect_grace_ms`): marks it deleting, deletes its objects, then the row.
 /// An error (the disk is down) leaves it deleting, so a retry picks it up where it
 /// stopped. True when the row is gone; false when it must stay (referenced, or too
 /// recent: the sweep will see it again).
 pub async fn collect(media: &Media, db: &Db, id: i64) -> anyhow::Result<bool> {
-    let idle_before = now_ms() - COLLECT_GRACE_MS;
+    let idle_before = now_ms() - media.collect_grace_ms;
     if !store::mark_deleting(&db.write, id, idle_before).await? {
         return Ok(false);
     }
@@ -332,7 +330,7 @@ pub async fn collect(media: &Media, db: &Db, id: i64) -> anyhow::Result<bool> {
 /// Collects up to `limit` unreferenced rows idle for the grace period; how many
 /// went. For a periodic job (after crashes, and uploads never referenced).
 pub async fn sweep(media: &Media, db: &Db, limit: u64) -> anyhow::Result<usize> {
-    let candidates = store::collectable(&db.read, now_ms() - COLLECT_GRACE_MS, limit).await?;
+    let candidates = store::collectable(&db.read, now_ms() - media.collect_grace_ms, limit).await?;
     let mut collected = 0;
     for id in candidates {
         if collect(media, db, id).await? {
@@ -366,4 +364,127 @@ pub async fn store_message_file(
         )),
         (None, None) => Ok(None),
     }
+}
+
+/// Takes `count` references on a row inside the caller's transaction (a message
+/// and its forwarded copies, an avatar). 503 when the row is gone or being
+/// collected since it was handed out (never within MEDIA_COLLECT_GRACE of the
+/// upload): the client sends the file again.
+pub async fn add_references(
+    conn: &impl sea_orm::ConnectionTrait,
+    id: i64,
+    count: i64,
+) -> ApiResult<()> {
+    if store::add_references(conn, id, count, now_ms()).await? {
+        Ok(())
+    } else {
+        Err(ApiError::Unavailable(
+            "The file is no longer stored; send it again.".into(),
+        ))
+    }
+}
+
+/// Drops references inside the caller's transaction and asks, in the same
+/// transaction, for the rows' collection after the commit (a job: retried while
+/// the disk is down; it removes only what nothing references any more).
+pub async fn drop_references(
+    conn: &impl sea_orm::ConnectionTrait,
+    counts: &std::collections::BTreeMap<i64, i64>,
+) -> ApiResult<()> {
+    for (id, count) in counts {
+        store::drop_references(conn, *id, *count).await?;
+    }
+    enqueue_collect(conn, counts.keys().copied()).await?;
+    Ok(())
+}
+
+/// Probes a stored video or audio file with ffmpeg (duration, a video's size and
+/// poster) and records what it found. True when the row now has details to show
+/// (found now or by an earlier run); false without ffmpeg, for other kinds, or
+/// when the row is gone.
+pub async fn probe_stored(media: &Media, db: &Db, id: i64) -> anyhow::Result<bool> {
+    let Some(row) = store::find(&db.write, id).await? else {
+        return Ok(false);
+    };
+    if row.state != ACTIVE || !matches!(row.kind.as_str(), "video" | "audio") {
+        return Ok(false);
+    }
+    if row.duration_ms.is_some() || row.thumbnail_key.is_some() {
+        return Ok(true);
+    }
+    let (Some(ffmpeg), Some(key)) = (&media.ffmpeg, ObjectKey::parse(&row.storage_key)) else {
+        return Ok(false);
+    };
+    // ffmpeg reads files natter wrote, by path: the local disk's, or a temp copy.
+    let copy = match media.storage.local_path(&key) {
+        Some(_) => None,
+        None => Some(download_to_temp(media, &key).await?),
+    };
+    let path = match (&copy, media.storage.local_path(&key)) {
+        (Some(temp), _) => temp.path().to_path_buf(),
+        (None, Some(path)) => path,
+        (None, None) => return Ok(false),
+    };
+    let Some(probe) = ffmpeg.probe(&path).await else {
+        return Ok(false);
+    };
+    let mut details = Details {
+        duration_ms: probe.duration_ms,
+        width: probe.width.map(i64::from),
+        height: probe.height.map(i64::from),
+        thumbnail_key: None,
+    };
+    if probe.has_video
+        && let Some(poster) = ffmpeg.poster(&path).await
+    {
+        let thumb = sibling(&key, Variant::Thumbnail).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        media
+            .storage
+            .put_bytes(&thumb, poster, "image/jpeg")
+            .await?;
+        details.thumbnail_key = Some(thumb.as_str().to_string());
+    }
+    let found = details.duration_ms.is_some() || details.thumbnail_key.is_some();
+    store::set_details(&db.write, id, details, now_ms()).await?;
+    Ok(found)
+}
+
+/// A stored object copied to a temp file (S3), for tools that need a path.
+async fn download_to_temp(media: &Media, key: &ObjectKey) -> anyhow::Result<TempFile> {
+    use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let (temp, mut file) = media.storage.create_temp().await?;
+    let mut download = media.storage.get(key, None).await?;
+    while let Some(chunk) = download.body.next().await {
+        file.write_all(&chunk?).await?;
+    }
+    file.flush().await?;
+    Ok(temp)
+}
+
+/// The photo of an avatar upload, stored (resized, upright, as JPEG): 422 without
+/// a file, 415 for a non-image.
+pub async fn store_avatar(media: &Media, db: &Db, upload: &mut Upload) -> ApiResult<StoredMedia> {
+    let file = upload
+        .file
+        .take()
+        .ok_or_else(|| ApiError::field("file", "The file field is required."))?;
+    store_upload(media, db, file, Purpose::Avatar).await
+}
+
+/// Replaces a photo (a user's or a group's) inside the caller's transaction,
+/// whose row the caller holds locked: a reference on the new row, the old one's
+/// dropped and its collection asked for.
+pub async fn replace_avatar(
+    conn: &impl sea_orm::ConnectionTrait,
+    old: Option<i64>,
+    new: Option<i64>,
+) -> ApiResult<()> {
+    if let Some(new) = new {
+        add_references(conn, new, 1).await?;
+    }
+    if let Some(old) = old {
+        drop_references(conn, &std::collections::BTreeMap::from([(old, 1)])).await?;
+    }
+    Ok(())
 }

@@ -11,6 +11,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect,
 };
 
+use crate::db::IN_LIST_CHUNK;
 use crate::db::entities::media;
 
 pub const PENDING: &str = "pending";
@@ -38,6 +39,23 @@ pub struct Details {
 
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<media::Model>, DbErr> {
     media::Entity::find_by_id(id).one(db).await
+}
+
+/// Rows by id (any state).
+pub async fn find_many(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<media::Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IN_LIST_CHUNK) {
+        rows.extend(
+            media::Entity::find()
+                .filter(media::Column::Id.is_in(chunk.iter().copied()))
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(rows)
 }
 
 pub async fn find_by_key(

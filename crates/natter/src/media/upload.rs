@@ -370,6 +370,37 @@ pub struct MessageUpload(pub Upload);
 /// The upload of an avatar: an image.
 pub struct AvatarUpload(pub Upload);
 
+/// An avatar upload: `multipart/form-data` with the image in `file`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct AvatarForm {
+    /// JPEG, PNG, WebP or GIF, at most MEDIA_MAX_BYTES_IMAGE; stored as a JPEG of
+    /// at most 640 px, upright, without metadata.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
+
+impl Media {
+    /// Reads an upload's body (for routes that check permissions before reading
+    /// it, so that nobody streams a file where they may not put it).
+    pub async fn receive(
+        &self,
+        body: Body,
+        content_type: Option<&str>,
+        rule: KindRule,
+    ) -> ApiResult<Upload> {
+        receive(
+            body,
+            content_type,
+            &self.storage,
+            &self.limits,
+            rule,
+            &self.tasks,
+        )
+        .await
+    }
+}
+
 async fn extract(req: Request, media: &Media, rule: KindRule) -> ApiResult<Upload> {
     let content_type = req
         .headers()

@@ -113,6 +113,28 @@ pub struct SendMessageRequest {
     pub contact_data: Option<ContactCard>,
 }
 
+/// A media message as `multipart/form-data`: the fields of the JSON body as
+/// text parts (send `message_type` before `file`, so its own size limit applies
+/// while streaming), and the file.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SendMessageForm {
+    /// image, video or audio, or document (or any other type, without a file).
+    pub message_type: SendableType,
+    /// The caption, up to 65,536 characters.
+    #[schema(min_length = 1, max_length = 65536)]
+    pub content: Option<String>,
+    #[schema(minimum = 1)]
+    pub reply_to_message_id: Option<i64>,
+    #[schema(min_length = 1, max_length = 64)]
+    pub client_message_id: Option<String>,
+    /// The file: its bytes decide its type (image: JPEG, PNG, WebP, GIF; video:
+    /// MP4, WebM, 3GP, QuickTime; audio: Ogg/Opus, MP3, AAC/M4A, WAV, AMR, WebM;
+    /// document: anything but executables), at most MEDIA_MAX_BYTES_<TYPE>.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
+
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct EditMessageRequest {
     #[validate(length(min = 1, max = 65536))]

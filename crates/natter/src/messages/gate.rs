@@ -91,6 +91,7 @@ mod tests {
             content: Some("hi".into()),
             location: None,
             contact_data: None,
+            media: None,
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod dto;
 mod gate;
+pub mod probe;
 pub mod receipts;
 pub mod render;
 pub mod routes;
@@ -15,6 +16,7 @@ use axum::extract::FromRef;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::media::Media;
 use crate::state::AppState;
 use writer::Writer;
 
@@ -25,11 +27,19 @@ use writer::Writer;
 pub struct MessagesState {
     pub app: AppState,
     pub writer: Writer,
+    /// Upload processing, for media messages.
+    pub media: Media,
 }
 
 impl FromRef<MessagesState> for AppState {
     fn from_ref(state: &MessagesState) -> AppState {
         state.app.clone()
+    }
+}
+
+impl FromRef<MessagesState> for Media {
+    fn from_ref(state: &MessagesState) -> Media {
+        state.media.clone()
     }
 }
 

@@ -15,6 +15,7 @@ use super::store::{self, MARK_DELIVERED, MARK_READ};
 use crate::clock::Timestamp;
 use crate::db::entities::{message, message_reaction, receipt_mark};
 use crate::error::ApiResult;
+use crate::media;
 use crate::membership::{self, ReceiptHolder};
 use crate::resources::message::{
     DeliveryStatus, LocationView, MediaView, MessageView, ReactionSummary, ReplyView, SenderView,
@@ -46,6 +47,12 @@ pub async fn render(
     let senders = users::service::summaries(state, &sender_ids).await?;
     let reactions = summarise_reactions(store::reactions_of(conn, &ids).await?);
     let receipts = Receipts::load(conn, messages).await?;
+    let mut media = media_views(state, conn, messages).await?;
+    let avatar_keys: Vec<String> = senders
+        .values()
+        .filter_map(|s| s.avatar_key.clone())
+        .collect();
+    let avatars = media::urls::sign_all(&state.storage, avatar_keys).await;
     Ok(messages
         .iter()
         .map(|m| {
@@ -54,7 +61,7 @@ pub async fn render(
                 .map(|s| SenderView {
                     id: s.id,
                     name: s.name.clone(),
-                    avatar_url: s.avatar_url.clone(),
+                    avatar_url: s.avatar_key.as_ref().and_then(|k| avatars.get(k).cloned()),
                 })
                 .unwrap_or_else(|| SenderView {
                     id: m.sender_id,
@@ -73,7 +80,7 @@ pub async fn render(
                     .and_then(|id| replies.get(&id).cloned()),
                 message_type: m.message_type.clone(),
                 content: content_value(m),
-                media: media_view(m),
+                media: media.remove(&m.id),
                 location: location_view(m),
                 contact_data: m
                     .contact_data
@@ -111,15 +118,34 @@ pub fn reply_view(m: &message::Model) -> ReplyView {
     }
 }
 
-fn media_view(m: &message::Model) -> Option<MediaView> {
-    Some(MediaView {
-        url: m.media_url.clone()?,
-        size: m.media_size,
-        duration: m.media_duration,
-        mime_type: m.media_mime_type.clone(),
-        file_name: m.file_name.clone(),
-        thumbnail_url: m.thumbnail_url.clone(),
-    })
+/// Each message's `media`, its URLs signed now: one query for the whole page.
+async fn media_views(
+    state: &AppState,
+    conn: &impl ConnectionTrait,
+    messages: &[message::Model],
+) -> ApiResult<HashMap<i64, MediaView>> {
+    let shown: Vec<(&message::Model, i64)> = messages
+        .iter()
+        .filter(|m| m.deleted_at.is_none())
+        .filter_map(|m| m.media_id.map(|id| (m, id)))
+        .collect();
+    if shown.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<i64> = shown.iter().map(|(_, id)| *id).collect();
+    let rows = media::urls::rows(conn, ids).await?;
+    let mut views = HashMap::with_capacity(shown.len());
+    for (m, media_id) in shown {
+        let Some(row) = rows.get(&media_id) else {
+            continue;
+        };
+        if let Some(view) =
+            media::urls::message_media(&state.storage, row, m.file_name.as_deref()).await
+        {
+            views.insert(m.id, view);
+        }
+    }
+    Ok(views)
 }
 
 fn location_view(m: &message::Model) -> Option<LocationView> {

@@ -1,13 +1,13 @@
 //! HTTP handlers for messages.
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{StatusCode, header};
 
 use super::dto::{
     EditMessageRequest, ForwardRequest, HistoryQuery, MessageEnvelope, MessageHistory,
-    MessagesEnvelope, ReactRequest, ReactResponse, ReadResponse, ReceiptList, SendMessageRequest,
-    SuccessMessage, TypingRequest, WatermarkRequest,
+    MessagesEnvelope, ReactRequest, ReactResponse, ReadResponse, ReceiptList, SendMessageForm,
+    SendMessageRequest, SuccessMessage, TypingRequest, WatermarkRequest,
 };
 use super::{MessagesState, receipts, service};
 use crate::clock::Timestamp;
@@ -17,6 +17,7 @@ use crate::http::json::ValidJson;
 use crate::http::path::ValidPath;
 use crate::http::query::ValidQuery;
 use crate::http::reply::Success;
+use crate::media::upload::is_multipart;
 use crate::membership::Watermark;
 use crate::state::AppState;
 
@@ -35,22 +36,48 @@ pub async fn history(
     ))
 }
 
-/// Sends a message. 201 once committed; 200 with the first message when the
-/// same `client_message_id` was sent before.
+/// Sends a message: JSON, or `multipart/form-data` with the file in `file` for
+/// image, video, audio and document messages. 201 once committed; 200 with the
+/// first message when the same `client_message_id` was sent before.
 #[utoipa::path(post, path = "/api/chats/{chat}/messages", tag = "messages", security(("bearer" = [])),
-    params(("chat" = i64, Path, description = "Chat id")), request_body = SendMessageRequest,
+    params(("chat" = i64, Path, description = "Chat id")),
+    request_body(content(
+        (SendMessageRequest = "application/json"),
+        (SendMessageForm = "multipart/form-data"),
+    )),
     responses((status = 201, body = MessageEnvelope), (status = 200, body = MessageEnvelope, description = "A retried send"),
         (status = 403, description = "Blocked"), (status = 404, description = "Not a member of that chat"),
+        (status = 413, description = "The file is over its type's MEDIA_MAX_BYTES_* limit"),
+        (status = 415, description = "The file's bytes are not an allowed type for message_type"),
         (status = 422, description = "Validation failed")))]
 pub async fn send(
     State(state): State<MessagesState>,
     auth: AuthUser,
     ValidPath(chat): ValidPath<i64>,
-    ValidJson(request): ValidJson<SendMessageRequest>,
+    request: Request,
 ) -> ApiResult<(StatusCode, Json<MessageEnvelope>)> {
     service::count_send(&state.app, auth.user_id).await?;
-    let (message, created) =
-        service::send(&state.app, &state.writer, auth.user_id, chat, request).await?;
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (message, created) = if is_multipart(content_type.as_deref()) {
+        service::send_upload(
+            &state.app,
+            &state.writer,
+            &state.media,
+            auth.user_id,
+            chat,
+            request.into_body(),
+            content_type.as_deref(),
+        )
+        .await?
+    } else {
+        let ValidJson(body) =
+            ValidJson::<SendMessageRequest>::from_request(request, &state).await?;
+        service::send(&state.app, &state.writer, auth.user_id, chat, body).await?
+    };
     let status = if created {
         StatusCode::CREATED
     } else {

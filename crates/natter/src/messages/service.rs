@@ -1,10 +1,11 @@
 //! Messages: sending (through the group-commit writer), history, edits,
 //! deletes, reactions, forwarding and receipts.
 
-use std::collections::HashMap;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 use sea_orm::ConnectionTrait;
+use validator::Validate;
 
 use super::dto::{
     ForwardRequest, HistoryPagination, HistoryQuery, MessageHistory, ReactResponse, ReactionResult,
@@ -12,9 +13,14 @@ use super::dto::{
 };
 use super::render::{self, reply_view, summarise_reactions};
 use super::store::{self, UnreadProbe};
-use super::writer::{Draft, Refusal, SendOutcome, Writer};
+use super::writer::{Draft, DraftMedia, Refusal, SendOutcome, Writer};
 use crate::db::entities::message;
 use crate::error::{ApiError, ApiResult};
+use crate::http::json::from_value;
+use crate::http::laravel::validation_error;
+use crate::media::service::StoredMedia;
+use crate::media::upload::KindRule;
+use crate::media::{self, Media};
 use crate::membership::{self, Member};
 use crate::ratelimit::{self, Limit};
 use crate::realtime::channels::chat_channel;
@@ -42,15 +48,141 @@ pub async fn send(
     let reply_to = match request.reply_to_message_id {
         Some(id) => {
             let member = membership::require_member(state, chat_id, user_id).await?;
-            check_shape(&request)?;
+            check_shape(&request, false)?;
             Some(reply_target(state, &member, id).await?)
         }
         None => {
-            check_shape(&request)?;
+            check_shape(&request, false)?;
             None
         }
     };
-    let draft = Draft {
+    let draft = draft_of(state, user_id, chat_id, request, reply_to, None).await?;
+    outcome_view(state, user_id, writer.send(draft).await?).await
+}
+
+/// Sends a media message from a multipart upload. Membership and blocks are
+/// checked before the body is read (nobody streams a file into a chat they may
+/// not write to), the fields are validated like the JSON body's, then the file
+/// is stored (415, 422) and the writer stores the message with its reference.
+pub async fn send_upload(
+    state: &AppState,
+    writer: &Writer,
+    media: &Media,
+    user_id: i64,
+    chat_id: i64,
+    body: axum::body::Body,
+    content_type: Option<&str>,
+) -> ApiResult<(MessageView, bool)> {
+    let started = Instant::now();
+    let member = membership::require_member(state, chat_id, user_id).await?;
+    membership::ensure_not_blocked(state, &member).await?;
+    let mut upload = media
+        .receive(body, content_type, KindRule::Field("message_type"))
+        .await?;
+    let received = started.elapsed();
+    let request: SendMessageRequest = from_value(form_json(&upload.fields))?;
+    request.validate().map_err(validation_error)?;
+    check_shape(&request, upload.file.is_some())?;
+    let reply_to = match request.reply_to_message_id {
+        Some(id) => Some(reply_target(state, &member, id).await?),
+        None => None,
+    };
+    let file_name = upload.file.as_ref().and_then(|f| f.file_name.clone());
+    let storing = Instant::now();
+    let stored = media::service::store_message_file(media, &state.db, &mut upload).await?;
+    let store_time = storing.elapsed();
+    let timings = stored.as_ref().and_then(|s| s.timings);
+    let attached = match stored {
+        Some(stored) => Some(draft_media(state, media, &stored, file_name).await?),
+        None => None,
+    };
+    let draft = draft_of(state, user_id, chat_id, request, reply_to, attached).await?;
+    let committing = Instant::now();
+    let outcome = writer.send(draft).await?;
+    if let Some(t) = timings {
+        // Where an image message's time went (docs/benchmarks.md, bench/media-image.py).
+        tracing::debug!(
+            receive_ms = ms(received),
+            decode_ms = ms(t.decode),
+            orient_ms = ms(t.orient),
+            strip_or_encode_ms = ms(t.encode),
+            thumbnail_ms = ms(t.thumbnail),
+            store_ms = ms(store_time.saturating_sub(t.decode + t.orient + t.encode + t.thumbnail)),
+            commit_ms = ms(committing.elapsed()),
+            total_ms = ms(started.elapsed()),
+            "image message"
+        );
+    }
+    outcome_view(state, user_id, outcome).await
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Multipart fields are text; the JSON body's numbers and objects are parsed
+/// from it so that one set of rules (and the same 422s) validates both. An empty
+/// field counts as absent, as Laravel's ConvertEmptyStringsToNull has it (a form
+/// with an empty caption is a photo without one).
+fn form_json(fields: &std::collections::BTreeMap<String, String>) -> serde_json::Value {
+    let value = |name: &str, text: &str| -> serde_json::Value {
+        let parsed = match name {
+            "reply_to_message_id" | "latitude" | "longitude" | "contact_data" => {
+                serde_json::from_str(text).ok()
+            }
+            _ => None,
+        };
+        parsed.unwrap_or_else(|| serde_json::Value::String(text.to_string()))
+    };
+    serde_json::Value::Object(
+        fields
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.clone(), value(k, v)))
+            .collect(),
+    )
+}
+
+/// What a message shows of its stored file, signed now for `MessageSent`.
+async fn draft_media(
+    state: &AppState,
+    media: &Media,
+    stored: &StoredMedia,
+    file_name: Option<String>,
+) -> ApiResult<DraftMedia> {
+    let row = media::urls::rows(&state.db.write, vec![stored.id])
+        .await?
+        .remove(&stored.id)
+        .ok_or_else(|| {
+            ApiError::Unavailable("The file is no longer stored; send it again.".into())
+        })?;
+    let file_name = file_name.filter(|_| row.kind == "document");
+    let view = media::urls::message_media(&state.storage, &row, file_name.as_deref())
+        .await
+        .ok_or_else(|| {
+            ApiError::Unavailable("The file is no longer stored; send it again.".into())
+        })?;
+    let probe = media.ffmpeg.is_some()
+        && matches!(row.kind.as_str(), "video" | "audio")
+        && row.duration_ms.is_none()
+        && row.thumbnail_key.is_none();
+    Ok(DraftMedia {
+        id: row.id,
+        file_name,
+        view,
+        probe,
+    })
+}
+
+async fn draft_of(
+    state: &AppState,
+    user_id: i64,
+    chat_id: i64,
+    request: SendMessageRequest,
+    reply_to: Option<ReplyView>,
+    media: Option<DraftMedia>,
+) -> ApiResult<Draft> {
+    Ok(Draft {
         chat_id,
         sender: sender_of(state, user_id).await?,
         client_message_id: request.client_message_id,
@@ -73,8 +205,8 @@ pub async fn send(
             }
             _ => None,
         },
-    };
-    outcome_view(state, user_id, writer.send(draft).await?).await
+        media,
+    })
 }
 
 async fn outcome_view(
@@ -95,16 +227,21 @@ async fn outcome_view(
     }
 }
 
-/// The per-type rules the request type cannot express.
-fn check_shape(request: &SendMessageRequest) -> ApiResult<()> {
+/// The per-type rules the request type cannot express. `has_file`: a multipart
+/// send carried a file.
+fn check_shape(request: &SendMessageRequest, has_file: bool) -> ApiResult<()> {
     match request.message_type {
         SendableType::Text if request.content.is_none() => Err(ApiError::field(
             "content",
             "The content field is required for text messages.",
         )),
-        kind if kind.is_media() => Err(ApiError::field(
+        kind if kind.is_media() && !has_file => Err(ApiError::field(
             "file",
             format!("The file field is required for {} messages.", kind.as_str()),
+        )),
+        kind if !kind.is_media() && has_file => Err(ApiError::field(
+            "file",
+            "Only image, video, audio and document messages carry a file.",
         )),
         SendableType::Location if request.latitude.is_none() => Err(ApiError::field(
             "latitude",
@@ -154,8 +291,8 @@ async fn sender_of(state: &AppState, user_id: i64) -> ApiResult<SenderView> {
         .ok_or_else(|| ApiError::not_found("User"))?;
     Ok(SenderView {
         id: summary.id,
+        avatar_url: media::urls::sign(&state.storage, summary.avatar_key.as_deref()).await,
         name: summary.name,
-        avatar_url: summary.avatar_url,
     })
 }
 
@@ -287,6 +424,9 @@ pub async fn delete(state: &AppState, user_id: i64, message_id: i64) -> ApiResul
     if !store::soft_delete(tx.conn(), message_id, tx.now()).await? {
         return Ok(());
     }
+    if let Some(media_id) = message.media_id {
+        media::service::drop_references(tx.conn(), &BTreeMap::from([(media_id, 1)])).await?;
+    }
     let view = reload(state, &tx, message_id).await?;
     membership::emit_to_chat(
         &mut tx,
@@ -386,6 +526,7 @@ pub async fn forward(
         membership::ensure_not_blocked(state, &member).await?;
     }
     let sender = sender_of(state, user_id).await?;
+    let attached = forwarded_media(state, &original).await?;
     let location = match (original.latitude, original.longitude) {
         (Some(latitude), Some(longitude)) => Some(LocationView {
             latitude,
@@ -408,6 +549,7 @@ pub async fn forward(
             content: original.content.clone(),
             location: location.clone(),
             contact_data: original.contact_data.clone(),
+            media: attached.clone(),
         })
     });
     let mut views = Vec::with_capacity(targets.len());
@@ -415,6 +557,48 @@ pub async fn forward(
         views.push(outcome_view(state, user_id, outcome?).await?.0);
     }
     Ok(views)
+}
+
+/// A forwarded copy shows the same stored file: no byte is copied, each copy
+/// takes a reference in the writer's transaction.
+async fn forwarded_media(
+    state: &AppState,
+    original: &message::Model,
+) -> ApiResult<Option<DraftMedia>> {
+    let Some(media_id) = original.media_id else {
+        return Ok(None);
+    };
+    let row = media::urls::rows(&state.db.read, vec![media_id])
+        .await?
+        .remove(&media_id);
+    let view = match &row {
+        Some(row) => {
+            media::urls::message_media(&state.storage, row, original.file_name.as_deref()).await
+        }
+        None => None,
+    };
+    let view = view.ok_or_else(|| ApiError::forbidden("This message cannot be forwarded."))?;
+    Ok(Some(DraftMedia {
+        id: media_id,
+        file_name: original.file_name.clone(),
+        view,
+        probe: false,
+    }))
+}
+
+/// Takes the files off every message a user sent (account deletion) and drops
+/// their references; files nothing else shows are collected after the commit.
+pub async fn detach_media_of(state: &AppState, user_id: i64) -> ApiResult<()> {
+    let txn = state.db.begin().await?;
+    let mut counts: BTreeMap<i64, i64> = BTreeMap::new();
+    for media_id in store::detach_media_of_sender(&txn, user_id).await? {
+        *counts.entry(media_id).or_default() += 1;
+    }
+    if !counts.is_empty() {
+        media::service::drop_references(&txn, &counts).await?;
+    }
+    txn.commit().await?;
+    Ok(())
 }
 
 /// For chat listing: when each chat's newest message (after the given
@@ -533,6 +717,7 @@ pub async fn post_system(
         content: Some(content.to_string()),
         location: None,
         contact_data: None,
+        media: None,
     };
     let id = tx.next_message_id();
     let view = super::writer::new_view(&draft, id, tx.now());

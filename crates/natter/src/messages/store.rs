@@ -217,7 +217,7 @@ pub async fn set_content(
 
 /// Deletes for everyone: the place stays, the content goes. False when the
 /// message was already deleted (checked on the row itself, in the writing
-/// statement).
+/// statement; its media reference was dropped then).
 pub async fn soft_delete(db: &impl ConnectionTrait, id: i64, now: i64) -> Result<bool, DbErr> {
     let none_text: Option<String> = None;
     let none_int: Option<i64> = None;
@@ -244,6 +244,7 @@ pub async fn soft_delete(db: &impl ConnectionTrait, id: i64, now: i64) -> Result
             Expr::value(none_text.clone()),
         )
         .col_expr(message::Column::ContactData, Expr::value(none_text))
+        .col_expr(message::Column::MediaId, Expr::value(none_int))
         .filter(message::Column::Id.eq(id))
         .filter(message::Column::DeletedAt.is_null())
         .exec(db)
@@ -256,6 +257,43 @@ pub async fn soft_delete(db: &impl ConnectionTrait, id: i64, now: i64) -> Result
         .exec(db)
         .await?;
     Ok(true)
+}
+
+/// Messages showing a media row (not deleted), for telling their chats what a
+/// probe found.
+pub async fn showing_media(
+    db: &impl ConnectionTrait,
+    media_id: i64,
+) -> Result<Vec<message::Model>, DbErr> {
+    message::Entity::find()
+        .filter(message::Column::MediaId.eq(media_id))
+        .filter(message::Column::DeletedAt.is_null())
+        .all(db)
+        .await
+}
+
+/// Takes the files off every message a user sent (account deletion): the media
+/// rows they referenced, with how many references each loses.
+pub async fn detach_media_of_sender(
+    db: &impl ConnectionTrait,
+    sender_id: i64,
+) -> Result<Vec<i64>, DbErr> {
+    let media_ids: Vec<Option<i64>> = message::Entity::find()
+        .select_only()
+        .column(message::Column::MediaId)
+        .filter(message::Column::SenderId.eq(sender_id))
+        .filter(message::Column::MediaId.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    let none: Option<i64> = None;
+    message::Entity::update_many()
+        .col_expr(message::Column::MediaId, Expr::value(none))
+        .filter(message::Column::SenderId.eq(sender_id))
+        .filter(message::Column::MediaId.is_not_null())
+        .exec(db)
+        .await?;
+    Ok(media_ids.into_iter().flatten().collect())
 }
 
 pub async fn reactions_of(

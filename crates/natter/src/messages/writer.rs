@@ -11,7 +11,7 @@
 //! If a batch fails (say a client message id another node just stored), the
 //! writer retries its jobs one by one, so one bad job fails alone.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use sea_orm::ActiveValue::Set;
@@ -28,10 +28,11 @@ use crate::db::unique::MESSAGES_CLIENT_ID;
 use crate::devices::{self, SentMessage};
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::Waker;
+use crate::media;
 use crate::membership::{self, RosterCache, Watermark};
 use crate::realtime::Realtime;
 use crate::resources::message::{
-    DeliveryStatus, LocationView, MessageView, ReceiptUpdate, ReplyView, SenderView,
+    DeliveryStatus, LocationView, MediaView, MessageView, ReceiptUpdate, ReplyView, SenderView,
 };
 use crate::synclog::{Audience, CommittedEvent, Event, LogTx, Scope};
 use crate::telemetry::{
@@ -50,6 +51,21 @@ pub struct Draft {
     pub location: Option<LocationView>,
     /// The contact card as JSON text.
     pub contact_data: Option<String>,
+    /// The stored file of a media message.
+    pub media: Option<DraftMedia>,
+}
+
+/// A media message's file: the row it references (one reference per message,
+/// taken in the transaction that stores the message) and what the message shows.
+#[derive(Debug, Clone)]
+pub struct DraftMedia {
+    pub id: i64,
+    /// The sender's file name (documents).
+    pub file_name: Option<String>,
+    /// Signed when the request was handled, for the `MessageSent` event.
+    pub view: MediaView,
+    /// Ask for an ffmpeg probe (a video or audio file not probed yet).
+    pub probe: bool,
 }
 
 #[derive(Debug)]
@@ -353,6 +369,8 @@ async fn write_batch(
         in_batch: HashMap::new(),
         rows: Vec::new(),
         sent: Vec::new(),
+        references: BTreeMap::new(),
+        probes: BTreeSet::new(),
     };
     let mut tx = LogTx::begin(db).await?;
     let gate = Gate::load(&tx, rosters, drafts()).await?;
@@ -371,6 +389,14 @@ async fn write_batch(
         }
     }
     let sent = sends.rows.len();
+    // A row that cannot take its references fails the batch; the retry one by
+    // one fails only the send that carried it.
+    for (media_id, count) in &sends.references {
+        media::service::add_references(tx.conn(), *media_id, *count).await?;
+    }
+    for media_id in &sends.probes {
+        media::jobs::enqueue_probe(tx.conn(), *media_id).await?;
+    }
     store::insert_many(tx.conn(), sends.rows).await?;
     // With the messages, or not at all: a push exists if its message does.
     let presence = &env.pushes.realtime.presence;
@@ -392,6 +418,10 @@ struct Sends {
     rows: Vec<message::ActiveModel>,
     /// The messages stored, for their pushes.
     sent: Vec<SentMessage>,
+    /// Media row -> references the admitted messages take on it.
+    references: BTreeMap<i64, i64>,
+    /// Media rows to probe once committed.
+    probes: BTreeSet<i64>,
 }
 
 impl Sends {
@@ -428,6 +458,12 @@ impl Sends {
             Event::MessageSent(&view),
         )?;
         self.rows.push(new_row(draft, id, seq, now));
+        if let Some(media) = &draft.media {
+            *self.references.entry(media.id).or_default() += 1;
+            if media.probe {
+                self.probes.insert(media.id);
+            }
+        }
         if let Some(key) = key {
             self.in_batch.insert(key, id);
         }
@@ -467,7 +503,7 @@ pub(super) fn new_view(draft: &Draft, id: i64, now: i64) -> MessageView {
                 .and_then(|t| serde_json::from_str(t).ok()),
             _ => draft.content.clone().map(serde_json::Value::String),
         },
-        media: None,
+        media: draft.media.as_ref().map(|m| m.view.clone()),
         location: draft.location.clone(),
         contact_data: draft
             .contact_data
@@ -497,7 +533,7 @@ pub(super) fn new_row(draft: &Draft, id: i64, seq: i64, now: i64) -> message::Ac
         media_size: Set(None),
         media_duration: Set(None),
         media_mime_type: Set(None),
-        file_name: Set(None),
+        file_name: Set(draft.media.as_ref().and_then(|m| m.file_name.clone())),
         thumbnail_url: Set(None),
         latitude: Set(draft.location.as_ref().map(|l| l.latitude)),
         longitude: Set(draft.location.as_ref().map(|l| l.longitude)),
@@ -506,6 +542,7 @@ pub(super) fn new_row(draft: &Draft, id: i64, seq: i64, now: i64) -> message::Ac
         sent_at: Set(now),
         edited_at: Set(None),
         deleted_at: Set(None),
+        media_id: Set(draft.media.as_ref().map(|m| m.id)),
     }
 }
 

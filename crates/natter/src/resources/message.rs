@@ -27,14 +27,26 @@ pub struct ReplyView {
     pub content: Option<serde_json::Value>,
 }
 
+/// A message's file. URLs are signed and expire (at least MEDIA_URL_TTL, one
+/// hour by default); fetch the message again for fresh ones.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MediaView {
+    /// Signed, expiring URL of the file (without metadata, for images).
     pub url: String,
+    /// Bytes uploaded.
     pub size: Option<i64>,
+    /// Whole seconds (video and audio), once probed; null without ffmpeg.
     pub duration: Option<i64>,
+    /// The type sniffed from the bytes.
     pub mime_type: Option<String>,
+    /// The sender's file name (documents).
     pub file_name: Option<String>,
+    /// Signed URL of a JPEG, longest side 320 px: images at once, video posters
+    /// once probed (`MessageEdited`).
     pub thumbnail_url: Option<String>,
+    /// Pixels as displayed (images; video once probed).
+    pub width: Option<i64>,
+    pub height: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -73,11 +73,12 @@ pub struct SelfView {
 
 /// A user in brief, the same for every viewer: the photo only when its owner
 /// shows it to everyone. Used where one rendering serves all (message senders).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// Cached, so it holds the photo's object key; responses sign it when sent.
+#[derive(Debug, Clone)]
 pub struct UserSummary {
     pub id: i64,
     pub name: String,
-    pub avatar_url: Option<String>,
+    pub avatar_key: Option<String>,
 }
 
 /// `App\Events\UserOnline` payload.

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::jobs::{Registry, probe};
+use crate::media::{self, Media};
 use crate::push::Push;
 use crate::state::AppState;
-use crate::{auth, devices, sessions, sync};
+use crate::{auth, devices, messages, sessions, sync};
 
-/// The registry of a node serving `state`, sending pushes through `push`.
-pub fn registry(state: &AppState, push: Arc<Push>) -> Registry {
+/// The registry of a node serving `state`, processing uploads with `media`,
+/// sending pushes through `push`.
+pub fn registry(state: &AppState, media: &Media, push: Arc<Push>) -> Registry {
     let settings = &state.config.settings;
     let db = state.db.clone();
     let mut registry = Registry::new();
@@ -40,6 +42,29 @@ pub fn registry(state: &AppState, push: Arc<Push>) -> Registry {
             }),
         )
         .every(auth::prune::KIND, auth::prune::PERIOD);
+    registry
+        .register(
+            media::jobs::COLLECT,
+            Arc::new(media::jobs::Collect {
+                media: media.clone(),
+                db: db.clone(),
+            }),
+        )
+        .register(
+            media::jobs::SWEEP,
+            Arc::new(media::jobs::Sweep {
+                media: media.clone(),
+                db: db.clone(),
+            }),
+        )
+        .every(media::jobs::SWEEP, media::jobs::SWEEP_PERIOD)
+        .register(
+            media::jobs::PROBE,
+            Arc::new(messages::probe::ProbeMedia {
+                app: state.clone(),
+                media: media.clone(),
+            }),
+        );
     let pushes = Arc::new(devices::PushHandler {
         app: state.clone(),
         push,

@@ -29,7 +29,7 @@ use crate::config::Config;
 use crate::http::middleware::{self, NatterRequestId, REQUEST_ID_HEADER};
 use crate::http::openapi;
 use crate::jobs::{Runner, RunnerOptions, Waker};
-use crate::media::Media;
+use crate::media::{Media, MediaState};
 use crate::messages::MessagesState;
 use crate::messages::writer::{Publish, Pushes, Writer, WriterThread};
 use crate::push::{self, Push};
@@ -41,13 +41,17 @@ use realtime::RealtimeState;
 
 /// Every route, documented or not, with the middleware that wraps them all.
 fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Router {
+    let uploads = MediaState {
+        app: state.clone(),
+        media: messages.media.clone(),
+    };
     let (router, api) = OpenApiRouter::new()
         .merge(auth::router().with_state(state.clone()))
-        .merge(users::router().with_state(state.clone()))
+        .merge(users::router().with_state(uploads.clone()))
         .merge(contacts::router().with_state(state.clone()))
         .merge(devices::router().with_state(state.clone()))
         .merge(chats::router().with_state(state.clone()))
-        .merge(groups::router().with_state(state.clone()))
+        .merge(groups::router().with_state(uploads))
         .merge(messages::router().with_state(messages.clone()))
         .merge(sync::router().with_state(messages))
         .merge(realtime::router().with_state(realtime))
@@ -218,7 +222,7 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
     };
     let Runner { waker, task } = Runner::start_with(
         state.db.clone(),
-        jobs::registry(&state, push.clone()),
+        jobs::registry(&state, &media, push.clone()),
         RunnerOptions::from_config(&state.config),
         background.jobs.stop_token(),
         state.jobs.clone(),
@@ -233,6 +237,7 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
     let messages = MessagesState {
         app: state.clone(),
         writer,
+        media: media.clone(),
     };
     let realtime = RealtimeState {
         app: state.clone(),

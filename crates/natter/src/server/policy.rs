@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use crate::contacts;
 use crate::error::{ApiError, ApiResult};
+use crate::media;
 use crate::membership;
 use crate::realtime::channels::Channel;
 use crate::realtime::{Policy, UserInfo};
@@ -43,8 +44,8 @@ impl Policy for AppPolicy {
             .remove(&user)
             .ok_or_else(|| ApiError::not_found("User"))?;
         Ok(UserInfo {
+            avatar_url: media::urls::sign(&self.app.storage, summary.avatar_key.as_deref()).await,
             name: summary.name,
-            avatar_url: summary.avatar_url,
         })
     }
 

@@ -1,6 +1,6 @@
 //! Profile and privacy requests (the User resources are in resources/user.rs).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
@@ -25,4 +25,12 @@ pub struct UpdatePrivacyRequest {
     pub privacy_last_seen: Option<Visibility>,
     pub privacy_profile_photo: Option<Visibility>,
     pub privacy_about: Option<Visibility>,
+}
+
+/// `POST /api/user/avatar`'s answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AvatarResponse {
+    pub success: bool,
+    /// Signed, expiring URL of the new photo.
+    pub avatar_url: String,
 }

@@ -8,10 +8,11 @@ mod store;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::state::AppState;
+use crate::media::MediaState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter<MediaState> {
     OpenApiRouter::new()
+        .routes(routes!(routes::set_avatar))
         .routes(routes!(routes::profile, routes::update_profile))
         .routes(routes!(routes::update_privacy))
         .routes(routes!(routes::show))

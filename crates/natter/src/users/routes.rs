@@ -5,13 +5,15 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 
-use super::dto::{UpdatePrivacyRequest, UpdateProfileRequest};
+use super::dto::{AvatarResponse, UpdatePrivacyRequest, UpdateProfileRequest};
 use super::service;
 use crate::error::ApiResult;
 use crate::http::auth::AuthUser;
 use crate::http::json::ValidJson;
 use crate::http::path::ValidPath;
 use crate::ratelimit::{self, Limit};
+use crate::media::Media;
+use crate::media::upload::{AvatarForm, AvatarUpload};
 use crate::resources::user::{SelfView, UserView};
 use crate::state::AppState;
 
@@ -21,7 +23,26 @@ use crate::state::AppState;
     responses((status = 200, body = SelfView), (status = 401, description = "Unauthenticated")))]
 pub async fn profile(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<SelfView>> {
     let user = service::require_active(&state, auth.user_id).await?;
-    Ok(Json(service::self_view(&user)))
+    Ok(Json(service::self_view(&state, &user).await))
+}
+
+/// Sets the caller's profile photo: `multipart/form-data` with an image in
+/// `file`, stored as a JPEG of at most 640 px, upright, without metadata.
+#[utoipa::path(post, path = "/api/user/avatar", tag = "users",
+    security(("bearer" = [])), request_body(content((AvatarForm = "multipart/form-data"))),
+    responses((status = 200, body = AvatarResponse), (status = 413, description = "Over MEDIA_MAX_BYTES_IMAGE"),
+        (status = 415, description = "Not an image"), (status = 422, description = "No file, or an image too large to decode")))]
+pub async fn set_avatar(
+    State(state): State<AppState>,
+    State(media): State<Media>,
+    auth: AuthUser,
+    AvatarUpload(mut upload): AvatarUpload,
+) -> ApiResult<Json<AvatarResponse>> {
+    let avatar_url = service::set_avatar(&state, &media, auth.user_id, &mut upload).await?;
+    Ok(Json(AvatarResponse {
+        success: true,
+        avatar_url,
+    }))
 }
 
 /// Changes the caller's name and/or about text.

@@ -10,6 +10,8 @@ use crate::clock::{Timestamp, now_ms};
 use crate::db::IN_LIST_CHUNK;
 use crate::db::entities::user;
 use crate::error::{ApiError, ApiResult, is_unique_violation};
+use crate::media::upload::Upload;
+use crate::media::{self, Media};
 use crate::resources::user::{PrivacySettings, SelfView, UserSummary, UserView, Visibility};
 use crate::state::AppState;
 
@@ -53,13 +55,14 @@ pub async fn require_active(state: &AppState, id: i64) -> ApiResult<user::Model>
         .ok_or_else(|| ApiError::not_found("User"))
 }
 
-pub fn self_view(user: &user::Model) -> SelfView {
+/// The owner's own view: their photo always, its URL signed now.
+pub async fn self_view(state: &AppState, user: &user::Model) -> SelfView {
     SelfView {
         id: user.id,
         name: user.name.clone(),
         phone_number: user.phone_number.clone(),
         about: user.about.clone(),
-        avatar_url: user.avatar_url.clone(),
+        avatar_url: media::urls::sign(&state.storage, user.avatar_key.as_deref()).await,
         is_online: user.is_online,
         last_seen_at: user.last_seen_at.map(Timestamp),
         country_code: user.country_code.clone(),
@@ -127,21 +130,42 @@ pub async fn view_users(
     ids.dedup();
     let users = store::find_many(&state.db.read, &ids).await?;
     let relations = relations(state, viewer, &ids).await?;
-    Ok(users
+    let mut views: HashMap<i64, UserView> = users
         .iter()
         .map(|user| (user.id, view_with(user, viewer, &relations)))
-        .collect())
+        .collect();
+    sign_avatars(state, &mut views).await;
+    Ok(views)
 }
 
 /// How `viewer` sees one active user; 404 when there is none.
 pub async fn view_user(state: &AppState, viewer: i64, id: i64) -> ApiResult<UserView> {
     let user = require_active(state, id).await?;
     let relations = relations(state, viewer, &[id]).await?;
-    Ok(view_with(&user, viewer, &relations))
+    let mut views = HashMap::from([(id, view_with(&user, viewer, &relations))]);
+    sign_avatars(state, &mut views).await;
+    views.remove(&id).ok_or_else(|| ApiError::not_found("User"))
 }
 
-/// Applies the owner's privacy settings for this viewer.
-pub fn view_with(user: &user::Model, viewer: i64, relations: &Relations) -> UserView {
+/// Turns the photo keys `view_with` left in `avatar_url` into signed URLs; only
+/// photos the viewer may see are there, so only those are signed.
+async fn sign_avatars(state: &AppState, views: &mut HashMap<i64, UserView>) {
+    let keys: Vec<String> = views
+        .values()
+        .filter_map(|v| v.avatar_url.clone())
+        .collect();
+    let signed = media::urls::sign_all(&state.storage, keys).await;
+    for view in views.values_mut() {
+        view.avatar_url = view
+            .avatar_url
+            .take()
+            .and_then(|key| signed.get(&key).cloned());
+    }
+}
+
+/// Applies the owner's privacy settings for this viewer. `avatar_url` holds the
+/// photo's object key here; [`sign_avatars`] makes it a URL.
+fn view_with(user: &user::Model, viewer: i64, relations: &Relations) -> UserView {
     if user.deleted_at.is_some() {
         return UserView {
             id: user.id,
@@ -173,7 +197,7 @@ pub fn view_with(user: &user::Model, viewer: i64, relations: &Relations) -> User
         phone_number: user.phone_number.clone(),
         about: user.about.clone().filter(|_| may_see(&user.privacy_about)),
         avatar_url: user
-            .avatar_url
+            .avatar_key
             .clone()
             .filter(|_| may_see(&user.privacy_profile_photo)),
         is_online: presence && user.is_online,
@@ -199,7 +223,7 @@ pub async fn update_profile(
     }
     let user = store::update(&state.db.write, changes).await?;
     state.caches.summaries.remove(&user_id);
-    Ok(self_view(&user))
+    Ok(self_view(state, &user).await)
 }
 
 pub async fn update_privacy(
@@ -223,7 +247,50 @@ pub async fn update_privacy(
     }
     let user = store::update(&state.db.write, changes).await?;
     state.caches.summaries.remove(&user_id);
-    Ok(self_view(&user))
+    Ok(self_view(state, &user).await)
+}
+
+/// Sets the caller's profile photo from an avatar upload; returns its URL. The
+/// old photo's reference is dropped in the same transaction (its file goes once
+/// nothing else shows it).
+pub async fn set_avatar(
+    state: &AppState,
+    media: &Media,
+    user_id: i64,
+    upload: &mut Upload,
+) -> ApiResult<String> {
+    let stored = media::service::store_avatar(media, &state.db, upload).await?;
+    let txn = state.db.begin().await?;
+    let user = store::lock_active(&txn, user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    media::service::replace_avatar(&txn, user.avatar_media_id, Some(stored.id)).await?;
+    store::set_avatar(
+        &txn,
+        user_id,
+        Some((stored.key.as_str(), stored.id)),
+        now_ms(),
+    )
+    .await?;
+    txn.commit().await?;
+    state.caches.summaries.remove(&user_id);
+    media::urls::sign(&state.storage, Some(stored.key.as_str()))
+        .await
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("cannot sign the new avatar's URL")))
+}
+
+/// Removes a user's photo (account deletion), dropping its reference.
+pub async fn remove_avatar(state: &AppState, user_id: i64) -> ApiResult<()> {
+    let txn = state.db.begin().await?;
+    if let Some(user) = store::lock_active(&txn, user_id).await?
+        && user.avatar_media_id.is_some()
+    {
+        media::service::replace_avatar(&txn, user.avatar_media_id, None).await?;
+        store::set_avatar(&txn, user_id, None, now_ms()).await?;
+    }
+    txn.commit().await?;
+    state.caches.summaries.remove(&user_id);
+    Ok(())
 }
 
 /// Marks the account deleted and frees its number (auth::delete_account ends
@@ -277,14 +344,14 @@ pub fn summary(user: &user::Model) -> UserSummary {
         return UserSummary {
             id: user.id,
             name: DELETED_NAME.to_string(),
-            avatar_url: None,
+            avatar_key: None,
         };
     }
     let public_photo = Visibility::parse(&user.privacy_profile_photo) == Visibility::Everyone;
     UserSummary {
         id: user.id,
         name: user.name.clone(),
-        avatar_url: user.avatar_url.clone().filter(|_| public_photo),
+        avatar_key: user.avatar_key.clone().filter(|_| public_photo),
     }
 }
 

@@ -107,6 +107,39 @@ pub async fn soft_delete(db: &impl ConnectionTrait, id: i64, now: i64) -> Result
     Ok(())
 }
 
+/// An active user, its row locked until the transaction ends (PostgreSQL,
+/// MySQL; SQLite's single writer serialises anyway).
+pub async fn lock_active(db: &impl ConnectionTrait, id: i64) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find_by_id(id)
+        .filter(user::Column::DeletedAt.is_null())
+        .lock_exclusive()
+        .one(db)
+        .await
+}
+
+/// Points the user's photo at a media row (None: no photo).
+pub async fn set_avatar(
+    db: &impl ConnectionTrait,
+    id: i64,
+    avatar: Option<(&str, i64)>,
+    now: i64,
+) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::AvatarKey,
+            Expr::value(avatar.map(|(key, _)| key.to_string())),
+        )
+        .col_expr(
+            user::Column::AvatarMediaId,
+            Expr::value(avatar.map(|(_, media_id)| media_id)),
+        )
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Records presence: online now, or offline and last seen now.
 pub async fn set_online(
     db: &impl ConnectionTrait,

@@ -17,6 +17,7 @@ mod groups;
 mod jobs;
 mod lifecycle;
 mod media;
+mod media_routes;
 mod messages;
 mod openapi;
 mod ops;

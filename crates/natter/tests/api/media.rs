@@ -1,8 +1,8 @@
 //! Media: the streaming upload reader, sniffing, image processing, the media rows,
 //! the disks (local always, S3 against a real S3-API server: TEST_S3_ENDPOINT, see
-//! tests/s3/start) and the /media route. The message, avatar and status routes are
-//! not wired yet, so uploads go through a small router built here from the same
-//! extractors and service functions those routes will use.
+//! tests/s3/start) and the /media route. These tests drive the module itself
+//! through a small router built from its extractors and service functions; the
+//! routes that carry files (messages, avatars) are tested in media_routes.rs.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,7 +26,7 @@ use crate::common::{Backend, TestServer};
 
 // ---- fixtures ---------------------------------------------------------------
 
-fn jpeg(width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn jpeg(width: u32, height: u32) -> Vec<u8> {
     let image = RgbImage::from_fn(width, height, |x, y| {
         image::Rgb([(x * 4) as u8, (y * 4) as u8, 90])
     });
@@ -34,7 +34,7 @@ fn jpeg(width: u32, height: u32) -> Vec<u8> {
 }
 
 /// A phone-style JPEG: EXIF with Orientation and a GPS block (latitude ref "N").
-fn phone_jpeg(width: u32, height: u32, orientation: u16) -> Vec<u8> {
+pub(crate) fn phone_jpeg(width: u32, height: u32, orientation: u16) -> Vec<u8> {
     let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec();
     tiff.extend_from_slice(&[0, 2, 0x01, 0x12, 0, 3, 0, 0, 0, 1]);
     tiff.extend_from_slice(&orientation.to_be_bytes());
@@ -50,11 +50,11 @@ fn phone_jpeg(width: u32, height: u32, orientation: u16) -> Vec<u8> {
     [&plain[..2], &app1, &plain[2..]].concat()
 }
 
-fn has_exif(bytes: &[u8]) -> bool {
+pub(crate) fn has_exif(bytes: &[u8]) -> bool {
     bytes.windows(6).any(|w| w == b"Exif\0\0")
 }
 
-const EXE: &[u8] =
+pub(crate) const EXE: &[u8] =
     b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff\0\0\xb8\0\0\0\0\0\0\0@\0\0\0\0\0\0\0PE\0\0";
 const PDF: &[u8] = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n%%EOF\n";
 
@@ -247,7 +247,7 @@ impl Uploads {
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+pub(crate) fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -636,7 +636,7 @@ async fn the_openapi_document_lists_the_media_route() {
 
 /// ffmpeg is required under CI (.ci/run installs it); elsewhere its absence is a
 /// visible skip.
-async fn ffmpeg_or_skip() -> Option<natter::media::probe::Ffmpeg> {
+pub(crate) async fn ffmpeg_or_skip() -> Option<natter::media::probe::Ffmpeg> {
     let found = natter::media::probe::Ffmpeg::detect().await;
     if found.is_none() {
         if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
@@ -647,7 +647,7 @@ async fn ffmpeg_or_skip() -> Option<natter::media::probe::Ffmpeg> {
     found
 }
 
-fn generate(args: &[&str], out: &Path) {
+pub(crate) fn generate(args: &[&str], out: &Path) {
     let status = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-y"])
         .args(args)
@@ -732,7 +732,7 @@ async fn ffmpeg_gives_durations_and_posters_and_its_absence_nulls() {
 
 /// Where the S3 tests send their requests: TEST_S3_ENDPOINT (tests/s3/start). Under
 /// CI a missing endpoint fails; elsewhere it is a visible skip.
-fn s3_endpoint() -> Option<String> {
+pub(crate) fn s3_endpoint() -> Option<String> {
     match std::env::var("TEST_S3_ENDPOINT")
         .ok()
         .filter(|v| !v.is_empty())
@@ -749,7 +749,7 @@ fn s3_endpoint() -> Option<String> {
 }
 
 /// Points the settings at a fresh bucket of the S3 test server.
-async fn use_s3(settings: &mut Settings, endpoint: &str) {
+pub(crate) async fn use_s3(settings: &mut Settings, endpoint: &str) {
     let bucket = format!(
         "natter-{}",
         natter::secrets::random_token(12).to_lowercase()

@@ -11,7 +11,10 @@ pub struct Model {
     pub name: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub description: Option<String>,
-    pub avatar_url: Option<String>,
+    /// The group photo's object key (the column keeps its older name); signed
+    /// into a URL per response.
+    #[sea_orm(column_name = "avatar_url")]
+    pub avatar_key: Option<String>,
     pub created_by: Option<i64>,
     pub private_pair: Option<String>,
     pub invite_code: Option<String>,
@@ -21,6 +24,8 @@ pub struct Model {
     pub deleted_at: Option<i64>,
     /// Bumped by every change of the participants (see chats::store).
     pub roster_version: i64,
+    /// The media row the group photo holds a reference on.
+    pub avatar_media_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

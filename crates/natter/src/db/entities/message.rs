@@ -28,6 +28,8 @@ pub struct Model {
     pub sent_at: i64,
     pub edited_at: Option<i64>,
     pub deleted_at: Option<i64>,
+    /// The stored file of an image/video/audio/document message (one reference).
+    pub media_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

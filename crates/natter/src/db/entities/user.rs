@@ -9,7 +9,10 @@ pub struct Model {
     pub phone_number: Option<String>,
     pub country_code: String,
     pub name: String,
-    pub avatar_url: Option<String>,
+    /// The profile photo's object key (the column predates media rows and keeps
+    /// its name); signed into a URL per response (docs/media.md).
+    #[sea_orm(column_name = "avatar_url")]
+    pub avatar_key: Option<String>,
     pub about: Option<String>,
     pub last_seen_at: Option<i64>,
     pub is_online: bool,
@@ -20,6 +23,8 @@ pub struct Model {
     pub created_at: i64,
     pub updated_at: i64,
     pub deleted_at: Option<i64>,
+    /// The media row the photo holds a reference on.
+    pub avatar_media_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
