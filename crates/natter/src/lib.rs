@@ -32,6 +32,7 @@ pub mod server;
 pub mod sessions;
 pub mod sms;
 pub mod state;
+pub mod statuses;
 pub mod storage;
 pub mod sync;
 pub mod synclog;

@@ -11,6 +11,7 @@ pub mod service;
 pub mod sniff;
 pub mod store;
 pub mod upload;
+pub mod view;
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -42,6 +43,10 @@ pub struct MediaInner {
     /// Where upload work outliving its request runs (the lingering read after an
     /// early 413): the server's front group, stopped with HTTP.
     pub tasks: TaskGroup,
+    /// How long a row handed to a request (stored or reused) is safe from
+    /// collection (MEDIA_COLLECT_GRACE): far more than a request takes to
+    /// reference it.
+    pub collect_grace_ms: i64,
 }
 
 impl Deref for Media {
@@ -68,6 +73,9 @@ impl Media {
             ffmpeg: Ffmpeg::detect().await,
             cpu: Semaphore::new(cores),
             tasks,
+            collect_grace_ms: i64::try_from(media.media_collect_grace)
+                .unwrap_or(i64::MAX / 1000)
+                .saturating_mul(1000),
         }))
     }
 }

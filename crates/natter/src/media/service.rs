@@ -23,9 +23,6 @@ use crate::media::store::{self, ACTIVE, Details, NewMedia, PENDING};
 use crate::media::upload::{ReceivedFile, Upload};
 use crate::storage::{ObjectKey, StorageError, Variant};
 
-/// How long a row handed to a request (stored or reused) is safe from collection:
-/// far more than a request takes to reference it.
-pub const COLLECT_GRACE_MS: i64 = 600_000;
 /// How long a claim waits for another node's collection of the same key.
 const CLAIM_WAIT: Duration = Duration::from_millis(100);
 const CLAIM_TRIES: usize = 50;
@@ -309,12 +306,12 @@ fn storage_error(err: StorageError) -> ApiError {
 }
 
 /// Collects one row if nothing references it and no request was handed it in the
-/// last [`COLLECT_GRACE_MS`]: marks it deleting, deletes its objects, then the row.
+/// last MEDIA_COLLECT_GRACE seconds ([`super::MediaInner::collect_grace_ms`]): marks it deleting, deletes its objects, then the row.
 /// An error (the disk is down) leaves it deleting, so a retry picks it up where it
 /// stopped. True when the row is gone; false when it must stay (referenced, or too
 /// recent: the sweep will see it again).
 pub async fn collect(media: &Media, db: &Db, id: i64) -> anyhow::Result<bool> {
-    let idle_before = now_ms() - COLLECT_GRACE_MS;
+    let idle_before = now_ms() - media.collect_grace_ms;
     if !store::mark_deleting(&db.write, id, idle_before).await? {
         return Ok(false);
     }
@@ -332,7 +329,7 @@ pub async fn collect(media: &Media, db: &Db, id: i64) -> anyhow::Result<bool> {
 /// Collects up to `limit` unreferenced rows idle for the grace period; how many
 /// went. For a periodic job (after crashes, and uploads never referenced).
 pub async fn sweep(media: &Media, db: &Db, limit: u64) -> anyhow::Result<usize> {
-    let candidates = store::collectable(&db.read, now_ms() - COLLECT_GRACE_MS, limit).await?;
+    let candidates = store::collectable(&db.read, now_ms() - media.collect_grace_ms, limit).await?;
     let mut collected = 0;
     for id in candidates {
         if collect(media, db, id).await? {

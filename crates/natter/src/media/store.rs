@@ -251,3 +251,11 @@ pub async fn delete_pending(db: &impl ConnectionTrait, id: i64) -> Result<(), Db
         .await?;
     Ok(())
 }
+
+/// Rows by id, in any order.
+pub async fn find_many(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<media::Model>, DbErr> {
+    media::Entity::find()
+        .filter(media::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await
+}

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::jobs::{Registry, probe};
+use crate::media::Media;
 use crate::push::Push;
 use crate::state::AppState;
-use crate::{auth, sessions, sync};
+use crate::{auth, sessions, statuses, sync};
 
-/// The registry of a node serving `state`, sending pushes through `push`.
-pub fn registry(state: &AppState, _push: Arc<Push>) -> Registry {
+/// The registry of a node serving `state`, sending pushes through `push`,
+/// storing and collecting files through `media`.
+pub fn registry(state: &AppState, _push: Arc<Push>, media: &Media) -> Registry {
     let settings = &state.config.settings;
     let db = state.db.clone();
     let mut registry = Registry::new();
@@ -40,6 +42,18 @@ pub fn registry(state: &AppState, _push: Arc<Push>) -> Registry {
             }),
         )
         .every(auth::prune::KIND, auth::prune::PERIOD);
+    registry
+        .register(
+            statuses::expire::KIND,
+            Arc::new(statuses::expire::ExpireStatuses {
+                app: state.clone(),
+                media: media.clone(),
+            }),
+        )
+        .every(
+            statuses::expire::KIND,
+            statuses::expire::period(Duration::from_secs(settings.status_ttl)),
+        );
     if settings.job_probe {
         let path = settings.database.storage_dir.join(probe::FILE_NAME);
         registry.register(probe::KIND, Arc::new(probe::Probe::new(path)));

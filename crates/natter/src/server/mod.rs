@@ -35,18 +35,29 @@ use crate::messages::writer::{Publish, Writer, WriterThread};
 use crate::push::{self, Push};
 use crate::realtime::{Policy, Sockets, run_liveness};
 use crate::state::{AppState, install_tls_provider};
-use crate::{auth, chats, contacts, groups, media, messages, ops, sync, users, web};
+use crate::statuses::StatusesState;
+use crate::{auth, chats, contacts, groups, media, messages, ops, statuses, sync, users, web};
 use policy::AppPolicy;
 use realtime::RealtimeState;
 
 /// Every route, documented or not, with the middleware that wraps them all.
-fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Router {
+fn app(
+    state: &AppState,
+    messages: MessagesState,
+    realtime: RealtimeState,
+    media: &Media,
+) -> Router {
+    let statuses = StatusesState {
+        app: state.clone(),
+        media: media.clone(),
+    };
     let (router, api) = OpenApiRouter::new()
         .merge(auth::router().with_state(state.clone()))
         .merge(users::router().with_state(state.clone()))
         .merge(contacts::router().with_state(state.clone()))
         .merge(chats::router().with_state(state.clone()))
         .merge(groups::router().with_state(state.clone()))
+        .merge(statuses::router().with_state(statuses))
         .merge(messages::router().with_state(messages.clone()))
         .merge(sync::router().with_state(messages))
         .merge(realtime::router().with_state(realtime))
@@ -204,7 +215,7 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
     };
     let Runner { waker, task } = Runner::start(
         state.db.clone(),
-        jobs::registry(&state, push.clone()),
+        jobs::registry(&state, push.clone(), &media),
         RunnerOptions::from_config(&state.config),
         background.jobs.stop_token(),
     );
@@ -222,7 +233,7 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
         app: state.clone(),
         sockets,
     };
-    let router = app(&state, messages, realtime);
+    let router = app(&state, messages, realtime, &media);
     let stop = front.stop_token();
     let http = tokio::spawn(async move {
         axum::serve(

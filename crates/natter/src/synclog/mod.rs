@@ -46,20 +46,22 @@ pub enum Scope {
 }
 
 /// Who hears an event live, beyond `private-chat.{id}` for a chat's event:
-/// the users whose `private-user.{id}` channel gets it, and the users whose
-/// subscriptions to the chat's channels end with it (they left the chat).
+/// the users whose `private-user.{id}` channel gets it, the users whose
+/// subscriptions to the chat's channels end with it (they left the chat), and
+/// other channels named in full (a call's `private-call.{id}`).
 /// The log itself needs none of this: it is for the real-time fan-out.
 #[derive(Debug, Clone, Default)]
 pub struct Audience {
     pub users: Vec<i64>,
     pub revoke: Vec<i64>,
+    pub channels: Vec<String>,
 }
 
 impl Audience {
     pub fn to(users: Vec<i64>) -> Audience {
         Audience {
             users,
-            revoke: Vec::new(),
+            ..Audience::default()
         }
     }
 }

@@ -140,6 +140,12 @@ pub async fn view_user(state: &AppState, viewer: i64, id: i64) -> ApiResult<User
     Ok(view_with(&user, viewer, &relations))
 }
 
+/// A user as anyone may see them (privacy applied for a stranger): what an
+/// event addressed to several people carries; each fetches their own view.
+pub fn public_view(user: &user::Model) -> UserView {
+    view_with(user, 0, &Relations::default())
+}
+
 /// Applies the owner's privacy settings for this viewer.
 pub fn view_with(user: &user::Model, viewer: i64, relations: &Relations) -> UserView {
     if user.deleted_at.is_some() {
