@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod background;
 pub mod cache;
+pub mod calls;
 pub mod chats;
 pub mod clock;
 pub mod config;

@@ -9,7 +9,7 @@ use crate::jobs::{Registry, probe};
 use crate::media::Media;
 use crate::push::Push;
 use crate::state::AppState;
-use crate::{auth, sessions, statuses, sync};
+use crate::{auth, calls, sessions, statuses, sync};
 
 /// The registry of a node serving `state`, sending pushes through `push`,
 /// storing and collecting files through `media`.
@@ -54,6 +54,10 @@ pub fn registry(state: &AppState, _push: Arc<Push>, media: &Media) -> Registry {
             statuses::expire::KIND,
             statuses::expire::period(Duration::from_secs(settings.status_ttl)),
         );
+    registry.register(
+        calls::ring::KIND,
+        Arc::new(calls::ring::RingTimeout { app: state.clone() }),
+    );
     if settings.job_probe {
         let path = settings.database.storage_dir.join(probe::FILE_NAME);
         registry.register(probe::KIND, Arc::new(probe::Probe::new(path)));

@@ -36,7 +36,9 @@ use crate::push::{self, Push};
 use crate::realtime::{Policy, Sockets, run_liveness};
 use crate::state::{AppState, install_tls_provider};
 use crate::statuses::StatusesState;
-use crate::{auth, chats, contacts, groups, media, messages, ops, statuses, sync, users, web};
+use crate::{
+    auth, calls, chats, contacts, groups, media, messages, ops, statuses, sync, users, web,
+};
 use policy::AppPolicy;
 use realtime::RealtimeState;
 
@@ -58,6 +60,7 @@ fn app(
         .merge(chats::router().with_state(state.clone()))
         .merge(groups::router().with_state(state.clone()))
         .merge(statuses::router().with_state(statuses))
+        .merge(calls::router().with_state(state.clone()))
         .merge(messages::router().with_state(messages.clone()))
         .merge(sync::router().with_state(messages))
         .merge(realtime::router().with_state(realtime))

@@ -4,13 +4,13 @@
 
 use async_trait::async_trait;
 
-use crate::contacts;
 use crate::error::{ApiError, ApiResult};
 use crate::membership;
 use crate::realtime::channels::Channel;
 use crate::realtime::{Policy, UserInfo};
 use crate::state::AppState;
 use crate::users;
+use crate::{calls, contacts};
 
 pub struct AppPolicy {
     pub app: AppState,
@@ -26,8 +26,10 @@ impl Policy for AppPolicy {
                     .await
                     .is_ok()
             }
-            // Calls are not served yet: nobody is a participant of one.
-            Channel::Call(_) | Channel::Unknown => false,
+            Channel::Call(id) => calls::service::is_participant(&self.app, *id, user)
+                .await
+                .unwrap_or(false),
+            Channel::Unknown => false,
             Channel::Public => true,
         }
     }
