@@ -7,6 +7,7 @@
 mod common;
 
 mod auth;
+mod calls;
 mod chats;
 mod cluster;
 mod contacts;
@@ -24,6 +25,7 @@ mod push;
 mod realtime;
 mod schema;
 mod sms;
+mod statuses;
 mod sync;
 mod users;
 mod web;
