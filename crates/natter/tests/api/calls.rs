@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use natter_client::socket::PusherSocket;
 use natter_client::Call;
+use natter_client::socket::PusherSocket;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -27,7 +27,8 @@ pub async fn user_socket(url: &str, user: &TestUser) -> PusherSocket {
 
 /// An SDP description of about the size a browser makes (several KiB).
 pub fn sdp(kind: &str) -> Value {
-    let mut sdp = String::from("v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n");
+    let mut sdp =
+        String::from("v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n");
     for i in 0..60 {
         sdp.push_str(&format!(
             "a=candidate:{i} 1 udp 2122260223 192.168.1.{i} 5{i:04} typ host generation 0\r\n"
@@ -63,7 +64,12 @@ fn coturn_password(secret: &str, username: &str) -> String {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("openssl runs");
-    child.stdin.take().unwrap().write_all(username.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(username.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(out.stdout)
@@ -327,26 +333,198 @@ async fn turn_credentials_follow_coturns_rest_scheme() {
     let secret = "a-turn-secret-of-some-length";
     let server = TestServer::start_with(crate::common::Backend::Sqlite, |s| {
         s.calls.turn_secret = Some(secret.into());
-        s.calls.turn_urls = vec!["turn:127.0.0.1:3478?transport=udp".into(), "turns:127.0.0.1:5349".into()];
+        s.calls.turn_urls = vec![
+            "turn:127.0.0.1:3478?transport=udp".into(),
+            "turns:127.0.0.1:5349".into(),
+        ];
         s.calls.turn_ttl = 600;
     })
     .await;
     let ann = server.sign_up("Ann").await;
     let creds = ann.client.turn_credentials().await.unwrap();
-    assert_eq!(creds.urls, ["turn:127.0.0.1:3478?transport=udp", "turns:127.0.0.1:5349"]);
+    assert_eq!(
+        creds.urls,
+        ["turn:127.0.0.1:3478?transport=udp", "turns:127.0.0.1:5349"]
+    );
     assert_eq!(creds.ttl, 600);
     let (expiry, user) = creds.username.split_once(':').unwrap();
     assert_eq!(user.parse::<i64>().unwrap(), ann.id);
     let now = natter::clock::now_ms() / 1000;
     let expiry: i64 = expiry.parse().unwrap();
-    assert!((now + 598..=now + 601).contains(&expiry), "{expiry} vs {now}");
+    assert!(
+        (now + 598..=now + 601).contains(&expiry),
+        "{expiry} vs {now}"
+    );
     assert_eq!(creds.credential, coturn_password(secret, &creds.username));
     let anonymous = natter_client::Client::new(&server.url());
-    let raw = anonymous.raw(Method::GET, "/api/calls/turn-credentials", None).await.unwrap();
+    let raw = anonymous
+        .raw(Method::GET, "/api/calls/turn-credentials", None)
+        .await
+        .unwrap();
     assert_eq!(raw.status, 401);
 
     let plain = TestServer::start(crate::common::Backend::Sqlite).await;
     let bob = plain.sign_up("Bob").await;
     let refused = bob.client.turn_credentials().await.unwrap_err();
     assert_eq!(code(refused), 503);
+}
+
+/// Two natter processes on one PostgreSQL database and one Redis: the caller
+/// on node A, the callee on node B. Ringing, answering and WebRTC signalling
+/// cross nodes; the ring timeout fires once although both nodes run jobs; and
+/// a call left ringing when every node is killed is missed after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_across_two_nodes_and_a_restart() {
+    use crate::common::process::NatterProcess;
+    use crate::common::{Backend, redis_url, sign_up_at};
+    use natter_client::Client;
+
+    let Some(redis) = redis_url() else { return };
+    if !Backend::Postgres.available() {
+        return;
+    }
+    let database = Backend::Postgres.scratch().await.expect("scratch database");
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox.jsonl");
+    let app_id = format!("calls-{}", natter::secrets::random_token(8));
+    let settings = |node: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("DATABASE_URL", database.url.clone()),
+            ("REDIS_URL", redis.clone()),
+            ("REVERB_APP_ID", app_id.clone()),
+            ("REVERB_APP_SECRET", "cluster-secret".into()),
+            (
+                "APP_KEY",
+                "cluster-app-key-that-is-at-least-32-chars".into(),
+            ),
+            ("NODE_ID", node.into()),
+            ("SMS_DRIVER", "outbox".into()),
+            ("SMS_OUTBOX_PATH", outbox.display().to_string()),
+            ("STORAGE_DIR", dir.path().display().to_string()),
+            ("OTP_RATE_PER_IP_PER_HOUR", "10000".into()),
+            ("CALL_RING_TIMEOUT", "3".into()),
+        ]
+    };
+    let mut node_a = NatterProcess::spawn(&settings("a")).await;
+    let mut node_b = NatterProcess::spawn(&settings("b")).await;
+    let (a, b) = (node_a.url.clone(), node_b.url.clone());
+    let ann = sign_up_at(&Client::new(&a), &outbox, "Ann").await;
+    let mut bob = sign_up_at(&Client::new(&b), &outbox, "Bob").await;
+    bob.client = Client::new(&b).with_token(&bob.tokens.access_token);
+    let mut ann_socket = user_socket(&a, &ann).await;
+    let mut bob_socket = user_socket(&b, &bob).await;
+
+    // Rings on B, answered on B, heard on A.
+    let call = ann.client.call_user(bob.id, "video").await.unwrap();
+    let rang = bob_socket
+        .expect("App\\Events\\CallInitiated", None, WAIT)
+        .await
+        .expect("rang on B");
+    assert_eq!(rang.data["call"]["id"].as_i64(), Some(call.id));
+    let channel = format!("private-call.{}", call.id);
+    let mut ann_call = PusherSocket::connect(&a, KEY).await.unwrap();
+    ann_call.subscribe(&ann.client, &channel).await.unwrap();
+    act(&bob, &call, "answer").await.unwrap();
+    let ongoing = ann_call
+        .expect("App\\Events\\CallUpdated", Some(&channel), WAIT)
+        .await
+        .expect("on A");
+    assert_eq!(ongoing.data["call"]["status"], "ongoing");
+
+    // Offer A -> B, answer B -> A, ICE both ways.
+    let offer = sdp("offer");
+    ann.client
+        .signal(call.id, bob.id, "offer", offer.clone())
+        .await
+        .unwrap();
+    let got = bob_socket
+        .expect("App\\Events\\CallSignal", None, WAIT)
+        .await
+        .expect("offer on B");
+    assert_eq!(got.data["payload"], offer);
+    let reply = sdp("answer");
+    bob.client
+        .signal(call.id, ann.id, "answer", reply.clone())
+        .await
+        .unwrap();
+    let got = ann_socket
+        .expect("App\\Events\\CallSignal", None, WAIT)
+        .await
+        .expect("answer on A");
+    assert_eq!(got.data["payload"], reply);
+    for n in 1..=2 {
+        ann.client
+            .signal(call.id, bob.id, "ice-candidate", ice(n))
+            .await
+            .unwrap();
+        bob.client
+            .signal(call.id, ann.id, "ice-candidate", ice(n + 10))
+            .await
+            .unwrap();
+    }
+    for n in 1..=2 {
+        let on_b = bob_socket
+            .expect("App\\Events\\CallSignal", None, WAIT)
+            .await
+            .expect("ice on B");
+        assert_eq!(on_b.data["payload"], ice(n));
+        let on_a = ann_socket
+            .expect("App\\Events\\CallSignal", None, WAIT)
+            .await
+            .expect("ice on A");
+        assert_eq!(on_a.data["payload"], ice(n + 10));
+    }
+    act(&ann, &call, "end").await.unwrap();
+
+    // Unanswered: missed once, although both nodes run the job queue.
+    let unanswered = ann.client.call_user(bob.id, "voice").await.unwrap();
+    for socket in [&mut ann_socket, &mut bob_socket] {
+        let missed = loop {
+            let frame = socket
+                .expect("App\\Events\\CallUpdated", None, Duration::from_secs(15))
+                .await
+                .expect("missed");
+            if frame.data["call"]["id"].as_i64() == Some(unanswered.id) {
+                break frame;
+            }
+        };
+        assert_eq!(missed.data["call"]["status"], "missed");
+        let again: Vec<_> = socket
+            .drain(Duration::from_secs(2))
+            .await
+            .into_iter()
+            .filter(|f| f.event == "App\\Events\\CallUpdated")
+            .collect();
+        assert!(again.is_empty(), "the timeout fired twice: {again:?}");
+    }
+
+    // Every node killed while a call rings; one comes back after the timeout.
+    let ringing = bob.client.call_user(ann.id, "voice").await.unwrap();
+    assert_eq!(ringing.status, "ringing");
+    node_a.kill().await;
+    node_b.kill().await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let node_a2 = node_a.restart().await;
+    let ann_again = Client::new(&node_a2.url).with_token(&ann.tokens.access_token);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        let calls = ann_again.calls(1, 1).await.unwrap();
+        let latest = &calls.calls[0];
+        assert_eq!(latest.id, ringing.id);
+        if latest.status != "ringing" || tokio::time::Instant::now() > deadline {
+            break latest.status.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(status, "missed", "the timeout survived the restart");
+    let log = ann_again.sync_all(0).await.unwrap();
+    let updates = log
+        .iter()
+        .filter(|e| {
+            e.event == "App\\Events\\CallUpdated"
+                && e.data["call"]["id"].as_i64() == Some(ringing.id)
+        })
+        .count();
+    assert_eq!(updates, 1, "missed once");
+    assert!(node_a2.terminate().await.success());
 }
