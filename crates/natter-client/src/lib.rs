@@ -699,8 +699,9 @@ pub fn multipart(fields: &[(&str, &str)], file_name: &str, bytes: &[u8]) -> (Str
 
 /// A boundary that will not occur in the file by chance.
 fn rand_boundary() -> u64 {
+    use std::collections::hash_map::RandomState;
     use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let mut hasher = RandomState::new().build_hasher();
     hasher.write_u128(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -28,7 +28,7 @@ use crate::resources::call::{
 use crate::resources::chat::ChatType;
 use crate::resources::user::UserView;
 use crate::state::AppState;
-use crate::synclog::{Audience, Event, LogTx, Scope};
+use crate::synclog::{Audience, Event, LogTx};
 use crate::users;
 
 /// What a participant asks of a call.
@@ -97,13 +97,7 @@ pub async fn initiate(
     }
     let view = event_view(state, &tx, row.id).await?;
     if status == CallStatus::Ringing {
-        for callee in &ringing {
-            tx.emit(
-                Scope::User(*callee),
-                Audience::default(),
-                Event::CallInitiated(&view),
-            )?;
-        }
+        tx.emit_each(&ringing, Audience::default(), Event::CallInitiated(&view))?;
     } else {
         emit_updated(&mut tx, &view)?;
     }
@@ -347,19 +341,12 @@ pub(super) async fn settle(
 /// Emits `CallUpdated`: logged once per participant (their user channel and
 /// sync), and live on `private-call.{id}` once.
 pub(super) fn emit_updated(tx: &mut LogTx, view: &CallView) -> ApiResult<()> {
-    let mut channels = vec![call_channel(view.id)];
-    for participant in &view.participants {
-        let audience = Audience {
-            channels: std::mem::take(&mut channels),
-            ..Audience::default()
-        };
-        tx.emit(
-            Scope::User(participant.user_id),
-            audience,
-            Event::CallUpdated(view),
-        )?;
-    }
-    Ok(())
+    let people: Vec<i64> = view.participants.iter().map(|p| p.user_id).collect();
+    let call = Audience {
+        channels: vec![call_channel(view.id)],
+        ..Audience::default()
+    };
+    tx.emit_each(&people, call, Event::CallUpdated(view))
 }
 
 /// Signalling: relays `payload` to another live participant of a live call,

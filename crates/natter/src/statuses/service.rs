@@ -111,13 +111,11 @@ pub async fn post(
     let audience = contacts::service::mutual_contacts(tx.conn(), user_id).await?;
     let for_audience = build(app, &row, public.clone(), &media_rows, false, None).await?;
     let for_owner = build(app, &row, public, &media_rows, true, Some(0)).await?;
-    for member in &audience {
-        tx.emit(
-            Scope::User(*member),
-            Audience::default(),
-            Event::StatusPosted(&for_audience),
-        )?;
-    }
+    tx.emit_each(
+        &audience,
+        Audience::default(),
+        Event::StatusPosted(&for_audience),
+    )?;
     tx.emit(
         Scope::User(user_id),
         Audience::default(),
@@ -313,13 +311,9 @@ pub async fn delete(state: &StatusesState, caller: i64, id: i64) -> ApiResult<()
         status_id: id,
         user_id: caller,
     };
-    for user in audience.into_iter().chain(std::iter::once(caller)) {
-        tx.emit(
-            Scope::User(user),
-            Audience::default(),
-            Event::StatusDeleted(&payload),
-        )?;
-    }
+    let mut told = audience;
+    told.push(caller);
+    tx.emit_each(&told, Audience::default(), Event::StatusDeleted(&payload))?;
     app.publish(tx.commit().await?);
     collect(&state.media, app, &dropped).await;
     Ok(())

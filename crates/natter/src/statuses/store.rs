@@ -2,6 +2,7 @@
 //! read of statuses takes `now`: a status whose `expires_at` has passed is
 //! never returned, whether or not the expiry job has removed it yet.
 
+use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet};
 
 use sea_orm::{
@@ -74,7 +75,7 @@ pub async fn live_of(
                 .await?,
         );
     }
-    rows.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+    rows.sort_by_key(|r| Reverse((r.created_at, r.id)));
     Ok(rows)
 }
 
