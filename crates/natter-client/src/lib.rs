@@ -635,6 +635,97 @@ impl Client {
         }
     }
 
+    // ---- statuses ----
+
+    /// The caller's and their mutual contacts' live statuses, by person.
+    pub async fn statuses(&self) -> Result<StatusFeed> {
+        self.call(Method::GET, "/api/status", None).await
+    }
+
+    /// Posts a text status.
+    pub async fn post_text_status(&self, text: &str, background: Option<&str>) -> Result<Status> {
+        let body = json!({ "type": "text", "content": text, "background_color": background });
+        self.call(Method::POST, "/api/status", Some(body)).await
+    }
+
+    /// Posts an image or video status (`status_type` "image" or "video") as
+    /// multipart/form-data, with an optional caption.
+    pub async fn post_media_status(
+        &self,
+        status_type: &str,
+        caption: Option<&str>,
+        file_name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Status> {
+        let mut fields = vec![("type", status_type)];
+        if let Some(caption) = caption {
+            fields.push(("content", caption));
+        }
+        let (content_type, body) = multipart(&fields, file_name, &bytes);
+        let raw = self
+            .raw_bytes(Method::POST, "/api/status", &content_type, body)
+            .await?;
+        typed(raw)
+    }
+
+    pub async fn view_status(&self, status_id: i64) -> Result<Value> {
+        let path = format!("/api/status/{status_id}/view");
+        self.call(Method::POST, &path, None).await
+    }
+
+    pub async fn status_views(&self, status_id: i64) -> Result<StatusViewList> {
+        let path = format!("/api/status/{status_id}/views");
+        self.call(Method::GET, &path, None).await
+    }
+
+    pub async fn delete_status(&self, status_id: i64) -> Result<Value> {
+        let path = format!("/api/status/{status_id}");
+        self.call(Method::DELETE, &path, None).await
+    }
+
+    // ---- calls ----
+
+    /// Calls one person (`"voice"` or `"video"`).
+    pub async fn call_user(&self, callee_id: i64, call_type: &str) -> Result<Call> {
+        let body = json!({ "callee_id": callee_id, "type": call_type });
+        self.call(Method::POST, "/api/calls", Some(body)).await
+    }
+
+    /// Calls everyone in a chat.
+    pub async fn call_chat(&self, chat_id: i64, call_type: &str) -> Result<Call> {
+        let body = json!({ "chat_id": chat_id, "type": call_type });
+        self.call(Method::POST, "/api/calls", Some(body)).await
+    }
+
+    pub async fn calls(&self, page: u64, limit: u64) -> Result<CallList> {
+        let path = format!("/api/calls?page={page}&limit={limit}");
+        self.call(Method::GET, &path, None).await
+    }
+
+    /// `action` is "answer", "decline" or "end".
+    pub async fn call_action(&self, call_id: i64, action: &str) -> Result<Call> {
+        let path = format!("/api/calls/{call_id}/{action}");
+        self.call(Method::PUT, &path, None).await
+    }
+
+    /// Relays WebRTC signalling (`"offer"`, `"answer"`, `"ice-candidate"`) to a participant.
+    pub async fn signal(
+        &self,
+        call_id: i64,
+        to_user_id: i64,
+        signal_type: &str,
+        payload: Value,
+    ) -> Result<Value> {
+        let path = format!("/api/calls/{call_id}/signal");
+        let body = json!({ "to_user_id": to_user_id, "type": signal_type, "payload": payload });
+        self.call(Method::POST, &path, Some(body)).await
+    }
+
+    pub async fn turn_credentials(&self) -> Result<TurnCredentials> {
+        self.call(Method::GET, "/api/calls/turn-credentials", None)
+            .await
+    }
+
     /// Any JSON answer, typed by the caller; for routes without a helper.
     pub async fn json<T: DeserializeOwned, B: Serialize>(
         &self,
@@ -657,6 +748,57 @@ impl Client {
     ) -> Result<(u16, T)> {
         self.call_with_status(method, path, body).await
     }
+}
+
+/// A raw answer as `T`, or the error it is.
+fn typed<T: DeserializeOwned>(raw: Raw) -> Result<T> {
+    if !(200..300).contains(&raw.status) {
+        return Err(Error::Api {
+            status: raw.status,
+            body: raw.body,
+            retry_after: raw.retry_after,
+        });
+    }
+    serde_json::from_value(raw.body.clone())
+        .map_err(|e| Error::Transport(format!("unexpected body ({e}): {}", raw.body)))
+}
+
+/// A `multipart/form-data` body: text fields in order, then the file in the
+/// part `file`. Returns the content type (with its boundary) and the body.
+pub fn multipart(fields: &[(&str, &str)], file_name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = format!("natter-{:016x}", rand_boundary());
+    let mut body = Vec::with_capacity(bytes.len() + 512);
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// A boundary that will not occur in the file by chance.
+fn rand_boundary() -> u64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    hasher.finish()
 }
 
 /// True for 2xx.

@@ -250,3 +250,88 @@ pub struct SyncPage {
     pub next_since: i64,
     pub has_more: bool,
 }
+
+/// A status (story), as the caller sees it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Status {
+    pub id: i64,
+    pub user: User,
+    #[serde(rename = "type")]
+    pub status_type: String,
+    pub content: Option<String>,
+    pub background_color: Option<String>,
+    pub media: Option<serde_json::Value>,
+    pub created_at: String,
+    pub expires_at: String,
+    /// Present for the owner only.
+    #[serde(default)]
+    pub view_count: Option<u64>,
+    pub viewed: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct UserStatuses {
+    pub user: User,
+    pub items: Vec<Status>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct StatusFeed {
+    pub statuses: Vec<UserStatuses>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct StatusViewer {
+    pub user: User,
+    pub viewed_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct StatusViewList {
+    pub views: Vec<StatusViewer>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct CallParticipant {
+    pub user_id: i64,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Call {
+    pub id: i64,
+    pub chat_id: i64,
+    pub caller: User,
+    #[serde(rename = "type")]
+    pub call_type: String,
+    pub status: String,
+    pub started_at: String,
+    pub answered_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub duration_seconds: i64,
+    pub participants: Vec<CallParticipant>,
+}
+
+impl Call {
+    /// A participant's status, if they take part.
+    pub fn status_of(&self, user_id: i64) -> Option<&str> {
+        self.participants
+            .iter()
+            .find(|p| p.user_id == user_id)
+            .map(|p| p.status.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct CallList {
+    pub calls: Vec<Call>,
+    pub pagination: Pagination,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct TurnCredentials {
+    pub urls: Vec<String>,
+    pub username: String,
+    pub credential: String,
+    pub ttl: u64,
+}

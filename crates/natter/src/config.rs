@@ -361,6 +361,15 @@ pub struct Settings {
 
     #[command(flatten)]
     pub media: MediaSettings,
+
+    #[command(flatten)]
+    pub calls: CallSettings,
+
+    /// Seconds a status stays visible after it is posted; then every read leaves it out and
+    /// the `statuses.expire` job removes it and its media.
+    #[arg(long, env = "STATUS_TTL", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
+    pub status_ttl: u64,
+
     /// Jobs (pushes, pruning, retention) one node runs at once.
     #[arg(long, env = "JOB_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub job_concurrency: u32,
@@ -551,6 +560,33 @@ pub struct MediaSettings {
     pub aws_use_path_style_endpoint: bool,
 }
 
+/// Calls: ringing, signalling and TURN (docs/calls.md).
+#[derive(Debug, Clone, Args)]
+pub struct CallSettings {
+    /// Seconds a call rings before the callees who have not answered count as `missed`.
+    #[arg(long, env = "CALL_RING_TIMEOUT", default_value_t = 45, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub call_ring_timeout: u64,
+
+    /// Largest `payload` of one signalling message (`POST /api/calls/{call}/signal`), in bytes
+    /// of JSON. An SDP offer with many candidates is a few KiB.
+    #[arg(long, env = "CALL_SIGNAL_MAX_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u64).range(256..=1024 * 1024))]
+    pub call_signal_max_bytes: u64,
+
+    /// Secret shared with the TURN server (coturn's `static-auth-secret`). Without it
+    /// `GET /api/calls/turn-credentials` answers 503.
+    #[arg(long, env = "TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+
+    /// TURN/STUN URLs handed to clients, comma-separated
+    /// (`turn:turn.example.com:3478?transport=udp,turns:turn.example.com:5349`).
+    #[arg(long, env = "TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Vec<String>,
+
+    /// Seconds TURN credentials stay valid.
+    #[arg(long, env = "TURN_TTL", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(60..=2_592_000))]
+    pub turn_ttl: u64,
+}
+
 /// The largest per-type upload limit a setting may ask for (4 GiB).
 pub const MAX_UPLOAD_LIMIT: u64 = 4 * 1024 * 1024 * 1024;
 
@@ -713,6 +749,13 @@ impl Config {
                 "AWS_SECRET_ACCESS_KEY={}",
                 mask(&s.media.aws_secret_access_key)
             ),
+            format!("MEDIA_COLLECT_GRACE={}", s.media.media_collect_grace),
+            format!("STATUS_TTL={}", s.status_ttl),
+            format!("CALL_RING_TIMEOUT={}", s.calls.call_ring_timeout),
+            format!("CALL_SIGNAL_MAX_BYTES={}", s.calls.call_signal_max_bytes),
+            format!("TURN_SECRET={}", mask(&s.calls.turn_secret)),
+            format!("TURN_URLS={}", s.calls.turn_urls.join(",")),
+            format!("TURN_TTL={}", s.calls.turn_ttl),
             format!("JOB_CONCURRENCY={}", s.job_concurrency),
             format!("JOB_LEASE={}", s.job_lease),
             format!(
@@ -736,6 +779,20 @@ impl Config {
 }
 
 fn check_cross_field(settings: &Settings) -> Result<(), SettingError> {
+    if settings
+        .calls
+        .turn_secret
+        .as_ref()
+        .is_some_and(|secret| secret.len() < 16)
+    {
+        return Err(setting_error(
+            "TURN_SECRET",
+            "must be at least 16 characters",
+        ));
+    }
+    if settings.calls.turn_secret.is_some() && settings.calls.turn_urls.is_empty() {
+        return Err(setting_error("TURN_URLS", "must be set with TURN_SECRET"));
+    }
     if let Some(url) = &settings.database.database_url {
         let known = [
             "sqlite:",

@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod background;
 pub mod cache;
+pub mod calls;
 pub mod chats;
 pub mod clock;
 pub mod config;
@@ -33,6 +34,7 @@ pub mod server;
 pub mod sessions;
 pub mod sms;
 pub mod state;
+pub mod statuses;
 pub mod storage;
 pub mod sync;
 pub mod synclog;

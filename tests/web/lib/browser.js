@@ -60,6 +60,16 @@ export async function person(browser, server, name, { viewport = { width: 1280, 
 }
 
 /** `a` adds `b` by number and opens the private chat; returns the chat id. */
+/** Adds `other` to `p`'s contacts through the Contacts dialog. */
+export async function addContact(p, other) {
+  await p.page.click('button[aria-label="Menu"]');
+  await p.page.click('.menu [role=menuitem]:text-is("Contacts")');
+  await p.page.fill('dialog .add-contact input[type=tel]', other.phone.e164);
+  await p.page.click('dialog .add-contact button[type=submit]');
+  await p.page.waitForSelector(`dialog .person-name:text-is("${other.name}")`);
+  await p.page.click('dialog button[aria-label="Close"]');
+}
+
 export async function startChat(a, b) {
   await a.page.click('button[aria-label="New chat"]');
   await a.page.fill('.add-contact input[type=tel]', b.phone.e164);

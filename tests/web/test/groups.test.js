@@ -4,18 +4,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
-  eventually, expectMessages, launch, noErrors, person, screenshot, send,
+  addContact, eventually, expectMessages, launch, noErrors, person, screenshot, send,
 } from '../lib/browser.js';
 import { Natter } from '../lib/server.js';
-
-async function addContact(p, other) {
-  await p.page.click('button[aria-label="Menu"]');
-  await p.page.click('.menu [role=menuitem]:text-is("Contacts")');
-  await p.page.fill('dialog .add-contact input[type=tel]', other.phone.e164);
-  await p.page.click('dialog .add-contact button[type=submit]');
-  await p.page.waitForSelector(`dialog .person-name:text-is("${other.name}")`);
-  await p.page.click('dialog button[aria-label="Close"]');
-}
 
 async function memberAction(p, name, action) {
   await p.page.click(`.members .person:has(.person-name:text-is("${name}")) button[aria-haspopup=menu]`);

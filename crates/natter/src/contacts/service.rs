@@ -277,6 +277,39 @@ pub async fn presence_audience(
         .collect())
 }
 
+/// The people `user_id` and they have each other as contacts, neither having
+/// blocked the other (a block is a flag on a contact row, so one unblocked row
+/// each way is exactly that): who sees `user_id`'s statuses, and whose statuses
+/// `user_id` sees. Read on `conn` (a transaction when it guards a write). Two
+/// queries whatever the number of contacts.
+pub async fn mutual_contacts(
+    conn: &impl sea_orm::ConnectionTrait,
+    user_id: i64,
+) -> ApiResult<Vec<i64>> {
+    let mine: HashSet<i64> = store::unblocked_contacts_of(conn, user_id)
+        .await?
+        .into_iter()
+        .collect();
+    if mine.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut mutual: Vec<i64> = store::people_having(conn, user_id)
+        .await?
+        .into_iter()
+        .filter(|other| mine.contains(other))
+        .collect();
+    mutual.sort_unstable();
+    mutual.dedup();
+    Ok(mutual)
+}
+
+/// Whether `a` and `b` are mutual, unblocked contacts (see [`mutual_contacts`]).
+pub async fn are_mutual(conn: &impl sea_orm::ConnectionTrait, a: i64, b: i64) -> ApiResult<bool> {
+    let unblocked = |row: Option<contact::Model>| row.is_some_and(|c| !c.is_blocked);
+    Ok(unblocked(store::find_pair(conn, a, b).await?)
+        && unblocked(store::find_pair(conn, b, a).await?))
+}
+
 /// Which of `others` have blocked `user_id`.
 pub async fn who_blocked(state: &AppState, user_id: i64, others: &[i64]) -> ApiResult<Vec<i64>> {
     let relations = users::service::relations(state, user_id, others).await?;

@@ -145,3 +145,18 @@ pub async fn blocked_pairs(
     }
     Ok(found)
 }
+
+/// The users `user_id` has as contacts and has not blocked.
+pub async fn unblocked_contacts_of(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+) -> Result<Vec<i64>, DbErr> {
+    contact::Entity::find()
+        .select_only()
+        .column(contact::Column::ContactUserId)
+        .filter(contact::Column::UserId.eq(user_id))
+        .filter(contact::Column::IsBlocked.eq(false))
+        .into_tuple()
+        .all(db)
+        .await
+}

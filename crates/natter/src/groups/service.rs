@@ -343,6 +343,7 @@ async fn depart(
     let last_word = Audience {
         users: vec![user],
         revoke: vec![user],
+        channels: Vec::new(),
     };
     chats::emit_chat_updated(state, tx, &chat, last_word).await?;
     membership::close_interval(tx, group_id, user).await

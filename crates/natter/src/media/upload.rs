@@ -401,7 +401,10 @@ impl Media {
     }
 }
 
-async fn extract(req: Request, media: &Media, rule: KindRule) -> ApiResult<Upload> {
+/// Reads a request's multipart body under `rule`: what the upload extractors
+/// run, and what a route that takes JSON or multipart calls once it has seen
+/// the content type (statuses).
+pub async fn extract(req: Request, media: &Media, rule: KindRule) -> ApiResult<Upload> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)

@@ -138,6 +138,7 @@ pub async fn emit_to_chat(
     let audience = Audience {
         users,
         revoke: extra.revoke,
+        channels: extra.channels,
     };
     tx.emit(Scope::Chat(chat_id), audience, event)
 }

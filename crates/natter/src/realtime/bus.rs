@@ -29,8 +29,8 @@ pub struct Envelope {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Body {
     /// A logged event: delivered in `seq` order to `private-chat.{chat}` (when
-    /// set) and `private-user.{id}` for each of `users`, after ending `revoke`'s
-    /// subscriptions to the chat's channels.
+    /// set), `private-user.{id}` for each of `users` and each of `channels`,
+    /// after ending `revoke`'s subscriptions to the chat's channels.
     Event {
         seq: i64,
         name: EventName,
@@ -39,6 +39,8 @@ pub enum Body {
         users: Vec<i64>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         revoke: Vec<i64>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        channels: Vec<String>,
     },
     /// An event that is not logged (typing, presence), for named channels,
     /// optionally sparing one socket (the one that caused it).

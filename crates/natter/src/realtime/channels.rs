@@ -66,6 +66,10 @@ pub fn chat_channel(chat_id: i64) -> String {
     format!("private-chat.{chat_id}")
 }
 
+pub fn call_channel(call_id: i64) -> String {
+    format!("private-call.{call_id}")
+}
+
 pub fn chat_presence_channel(chat_id: i64) -> String {
     format!("presence-chat.{chat_id}")
 }

@@ -130,6 +130,7 @@ pub fn deliver(hub: &Hub, envelope: &Envelope) {
             chat,
             users,
             revoke,
+            channels,
             ..
         } => {
             if let Some(chat) = chat {
@@ -144,7 +145,8 @@ pub fn deliver(hub: &Hub, envelope: &Envelope) {
             let keys = chat
                 .map(|c| ChannelKey::Named(chat_channel(c)))
                 .into_iter()
-                .chain(users.iter().map(|u| ChannelKey::User(*u)));
+                .chain(users.iter().map(|u| ChannelKey::User(*u)))
+                .chain(channels.iter().map(|c| ChannelKey::of(c)));
             fan_out(hub, name.as_str(), data, keys, None);
         }
         Body::Transient {
@@ -240,6 +242,7 @@ mod tests {
                 chat: None,
                 users: vec![],
                 revoke: vec![],
+                channels: vec![],
             },
         })
     }

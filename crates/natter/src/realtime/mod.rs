@@ -106,6 +106,7 @@ impl Realtime {
                 chat,
                 users,
                 revoke: event.audience.revoke,
+                channels: event.audience.channels,
             });
         }
     }

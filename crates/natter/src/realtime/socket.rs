@@ -524,7 +524,7 @@ impl Connection {
                     Value::String(s) => s.parse().ok(),
                     _ => None,
                 }),
-            Channel::Chat(_) => match self
+            Channel::Chat(_) | Channel::Call(_) => match self
                 .sockets
                 .realtime
                 .grants
@@ -534,7 +534,7 @@ impl Connection {
                 Ok(Some(user)) => Some(user),
                 _ => self.user,
             },
-            Channel::Call(_) | Channel::Unknown => return Err("Unknown channel"),
+            Channel::Unknown => return Err("Unknown channel"),
         };
         let Some(user) = user else {
             return Err("Authorise this channel through /broadcasting/auth first");

@@ -9,7 +9,7 @@ use crate::jobs::{Registry, probe};
 use crate::media::{self, Media};
 use crate::push::Push;
 use crate::state::AppState;
-use crate::{auth, devices, messages, sessions, sync};
+use crate::{auth, calls, devices, messages, sessions, statuses, sync};
 
 /// The registry of a node serving `state`, processing uploads with `media`,
 /// sending pushes through `push`.
@@ -71,7 +71,22 @@ pub fn registry(state: &AppState, media: &Media, push: Arc<Push>) -> Registry {
     });
     registry
         .register(devices::MESSAGE_KIND, pushes.clone())
-        .register(devices::CALL_KIND, pushes);
+        .register(devices::CALL_KIND, pushes)
+        .register(
+            statuses::expire::KIND,
+            Arc::new(statuses::expire::ExpireStatuses {
+                app: state.clone(),
+                media: media.clone(),
+            }),
+        )
+        .every(
+            statuses::expire::KIND,
+            statuses::expire::period(Duration::from_secs(settings.status_ttl)),
+        );
+    registry.register(
+        calls::ring::KIND,
+        Arc::new(calls::ring::RingTimeout { app: state.clone() }),
+    );
     if settings.job_probe {
         let path = settings.database.storage_dir.join(probe::FILE_NAME);
         registry.register(probe::KIND, Arc::new(probe::Probe::new(path)));

@@ -35,13 +35,21 @@ use crate::messages::writer::{Publish, Pushes, Writer, WriterThread};
 use crate::push::{self, Push};
 use crate::realtime::{Policy, Sockets, clear_stale_presence, run_liveness};
 use crate::state::{AppState, install_tls_provider};
-use crate::{auth, chats, contacts, devices, groups, media, messages, ops, sync, users, web};
+use crate::statuses::StatusesState;
+use crate::{
+    auth, calls, chats, contacts, devices, groups, media, messages, ops, statuses, sync, users,
+    web,
+};
 use policy::AppPolicy;
 use realtime::RealtimeState;
 
 /// Every route, documented or not, with the middleware that wraps them all.
 fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Router {
     let uploads = MediaState {
+        app: state.clone(),
+        media: messages.media.clone(),
+    };
+    let statuses = StatusesState {
         app: state.clone(),
         media: messages.media.clone(),
     };
@@ -52,6 +60,8 @@ fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Ro
         .merge(devices::router().with_state(state.clone()))
         .merge(chats::router().with_state(state.clone()))
         .merge(groups::router().with_state(uploads))
+        .merge(statuses::router().with_state(statuses))
+        .merge(calls::router().with_state(state.clone()))
         .merge(messages::router().with_state(messages.clone()))
         .merge(sync::router().with_state(messages))
         .merge(realtime::router().with_state(realtime))

@@ -4,7 +4,6 @@
 
 use async_trait::async_trait;
 
-use crate::contacts;
 use crate::error::{ApiError, ApiResult};
 use crate::media;
 use crate::membership;
@@ -12,6 +11,7 @@ use crate::realtime::channels::Channel;
 use crate::realtime::{Policy, UserInfo};
 use crate::state::AppState;
 use crate::users;
+use crate::{calls, contacts};
 
 pub struct AppPolicy {
     pub app: AppState,
@@ -28,8 +28,10 @@ impl Policy for AppPolicy {
             // Presence shows when someone is there: not between two people
             // of whom one blocked the other (the same rule as whispers).
             Channel::ChatPresence(id) => membership::may_whisper(&self.app, *id, user).await,
-            // Calls are not served yet: nobody is a participant of one.
-            Channel::Call(_) | Channel::Unknown => false,
+            Channel::Call(id) => calls::service::is_participant(&self.app, *id, user)
+                .await
+                .unwrap_or(false),
+            Channel::Unknown => false,
             Channel::Public => true,
         }
     }

@@ -16,8 +16,10 @@
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
+use crate::resources::call::{CallSignalPayload, CallView};
 use crate::resources::chat::{ChatView, Typing};
 use crate::resources::message::{MessageView, ReactionUpdate, ReceiptUpdate};
+use crate::resources::status::{StatusDeletedPayload, StatusView, StatusViewedPayload};
 use crate::resources::user::OnlineStatus;
 
 /// The name of an event. Serialised as its full Laravel name.
@@ -41,10 +43,22 @@ pub enum EventName {
     UserTyping,
     #[serde(rename = "App\\Events\\UserOnline")]
     UserOnline,
+    #[serde(rename = "App\\Events\\StatusPosted")]
+    StatusPosted,
+    #[serde(rename = "App\\Events\\StatusViewed")]
+    StatusViewed,
+    #[serde(rename = "App\\Events\\StatusDeleted")]
+    StatusDeleted,
+    #[serde(rename = "App\\Events\\CallInitiated")]
+    CallInitiated,
+    #[serde(rename = "App\\Events\\CallUpdated")]
+    CallUpdated,
+    #[serde(rename = "App\\Events\\CallSignal")]
+    CallSignal,
 }
 
 impl EventName {
-    pub const ALL: [EventName; 9] = [
+    pub const ALL: [EventName; 15] = [
         EventName::MessageSent,
         EventName::MessageEdited,
         EventName::MessageDeleted,
@@ -54,6 +68,12 @@ impl EventName {
         EventName::ChatUpdated,
         EventName::UserTyping,
         EventName::UserOnline,
+        EventName::StatusPosted,
+        EventName::StatusViewed,
+        EventName::StatusDeleted,
+        EventName::CallInitiated,
+        EventName::CallUpdated,
+        EventName::CallSignal,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,13 +87,22 @@ impl EventName {
             EventName::ChatUpdated => "App\\Events\\ChatUpdated",
             EventName::UserTyping => "App\\Events\\UserTyping",
             EventName::UserOnline => "App\\Events\\UserOnline",
+            EventName::StatusPosted => "App\\Events\\StatusPosted",
+            EventName::StatusViewed => "App\\Events\\StatusViewed",
+            EventName::StatusDeleted => "App\\Events\\StatusDeleted",
+            EventName::CallInitiated => "App\\Events\\CallInitiated",
+            EventName::CallUpdated => "App\\Events\\CallUpdated",
+            EventName::CallSignal => "App\\Events\\CallSignal",
         }
     }
 
     /// Whether the sync log keeps the event (and `GET /api/sync` returns it).
-    /// Typing and presence are only worth anything live.
+    /// Typing, presence and call signalling are only worth anything live.
     pub fn is_logged(self) -> bool {
-        !matches!(self, EventName::UserTyping | EventName::UserOnline)
+        !matches!(
+            self,
+            EventName::UserTyping | EventName::UserOnline | EventName::CallSignal
+        )
     }
 }
 
@@ -98,6 +127,32 @@ pub enum Event<'a> {
     UserTyping(&'a Typing),
     /// Not logged: someone came online or went offline.
     UserOnline(&'a OnlineStatus),
+    /// `{"status": Status}`: a new status, to its owner and each person of its
+    /// audience (one logged event each, on their user channel).
+    StatusPosted(&'a StatusView),
+    /// `{"status_id", "user", "viewed_at", "view_count"}`: someone viewed a
+    /// status, to its owner only.
+    StatusViewed(&'a StatusViewedPayload),
+    /// `{"status_id", "user_id"}`: the owner deleted a status, to its owner and
+    /// audience. (Expiry sends nothing: `expires_at` says when.)
+    StatusDeleted(&'a StatusDeletedPayload),
+    /// `{"call": Call}`: a call rings, to each callee's user channel.
+    CallInitiated(&'a CallView),
+    /// `{"call": Call}`: a call changed (answered, declined, ended, missed),
+    /// to `private-call.{id}` and each participant's user channel.
+    CallUpdated(&'a CallView),
+    /// Not logged: WebRTC signalling, to the target's user channel only.
+    CallSignal(&'a CallSignalPayload),
+}
+
+#[derive(Serialize)]
+struct StatusPayload<'a> {
+    status: &'a StatusView,
+}
+
+#[derive(Serialize)]
+struct CallPayload<'a> {
+    call: &'a CallView,
 }
 
 #[derive(Serialize)]
@@ -122,6 +177,12 @@ impl Event<'_> {
             Event::ChatUpdated(_) => EventName::ChatUpdated,
             Event::UserTyping(_) => EventName::UserTyping,
             Event::UserOnline(_) => EventName::UserOnline,
+            Event::StatusPosted(_) => EventName::StatusPosted,
+            Event::StatusViewed(_) => EventName::StatusViewed,
+            Event::StatusDeleted(_) => EventName::StatusDeleted,
+            Event::CallInitiated(_) => EventName::CallInitiated,
+            Event::CallUpdated(_) => EventName::CallUpdated,
+            Event::CallSignal(_) => EventName::CallSignal,
         }
     }
 
@@ -138,6 +199,13 @@ impl Event<'_> {
             Event::ChatUpdated(chat) => serde_json::to_string(&ChatPayload { chat }),
             Event::UserTyping(typing) => serde_json::to_string(typing),
             Event::UserOnline(online) => serde_json::to_string(online),
+            Event::StatusPosted(status) => serde_json::to_string(&StatusPayload { status }),
+            Event::StatusViewed(viewed) => serde_json::to_string(viewed),
+            Event::StatusDeleted(deleted) => serde_json::to_string(deleted),
+            Event::CallInitiated(call) | Event::CallUpdated(call) => {
+                serde_json::to_string(&CallPayload { call })
+            }
+            Event::CallSignal(signal) => serde_json::to_string(signal),
         }
     }
 }
@@ -169,8 +237,8 @@ mod tests {
         }
         assert_eq!(
             EventName::ALL.iter().filter(|n| !n.is_logged()).count(),
-            2,
-            "typing and presence only"
+            3,
+            "typing, presence and call signalling only"
         );
     }
 

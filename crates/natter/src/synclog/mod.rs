@@ -46,20 +46,22 @@ pub enum Scope {
 }
 
 /// Who hears an event live, beyond `private-chat.{id}` for a chat's event:
-/// the users whose `private-user.{id}` channel gets it, and the users whose
-/// subscriptions to the chat's channels end with it (they left the chat).
+/// the users whose `private-user.{id}` channel gets it, the users whose
+/// subscriptions to the chat's channels end with it (they left the chat), and
+/// other channels named in full (a call's `private-call.{id}`).
 /// The log itself needs none of this: it is for the real-time fan-out.
 #[derive(Debug, Clone, Default)]
 pub struct Audience {
     pub users: Vec<i64>,
     pub revoke: Vec<i64>,
+    pub channels: Vec<String>,
 }
 
 impl Audience {
     pub fn to(users: Vec<i64>) -> Audience {
         Audience {
             users,
-            revoke: Vec::new(),
+            ..Audience::default()
         }
     }
 }
@@ -149,16 +151,30 @@ impl LogTx {
     /// Appends a logged event for `scope`, heard live by `audience`; returns
     /// its position. The payload gets `"seq"` added.
     pub fn emit(&mut self, scope: Scope, audience: Audience, event: Event<'_>) -> ApiResult<i64> {
-        let name = event.name();
-        if !name.is_logged() {
-            return Err(ApiError::Internal(anyhow::anyhow!(
-                "{} is not a logged event",
-                name.as_str()
-            )));
+        let (name, payload) = logged_payload(&event)?;
+        Ok(self.append(scope, audience, name, payload))
+    }
+
+    /// Appends the same event to each of `users`' own logs (each heard on
+    /// their user channel), serialising the payload once; `first` (named
+    /// channels, say) goes with the first of them, so it is heard there once.
+    pub fn emit_each(&mut self, users: &[i64], first: Audience, event: Event<'_>) -> ApiResult<()> {
+        let (name, payload) = logged_payload(&event)?;
+        let mut first = Some(first);
+        for user in users {
+            let audience = first.take().unwrap_or_default();
+            self.append(Scope::User(*user), audience, name, payload.clone());
         }
-        let payload = event
-            .data()
-            .map_err(|err| ApiError::Internal(anyhow::Error::new(err)))?;
+        Ok(())
+    }
+
+    fn append(
+        &mut self,
+        scope: Scope,
+        audience: Audience,
+        name: EventName,
+        payload: String,
+    ) -> i64 {
         let seq = self.next_seq;
         self.next_seq += 1;
         let data: Arc<str> = with_seq(payload, seq).into();
@@ -181,7 +197,7 @@ impl LogTx {
             data,
             audience,
         });
-        Ok(seq)
+        seq
     }
 
     /// Writes the events and the counters, commits, and hands back what to publish.
@@ -203,6 +219,21 @@ impl LogTx {
     pub async fn rollback(self) -> Result<(), DbErr> {
         self.txn.rollback().await
     }
+}
+
+/// A logged event's name and payload; an unlogged one is a bug of the caller.
+fn logged_payload(event: &Event<'_>) -> ApiResult<(EventName, String)> {
+    let name = event.name();
+    if !name.is_logged() {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "{} is not a logged event",
+            name.as_str()
+        )));
+    }
+    let payload = event
+        .data()
+        .map_err(|err| ApiError::Internal(anyhow::Error::new(err)))?;
+    Ok((name, payload))
 }
 
 /// Rows per multi-row INSERT: far below every backend's bind-parameter limit.

@@ -163,9 +163,18 @@ async fn sign_avatars(state: &AppState, views: &mut HashMap<i64, UserView>) {
     }
 }
 
+/// A user as anyone may see them (privacy applied for a stranger): what an
+/// event addressed to several people carries; each fetches their own view.
+/// Without the photo: a view here holds its object key, not a signed URL.
+pub fn public_view(user: &user::Model) -> UserView {
+    let mut view = view_with(user, 0, &Relations::default());
+    view.avatar_url = None;
+    view
+}
+
 /// Applies the owner's privacy settings for this viewer. `avatar_url` holds the
 /// photo's object key here; [`sign_avatars`] makes it a URL.
-fn view_with(user: &user::Model, viewer: i64, relations: &Relations) -> UserView {
+pub fn view_with(user: &user::Model, viewer: i64, relations: &Relations) -> UserView {
     if user.deleted_at.is_some() {
         return UserView {
             id: user.id,

@@ -7,6 +7,7 @@
 mod common;
 
 mod auth;
+mod calls;
 mod chats;
 mod cluster;
 mod contacts;
@@ -28,6 +29,7 @@ mod realtime;
 mod schema;
 mod security;
 mod sms;
+mod statuses;
 mod sync;
 mod users;
 mod web;

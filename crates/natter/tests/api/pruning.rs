@@ -40,6 +40,22 @@ async fn count(db: &Db, sql: &str) -> i64 {
     row.try_get_by_index::<i64>(0).unwrap()
 }
 
+/// Waits until the server's own start-up run of `kind` has been scheduled and
+/// has finished, so it cannot race the rows a test writes next.
+async fn startup_run_done(db: &Db, kind: &str) {
+    let scheduled =
+        format!("SELECT COUNT(*) FROM job_periods WHERE last_slot > 0 AND kind = '{kind}'");
+    let pending = format!("SELECT COUNT(*) FROM jobs WHERE kind = '{kind}'");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while count(db, &scheduled).await == 0 || count(db, &pending).await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{kind} ran at start-up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 backend_tests! {
     async fn every_node_schedules_retention_and_pruning_once_per_period(backend: Backend) {
         let server = TestServer::start(backend).await;
@@ -56,6 +72,7 @@ backend_tests! {
     async fn pruning_removes_spent_codes_and_keeps_the_live_one(backend: Backend) {
         let server = TestServer::start(backend).await;
         let db = &server.state().db;
+        startup_run_done(db, natter::auth::prune::KIND).await;
         // Used (a sign-up), expired, and live codes.
         server.sign_up("Ann").await;
         let expired = unique_phone();
@@ -78,6 +95,7 @@ backend_tests! {
     async fn pruning_removes_expired_tokens_and_dead_sessions_but_keeps_reuse_detection(backend: Backend) {
         let server = TestServer::start(backend).await;
         let db = &server.state().db;
+        startup_run_done(db, natter::sessions::prune::KIND).await;
         let ann = server.sign_up("Ann").await;
         let bob = server.sign_up("Bob").await;
         let cat = server.sign_up("Cat").await;

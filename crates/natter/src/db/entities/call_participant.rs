@@ -9,6 +9,8 @@ pub struct Model {
     pub call_id: i64,
     pub user_id: i64,
     pub status: String,
+    pub joined_at: Option<i64>,
+    pub left_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

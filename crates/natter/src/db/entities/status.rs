@@ -18,6 +18,8 @@ pub struct Model {
     pub created_at: i64,
     pub expires_at: i64,
     pub deleted_at: Option<i64>,
+    /// The image or video, a row of `media` holding one reference for this status.
+    pub media_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

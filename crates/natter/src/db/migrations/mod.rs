@@ -18,6 +18,8 @@ mod m0006_sync_log_counters;
 mod m0007_jobs;
 mod m0008_media;
 mod m0009_devices;
+mod m0011_statuses;
+mod m0012_calls;
 
 pub struct Migrator;
 
@@ -34,6 +36,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_jobs::Migration),
             Box::new(m0008_media::Migration),
             Box::new(m0009_devices::Migration),
+            Box::new(m0011_statuses::Migration),
+            Box::new(m0012_calls::Migration),
         ]
     }
 }
