@@ -12,6 +12,7 @@
 //! writer retries its jobs one by one, so one bad job fails alone.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use sea_orm::ActiveValue::Set;
 use tokio::sync::{mpsc, oneshot};
@@ -29,7 +30,7 @@ use crate::membership::{self, RosterCache, Watermark};
 use crate::resources::message::{
     DeliveryStatus, LocationView, MessageView, ReceiptUpdate, ReplyView, SenderView,
 };
-use crate::synclog::{Audience, CommittedEvent, Event, LogTx, Scope};
+use crate::synclog::{Audience, CommittedEvent, Event, LogTx, Scope, origin};
 use crate::telemetry::{
     MESSAGES_SENT, WRITER_BATCH_DURATION, WRITER_BATCH_SIZE, WRITER_QUEUE_DEPTH,
 };
@@ -89,10 +90,12 @@ pub struct ReceiptOutcome {
 enum Job {
     Send {
         draft: Box<Draft>,
+        origin: Option<Arc<str>>,
         reply: oneshot::Sender<ApiResult<SendOutcome>>,
     },
     Receipt {
         request: ReceiptRequest,
+        origin: Option<Arc<str>>,
         reply: oneshot::Sender<ApiResult<ReceiptOutcome>>,
     },
 }
@@ -102,6 +105,14 @@ impl Job {
         match self {
             Job::Send { draft, .. } => Some(draft),
             Job::Receipt { .. } => None,
+        }
+    }
+
+    /// The socket the request spoke for (`X-Socket-ID`), captured on the
+    /// request's task when it was handed to the writer.
+    fn origin(&self) -> Option<Arc<str>> {
+        match self {
+            Job::Send { origin, .. } | Job::Receipt { origin, .. } => origin.clone(),
         }
     }
 
@@ -196,13 +207,31 @@ impl Writer {
     pub async fn send(&self, draft: Draft) -> ApiResult<SendOutcome> {
         let (reply, answer) = oneshot::channel();
         let draft = Box::new(draft);
-        self.submit(Job::Send { draft, reply }, answer).await
+        let origin = origin::current();
+        self.submit(
+            Job::Send {
+                draft,
+                origin,
+                reply,
+            },
+            answer,
+        )
+        .await
     }
 
     /// Moves a watermark once its batch commits.
     pub async fn receipt(&self, request: ReceiptRequest) -> ApiResult<ReceiptOutcome> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Job::Receipt { request, reply }, answer).await
+        let origin = origin::current();
+        self.submit(
+            Job::Receipt {
+                request,
+                origin,
+                reply,
+            },
+            answer,
+        )
+        .await
     }
 
     async fn submit<T>(&self, job: Job, answer: oneshot::Receiver<ApiResult<T>>) -> ApiResult<T> {
@@ -336,6 +365,7 @@ async fn write_batch(
     let gate = Gate::load(&tx, rosters, drafts()).await?;
     let mut written = Written::default();
     for job in jobs {
+        tx.set_origin(job.origin());
         match job {
             Job::Send { draft, .. } => {
                 let outcome = sends.write(&mut tx, &gate, draft)?;

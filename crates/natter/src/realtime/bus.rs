@@ -30,7 +30,8 @@ pub struct Envelope {
 pub enum Body {
     /// A logged event: delivered in `seq` order to `private-chat.{chat}` (when
     /// set) and `private-user.{id}` for each of `users`, after ending `revoke`'s
-    /// subscriptions to the chat's channels.
+    /// subscriptions to the chat's channels; never to `except_socket` (the
+    /// socket of the request that caused it: `X-Socket-ID`).
     Event {
         seq: i64,
         name: EventName,
@@ -39,6 +40,8 @@ pub enum Body {
         users: Vec<i64>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         revoke: Vec<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        except_socket: Option<String>,
     },
     /// An event that is not logged (typing, presence), for named channels,
     /// optionally sparing one socket (the one that caused it).

@@ -129,6 +129,7 @@ pub fn deliver(hub: &Hub, envelope: &Envelope) {
             chat,
             users,
             revoke,
+            except_socket,
             ..
         } => {
             if let Some(chat) = chat {
@@ -144,7 +145,8 @@ pub fn deliver(hub: &Hub, envelope: &Envelope) {
                 .map(|c| ChannelKey::Named(chat_channel(c)))
                 .into_iter()
                 .chain(users.iter().map(|u| ChannelKey::User(*u)));
-            fan_out(hub, name.as_str(), data, keys, None);
+            let except = except_socket.as_deref().and_then(|s| hub.local_key(s));
+            fan_out(hub, name.as_str(), data, keys, except);
         }
         Body::Transient {
             name,
@@ -222,6 +224,7 @@ mod tests {
                 chat: None,
                 users: vec![],
                 revoke: vec![],
+                except_socket: None,
             },
         })
     }

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::background::TaskGroup;
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
-use crate::synclog::{CommittedEvent, Event, Scope};
+use crate::synclog::{CommittedEvent, Event, Scope, origin};
 use bus::{BUS_QUEUE, Body, Envelope};
 use grants::Grants;
 use hub::Hub;
@@ -106,12 +106,13 @@ impl Realtime {
                 chat,
                 users,
                 revoke: event.audience.revoke,
+                except_socket: event.except_socket.map(|s| s.to_string()),
             });
         }
     }
 
     /// Sends an event that is not logged (typing, presence) to these channels,
-    /// on every node.
+    /// on every node, sparing the socket the request spoke for (`X-Socket-ID`).
     pub fn transient(&self, event: Event<'_>, channels: Vec<String>) -> ApiResult<()> {
         let data = event
             .data()
@@ -120,7 +121,7 @@ impl Realtime {
             name: event.name(),
             data,
             channels,
-            except_socket: None,
+            except_socket: origin::current().map(|s| s.to_string()),
         });
         Ok(())
     }

@@ -27,7 +27,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::background::TaskGroup;
 use crate::config::Config;
 use crate::http::middleware::{self, NatterRequestId, REQUEST_ID_HEADER};
-use crate::http::openapi;
+use crate::http::{openapi, socket_origin};
 use crate::jobs::{Runner, RunnerOptions, Waker};
 use crate::media::Media;
 use crate::messages::MessagesState;
@@ -64,6 +64,7 @@ fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Ro
         )
         .fallback_service(web::fallback(&state.config))
         .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(axum::middleware::from_fn(socket_origin::scope))
         .layer(axum::middleware::from_fn(middleware::observe))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(middleware::panic_response))

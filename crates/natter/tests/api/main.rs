@@ -22,6 +22,7 @@ mod ops;
 mod pruning;
 mod push;
 mod realtime;
+mod reverb;
 mod schema;
 mod sms;
 mod sync;
