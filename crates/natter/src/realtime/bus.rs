@@ -67,6 +67,17 @@ pub enum Body {
         frame: String,
         except_socket: String,
     },
+    /// An event published through the Pusher HTTP API: any name, `data` as
+    /// given, to named channels, optionally sparing one socket. Not logged.
+    Published {
+        event: String,
+        data: String,
+        channels: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        except_socket: Option<String>,
+    },
+    /// Close every socket of this user (Pusher's `terminate_connections`).
+    Terminate { user: i64 },
 }
 
 /// Largest number of bus messages waiting for the dispatcher or for Redis.

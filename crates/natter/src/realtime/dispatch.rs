@@ -178,6 +178,21 @@ pub fn deliver(hub: &Hub, envelope: &Envelope) {
             let delivered = hub.deliver(channel, &Frame::from(frame.clone()), except);
             hub.count_deliveries(delivered);
         }
+        Body::Published {
+            event,
+            data,
+            channels,
+            except_socket,
+        } => {
+            let except = except_socket.as_deref().and_then(|s| hub.local_key(s));
+            let keys = channels.iter().map(|c| ChannelKey::of(c));
+            fan_out(hub, event, data, keys, except);
+        }
+        Body::Terminate { user } => {
+            for socket in hub.sockets_of(*user) {
+                socket.push_control(Outbound::Terminate);
+            }
+        }
     }
 }
 

@@ -24,6 +24,8 @@ pub enum Outbound {
     /// The socket's subscription to this channel was ended by the server
     /// (its user left the chat); the socket task tidies up after it.
     Revoked(String),
+    /// The server ends the connection (Pusher's `terminate_connections`).
+    Terminate,
 }
 
 /// This node's handle on one connected socket.
@@ -214,6 +216,14 @@ impl Hub {
                 .remove_if(&user, |_, list| list.is_empty());
         }
         Some((user, remaining))
+    }
+
+    /// The sockets of a user on this node.
+    pub fn sockets_of(&self, user_id: i64) -> Vec<Arc<SocketHandle>> {
+        self.sockets_of_user
+            .get(&user_id)
+            .map(|list| list.clone())
+            .unwrap_or_default()
     }
 
     /// Ends a user's subscriptions to a channel (they left the chat). Returns

@@ -16,10 +16,12 @@ pub mod channels;
 pub mod dispatch;
 pub mod grants;
 pub mod hub;
+mod occupancy;
 pub mod policy;
 pub mod presence;
 pub mod protocol;
 pub mod socket;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,11 +39,14 @@ use grants::Grants;
 use hub::Hub;
 pub use policy::{Policy, UserInfo};
 use presence::{Presence, PresenceKey};
+use webhooks::{HookEvent, Webhooks};
 
 pub struct Realtime {
     pub hub: Arc<Hub>,
     pub presence: Presence,
     pub grants: Grants,
+    /// Webhook events the sockets notice, for the batcher (pusher/webhooks.rs).
+    pub webhooks: Webhooks,
     pub node_id: String,
     dispatch: mpsc::Sender<Arc<Envelope>>,
     remote: Option<mpsc::Sender<Arc<Envelope>>>,
@@ -78,10 +83,16 @@ impl Realtime {
             }
             _ => (Presence::local(), Grants::local(), None),
         };
+        let pusher = &config.settings.pusher;
+        let webhooks = Webhooks::new(
+            !pusher.pusher_webhook_url.is_empty(),
+            &pusher.pusher_webhook_events,
+        );
         Arc::new(Realtime {
             hub,
             presence,
             grants,
+            webhooks,
             node_id: config.node_id.clone(),
             dispatch,
             remote,
@@ -155,8 +166,12 @@ pub struct Sockets {
 }
 
 impl Sockets {
-    /// Tells a presence channel that a member left it.
+    /// Tells a presence channel (and the webhooks) that a member left it.
     pub fn announce_member_removed(&self, channel: &str, user: i64) {
+        self.realtime.webhooks.notify(HookEvent::MemberRemoved {
+            channel: channel.to_string(),
+            user_id: user.to_string(),
+        });
         let data = serde_json::json!({ "user_id": user.to_string() });
         self.realtime.broadcast(Body::Member {
             channel: channel.to_string(),
@@ -206,6 +221,7 @@ pub async fn run_liveness(sockets: Sockets, stop: CancellationToken) {
                         PresenceKey::Channel { channel, user_id } => {
                             sockets.announce_member_removed(&channel, user_id);
                         }
+                        PresenceKey::Occupied(channel) => sockets.channel_vacated(&channel),
                     }
                 }
             }

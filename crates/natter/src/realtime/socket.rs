@@ -17,6 +17,8 @@ use super::channels::{self, Channel};
 use super::hub::{Outbound, SocketHandle};
 use super::presence::PresenceKey;
 use super::protocol::{self, ClientFrame, codes};
+use super::webhooks::HookEvent;
+use crate::config::WebhookEventKind;
 use crate::secrets::constant_time_eq;
 use crate::telemetry::OPEN_SOCKETS;
 
@@ -46,6 +48,8 @@ struct Connection {
     whisper_window: (Instant, u32),
     /// Frames to write before waiting again.
     replies: Vec<String>,
+    /// Set when the server ends the connection (terminate_connections).
+    ending: Option<Close>,
 }
 
 /// The read buffer each socket starts with (a larger frame grows it). Client
@@ -114,6 +118,7 @@ async fn run(sockets: Sockets, mut socket: WebSocket, app_key_ok: bool) {
         user: None,
         whisper_window: (Instant::now(), 0),
         replies: Vec::new(),
+        ending: None,
     };
     let outcome = conn.serve(&mut socket, activity).await;
     if let Some(Close { code, reason }) = outcome {
@@ -180,6 +185,11 @@ impl Connection {
                     if self.write_queued(socket).await.is_err() {
                         return None;
                     }
+                    if let Some(close) = self.ending.take() {
+                        self.replies.push(protocol::error(Some(close.code), close.reason));
+                        let _ = self.flush_replies(socket).await;
+                        return Some(close);
+                    }
                 }
                 _ = shutdown.cancelled() => {
                     // Another node (or this one, restarted) will take the client back.
@@ -222,6 +232,12 @@ impl Connection {
                 match item {
                     Outbound::Frame(frame) => socket.feed(Message::Text(frame)).await?,
                     Outbound::Revoked(channel) => self.revoked(&channel).await,
+                    Outbound::Terminate => {
+                        self.ending = Some(Close {
+                            code: codes::UNAUTHORIZED,
+                            reason: "Connection terminated by the server",
+                        });
+                    }
                 }
             }
             socket.flush().await?;
@@ -307,6 +323,7 @@ impl Connection {
             .realtime
             .hub
             .subscribe(&channel, &self.handle, user);
+        self.sockets.count_in(&channel).await;
         self.subscriptions.push(Subscription { channel, user });
         Ok(())
     }
@@ -320,6 +337,13 @@ impl Connection {
     ) -> Result<Option<i64>, &'static str> {
         let user = match Channel::parse(channel) {
             Channel::Public => return Ok(None),
+            // Pusher's rule: only a socket signed in as that user.
+            Channel::ServerToUser(id) => {
+                return match self.user {
+                    Some(me) if me == id => Ok(Some(id)),
+                    _ => Err("Sign in as this user first (pusher:signin)"),
+                };
+            }
             Channel::User(id) => Some(id),
             Channel::ChatPresence(_) => channel_data
                 .and_then(|d| serde_json::from_str::<Value>(d).ok())
@@ -430,6 +454,13 @@ impl Connection {
         self.replies
             .push(protocol::subscription_succeeded(channel, &data.to_string()));
         if first {
+            self.sockets
+                .realtime
+                .webhooks
+                .notify(HookEvent::MemberAdded {
+                    channel: channel.to_string(),
+                    user_id: user.to_string(),
+                });
             let data = serde_json::json!({ "user_id": user.to_string(), "user_info": serde_json::from_str::<Value>(&info).unwrap_or(Value::Null) });
             self.sockets.realtime.broadcast(Body::Member {
                 channel: channel.to_string(),
@@ -467,6 +498,7 @@ impl Connection {
             .realtime
             .hub
             .unsubscribe(channel, self.handle.key);
+        self.sockets.count_out(channel).await;
         if Channel::is_presence(channel) {
             self.leave_presence(channel, subscription.user).await;
         }
@@ -476,6 +508,7 @@ impl Connection {
     async fn revoked(&mut self, channel: &str) {
         if let Some(index) = self.subscriptions.iter().position(|s| s.channel == channel) {
             let subscription = self.subscriptions.swap_remove(index);
+            self.sockets.count_out(channel).await;
             if Channel::is_presence(channel) {
                 self.leave_presence(channel, subscription.user).await;
             }
@@ -557,6 +590,16 @@ impl Connection {
         } else {
             None
         };
+        let hooks = &self.sockets.realtime.webhooks;
+        if hooks.wants(WebhookEventKind::ClientEvent) {
+            hooks.notify(HookEvent::ClientEvent {
+                channel: channel.clone(),
+                event: event.clone(),
+                data: data.to_string(),
+                socket_id: self.handle.socket_id.clone(),
+                user_id: user_id.map(|u| u.to_string()),
+            });
+        }
         self.sockets.realtime.broadcast(Body::Whisper {
             frame: protocol::client_event(&event, &channel, &data, user_id),
             channel,
@@ -573,6 +616,7 @@ impl Connection {
             .map(|s| s.channel.clone())
             .collect();
         for subscription in std::mem::take(&mut self.subscriptions) {
+            self.sockets.count_out(&subscription.channel).await;
             if Channel::is_presence(&subscription.channel) {
                 self.leave_presence(&subscription.channel, subscription.user)
                     .await;

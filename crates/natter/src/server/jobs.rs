@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::jobs::{Registry, probe};
 use crate::push::Push;
 use crate::state::AppState;
-use crate::{auth, sessions, sync};
+use crate::{auth, pusher, sessions, sync};
 
 /// The registry of a node serving `state`, sending pushes through `push`.
 pub fn registry(state: &AppState, _push: Arc<Push>) -> Registry {
@@ -40,6 +40,13 @@ pub fn registry(state: &AppState, _push: Arc<Push>) -> Registry {
             }),
         )
         .every(auth::prune::KIND, auth::prune::PERIOD);
+    registry.register(
+        pusher::webhooks::KIND,
+        Arc::new(pusher::webhooks::Deliver::new(
+            &settings.reverb_app_key,
+            &state.config.reverb_app_secret,
+        )),
+    );
     if settings.job_probe {
         let path = settings.database.storage_dir.join(probe::FILE_NAME);
         registry.register(probe::KIND, Arc::new(probe::Probe::new(path)));

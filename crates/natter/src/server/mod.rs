@@ -35,7 +35,7 @@ use crate::messages::writer::{Publish, Writer, WriterThread};
 use crate::push::{self, Push};
 use crate::realtime::{Policy, Sockets, run_liveness};
 use crate::state::{AppState, install_tls_provider};
-use crate::{auth, chats, contacts, groups, media, messages, ops, sync, users, web};
+use crate::{auth, chats, contacts, groups, media, messages, ops, pusher, sync, users, web};
 use policy::AppPolicy;
 use realtime::RealtimeState;
 
@@ -54,6 +54,8 @@ fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Ro
         .merge(media::router().with_state(state.clone()))
         .merge(web::router().with_state(state.clone()))
         .split_for_parts();
+    // Pusher's HTTP API: its contract is Pusher's, not in the OpenAPI document.
+    let router = router.merge(pusher::router().with_state(state.clone()));
     let api = openapi::finish(api);
     let body_limit = state.config.settings.max_json_body_bytes as usize;
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
@@ -214,6 +216,16 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
             tracing::error!("the job runner panicked");
         }
     });
+    if let Some(events) = state.realtime.webhooks.take_receiver() {
+        let batcher = pusher::webhooks::Batcher {
+            db: state.db.clone(),
+            waker: waker.clone(),
+            urls: state.config.settings.pusher.pusher_webhook_url.clone(),
+        };
+        background
+            .jobs
+            .spawn(batcher.run(events, background.jobs.stop_token()));
+    }
     front.spawn(run_liveness(sockets.clone(), front.stop_token()));
     let messages = MessagesState {
         app: state.clone(),

@@ -27,7 +27,8 @@ impl Policy for AppPolicy {
                     .is_ok()
             }
             // Calls are not served yet: nobody is a participant of one.
-            Channel::Call(_) | Channel::Unknown => false,
+            // `#server-to-user-*` follows `pusher:signin`, never /broadcasting/auth.
+            Channel::Call(_) | Channel::ServerToUser(_) | Channel::Unknown => false,
             Channel::Public => true,
         }
     }
