@@ -312,6 +312,7 @@ impl Connection {
         if let Some(user) = user {
             self.attach(user).await?;
         }
+        self.sockets.count_in(&channel).await;
         if Channel::is_presence(&channel) {
             self.join_presence(&channel, user, channel_data.as_deref())
                 .await;
@@ -323,7 +324,6 @@ impl Connection {
             .realtime
             .hub
             .subscribe(&channel, &self.handle, user);
-        self.sockets.count_in(&channel).await;
         self.subscriptions.push(Subscription { channel, user });
         Ok(())
     }
@@ -498,20 +498,20 @@ impl Connection {
             .realtime
             .hub
             .unsubscribe(channel, self.handle.key);
-        self.sockets.count_out(channel).await;
         if Channel::is_presence(channel) {
             self.leave_presence(channel, subscription.user).await;
         }
+        self.sockets.count_out(channel).await;
     }
 
     /// The server ended a subscription (the user left the chat).
     async fn revoked(&mut self, channel: &str) {
         if let Some(index) = self.subscriptions.iter().position(|s| s.channel == channel) {
             let subscription = self.subscriptions.swap_remove(index);
-            self.sockets.count_out(channel).await;
             if Channel::is_presence(channel) {
                 self.leave_presence(channel, subscription.user).await;
             }
+            self.sockets.count_out(channel).await;
             self.replies.push(protocol::frame(
                 "natter:subscription_revoked",
                 Some(channel),
@@ -616,11 +616,11 @@ impl Connection {
             .map(|s| s.channel.clone())
             .collect();
         for subscription in std::mem::take(&mut self.subscriptions) {
-            self.sockets.count_out(&subscription.channel).await;
             if Channel::is_presence(&subscription.channel) {
                 self.leave_presence(&subscription.channel, subscription.user)
                     .await;
             }
+            self.sockets.count_out(&subscription.channel).await;
         }
         let hub = &self.sockets.realtime.hub;
         if let Some((user, _)) = hub.unregister(&self.handle, &channels) {
