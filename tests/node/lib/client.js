@@ -133,7 +133,7 @@ export class World {
     if (!token || typeof verified.user?.id !== 'number') {
       throw new Error(`verify-otp gave no user or token: ${JSON.stringify(verified)}`);
     }
-    return { id: verified.user.id, name: verified.user.name, phone, token };
+    return { id: verified.user.id, name: verified.user.name, phone, token, refreshToken: verified.tokens.refresh_token };
   }
 
   /** A private chat between a and b (created by a); returns its id. */

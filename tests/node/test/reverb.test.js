@@ -200,3 +200,38 @@ test('webhooks: occupied, member_added, client_event, member_removed, vacated, s
   assert.deepEqual(await waitFor('member_removed'), { name: 'member_removed', channel, user_id: String(ada.id) });
   assert.deepEqual(await waitFor('channel_vacated'), { name: 'channel_vacated', channel });
 });
+
+test('token refresh with Echo: headersProvider hands every authorisation the current access token', async (t) => {
+  const world = new World(server);
+  t.after(() => world.close());
+  const [ada, bob] = await Promise.all([world.signUp('Ada'), world.signUp('Bob')]);
+  const chatId = await world.privateChat(ada, bob);
+  // The configuration of docs/realtime.md, "Coming from Reverb".
+  let accessToken = 'expired-or-revoked';
+  const authorised = (path) => ({
+    endpoint: `${server.base}${path}`,
+    transport: 'ajax',
+    headersProvider: () => ({ Authorization: `Bearer ${accessToken}` }),
+  });
+  const echo = world.echo(ada, {
+    channelAuthorization: authorised('/api/broadcasting/auth'),
+    userAuthentication: authorised('/api/broadcasting/user-auth'),
+  });
+  const refused = echo.private(`user.${ada.id}`);
+  await within(new Promise((ok, fail) => {
+    refused.error(ok);
+    refused.subscribed(() => fail(new Error('subscribed with a bad token')));
+  }), 'the subscription error with a bad token');
+
+  // The app refreshes its tokens; the next authorisation carries the new one.
+  const response = await fetch(`${server.base}/api/auth/refresh`, {
+    method: 'POST', headers: { Authorization: `Bearer ${ada.refreshToken}`, Accept: 'application/json' },
+  });
+  assert.equal(response.status, 200);
+  accessToken = (await response.json()).access_token;
+  const sees = new Inbox('ada on the chat channel');
+  const chat = echo.private(`chat.${chatId}`).listen('MessageSent', sees.push);
+  await subscribed(chat);
+  await world.sendText(bob, chatId, 'after the refresh');
+  assert.equal((await sees.next('MessageSent')).message.content, 'after the refresh');
+});
