@@ -5,6 +5,7 @@
 // and signed webhooks received by a local endpoint.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { after, before, test } from 'node:test';
 import PusherServer from 'pusher';
@@ -234,4 +235,40 @@ test('token refresh with Echo: headersProvider hands every authorisation the cur
   await subscribed(chat);
   await world.sendText(bob, chatId, 'after the refresh');
   assert.equal((await sees.next('MessageSent')).message.content, 'after the refresh');
+});
+
+/** Whether python3 can import the `pusher` package (installing it like tests/s3/start installs moto). */
+function pythonPusher() {
+  const importable = () => spawnSync('python3', ['-c', 'import pusher'], { stdio: 'ignore' }).status === 0;
+  if (importable()) return true;
+  spawnSync('python3', ['-m', 'pip', 'install', '--quiet', 'pusher'], { stdio: 'ignore' });
+  return importable();
+}
+
+test('the official pusher PyPI package publishes through natter too', async (t) => {
+  if (!pythonPusher()) {
+    if (process.env.CI === 'true') throw new Error('python3 cannot import pusher (pip install pusher failed) and CI may not skip');
+    t.skip('python3 has no pusher package');
+    return;
+  }
+  // The Python library takes only numeric app ids, as Pusher hands them out.
+  const numeric = await startServer({ REVERB_APP_ID: '4242' });
+  t.after(() => numeric.stop());
+  const world = new World(numeric);
+  t.after(() => world.close());
+  const bob = await world.signUp('Bob');
+  const echo = world.echo(bob);
+  const heard = new Inbox('bob on a public channel');
+  const channel = echo.channel('python-news').listen('.FromPython', heard.push);
+  await subscribed(channel);
+  const script = new URL('../python/pusher_client.py', import.meta.url).pathname;
+  const run = spawnSync('python3', [script, numeric.host, String(numeric.port), '4242', APP_KEY, APP_SECRET, 'python-news'], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  const seen = JSON.parse(run.stdout);
+  assert.deepEqual(await heard.next('FromPython'), { language: 'python' });
+  assert.deepEqual(await heard.next('FromPython (batch)'), { n: 2 });
+  assert.deepEqual(seen.channel, { occupied: true, subscription_count: 1 });
+  assert.deepEqual(seen.batch, { batch: [{}] });
+  assert.equal(seen.wrong_secret, '401');
+  await heard.none('nothing from the refused request');
 });
