@@ -94,6 +94,12 @@ impl Natter {
             .env("OTP_RATE_PER_NUMBER_PER_HOUR", "100000000")
             .env("OTP_RESEND_SECONDS", "1")
             .env("WS_MAX_CONNECTIONS_PER_USER", "10000")
+            // The bench signs in and connects thousands of users from one address.
+            .env("OTP_VERIFY_PER_IP_PER_HOUR", "100000000")
+            .env("OTP_VERIFY_PER_NUMBER_PER_HOUR", "100000000")
+            .env("WS_MAX_ANONYMOUS_PER_IP", "100000")
+            .env("SENDS_PER_MINUTE", "0")
+            .env("USER_LOOKUPS_PER_HOUR", "0")
             .env("LOG_FORMAT", "json")
             .env("LOG_LEVEL", "warn,natter=info")
             .stdout(Stdio::piped())

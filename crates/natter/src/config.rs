@@ -8,7 +8,7 @@
 //!
 //! Nothing outside this module reads the environment.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -99,6 +99,70 @@ impl DatabaseSettings {
     }
 }
 
+/// Which proxies' X-Forwarded-For entries are believed (TRUSTED_PROXIES).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustedProxies {
+    /// This many proxies stand in front of natter, one behind the other.
+    Hops(u8),
+    /// Proxies at these networks: (network address, prefix length).
+    Networks(Vec<(IpAddr, u8)>),
+}
+
+impl TrustedProxies {
+    /// Whether `ip` is a trusted proxy (always false for a hop count).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let TrustedProxies::Networks(networks) = self else {
+            return false;
+        };
+        networks.iter().any(|(net, len)| in_network(ip, *net, *len))
+    }
+}
+
+fn in_network(ip: IpAddr, net: IpAddr, len: u8) -> bool {
+    let (ip, net, bits) = match (ip.to_canonical(), net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => (u32::from(a) as u128, u32::from(b) as u128, 32),
+        (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
+        _ => return false,
+    };
+    let len = u32::from(len).min(bits);
+    if len == 0 {
+        return true;
+    }
+    let shift = bits - len;
+    (ip >> shift) == (net >> shift)
+}
+
+fn parse_trusted_proxies(text: &str) -> Result<TrustedProxies, String> {
+    let text = text.trim();
+    if let Ok(hops) = text.parse::<u8>() {
+        return Ok(TrustedProxies::Hops(hops));
+    }
+    let mut networks = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (addr, len) = match part.split_once('/') {
+            Some((addr, len)) => (addr, Some(len)),
+            None => (part, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{part} is not an address or CIDR"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let len = match len {
+            Some(len) => len
+                .parse::<u8>()
+                .ok()
+                .filter(|l| *l <= max)
+                .ok_or_else(|| format!("{part} has a bad prefix length"))?,
+            None => max,
+        };
+        networks.push((addr, len));
+    }
+    if networks.is_empty() {
+        return Err("expected a hop count or a list of CIDRs".into());
+    }
+    Ok(TrustedProxies::Networks(networks))
+}
+
 /// Everything `natter serve` needs.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -187,6 +251,27 @@ pub struct Settings {
     #[arg(long, env = "OTP_RATE_PER_IP_PER_HOUR", default_value_t = 20)]
     pub otp_rate_per_ip_per_hour: u32,
 
+    /// Code checks (`verify-otp`, right or wrong) one client IP address may make per hour.
+    #[arg(long, env = "OTP_VERIFY_PER_IP_PER_HOUR", default_value_t = 60)]
+    pub otp_verify_per_ip_per_hour: u32,
+
+    /// Code checks one phone number may get per hour, from any address.
+    #[arg(long, env = "OTP_VERIFY_PER_NUMBER_PER_HOUR", default_value_t = 20)]
+    pub otp_verify_per_number_per_hour: u32,
+
+    /// Messages one user may send per minute (a sliding window, so bursts pass;
+    /// 0 turns the limit off).
+    #[arg(long, env = "SENDS_PER_MINUTE", default_value_t = 300)]
+    pub sends_per_minute: u32,
+
+    /// Typing notices (`POST /api/chats/{chat}/typing`) one user may send per minute (0: off).
+    #[arg(long, env = "TYPING_PER_MINUTE", default_value_t = 120)]
+    pub typing_per_minute: u32,
+
+    /// Other users' profiles (`GET /api/users/{id}`) one user may look up per hour (0: off).
+    #[arg(long, env = "USER_LOOKUPS_PER_HOUR", default_value_t = 600)]
+    pub user_lookups_per_hour: u32,
+
     /// Seconds an access token lives.
     #[arg(long, env = "ACCESS_TOKEN_TTL", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
     pub access_token_ttl: u64,
@@ -215,10 +300,12 @@ pub struct Settings {
     #[arg(long, env = "MAX_JSON_BODY_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024))]
     pub max_json_body_bytes: u64,
 
-    /// Take the client IP (for rate limits and logs) from X-Forwarded-For. Enable only behind
-    /// a proxy that sets it.
-    #[arg(long, env = "TRUST_PROXY_HEADERS", default_value_t = false)]
-    pub trust_proxy_headers: bool,
+    /// The proxies in front of natter whose X-Forwarded-For entries are believed: a
+    /// comma-separated list of addresses or CIDRs (`10.0.0.0/8,192.168.1.7`), or a
+    /// hop count (`1`: one proxy). The client IP is then the right-most address
+    /// not a trusted proxy. Unset: X-Forwarded-For is ignored.
+    #[arg(long, env = "TRUSTED_PROXIES", value_parser = parse_trusted_proxies)]
+    pub trusted_proxies: Option<TrustedProxies>,
 
     /// Most messages written in one group-commit transaction.
     #[arg(long, env = "WRITER_MAX_BATCH", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096))]
@@ -245,6 +332,20 @@ pub struct Settings {
     /// `pusher:error` 4301.
     #[arg(long, env = "CLIENT_EVENTS_PER_SECOND", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub client_events_per_second: u32,
+
+    /// Seconds one write to a socket may take; a client that stops reading is
+    /// closed (4200) and its connection dropped after this long.
+    #[arg(long, env = "WS_WRITE_TIMEOUT", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub ws_write_timeout: u64,
+
+    /// Channels one socket may subscribe to; more are refused with `pusher:error` 4303.
+    #[arg(long, env = "WS_MAX_SUBSCRIPTIONS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub ws_max_subscriptions: u32,
+
+    /// Sockets one IP address may hold open on one node before they belong to a
+    /// user; more are closed with 4100.
+    #[arg(long, env = "WS_MAX_ANONYMOUS_PER_IP", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub ws_max_anonymous_per_ip: u32,
 
     /// Seconds a node trusts its cached view of access tokens and user names (0
     /// disables). A logout or profile change made on another node is seen within

@@ -1,7 +1,7 @@
 //! Phone numbers: everything natter stores or compares is E.164 (`+14155550123`).
 
 use phonenumber::country;
-use phonenumber::{Mode, metadata::DATABASE};
+use phonenumber::{Mode, Type, metadata::DATABASE};
 
 use crate::error::ApiError;
 
@@ -65,6 +65,34 @@ pub fn to_e164(number: &str, country_code: Option<&str>) -> Result<String, Phone
     Ok(parsed.format().mode(Mode::E164).to_string())
 }
 
+/// Number types an SMS code is never sent to: calls or texts to them cost the
+/// sender (premium rate, shared cost) or they reach no person (toll-free,
+/// company, voicemail and emergency numbers). Sending codes to premium numbers
+/// is how SMS pumping fraud earns money (issue 15, finding 10).
+const NOT_TEXTABLE: [Type; 6] = [
+    Type::PremiumRate,
+    Type::SharedCost,
+    Type::TollFree,
+    Type::Uan,
+    Type::Voicemail,
+    Type::Emergency,
+];
+
+/// 422 unless an E.164 number is of a type a sign-in code may be sent to.
+pub fn ensure_textable(e164: &str) -> Result<(), ApiError> {
+    let refused = || {
+        ApiError::field(
+            "phone_number",
+            "The phone number field must be a mobile or fixed-line number.",
+        )
+    };
+    let parsed = phonenumber::parse(None, e164).map_err(|_| refused())?;
+    if NOT_TEXTABLE.contains(&parsed.number_type(&DATABASE)) {
+        return Err(refused());
+    }
+    Ok(())
+}
+
 /// The main region of a calling code (`1` -> US, `44` -> GB).
 fn region_of(code: u16) -> Result<country::Id, PhoneError> {
     let regions = DATABASE.region(&code).ok_or(PhoneError::CountryCode)?;
@@ -77,6 +105,21 @@ fn region_of(code: u16) -> Result<country::Id, PhoneError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn premium_shared_cost_and_toll_free_numbers_get_no_code() {
+        for number in [
+            "+19005550123",
+            "+449090901234",
+            "+18005550199",
+            "+448449531234",
+        ] {
+            assert!(ensure_textable(number).is_err(), "{number}");
+        }
+        for number in ["+12125550123", "+447911123456", "+4915123456789"] {
+            assert!(ensure_textable(number).is_ok(), "{number}");
+        }
+    }
 
     #[test]
     fn normalises_national_and_international_forms() {

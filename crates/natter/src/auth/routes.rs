@@ -34,9 +34,10 @@ pub async fn send_otp(
     responses((status = 200, body = VerifyOtpResponse), (status = 400, description = "Invalid or expired OTP")))]
 pub async fn verify_otp(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     ValidJson(request): ValidJson<VerifyOtpRequest>,
 ) -> ApiResult<Json<VerifyOtpResponse>> {
-    Ok(Json(service::verify_otp(&state, request).await?))
+    Ok(Json(service::verify_otp(&state, request, ip).await?))
 }
 
 /// Exchanges the refresh token (as the bearer token) for a new pair.
@@ -57,7 +58,7 @@ pub async fn logout(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> ApiResult<Json<LogoutResponse>> {
-    sessions::service::logout(&state, auth.session_id).await?;
+    sessions::service::logout(&state, auth.user_id, auth.session_id).await?;
     Ok(Json(LogoutResponse {
         success: true,
         message: "Logged out successfully".into(),

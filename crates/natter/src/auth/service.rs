@@ -10,7 +10,7 @@ use super::store;
 use crate::clock::{Timestamp, now_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::phone;
-use crate::ratelimit::Limit;
+use crate::ratelimit::{self, Limit};
 use crate::secrets::{constant_time_eq, hmac_sha256_hex, random_digits};
 use crate::sessions::service::open_session;
 use crate::sms::Sms;
@@ -27,6 +27,7 @@ pub async fn send_otp(
 ) -> ApiResult<SendOtpResponse> {
     let e164 = phone::to_e164(&request.phone_number, Some(&request.country_code))
         .map_err(phone::field_error)?;
+    phone::ensure_textable(&e164)?;
     let settings = &state.config.settings;
     let limits = [
         Limit::new(
@@ -98,9 +99,29 @@ fn otp_hash(state: &AppState, e164: &str, code: &str) -> String {
 pub async fn verify_otp(
     state: &AppState,
     request: VerifyOtpRequest,
+    ip: IpAddr,
 ) -> ApiResult<VerifyOtpResponse> {
     let e164 = phone::to_e164(&request.phone_number, Some(&request.country_code))
         .map_err(phone::field_error)?;
+    // Every check counts, right or wrong: guessing is bounded per address and
+    // per number (OTP_MAX_ATTEMPTS bounds it per code).
+    let settings = &state.config.settings;
+    ratelimit::enforce(
+        state.limiter.as_ref(),
+        &[
+            Limit::new(
+                format!("otp-verify-ip:{ip}"),
+                settings.otp_verify_per_ip_per_hour,
+                Duration::from_secs(3600),
+            ),
+            Limit::new(
+                format!("otp-verify-number:{e164}"),
+                settings.otp_verify_per_number_per_hour,
+                Duration::from_secs(3600),
+            ),
+        ],
+    )
+    .await?;
     let country_code = request
         .country_code
         .trim()

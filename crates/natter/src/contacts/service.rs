@@ -15,6 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::PageQuery;
 use crate::phone;
 use crate::ratelimit::Limit;
+use crate::realtime::bus::Body;
 use crate::realtime::channels::user_channel;
 use crate::resources::user::{OnlineStatus, Visibility};
 use crate::state::AppState;
@@ -179,6 +180,13 @@ pub async fn toggle_block(
     let row = owned(state, user_id, contact_id).await?;
     let blocked = !row.is_blocked;
     store::set_blocked(&state.db.write, row.id, blocked, now_ms()).await?;
+    if blocked {
+        // Both people's sockets ask again about the channels they share
+        // (their private chat's presence channel is refused from now on).
+        state.realtime.broadcast(Body::Recheck {
+            users: vec![user_id, row.contact_user_id],
+        });
+    }
     Ok(BlockResponse {
         success: true,
         is_blocked: blocked,
@@ -241,11 +249,21 @@ pub async fn presence_audience(
         return Ok(Vec::new());
     }
     let having = store::people_having(&state.db.read, user_id).await?;
+    // `relations` is asked from the owner's side here: its block sets are
+    // symmetric, but "has as a contact" must be read in the owner's own list
+    // (the contract's `contacts`: the people the owner has as a contact).
     let relations = users::service::relations(state, user_id, &having).await?;
+    let owner_has: HashSet<i64> = match last_seen {
+        Visibility::Contacts => store::owned_among(&state.db.read, user_id, &having)
+            .await?
+            .into_iter()
+            .collect(),
+        _ => HashSet::new(),
+    };
     Ok(having
         .into_iter()
         .filter(|other| !relations.blocked_either_way(*other))
-        .filter(|other| last_seen == Visibility::Everyone || relations.owner_has_viewer(*other))
+        .filter(|other| last_seen == Visibility::Everyone || owner_has.contains(other))
         .collect())
 }
 

@@ -98,6 +98,27 @@ pub async fn people_having(db: &impl ConnectionTrait, user_id: i64) -> Result<Ve
 }
 
 /// Of these (blocker, blocked) pairs, those that are blocks.
+/// The users `user_id` has as contacts (of `among`), chunked.
+pub async fn owned_among(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    among: &[i64],
+) -> Result<Vec<i64>, DbErr> {
+    let mut found = Vec::new();
+    for chunk in among.chunks(IN_LIST_CHUNK) {
+        let rows: Vec<i64> = contact::Entity::find()
+            .select_only()
+            .column(contact::Column::ContactUserId)
+            .filter(contact::Column::UserId.eq(user_id))
+            .filter(contact::Column::ContactUserId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
 pub async fn blocked_pairs(
     db: &impl ConnectionTrait,
     pairs: &[(i64, i64)],

@@ -10,6 +10,7 @@
 use std::collections::HashSet;
 
 use sea_orm::ActiveValue::Set;
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use super::dto::{CreateGroupRequest, InviteLink, UpdateGroupRequest};
@@ -25,8 +26,18 @@ use crate::synclog::{Audience, LogTx};
 use crate::{contacts, users};
 
 /// The caller's membership of a group; 404 if they are not in it or it is not a group.
-async fn require_group(state: &AppState, group_id: i64, user_id: i64) -> ApiResult<Member> {
-    let member = membership::require_member(state, group_id, user_id)
+///
+/// Every change calls it (or [`require_admin`]) on its own log transaction,
+/// after taking the log lock: membership and roles only change under that
+/// lock, so the answer holds until the commit (an admin removed a moment ago
+/// can no longer remove anyone; a second `leave` finds no membership).
+/// An early return drops the transaction, which rolls it back.
+async fn require_group(
+    conn: &impl ConnectionTrait,
+    group_id: i64,
+    user_id: i64,
+) -> ApiResult<Member> {
+    let member = membership::require_member_on(conn, group_id, user_id)
         .await
         .map_err(|_| ApiError::not_found("Group"))?;
     if member.chat.chat_type != ChatType::Group.as_str() {
@@ -35,8 +46,12 @@ async fn require_group(state: &AppState, group_id: i64, user_id: i64) -> ApiResu
     Ok(member)
 }
 
-async fn require_admin(state: &AppState, group_id: i64, user_id: i64) -> ApiResult<Member> {
-    let member = require_group(state, group_id, user_id).await?;
+async fn require_admin(
+    conn: &impl ConnectionTrait,
+    group_id: i64,
+    user_id: i64,
+) -> ApiResult<Member> {
+    let member = require_group(conn, group_id, user_id).await?;
     if !member.is_admin() {
         return Err(ApiError::forbidden("Only group admins can do that."));
     }
@@ -136,7 +151,7 @@ pub async fn create(
 }
 
 pub async fn show(state: &AppState, user_id: i64, group_id: i64) -> ApiResult<ChatView> {
-    let member = require_group(state, group_id, user_id).await?;
+    let member = require_group(&state.db.read, group_id, user_id).await?;
     chats::view(state, &state.db.read, user_id, member.chat).await
 }
 
@@ -146,11 +161,12 @@ pub async fn update(
     group_id: i64,
     request: UpdateGroupRequest,
 ) -> ApiResult<ChatView> {
-    require_admin(state, group_id, actor).await?;
     if request.name.is_none() && request.description.is_none() {
+        require_admin(&state.db.read, group_id, actor).await?;
         return show(state, actor, group_id).await;
     }
     let mut tx = LogTx::begin(&state.db).await?;
+    require_admin(tx.conn(), group_id, actor).await?;
     let mut changes = chat::ActiveModel {
         id: Set(group_id),
         updated_at: Set(tx.now()),
@@ -185,7 +201,7 @@ pub async fn add_members(
     group_id: i64,
     user_ids: &[i64],
 ) -> ApiResult<ChatView> {
-    require_admin(state, group_id, actor).await?;
+    require_admin(&state.db.read, group_id, actor).await?;
     let before: HashSet<i64> = membership::participants(&state.db.read, group_id)
         .await?
         .iter()
@@ -194,6 +210,7 @@ pub async fn add_members(
     let candidates = admissible(state, actor, "user_ids", user_ids, &before).await?;
     // Under the log lock, membership cannot change: count and add for real.
     let mut tx = LogTx::begin(&state.db).await?;
+    require_admin(tx.conn(), group_id, actor).await?;
     let current: HashSet<i64> = membership::participants(tx.conn(), group_id)
         .await?
         .iter()
@@ -294,7 +311,6 @@ pub async fn remove_member(
     group_id: i64,
     target: i64,
 ) -> ApiResult<ChatView> {
-    require_admin(state, group_id, actor).await?;
     if target == actor {
         return Err(ApiError::field(
             "user",
@@ -302,6 +318,7 @@ pub async fn remove_member(
         ));
     }
     let mut tx = LogTx::begin(&state.db).await?;
+    require_admin(tx.conn(), group_id, actor).await?;
     let is_member = membership::participants(tx.conn(), group_id)
         .await?
         .iter()
@@ -314,9 +331,11 @@ pub async fn remove_member(
     finish(state, tx, actor, group_id).await
 }
 
+/// Leaves a group. A second leave (or one racing the first) finds no
+/// membership under the log lock: 404, and no second system message.
 pub async fn leave(state: &AppState, user: i64, group_id: i64) -> ApiResult<()> {
-    require_group(state, group_id, user).await?;
     let mut tx = LogTx::begin(&state.db).await?;
+    require_group(tx.conn(), group_id, user).await?;
     depart(state, &mut tx, group_id, user, user, "member_left").await?;
     state.publish(tx.commit().await?);
     Ok(())
@@ -325,7 +344,11 @@ pub async fn leave(state: &AppState, user: i64, group_id: i64) -> ApiResult<()> 
 /// Leaves every group (account deletion).
 pub async fn leave_all(state: &AppState, user: i64) -> ApiResult<()> {
     for group in membership::groups_of(state, user).await? {
-        leave(state, user, group).await?;
+        match leave(state, user, group).await {
+            // Left meanwhile (another request, or the group closed).
+            Ok(()) | Err(ApiError::NotFound(_)) => {}
+            Err(err) => return Err(err),
+        }
     }
     Ok(())
 }
@@ -337,8 +360,8 @@ pub async fn set_role(
     target: i64,
     role: Role,
 ) -> ApiResult<ChatView> {
-    require_admin(state, group_id, actor).await?;
     let mut tx = LogTx::begin(&state.db).await?;
+    require_admin(tx.conn(), group_id, actor).await?;
     let participants = membership::participants(tx.conn(), group_id).await?;
     let Some(current) = participants
         .iter()
@@ -379,11 +402,11 @@ pub async fn set_role(
 
 /// A new invite code; the previous one stops working.
 pub async fn invite_link(state: &AppState, actor: i64, group_id: i64) -> ApiResult<InviteLink> {
-    require_admin(state, group_id, actor).await?;
     let code = random_token(22);
     // Through the log lock like every other change to the chat row, so it
     // never deadlocks against a membership change on MySQL.
     let tx = LogTx::begin(&state.db).await?;
+    require_admin(tx.conn(), group_id, actor).await?;
     membership::set_invite_code(&tx, group_id, &code).await?;
     tx.commit().await?;
     let base = state.config.settings.app_url.trim_end_matches('/');
@@ -399,6 +422,15 @@ pub async fn join_by_code(state: &AppState, user: i64, code: &str) -> ApiResult<
         .filter(|c| c.chat_type == ChatType::Group.as_str())
         .ok_or_else(|| ApiError::not_found("Invite link"))?;
     let mut tx = LogTx::begin(&state.db).await?;
+    // Again under the log lock: the group may have closed (its last member
+    // left) or the code been replaced since the lookup above.
+    let current = membership::find_chats(tx.conn(), &[chat.id]).await?;
+    if !current
+        .iter()
+        .any(|c| c.invite_code.as_deref() == Some(code))
+    {
+        return Err(ApiError::not_found("Invite link"));
+    }
     let participants = membership::participants(tx.conn(), chat.id).await?;
     if participants.iter().any(|p| p.user_id == user) {
         tx.rollback().await?;

@@ -23,8 +23,8 @@ pub use changes::{
 };
 pub use roster::{Roster, RosterCache};
 pub use service::{
-    Member, all_intervals, current_chats_of, emit_to_chat, ensure_not_blocked, find_by_invite,
-    find_chats, find_private, groups_of, may_whisper, participants, participants_of, reload,
-    require_member, require_member_on, visible_intervals,
+    Member, all_intervals, current_chats_of, emit_to_chat, ensure_not_blocked,
+    ensure_not_blocked_on, find_by_invite, find_chats, find_private, groups_of, may_whisper,
+    participants, participants_of, reload, require_member, require_member_on, visible_intervals,
 };
 pub use watermarks::{ReceiptHolder, Watermark, advance_watermark, receipt_holders, watermarks};

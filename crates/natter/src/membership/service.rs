@@ -90,30 +90,33 @@ async fn member_ids(conn: &impl ConnectionTrait, chat_id: i64) -> ApiResult<Vec<
         .collect())
 }
 
-/// The other person of a private chat.
-async fn other_member(state: &AppState, member: &Member) -> ApiResult<Option<i64>> {
-    let me = member.participant.user_id;
-    Ok(member_ids(&state.db.read, member.chat.id)
-        .await?
-        .into_iter()
-        .find(|id| *id != me))
-}
-
 /// 403 when either person of a private chat has blocked the other.
 pub async fn ensure_not_blocked(state: &AppState, member: &Member) -> ApiResult<()> {
+    ensure_not_blocked_on(&state.db.read, member).await
+}
+
+/// [`ensure_not_blocked`] read on `conn` (the caller's transaction, when the
+/// answer must hold until its commit).
+pub async fn ensure_not_blocked_on(conn: &impl ConnectionTrait, member: &Member) -> ApiResult<()> {
     if !member.is_private() {
         return Ok(());
     }
     let me = member.participant.user_id;
-    if let Some(other) = other_member(state, member).await? {
-        if contacts::service::has_blocked(state, other, me).await? {
-            return Err(ApiError::forbidden("You cannot message this user."));
-        }
-        if contacts::service::has_blocked(state, me, other).await? {
-            return Err(ApiError::forbidden(
-                "You have blocked this user. Unblock them to send messages.",
-            ));
-        }
+    let Some(other) = member_ids(conn, member.chat.id)
+        .await?
+        .into_iter()
+        .find(|id| *id != me)
+    else {
+        return Ok(());
+    };
+    let blocks = contacts::service::blocks_among(conn, &[(other, me), (me, other)]).await?;
+    if blocks.contains(&(other, me)) {
+        return Err(ApiError::forbidden("You cannot message this user."));
+    }
+    if blocks.contains(&(me, other)) {
+        return Err(ApiError::forbidden(
+            "You have blocked this user. Unblock them to send messages.",
+        ));
     }
     Ok(())
 }

@@ -48,6 +48,7 @@ pub async fn send(
     ValidPath(chat): ValidPath<i64>,
     ValidJson(request): ValidJson<SendMessageRequest>,
 ) -> ApiResult<(StatusCode, Json<MessageEnvelope>)> {
+    service::count_send(&state.app, auth.user_id).await?;
     let (message, created) =
         service::send(&state.app, &state.writer, auth.user_id, chat, request).await?;
     let status = if created {

@@ -2,6 +2,7 @@
 //! deletes, reactions, forwarding and receipts.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
 
@@ -15,6 +16,7 @@ use super::writer::{Draft, Refusal, SendOutcome, Writer};
 use crate::db::entities::message;
 use crate::error::{ApiError, ApiResult};
 use crate::membership::{self, Member};
+use crate::ratelimit::{self, Limit};
 use crate::realtime::channels::chat_channel;
 use crate::resources::chat::Typing;
 use crate::resources::message::{
@@ -228,26 +230,32 @@ pub async fn history(
 }
 
 /// Edits a text message: its sender, within MESSAGE_EDIT_WINDOW.
+///
+/// Every check is made in the log transaction that writes, on the row as it
+/// is then (delete and react take the log lock too), and the update itself is
+/// conditional on the message not being deleted: an edit racing a delete
+/// either lands before it or is refused, never resurrecting the content.
 pub async fn edit(
     state: &AppState,
     user_id: i64,
     message_id: i64,
     content: String,
 ) -> ApiResult<MessageView> {
-    let (_, message) = visible_message(&state.db.read, user_id, message_id).await?;
+    let window_ms = (state.config.settings.message_edit_window * 1000) as i64;
+    let mut tx = LogTx::begin(&state.db).await?;
+    let (_, message) = visible_message(tx.conn(), user_id, message_id).await?;
     if message.sender_id != user_id {
         return Err(ApiError::forbidden("Only the sender can edit a message."));
     }
     if message.message_type != SendableType::Text.as_str() || message.deleted_at.is_some() {
         return Err(ApiError::forbidden("Only text messages can be edited."));
     }
-    let window_ms = (state.config.settings.message_edit_window * 1000) as i64;
-    let mut tx = LogTx::begin(&state.db).await?;
     if tx.now() - message.sent_at > window_ms {
-        tx.rollback().await?;
         return Err(ApiError::forbidden("This message can no longer be edited."));
     }
-    store::set_content(tx.conn(), message_id, &content, tx.now()).await?;
+    if !store::set_content(tx.conn(), message_id, &content, tx.now()).await? {
+        return Err(ApiError::forbidden("Only text messages can be edited."));
+    }
     let view = reload(state, &tx, message_id).await?;
     membership::emit_to_chat(
         &mut tx,
@@ -267,17 +275,18 @@ async fn reload(state: &AppState, tx: &LogTx, message_id: i64) -> ApiResult<Mess
     one(state, tx.conn(), message).await
 }
 
-/// Deletes a message for everyone: its sender only. Deleting twice is fine.
+/// Deletes a message for everyone: its sender only. Deleting twice is fine
+/// (one `MessageDeleted`: the second finds the row deleted and writes nothing).
+/// An early return drops `tx`, which rolls it back.
 pub async fn delete(state: &AppState, user_id: i64, message_id: i64) -> ApiResult<()> {
-    let (_, message) = visible_message(&state.db.read, user_id, message_id).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
+    let (_, message) = visible_message(tx.conn(), user_id, message_id).await?;
     if message.sender_id != user_id || message.message_type == "system" {
         return Err(ApiError::forbidden("Only the sender can delete a message."));
     }
-    if message.deleted_at.is_some() {
+    if !store::soft_delete(tx.conn(), message_id, tx.now()).await? {
         return Ok(());
     }
-    let mut tx = LogTx::begin(&state.db).await?;
-    store::soft_delete(tx.conn(), message_id, tx.now()).await?;
     let view = reload(state, &tx, message_id).await?;
     membership::emit_to_chat(
         &mut tx,
@@ -291,18 +300,20 @@ pub async fn delete(state: &AppState, user_id: i64, message_id: i64) -> ApiResul
 }
 
 /// Sets the caller's one reaction on a message (replacing an earlier one).
+/// Checked in the writing transaction: a reaction never lands on a message a
+/// concurrent delete has emptied (the delete removes reactions in its own).
 pub async fn react(
     state: &AppState,
     user_id: i64,
     message_id: i64,
     emoji: String,
 ) -> ApiResult<ReactResponse> {
-    let (member, message) = visible_message(&state.db.read, user_id, message_id).await?;
+    let mut tx = LogTx::begin(&state.db).await?;
+    let (member, message) = visible_message(tx.conn(), user_id, message_id).await?;
     if message.deleted_at.is_some() || message.message_type == "system" {
         return Err(ApiError::forbidden("You cannot react to this message."));
     }
-    membership::ensure_not_blocked(state, &member).await?;
-    let mut tx = LogTx::begin(&state.db).await?;
+    membership::ensure_not_blocked_on(tx.conn(), &member).await?;
     store::put_reaction(tx.conn(), message_id, user_id, &emoji, tx.now()).await?;
     let reactions = emit_reactions(&mut tx, &message).await?;
     state.publish(tx.commit().await?);
@@ -323,8 +334,8 @@ pub async fn react(
 
 /// Removes the caller's reaction, if any.
 pub async fn unreact(state: &AppState, user_id: i64, message_id: i64) -> ApiResult<()> {
-    let (_, message) = visible_message(&state.db.read, user_id, message_id).await?;
     let mut tx = LogTx::begin(&state.db).await?;
+    let (_, message) = visible_message(tx.conn(), user_id, message_id).await?;
     if store::delete_reaction(tx.conn(), message_id, user_id).await? {
         emit_reactions(&mut tx, &message).await?;
     }
@@ -467,6 +478,13 @@ impl SendableType {
 /// `UserTyping` on the chat's channel, not logged, for clients that cannot
 /// whisper. The same rule as a whisper: a member, and no block in a private chat.
 pub async fn typing(state: &AppState, user_id: i64, chat_id: i64, typing: bool) -> ApiResult<()> {
+    per_minute(
+        state,
+        "typing",
+        user_id,
+        state.config.settings.typing_per_minute,
+    )
+    .await?;
     let member = membership::require_member(state, chat_id, user_id).await?;
     membership::ensure_not_blocked(state, &member).await?;
     let payload = Typing {
@@ -477,6 +495,23 @@ pub async fn typing(state: &AppState, user_id: i64, chat_id: i64, typing: bool) 
     state
         .realtime
         .transient(Event::UserTyping(&payload), vec![chat_channel(chat_id)])
+}
+
+/// Counts a send against SENDS_PER_MINUTE (a sliding minute: a burst of
+/// quick messages passes, a flood does not).
+pub async fn count_send(state: &AppState, user_id: i64) -> ApiResult<()> {
+    per_minute(
+        state,
+        "send",
+        user_id,
+        state.config.settings.sends_per_minute,
+    )
+    .await
+}
+
+async fn per_minute(state: &AppState, what: &str, user_id: i64, max: u32) -> ApiResult<()> {
+    let limit = Limit::new(format!("{what}:{user_id}"), max, Duration::from_secs(60));
+    ratelimit::enforce(state.limiter.as_ref(), &[limit]).await
 }
 
 /// Posts a `system` message (a membership change) inside a group transaction.

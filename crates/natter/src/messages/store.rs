@@ -202,22 +202,27 @@ pub async fn set_content(
     id: i64,
     content: &str,
     edited_at: i64,
-) -> Result<(), DbErr> {
-    message::Entity::update_many()
+) -> Result<bool, DbErr> {
+    // Conditional on the row as it is now: an edit can never write content
+    // back into a message a concurrent delete has just emptied.
+    let done = message::Entity::update_many()
         .col_expr(message::Column::Content, Expr::value(content))
         .col_expr(message::Column::EditedAt, Expr::value(edited_at))
         .filter(message::Column::Id.eq(id))
+        .filter(message::Column::DeletedAt.is_null())
         .exec(db)
         .await?;
-    Ok(())
+    Ok(done.rows_affected == 1)
 }
 
-/// Deletes for everyone: the place stays, the content goes.
-pub async fn soft_delete(db: &impl ConnectionTrait, id: i64, now: i64) -> Result<(), DbErr> {
+/// Deletes for everyone: the place stays, the content goes. False when the
+/// message was already deleted (checked on the row itself, in the writing
+/// statement).
+pub async fn soft_delete(db: &impl ConnectionTrait, id: i64, now: i64) -> Result<bool, DbErr> {
     let none_text: Option<String> = None;
     let none_int: Option<i64> = None;
     let none_float: Option<f64> = None;
-    message::Entity::update_many()
+    let done = message::Entity::update_many()
         .col_expr(message::Column::DeletedAt, Expr::value(now))
         .col_expr(message::Column::Content, Expr::value(none_text.clone()))
         .col_expr(message::Column::MediaUrl, Expr::value(none_text.clone()))
@@ -240,13 +245,17 @@ pub async fn soft_delete(db: &impl ConnectionTrait, id: i64, now: i64) -> Result
         )
         .col_expr(message::Column::ContactData, Expr::value(none_text))
         .filter(message::Column::Id.eq(id))
+        .filter(message::Column::DeletedAt.is_null())
         .exec(db)
         .await?;
+    if done.rows_affected == 0 {
+        return Ok(false);
+    }
     message_reaction::Entity::delete_many()
         .filter(message_reaction::Column::MessageId.eq(id))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(true)
 }
 
 pub async fn reactions_of(

@@ -10,6 +10,8 @@ mod redis_limiter;
 
 use std::time::Duration;
 
+use crate::error::{ApiError, ApiResult};
+
 pub use memory::MemoryLimiter;
 pub use redis_limiter::RedisLimiter;
 
@@ -40,6 +42,21 @@ pub trait RateLimiter: Send + Sync {
     /// Records one hit against every limit if all have room; otherwise records
     /// nothing and says when the tightest one frees up.
     async fn acquire(&self, limits: &[Limit]) -> anyhow::Result<Result<(), RetryAfter>>;
+}
+
+/// Passes `limits` (recording a hit in each) or answers 429 with the wait.
+/// A limit whose `max` is 0 is off.
+pub async fn enforce(limiter: &dyn RateLimiter, limits: &[Limit]) -> ApiResult<()> {
+    let active: Vec<Limit> = limits.iter().filter(|l| l.max > 0).cloned().collect();
+    if active.is_empty() {
+        return Ok(());
+    }
+    match limiter.acquire(&active).await? {
+        Ok(()) => Ok(()),
+        Err(retry) => Err(ApiError::RateLimited {
+            retry_after_secs: retry.0,
+        }),
+    }
 }
 
 /// Whole seconds until `ms` milliseconds have passed, never 0.

@@ -78,6 +78,13 @@ pub enum Body {
     },
     /// Close every socket of this user (Pusher's `terminate_connections`).
     Terminate { user: i64 },
+    /// A login ended (logout, refresh-token reuse, account deletion): every
+    /// node closes the user's sockets that login authorised (`session` None:
+    /// every socket of the user).
+    EndLogin { user: i64, session: Option<i64> },
+    /// Something these users' subscriptions depend on changed (a block):
+    /// every node has their sockets ask the policy again.
+    Recheck { users: Vec<i64> },
 }
 
 /// Largest number of bus messages waiting for the dispatcher or for Redis.

@@ -30,8 +30,12 @@ pub enum Channel {
 
 impl Channel {
     pub fn parse(name: &str) -> Channel {
+        // Canonical ids only: `private-user.03` or `+3` is not user 3's
+        // channel (it would be signed as theirs yet delivered nothing, or
+        // worse, be another channel that a check took for theirs).
         let id = |prefix: &str| {
             name.strip_prefix(prefix)
+                .filter(|rest| !rest.starts_with('0') && rest.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|rest| rest.parse::<i64>().ok())
                 .filter(|id| *id > 0)
         };

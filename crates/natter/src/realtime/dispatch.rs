@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::bus::{Body, Envelope};
 use super::channels::{chat_channel, chat_presence_channel, user_channel};
 use super::hub::{ChannelKey, Frame, Hub, Outbound};
+use super::protocol::codes::UNAUTHORIZED;
 use super::protocol::{MEMBER_ADDED, MEMBER_REMOVED, frame_with_escaped, json_string};
 
 /// How long an event waits for a missing earlier one.
@@ -190,7 +191,27 @@ pub fn deliver(hub: &Hub, envelope: &Envelope) {
         }
         Body::Terminate { user } => {
             for socket in hub.sockets_of(*user) {
-                socket.push_control(Outbound::Terminate);
+                socket.push_control(Outbound::End {
+                    code: UNAUTHORIZED,
+                    reason: "Connection terminated by the server",
+                });
+            }
+        }
+        Body::EndLogin { user, session } => {
+            for socket in hub.sockets_of(*user) {
+                if socket.ended_by(*session) {
+                    socket.push_control(Outbound::End {
+                        code: UNAUTHORIZED,
+                        reason: "Signed out",
+                    });
+                }
+            }
+        }
+        Body::Recheck { users } => {
+            for user in users {
+                for socket in hub.sockets_of(*user) {
+                    socket.push_control(Outbound::Recheck);
+                }
             }
         }
     }

@@ -3,7 +3,8 @@
 //! is held across I/O, and a socket whose queue is full is told to go
 //! (4200, reconnect and resync) instead of growing without bound.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -24,8 +25,15 @@ pub enum Outbound {
     /// The socket's subscription to this channel was ended by the server
     /// (its user left the chat); the socket task tidies up after it.
     Revoked(String),
-    /// The server ends the connection (Pusher's `terminate_connections`).
-    Terminate,
+    /// Something the socket's subscriptions depend on changed (a block): the
+    /// socket task asks the policy again for each and ends those refused.
+    Recheck,
+    /// The login behind the socket ended (logout, token reuse, account
+    /// deletion): the socket task closes the connection with this code.
+    End {
+        code: u16,
+        reason: &'static str,
+    },
 }
 
 /// This node's handle on one connected socket.
@@ -40,6 +48,9 @@ pub struct SocketHandle {
     capacity: usize,
     /// The user the socket belongs to, once known.
     user: OnceLock<i64>,
+    /// The login session that authorised it, once known (from the grant
+    /// `/broadcasting/auth` recorded), so a logout ends exactly its sockets.
+    session: OnceLock<i64>,
     /// Set when the queue overflowed; the socket task then closes with 4200.
     overflowed: AtomicBool,
     /// Wakes the socket task: something was queued, or the queue overflowed.
@@ -57,6 +68,22 @@ impl SocketHandle {
     /// Records whose socket this is; false if it already belongs to someone else.
     pub fn claim(&self, user_id: i64) -> bool {
         *self.user.get_or_init(|| user_id) == user_id
+    }
+
+    /// Records the login session behind the socket (the first one wins).
+    pub fn set_session(&self, session_id: i64) {
+        let _ = self.session.set(session_id);
+    }
+
+    /// Whether ending `session` (None: every login of the user) ends this
+    /// socket. A socket whose session is not known is ended too: it was
+    /// authorised by one of the user's logins, and if that one is still valid
+    /// the client reconnects and authorises again.
+    pub fn ended_by(&self, session: Option<i64>) -> bool {
+        match (session, self.session.get()) {
+            (Some(ended), Some(mine)) => ended == *mine,
+            _ => true,
+        }
     }
 
     pub fn overflowed(&self) -> bool {
@@ -127,7 +154,14 @@ impl ChannelKey {
 
 #[derive(Default)]
 pub struct Hub {
-    channels: DashMap<ChannelKey, Vec<Subscriber>>,
+    /// Subscribers per channel, in a set keyed by socket: subscribing and
+    /// unsubscribing are O(1) whatever the channel's size (a list scanned on
+    /// each subscribe was quadratic, issue 15 finding 7).
+    channels: DashMap<ChannelKey, HashMap<u64, Subscriber>>,
+    /// Open sockets by socket id.
+    open: DashMap<String, Arc<SocketHandle>>,
+    /// Sockets per IP address that belong to no user yet.
+    anonymous: DashMap<IpAddr, usize>,
     sockets_of_user: DashMap<i64, Vec<Arc<SocketHandle>>>,
     next_key: AtomicU64,
     node_number: u32,
@@ -142,18 +176,49 @@ impl Hub {
         }
     }
 
-    /// A new socket with a bounded queue of `capacity` frames.
+    /// A new socket with a bounded queue of `capacity` frames. Its id is
+    /// `<node>.<random>`: unguessable, so nobody can ask `/broadcasting/auth`
+    /// to sign a subscription for another person's socket by counting.
     pub fn register(&self, capacity: usize) -> Arc<SocketHandle> {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
-        Arc::new(SocketHandle {
-            socket_id: format!("{}.{}", self.node_number, key),
+        // 10^15..10^18: always 16-18 digits, far beyond guessing.
+        let secret = 1_000_000_000_000_000 + rand::random::<u64>() % 900_000_000_000_000_000;
+        let handle = Arc::new(SocketHandle {
+            socket_id: format!("{}.{}", self.node_number, secret),
             key,
             queue: Mutex::new(VecDeque::new()),
             capacity: capacity.max(1),
             user: OnceLock::new(),
+            session: OnceLock::new(),
             overflowed: AtomicBool::new(false),
             wake: Notify::new(),
-        })
+        });
+        self.open.insert(handle.socket_id.clone(), handle.clone());
+        handle
+    }
+
+    /// Counts an anonymous socket for `ip`; false (nothing counted) when the
+    /// address has `max` already.
+    pub fn take_anonymous(&self, ip: IpAddr, max: usize) -> bool {
+        let mut count = self.anonymous.entry(ip).or_default();
+        if *count >= max {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    /// Gives back what [`Hub::take_anonymous`] counted.
+    pub fn release_anonymous(&self, ip: IpAddr) {
+        if let Some(mut count) = self.anonymous.get_mut(&ip) {
+            *count = count.saturating_sub(1);
+        }
+        self.anonymous.remove_if(&ip, |_, count| *count == 0);
+    }
+
+    /// How many sockets are open on this node.
+    pub fn open_count(&self) -> usize {
+        self.open.len()
     }
 
     /// Counts a socket against its user once it is known; returns how many
@@ -166,15 +231,23 @@ impl Hub {
         list.len()
     }
 
+    /// An open socket of this node by id.
+    pub fn find(&self, socket_id: &str) -> Option<Arc<SocketHandle>> {
+        self.open.get(socket_id).map(|socket| socket.clone())
+    }
+
     pub fn subscribe(&self, channel: &str, socket: &Arc<SocketHandle>, user: Option<i64>) -> bool {
-        let mut list = self.channels.entry(ChannelKey::of(channel)).or_default();
-        if list.iter().any(|s| s.socket.key == socket.key) {
+        let mut set = self.channels.entry(ChannelKey::of(channel)).or_default();
+        if set.contains_key(&socket.key) {
             return false;
         }
-        list.push(Subscriber {
-            socket: socket.clone(),
-            user,
-        });
+        set.insert(
+            socket.key,
+            Subscriber {
+                socket: socket.clone(),
+                user,
+            },
+        );
         true
     }
 
@@ -183,11 +256,9 @@ impl Hub {
         let key = ChannelKey::of(channel);
         let mut removed = None;
         let empty = match self.channels.get_mut(&key) {
-            Some(mut list) => {
-                if let Some(index) = list.iter().position(|s| s.socket.key == socket_key) {
-                    removed = Some(list.swap_remove(index).user);
-                }
-                list.is_empty()
+            Some(mut set) => {
+                removed = set.remove(&socket_key).map(|s| s.user);
+                set.is_empty()
             }
             None => false,
         };
@@ -203,6 +274,7 @@ impl Hub {
         for channel in channels {
             self.unsubscribe(channel, socket.key);
         }
+        self.open.remove(&socket.socket_id);
         let user = socket.user()?;
         let remaining = match self.sockets_of_user.get_mut(&user) {
             Some(mut list) => {
@@ -230,8 +302,8 @@ impl Hub {
     /// the sockets that lost it.
     pub fn revoke(&self, channel: &str, user_id: i64) -> Vec<Arc<SocketHandle>> {
         let mut lost = Vec::new();
-        if let Some(mut list) = self.channels.get_mut(&ChannelKey::of(channel)) {
-            list.retain(|s| {
+        if let Some(mut set) = self.channels.get_mut(&ChannelKey::of(channel)) {
+            set.retain(|_, s| {
                 let theirs = s.user == Some(user_id) || s.socket.user() == Some(user_id);
                 if theirs {
                     lost.push(s.socket.clone());
@@ -250,11 +322,11 @@ impl Hub {
 
     /// Like [`Hub::deliver`], by key. The caller counts deliveries for metrics.
     pub fn deliver_to(&self, key: &ChannelKey, frame: &Frame, except: Option<u64>) -> usize {
-        let Some(list) = self.channels.get(key) else {
+        let Some(set) = self.channels.get(key) else {
             return 0;
         };
         let mut delivered = 0;
-        for subscriber in list.iter() {
+        for subscriber in set.values() {
             if Some(subscriber.socket.key) != except && subscriber.socket.push(frame.clone()) {
                 delivered += 1;
             }
@@ -267,10 +339,18 @@ impl Hub {
         metrics::counter!(FANOUT_DELIVERIES).increment(delivered as u64);
     }
 
-    /// The local key of a socket id of this node (None for other nodes' sockets).
+    /// The local key of an open socket of this node (None for other nodes'
+    /// sockets and closed ones).
     pub fn local_key(&self, socket_id: &str) -> Option<u64> {
-        let (node, key) = socket_id.split_once('.')?;
-        (node.parse::<u32>().ok()? == self.node_number).then_some(key.parse().ok()?)
+        self.open.get(socket_id).map(|socket| socket.key)
+    }
+
+    /// Whether a socket id names this node (open or not).
+    pub fn is_this_node(&self, socket_id: &str) -> bool {
+        socket_id
+            .split_once('.')
+            .and_then(|(node, _)| node.parse::<u32>().ok())
+            == Some(self.node_number)
     }
 
     pub fn has_subscribers(&self, key: &ChannelKey) -> bool {

@@ -195,6 +195,36 @@ impl Sockets {
     }
 }
 
+/// Clears presence this node left behind when it last stopped without
+/// tidying up (a crash): with Redis, the counts under this node's id; alone,
+/// every "online" flag (no other node can be holding one). Announces whoever
+/// that takes offline. Run at start, before sockets are accepted.
+pub async fn clear_stale_presence(sockets: &Sockets) {
+    let presence = &sockets.realtime.presence;
+    if !presence.is_shared() {
+        if let Err(err) = sockets.policy.reset_presence().await {
+            tracing::warn!(error = %err, "could not reset presence at start");
+        }
+        return;
+    }
+    match presence.clear_own().await {
+        Ok(emptied) => announce_emptied(sockets, emptied).await,
+        Err(err) => tracing::warn!(error = %err, "could not clear this node's old presence"),
+    }
+}
+
+async fn announce_emptied(sockets: &Sockets, emptied: Vec<PresenceKey>) {
+    for key in emptied {
+        match key {
+            PresenceKey::Online(user) => sockets.presence_changed(user, false).await,
+            PresenceKey::Channel { channel, user_id } => {
+                sockets.announce_member_removed(&channel, user_id);
+            }
+            PresenceKey::Occupied(channel) => sockets.channel_vacated(&channel),
+        }
+    }
+}
+
 /// With Redis: keeps this node's heartbeat and cleans up after dead nodes,
 /// announcing the users who went offline and the presence members who left
 /// with them, until `stop`. Without Redis there is nothing to do.
@@ -214,17 +244,7 @@ pub async fn run_liveness(sockets: Sockets, stop: CancellationToken) {
             continue;
         }
         match presence.sweep_dead_nodes().await {
-            Ok(emptied) => {
-                for key in emptied {
-                    match key {
-                        PresenceKey::Online(user) => sockets.presence_changed(user, false).await,
-                        PresenceKey::Channel { channel, user_id } => {
-                            sockets.announce_member_removed(&channel, user_id);
-                        }
-                        PresenceKey::Occupied(channel) => sockets.channel_vacated(&channel),
-                    }
-                }
-            }
+            Ok(emptied) => announce_emptied(&sockets, emptied).await,
             Err(err) => tracing::warn!(error = %err, "sweeping dead nodes failed"),
         }
     }

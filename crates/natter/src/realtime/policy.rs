@@ -29,6 +29,10 @@ pub trait Policy: Send + Sync {
     /// `user`'s first socket anywhere connected (`online`), or their last one
     /// closed, possibly on a node that died.
     async fn presence_changed(&self, user: i64, online: bool) -> ApiResult<()>;
+
+    /// Marks every user offline (a lone node starting: nobody can be
+    /// connected yet, whatever a crash left recorded).
+    async fn reset_presence(&self) -> ApiResult<()>;
 }
 
 /// A user as presence channels show them.

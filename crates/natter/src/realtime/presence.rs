@@ -348,15 +348,45 @@ impl Presence {
             if claimed.is_none() {
                 continue;
             }
+            emptied.extend(redis.drop_node_counts(&node).await?);
+        }
+        Ok(emptied)
+    }
+
+    /// Removes what this node's id counted before this process started (a
+    /// node killed and restarted under the same NODE_ID within the heartbeat
+    /// TTL is never seen dead by the others); returns the keys that now have
+    /// nobody. Call once at start, before accepting sockets.
+    pub async fn clear_own(&self) -> anyhow::Result<Vec<PresenceKey>> {
+        let Presence::Redis(redis) = self else {
+            return Ok(Vec::new());
+        };
+        let emptied = redis.drop_node_counts(&redis.node_id).await?;
+        let mut conn = redis.redis.clone();
+        redis::cmd("DEL")
+            .arg(format!("{}sweep:{}", redis.prefix, redis.node_id))
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(emptied)
+    }
+}
+
+impl RedisPresence {
+    /// Drops one node's counts from every key it counted in.
+    async fn drop_node_counts(&self, node: &str) -> anyhow::Result<Vec<PresenceKey>> {
+        let redis = self;
+        let mut conn = redis.redis.clone();
+        let mut emptied = Vec::new();
+        {
             let keys: Vec<String> = redis::cmd("SMEMBERS")
-                .arg(redis.node_index(&node))
+                .arg(redis.node_index(node))
                 .query_async(&mut conn)
                 .await?;
             for key in keys {
                 let now_empty: i64 = redis
                     .drop_node
                     .key(&key)
-                    .arg(&node)
+                    .arg(node)
                     .invoke_async(&mut conn)
                     .await?;
                 if now_empty == 1
@@ -393,11 +423,11 @@ impl Presence {
             }
             redis::pipe()
                 .cmd("DEL")
-                .arg(redis.node_index(&node))
+                .arg(redis.node_index(node))
                 .ignore()
                 .cmd("SREM")
                 .arg(format!("{}nodes", redis.prefix))
-                .arg(&node)
+                .arg(node)
                 .ignore()
                 .query_async::<()>(&mut conn)
                 .await?;

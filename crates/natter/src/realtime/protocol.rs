@@ -23,6 +23,8 @@ pub mod codes {
     pub const PONG_NOT_RECEIVED: u16 = 4201;
     /// Client event refused: over the per-socket rate limit.
     pub const CLIENT_EVENT_RATE_LIMIT: u16 = 4301;
+    /// Subscription refused: the socket holds WS_MAX_SUBSCRIPTIONS already.
+    pub const TOO_MANY_SUBSCRIPTIONS: u16 = 4303;
 }
 
 /// Largest channel name Pusher allows.

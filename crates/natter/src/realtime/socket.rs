@@ -2,6 +2,8 @@
 //! that reads client frames, writes queued frames (several per flush), pings a
 //! silent client and closes it when it stays silent, and tidies up after itself.
 
+use std::collections::HashSet;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,18 +11,18 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures::SinkExt;
 use serde_json::Value;
-use tokio::time::Instant;
+use tokio::time::{Instant, timeout};
 
 use super::Sockets;
 use super::bus::Body;
 use super::channels::{self, Channel};
-use super::hub::{Outbound, SocketHandle};
+use super::hub::{Hub, Outbound, SocketHandle};
 use super::presence::PresenceKey;
 use super::protocol::{self, ClientFrame, codes};
 use super::webhooks::HookEvent;
 use crate::config::WebhookEventKind;
 use crate::secrets::constant_time_eq;
-use crate::telemetry::OPEN_SOCKETS;
+use crate::telemetry::{OPEN_SOCKETS, SLOW_SOCKETS_CLOSED};
 
 /// How long a pinged client has to answer.
 const PONG_WAIT: Duration = Duration::from_secs(30);
@@ -42,14 +44,22 @@ struct Subscription {
 struct Connection {
     sockets: Sockets,
     handle: Arc<SocketHandle>,
+    /// Subscriptions in order, and their names for an O(1) "already in it?".
     subscriptions: Vec<Subscription>,
+    subscribed: HashSet<String>,
+    /// The slot this socket holds among its IP's anonymous sockets, given
+    /// back once it belongs to a user (or closes).
+    anonymous: Option<AnonymousSlot>,
+    /// Presence subscriptions in the current second (rate-limited like
+    /// client events: each join or leave is an event for every other member).
+    presence_window: (Instant, u32),
+    /// How long one write may take.
+    write_timeout: Duration,
     /// The user, once the socket subscribed to their user channel or signed in.
     user: Option<i64>,
     whisper_window: (Instant, u32),
     /// Frames to write before waiting again.
     replies: Vec<String>,
-    /// Set when the server ends the connection (terminate_connections).
-    ending: Option<Close>,
 }
 
 /// The read buffer each socket starts with (a larger frame grows it). Client
@@ -60,7 +70,7 @@ const READ_BUFFER_BYTES: usize = 512;
 
 /// Takes an HTTP request at `/app/{key}` over as a Pusher socket. A `key`
 /// that is not this server's app key gets the socket told so (4001) and closed.
-pub fn accept(sockets: Sockets, key: &str, upgrade: WebSocketUpgrade) -> Response {
+pub fn accept(sockets: Sockets, key: &str, ip: IpAddr, upgrade: WebSocketUpgrade) -> Response {
     let settings = &sockets.config.settings;
     let key_ok = constant_time_eq(key, &settings.reverb_app_key);
     let max = settings.ws_max_frame_bytes as usize;
@@ -73,14 +83,14 @@ pub fn accept(sockets: Sockets, key: &str, upgrade: WebSocketUpgrade) -> Respons
         .write_buffer_size(0)
         .max_write_buffer_size(queue_bytes)
         .on_upgrade(move |socket| async move {
-            run(sockets, socket, key_ok).await;
+            run(sockets, socket, key_ok, ip).await;
             drop(connection);
         })
 }
 
 /// Runs a connection to its end. `app_key_ok` is false when the URL's key is
 /// not this server's: the client is told (4001) and the socket closed.
-async fn run(sockets: Sockets, mut socket: WebSocket, app_key_ok: bool) {
+async fn run(sockets: Sockets, mut socket: WebSocket, app_key_ok: bool, ip: IpAddr) {
     if !app_key_ok {
         let _ = socket
             .send(Message::Text(
@@ -97,17 +107,29 @@ async fn run(sockets: Sockets, mut socket: WebSocket, app_key_ok: bool) {
     }
     let settings = &sockets.config.settings;
     let activity = Duration::from_secs(settings.ws_activity_timeout);
-    let handle = sockets
-        .realtime
-        .hub
-        .register(settings.ws_outbound_queue as usize);
+    let write_timeout = Duration::from_secs(settings.ws_write_timeout);
+    let hub = &sockets.realtime.hub;
+    let Some(anonymous) = AnonymousSlot::take(hub, ip, settings.ws_max_anonymous_per_ip) else {
+        let message = "Too many connections from this address";
+        let refusal = protocol::error(Some(codes::OVER_CAPACITY), message);
+        let _ = timeout(write_timeout, socket.send(Message::Text(refusal.into()))).await;
+        let _ = timeout(
+            write_timeout,
+            close(&mut socket, codes::OVER_CAPACITY, message),
+        )
+        .await;
+        return;
+    };
+    let handle = hub.register(settings.ws_outbound_queue as usize);
     let established =
         protocol::connection_established(&handle.socket_id, settings.ws_activity_timeout);
-    if socket
-        .send(Message::Text(established.into()))
-        .await
-        .is_err()
-    {
+    let sent = timeout(
+        write_timeout,
+        socket.send(Message::Text(established.into())),
+    )
+    .await;
+    if !matches!(sent, Ok(Ok(()))) {
+        hub.unregister(&handle, &[]);
         return;
     }
     metrics::gauge!(OPEN_SOCKETS).increment(1.0);
@@ -115,17 +137,74 @@ async fn run(sockets: Sockets, mut socket: WebSocket, app_key_ok: bool) {
         sockets: sockets.clone(),
         handle: handle.clone(),
         subscriptions: Vec::new(),
+        subscribed: HashSet::new(),
+        anonymous: Some(anonymous),
+        presence_window: (Instant::now(), 0),
+        write_timeout,
         user: None,
         whisper_window: (Instant::now(), 0),
         replies: Vec::new(),
-        ending: None,
     };
     let outcome = conn.serve(&mut socket, activity).await;
     if let Some(Close { code, reason }) = outcome {
-        let _ = close(&mut socket, code, reason).await;
+        // A client that stopped reading never takes the close frame: give it
+        // the write deadline, then drop the connection regardless.
+        let _ = timeout(write_timeout, close(&mut socket, code, reason)).await;
     }
+    drop(socket);
     conn.tidy_up().await;
     metrics::gauge!(OPEN_SOCKETS).decrement(1.0);
+}
+
+/// One of an IP address's anonymous sockets (not yet a user's), counted in
+/// the hub while held.
+struct AnonymousSlot {
+    hub: Arc<Hub>,
+    ip: IpAddr,
+}
+
+impl AnonymousSlot {
+    fn take(hub: &Arc<Hub>, ip: IpAddr, max: u32) -> Option<AnonymousSlot> {
+        hub.take_anonymous(ip, max as usize).then(|| AnonymousSlot {
+            hub: hub.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for AnonymousSlot {
+    fn drop(&mut self) {
+        self.hub.release_anonymous(self.ip);
+    }
+}
+
+/// The reason a write did not complete: the connection failed, or the client
+/// stopped reading for longer than the write deadline.
+enum WriteFailed {
+    Broken,
+    TimedOut,
+}
+
+impl From<axum::Error> for WriteFailed {
+    fn from(_: axum::Error) -> WriteFailed {
+        WriteFailed::Broken
+    }
+}
+
+impl WriteFailed {
+    /// How the connection ends after this failure.
+    fn close(self) -> Option<Close> {
+        match self {
+            WriteFailed::Broken => None,
+            WriteFailed::TimedOut => {
+                metrics::counter!(SLOW_SOCKETS_CLOSED).increment(1);
+                Some(Close {
+                    code: codes::RECONNECT,
+                    reason: "Too slow: reconnect and sync",
+                })
+            }
+        }
+    }
 }
 
 async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) -> Result<(), axum::Error> {
@@ -178,17 +257,21 @@ impl Connection {
                 }
                 _ = handle.wake.notified() => {
                     if handle.overflowed() {
+                        // The queue is dropped, not written: a client this far
+                        // behind resyncs from the log anyway.
+                        drop(handle.take_queued(usize::MAX));
                         self.replies.push(protocol::error(Some(codes::RECONNECT), "Too slow: reconnect and sync"));
                         let _ = self.flush_replies(socket).await;
                         return Some(Close { code: codes::RECONNECT, reason: "Too slow: reconnect and sync" });
                     }
-                    if self.write_queued(socket).await.is_err() {
-                        return None;
-                    }
-                    if let Some(close) = self.ending.take() {
-                        self.replies.push(protocol::error(Some(close.code), close.reason));
-                        let _ = self.flush_replies(socket).await;
-                        return Some(close);
+                    match self.write_queued(socket).await {
+                        Ok(None) => {}
+                        Ok(Some(end)) => {
+                            self.replies.push(protocol::error(Some(end.code), end.reason));
+                            let _ = self.flush_replies(socket).await;
+                            return Some(end);
+                        }
+                        Err(failed) => return failed.close(),
                     }
                 }
                 _ = shutdown.cancelled() => {
@@ -205,42 +288,65 @@ impl Connection {
                     self.replies.push(protocol::ping());
                 }
             }
-            if self.flush_replies(socket).await.is_err() {
-                return None;
+            if let Err(failed) = self.flush_replies(socket).await {
+                return failed.close();
             }
         }
     }
 
-    async fn flush_replies(&mut self, socket: &mut WebSocket) -> Result<(), axum::Error> {
+    /// Writes the replies waiting, within the write deadline.
+    async fn flush_replies(&mut self, socket: &mut WebSocket) -> Result<(), WriteFailed> {
         if self.replies.is_empty() {
             return Ok(());
         }
-        for reply in self.replies.drain(..) {
-            socket.feed(Message::Text(reply.into())).await?;
+        let replies: Vec<String> = self.replies.drain(..).collect();
+        let write = async {
+            for reply in replies {
+                socket.feed(Message::Text(reply.into())).await?;
+            }
+            socket.flush().await
+        };
+        match timeout(self.write_timeout, write).await {
+            Ok(done) => Ok(done?),
+            Err(_) => Err(WriteFailed::TimedOut),
         }
-        socket.flush().await
     }
 
-    /// Writes everything queued, flushing once per [`WRITE_BATCH`] frames.
-    async fn write_queued(&mut self, socket: &mut WebSocket) -> Result<(), axum::Error> {
+    /// Writes everything queued, flushing once per [`WRITE_BATCH`] frames;
+    /// each batch within the write deadline. Returns how to close when the
+    /// queue asked for it (the login ended).
+    async fn write_queued(&mut self, socket: &mut WebSocket) -> Result<Option<Close>, WriteFailed> {
         loop {
             let batch = self.handle.take_queued(WRITE_BATCH);
             if batch.is_empty() {
-                return Ok(());
+                return Ok(None);
             }
+            let mut frames = Vec::with_capacity(batch.len());
+            let mut end = None;
             for item in batch {
                 match item {
-                    Outbound::Frame(frame) => socket.feed(Message::Text(frame)).await?,
+                    Outbound::Frame(frame) => frames.push(frame),
                     Outbound::Revoked(channel) => self.revoked(&channel).await,
-                    Outbound::Terminate => {
-                        self.ending = Some(Close {
-                            code: codes::UNAUTHORIZED,
-                            reason: "Connection terminated by the server",
-                        });
+                    Outbound::Recheck => self.recheck().await,
+                    Outbound::End { code, reason } => {
+                        end = Some(Close { code, reason });
+                        break;
                     }
                 }
             }
-            socket.flush().await?;
+            let write = async {
+                for frame in frames {
+                    socket.feed(Message::Text(frame)).await?;
+                }
+                socket.flush().await
+            };
+            match timeout(self.write_timeout, write).await {
+                Ok(done) => done?,
+                Err(_) => return Err(WriteFailed::TimedOut),
+            }
+            if end.is_some() {
+                return Ok(end);
+            }
         }
     }
 
@@ -280,9 +386,30 @@ impl Connection {
         auth: Option<String>,
         channel_data: Option<String>,
     ) -> Result<(), Close> {
-        if self.subscriptions.iter().any(|s| s.channel == channel) {
+        if self.subscribed.contains(&channel) {
             self.replies
                 .push(protocol::subscription_succeeded(&channel, "{}"));
+            return Ok(());
+        }
+        let max_subscriptions = self.sockets.config.settings.ws_max_subscriptions as usize;
+        if self.subscriptions.len() >= max_subscriptions {
+            let message = "Too many subscriptions on this socket";
+            self.replies.push(protocol::error(
+                Some(codes::TOO_MANY_SUBSCRIPTIONS),
+                message,
+            ));
+            self.replies
+                .push(protocol::subscription_error(&channel, 429, message));
+            return Ok(());
+        }
+        if Channel::is_presence(&channel) && !self.presence_allowed() {
+            let message = "Presence subscriptions rejected: rate limit";
+            self.replies.push(protocol::error(
+                Some(codes::CLIENT_EVENT_RATE_LIMIT),
+                message,
+            ));
+            self.replies
+                .push(protocol::subscription_error(&channel, 429, message));
             return Ok(());
         }
         let settings = &self.sockets.config.settings;
@@ -324,8 +451,63 @@ impl Connection {
             .realtime
             .hub
             .subscribe(&channel, &self.handle, user);
+        self.subscribed.insert(channel.clone());
         self.subscriptions.push(Subscription { channel, user });
         Ok(())
+    }
+
+    /// Counts a presence subscription against the per-second limit client
+    /// events have; false when over it.
+    fn presence_allowed(&mut self) -> bool {
+        let limit = self.sockets.config.settings.client_events_per_second;
+        let now = Instant::now();
+        if now.duration_since(self.presence_window.0) >= Duration::from_secs(1) {
+            self.presence_window = (now, 0);
+        }
+        if self.presence_window.1 >= limit {
+            return false;
+        }
+        self.presence_window.1 += 1;
+        true
+    }
+
+    /// Takes a subscription out of this socket's list (not the hub's).
+    fn forget(&mut self, channel: &str) -> Option<Subscription> {
+        if !self.subscribed.remove(channel) {
+            return None;
+        }
+        let index = self
+            .subscriptions
+            .iter()
+            .position(|s| s.channel == channel)?;
+        Some(self.subscriptions.swap_remove(index))
+    }
+
+    /// Asks the policy again about every signed subscription (something they
+    /// depend on changed, such as a block) and ends those it now refuses.
+    async fn recheck(&mut self) {
+        let mut refused = Vec::new();
+        for subscription in &self.subscriptions {
+            let Some(user) = subscription.user.or(self.user) else {
+                continue;
+            };
+            if Channel::needs_auth(&subscription.channel)
+                && !self
+                    .sockets
+                    .policy
+                    .may_join(user, &Channel::parse(&subscription.channel))
+                    .await
+            {
+                refused.push(subscription.channel.clone());
+            }
+        }
+        for channel in refused {
+            self.sockets
+                .realtime
+                .hub
+                .unsubscribe(&channel, self.handle.key);
+            self.revoked(&channel).await;
+        }
     }
 
     /// Whose subscription a signed channel is, checked against the database
@@ -395,6 +577,8 @@ impl Connection {
             });
         }
         self.user = Some(user);
+        self.anonymous = None;
+        self.learn_session(user).await;
         let count = self.sockets.realtime.hub.attach_user(&self.handle, user);
         if count > self.sockets.config.settings.ws_max_connections_per_user as usize {
             self.replies.push(protocol::error(
@@ -418,6 +602,23 @@ impl Connection {
             Err(err) => tracing::warn!(error = %err, "presence unavailable"),
         }
         Ok(())
+    }
+
+    /// Which login authorised this socket (the grant `/broadcasting/auth`
+    /// or `/broadcasting/user-auth` recorded), so that ending that login ends
+    /// this socket and no other.
+    async fn learn_session(&self, user: i64) {
+        match self
+            .sockets
+            .realtime
+            .grants
+            .login_of(&self.handle.socket_id)
+            .await
+        {
+            Ok(Some((owner, session))) if owner == user => self.handle.set_session(session),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "grants unavailable"),
+        }
     }
 
     async fn join_presence(
@@ -490,10 +691,9 @@ impl Connection {
     }
 
     async fn unsubscribe(&mut self, channel: &str) {
-        let Some(index) = self.subscriptions.iter().position(|s| s.channel == channel) else {
+        let Some(subscription) = self.forget(channel) else {
             return;
         };
-        let subscription = self.subscriptions.swap_remove(index);
         self.sockets
             .realtime
             .hub
@@ -506,8 +706,7 @@ impl Connection {
 
     /// The server ended a subscription (the user left the chat).
     async fn revoked(&mut self, channel: &str) {
-        if let Some(index) = self.subscriptions.iter().position(|s| s.channel == channel) {
-            let subscription = self.subscriptions.swap_remove(index);
+        if let Some(subscription) = self.forget(channel) {
             if Channel::is_presence(channel) {
                 self.leave_presence(channel, subscription.user).await;
             }
@@ -551,7 +750,12 @@ impl Connection {
     /// private or presence channel this socket is in, within the rate limit,
     /// and never between two people of whom one blocked the other.
     async fn whisper(&mut self, event: String, channel: String, data: Value) {
-        let Some(subscription) = self.subscriptions.iter().find(|s| s.channel == channel) else {
+        let found = if self.subscribed.contains(&channel) {
+            self.subscriptions.iter().find(|s| s.channel == channel)
+        } else {
+            None
+        };
+        let Some(subscription) = found else {
             self.replies.push(protocol::error(
                 None,
                 "Client events need a subscription to the channel",
@@ -615,6 +819,7 @@ impl Connection {
             .iter()
             .map(|s| s.channel.clone())
             .collect();
+        self.subscribed.clear();
         for subscription in std::mem::take(&mut self.subscriptions) {
             if Channel::is_presence(&subscription.channel) {
                 self.leave_presence(&subscription.channel, subscription.user)

@@ -33,7 +33,7 @@ use crate::media::Media;
 use crate::messages::MessagesState;
 use crate::messages::writer::{Publish, Writer, WriterThread};
 use crate::push::{self, Push};
-use crate::realtime::{Policy, Sockets, run_liveness};
+use crate::realtime::{Policy, Sockets, clear_stale_presence, run_liveness};
 use crate::state::{AppState, install_tls_provider};
 use crate::{auth, chats, contacts, groups, media, messages, ops, pusher, sync, users, web};
 use policy::AppPolicy;
@@ -216,6 +216,7 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
             tracing::error!("the job runner panicked");
         }
     });
+    clear_stale_presence(&sockets).await;
     if let Some(events) = state.realtime.webhooks.take_receiver() {
         let batcher = pusher::webhooks::Batcher {
             db: state.db.clone(),

@@ -21,11 +21,12 @@ impl Policy for AppPolicy {
     async fn may_join(&self, user: i64, channel: &Channel) -> bool {
         match channel {
             Channel::User(id) => *id == user,
-            Channel::Chat(id) | Channel::ChatPresence(id) => {
-                membership::require_member(&self.app, *id, user)
-                    .await
-                    .is_ok()
-            }
+            Channel::Chat(id) => membership::require_member(&self.app, *id, user)
+                .await
+                .is_ok(),
+            // Presence shows when someone is there: not between two people
+            // of whom one blocked the other (the same rule as whispers).
+            Channel::ChatPresence(id) => membership::may_whisper(&self.app, *id, user).await,
             // Calls are not served yet: nobody is a participant of one.
             // `#server-to-user-*` follows `pusher:signin`, never /broadcasting/auth.
             Channel::Call(_) | Channel::ServerToUser(_) | Channel::Unknown => false,
@@ -50,5 +51,9 @@ impl Policy for AppPolicy {
 
     async fn presence_changed(&self, user: i64, online: bool) -> ApiResult<()> {
         contacts::service::announce_presence(&self.app, user, online).await
+    }
+
+    async fn reset_presence(&self) -> ApiResult<()> {
+        users::service::reset_presence(&self.app).await
     }
 }

@@ -16,6 +16,7 @@ use validator::Validate;
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::AuthUser;
+use crate::http::client_ip::ClientIp;
 use crate::http::json::FormOrJson;
 use crate::http::path::ValidPath;
 use crate::realtime::channels::{self, Channel};
@@ -57,10 +58,34 @@ pub fn router() -> OpenApiRouter<RealtimeState> {
     responses((status = 101, description = "Switching to the Pusher protocol over WebSocket")))]
 pub async fn websocket(
     State(sockets): State<Sockets>,
+    ClientIp(ip): ClientIp,
     ValidPath(key): ValidPath<String>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    socket::accept(sockets, &key, upgrade)
+    socket::accept(sockets, &key, ip, upgrade)
+}
+
+/// Refuses to sign for a socket of this node that is closed or belongs to
+/// another user: with a socket id taken from someone else, a fellow member
+/// could otherwise have their subscriptions signed onto that socket. (A
+/// socket on another node is checked there, when it subscribes: it
+/// belongs to one user, and ids are unguessable.) Then records which login
+/// authorised the socket, so ending that login ends it.
+async fn check_socket(state: &RealtimeState, auth: &AuthUser, socket_id: &str) -> ApiResult<()> {
+    let realtime = &state.sockets.realtime;
+    if realtime.hub.is_this_node(socket_id) {
+        let Some(socket) = realtime.hub.find(socket_id) else {
+            return Err(ApiError::forbidden("No such socket."));
+        };
+        if socket.user().is_some_and(|owner| owner != auth.user_id) {
+            return Err(ApiError::forbidden("No such socket."));
+        }
+    }
+    realtime
+        .grants
+        .record_login(socket_id, auth.user_id, auth.session_id)
+        .await
+        .map_err(ApiError::Internal)
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -120,6 +145,7 @@ pub async fn authorize(
     {
         return Err(ApiError::forbidden("You may not join this channel."));
     }
+    check_socket(&state, &auth, &request.socket_id).await?;
     let channel_data = if Channel::is_presence(channel) {
         let me = policy.user_info(auth.user_id).await?;
         let data = serde_json::json!({
@@ -176,6 +202,7 @@ pub async fn user_auth(
     auth: AuthUser,
     FormOrJson(request): FormOrJson<UserAuthRequest>,
 ) -> ApiResult<Json<UserAuthResponse>> {
+    check_socket(&state, &auth, &request.socket_id).await?;
     let me = state.sockets.policy.user_info(auth.user_id).await?;
     let user_data = serde_json::json!({
         "id": auth.user_id.to_string(),

@@ -11,6 +11,7 @@ use super::dto::TokenPair;
 use super::store;
 use crate::clock::{Timestamp, now_ms};
 use crate::error::{ApiError, ApiResult};
+use crate::realtime::bus::Body;
 use crate::secrets::{constant_time_eq, random_token, sha256_hex};
 use crate::state::AppState;
 
@@ -181,22 +182,35 @@ pub async fn refresh(state: &AppState, bearer: &str) -> ApiResult<TokenPair> {
 /// someone holds a stolen copy, so the session ends.
 async fn revoke_if_reused(state: &AppState, session_id: i64) -> ApiResult<()> {
     let session = store::find_session(&state.db.write, session_id).await?;
-    if session.is_some_and(|s| s.revoked_at.is_none()) {
+    if let Some(session) = session.filter(|s| s.revoked_at.is_none()) {
         tracing::warn!(
             session_id,
             "refresh token reused; revoking the login session"
         );
         store::revoke_session(&state.db.write, session_id, "refresh_reuse", now_ms()).await?;
         forget_session(state, session_id);
+        end_sockets(state, session.user_id, Some(session_id));
     }
     Ok(())
 }
 
-/// Ends the caller's login session (its access and refresh tokens).
-pub async fn logout(state: &AppState, session_id: i64) -> ApiResult<()> {
+/// Ends the caller's login session (its access and refresh tokens, and the
+/// sockets it authorised, on every node).
+pub async fn logout(state: &AppState, user_id: i64, session_id: i64) -> ApiResult<()> {
     store::revoke_session(&state.db.write, session_id, "logout", now_ms()).await?;
     forget_session(state, session_id);
+    end_sockets(state, user_id, Some(session_id));
     Ok(())
+}
+
+/// Closes the sockets of a login that ended (`session` None: every login of
+/// the user), on every node: a socket must not outlive the tokens that
+/// authorised it.
+fn end_sockets(state: &AppState, user_id: i64, session: Option<i64>) {
+    state.realtime.broadcast(Body::EndLogin {
+        user: user_id,
+        session,
+    });
 }
 
 pub async fn revoke_all_sessions(state: &AppState, user_id: i64, reason: &str) -> ApiResult<()> {
@@ -204,6 +218,7 @@ pub async fn revoke_all_sessions(state: &AppState, user_id: i64, reason: &str) -
     store::revoke_user_sessions(&txn, user_id, reason, now_ms()).await?;
     txn.commit().await?;
     state.caches.tokens.remove_where(|t| t.user_id == user_id);
+    end_sockets(state, user_id, None);
     Ok(())
 }
 

@@ -1,5 +1,7 @@
 //! HTTP handlers for profiles and privacy.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::State;
 
@@ -9,6 +11,7 @@ use crate::error::ApiResult;
 use crate::http::auth::AuthUser;
 use crate::http::json::ValidJson;
 use crate::http::path::ValidPath;
+use crate::ratelimit::{self, Limit};
 use crate::resources::user::{SelfView, UserView};
 use crate::state::AppState;
 
@@ -58,5 +61,14 @@ pub async fn show(
     auth: AuthUser,
     ValidPath(id): ValidPath<i64>,
 ) -> ApiResult<Json<UserView>> {
+    if id != auth.user_id {
+        // The view shows the phone number: limited so ids cannot be walked.
+        let limit = Limit::new(
+            format!("user-lookup:{}", auth.user_id),
+            state.config.settings.user_lookups_per_hour,
+            Duration::from_secs(3600),
+        );
+        ratelimit::enforce(state.limiter.as_ref(), &[limit]).await?;
+    }
     Ok(Json(service::view_user(&state, auth.user_id, id).await?))
 }

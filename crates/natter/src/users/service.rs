@@ -303,6 +303,16 @@ pub async fn active_ids(
 
 /// Records that a user came online or went offline, now. Returns who may see
 /// it (their `privacy_last_seen`) and when, or None for an account that is gone.
+/// Marks everyone recorded online as offline, last seen now (at the start of
+/// a lone node; see realtime::clear_stale_presence).
+pub async fn reset_presence(state: &AppState) -> ApiResult<()> {
+    let cleared = store::set_all_offline(&state.db.write, now_ms()).await?;
+    if cleared > 0 {
+        tracing::info!(users = cleared, "presence left by an unclean stop cleared");
+    }
+    Ok(())
+}
+
 pub async fn record_presence(
     state: &AppState,
     user_id: i64,

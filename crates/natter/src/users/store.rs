@@ -124,6 +124,17 @@ pub async fn set_online(
     Ok(())
 }
 
+/// Everyone online becomes offline, last seen `now`; returns how many.
+pub async fn set_all_offline(db: &impl ConnectionTrait, now: i64) -> Result<u64, DbErr> {
+    let done = user::Entity::update_many()
+        .col_expr(user::Column::IsOnline, Expr::value(false))
+        .col_expr(user::Column::LastSeenAt, Expr::value(now))
+        .filter(user::Column::IsOnline.eq(true))
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected)
+}
+
 /// Rows where one of `owners` has `viewer` as a contact.
 pub async fn owners_having(
     db: &impl ConnectionTrait,

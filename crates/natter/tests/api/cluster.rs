@@ -266,3 +266,82 @@ async fn log_retention_runs_once_per_period_across_two_nodes() {
         "{runs} runs over {slots} slots"
     );
 }
+
+/// A logout on one node closes the login's socket on the other; a node
+/// killed and restarted at once under the same NODE_ID leaves nobody online.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_and_restarted_nodes_across_processes() {
+    let Some(redis) = redis_url() else { return };
+    if !Backend::Postgres.available() {
+        return;
+    }
+    let database = Backend::Postgres.scratch().await.expect("scratch database");
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox.jsonl");
+    let app_id = format!("cluster-{}", natter::secrets::random_token(8));
+    let settings = |node: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("DATABASE_URL", database.url.clone()),
+            ("REDIS_URL", redis.clone()),
+            ("REVERB_APP_ID", app_id.clone()),
+            ("REVERB_APP_SECRET", "cluster-secret".into()),
+            (
+                "APP_KEY",
+                "cluster-app-key-that-is-at-least-32-chars".into(),
+            ),
+            ("NODE_ID", node.into()),
+            ("SMS_DRIVER", "outbox".into()),
+            ("SMS_OUTBOX_PATH", outbox.display().to_string()),
+            ("STORAGE_DIR", dir.path().display().to_string()),
+            ("OTP_RATE_PER_IP_PER_HOUR", "10000".into()),
+            ("OTP_VERIFY_PER_IP_PER_HOUR", "10000".into()),
+        ]
+    };
+    let node_a = NatterProcess::spawn(&settings("a")).await;
+    let mut node_b = NatterProcess::spawn(&settings("b")).await;
+    let (a, b) = (node_a.url.clone(), node_b.url.clone());
+    let ann = sign_up_at(&Client::new(&a), &outbox, "Ann").await;
+    let friend = sign_up_at(&Client::new(&a), &outbox, "Friend").await;
+    friend
+        .client
+        .add_contact(json!({"contact_user_id": ann.id}))
+        .await
+        .unwrap();
+
+    // Ann's socket is on B, authorised through B; she logs out through A.
+    let mut on_b = user_socket(&b, &at(&ann, &b)).await;
+    ann.client.logout().await.unwrap();
+    let mut code = None;
+    for _ in 0..50 {
+        if on_b.next_frame(Duration::from_millis(100)).await.is_none()
+            && let Some(closed) = on_b.closed()
+        {
+            code = Some(closed.code);
+            break;
+        }
+    }
+    assert_eq!(
+        code,
+        Some(4009),
+        "the login's socket on the other node is closed"
+    );
+
+    // Friend online on B; B is killed and comes straight back as "b".
+    let _friend_socket = user_socket(&b, &at(&friend, &b)).await;
+    let online = |url: String, viewer: TestUser, id: i64| async move {
+        at(&viewer, &url).client.user(id).await.unwrap().is_online
+    };
+    let viewer = sign_up_at(&Client::new(&a), &outbox, "Viewer").await;
+    assert!(online(a.clone(), viewer.clone(), friend.id).await);
+    node_b.kill().await;
+    let _node_b = NatterProcess::spawn(&settings("b")).await;
+    let mut offline = false;
+    for _ in 0..50 {
+        if !online(a.clone(), viewer.clone(), friend.id).await {
+            offline = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(offline, "a restarted node clears what it counted before");
+}

@@ -259,7 +259,8 @@ backend_tests! {
 /// member's socket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_reaches_all_1024_members_online() {
-    let server = TestServer::start(Backend::Sqlite).await;
+    let server =
+        TestServer::start_with(Backend::Sqlite, |s| s.ws_max_anonymous_per_ip = 2_000).await;
     let members: Vec<TestUser> = futures::stream::iter(0..1024)
         .map(|i| {
             let server = &server;

@@ -223,7 +223,13 @@ backend_tests! {
     }
 
     async fn a_socket_that_cannot_keep_up_is_told_to_reconnect(backend: Backend) {
-        let server = TestServer::start_with(backend, |s| s.ws_outbound_queue = 8).await;
+        // A client that reads, slowly: it gets the 4200 frame (the write
+        // deadline is long enough for it; the next test is the one that never reads).
+        let server = TestServer::start_with(backend, |s| {
+            s.ws_outbound_queue = 8;
+            s.ws_write_timeout = 120;
+        })
+        .await;
         let (ann, bob, chat) = server.pair().await;
         let mut slow = PusherSocket::connect_from(&server.url(), KEY, None, Some(4096)).await.unwrap();
         slow.subscribe(&bob.client, &format!("private-user.{}", bob.id)).await.unwrap();
