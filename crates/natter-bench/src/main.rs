@@ -3,6 +3,7 @@
 
 mod matrix;
 mod natter;
+mod publish;
 mod recorder;
 mod report;
 mod server;
@@ -110,6 +111,20 @@ enum Workload {
         #[arg(long, default_value_t = 64)]
         window: usize,
     },
+    /// W5: the Pusher HTTP API publishing to one channel with many subscribers.
+    W5 {
+        #[arg(long, default_value_t = 10_000)]
+        subscribers: usize,
+        /// Connect from 127.0.0.1 .. 127.0.0.N, to pass the per-address port limit.
+        #[arg(long, default_value_t = 1)]
+        sources: u8,
+        /// Events published, one at a time.
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+        /// With --url: the natter's REVERB_APP_SECRET (REVERB_APP_ID must be `natter`).
+        #[arg(long, default_value = publish::APP_SECRET)]
+        app_secret: String,
+    },
     /// A few seconds of each workload, small: proves the bench still works.
     Smoke,
 }
@@ -167,6 +182,17 @@ async fn main() -> Result<()> {
         }
         Workload::W4 { messages, window } => {
             vec![workloads::catch_up(server, messages, window).await?]
+        }
+        Workload::W5 {
+            subscribers,
+            sources,
+            rounds,
+            app_secret,
+        } => {
+            let addrs: Vec<IpAddr> = (1..=sources.max(1))
+                .map(|i| IpAddr::from([127, 0, 0, i]))
+                .collect();
+            vec![publish::http_publish(server, subscribers, &addrs, rounds, &app_secret).await?]
         }
         Workload::Smoke => smoke(server).await?,
     };
@@ -234,7 +260,11 @@ async fn connect(target: &Target) -> Result<Arc<dyn Server>> {
         binary,
         database_url: target.database_url.clone(),
         cpu: target.server_cpu,
-        extra_env: Vec::new(),
+        // W5 signs Pusher HTTP API requests with this app's secret.
+        extra_env: vec![
+            ("REVERB_APP_ID".into(), publish::APP_ID.into()),
+            ("REVERB_APP_SECRET".into(), publish::APP_SECRET.into()),
+        ],
         http2: target.http2,
     })
     .await?;

@@ -202,6 +202,10 @@ impl Server for Natter {
         self.pid
     }
 
+    fn base_url(&self) -> Option<String> {
+        Some(self.url().to_string())
+    }
+
     async fn users(&self, n: usize) -> Result<Vec<User>> {
         let phones: Vec<String> = (0..n).map(|_| self.phone()).collect();
         let sent: Vec<Result<()>> = futures::stream::iter(phones.clone())

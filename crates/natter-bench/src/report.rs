@@ -116,6 +116,27 @@ impl Report {
         report
     }
 
+    /// W5: time from the HTTP API request to the last subscriber's frame, per round.
+    pub fn publish(server: &dyn Server, subscribers: usize, times_ms: &[f64]) -> Report {
+        let mut report = Report::blank(
+            "W5 HTTP API publish",
+            server,
+            format!("subscribers={subscribers}"),
+        );
+        let mut sorted = times_ms.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+            sorted.get(index).copied()
+        };
+        report.sockets = Some(subscribers);
+        report.completed = Some(sorted.len() as u64);
+        report.last_p50_ms = at(0.5);
+        report.last_p99_ms = at(0.99);
+        report.last_max_ms = sorted.last().copied();
+        report
+    }
+
     pub fn catch_up(server: &dyn Server, messages: usize, fetched: usize, seconds: f64) -> Report {
         let mut report = Report::blank("W4 catch-up", server, format!("messages={messages}"));
         report.fetched = Some(fetched);

@@ -46,6 +46,10 @@ pub trait Server: Send + Sync {
     fn name(&self) -> String;
     /// The server's process id, for its memory.
     fn pid(&self) -> Option<u32>;
+    /// natter's base URL (for W5, its Pusher HTTP API); None for the peers.
+    fn base_url(&self) -> Option<String> {
+        None
+    }
     /// `n` new users, signed in.
     async fn users(&self, n: usize) -> Result<Vec<User>>;
     /// A one-to-one conversation.

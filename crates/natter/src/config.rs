@@ -370,6 +370,9 @@ pub struct Settings {
     #[arg(long, env = "STATUS_TTL", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
     pub status_ttl: u64,
 
+    #[command(flatten)]
+    pub pusher: PusherSettings,
+
     /// Jobs (pushes, pruning, retention) one node runs at once.
     #[arg(long, env = "JOB_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub job_concurrency: u32,
@@ -484,6 +487,41 @@ pub struct Settings {
     /// Log filter in tracing's syntax (`info`, `natter=debug,tower_http=warn`, ...).
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+}
+
+/// The Pusher HTTP API and webhooks (docs/realtime.md, "Coming from Reverb").
+#[derive(Debug, Clone, Args)]
+pub struct PusherSettings {
+    /// Largest `data` of one event published through the Pusher HTTP API
+    /// (`POST /apps/{id}/events`), in bytes; larger ones get 413 (Pusher's limit is 10 KiB).
+    #[arg(long, env = "PUSHER_MAX_EVENT_BYTES", default_value_t = 10 * 1024, value_parser = clap::value_parser!(u32).range(256..=1024 * 1024))]
+    pub pusher_max_event_bytes: u32,
+
+    /// Where Pusher webhooks go (channel_occupied, channel_vacated, member_added,
+    /// member_removed, client_event), as a comma-separated list of http(s) URLs. Unset: none.
+    #[arg(long, env = "PUSHER_WEBHOOK_URL", value_delimiter = ',')]
+    pub pusher_webhook_url: Vec<String>,
+
+    /// Which webhook events are sent, as a comma-separated list.
+    #[arg(
+        long,
+        env = "PUSHER_WEBHOOK_EVENTS",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "channel_occupied,channel_vacated,member_added,member_removed,client_event"
+    )]
+    pub pusher_webhook_events: Vec<WebhookEventKind>,
+}
+
+/// A kind of Pusher webhook event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum WebhookEventKind {
+    ChannelOccupied,
+    ChannelVacated,
+    MemberAdded,
+    MemberRemoved,
+    ClientEvent,
 }
 
 /// Where uploaded media live and how large they may be (docs/media.md).
@@ -772,6 +810,16 @@ impl Config {
                 s.push_allow_private_targets
             ),
             format!("VAPID_PRIVATE_KEY={}", mask(&s.vapid_private_key)),
+            format!("PUSHER_MAX_EVENT_BYTES={}", s.pusher.pusher_max_event_bytes),
+            format!(
+                "PUSHER_WEBHOOK_URL={}",
+                s.pusher
+                    .pusher_webhook_url
+                    .iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
             format!("WEB_CLIENT={}", s.web_client),
             format!("WEB_DEV_SHOW_CODES={}", s.web_dev_show_codes),
         ]
@@ -890,6 +938,17 @@ fn check_push(settings: &Settings) -> Result<(), SettingError> {
                 "must be at least 16 characters",
             ));
         }
+    }
+    if let Some(url) = settings
+        .pusher
+        .pusher_webhook_url
+        .iter()
+        .find(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+    {
+        return Err(setting_error(
+            "PUSHER_WEBHOOK_URL",
+            format!("{} must start with http:// or https://", redact_url(url)),
+        ));
     }
     if let Some(url) = &settings.push_webhook_url
         && !(url.starts_with("http://") || url.starts_with("https://"))

@@ -26,6 +26,7 @@ pub mod messages;
 pub mod ops;
 pub mod phone;
 pub mod push;
+pub mod pusher;
 pub mod ratelimit;
 pub mod realtime;
 pub mod resources;

@@ -133,7 +133,7 @@ export class World {
     if (!token || typeof verified.user?.id !== 'number') {
       throw new Error(`verify-otp gave no user or token: ${JSON.stringify(verified)}`);
     }
-    return { id: verified.user.id, name: verified.user.name, phone, token };
+    return { id: verified.user.id, name: verified.user.name, phone, token, refreshToken: verified.tokens.refresh_token };
   }
 
   /** A private chat between a and b (created by a); returns its id. */
@@ -153,7 +153,7 @@ export class World {
    * A laravel-echo client for `user`, configured like a Laravel front end
    * (resources/js/echo.js) pointed at natter.
    */
-  echo(user, { broadcaster = 'reverb' } = {}) {
+  echo(user, { broadcaster = 'reverb', ...extra } = {}) {
     const { host, port } = this.server;
     const echo = new Echo({
       broadcaster,
@@ -167,6 +167,7 @@ export class World {
       authEndpoint: `http://${host}:${port}/broadcasting/auth`,
       auth: { headers: { Authorization: `Bearer ${user.token}` } },
       Pusher,
+      ...extra,
     });
     this.echos.push(echo);
     return echo;

@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const APP_KEY = 'natter-key';
+export const APP_ID = 'natter';
+export const APP_SECRET = 'node-test-secret';
 const START_TIMEOUT_MS = 30_000;
 
 // Settings natter reads from the environment (or a .env file) that must not
@@ -24,7 +26,7 @@ const NATTER_SETTINGS = [
   'REDIS_URL', 'REFRESH_TOKEN_TTL', 'REVERB_APP_ID', 'REVERB_APP_KEY', 'REVERB_APP_SECRET',
   'SMS_DRIVER', 'SMS_OUTBOX_PATH', 'STORAGE_DIR', 'SYNC_RETENTION', 'TRUSTED_PROXIES',
   'WRITER_MAX_BATCH', 'WS_ACTIVITY_TIMEOUT', 'WS_MAX_CONNECTIONS_PER_USER', 'WS_MAX_FRAME_BYTES',
-  'WS_OUTBOUND_QUEUE', 'RUST_LOG',
+  'WS_OUTBOUND_QUEUE', 'RUST_LOG', 'PUSHER_MAX_EVENT_BYTES', 'PUSHER_WEBHOOK_URL', 'PUSHER_WEBHOOK_EVENTS',
 ];
 
 /** The natter binary: $NATTER_BIN (set by tests/node/run), else built here. */
@@ -54,9 +56,9 @@ function freePort() {
 
 /**
  * Starts `natter serve` and resolves once it logs `"message":"listening"`.
- * Returns { port, base, outbox, logs, stop() }.
+ * Returns { port, base, outbox, logs, stop() }. `extraEnv`: more settings.
  */
-export async function startServer() {
+export async function startServer(extraEnv = {}) {
   const bin = natterBinary();
   const dir = await mkdtemp(join(tmpdir(), 'natter-node-'));
   const port = await freePort();
@@ -73,6 +75,9 @@ export async function startServer() {
     LOG_FORMAT: 'json',
     LOG_LEVEL: 'info',
     REVERB_APP_KEY: APP_KEY,
+    REVERB_APP_ID: APP_ID,
+    REVERB_APP_SECRET: APP_SECRET,
+    ...extraEnv,
   });
   // cwd is the temp dir so that no .env file of the repository is picked up.
   const child = spawn(bin, ['serve'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });

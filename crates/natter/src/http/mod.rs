@@ -11,4 +11,5 @@ pub mod pagination;
 pub mod path;
 pub mod query;
 pub mod reply;
+pub mod socket_origin;
 pub mod validate;

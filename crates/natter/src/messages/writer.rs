@@ -34,7 +34,7 @@ use crate::realtime::Realtime;
 use crate::resources::message::{
     DeliveryStatus, LocationView, MediaView, MessageView, ReceiptUpdate, ReplyView, SenderView,
 };
-use crate::synclog::{Audience, CommittedEvent, Event, LogTx, Scope};
+use crate::synclog::{Audience, CommittedEvent, Event, LogTx, Scope, origin};
 use crate::telemetry::{
     MESSAGES_SENT, WRITER_BATCH_DURATION, WRITER_BATCH_SIZE, WRITER_QUEUE_DEPTH,
 };
@@ -109,10 +109,12 @@ pub struct ReceiptOutcome {
 enum Job {
     Send {
         draft: Box<Draft>,
+        origin: Option<Arc<str>>,
         reply: oneshot::Sender<ApiResult<SendOutcome>>,
     },
     Receipt {
         request: ReceiptRequest,
+        origin: Option<Arc<str>>,
         reply: oneshot::Sender<ApiResult<ReceiptOutcome>>,
     },
 }
@@ -122,6 +124,14 @@ impl Job {
         match self {
             Job::Send { draft, .. } => Some(draft),
             Job::Receipt { .. } => None,
+        }
+    }
+
+    /// The socket the request spoke for (`X-Socket-ID`), captured on the
+    /// request's task when it was handed to the writer.
+    fn origin(&self) -> Option<Arc<str>> {
+        match self {
+            Job::Send { origin, .. } | Job::Receipt { origin, .. } => origin.clone(),
         }
     }
 
@@ -238,13 +248,31 @@ impl Writer {
     pub async fn send(&self, draft: Draft) -> ApiResult<SendOutcome> {
         let (reply, answer) = oneshot::channel();
         let draft = Box::new(draft);
-        self.submit(Job::Send { draft, reply }, answer).await
+        let origin = origin::current();
+        self.submit(
+            Job::Send {
+                draft,
+                origin,
+                reply,
+            },
+            answer,
+        )
+        .await
     }
 
     /// Moves a watermark once its batch commits.
     pub async fn receipt(&self, request: ReceiptRequest) -> ApiResult<ReceiptOutcome> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Job::Receipt { request, reply }, answer).await
+        let origin = origin::current();
+        self.submit(
+            Job::Receipt {
+                request,
+                origin,
+                reply,
+            },
+            answer,
+        )
+        .await
     }
 
     async fn submit<T>(&self, job: Job, answer: oneshot::Receiver<ApiResult<T>>) -> ApiResult<T> {
@@ -376,6 +404,7 @@ async fn write_batch(
     let gate = Gate::load(&tx, rosters, drafts()).await?;
     let mut written = Written::default();
     for job in jobs {
+        tx.set_origin(job.origin());
         match job {
             Job::Send { draft, .. } => {
                 let outcome = sends.write(&mut tx, &gate, draft)?;

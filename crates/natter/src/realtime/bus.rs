@@ -30,7 +30,8 @@ pub struct Envelope {
 pub enum Body {
     /// A logged event: delivered in `seq` order to `private-chat.{chat}` (when
     /// set), `private-user.{id}` for each of `users` and each of `channels`,
-    /// after ending `revoke`'s subscriptions to the chat's channels.
+    /// after ending `revoke`'s subscriptions to the chat's channels; never to
+    /// `except_socket` (the socket of the request that caused it: `X-Socket-ID`).
     Event {
         seq: i64,
         name: EventName,
@@ -41,6 +42,8 @@ pub enum Body {
         revoke: Vec<i64>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         channels: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        except_socket: Option<String>,
     },
     /// An event that is not logged (typing, presence), for named channels,
     /// optionally sparing one socket (the one that caused it).
@@ -66,6 +69,17 @@ pub enum Body {
         frame: String,
         except_socket: String,
     },
+    /// An event published through the Pusher HTTP API: any name, `data` as
+    /// given, to named channels, optionally sparing one socket. Not logged.
+    Published {
+        event: String,
+        data: String,
+        channels: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        except_socket: Option<String>,
+    },
+    /// Close every socket of this user (Pusher's `terminate_connections`).
+    Terminate { user: i64 },
     /// A login ended (logout, refresh-token reuse, account deletion): every
     /// node closes the user's sockets that login authorised (`session` None:
     /// every socket of the user).

@@ -4,6 +4,7 @@
 //! Signatures are Pusher's: `<key>:<hex HMAC-SHA256(secret, "socket_id:channel[:channel_data]")>`,
 //! and for user sign-in `HMAC(secret, "socket_id::user::user_data")`.
 
+use super::protocol::SERVER_TO_USER_PREFIX;
 use crate::secrets::{constant_time_eq, hmac_sha256_hex};
 
 /// The channels of API.md.
@@ -17,7 +18,11 @@ pub enum Channel {
     ChatPresence(i64),
     /// `private-call.{id}`: the call's participants.
     Call(i64),
-    /// Any name without a private/presence prefix: anyone may listen, nothing is sent.
+    /// `#server-to-user-{id}`: the sockets signed in (`pusher:signin`) as that
+    /// user; what the Pusher HTTP API sends to the user ("send to user").
+    ServerToUser(i64),
+    /// Any name without a private/presence prefix: anyone may listen; only the
+    /// Pusher HTTP API publishes there.
     Public,
     /// A private or presence name natter does not serve: nobody may join.
     Unknown,
@@ -42,7 +47,12 @@ impl Channel {
             Channel::ChatPresence(id)
         } else if let Some(id) = id("private-call.") {
             Channel::Call(id)
-        } else if name.starts_with("private-") || name.starts_with("presence-") {
+        } else if let Some(id) = id(SERVER_TO_USER_PREFIX) {
+            Channel::ServerToUser(id)
+        } else if name.starts_with("private-")
+            || name.starts_with("presence-")
+            || name.starts_with('#')
+        {
             Channel::Unknown
         } else {
             Channel::Public
@@ -195,6 +205,11 @@ mod tests {
         assert_eq!(Channel::parse("private-chat.x"), Channel::Unknown);
         assert_eq!(Channel::parse("private-chat.-1"), Channel::Unknown);
         assert_eq!(Channel::parse("news"), Channel::Public);
+        assert_eq!(
+            Channel::parse("#server-to-user-9"),
+            Channel::ServerToUser(9)
+        );
+        assert_eq!(Channel::parse("#server-to-user-x"), Channel::Unknown);
         assert!(valid_socket_id("123.456"));
         assert!(!valid_socket_id("123"));
         assert!(!valid_socket_id("1.2.3"));

@@ -131,6 +131,7 @@ pub fn deliver(hub: &Hub, envelope: &Envelope) {
             users,
             revoke,
             channels,
+            except_socket,
             ..
         } => {
             if let Some(chat) = chat {
@@ -147,7 +148,8 @@ pub fn deliver(hub: &Hub, envelope: &Envelope) {
                 .into_iter()
                 .chain(users.iter().map(|u| ChannelKey::User(*u)))
                 .chain(channels.iter().map(|c| ChannelKey::of(c)));
-            fan_out(hub, name.as_str(), data, keys, None);
+            let except = except_socket.as_deref().and_then(|s| hub.local_key(s));
+            fan_out(hub, name.as_str(), data, keys, except);
         }
         Body::Transient {
             name,
@@ -178,6 +180,24 @@ pub fn deliver(hub: &Hub, envelope: &Envelope) {
             let except = hub.local_key(except_socket);
             let delivered = hub.deliver(channel, &Frame::from(frame.clone()), except);
             hub.count_deliveries(delivered);
+        }
+        Body::Published {
+            event,
+            data,
+            channels,
+            except_socket,
+        } => {
+            let except = except_socket.as_deref().and_then(|s| hub.local_key(s));
+            let keys = channels.iter().map(|c| ChannelKey::of(c));
+            fan_out(hub, event, data, keys, except);
+        }
+        Body::Terminate { user } => {
+            for socket in hub.sockets_of(*user) {
+                socket.push_control(Outbound::End {
+                    code: UNAUTHORIZED,
+                    reason: "Connection terminated by the server",
+                });
+            }
         }
         Body::EndLogin { user, session } => {
             for socket in hub.sockets_of(*user) {
@@ -243,6 +263,7 @@ mod tests {
                 users: vec![],
                 revoke: vec![],
                 channels: vec![],
+                except_socket: None,
             },
         })
     }

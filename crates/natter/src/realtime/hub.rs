@@ -231,14 +231,6 @@ impl Hub {
         list.len()
     }
 
-    /// The sockets of a user on this node.
-    pub fn sockets_of(&self, user_id: i64) -> Vec<Arc<SocketHandle>> {
-        self.sockets_of_user
-            .get(&user_id)
-            .map(|list| list.clone())
-            .unwrap_or_default()
-    }
-
     /// An open socket of this node by id.
     pub fn find(&self, socket_id: &str) -> Option<Arc<SocketHandle>> {
         self.open.get(socket_id).map(|socket| socket.clone())
@@ -296,6 +288,14 @@ impl Hub {
                 .remove_if(&user, |_, list| list.is_empty());
         }
         Some((user, remaining))
+    }
+
+    /// The sockets of a user on this node.
+    pub fn sockets_of(&self, user_id: i64) -> Vec<Arc<SocketHandle>> {
+        self.sockets_of_user
+            .get(&user_id)
+            .map(|list| list.clone())
+            .unwrap_or_default()
     }
 
     /// Ends a user's subscriptions to a channel (they left the chat). Returns

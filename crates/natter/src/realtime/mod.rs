@@ -16,10 +16,12 @@ pub mod channels;
 pub mod dispatch;
 pub mod grants;
 pub mod hub;
+mod occupancy;
 pub mod policy;
 pub mod presence;
 pub mod protocol;
 pub mod socket;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,17 +33,20 @@ use tokio_util::sync::CancellationToken;
 use crate::background::TaskGroup;
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
-use crate::synclog::{CommittedEvent, Event, Scope};
+use crate::synclog::{CommittedEvent, Event, Scope, origin};
 use bus::{BUS_QUEUE, Body, Envelope};
 use grants::Grants;
 use hub::Hub;
 pub use policy::{Policy, UserInfo};
 use presence::{Presence, PresenceKey};
+use webhooks::{HookEvent, Webhooks};
 
 pub struct Realtime {
     pub hub: Arc<Hub>,
     pub presence: Presence,
     pub grants: Grants,
+    /// Webhook events the sockets notice, for the batcher (pusher/webhooks.rs).
+    pub webhooks: Webhooks,
     pub node_id: String,
     dispatch: mpsc::Sender<Arc<Envelope>>,
     remote: Option<mpsc::Sender<Arc<Envelope>>>,
@@ -78,10 +83,16 @@ impl Realtime {
             }
             _ => (Presence::local(), Grants::local(), None),
         };
+        let pusher = &config.settings.pusher;
+        let webhooks = Webhooks::new(
+            !pusher.pusher_webhook_url.is_empty(),
+            &pusher.pusher_webhook_events,
+        );
         Arc::new(Realtime {
             hub,
             presence,
             grants,
+            webhooks,
             node_id: config.node_id.clone(),
             dispatch,
             remote,
@@ -107,12 +118,13 @@ impl Realtime {
                 users,
                 revoke: event.audience.revoke,
                 channels: event.audience.channels,
+                except_socket: event.except_socket.map(|s| s.to_string()),
             });
         }
     }
 
     /// Sends an event that is not logged (typing, presence) to these channels,
-    /// on every node.
+    /// on every node, sparing the socket the request spoke for (`X-Socket-ID`).
     pub fn transient(&self, event: Event<'_>, channels: Vec<String>) -> ApiResult<()> {
         let data = event
             .data()
@@ -121,7 +133,7 @@ impl Realtime {
             name: event.name(),
             data,
             channels,
-            except_socket: None,
+            except_socket: origin::current().map(|s| s.to_string()),
         });
         Ok(())
     }
@@ -155,8 +167,12 @@ pub struct Sockets {
 }
 
 impl Sockets {
-    /// Tells a presence channel that a member left it.
+    /// Tells a presence channel (and the webhooks) that a member left it.
     pub fn announce_member_removed(&self, channel: &str, user: i64) {
+        self.realtime.webhooks.notify(HookEvent::MemberRemoved {
+            channel: channel.to_string(),
+            user_id: user.to_string(),
+        });
         let data = serde_json::json!({ "user_id": user.to_string() });
         self.realtime.broadcast(Body::Member {
             channel: channel.to_string(),
@@ -205,6 +221,7 @@ async fn announce_emptied(sockets: &Sockets, emptied: Vec<PresenceKey>) {
             PresenceKey::Channel { channel, user_id } => {
                 sockets.announce_member_removed(&channel, user_id);
             }
+            PresenceKey::Occupied(channel) => sockets.channel_vacated(&channel),
         }
     }
 }

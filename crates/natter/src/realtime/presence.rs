@@ -15,11 +15,13 @@ use parking_lot::Mutex;
 use redis::Script;
 use redis::aio::ConnectionManager;
 
-/// A user, or a user in a presence channel.
+/// A user, a user in a presence channel, or a channel's subscriptions
+/// (whether it is occupied, for the Pusher HTTP API and webhooks).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum PresenceKey {
     Online(i64),
     Channel { channel: String, user_id: i64 },
+    Occupied(String),
 }
 
 /// Counts in this process only.
@@ -160,6 +162,43 @@ impl Presence {
         }
     }
 
+    /// How many sockets the key counts, on every node.
+    pub async fn count(&self, key: &PresenceKey) -> anyhow::Result<u64> {
+        match self {
+            Presence::Local(local) => Ok(local.counts.lock().get(key).copied().unwrap_or(0) as u64),
+            Presence::Redis(redis) => {
+                let mut conn = redis.redis.clone();
+                let counts: Vec<i64> = redis::cmd("HVALS")
+                    .arg(redis.count_key(key))
+                    .query_async(&mut conn)
+                    .await?;
+                Ok(counts.into_iter().sum::<i64>().max(0) as u64)
+            }
+        }
+    }
+
+    /// The channels at least one socket subscribes to, anywhere.
+    pub async fn occupied(&self) -> anyhow::Result<Vec<String>> {
+        match self {
+            Presence::Local(local) => Ok(local
+                .counts
+                .lock()
+                .keys()
+                .filter_map(|key| match key {
+                    PresenceKey::Occupied(channel) => Some(channel.clone()),
+                    _ => None,
+                })
+                .collect()),
+            Presence::Redis(redis) => {
+                let mut conn = redis.redis.clone();
+                Ok(redis::cmd("SMEMBERS")
+                    .arg(redis.occupied_set())
+                    .query_async(&mut conn)
+                    .await?)
+            }
+        }
+    }
+
     /// A presence channel's members and their user_info JSON.
     pub async fn roster(&self, channel: &str) -> anyhow::Result<Vec<(i64, String)>> {
         match self {
@@ -224,7 +263,18 @@ impl RedisPresence {
             PresenceKey::Channel { channel, user_id } => {
                 format!("{}ch:{channel}|{user_id}", self.prefix)
             }
+            PresenceKey::Occupied(channel) => format!("{}occ:{channel}", self.prefix),
         }
+    }
+
+    /// The set of occupied channels, and the hash the scripts keep beside it
+    /// (the scripts' roster and info keys).
+    fn occupied_set(&self) -> String {
+        format!("{}occupied", self.prefix)
+    }
+
+    fn occupied_info(&self) -> String {
+        format!("{}occupied:info", self.prefix)
     }
 
     fn node_index(&self, node: &str) -> String {
@@ -244,6 +294,12 @@ impl RedisPresence {
                     .key(format!("{}info:{channel}", self.prefix));
                 user_id.to_string()
             }
+            PresenceKey::Occupied(channel) => {
+                invocation
+                    .key(self.occupied_set())
+                    .key(self.occupied_info());
+                channel.clone()
+            }
         };
         invocation.arg(&self.node_id).arg(member).arg(info);
         let mut conn = self.redis.clone();
@@ -256,6 +312,9 @@ impl RedisPresence {
         let rest = key.strip_prefix(&self.prefix)?;
         if let Some(user) = rest.strip_prefix("user:") {
             return user.parse().ok().map(PresenceKey::Online);
+        }
+        if let Some(channel) = rest.strip_prefix("occ:") {
+            return Some(PresenceKey::Occupied(channel.to_string()));
         }
         let (channel, user) = rest.strip_prefix("ch:")?.rsplit_once('|')?;
         Some(PresenceKey::Channel {
@@ -378,6 +437,19 @@ impl RedisPresence {
                             .query_async::<()>(&mut conn)
                             .await?;
                     }
+                    if let PresenceKey::Occupied(channel) = &parsed {
+                        redis::pipe()
+                            .cmd("SREM")
+                            .arg(redis.occupied_set())
+                            .arg(channel)
+                            .ignore()
+                            .cmd("HDEL")
+                            .arg(redis.occupied_info())
+                            .arg(channel)
+                            .ignore()
+                            .query_async::<()>(&mut conn)
+                            .await?;
+                    }
                     emptied.push(parsed);
                 }
             }
@@ -423,5 +495,13 @@ mod tests {
         presence.join(&PresenceKey::Online(2), "").await.unwrap();
         let online = presence.online_among(&[1, 2]).await.unwrap();
         assert_eq!(online, HashSet::from([2]));
+        let news = PresenceKey::Occupied("news".into());
+        assert!(presence.join(&news, "").await.unwrap());
+        assert!(!presence.join(&news, "").await.unwrap());
+        assert_eq!(presence.count(&news).await.unwrap(), 2);
+        assert_eq!(presence.occupied().await.unwrap(), vec!["news".to_string()]);
+        assert!(!presence.leave(&news).await.unwrap());
+        assert!(presence.leave(&news).await.unwrap());
+        assert!(presence.occupied().await.unwrap().is_empty());
     }
 }

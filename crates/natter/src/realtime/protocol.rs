@@ -130,14 +130,20 @@ fn channel_field(data: &Value) -> Result<String, ParseError> {
     }
 }
 
-/// Pusher's channel-name rule: 1 to 200 of `[A-Za-z0-9_\-=@,.;]`.
+/// Pusher's channel-name rule: 1 to 200 of `[A-Za-z0-9_\-=@,.;]`; `#` only
+/// in Pusher's own `#server-to-user-{id}` (pusher-js subscribes to it after
+/// `signin()`).
 pub fn valid_channel(name: &str) -> bool {
-    !name.is_empty()
+    let rest = name.strip_prefix(SERVER_TO_USER_PREFIX).unwrap_or(name);
+    !rest.is_empty()
         && name.len() <= MAX_CHANNEL_LEN
-        && name
+        && rest
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_-=@,.;".contains(&b))
 }
+
+/// The prefix of the channel a signed-in user's socket hears "send to user" on.
+pub const SERVER_TO_USER_PREFIX: &str = "#server-to-user-";
 
 /// A server frame whose `data` is `data_json` (a JSON document, sent as a string).
 pub fn frame(event: &str, channel: Option<&str>, data_json: &str) -> String {
@@ -278,6 +284,8 @@ mod tests {
             r#"{"event":"pusher:subscribe"}"#,
             r#"{"event":"pusher:subscribe","data":{"channel":"bad channel"}}"#,
             r#"{"event":"client-x","channel":"","data":{}}"#,
+            r##"{"event":"pusher:subscribe","data":{"channel":"#server-to-user-"}}"##,
+            r##"{"event":"pusher:subscribe","data":{"channel":"#other-1"}}"##,
             r#"{"event":"whatever"}"#,
         ] {
             assert!(parse(bad).is_err(), "{bad}");

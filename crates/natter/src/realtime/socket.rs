@@ -19,6 +19,8 @@ use super::channels::{self, Channel};
 use super::hub::{Hub, Outbound, SocketHandle};
 use super::presence::PresenceKey;
 use super::protocol::{self, ClientFrame, codes};
+use super::webhooks::HookEvent;
+use crate::config::WebhookEventKind;
 use crate::secrets::constant_time_eq;
 use crate::telemetry::{OPEN_SOCKETS, SLOW_SOCKETS_CLOSED};
 
@@ -437,6 +439,7 @@ impl Connection {
         if let Some(user) = user {
             self.attach(user).await?;
         }
+        self.sockets.count_in(&channel).await;
         if Channel::is_presence(&channel) {
             self.join_presence(&channel, user, channel_data.as_deref())
                 .await;
@@ -516,6 +519,13 @@ impl Connection {
     ) -> Result<Option<i64>, &'static str> {
         let user = match Channel::parse(channel) {
             Channel::Public => return Ok(None),
+            // Pusher's rule: only a socket signed in as that user.
+            Channel::ServerToUser(id) => {
+                return match self.user {
+                    Some(me) if me == id => Ok(Some(id)),
+                    _ => Err("Sign in as this user first (pusher:signin)"),
+                };
+            }
             Channel::User(id) => Some(id),
             Channel::ChatPresence(_) => channel_data
                 .and_then(|d| serde_json::from_str::<Value>(d).ok())
@@ -645,6 +655,13 @@ impl Connection {
         self.replies
             .push(protocol::subscription_succeeded(channel, &data.to_string()));
         if first {
+            self.sockets
+                .realtime
+                .webhooks
+                .notify(HookEvent::MemberAdded {
+                    channel: channel.to_string(),
+                    user_id: user.to_string(),
+                });
             let data = serde_json::json!({ "user_id": user.to_string(), "user_info": serde_json::from_str::<Value>(&info).unwrap_or(Value::Null) });
             self.sockets.realtime.broadcast(Body::Member {
                 channel: channel.to_string(),
@@ -684,6 +701,7 @@ impl Connection {
         if Channel::is_presence(channel) {
             self.leave_presence(channel, subscription.user).await;
         }
+        self.sockets.count_out(channel).await;
     }
 
     /// The server ended a subscription (the user left the chat).
@@ -692,6 +710,7 @@ impl Connection {
             if Channel::is_presence(channel) {
                 self.leave_presence(channel, subscription.user).await;
             }
+            self.sockets.count_out(channel).await;
             self.replies.push(protocol::frame(
                 "natter:subscription_revoked",
                 Some(channel),
@@ -775,6 +794,16 @@ impl Connection {
         } else {
             None
         };
+        let hooks = &self.sockets.realtime.webhooks;
+        if hooks.wants(WebhookEventKind::ClientEvent) {
+            hooks.notify(HookEvent::ClientEvent {
+                channel: channel.clone(),
+                event: event.clone(),
+                data: data.to_string(),
+                socket_id: self.handle.socket_id.clone(),
+                user_id: user_id.map(|u| u.to_string()),
+            });
+        }
         self.sockets.realtime.broadcast(Body::Whisper {
             frame: protocol::client_event(&event, &channel, &data, user_id),
             channel,
@@ -796,6 +825,7 @@ impl Connection {
                 self.leave_presence(&subscription.channel, subscription.user)
                     .await;
             }
+            self.sockets.count_out(&subscription.channel).await;
         }
         let hub = &self.sockets.realtime.hub;
         if let Some((user, _)) = hub.unregister(&self.handle, &channels) {

@@ -9,7 +9,7 @@ use crate::jobs::{Registry, probe};
 use crate::media::{self, Media};
 use crate::push::Push;
 use crate::state::AppState;
-use crate::{auth, calls, devices, messages, sessions, statuses, sync};
+use crate::{auth, calls, devices, messages, pusher, sessions, statuses, sync};
 
 /// The registry of a node serving `state`, processing uploads with `media`,
 /// sending pushes through `push`.
@@ -86,6 +86,13 @@ pub fn registry(state: &AppState, media: &Media, push: Arc<Push>) -> Registry {
     registry.register(
         calls::ring::KIND,
         Arc::new(calls::ring::RingTimeout { app: state.clone() }),
+    );
+    registry.register(
+        pusher::webhooks::KIND,
+        Arc::new(pusher::webhooks::Deliver::new(
+            &settings.reverb_app_key,
+            &state.config.reverb_app_secret,
+        )),
     );
     if settings.job_probe {
         let path = settings.database.storage_dir.join(probe::FILE_NAME);

@@ -27,7 +27,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::background::TaskGroup;
 use crate::config::Config;
 use crate::http::middleware::{self, NatterRequestId, REQUEST_ID_HEADER};
-use crate::http::openapi;
+use crate::http::{openapi, socket_origin};
 use crate::jobs::{Runner, RunnerOptions, Waker};
 use crate::media::{Media, MediaState};
 use crate::messages::MessagesState;
@@ -37,8 +37,8 @@ use crate::realtime::{Policy, Sockets, clear_stale_presence, run_liveness};
 use crate::state::{AppState, install_tls_provider};
 use crate::statuses::StatusesState;
 use crate::{
-    auth, calls, chats, contacts, devices, groups, media, messages, ops, statuses, sync, users,
-    web,
+    auth, calls, chats, contacts, devices, groups, media, messages, ops, pusher, statuses, sync,
+    users, web,
 };
 use policy::AppPolicy;
 use realtime::RealtimeState;
@@ -69,6 +69,8 @@ fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Ro
         .merge(media::router().with_state(state.clone()))
         .merge(web::router().with_state(state.clone()))
         .split_for_parts();
+    // Pusher's HTTP API: its contract is Pusher's, not in the OpenAPI document.
+    let router = router.merge(pusher::router().with_state(state.clone()));
     let api = openapi::finish(api);
     let body_limit = state.config.settings.max_json_body_bytes as usize;
     let header_limit = state.config.settings.max_header_bytes as usize;
@@ -83,6 +85,7 @@ fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Ro
         .layer(axum::middleware::from_fn(move |request, next| {
             middleware::cap_headers(header_limit, request, next)
         }))
+        .layer(axum::middleware::from_fn(socket_origin::scope))
         .layer(axum::middleware::from_fn(middleware::observe))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
@@ -243,6 +246,16 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
         }
     });
     clear_stale_presence(&sockets).await;
+    if let Some(events) = state.realtime.webhooks.take_receiver() {
+        let batcher = pusher::webhooks::Batcher {
+            db: state.db.clone(),
+            waker: waker.clone(),
+            urls: state.config.settings.pusher.pusher_webhook_url.clone(),
+        };
+        background
+            .jobs
+            .spawn(batcher.run(events, background.jobs.stop_token()));
+    }
     front.spawn(run_liveness(sockets.clone(), front.stop_token()));
     let messages = MessagesState {
         app: state.clone(),

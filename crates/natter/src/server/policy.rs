@@ -31,7 +31,8 @@ impl Policy for AppPolicy {
             Channel::Call(id) => calls::service::is_participant(&self.app, *id, user)
                 .await
                 .unwrap_or(false),
-            Channel::Unknown => false,
+            // `#server-to-user-*` follows `pusher:signin`, never /broadcasting/auth.
+            Channel::ServerToUser(_) | Channel::Unknown => false,
             Channel::Public => true,
         }
     }

@@ -48,6 +48,8 @@ pub fn router() -> OpenApiRouter<RealtimeState> {
         .routes(routes!(websocket))
         .routes(routes!(authorize))
         .routes(routes!(user_auth))
+        .routes(routes!(api_authorize))
+        .routes(routes!(api_user_auth))
 }
 
 /// The Pusher protocol 7 WebSocket (`ws://host/app/{key}?protocol=7`).
@@ -218,4 +220,28 @@ pub async fn user_auth(
         auth: signature,
         user_data,
     }))
+}
+
+/// `/api/broadcasting/auth`: the same as `/broadcasting/auth`, at the path
+/// Sanctum-based Laravel apps give Echo's `authEndpoint`.
+#[utoipa::path(post, path = "/api/broadcasting/auth", tag = "realtime", security(("bearer" = [])),
+    request_body(content((ChannelAuthRequest = "application/json"), (ChannelAuthRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, body = ChannelAuthResponse), (status = 403, description = "Not allowed on that channel")))]
+pub async fn api_authorize(
+    state: State<RealtimeState>,
+    auth: AuthUser,
+    request: FormOrJson<ChannelAuthRequest>,
+) -> ApiResult<Json<ChannelAuthResponse>> {
+    authorize(state, auth, request).await
+}
+
+/// `/api/broadcasting/user-auth`: the same as `/broadcasting/user-auth`.
+#[utoipa::path(post, path = "/api/broadcasting/user-auth", tag = "realtime", security(("bearer" = [])),
+    request_body(content((UserAuthRequest = "application/json"), (UserAuthRequest = "application/x-www-form-urlencoded"))), responses((status = 200, body = UserAuthResponse)))]
+pub async fn api_user_auth(
+    state: State<RealtimeState>,
+    auth: AuthUser,
+    request: FormOrJson<UserAuthRequest>,
+) -> ApiResult<Json<UserAuthResponse>> {
+    user_auth(state, auth, request).await
 }

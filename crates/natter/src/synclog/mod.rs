@@ -22,6 +22,7 @@
 //! payloads are the catalogue in [`events`].
 
 pub mod events;
+pub mod origin;
 mod store;
 
 use std::fmt::Write;
@@ -90,6 +91,8 @@ pub struct CommittedEvent {
     /// sync as is, and framed once for every socket.
     pub data: Arc<str>,
     pub audience: Audience,
+    /// The socket that caused it (`X-Socket-ID`), spared by the fan-out.
+    pub except_socket: Option<Arc<str>>,
 }
 
 /// A write transaction holding the log lock, which may emit events. See the
@@ -102,6 +105,8 @@ pub struct LogTx {
     rows: Vec<event::ActiveModel>,
     events: Vec<CommittedEvent>,
     now: i64,
+    /// The socket the events are spared for ([`origin`]).
+    origin: Option<Arc<str>>,
 }
 
 impl LogTx {
@@ -118,7 +123,14 @@ impl LogTx {
             rows: Vec::new(),
             events: Vec::new(),
             now: now_ms(),
+            origin: origin::current(),
         })
+    }
+
+    /// Names the socket the events emitted from now on are spared for: the
+    /// writer, which batches many requests, sets each one's own.
+    pub fn set_origin(&mut self, socket: Option<Arc<str>>) {
+        self.origin = socket;
     }
 
     /// The connection to run this transaction's own statements on.
@@ -196,6 +208,7 @@ impl LogTx {
             name,
             data,
             audience,
+            except_socket: self.origin.clone(),
         });
         seq
     }

@@ -26,6 +26,7 @@ mod pruning;
 mod push;
 mod races;
 mod realtime;
+mod reverb;
 mod schema;
 mod security;
 mod sms;
