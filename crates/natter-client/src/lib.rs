@@ -661,11 +661,10 @@ impl Client {
         if let Some(caption) = caption {
             fields.push(("content", caption));
         }
-        let (content_type, body) = multipart(&fields, file_name, &bytes);
-        let raw = self
-            .raw_bytes(Method::POST, "/api/status", &content_type, body)
+        let (_, status) = self
+            .upload_with_status("/api/status", &fields, (file_name, &bytes))
             .await?;
-        typed(raw)
+        Ok(status)
     }
 
     pub async fn view_status(&self, status_id: i64) -> Result<Value> {
@@ -750,58 +749,6 @@ impl Client {
     }
 }
 
-/// A raw answer as `T`, or the error it is.
-fn typed<T: DeserializeOwned>(raw: Raw) -> Result<T> {
-    if !(200..300).contains(&raw.status) {
-        return Err(Error::Api {
-            status: raw.status,
-            body: raw.body,
-            retry_after: raw.retry_after,
-        });
-    }
-    serde_json::from_value(raw.body.clone())
-        .map_err(|e| Error::Transport(format!("unexpected body ({e}): {}", raw.body)))
-}
-
-/// A `multipart/form-data` body: text fields in order, then the file in the
-/// part `file`. Returns the content type (with its boundary) and the body.
-pub fn multipart(fields: &[(&str, &str)], file_name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
-    let boundary = format!("natter-{:016x}", rand_boundary());
-    let mut body = Vec::with_capacity(bytes.len() + 512);
-    for (name, value) in fields {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
-/// A boundary that will not occur in the file by chance.
-fn rand_boundary() -> u64 {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    hasher.finish()
-}
-
-/// True for 2xx.
 /// A successful answer's body as `T`; anything else as [`Error::Api`].
 fn typed<T: DeserializeOwned>(raw: Raw) -> Result<(u16, T)> {
     if !(200..300).contains(&raw.status) {

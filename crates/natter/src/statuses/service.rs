@@ -105,8 +105,7 @@ pub async fn post(
         },
     )
     .await?;
-    let media_rows =
-        media_urls::rows(tx.conn(), row.media_id.into_iter().collect()).await?;
+    let media_rows = media_urls::rows(tx.conn(), row.media_id.into_iter().collect()).await?;
     let public = users::service::public_view(&owner);
     let audience = contacts::service::mutual_contacts(tx.conn(), user_id).await?;
     let for_audience = build(app, &row, public.clone(), &media_rows, false, None).await?;

@@ -11,9 +11,9 @@ use crate::error::ApiResult;
 use crate::http::auth::AuthUser;
 use crate::http::json::ValidJson;
 use crate::http::path::ValidPath;
-use crate::ratelimit::{self, Limit};
 use crate::media::Media;
 use crate::media::upload::{AvatarForm, AvatarUpload};
+use crate::ratelimit::{self, Limit};
 use crate::resources::user::{SelfView, UserView};
 use crate::state::AppState;
 
