@@ -140,6 +140,30 @@ backend_tests! {
         assert!(metrics.contains(r#"natter_push_jobs_total{type="message",outcome="queued"}"#), "{metrics}");
     }
 
+    async fn a_ringing_call_is_pushed_to_the_callee_marked_as_a_call(backend: Backend) {
+        let double = Double::start().await;
+        let server = webhook_server(backend, |_| {}).await;
+        let (ann, bob, chat) = server.pair().await;
+        let bob_device = webhook_device(&bob, &format!("{}/bob", double.url)).await;
+        webhook_device(&ann, &format!("{}/ann", double.url)).await;
+        // Muting a chat silences messages, never a call.
+        bob.client.mute(chat, Some("2099-01-01T00:00:00Z")).await.unwrap();
+
+        let call = ann.client.call_user(bob.id, "voice").await.unwrap();
+        assert_eq!(call.status, "ringing");
+        eventually(10, "the ringing push", || !double.received().is_empty()).await;
+        tokio::time::sleep(QUIET).await;
+        let received = double.take();
+        assert_eq!(received.len(), 1, "one push, to the callee only: {received:?}");
+        assert_eq!(received[0].path, "/bob");
+        assert_genuine(&received[0]);
+        let push = received[0].json();
+        assert_eq!(push["type"], "call", "{push}");
+        assert_eq!(push["call_id"], call.id);
+        assert_eq!(push["chat_id"], chat);
+        assert_eq!(push["device_id"], bob_device);
+    }
+
     async fn no_push_while_a_socket_is_open_nor_for_a_muted_chat(backend: Backend) {
         let double = Double::start().await;
         let server = webhook_server(backend, |_| {}).await;
