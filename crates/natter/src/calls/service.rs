@@ -171,17 +171,13 @@ async fn callees(tx: &LogTx, member: &membership::Member, caller: i64) -> ApiRes
 /// page); mutes do not silence a call. True when any push was queued (wake
 /// the job runner after the commit).
 async fn enqueue_ring_pushes(tx: &LogTx, call: &call::Model, callees: &[i64]) -> ApiResult<bool> {
-    let mut queued = false;
-    for &callee in callees {
-        let payload = devices::PushPayload::Call {
-            call_id: call.id,
-            chat_id: call.chat_id,
-            caller_id: call.caller_id,
-            started_at: call.started_at,
-        };
-        queued |= devices::push::enqueue_push(tx.conn(), callee, payload).await?;
-    }
-    Ok(queued)
+    let payload = devices::PushPayload::Call {
+        call_id: call.id,
+        chat_id: call.chat_id,
+        caller_id: call.caller_id,
+        started_at: call.started_at,
+    };
+    Ok(devices::push::enqueue_push(tx.conn(), callees, payload).await? > 0)
 }
 
 /// Answers, declines or ends a call for `user`. 404 when they are not a

@@ -137,30 +137,28 @@ struct PushJob {
     payload: PushPayload,
 }
 
-/// Enqueues a push to `user_id`'s devices on `conn`, the transaction of the
-/// change it is about: it exists if and only if that change commits. Does
-/// nothing for a user without devices. Wake `state.jobs` after the commit, or
-/// it waits up to JOB_POLL_INTERVAL. True if a job was queued.
+/// Enqueues the same push to each of `users` on `conn`, the transaction of the
+/// change it is about: the jobs exist if and only if that change commits. One
+/// query finds who has a device and one statement queues their jobs, whatever
+/// the number of users (a group call rings up to GROUP_MAX_MEMBERS). Wake
+/// `state.jobs` after the commit, or they wait up to JOB_POLL_INTERVAL.
+/// Returns how many jobs were queued.
 ///
 /// Who should get it (not the caller, not a user with a socket open) is the
 /// caller's decision; the handler sends calls to every device.
 pub async fn enqueue_push(
     conn: &impl ConnectionTrait,
-    user_id: i64,
+    users: &[i64],
     payload: PushPayload,
-) -> Result<bool, DbErr> {
-    if store::users_with_devices(conn, &[user_id])
-        .await?
-        .is_empty()
-    {
-        return Ok(false);
-    }
-    let queued = jobs::enqueue(conn, payload.job(user_id)).await?;
-    let new = matches!(queued, jobs::Enqueued::New(_));
-    if new {
-        count(payload.type_label(), "queued", 1);
-    }
-    Ok(new)
+) -> Result<u64, DbErr> {
+    let with_devices = store::users_with_devices(conn, users).await?;
+    let jobs: Vec<NewJob> = with_devices
+        .into_iter()
+        .map(|user| payload.job(user))
+        .collect();
+    let queued = jobs::enqueue_many(conn, jobs).await?;
+    count(payload.type_label(), "queued", queued);
+    Ok(queued)
 }
 
 /// A message the writer stored, and who may hear of it (the sender among them).

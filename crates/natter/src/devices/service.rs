@@ -20,6 +20,7 @@ use crate::http::auth::AuthUser;
 use crate::push::guard;
 use crate::push::{APNS_VOIP_PREFIX, Platform};
 use crate::secrets::sha256_hex;
+use crate::sessions;
 use crate::state::AppState;
 
 /// Devices kept per user; registering one more drops the least recently used.
@@ -66,6 +67,9 @@ async fn register_once(
     token_hash: &str,
 ) -> ApiResult<(DeviceView, bool)> {
     let txn = state.db.begin().await?;
+    // The session's logout removes its devices in its own transaction: checked
+    // here on the locked session row, a device never outlives its login.
+    sessions::service::require_live_on(&txn, auth.session_id).await?;
     let now = now_ms();
     let existing = store::find_by_token_hash(&txn, token_hash).await?;
     let is_new = existing.as_ref().is_none_or(|d| d.user_id != auth.user_id);

@@ -7,6 +7,7 @@ use sea_orm::{
 };
 
 use crate::db::entities::device;
+use crate::db::in_chunks;
 
 /// The device holding this token (by its hash), whoever owns it. On a write
 /// transaction this reads the committed row or waits for the writer holding it.
@@ -43,22 +44,23 @@ pub async fn of_user(db: &impl ConnectionTrait, user_id: i64) -> Result<Vec<devi
         .await
 }
 
-/// Which of these users have at least one device: one query per batch.
+/// Which of these users have at least one device: one query per batch (per
+/// [`in_chunks`] chunk: a large group's roster stays under every backend's
+/// bind-parameter limit).
 pub async fn users_with_devices(
     db: &impl ConnectionTrait,
     user_ids: &[i64],
 ) -> Result<Vec<i64>, DbErr> {
-    if user_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    device::Entity::find()
-        .select_only()
-        .column(device::Column::UserId)
-        .distinct()
-        .filter(device::Column::UserId.is_in(user_ids.iter().copied()))
-        .into_tuple()
-        .all(db)
-        .await
+    in_chunks(user_ids, |chunk| {
+        device::Entity::find()
+            .select_only()
+            .column(device::Column::UserId)
+            .distinct()
+            .filter(device::Column::UserId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+    })
+    .await
 }
 
 /// Deletes a device if `user_id` owns it; true if it did.

@@ -26,15 +26,9 @@ pub const DEAD: &str = "dead";
 /// Longest `last_error` kept, in characters.
 const MAX_ERROR_CHARS: usize = 2000;
 
-/// Inserts `job` on `conn`, which may be a transaction: the job then exists
-/// only if that transaction commits. With a unique key held by a queued or
-/// running job, nothing is inserted, through `ON CONFLICT DO NOTHING` (`ON
-/// DUPLICATE KEY UPDATE` on MySQL), which fails no statement and so leaves a
-/// PostgreSQL transaction usable.
-pub async fn enqueue(conn: &impl ConnectionTrait, job: NewJob) -> Result<Enqueued, DbErr> {
-    let now = now_ms();
-    let has_key = job.unique_key.is_some();
-    let row = job::ActiveModel {
+/// The row of a job queued at `now`.
+fn queued_row(job: NewJob, now: i64) -> job::ActiveModel {
+    job::ActiveModel {
         kind: Set(job.kind),
         payload: Set(job.payload.to_string()),
         state: Set(QUEUED.to_string()),
@@ -48,7 +42,18 @@ pub async fn enqueue(conn: &impl ConnectionTrait, job: NewJob) -> Result<Enqueue
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
-    };
+    }
+}
+
+/// Inserts `job` on `conn`, which may be a transaction: the job then exists
+/// only if that transaction commits. With a unique key held by a queued or
+/// running job, nothing is inserted, through `ON CONFLICT DO NOTHING` (`ON
+/// DUPLICATE KEY UPDATE` on MySQL), which fails no statement and so leaves a
+/// PostgreSQL transaction usable.
+pub async fn enqueue(conn: &impl ConnectionTrait, job: NewJob) -> Result<Enqueued, DbErr> {
+    let now = now_ms();
+    let has_key = job.unique_key.is_some();
+    let row = queued_row(job, now);
     if !has_key {
         let inserted = job::Entity::insert(row).exec(conn).await?;
         return Ok(Enqueued::New(inserted.last_insert_id));
@@ -72,21 +77,7 @@ pub async fn enqueue_many(conn: &impl ConnectionTrait, jobs: Vec<NewJob>) -> Res
         return Ok(0);
     }
     let now = now_ms();
-    let rows = jobs.into_iter().map(|job| job::ActiveModel {
-        kind: Set(job.kind),
-        payload: Set(job.payload.to_string()),
-        state: Set(QUEUED.to_string()),
-        attempts: Set(0),
-        max_attempts: Set(i32::try_from(job.max_attempts).unwrap_or(i32::MAX)),
-        run_at: Set(job.run_at.unwrap_or(now)),
-        locked_by: Set(None),
-        locked_until: Set(None),
-        last_error: Set(None),
-        unique_key: Set(job.unique_key),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    });
+    let rows = jobs.into_iter().map(|job| queued_row(job, now));
     let inserted = job::Entity::insert_many(rows)
         .on_conflict_do_nothing_on([job::Column::UniqueKey])
         .exec_without_returning(conn)

@@ -392,18 +392,20 @@ pub async fn muted_among(
     user_ids: &[i64],
     now: i64,
 ) -> Result<Vec<(i64, i64)>, DbErr> {
-    if chat_ids.is_empty() || user_ids.is_empty() {
+    if chat_ids.is_empty() {
         return Ok(Vec::new());
     }
-    chat_participant::Entity::find()
-        .select_only()
-        .column(chat_participant::Column::ChatId)
-        .column(chat_participant::Column::UserId)
-        .filter(chat_participant::Column::ChatId.is_in(chat_ids.iter().copied()))
-        .filter(chat_participant::Column::UserId.is_in(user_ids.iter().copied()))
-        .filter(chat_participant::Column::LeftAt.is_null())
-        .filter(chat_participant::Column::MutedUntil.gt(now))
-        .into_tuple()
-        .all(db)
-        .await
+    in_chunks(user_ids, |users| {
+        chat_participant::Entity::find()
+            .select_only()
+            .column(chat_participant::Column::ChatId)
+            .column(chat_participant::Column::UserId)
+            .filter(chat_participant::Column::ChatId.is_in(chat_ids.iter().copied()))
+            .filter(chat_participant::Column::UserId.is_in(users.iter().copied()))
+            .filter(chat_participant::Column::LeftAt.is_null())
+            .filter(chat_participant::Column::MutedUntil.gt(now))
+            .into_tuple()
+            .all(db)
+    })
+    .await
 }

@@ -74,10 +74,7 @@ pub fn registry(state: &AppState, media: &Media, push: Arc<Push>) -> Registry {
         .register(devices::CALL_KIND, pushes)
         .register(
             statuses::expire::KIND,
-            Arc::new(statuses::expire::ExpireStatuses {
-                app: state.clone(),
-                media: media.clone(),
-            }),
+            Arc::new(statuses::expire::ExpireStatuses { app: state.clone() }),
         )
         .every(
             statuses::expire::KIND,

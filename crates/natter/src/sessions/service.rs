@@ -233,6 +233,17 @@ pub fn end_sockets(state: &AppState, user_id: i64, session: Option<i64>) {
     });
 }
 
+/// 401 unless the login session is still live, checked on `conn` (the
+/// transaction about to write something that belongs to the session) with its
+/// row locked: a logout racing the write either ends the session first (and
+/// the write is refused) or waits for the write and then removes what it made.
+pub async fn require_live_on(conn: &impl ConnectionTrait, session_id: i64) -> ApiResult<()> {
+    match store::lock_live_session(conn, session_id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::Unauthenticated),
+    }
+}
+
 /// Drops a session's tokens from this node's cache, after revoking them.
 pub fn forget_session(state: &AppState, session_id: i64) {
     state

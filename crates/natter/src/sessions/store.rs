@@ -61,6 +61,20 @@ pub async fn find_session(
     login_session::Entity::find_by_id(id).one(db).await
 }
 
+/// A session that is not revoked, its row locked until the transaction ends
+/// (PostgreSQL, MySQL; SQLite's single writer serialises anyway): a revocation
+/// committing meanwhile waits for it, or is seen by it.
+pub async fn lock_live_session(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<login_session::Model>, DbErr> {
+    login_session::Entity::find_by_id(id)
+        .filter(login_session::Column::RevokedAt.is_null())
+        .lock_exclusive()
+        .one(db)
+        .await
+}
+
 /// Revokes one token if it is still live; false if it was already revoked.
 pub async fn revoke_token_if_live(
     db: &impl ConnectionTrait,

@@ -1,7 +1,7 @@
 //! Expired statuses go, as periodic work (once per period per cluster): their
 //! rows and views are deleted and their media references dropped in one
-//! transaction per batch, then the media rows nothing references any more are
-//! collected (files deleted). Reads never wait for this: every query leaves
+//! transaction per batch, which also queues the `media.collect` jobs that
+//! delete the files nothing references any more. Reads never wait for this: every query leaves
 //! out what has expired (store.rs). The period is a quarter of STATUS_TTL,
 //! between one second and a minute.
 
@@ -10,7 +10,6 @@ use std::time::Duration;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::jobs::{Handler, Job, JobError};
-use crate::media::Media;
 use crate::state::AppState;
 use crate::synclog::LogTx;
 
@@ -29,7 +28,6 @@ pub fn period(ttl: Duration) -> Duration {
 
 pub struct ExpireStatuses {
     pub app: AppState,
-    pub media: Media,
 }
 
 #[async_trait::async_trait]
@@ -39,8 +37,7 @@ impl Handler for ExpireStatuses {
     async fn run(&self, _job: &Job) -> Result<(), JobError> {
         let mut removed = 0;
         loop {
-            let (count, dropped) = expire_batch(&self.app.db).await.map_err(retry)?;
-            service::collect(&self.media, &self.app, &dropped).await;
+            let count = expire_batch(&self.app.db).await.map_err(retry)?;
             removed += count;
             if count < BATCH as usize {
                 break;
@@ -53,18 +50,19 @@ impl Handler for ExpireStatuses {
     }
 }
 
-/// One batch: how many statuses went, and the media rows that lost references.
-/// Under the log lock, so no view is being recorded on a status it removes.
-async fn expire_batch(db: &Db) -> Result<(usize, Vec<i64>), ApiError> {
+/// One batch: how many statuses went (their media is collected by the jobs
+/// queued with it). Under the log lock, so no view is being recorded on a
+/// status it removes.
+async fn expire_batch(db: &Db) -> Result<usize, ApiError> {
     let tx = LogTx::begin(db).await?;
     let rows = store::expired(tx.conn(), tx.now(), BATCH).await?;
     if rows.is_empty() {
         tx.rollback().await?;
-        return Ok((0, Vec::new()));
+        return Ok(0);
     }
-    let dropped = service::remove(&tx, &rows).await?;
+    service::remove(&tx, &rows).await?;
     tx.commit().await?;
-    Ok((rows.len(), dropped))
+    Ok(rows.len())
 }
 
 fn retry(err: ApiError) -> JobError {

@@ -4,7 +4,7 @@
 //! no block either way; anyone else gets 404, as if it did not exist. Every
 //! read leaves out what has expired at the time of the read.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sea_orm::ConnectionTrait;
 
@@ -304,7 +304,7 @@ pub async fn delete(state: &StatusesState, caller: i64, id: i64) -> ApiResult<()
     let app = &state.app;
     let mut tx = LogTx::begin(&app.db).await?;
     let row = owned(tx.conn(), id, caller, tx.now()).await?;
-    let dropped = remove(&tx, std::slice::from_ref(&row)).await?;
+    remove(&tx, std::slice::from_ref(&row)).await?;
     let audience = contacts::service::mutual_contacts(tx.conn(), caller).await?;
     let payload = StatusDeletedPayload {
         status_id: id,
@@ -314,32 +314,19 @@ pub async fn delete(state: &StatusesState, caller: i64, id: i64) -> ApiResult<()
     told.push(caller);
     tx.emit_each(&told, Audience::default(), Event::StatusDeleted(&payload))?;
     app.publish(tx.commit().await?);
-    collect(&state.media, app, &dropped).await;
+    app.jobs.wake();
     Ok(())
 }
 
 /// Deletes statuses and their views and drops their media references, in the
-/// caller's transaction; returns the media rows that lost a reference.
-pub(super) async fn remove(tx: &LogTx, rows: &[status::Model]) -> ApiResult<Vec<i64>> {
+/// caller's transaction; the media rows nothing references any more are
+/// collected by `media.collect` jobs queued there too.
+pub(super) async fn remove(tx: &LogTx, rows: &[status::Model]) -> ApiResult<()> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     store::delete(tx.conn(), &ids).await?;
-    let mut references: HashMap<i64, i64> = HashMap::new();
+    let mut references: BTreeMap<i64, i64> = BTreeMap::new();
     for media_id in rows.iter().filter_map(|r| r.media_id) {
         *references.entry(media_id).or_default() += 1;
     }
-    for (media_id, count) in &references {
-        media::store::drop_references(tx.conn(), *media_id, *count).await?;
-    }
-    Ok(references.into_keys().collect())
-}
-
-/// After the commit: collects media rows nothing references any more. A row
-/// still inside MEDIA_COLLECT_GRACE, or a disk error, leaves it to the media
-/// sweep; nothing here can fail the request.
-pub(super) async fn collect(media: &media::Media, app: &AppState, ids: &[i64]) {
-    for id in ids {
-        if let Err(err) = media::service::collect(media, &app.db, *id).await {
-            tracing::warn!(media_id = id, error = %err, "could not collect a status's media yet");
-        }
-    }
+    media::service::drop_references(tx.conn(), &references).await
 }

@@ -239,6 +239,23 @@ backend_tests! {
         assert_eq!(devices_of(&server, bob.id).await, 0);
     }
 
+    async fn a_device_registered_while_its_login_logs_out_never_outlives_it(backend: Backend) {
+        let server = webhook_server(backend, |_| {}).await;
+        let bob = server.sign_up("Bob").await;
+        for round in 0..8 {
+            let login = server.sign_in(&bob.phone, None).await;
+            let body = json!({"platform": "fcm", "token": format!("racing-token-{round}")});
+            let (registered, logged_out) = tokio::join!(
+                login.client.raw(Method::POST, "/api/devices", Some(body)),
+                login.client.logout(),
+            );
+            let status = registered.unwrap().status;
+            assert!(status == 201 || status == 401, "round {round}: {status}");
+            logged_out.unwrap();
+            assert_eq!(devices_of(&server, bob.id).await, 0, "round {round}: a device outlived its login");
+        }
+    }
+
     async fn private_push_targets_are_refused_unless_allowed(backend: Backend) {
         let server = TestServer::start(backend).await;
         let ann = server.sign_up("Ann").await;
