@@ -11,19 +11,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::common::{TestServer, TestUser};
+use crate::common::{TestServer, TestUser, user_socket};
 
 const KEY: &str = "natter-key";
 const WAIT: Duration = Duration::from_secs(5);
-
-pub async fn user_socket(url: &str, user: &TestUser) -> PusherSocket {
-    let mut socket = PusherSocket::connect(url, KEY).await.unwrap();
-    socket
-        .subscribe(&user.client, &format!("private-user.{}", user.id))
-        .await
-        .unwrap();
-    socket
-}
 
 /// An SDP description of about the size a browser makes (several KiB).
 pub fn sdp(kind: &str) -> Value {

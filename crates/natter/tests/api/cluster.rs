@@ -8,19 +8,10 @@ use natter_client::socket::PusherSocket;
 use serde_json::json;
 
 use crate::common::process::NatterProcess;
-use crate::common::{Backend, TestUser, redis_url, sign_up_at};
+use crate::common::{Backend, TestUser, redis_url, sign_up_at, user_socket};
 
 const KEY: &str = "natter-key";
 const WAIT: Duration = Duration::from_secs(5);
-
-async fn user_socket(url: &str, user: &TestUser) -> PusherSocket {
-    let mut socket = PusherSocket::connect(url, KEY).await.unwrap();
-    socket
-        .subscribe(&user.client, &format!("private-user.{}", user.id))
-        .await
-        .unwrap();
-    socket
-}
 
 /// A user signed up, with a client pointed at `url` (any node will do).
 fn at(user: &TestUser, url: &str) -> TestUser {

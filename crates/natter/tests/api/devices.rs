@@ -13,7 +13,6 @@ use axum::http::StatusCode;
 use natter::config::{PushDriverKind, Settings};
 use natter::db::entities::device;
 use natter_client::Client;
-use natter_client::socket::PusherSocket;
 use parking_lot::Mutex;
 use reqwest::Method;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -21,11 +20,10 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::common::process::NatterProcess;
-use crate::common::{Backend, TestServer, TestUser, sign_up_at};
+use crate::common::{Backend, TestServer, TestUser, sign_up_at, user_socket};
 use crate::push::{Double, Received};
 
 const SECRET: &str = "whsec-devices-0123456789";
-const KEY: &str = "natter-key";
 /// Long enough for a push that should not come to have come.
 const QUIET: Duration = Duration::from_millis(1500);
 
@@ -95,15 +93,6 @@ async fn devices_of(server: &TestServer, user_id: i64) -> u64 {
         .unwrap()
 }
 
-async fn user_socket(server: &TestServer, user: &TestUser) -> PusherSocket {
-    let mut socket = PusherSocket::connect(&server.url(), KEY).await.unwrap();
-    socket
-        .subscribe(&user.client, &format!("private-user.{}", user.id))
-        .await
-        .unwrap();
-    socket
-}
-
 backend_tests! {
     async fn a_message_to_someone_away_is_one_signed_content_free_push(backend: Backend) {
         let double = Double::start().await;
@@ -170,7 +159,7 @@ backend_tests! {
         let (ann, bob, chat) = server.pair().await;
         webhook_device(&bob, &format!("{}/bob", double.url)).await;
 
-        let socket = user_socket(&server, &bob).await;
+        let socket = user_socket(&server.url(), &bob).await;
         ann.client.send_text(chat, "while connected").await.unwrap();
         tokio::time::sleep(QUIET).await;
         assert!(double.received().is_empty(), "no push while a socket is open");

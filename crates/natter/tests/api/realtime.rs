@@ -7,20 +7,11 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::common::{TestServer, TestUser};
+use crate::common::{TestServer, user_socket};
 
 const KEY: &str = "natter-key";
 const WAIT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(300);
-
-async fn socket_for(server: &TestServer, user: &TestUser) -> PusherSocket {
-    let mut socket = PusherSocket::connect(&server.url(), KEY).await.unwrap();
-    socket
-        .subscribe(&user.client, &format!("private-user.{}", user.id))
-        .await
-        .unwrap();
-    socket
-}
 
 backend_tests! {
     async fn connection_ping_and_unknown_keys(backend: Backend) {
@@ -83,7 +74,7 @@ backend_tests! {
     async fn every_event_arrives_on_chat_and_user_channels(backend: Backend) {
         let server = TestServer::start(backend).await;
         let (ann, bob, chat) = server.pair().await;
-        let mut bob_user = socket_for(&server, &bob).await;
+        let mut bob_user = user_socket(&server.url(), &bob).await;
         let mut ann_chat = PusherSocket::connect(&server.url(), KEY).await.unwrap();
         ann_chat.subscribe(&ann.client, &format!("private-chat.{chat}")).await.unwrap();
         let message = ann.client.send_text(chat, "live").await.unwrap();
@@ -100,7 +91,7 @@ backend_tests! {
         ann.client.react(message.id, "🎉").await.unwrap();
         assert_eq!(bob_user.expect("App\\Events\\ReactionUpdated", None, WAIT).await.unwrap().data["reactions"][0]["emoji"], "🎉");
         // Receipts go to the chat channel and the sender's user channel.
-        let mut ann_user = socket_for(&server, &ann).await;
+        let mut ann_user = user_socket(&server.url(), &ann).await;
         bob.client.mark_read(chat, message.id).await.unwrap();
         let read = ann_user.expect("App\\Events\\MessageRead", None, WAIT).await.unwrap();
         assert_eq!(read.data["user_id"].as_i64(), Some(bob.id));
@@ -146,15 +137,15 @@ backend_tests! {
         let friend = server.sign_up("Friend").await;
         let stranger = server.sign_up("Stranger").await;
         friend.client.add_contact(json!({"contact_user_id": ann.id})).await.unwrap();
-        let mut friend_socket = socket_for(&server, &friend).await;
-        let mut stranger_socket = socket_for(&server, &stranger).await;
-        let ann_socket = socket_for(&server, &ann).await;
+        let mut friend_socket = user_socket(&server.url(), &friend).await;
+        let mut stranger_socket = user_socket(&server.url(), &stranger).await;
+        let ann_socket = user_socket(&server.url(), &ann).await;
         let online = friend_socket.expect("App\\Events\\UserOnline", None, WAIT).await.unwrap();
         assert_eq!(online.data["user_id"].as_i64(), Some(ann.id));
         assert_eq!(online.data["is_online"], true);
         assert!(friend.client.user(ann.id).await.unwrap().is_online);
         // A second socket is not a second coming online.
-        let second = socket_for(&server, &ann).await;
+        let second = user_socket(&server.url(), &ann).await;
         second.close().await;
         ann_socket.close().await;
         let offline = friend_socket.expect("App\\Events\\UserOnline", None, WAIT).await.unwrap();
@@ -164,7 +155,7 @@ backend_tests! {
         assert!(!friend.client.user(ann.id).await.unwrap().is_online);
         // last_seen nobody: no one hears.
         ann.client.update_privacy(json!({"privacy_last_seen": "nobody"})).await.unwrap();
-        let again = socket_for(&server, &ann).await;
+        let again = user_socket(&server.url(), &ann).await;
         assert!(friend_socket.drain(QUIET).await.iter().all(|f| f.event != "App\\Events\\UserOnline"));
         assert!(!friend.client.user(ann.id).await.unwrap().is_online, "hidden by privacy");
         again.close().await;
@@ -193,7 +184,7 @@ backend_tests! {
     async fn a_client_that_reconnects_and_syncs_misses_nothing(backend: Backend) {
         let server = TestServer::start(backend).await;
         let (ann, bob, chat) = server.pair().await;
-        let mut socket = socket_for(&server, &bob).await;
+        let mut socket = user_socket(&server.url(), &bob).await;
         ann.client.send_text(chat, "before the drop").await.unwrap();
         let seen = socket.expect("App\\Events\\MessageSent", None, WAIT).await.unwrap();
         let last_seq = seen.data["seq"].as_i64().unwrap();
@@ -202,7 +193,7 @@ backend_tests! {
         for i in 0..50 {
             sent.push(ann.client.send_text(chat, &format!("while away {i}")).await.unwrap().id);
         }
-        let _socket = socket_for(&server, &bob).await;
+        let _socket = user_socket(&server.url(), &bob).await;
         let missed: Vec<i64> = bob.client.sync_all(last_seq).await.unwrap().iter()
             .filter(|e| e.event == "App\\Events\\MessageSent")
             .map(|e| e.data["message"]["id"].as_i64().unwrap())
@@ -213,8 +204,8 @@ backend_tests! {
     async fn per_user_connection_limit(backend: Backend) {
         let server = TestServer::start_with(backend, |s| s.ws_max_connections_per_user = 2).await;
         let ann = server.sign_up("Ann").await;
-        let _one = socket_for(&server, &ann).await;
-        let _two = socket_for(&server, &ann).await;
+        let _one = user_socket(&server.url(), &ann).await;
+        let _two = user_socket(&server.url(), &ann).await;
         let mut three = PusherSocket::connect(&server.url(), KEY).await.unwrap();
         let refused = three.subscribe(&ann.client, &format!("private-user.{}", ann.id)).await;
         assert!(refused.is_err());
@@ -250,7 +241,7 @@ backend_tests! {
         }
         assert_eq!(closed.map(|c| c.code), Some(4200));
         // The server is fine and the others still get their messages.
-        let mut fresh = socket_for(&server, &bob).await;
+        let mut fresh = user_socket(&server.url(), &bob).await;
         ann.client.send_text(chat, "after").await.unwrap();
         assert!(fresh.expect("App\\Events\\MessageSent", None, WAIT).await.is_some());
     }

@@ -11,7 +11,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::common::{TestServer, TestUser};
+use crate::common::{TestServer, TestUser, user_socket};
 
 const KEY: &str = "natter-key";
 const WAIT: Duration = Duration::from_secs(5);
@@ -30,26 +30,17 @@ fn speaking_for(server: &TestServer, user: &TestUser, socket_id: &str) -> Client
     Client::with_http(&server.url(), http).with_token(&user.tokens.access_token)
 }
 
-async fn user_socket(server: &TestServer, user: &TestUser) -> PusherSocket {
-    let mut socket = PusherSocket::connect(&server.url(), KEY).await.unwrap();
-    socket
-        .subscribe(&user.client, &format!("private-user.{}", user.id))
-        .await
-        .unwrap();
-    socket
-}
-
 backend_tests! {
     async fn x_socket_id_spares_that_socket_only(backend: Backend) {
         let server = TestServer::start(backend).await;
         let (ann, bob, chat) = server.pair().await;
         // Two sockets of Ann's (two tabs), both on her user channel and the chat's.
-        let mut tab1 = user_socket(&server, &ann).await;
-        let mut tab2 = user_socket(&server, &ann).await;
+        let mut tab1 = user_socket(&server.url(), &ann).await;
+        let mut tab2 = user_socket(&server.url(), &ann).await;
         for tab in [&mut tab1, &mut tab2] {
             tab.subscribe(&ann.client, &format!("private-chat.{chat}")).await.unwrap();
         }
-        let mut bob_socket = user_socket(&server, &bob).await;
+        let mut bob_socket = user_socket(&server.url(), &bob).await;
         let from_tab1 = speaking_for(&server, &ann, tab1.socket_id());
 
         let message = from_tab1.send_text(chat, "to others").await.unwrap();

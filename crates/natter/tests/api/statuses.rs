@@ -6,14 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use image::{DynamicImage, RgbImage};
-use natter_client::socket::PusherSocket;
 use reqwest::Method;
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::common::{TestServer, TestUser};
+use crate::common::{TestServer, TestUser, user_socket};
 
-const KEY: &str = "natter-key";
 const WAIT: Duration = Duration::from_secs(5);
 
 fn jpeg(width: u32, height: u32) -> Vec<u8> {
@@ -21,15 +19,6 @@ fn jpeg(width: u32, height: u32) -> Vec<u8> {
         image::Rgb([(x * 3) as u8, (y * 5) as u8, 120])
     });
     natter::media::images::encode_jpeg(&DynamicImage::ImageRgb8(image), 90).unwrap()
-}
-
-async fn user_socket(server: &TestServer, user: &TestUser) -> PusherSocket {
-    let mut socket = PusherSocket::connect(&server.url(), KEY).await.unwrap();
-    socket
-        .subscribe(&user.client, &format!("private-user.{}", user.id))
-        .await
-        .unwrap();
-    socket
 }
 
 /// `a` and `b` have each other as contacts.
@@ -84,8 +73,8 @@ backend_tests! {
         befriend(&ann, &dave).await;
         let (_, dave_row) = ann.client.add_contact(json!({"contact_user_id": dave.id})).await.unwrap();
         assert!(ann.client.toggle_block(dave_row.id).await.unwrap().is_blocked);
-        let mut ann_socket = user_socket(&server, &ann).await;
-        let mut bob_socket = user_socket(&server, &bob).await;
+        let mut ann_socket = user_socket(&server.url(), &ann).await;
+        let mut bob_socket = user_socket(&server.url(), &bob).await;
 
         let text = ann.client.post_text_status("Off to the beach", Some("#25D366")).await.unwrap();
         assert_eq!((text.status_type.as_str(), text.viewed, text.view_count), ("text", true, Some(0)));

@@ -330,3 +330,16 @@ pub async fn sign_up_at(client: &Client, outbox: &std::path::Path, name: &str) -
         tokens: verified.tokens,
     }
 }
+
+/// A socket of `user`'s, connected to the node at `url` and subscribed to
+/// their own `private-user.{id}` channel (authorised with their token).
+pub async fn user_socket(url: &str, user: &TestUser) -> natter_client::socket::PusherSocket {
+    let mut socket = natter_client::socket::PusherSocket::connect(url, "natter-key")
+        .await
+        .unwrap();
+    socket
+        .subscribe(&user.client, &format!("private-user.{}", user.id))
+        .await
+        .unwrap();
+    socket
+}
