@@ -145,7 +145,7 @@ describe('TLS in front of natter', { skip: !CERT && 'DEPLOY_TLS_CERT is not set 
     site = swap(site, 'natter.example.com {', `localhost:${port} {\n\ttls ${CERT} ${KEY}`);
     site = swap(site, 'reverse_proxy 127.0.0.1:8000', `reverse_proxy 127.0.0.1:${natter.port}`);
     const conf = join(dir, 'Caddyfile');
-    await writeFile(conf, `{\n\tadmin off\n\tauto_https disable_redirects\n\tpersist_config off\n}\n${site}`);
+    await writeFile(conf, `{\n\tadmin off\n\tauto_https disable_redirects\n}\n${site}`);
     const caddy = run('caddy', ['run', '--config', conf, '--adapter', 'caddyfile'], {
       env: { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir },
     });

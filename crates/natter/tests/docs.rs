@@ -230,7 +230,10 @@ fn every_contract_route_is_served_or_listed_as_not_built() {
     let contract = routes(&fs::read_to_string(root.join("docs/api-contract.md")).unwrap());
     let served = served(&root);
     let not_built = not_built(&fs::read_to_string(root.join("README.md")).unwrap());
-    assert!(contract.len() > 40, "routes found in the contract: {contract:?}");
+    assert!(
+        contract.len() > 40,
+        "routes found in the contract: {contract:?}"
+    );
     let unaccounted: Vec<_> = contract
         .iter()
         .filter(|r| !served.contains(*r) && !not_built.contains(*r))
@@ -248,11 +251,19 @@ fn every_contract_route_is_served_or_listed_as_not_built() {
 
 #[test]
 fn the_checks_read_what_they_should() {
-    let text = "see [a](docs/a.md#x) and `[no](code)` and <img src=\"i.png\">\n```\n[no](fence)\n```\n";
+    let text =
+        "see [a](docs/a.md#x) and `[no](code)` and <img src=\"i.png\">\n```\n[no](fence)\n```\n";
     assert_eq!(link_targets(&prose(text)), vec!["docs/a.md#x", "i.png"]);
-    assert_eq!(slug("In the contract, not built yet"), "in-the-contract-not-built-yet");
-    assert_eq!(slug("`DATABASE_URL` and `REDIS_URL`"), "database_url-and-redis_url");
-    let spans = routes("- `GET /api/search?q=&limit=` and `DELETE /api/sessions/{id}`. `DELETE` alone");
+    assert_eq!(
+        slug("In the contract, not built yet"),
+        "in-the-contract-not-built-yet"
+    );
+    assert_eq!(
+        slug("`DATABASE_URL` and `REDIS_URL`"),
+        "database_url-and-redis_url"
+    );
+    let spans =
+        routes("- `GET /api/search?q=&limit=` and `DELETE /api/sessions/{id}`. `DELETE` alone");
     let expected: BTreeSet<String> = ["GET /api/search", "DELETE /api/sessions/{}"]
         .into_iter()
         .map(String::from)

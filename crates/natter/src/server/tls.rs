@@ -157,7 +157,13 @@ async fn accept_loop(
                 continue;
             }
         };
-        group.spawn(handshake(acceptor.clone(), stream, peer, sender.clone(), stop.clone()));
+        group.spawn(handshake(
+            acceptor.clone(),
+            stream,
+            peer,
+            sender.clone(),
+            stop.clone(),
+        ));
     }
 }
 

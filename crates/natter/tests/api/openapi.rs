@@ -122,7 +122,10 @@ async fn operations_are_unique_and_described() {
     assert_eq!(ids.len(), total, "an operationId repeats");
     assert!(ids.contains(&"chats_list") && ids.contains(&"contacts_list"));
     let itself = &document["paths"]["/api/openapi.json"]["get"];
-    assert_eq!(itself["responses"]["200"]["description"], "This OpenAPI 3.1 document");
+    assert_eq!(
+        itself["responses"]["200"]["description"],
+        "This OpenAPI 3.1 document"
+    );
 }
 
 #[test]

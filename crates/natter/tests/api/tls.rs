@@ -152,8 +152,14 @@ async fn sighup_reloads_the_certificate_and_keeps_open_sockets() {
     let first = self_signed();
     first.install(dir.path());
     let node = NatterProcess::spawn(&[
-        ("STORAGE_DIR", dir.path().join("storage").display().to_string()),
-        ("TLS_CERT", dir.path().join("cert.pem").display().to_string()),
+        (
+            "STORAGE_DIR",
+            dir.path().join("storage").display().to_string(),
+        ),
+        (
+            "TLS_CERT",
+            dir.path().join("cert.pem").display().to_string(),
+        ),
         ("TLS_KEY", dir.path().join("key.pem").display().to_string()),
     ])
     .await;
@@ -208,7 +214,10 @@ async fn tls_settings_are_checked_at_start() {
     let mut settings = crate::common::test_settings(dir.path());
     settings.tls_cert = Some(dir.path().join("cert.pem"));
     let err = natter::config::Config::resolve(settings.clone()).unwrap_err();
-    assert_eq!(err.to_string(), "invalid setting TLS_KEY: must be set with TLS_CERT");
+    assert_eq!(
+        err.to_string(),
+        "invalid setting TLS_KEY: must be set with TLS_CERT"
+    );
 
     settings.tls_key = Some(dir.path().join("missing.pem"));
     let config = natter::config::Config::resolve(settings.clone()).unwrap();
@@ -227,5 +236,8 @@ async fn tls_settings_are_checked_at_start() {
     settings.tls_key = Some(dir.path().join("other-key.pem"));
     let config = natter::config::Config::resolve(settings).unwrap();
     let err = natter::start(config).await.err().expect("start refused");
-    assert!(format!("{err:#}").contains("does not fit TLS_CERT"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("does not fit TLS_CERT"),
+        "{err:#}"
+    );
 }
