@@ -19,6 +19,7 @@ use serde::Serialize;
 use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, ParameterIn, PathItem};
 use utoipa::openapi::request_body::RequestBody;
 use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::Object;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, InfoBuilder, OpenApi, Ref, RefOr, Required};
 use utoipa::{PartialSchema, ToSchema};
@@ -95,10 +96,7 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
 fn document_path_item() -> PathItem {
     let ok = ResponseBuilder::new()
         .description("This OpenAPI 3.1 document")
-        .content(
-            "application/json",
-            Content::new(Some(utoipa::openapi::schema::Object::new())),
-        )
+        .content("application/json", Content::new(Some(Object::new())))
         .build();
     let operation = OperationBuilder::new()
         .tags(Some(["operations"]))

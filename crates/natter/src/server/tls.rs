@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::Context;
 use parking_lot::RwLock;
 use rustls::ServerConfig;
-use rustls::crypto::CryptoProvider;
+use rustls::crypto::{CryptoProvider, ring};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -92,7 +92,7 @@ fn load_pair(cert_path: &Path, key_path: &Path) -> anyhow::Result<Arc<CertifiedK
 }
 
 fn provider() -> CryptoProvider {
-    rustls::crypto::ring::default_provider()
+    ring::default_provider()
 }
 
 /// The TLS settings for every connection, with the certificate looked up per
