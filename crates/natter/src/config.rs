@@ -50,9 +50,6 @@ pub struct LogSettings {
     pub log_level: String,
 }
 
-/// The log levels a bare word in LOG_LEVEL may name.
-const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
-
 /// LOG_LEVEL must parse as tracing's filter, and every bare word must be a
 /// level: tracing reads `verbose` as "everything from the target `verbose`",
 /// which turns off every other log line without a word.
@@ -60,7 +57,7 @@ fn parse_log_filter(text: &str) -> Result<String, String> {
     let accepted = "expected a level (off, error, warn, info, debug, trace) or target=level directives, comma-separated";
     for directive in text.split(',').map(str::trim).filter(|d| !d.is_empty()) {
         let bare = !directive.contains(['=', '[', ':']);
-        if bare && !LOG_LEVELS.contains(&directive.to_ascii_lowercase().as_str()) {
+        if bare && directive.parse::<tracing_subscriber::filter::LevelFilter>().is_err() {
             return Err(format!("unknown level '{directive}'; {accepted}"));
         }
     }
@@ -153,6 +150,9 @@ pub fn explain(err: &clap::Error) -> String {
         (None, Some(source)) if source.is::<std::num::ParseIntError>() => {
             format!("expected a whole number ({source})")
         }
+        (None, Some(source)) if source.is::<std::net::AddrParseError>() => {
+            format!("expected address:port, such as 0.0.0.0:8000 ({source})")
+        }
         (None, Some(source)) => source.to_string(),
         (None, None) => first_line(&err.render().to_string()),
     };
@@ -196,9 +196,12 @@ pub fn load_dotenv(path: &Path) -> Result<(), String> {
         Err(dotenvy::Error::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(dotenvy::Error::LineParse(line, _)) => {
             let text = std::fs::read_to_string(path).unwrap_or_default();
+            // The reported text runs on to the end of the file after an
+            // unclosed quote: its first line is the one to name.
+            let first = line.lines().next().unwrap_or_default().trim();
             let number = text
                 .lines()
-                .position(|l| l.trim() == line.trim())
+                .position(|l| l.trim() == first)
                 .map(|i| format!(" line {}", i + 1))
                 .unwrap_or_default();
             let name = line
@@ -973,7 +976,9 @@ impl Config {
 /// `--help`) are masked, passwords in URLs too; an unset setting whose value is
 /// worked out at start shows that value. Nothing is created or written.
 pub fn describe(matches: &ArgMatches, settings: &Settings) -> Vec<String> {
-    let mut root = command();
+    // The definition as written: [`command`] drops the names of variables set
+    // empty, which must still be listed.
+    let mut root = Cli::command();
     root.build();
     let Some(config) = root.find_subcommand("config") else {
         return Vec::new();

@@ -1,9 +1,8 @@
 //! The `natter` command: `serve`, `migrate`, `config`, `jobs`.
 
-use std::process::ExitCode;
-
 use std::io::IsTerminal;
 use std::path::Path;
+use std::process::ExitCode;
 
 use clap::ArgMatches;
 use natter::config::{self, Command, Config, LogFormat, LogSettings, Settings};

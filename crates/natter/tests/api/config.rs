@@ -171,7 +171,7 @@ fn natter_config_lists_every_setting_masks_secrets_and_creates_nothing() {
     let lines = config_lines(&output);
 
     // Every setting of `natter serve`, once, by its environment name.
-    let mut command = natter::config::command();
+    let mut command = <natter::config::Cli as clap::CommandFactory>::command();
     command.build();
     let serve = command.find_subcommand("serve").unwrap();
     let names: Vec<String> = serve
