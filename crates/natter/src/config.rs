@@ -57,7 +57,11 @@ fn parse_log_filter(text: &str) -> Result<String, String> {
     let accepted = "expected a level (off, error, warn, info, debug, trace) or target=level directives, comma-separated";
     for directive in text.split(',').map(str::trim).filter(|d| !d.is_empty()) {
         let bare = !directive.contains(['=', '[', ':']);
-        if bare && directive.parse::<tracing_subscriber::filter::LevelFilter>().is_err() {
+        if bare
+            && directive
+                .parse::<tracing_subscriber::filter::LevelFilter>()
+                .is_err()
+        {
             return Err(format!("unknown level '{directive}'; {accepted}"));
         }
     }
@@ -116,9 +120,9 @@ fn adjust_args(command: clap::Command) -> clap::Command {
         .get_subcommands()
         .map(|sub| sub.get_name().to_string())
         .collect();
-    names
-        .into_iter()
-        .fold(command, |command, name| command.mut_subcommand(name, adjust_args))
+    names.into_iter().fold(command, |command, name| {
+        command.mut_subcommand(name, adjust_args)
+    })
 }
 
 /// What a boolean setting accepts.
@@ -140,12 +144,18 @@ pub fn explain(err: &clap::Error) -> String {
         Some(ContextValue::Strings(list)) => Some(list.join(", ")),
         _ => None,
     };
-    if !matches!(err.kind(), ErrorKind::InvalidValue | ErrorKind::ValueValidation) {
+    if !matches!(
+        err.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
         return first_line(&err.render().to_string());
     }
     let arg = context(ContextKind::InvalidArg).unwrap_or_default();
     let value = context(ContextKind::InvalidValue).unwrap_or_default();
-    let accepted = match (context(ContextKind::ValidValue), std::error::Error::source(err)) {
+    let accepted = match (
+        context(ContextKind::ValidValue),
+        std::error::Error::source(err),
+    ) {
         (Some(valid), _) => format!("possible values: {valid}"),
         (None, Some(source)) if source.is::<std::num::ParseIntError>() => {
             format!("expected a whole number ({source})")
@@ -156,7 +166,11 @@ pub fn explain(err: &clap::Error) -> String {
         (None, Some(source)) => source.to_string(),
         (None, None) => first_line(&err.render().to_string()),
     };
-    let flag = arg.split_whitespace().next().unwrap_or_default().to_string();
+    let flag = arg
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
     match env_name_of(&flag) {
         Some(name) => format!("invalid {name}={value:?} ({flag}): {accepted}"),
         None => format!("invalid value {value:?} for {arg}: {accepted}"),
@@ -675,7 +689,6 @@ pub struct Settings {
     /// `GET /api/dev/sms-code`). Refused unless SMS_DRIVER=outbox; never on by default.
     #[arg(long, env = "WEB_DEV_SHOW_CODES", default_value_t = false)]
     pub web_dev_show_codes: bool,
-
 }
 
 impl Settings {
@@ -967,7 +980,6 @@ impl Config {
     pub fn redis_prefix(&self) -> String {
         format!("natter:{}:", self.settings.reverb_app_id)
     }
-
 }
 
 /// `natter config`: one `NAME=value` line per setting `natter serve` takes
@@ -1003,7 +1015,10 @@ pub fn describe(matches: &ArgMatches, settings: &Settings) -> Vec<String> {
                 // `1`, `yes`, `on` all show as what they mean.
                 parse_bool(&value).map(|b| b.to_string()).unwrap_or(value)
             } else {
-                raw.iter().map(|v| redact_url(v)).collect::<Vec<_>>().join(",")
+                raw.iter()
+                    .map(|v| redact_url(v))
+                    .collect::<Vec<_>>()
+                    .join(",")
             };
             Some(format!("{env}={shown}"))
         })
@@ -1074,7 +1089,10 @@ fn check_cross_field(settings: &Settings) -> Result<(), SettingError> {
     {
         return Err(setting_error(
             "REDIS_URL",
-            format!("{:?} must start with redis:// or rediss://", redact_url(url)),
+            format!(
+                "{:?} must start with redis:// or rediss://",
+                redact_url(url)
+            ),
         ));
     }
     if settings.sms_driver == SmsDriverKind::Twilio {
@@ -1263,7 +1281,6 @@ mod tests {
 
     #[test]
     fn every_setting_is_documented() {
-        use clap::CommandFactory;
         let docs = include_str!("../../../docs/configuration.md");
         let mut cli = command();
         cli.build();
@@ -1334,11 +1351,11 @@ mod tests {
         let booleans: Vec<String> = serve
             .get_arguments()
             .filter(|arg| arg.get_value_parser().type_id() == ValueParser::bool().type_id())
-            .filter_map(|arg| arg.get_long().map(str::to_string))
+            .map(|arg| arg.get_id().to_string())
             .collect();
         assert!(booleans.len() >= 5, "{booleans:?}");
-        for long in &booleans {
-            let flag = format!("--{long}");
+        for id in &booleans {
+            let flag = format!("--{}", id.replace('_', "-"));
             for (word, meaning) in [
                 ("1", true),
                 ("0", false),
@@ -1352,17 +1369,31 @@ mod tests {
                 let parsed = parse(["natter", "serve", flag.as_str(), word]);
                 let (_, matches) = parsed.unwrap_or_else(|e| panic!("{flag} {word}: {e}"));
                 let serve = matches.subcommand_matches("serve").expect("serve");
-                assert_eq!(serve.get_one::<bool>(long.as_str()).copied(), Some(meaning), "{flag} {word}");
+                assert_eq!(
+                    serve.get_one::<bool>(id).copied(),
+                    Some(meaning),
+                    "{flag} {word}"
+                );
             }
             let err = parse(["natter", "serve", flag.as_str(), "maybe"]).expect_err("refused");
             assert!(explain(&err).contains("yes/no"), "{}", explain(&err));
-            assert!(parse(["natter", "serve", flag.as_str()]).is_ok(), "{flag} alone");
+            assert!(
+                parse(["natter", "serve", flag.as_str()]).is_ok(),
+                "{flag} alone"
+            );
         }
     }
 
     #[test]
     fn a_log_level_must_be_a_filter_of_known_levels() {
-        for good in ["info", "WARN", "off", "info,natter=debug", "natter::db=trace", "sqlx=warn,debug"] {
+        for good in [
+            "info",
+            "WARN",
+            "off",
+            "info,natter=debug",
+            "natter::db=trace",
+            "sqlx=warn,debug",
+        ] {
             assert!(parse_log_filter(good).is_ok(), "{good}");
         }
         for bad in ["verbose", "info,loud", "natter=loud", "info,["] {
@@ -1383,7 +1414,10 @@ mod tests {
             "postgres://x@127.0.0.1/x",
         ]))
         .expect("resolves");
-        assert_eq!(config.settings.trusted_proxies, Some(TrustedProxies::Hops(1)));
+        assert_eq!(
+            config.settings.trusted_proxies,
+            Some(TrustedProxies::Hops(1))
+        );
     }
 
     #[test]

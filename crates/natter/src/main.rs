@@ -108,9 +108,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 
 fn init_logging(log: &LogSettings, to_stdout: bool) {
     let (writer, terminal) = if to_stdout {
-        (BoxMakeWriter::new(std::io::stdout), std::io::stdout().is_terminal())
+        (
+            BoxMakeWriter::new(std::io::stdout),
+            std::io::stdout().is_terminal(),
+        )
     } else {
-        (BoxMakeWriter::new(std::io::stderr), std::io::stderr().is_terminal())
+        (
+            BoxMakeWriter::new(std::io::stderr),
+            std::io::stderr().is_terminal(),
+        )
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(log_filter(&log.log_level))

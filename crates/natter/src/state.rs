@@ -13,8 +13,8 @@ use rustls::crypto::ring;
 use crate::background::TaskGroup;
 use crate::cache::TtlCache;
 use crate::config::{Config, redact_url};
-use crate::db::{CONNECT_TIMEOUT, Db};
 use crate::db::entities::access_token;
+use crate::db::{CONNECT_TIMEOUT, Db};
 use crate::jobs::Waker;
 use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::realtime::Realtime;
@@ -131,7 +131,11 @@ async fn connect_redis(url: &str) -> anyhow::Result<ConnectionManager> {
     let cannot = || format!("cannot connect to REDIS_URL {}", redact_url(url));
     match tokio::time::timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection()).await {
         Ok(probe) => drop(probe.with_context(cannot)?),
-        Err(_) => anyhow::bail!("{}: no answer within {} s", cannot(), CONNECT_TIMEOUT.as_secs()),
+        Err(_) => anyhow::bail!(
+            "{}: no answer within {} s",
+            cannot(),
+            CONNECT_TIMEOUT.as_secs()
+        ),
     }
     let manager = tokio::time::timeout(CONNECT_TIMEOUT, ConnectionManager::new(client))
         .await

@@ -145,9 +145,15 @@ async fn probe(url: &str) -> anyhow::Result<()> {
     use sea_orm::sqlx::Connection;
     let attempt = async {
         if url.starts_with("mysql:") {
-            sea_orm::sqlx::MySqlConnection::connect(url).await?.close().await
+            sea_orm::sqlx::MySqlConnection::connect(url)
+                .await?
+                .close()
+                .await
         } else {
-            sea_orm::sqlx::PgConnection::connect(url).await?.close().await
+            sea_orm::sqlx::PgConnection::connect(url)
+                .await?
+                .close()
+                .await
         }
     };
     match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {

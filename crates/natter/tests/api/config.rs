@@ -77,7 +77,11 @@ fn each_wrong_value_stops_the_start_with_one_line_naming_it() {
             &["SMS_DRIVER=\"pigeon\"", "log, outbox, twilio"],
         ),
         ("LOG_FORMAT", "xml", &["LOG_FORMAT=\"xml\"", "text, json"]),
-        ("WEB_CLIENT", "maybe", &["WEB_CLIENT=\"maybe\"", "1/0", "yes/no"]),
+        (
+            "WEB_CLIENT",
+            "maybe",
+            &["WEB_CLIENT=\"maybe\"", "1/0", "yes/no"],
+        ),
         (
             "TRUST_PROXY_HEADERS",
             "sometimes",
@@ -132,7 +136,10 @@ fn the_whole_range_the_contract_allows_is_accepted() {
             ("WEB_CLIENT", "off"),
             ("PUSH_ALLOW_PRIVATE_TARGETS", "yes"),
             ("AWS_USE_PATH_STYLE_ENDPOINT", "1"),
-            ("DATABASE_URL", "mariadb://app:hunter2@127.0.0.1:3306/natter"),
+            (
+                "DATABASE_URL",
+                "mariadb://app:hunter2@127.0.0.1:3306/natter",
+            ),
             ("LOG_LEVEL", "warn,natter=debug"),
             // Empty is unset, as `REDIS_URL=` is in a Laravel .env.
             ("REDIS_URL", ""),
@@ -186,10 +193,16 @@ fn natter_config_lists_every_setting_masks_secrets_and_creates_nothing() {
         assert_eq!(count, 1, "{name} listed {count} times");
     }
     assert_eq!(lines.len(), names.len(), "{stdout}");
-    assert!(lines.iter().all(|(n, _)| *n == n.to_uppercase()), "{stdout}");
+    assert!(
+        lines.iter().all(|(n, _)| *n == n.to_uppercase()),
+        "{stdout}"
+    );
 
     // Secrets masked, generated values said, defaults worked out.
-    assert!(!stdout.contains(secret) && !stdout.contains("hunter2"), "{stdout}");
+    assert!(
+        !stdout.contains(secret) && !stdout.contains("hunter2"),
+        "{stdout}"
+    );
     assert_eq!(value_of(&lines, "APP_KEY"), "(set, hidden)");
     assert_eq!(value_of(&lines, "TURN_SECRET"), "(set, hidden)");
     assert_eq!(
@@ -213,11 +226,11 @@ fn natter_config_lists_every_setting_masks_secrets_and_creates_nothing() {
     std::fs::create_dir(dir.path().join("storage")).unwrap();
     std::fs::write(dir.path().join("storage/app.key"), "k".repeat(48)).unwrap();
     let lines = config_lines(&natter(dir.path(), &["config"], &[]));
+    assert_eq!(value_of(&lines, "APP_KEY"), "(generated, storage/app.key)");
     assert_eq!(
-        value_of(&lines, "APP_KEY"),
-        "(generated, storage/app.key)"
+        value_of(&lines, "DATABASE_URL"),
+        "sqlite://storage/natter.db?mode=rwc"
     );
-    assert_eq!(value_of(&lines, "DATABASE_URL"), "sqlite://storage/natter.db?mode=rwc");
 }
 
 #[test]
@@ -278,7 +291,10 @@ fn an_unreachable_database_fails_within_5_s_naming_address_and_cause() {
     let line = the_error_line(&natter(dir.path(), &["migrate"], &[("DATABASE_URL", &url)]));
     let took = started.elapsed();
     assert!(line.contains("no answer within 5 s"), "{line}");
-    assert!(took >= Duration::from_secs(5) && took < Duration::from_secs(9), "{took:?}");
+    assert!(
+        took >= Duration::from_secs(5) && took < Duration::from_secs(9),
+        "{took:?}"
+    );
     drop(silent);
 }
 
@@ -354,7 +370,10 @@ fn every_subcommand_follows_the_log_settings_without_colour_in_a_pipe() {
     );
     let plain = run("text", "info");
     assert!(plain.contains("migrations are up to date"), "{plain}");
-    assert!(!plain.contains('\u{1b}'), "colour codes in a pipe: {plain:?}");
+    assert!(
+        !plain.contains('\u{1b}'),
+        "colour codes in a pipe: {plain:?}"
+    );
     assert!(!run("text", "warn").contains("migrations are up to date"));
 }
 
