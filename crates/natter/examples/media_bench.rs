@@ -13,9 +13,8 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{FromRef, State};
-use clap::Parser;
 use natter::background::TaskGroup;
-use natter::config::{Cli, Command, Config};
+use natter::config::{Command, Config};
 use natter::media::Media;
 use natter::media::images::{ImageLimits, process_message_image};
 use natter::media::service::store_message_file;
@@ -68,7 +67,7 @@ fn image(path: &str, rounds: usize) {
 }
 
 async fn serve(addr: &str, dir: &str) -> anyhow::Result<()> {
-    let cli = Cli::try_parse_from(["natter", "serve", "--storage-dir", dir])?;
+    let (cli, _) = natter::config::parse(["natter", "serve", "--storage-dir", dir])?;
     let Command::Serve(settings) = cli.command else {
         unreachable!()
     };

@@ -2,7 +2,10 @@
 //!
 //! Settings come from command-line flags, then the environment, then a `.env`
 //! file in the working directory (loaded into the environment before parsing,
-//! never overriding a variable that is already set). With nothing set, natter
+//! never overriding a variable that is already set; parent folders are not
+//! searched). The clap definitions below are the one list of settings: the
+//! checks, `natter config` and docs/configuration.md's test all read it, so a
+//! setting added here needs no code elsewhere to be parsed, checked or shown. With nothing set, natter
 //! runs in embedded mode: a SQLite file, in-process fan-out, SMS codes in the
 //! log, everything kept under `./storage`.
 //!
@@ -12,8 +15,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::builder::BoolishValueParser;
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::builder::ValueParser;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{ArgAction, ArgMatches, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::secrets::random_token;
 
@@ -26,8 +30,205 @@ use crate::secrets::random_token;
 #[derive(Debug, Parser)]
 #[command(name = "natter", version, about, long_about = None)]
 pub struct Cli {
+    #[command(flatten)]
+    pub log: LogSettings,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How every subcommand logs (global: `natter migrate`, `natter jobs`, ... honour them too).
+#[derive(Debug, Clone, Args)]
+pub struct LogSettings {
+    /// Log format: `text` for people (coloured only on a terminal), `json` for log collectors.
+    #[arg(long, global = true, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log filter in tracing's syntax: a level (`off`, `error`, `warn`, `info`, `debug`,
+    /// `trace`) and/or `target=level` directives (`info,natter=debug,tower_http=warn`).
+    #[arg(long, global = true, env = "LOG_LEVEL", default_value = "info", value_parser = parse_log_filter)]
+    pub log_level: String,
+}
+
+/// LOG_LEVEL must parse as tracing's filter, and every bare word must be a
+/// level: tracing reads `verbose` as "everything from the target `verbose`",
+/// which turns off every other log line without a word.
+fn parse_log_filter(text: &str) -> Result<String, String> {
+    let accepted = "expected a level (off, error, warn, info, debug, trace) or target=level directives, comma-separated";
+    for directive in text.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let bare = !directive.contains(['=', '[', ':']);
+        if bare
+            && directive
+                .parse::<tracing_subscriber::filter::LevelFilter>()
+                .is_err()
+        {
+            return Err(format!("unknown level '{directive}'; {accepted}"));
+        }
+    }
+    tracing_subscriber::EnvFilter::builder()
+        .parse(text)
+        .map_err(|e| format!("{e}; {accepted}"))?;
+    Ok(text.to_string())
+}
+
+/// The `natter` command line: [`Cli`]'s definition, with every boolean setting
+/// taking the words people write in `.env` files, and a variable set to the
+/// empty string counting as unset (as `NAME=` does in Laravel's `.env`).
+pub fn command() -> clap::Command {
+    adjust_args(Cli::command())
+}
+
+/// Parses `args` (the program name first) against [`command`]: the settings and
+/// the matches `natter config` reads its lines from.
+pub fn parse<I, T>(args: I) -> Result<(Cli, ArgMatches), clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let mut command = command();
+    let matches = command.try_get_matches_from_mut(args)?;
+    let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+        .map_err(|err| err.format(&mut command))?;
+    Ok((cli, matches))
+}
+
+fn adjust_args(command: clap::Command) -> clap::Command {
+    let command = command.mut_args(|arg| {
+        let arg = match arg.get_env() {
+            Some(name) if std::env::var_os(name).is_some_and(|v| v.is_empty()) => {
+                arg.env(None::<&str>)
+            }
+            _ => arg,
+        };
+        if arg.get_value_parser().type_id() != ValueParser::bool().type_id() {
+            return arg;
+        }
+        // `--flag` alone still means true; `--flag no`, `FLAG=0` mean false.
+        let needs_default = arg.get_default_values().is_empty();
+        let arg = arg
+            .action(ArgAction::Set)
+            .value_parser(parse_bool)
+            .num_args(0..=1)
+            .default_missing_value("true");
+        if needs_default {
+            arg.default_value("false")
+        } else {
+            arg
+        }
+    });
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_string())
+        .collect();
+    names.into_iter().fold(command, |command, name| {
+        command.mut_subcommand(name, adjust_args)
+    })
+}
+
+/// What a boolean setting accepts.
+const BOOLEAN_WORDS: &str = "expected true/false, 1/0, yes/no or on/off";
+
+fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(BOOLEAN_WORDS.to_string()),
+    }
+}
+
+/// A parse error as one line naming the setting (by its environment name, with
+/// its flag), the value and what is accepted; help and version as clap prints them.
+pub fn explain(err: &clap::Error) -> String {
+    let context = |kind| match err.get(kind) {
+        Some(ContextValue::String(text)) => Some(text.clone()),
+        Some(ContextValue::Strings(list)) => Some(list.join(", ")),
+        _ => None,
+    };
+    if !matches!(
+        err.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return first_line(&err.render().to_string());
+    }
+    let arg = context(ContextKind::InvalidArg).unwrap_or_default();
+    let value = context(ContextKind::InvalidValue).unwrap_or_default();
+    let accepted = match (
+        context(ContextKind::ValidValue),
+        std::error::Error::source(err),
+    ) {
+        (Some(valid), _) => format!("possible values: {valid}"),
+        (None, Some(source)) if source.is::<std::num::ParseIntError>() => {
+            format!("expected a whole number ({source})")
+        }
+        (None, Some(source)) if source.is::<std::net::AddrParseError>() => {
+            format!("expected address:port, such as 0.0.0.0:8000 ({source})")
+        }
+        (None, Some(source)) => source.to_string(),
+        (None, None) => first_line(&err.render().to_string()),
+    };
+    let flag = arg
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    match env_name_of(&flag) {
+        Some(name) => format!("invalid {name}={value:?} ({flag}): {accepted}"),
+        None => format!("invalid value {value:?} for {arg}: {accepted}"),
+    }
+}
+
+fn first_line(rendered: &str) -> String {
+    rendered
+        .lines()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ")
+        .to_string()
+}
+
+/// The environment name of the setting whose flag is `--flag`, in any subcommand.
+fn env_name_of(flag: &str) -> Option<String> {
+    let long = flag.strip_prefix("--")?;
+    fn find(command: &clap::Command, long: &str) -> Option<String> {
+        let own = command
+            .get_arguments()
+            .find(|arg| arg.get_long() == Some(long))
+            .and_then(|arg| arg.get_env())
+            .map(|env| env.to_string_lossy().into_owned());
+        own.or_else(|| command.get_subcommands().find_map(|sub| find(sub, long)))
+    }
+    find(&Cli::command(), long)
+}
+
+/// Loads `path` (the working directory's `.env`) into the environment, never
+/// overriding a variable already set. A missing file is fine; a line that does not
+/// parse stops the start, named by its number and its name (never its value, which
+/// may be a secret).
+pub fn load_dotenv(path: &Path) -> Result<(), String> {
+    match dotenvy::from_path(path) {
+        Ok(()) => Ok(()),
+        Err(dotenvy::Error::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(dotenvy::Error::LineParse(line, _)) => {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            // The reported text runs on to the end of the file after an
+            // unclosed quote: its first line is the one to name.
+            let first = line.lines().next().unwrap_or_default().trim();
+            let number = text
+                .lines()
+                .position(|l| l.trim() == first)
+                .map(|i| format!(" line {}", i + 1))
+                .unwrap_or_default();
+            let name = line
+                .split_once('=')
+                .map(|(name, _)| format!(" ({})", name.trim()))
+                .unwrap_or_default();
+            Err(format!(
+                "{}{number}{name} does not parse: expected NAME=value, the value quoted if it has spaces",
+                path.display()
+            ))
+        }
+        Err(err) => Err(format!("{}: {err}", path.display())),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,10 +288,14 @@ pub struct DatabaseSettings {
 }
 
 impl DatabaseSettings {
-    /// The database URL, with the embedded default filled in.
+    /// The database URL, with the embedded default filled in. `mariadb://` is
+    /// MySQL's driver (the two speak the same protocol).
     pub fn url(&self) -> String {
         match &self.database_url {
-            Some(url) => url.clone(),
+            Some(url) => match url.strip_prefix("mariadb://") {
+                Some(rest) => format!("mysql://{rest}"),
+                None => url.clone(),
+            },
             None => format!(
                 "sqlite://{}?mode=rwc",
                 self.storage_dir.join("natter.db").display()
@@ -242,7 +447,7 @@ pub struct Settings {
     pub twilio_api_url: String,
 
     /// Seconds an OTP code stays valid.
-    #[arg(long, env = "OTP_TTL", default_value_t = 300, value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    #[arg(long, env = "OTP_TTL", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
     pub otp_ttl: u64,
 
     /// Wrong guesses after which an OTP code dies.
@@ -250,15 +455,15 @@ pub struct Settings {
     pub otp_max_attempts: u32,
 
     /// Seconds before another code may be sent to the same number.
-    #[arg(long, env = "OTP_RESEND_SECONDS", default_value_t = 60)]
+    #[arg(long, env = "OTP_RESEND_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=MAX_SECONDS))]
     pub otp_resend_seconds: u64,
 
     /// Codes one number may receive per hour.
-    #[arg(long, env = "OTP_RATE_PER_NUMBER_PER_HOUR", default_value_t = 5)]
+    #[arg(long, env = "OTP_RATE_PER_NUMBER_PER_HOUR", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub otp_rate_per_number_per_hour: u32,
 
     /// Codes one client IP address may request per hour.
-    #[arg(long, env = "OTP_RATE_PER_IP_PER_HOUR", default_value_t = 20)]
+    #[arg(long, env = "OTP_RATE_PER_IP_PER_HOUR", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub otp_rate_per_ip_per_hour: u32,
 
     /// Code checks (`verify-otp`, right or wrong) one client IP address may make per hour.
@@ -283,11 +488,11 @@ pub struct Settings {
     pub user_lookups_per_hour: u32,
 
     /// Seconds an access token lives.
-    #[arg(long, env = "ACCESS_TOKEN_TTL", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "ACCESS_TOKEN_TTL", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
     pub access_token_ttl: u64,
 
     /// Seconds a refresh token lives.
-    #[arg(long, env = "REFRESH_TOKEN_TTL", default_value_t = 1_209_600, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "REFRESH_TOKEN_TTL", default_value_t = 1_209_600, value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
     pub refresh_token_ttl: u64,
 
     /// Contact-sync calls one user may make per hour.
@@ -295,11 +500,11 @@ pub struct Settings {
     pub contact_sync_per_hour: u32,
 
     /// Seconds after sending during which a text message may be edited.
-    #[arg(long, env = "MESSAGE_EDIT_WINDOW", default_value_t = 900)]
+    #[arg(long, env = "MESSAGE_EDIT_WINDOW", default_value_t = 900, value_parser = clap::value_parser!(u64).range(0..=MAX_SECONDS))]
     pub message_edit_window: u64,
 
     /// Seconds the sync log keeps events; older `since` values get 410.
-    #[arg(long, env = "SYNC_RETENTION", default_value_t = 2_592_000, value_parser = clap::value_parser!(u64).range(60..))]
+    #[arg(long, env = "SYNC_RETENTION", default_value_t = 2_592_000, value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
     pub sync_retention: u64,
 
     /// Most members a group may have.
@@ -322,6 +527,11 @@ pub struct Settings {
     /// not a trusted proxy. Unset: X-Forwarded-For is ignored.
     #[arg(long, env = "TRUSTED_PROXIES", value_parser = parse_trusted_proxies)]
     pub trusted_proxies: Option<TrustedProxies>,
+
+    /// The older switch for one proxy in front of natter: `true` is `TRUSTED_PROXIES=1`
+    /// (ignored when TRUSTED_PROXIES is set). Kept so existing `.env` files keep working.
+    #[arg(long, env = "TRUST_PROXY_HEADERS", default_value_t = false)]
+    pub trust_proxy_headers: bool,
 
     /// Most messages written in one group-commit transaction.
     #[arg(long, env = "WRITER_MAX_BATCH", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096))]
@@ -377,7 +587,7 @@ pub struct Settings {
 
     /// Seconds a status stays visible after it is posted; then every read leaves it out and
     /// the `statuses.expire` job removes it and its media.
-    #[arg(long, env = "STATUS_TTL", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
+    #[arg(long, env = "STATUS_TTL", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
     pub status_ttl: u64,
 
     #[command(flatten)]
@@ -426,7 +636,7 @@ pub struct Settings {
     /// Let devices name push targets (webhook URLs, Web Push endpoints) on private, loopback or
     /// link-local addresses, and plain `http://`. Off in production: the server would POST
     /// wherever a client asks. Tests turn it on for receivers on 127.0.0.1.
-    #[arg(long, env = "PUSH_ALLOW_PRIVATE_TARGETS", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "PUSH_ALLOW_PRIVATE_TARGETS", default_value_t = false)]
     pub push_allow_private_targets: bool,
 
     /// Firebase service-account JSON file (the key downloaded from the Firebase console).
@@ -482,21 +692,36 @@ pub struct Settings {
     pub vapid_subject: Option<String>,
     /// Serve the web client at `/` (its files are built into the binary). `false` leaves every
     /// path outside the API to the JSON 404.
-    #[arg(long, env = "WEB_CLIENT", default_value_t = true, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "WEB_CLIENT", default_value_t = true)]
     pub web_client: bool,
 
     /// Development only: let the web client show sign-in codes (read from the SMS outbox through
     /// `GET /api/dev/sms-code`). Refused unless SMS_DRIVER=outbox; never on by default.
-    #[arg(long, env = "WEB_DEV_SHOW_CODES", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "WEB_DEV_SHOW_CODES", default_value_t = false)]
     pub web_dev_show_codes: bool,
+}
 
-    /// Log format: `text` for people, `json` for log collectors.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+impl Settings {
+    /// SMS_OUTBOX_PATH with its default filled in.
+    pub fn sms_outbox_path(&self) -> PathBuf {
+        self.sms_outbox_path
+            .clone()
+            .unwrap_or_else(|| self.database.storage_dir.join("sms-outbox.jsonl"))
+    }
 
-    /// Log filter in tracing's syntax (`info`, `natter=debug,tower_http=warn`, ...).
-    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
-    pub log_level: String,
+    /// MEDIA_ROOT with its default filled in.
+    pub fn media_root(&self) -> PathBuf {
+        self.media
+            .media_root
+            .clone()
+            .unwrap_or_else(|| self.database.storage_dir.join("media"))
+    }
+
+    /// The checks clap cannot do (settings that depend on each other), without
+    /// touching any file.
+    pub fn check(&self) -> Result<(), SettingError> {
+        check_cross_field(self)
+    }
 }
 
 /// The Pusher HTTP API and webhooks (docs/realtime.md, "Coming from Reverb").
@@ -578,7 +803,7 @@ pub struct MediaSettings {
     /// Seconds an unreferenced file is kept after a request was last handed it
     /// (an upload of the same bytes not yet referenced), before collection may
     /// remove it.
-    #[arg(long, env = "MEDIA_COLLECT_GRACE", default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    #[arg(long, env = "MEDIA_COLLECT_GRACE", default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=MAX_SECONDS))]
     pub media_collect_grace: u64,
 
     /// S3 access key id (MEDIA_DISK=s3). When unset, object_store's usual credential
@@ -612,7 +837,7 @@ pub struct MediaSettings {
 #[derive(Debug, Clone, Args)]
 pub struct CallSettings {
     /// Seconds a call rings before the callees who have not answered count as `missed`.
-    #[arg(long, env = "CALL_RING_TIMEOUT", default_value_t = 45, value_parser = clap::value_parser!(u64).range(1..=600))]
+    #[arg(long, env = "CALL_RING_TIMEOUT", default_value_t = 45, value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
     pub call_ring_timeout: u64,
 
     /// Largest `payload` of one signalling message (`POST /api/calls/{call}/signal`), in bytes
@@ -631,9 +856,14 @@ pub struct CallSettings {
     pub turn_urls: Vec<String>,
 
     /// Seconds TURN credentials stay valid.
-    #[arg(long, env = "TURN_TTL", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(60..=2_592_000))]
+    #[arg(long, env = "TURN_TTL", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
     pub turn_ttl: u64,
 }
+
+/// The longest duration a setting may ask for: 100 years, in seconds. Any positive
+/// number of seconds up to it is accepted; it keeps every deadline computed from a
+/// setting (in milliseconds since 1970) far from overflowing.
+pub const MAX_SECONDS: u64 = 100 * 365 * 24 * 3600;
 
 /// The largest per-type upload limit a setting may ask for (4 GiB).
 pub const MAX_UPLOAD_LIMIT: u64 = 4 * 1024 * 1024 * 1024;
@@ -734,15 +964,12 @@ impl Config {
             None => generated_secret(&storage.join("reverb.secret"), "REVERB_APP_SECRET")?,
         };
         let node_id = settings.node_id.clone().unwrap_or_else(|| random_token(8));
-        let sms_outbox_path = settings
-            .sms_outbox_path
-            .clone()
-            .unwrap_or_else(|| storage.join("sms-outbox.jsonl"));
-        let media_root = settings
-            .media
-            .media_root
-            .clone()
-            .unwrap_or_else(|| storage.join("media"));
+        let sms_outbox_path = settings.sms_outbox_path();
+        let media_root = settings.media_root();
+        let mut settings = settings;
+        if settings.trust_proxy_headers && settings.trusted_proxies.is_none() {
+            settings.trusted_proxies = Some(TrustedProxies::Hops(1));
+        }
         Ok(Config {
             database_url: settings.database.url(),
             media_root,
@@ -763,76 +990,74 @@ impl Config {
     pub fn redis_prefix(&self) -> String {
         format!("natter:{}:", self.settings.reverb_app_id)
     }
+}
 
-    /// The settings as `NAME=value` lines, secrets masked, for `natter config`.
-    pub fn describe(&self) -> Vec<String> {
-        let s = &self.settings;
-        let mask = |v: &Option<String>| if v.is_some() { "(set)" } else { "(unset)" };
-        vec![
-            format!("DATABASE_URL={}", redact_url(&self.database_url)),
-            format!("STORAGE_DIR={}", s.database.storage_dir.display()),
-            format!("DB_MAX_CONNECTIONS={}", s.database.db_max_connections),
-            format!("HTTP_ADDR={}", s.http_addr),
-            format!("APP_URL={}", s.app_url),
-            format!("APP_KEY={}", mask(&s.app_key)),
-            format!(
-                "REDIS_URL={}",
-                s.redis_url.as_deref().map(redact_url).unwrap_or_default()
-            ),
-            format!("NODE_ID={}", self.node_id),
-            format!("REVERB_APP_ID={}", s.reverb_app_id),
-            format!("REVERB_APP_KEY={}", s.reverb_app_key),
-            format!("REVERB_APP_SECRET={}", mask(&s.reverb_app_secret)),
-            format!("SMS_DRIVER={:?}", s.sms_driver).to_lowercase(),
-            format!("SMS_OUTBOX_PATH={}", self.sms_outbox_path.display()),
-            format!("OTP_TTL={}", s.otp_ttl),
-            format!("ACCESS_TOKEN_TTL={}", s.access_token_ttl),
-            format!("REFRESH_TOKEN_TTL={}", s.refresh_token_ttl),
-            format!("SYNC_RETENTION={}", s.sync_retention),
-            format!("GROUP_MAX_MEMBERS={}", s.group_max_members),
-            format!("MEDIA_DISK={:?}", s.media.media_disk).to_lowercase(),
-            format!("MEDIA_ROOT={}", self.media_root.display()),
-            format!("MEDIA_URL_TTL={}", s.media.media_url_ttl),
-            format!(
-                "AWS_SECRET_ACCESS_KEY={}",
-                mask(&s.media.aws_secret_access_key)
-            ),
-            format!("MEDIA_COLLECT_GRACE={}", s.media.media_collect_grace),
-            format!("STATUS_TTL={}", s.status_ttl),
-            format!("CALL_RING_TIMEOUT={}", s.calls.call_ring_timeout),
-            format!("CALL_SIGNAL_MAX_BYTES={}", s.calls.call_signal_max_bytes),
-            format!("TURN_SECRET={}", mask(&s.calls.turn_secret)),
-            format!("TURN_URLS={}", s.calls.turn_urls.join(",")),
-            format!("TURN_TTL={}", s.calls.turn_ttl),
-            format!("JOB_CONCURRENCY={}", s.job_concurrency),
-            format!("JOB_LEASE={}", s.job_lease),
-            format!(
-                "PUSH_DRIVER={}",
-                s.push_driver
-                    .iter()
-                    .map(|d| d.name())
+/// `natter config`: one `NAME=value` line per setting `natter serve` takes
+/// (`matches`: those of `natter config`, which takes the same), in the order they are defined, generated from the
+/// command's definition. Secrets (the arguments that hide their values in
+/// `--help`) are masked, passwords in URLs too; an unset setting whose value is
+/// worked out at start shows that value. Nothing is created or written.
+pub fn describe(matches: &ArgMatches, settings: &Settings) -> Vec<String> {
+    // The definition as written: [`command`] drops the names of variables set
+    // empty, which must still be listed.
+    let mut root = Cli::command();
+    root.build();
+    let Some(config) = root.find_subcommand("config") else {
+        return Vec::new();
+    };
+    config
+        .get_arguments()
+        .filter(|arg| !arg.is_hide_set())
+        .filter_map(|arg| {
+            let env = arg.get_env()?.to_string_lossy().into_owned();
+            let raw: Vec<String> = matches
+                .try_get_raw(arg.get_id().as_str())
+                .ok()
+                .flatten()
+                .map(|values| values.map(|v| v.to_string_lossy().into_owned()).collect())
+                .unwrap_or_default();
+            let value = raw.join(",");
+            let shown = if value.is_empty() {
+                derived_default(&env, settings).unwrap_or_default()
+            } else if arg.is_hide_env_values_set() {
+                "(set, hidden)".to_string()
+            } else if arg.get_value_parser().type_id() == ValueParser::bool().type_id() {
+                // `1`, `yes`, `on` all show as what they mean.
+                parse_bool(&value).map(|b| b.to_string()).unwrap_or(value)
+            } else {
+                raw.iter()
+                    .map(|v| redact_url(v))
                     .collect::<Vec<_>>()
                     .join(",")
-            ),
-            format!("PUSH_WEBHOOK_SECRET={}", mask(&s.push_webhook_secret)),
-            format!(
-                "PUSH_ALLOW_PRIVATE_TARGETS={}",
-                s.push_allow_private_targets
-            ),
-            format!("VAPID_PRIVATE_KEY={}", mask(&s.vapid_private_key)),
-            format!("PUSHER_MAX_EVENT_BYTES={}", s.pusher.pusher_max_event_bytes),
-            format!(
-                "PUSHER_WEBHOOK_URL={}",
-                s.pusher
-                    .pusher_webhook_url
-                    .iter()
-                    .map(|u| redact_url(u))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-            format!("WEB_CLIENT={}", s.web_client),
-            format!("WEB_DEV_SHOW_CODES={}", s.web_dev_show_codes),
-        ]
+            };
+            Some(format!("{env}={shown}"))
+        })
+        .collect()
+}
+
+/// What an unset setting becomes at start, for the settings whose default is
+/// worked out rather than written in their definition.
+fn derived_default(env: &str, settings: &Settings) -> Option<String> {
+    let storage = &settings.database.storage_dir;
+    let generated = |file: &str| {
+        let path = storage.join(file);
+        let saved = std::fs::read_to_string(&path).is_ok_and(|text| !text.trim().is_empty());
+        if saved {
+            format!("(generated, {})", path.display())
+        } else {
+            format!("(generated at start into {})", path.display())
+        }
+    };
+    match env {
+        "DATABASE_URL" => Some(redact_url(&settings.database.url())),
+        "APP_KEY" => Some(generated("app.key")),
+        "REVERB_APP_SECRET" => Some(generated("reverb.secret")),
+        // Random, not derived from the host: two nodes must never share one,
+        // the bus tells its own messages apart by it.
+        "NODE_ID" => Some("(random per start)".to_string()),
+        "SMS_OUTBOX_PATH" => Some(settings.sms_outbox_path().display().to_string()),
+        "MEDIA_ROOT" => Some(settings.media_root().display().to_string()),
+        _ => None,
     }
 }
 
@@ -867,7 +1092,10 @@ fn check_cross_field(settings: &Settings) -> Result<(), SettingError> {
         if !known.iter().any(|prefix| url.starts_with(prefix)) {
             return Err(setting_error(
                 "DATABASE_URL",
-                "must start with sqlite:, postgres://, postgresql:// or mysql://",
+                format!(
+                    "{:?} must start with sqlite:, postgres://, postgresql://, mysql:// or mariadb://",
+                    redact_url(url)
+                ),
             ));
         }
     }
@@ -876,7 +1104,10 @@ fn check_cross_field(settings: &Settings) -> Result<(), SettingError> {
     {
         return Err(setting_error(
             "REDIS_URL",
-            "must start with redis:// or rediss://",
+            format!(
+                "{:?} must start with redis:// or rediss://",
+                redact_url(url)
+            ),
         ));
     }
     if settings.sms_driver == SmsDriverKind::Twilio {
@@ -915,13 +1146,7 @@ fn check_cross_field(settings: &Settings) -> Result<(), SettingError> {
     if !(settings.app_url.starts_with("http://") || settings.app_url.starts_with("https://")) {
         return Err(setting_error(
             "APP_URL",
-            "must start with http:// or https://",
-        ));
-    }
-    if settings.otp_rate_per_number_per_hour == 0 || settings.otp_rate_per_ip_per_hour == 0 {
-        return Err(setting_error(
-            "OTP_RATE_PER_NUMBER_PER_HOUR / OTP_RATE_PER_IP_PER_HOUR",
-            "must be at least 1",
+            format!("{:?} must start with http:// or https://", settings.app_url),
         ));
     }
     Ok(())
@@ -1071,26 +1296,36 @@ mod tests {
 
     #[test]
     fn every_setting_is_documented() {
-        use clap::CommandFactory;
         let docs = include_str!("../../../docs/configuration.md");
-        let cli = Cli::command();
+        let mut cli = command();
+        cli.build();
         let serve = cli.find_subcommand("serve").expect("serve exists");
         for arg in serve.get_arguments().filter(|arg| !arg.is_hide_set()) {
             if let Some(env) = arg.get_env() {
                 let name = env.to_string_lossy();
+                // Its row: | `NAME` | flag | default | what it does | accepts |
+                let row = docs
+                    .lines()
+                    .find(|line| line.starts_with(&format!("| `{name}` |")))
+                    .unwrap_or_else(|| panic!("docs/configuration.md has no row for {name}"));
+                let cells: Vec<&str> = row.split(" | ").collect();
                 assert!(
-                    docs.contains(&format!("`{name}`")),
-                    "docs/configuration.md does not mention {name}"
+                    cells.len() == 5 && cells[4].trim_end_matches(" |").trim().len() > 1,
+                    "the row of {name} in docs/configuration.md says what it accepts in a fifth column"
                 );
             }
         }
     }
 
     fn serve_settings(args: &[&str]) -> Settings {
-        let cli = Cli::try_parse_from([&["natter", "serve"], args].concat());
-        let Ok(Cli {
-            command: Command::Serve(settings),
-        }) = cli
+        let cli = parse([&["natter", "serve"], args].concat());
+        let Ok((
+            Cli {
+                command: Command::Serve(settings),
+                ..
+            },
+            _,
+        )) = cli
         else {
             panic!("the flags parse");
         };
@@ -1116,14 +1351,94 @@ mod tests {
 
     #[test]
     fn twilio_requires_its_credentials() {
-        let cli = Cli::try_parse_from(["natter", "serve", "--sms-driver", "twilio"]);
-        let Ok(Cli {
-            command: Command::Serve(settings),
-        }) = cli
-        else {
-            panic!("the flags parse");
-        };
-        let err = Config::resolve(*settings).expect_err("must refuse");
+        let settings = serve_settings(&["--sms-driver", "twilio"]);
+        let err = Config::resolve(settings).expect_err("must refuse");
         assert_eq!(err.name, "TWILIO_SID");
+    }
+
+    /// Every boolean setting, including one added later, takes the words people
+    /// write, and `--flag` alone still means true.
+    #[test]
+    fn every_boolean_setting_takes_the_usual_words() {
+        let mut cli = command();
+        cli.build();
+        let serve = cli.find_subcommand("serve").expect("serve exists");
+        let booleans: Vec<String> = serve
+            .get_arguments()
+            .filter(|arg| arg.get_value_parser().type_id() == ValueParser::bool().type_id())
+            .map(|arg| arg.get_id().to_string())
+            .collect();
+        assert!(booleans.len() >= 5, "{booleans:?}");
+        for id in &booleans {
+            let flag = format!("--{}", id.replace('_', "-"));
+            for (word, meaning) in [
+                ("1", true),
+                ("0", false),
+                ("yes", true),
+                ("no", false),
+                ("ON", true),
+                ("off", false),
+                ("true", true),
+                ("False", false),
+            ] {
+                let parsed = parse(["natter", "serve", flag.as_str(), word]);
+                let (_, matches) = parsed.unwrap_or_else(|e| panic!("{flag} {word}: {e}"));
+                let serve = matches.subcommand_matches("serve").expect("serve");
+                assert_eq!(
+                    serve.get_one::<bool>(id).copied(),
+                    Some(meaning),
+                    "{flag} {word}"
+                );
+            }
+            let err = parse(["natter", "serve", flag.as_str(), "maybe"]).expect_err("refused");
+            assert!(explain(&err).contains("yes/no"), "{}", explain(&err));
+            assert!(
+                parse(["natter", "serve", flag.as_str()]).is_ok(),
+                "{flag} alone"
+            );
+        }
+    }
+
+    #[test]
+    fn a_log_level_must_be_a_filter_of_known_levels() {
+        for good in [
+            "info",
+            "WARN",
+            "off",
+            "info,natter=debug",
+            "natter::db=trace",
+            "sqlx=warn,debug",
+        ] {
+            assert!(parse_log_filter(good).is_ok(), "{good}");
+        }
+        for bad in ["verbose", "info,loud", "natter=loud", "info,["] {
+            assert!(parse_log_filter(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn trust_proxy_headers_means_one_trusted_proxy() {
+        let config = Config::resolve(serve_settings(&[
+            "--trust-proxy-headers",
+            "1",
+            "--app-key",
+            "0123456789abcdef0123456789abcdef",
+            "--reverb-app-secret",
+            "s",
+            "--database-url",
+            "postgres://x@127.0.0.1/x",
+        ]))
+        .expect("resolves");
+        assert_eq!(
+            config.settings.trusted_proxies,
+            Some(TrustedProxies::Hops(1))
+        );
+    }
+
+    #[test]
+    fn mariadb_urls_use_the_mysql_driver() {
+        let settings = serve_settings(&["--database-url", "mariadb://u:p@db:3306/natter"]);
+        assert_eq!(settings.database.url(), "mysql://u:p@db:3306/natter");
+        assert!(settings.check().is_ok());
     }
 }

@@ -1,11 +1,16 @@
 //! The `natter` command: `serve`, `migrate`, `config`, `jobs`.
 
+use std::io::IsTerminal;
+use std::path::Path;
 use std::process::ExitCode;
 
-use clap::Parser;
-use natter::config::{Cli, Command, Config, LogFormat, Settings};
+use clap::ArgMatches;
+use natter::config::{self, Command, Config, LogFormat, LogSettings, Settings};
 use natter::db::Db;
 use natter::jobs::admin;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 /// jemalloc instead of glibc's malloc: under W1, glibc's malloc and free took
 /// 18 % of the server's CPU; jemalloc gave W1 about a quarter more messages per
@@ -15,13 +20,20 @@ use natter::jobs::admin;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
-    // Settings may live in a .env file, as in the guide; real environment
-    // variables win over it.
-    let _ = dotenvy::dotenv();
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    // Settings may live in a .env file, as in the guide: the working
+    // directory's only (a .env further up, say at a repository's root, is not
+    // this server's); real environment variables win over it.
+    if let Err(message) = config::load_dotenv(Path::new(".env")) {
+        return fail(&message);
+    }
+    let (cli, matches) = match config::parse(std::env::args_os()) {
+        Ok(parsed) => parsed,
         Err(err) => return clap_exit(err),
     };
+    // `serve` logs to stdout, as a service does; the other commands print
+    // their answers on stdout, so their logs go to stderr.
+    let to_stdout = matches!(cli.command, Command::Serve(_));
+    init_logging(&cli.log, to_stdout);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -29,25 +41,24 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(err) => return fail(&format!("cannot start the async runtime: {err}")),
     };
-    let result = runtime.block_on(run(cli.command));
+    let result = runtime.block_on(run(cli.command, &matches));
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => fail(&format!("{err:#}")),
+        Err(err) => fail(&one_line(&err)),
     }
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
+async fn run(command: Command, matches: &ArgMatches) -> anyhow::Result<()> {
     match command {
         Command::Serve(settings) => serve(*settings).await,
         Command::Migrate(database) => {
-            init_logging("info", LogFormat::Text);
             let db = Db::connect(&database.url(), database.db_max_connections).await?;
             db.migrate().await?;
+            db.close().await;
             tracing::info!("migrations are up to date");
             Ok(())
         }
         Command::Jobs(args) => {
-            init_logging("warn", LogFormat::Text);
             let db = Db::connect(&args.database.url(), 2).await?;
             let lines = admin::run(&db, args.action.as_ref()).await;
             db.close().await;
@@ -59,10 +70,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Config(settings) => {
-            let config = Config::resolve(*settings)?;
+            // Checked like `serve` checks them, but nothing is created: no
+            // folder, no generated secret.
+            settings.check()?;
+            let own = matches.subcommand_matches("config").unwrap_or(matches);
             // `natter config` exists to print; stdout is its output.
             #[allow(clippy::print_stdout)]
-            for line in config.describe() {
+            for line in config::describe(own, &settings) {
                 println!("{line}");
             }
             Ok(())
@@ -71,7 +85,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    init_logging(&settings.log_level, settings.log_format);
     let config = Config::resolve(settings)?;
     tracing::info!(
         database = %natter::config::redact_url(&config.database_url),
@@ -93,16 +106,62 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logging(filter: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+fn init_logging(log: &LogSettings, to_stdout: bool) {
+    let (writer, terminal) = if to_stdout {
+        (
+            BoxMakeWriter::new(std::io::stdout),
+            std::io::stdout().is_terminal(),
+        )
+    } else {
+        (
+            BoxMakeWriter::new(std::io::stderr),
+            std::io::stderr().is_terminal(),
+        )
     };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(log_filter(&log.log_level))
+        .with_writer(writer)
+        .with_target(false);
+    let _ = match log.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        // Colour codes only for a person at a terminal, never into a file or a pipe.
+        LogFormat::Text => builder.with_ansi(terminal).try_init(),
+    };
+}
+
+/// LOG_LEVEL (checked when parsed), with PostgreSQL's notices held back to
+/// `debug`: sqlx logs a notice ("relation ... already exists, skipping") at
+/// INFO, which is chatter, not news. A filter that names sqlx itself decides
+/// for itself.
+fn log_filter(directives: &str) -> EnvFilter {
+    let filter = EnvFilter::builder().parse_lossy(directives);
+    let verbose = filter
+        .max_level_hint()
+        .is_some_and(|level| level >= LevelFilter::DEBUG);
+    if verbose || directives.contains("sqlx") {
+        return filter;
+    }
+    match "sqlx::postgres::notice=warn".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    }
+}
+
+/// An error and its causes on one line, each said once: the database and
+/// Redis errors repeat their cause in their own message.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(text.as_str()) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
 }
 
 /// One line on stderr, exit code 1.
@@ -112,7 +171,7 @@ fn fail(message: &str) -> ExitCode {
 }
 
 /// Help and version print as clap formats them; a bad setting prints one line
-/// naming it.
+/// naming it, its value and what it accepts.
 fn clap_exit(err: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     match err.kind() {
@@ -122,14 +181,6 @@ fn clap_exit(err: clap::Error) -> ExitCode {
             let _ = err.print();
             ExitCode::SUCCESS
         }
-        _ => {
-            let rendered = err.render().to_string();
-            let first = rendered
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
-            fail(first)
-        }
+        _ => fail(&config::explain(&err)),
     }
 }

@@ -13,8 +13,8 @@ use rustls::crypto::ring;
 use crate::background::TaskGroup;
 use crate::cache::TtlCache;
 use crate::config::{Config, redact_url};
-use crate::db::Db;
 use crate::db::entities::access_token;
+use crate::db::{CONNECT_TIMEOUT, Db};
 use crate::jobs::Waker;
 use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::realtime::Realtime;
@@ -126,13 +126,22 @@ impl AppState {
 async fn connect_redis(url: &str) -> anyhow::Result<ConnectionManager> {
     let client = redis::Client::open(url)
         .with_context(|| format!("invalid REDIS_URL {}", redact_url(url)))?;
-    let manager = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        ConnectionManager::new(client),
-    )
-    .await
-    .with_context(|| format!("timed out connecting to REDIS_URL {}", redact_url(url)))?
-    .with_context(|| format!("cannot connect to REDIS_URL {}", redact_url(url)))?;
+    // One plain connection first, within the start's connect timeout: the
+    // manager retries a refused connection and would hide the cause.
+    let cannot = || format!("cannot connect to REDIS_URL {}", redact_url(url));
+    match tokio::time::timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection()).await {
+        Ok(probe) => drop(probe.with_context(cannot)?),
+        Err(_) => anyhow::bail!(
+            "{}: no answer within {} s",
+            cannot(),
+            CONNECT_TIMEOUT.as_secs()
+        ),
+    }
+    let manager = tokio::time::timeout(CONNECT_TIMEOUT, ConnectionManager::new(client))
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))
+        .with_context(cannot)?
+        .with_context(cannot)?;
     Ok(manager)
 }
 

@@ -30,10 +30,11 @@ pub async fn send_otp(
     phone::ensure_textable(&e164)?;
     let settings = &state.config.settings;
     let limits = [
+        // OTP_RESEND_SECONDS=0 means no wait: a limit of 0 is off (enforce).
         Limit::new(
             format!("otp-resend:{e164}"),
-            1,
-            Duration::from_secs(settings.otp_resend_seconds.max(1)),
+            u32::from(settings.otp_resend_seconds > 0),
+            Duration::from_secs(settings.otp_resend_seconds),
         ),
         Limit::new(
             format!("otp-number:{e164}"),
@@ -46,11 +47,7 @@ pub async fn send_otp(
             Duration::from_secs(3600),
         ),
     ];
-    if let Err(retry) = state.limiter.acquire(&limits).await? {
-        return Err(ApiError::RateLimited {
-            retry_after_secs: retry.0,
-        });
-    }
+    ratelimit::enforce(state.limiter.as_ref(), &limits).await?;
     let now = now_ms();
     let code = random_digits(OTP_DIGITS);
     let expires_at = now + state.config.otp_ttl().as_millis() as i64;

@@ -78,6 +78,11 @@ impl Db {
                 log_gate: Default::default(),
             });
         }
+        // One plain connection first: the pool retries a refused connection
+        // until its acquire timeout and then says only "pool timed out".
+        probe(url)
+            .await
+            .with_context(|| format!("cannot connect to DATABASE_URL {redacted}"))?;
         let pool = connect_pool(url, max_connections)
             .await
             .with_context(|| format!("cannot connect to DATABASE_URL {redacted}"))?;
@@ -126,6 +131,34 @@ impl Db {
         if self.backend == DbBackend::Sqlite {
             let _ = self.write.close_by_ref().await;
         }
+    }
+}
+
+/// How long connecting to the database or Redis at start may take before
+/// natter gives up, naming the address and the cause.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens and closes one connection to the PostgreSQL or MySQL server at `url`,
+/// within [`CONNECT_TIMEOUT`], so a failure carries its cause (refused,
+/// unknown host, wrong password, no such database).
+async fn probe(url: &str) -> anyhow::Result<()> {
+    use sea_orm::sqlx::Connection;
+    let attempt = async {
+        if url.starts_with("mysql:") {
+            sea_orm::sqlx::MySqlConnection::connect(url)
+                .await?
+                .close()
+                .await
+        } else {
+            sea_orm::sqlx::PgConnection::connect(url)
+                .await?
+                .close()
+                .await
+        }
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(result) => Ok(result?),
+        Err(_) => anyhow::bail!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
     }
 }
 

@@ -10,6 +10,7 @@ mod auth;
 mod calls;
 mod chats;
 mod cluster;
+mod config;
 mod contacts;
 mod crash;
 mod devices;

@@ -3,8 +3,9 @@
 //!
 //! SQLite runs always. PostgreSQL and MySQL run when TEST_POSTGRES_URL and
 //! TEST_MYSQL_URL are set; each test gets its own scratch database there,
-//! dropped afterwards. With CI=true a missing URL fails the test instead of
-//! skipping it, so CI can never skip a backend silently.
+//! dropped afterwards. A test that cannot run prints `SKIPPED: <test> needs
+//! <what>` in cargo test's output ([`skip`]); with CI set it fails instead, so
+//! CI can never skip anything silently.
 
 #![allow(dead_code)]
 
@@ -14,8 +15,7 @@ pub mod process;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use clap::Parser;
-use natter::config::{Cli, Command, Config, Settings, SmsDriverKind};
+use natter::config::{Command, Config, Settings, SmsDriverKind};
 use natter_client::{Client, TokenPair};
 
 pub use database::Backend;
@@ -101,7 +101,7 @@ pub fn unique_phone() -> String {
 /// Settings for a test server: embedded defaults with a scratch folder, the
 /// outbox SMS driver, and rate limits high enough for many sign-ups from 127.0.0.1.
 pub fn test_settings(dir: &std::path::Path) -> Settings {
-    let cli = Cli::try_parse_from(["natter", "serve"]).expect("defaults parse");
+    let (cli, _) = natter::config::parse(["natter", "serve"]).expect("defaults parse");
     let Command::Serve(settings) = cli.command else {
         unreachable!("serve was asked for")
     };
@@ -289,21 +289,38 @@ impl TestServer {
     }
 }
 
-/// TEST_REDIS_URL, or None (a failure under CI=true, where nothing may be skipped).
+/// TEST_REDIS_URL, or None after [`skip`] (a failure under CI).
 pub fn redis_url() -> Option<String> {
-    match std::env::var("TEST_REDIS_URL")
+    let url = std::env::var("TEST_REDIS_URL")
         .ok()
-        .filter(|v| !v.is_empty())
-    {
-        Some(url) => Some(url),
-        None if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
-            panic!("TEST_REDIS_URL is not set, and CI must run the multi-node tests")
-        }
-        None => {
-            eprintln!("skipping: TEST_REDIS_URL is not set");
-            None
-        }
+        .filter(|v| !v.is_empty());
+    if url.is_none() {
+        skip("TEST_REDIS_URL (a Redis server)");
     }
+    url
+}
+
+/// Whether this run is CI's: `CI` set to anything but empty, `0` or `false`.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+}
+
+/// A test that cannot run here for lack of `need` (a service, a tool) fails under
+/// CI, where nothing may be skipped. Elsewhere it says so on the test binary's
+/// stderr, which cargo shows: written past the capture of test output (an
+/// `eprintln!` of a passing test would vanish behind its "ok"). The caller then
+/// returns early.
+pub fn skip(need: &str) {
+    use std::io::Write;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    assert!(
+        !in_ci(),
+        "{test} needs {need}, and CI (CI is set) must run every test"
+    );
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {test} needs {need}");
 }
 
 /// Signs a user up against any server through its outbox file.
