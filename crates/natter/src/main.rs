@@ -1,9 +1,11 @@
-//! The `natter` command: `serve`, `migrate`, `config`, `jobs`.
+//! The `natter` command: `serve`, `migrate`, `config`, `jobs`, `backup`,
+//! `users`, `sessions`, `stats`.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use natter::config::{Cli, Command, Config, LogFormat, Settings};
+use natter::admin::{Admin, sessions, stats, users};
+use natter::config::{Cli, Command, Config, LogFormat, MigrateAction, MigrateArgs, Settings};
 use natter::db::Db;
 use natter::jobs::admin;
 
@@ -39,11 +41,38 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(settings) => serve(*settings).await,
-        Command::Migrate(database) => {
-            init_logging("info", LogFormat::Text);
-            let db = Db::connect(&database.url(), database.db_max_connections).await?;
-            db.migrate().await?;
-            tracing::info!("migrations are up to date");
+        Command::Migrate(args) => migrate(args).await,
+        Command::Backup(args) => {
+            init_logging("warn", LogFormat::Text);
+            let db = Db::connect(&args.database.url(), 2).await?;
+            let result = db.backup_into(&args.file).await;
+            db.close().await;
+            result?;
+            print_lines(vec![format!("backup written to {}", args.file.display())]);
+            Ok(())
+        }
+        Command::Users(args) => {
+            init_logging("warn", LogFormat::Text);
+            let admin = Admin::connect(*args.settings).await?;
+            let lines = users(&admin.state, &args.action).await;
+            admin.finish().await;
+            print_lines(lines?);
+            Ok(())
+        }
+        Command::Sessions(args) => {
+            init_logging("warn", LogFormat::Text);
+            let admin = Admin::connect(*args.settings).await?;
+            let lines = sessions(&admin.state, &args.action).await;
+            admin.finish().await;
+            print_lines(lines?);
+            Ok(())
+        }
+        Command::Stats(settings) => {
+            init_logging("warn", LogFormat::Text);
+            let admin = Admin::connect(*settings).await?;
+            let lines = stats(&admin.state).await;
+            admin.finish().await;
+            print_lines(lines?);
             Ok(())
         }
         Command::Jobs(args) => {
@@ -70,6 +99,41 @@ async fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
+/// `natter migrate [status|down N]`: with no action, runs what is pending.
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    init_logging("info", LogFormat::Text);
+    let database = args.database;
+    let db = Db::connect(&database.url(), database.db_max_connections).await?;
+    let result = match args.action {
+        None => db.migrate().await.map(|()| {
+            tracing::info!("migrations are up to date");
+        }),
+        Some(MigrateAction::Down { n }) => db.migrate_down(n).await.map(|()| {
+            tracing::info!(steps = n, "rolled back");
+        }),
+        Some(MigrateAction::Status) => db.migration_status().await.map(|all| {
+            print_lines(
+                all.iter()
+                    .map(|m| {
+                        let state = if m.applied { "applied" } else { "pending" };
+                        format!("{state:<8} {}", m.name)
+                    })
+                    .collect(),
+            );
+        }),
+    };
+    db.close().await;
+    Ok(result?)
+}
+
+/// The output of a command that exists to print: stdout, one line each.
+fn print_lines(lines: Vec<String>) {
+    #[allow(clippy::print_stdout)]
+    for line in lines {
+        println!("{line}");
+    }
+}
+
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     init_logging(&settings.log_level, settings.log_format);
     let config = Config::resolve(settings)?;
@@ -84,10 +148,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     natter::shutdown_signal().await;
     tracing::info!("stop requested; finishing in-flight requests");
     running.shutdown_token().cancel();
+    let db = running.state.db.clone();
     // The grace period starts with the stop request, not with the server.
     match tokio::time::timeout(natter::SHUTDOWN_GRACE, running.wait()).await {
         Ok(result) => result?,
-        Err(_) => tracing::warn!("in-flight requests did not finish in time; exiting"),
+        Err(_) => {
+            tracing::warn!("in-flight requests did not finish in time; exiting");
+            // Still checkpoint SQLite's WAL, so the file alone is a backup.
+            db.close().await;
+        }
     }
     tracing::info!("stopped");
     Ok(())
