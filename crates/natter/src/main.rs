@@ -46,7 +46,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             init_logging("warn", LogFormat::Text);
             let db = Db::connect(&args.database.url(), 2).await?;
             let result = db.backup_into(&args.file).await;
-            db.close().await;
+            db.disconnect().await;
             result?;
             print_lines(vec![format!("backup written to {}", args.file.display())]);
             Ok(())

@@ -41,10 +41,11 @@ impl Admin {
     }
 
     /// Sends what is queued for the other nodes (the Redis publisher drains
-    /// before it stops), then closes the database.
+    /// before it stops), then closes the database (no checkpoint: the server
+    /// runs on beside it).
     pub async fn finish(self) {
         self.fanout.stop().await;
-        self.state.db.close().await;
+        self.state.db.disconnect().await;
     }
 }
 

@@ -122,6 +122,13 @@ impl Db {
                 tracing::warn!(error = %err, "could not checkpoint the SQLite WAL");
             }
         }
+        self.disconnect().await;
+    }
+
+    /// Closes the pools without a checkpoint: for a command that ran beside a
+    /// server (`natter backup`, `natter users`), where a TRUNCATE checkpoint
+    /// would hold the server's writers back until every reader moved on.
+    pub async fn disconnect(&self) {
         let _ = self.read.close_by_ref().await;
         if self.backend == DbBackend::Sqlite {
             let _ = self.write.close_by_ref().await;

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DbErr, Order};
 use tokio_util::sync::CancellationToken;
 

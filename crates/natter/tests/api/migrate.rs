@@ -2,7 +2,7 @@
 //! database take turns through the migration lock; `natter migrate status`
 //! and `natter migrate down N`.
 
-use sea_orm_migration::{MigrationName, MigratorTrait};
+use sea_orm_migration::MigratorTrait;
 
 use natter::config::Config;
 use natter::db::migrations::Migrator;
