@@ -16,7 +16,10 @@ use crate::common::{Backend, TestServer, TestUser, redis_url, user_socket};
 /// The close code of `socket` once the server closes it (None after 5 s).
 async fn closed_code(socket: &mut PusherSocket) -> Option<u16> {
     for _ in 0..50 {
-        if socket.next_frame(Duration::from_millis(100)).await.is_none()
+        if socket
+            .next_frame(Duration::from_millis(100))
+            .await
+            .is_none()
             && let Some(closed) = socket.closed()
         {
             return Some(closed.code);
@@ -31,7 +34,9 @@ async fn try_sign_in(server: &TestServer, phone: &str) -> Result<(), (u16, Strin
     loop {
         match server.client.send_otp(phone, "1").await {
             Ok(_) => break,
-            Err(err) if err.status() == Some(429) => tokio::time::sleep(Duration::from_millis(500)).await,
+            Err(err) if err.status() == Some(429) => {
+                tokio::time::sleep(Duration::from_millis(500)).await
+            }
             Err(err) => panic!("send-otp: {err}"),
         }
     }
@@ -40,7 +45,10 @@ async fn try_sign_in(server: &TestServer, phone: &str) -> Result<(), (u16, Strin
         Ok(_) => Ok(()),
         Err(err) => Err((
             err.status().unwrap_or(0),
-            err.body().and_then(|b| b["message"].as_str()).unwrap_or("").to_string(),
+            err.body()
+                .and_then(|b| b["message"].as_str())
+                .unwrap_or("")
+                .to_string(),
         )),
     }
 }
@@ -150,10 +158,16 @@ fn cli_env(server: &TestServer, extra: &[(&'static str, String)]) -> Vec<(&'stat
     let mut env = vec![
         (
             "DATABASE_URL",
-            format!("sqlite://{}?mode=rwc", server.storage_dir().join("natter.db").display()),
+            format!(
+                "sqlite://{}?mode=rwc",
+                server.storage_dir().join("natter.db").display()
+            ),
         ),
         ("STORAGE_DIR", server.storage_dir().display().to_string()),
-        ("APP_KEY", "test-app-key-that-is-at-least-32-characters".into()),
+        (
+            "APP_KEY",
+            "test-app-key-that-is-at-least-32-characters".into(),
+        ),
         ("REVERB_APP_SECRET", "test-reverb-secret".into()),
     ];
     env.extend_from_slice(extra);
@@ -182,17 +196,28 @@ async fn the_command_line_closes_sockets_on_the_nodes_through_redis() {
         let out = run_cli(&["stats"], &env).await;
         assert!(out.success, "{}", out.stderr);
         seen = out.stdout;
-        if seen.lines().any(|l| l.starts_with(&node) && l.split_whitespace().nth(1) == Some("1")) {
+        if seen
+            .lines()
+            .any(|l| l.starts_with(&node) && l.split_whitespace().nth(1) == Some("1"))
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert!(seen.contains("users     1"), "{seen}");
-    assert!(seen.lines().any(|l| l.starts_with(&node) && l.split_whitespace().nth(1) == Some("1")), "{seen}");
+    assert!(
+        seen.lines()
+            .any(|l| l.starts_with(&node) && l.split_whitespace().nth(1) == Some("1")),
+        "{seen}"
+    );
 
     let out = run_cli(&["users", "ban", &ann.id.to_string()], &env).await;
     assert!(out.success, "{}", out.stderr);
-    assert_eq!(closed_code(&mut socket).await, Some(4009), "the server closed her socket");
+    assert_eq!(
+        closed_code(&mut socket).await,
+        Some(4009),
+        "the server closed her socket"
+    );
     assert!(is_signed_out(&ann).await);
     let missing = run_cli(&["users", "ban", "987654321"], &env).await;
     assert!(!missing.success);
@@ -207,7 +232,11 @@ async fn in_embedded_mode_a_command_line_revoke_ends_the_tokens_within_cache_ttl
     let server = TestServer::start(Backend::Sqlite).await;
     let ann = server.sign_up("Ann").await;
     assert!(!is_signed_out(&ann).await, "cached as live");
-    let out = run_cli(&["sessions", "revoke", &ann.id.to_string()], &cli_env(&server, &[])).await;
+    let out = run_cli(
+        &["sessions", "revoke", &ann.id.to_string()],
+        &cli_env(&server, &[]),
+    )
+    .await;
     assert!(out.success, "{}", out.stderr);
     let mut ended = false;
     for _ in 0..14 {

@@ -43,14 +43,20 @@ async fn a_clean_sigterm_leaves_natter_db_complete_on_its_own() {
         ("STORAGE_DIR", dir.path().display().to_string()),
         ("SMS_DRIVER", "outbox".into()),
         ("SMS_OUTBOX_PATH", outbox.display().to_string()),
-        ("APP_KEY", "backup-test-app-key-that-is-at-least-32-chars".into()),
+        (
+            "APP_KEY",
+            "backup-test-app-key-that-is-at-least-32-chars".into(),
+        ),
     ])
     .await;
     let ann = sign_up_at(&Client::new(&node.url), &outbox, "Ann").await;
     let bob = sign_up_at(&Client::new(&node.url), &outbox, "Bob").await;
     let (_, chat) = ann.client.private_chat(bob.id).await.unwrap();
     for i in 0..30 {
-        ann.client.send_text(chat.id, &format!("kept {i}")).await.unwrap();
+        ann.client
+            .send_text(chat.id, &format!("kept {i}"))
+            .await
+            .unwrap();
     }
     let status = node.terminate().await;
     assert!(status.success(), "a clean stop exits 0: {status:?}");
@@ -71,7 +77,11 @@ async fn a_backup_under_load_holds_every_message_acknowledged_before_it() {
     let stop = tokio_util::sync::CancellationToken::new();
     let mut senders = Vec::new();
     for s in 0..8 {
-        let client = if s % 2 == 0 { ann.client.clone() } else { bob.client.clone() };
+        let client = if s % 2 == 0 {
+            ann.client.clone()
+        } else {
+            bob.client.clone()
+        };
         let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
         senders.push(tokio::spawn(async move {
             for i in 0.. {
@@ -90,7 +100,11 @@ async fn a_backup_under_load_holds_every_message_acknowledged_before_it() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let before: BTreeSet<i64> = acknowledged.lock().await.iter().copied().collect();
-    assert!(before.len() >= 150, "the load ran ({} acknowledged)", before.len());
+    assert!(
+        before.len() >= 150,
+        "the load ran ({} acknowledged)",
+        before.len()
+    );
     let backups = tempfile::tempdir().unwrap();
     let file = backups.path().join("natter.db");
     let database_url = format!(
@@ -133,7 +147,10 @@ async fn a_backup_under_load_holds_every_message_acknowledged_before_it() {
         cursor = page.pagination.next_before_message_id;
     }
     let missing: Vec<&i64> = before.iter().filter(|id| !stored.contains(id)).collect();
-    assert!(missing.is_empty(), "acknowledged before the backup but not in it: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "acknowledged before the backup but not in it: {missing:?}"
+    );
     restored.stop().await;
 }
 
@@ -144,7 +161,12 @@ async fn backup_of_a_server_database(backend: Backend, tool: &str) {
     let env = [("DATABASE_URL", database.url.clone())];
     let out = run_cli(&["backup", &file.display().to_string()], &env).await;
     assert!(!out.success, "a backup of {backend:?} is refused");
-    assert_eq!(out.stderr.trim().lines().count(), 1, "one line: {}", out.stderr);
+    assert_eq!(
+        out.stderr.trim().lines().count(),
+        1,
+        "one line: {}",
+        out.stderr
+    );
     assert!(out.stderr.contains(tool), "names {tool}: {}", out.stderr);
     assert!(!file.exists(), "nothing written");
 }
