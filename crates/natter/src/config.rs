@@ -235,13 +235,89 @@ pub fn load_dotenv(path: &Path) -> Result<(), String> {
 pub enum Command {
     /// Run pending migrations, then serve HTTP and WebSocket traffic until SIGTERM or Ctrl-C.
     Serve(Box<Settings>),
-    /// Run pending database migrations and exit.
-    Migrate(DatabaseSettings),
+    /// Run pending database migrations and exit; `status` lists them, `down N`
+    /// rolls back the last N.
+    Migrate(MigrateArgs),
     /// Print the effective settings (secrets masked) and exit.
     Config(Box<Settings>),
     /// Inspect the job queue: counts by kind and state; `dead` lists dead jobs,
     /// `retry ID` queues one again, `drop ID` deletes one.
     Jobs(JobsArgs),
+    /// Copy a SQLite database to FILE while natter runs (PostgreSQL and MySQL:
+    /// see docs/operations.md).
+    Backup(BackupArgs),
+    /// Accounts: `list`, `show ID|PHONE`, `ban ID`, `unban ID`, `delete ID`.
+    Users(AdminArgs<UsersAction>),
+    /// Login sessions: `revoke USER` signs a user out everywhere.
+    Sessions(AdminArgs<SessionsAction>),
+    /// Counts of users, chats and messages, and open sockets by node.
+    Stats(Box<Settings>),
+}
+
+/// `natter migrate [status|down N]`.
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+
+    #[command(subcommand)]
+    pub action: Option<MigrateAction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum MigrateAction {
+    /// List every migration, applied or pending.
+    Status,
+    /// Roll back the last N applied migrations.
+    Down {
+        #[arg(value_parser = clap::value_parser!(u32).range(1..))]
+        n: u32,
+    },
+}
+
+/// `natter backup FILE`.
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+
+    /// Where to write the copy; must not exist.
+    pub file: PathBuf,
+}
+
+/// An admin command: the server's settings (it reaches the same database and
+/// Redis) and what to do.
+#[derive(Debug, Clone, Args)]
+pub struct AdminArgs<A: Subcommand> {
+    #[command(flatten)]
+    pub settings: Box<Settings>,
+
+    #[command(subcommand)]
+    pub action: A,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum UsersAction {
+    /// Newest accounts first: id, phone, name, created, banned.
+    List {
+        /// Most accounts to list.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// One account, by id or by phone number (E.164, such as +12125550100).
+    Show { user: String },
+    /// Bans an account: it cannot sign in, and every login ends now.
+    Ban { id: i64 },
+    /// Lifts a ban.
+    Unban { id: i64 },
+    /// Deletes an account as DELETE /api/auth/account does.
+    Delete { id: i64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum SessionsAction {
+    /// Ends every login session of a user; their sockets close.
+    Revoke { user: i64 },
 }
 
 /// `natter jobs [dead|retry ID|drop ID]`.

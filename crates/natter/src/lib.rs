@@ -6,6 +6,7 @@
 //! tests/layers.rs): `routes.rs` extracts and shapes, `service.rs` decides,
 //! `store.rs` queries, `dto.rs` holds the requests.
 
+pub mod admin;
 pub mod auth;
 pub mod background;
 pub mod cache;

@@ -1,11 +1,15 @@
-//! The `natter` command: `serve`, `migrate`, `config`, `jobs`.
+//! The `natter` command: `serve`, `migrate`, `config`, `jobs`, `backup`,
+//! `users`, `sessions`, `stats`.
 
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::ArgMatches;
-use natter::config::{self, Command, Config, LogFormat, LogSettings, Settings};
+use natter::admin::{Admin, sessions, stats, users};
+use natter::config::{
+    self, Command, Config, LogFormat, LogSettings, MigrateAction, MigrateArgs, Settings,
+};
 use natter::db::Db;
 use natter::jobs::admin;
 use tracing_subscriber::EnvFilter;
@@ -51,22 +55,41 @@ fn main() -> ExitCode {
 async fn run(command: Command, matches: &ArgMatches) -> anyhow::Result<()> {
     match command {
         Command::Serve(settings) => serve(*settings).await,
-        Command::Migrate(database) => {
-            let db = Db::connect(&database.url(), database.db_max_connections).await?;
-            db.migrate().await?;
-            db.close().await;
-            tracing::info!("migrations are up to date");
+        Command::Migrate(args) => migrate(args).await,
+        Command::Backup(args) => {
+            let db = Db::connect(&args.database.url(), 2).await?;
+            let result = db.backup_into(&args.file).await;
+            db.disconnect().await;
+            result?;
+            print_lines(vec![format!("backup written to {}", args.file.display())]);
+            Ok(())
+        }
+        Command::Users(args) => {
+            let admin = Admin::connect(*args.settings).await?;
+            let lines = users(&admin.state, &args.action).await;
+            admin.finish().await;
+            print_lines(lines?);
+            Ok(())
+        }
+        Command::Sessions(args) => {
+            let admin = Admin::connect(*args.settings).await?;
+            let lines = sessions(&admin.state, &args.action).await;
+            admin.finish().await;
+            print_lines(lines?);
+            Ok(())
+        }
+        Command::Stats(settings) => {
+            let admin = Admin::connect(*settings).await?;
+            let lines = stats(&admin.state).await;
+            admin.finish().await;
+            print_lines(lines?);
             Ok(())
         }
         Command::Jobs(args) => {
             let db = Db::connect(&args.database.url(), 2).await?;
             let lines = admin::run(&db, args.action.as_ref()).await;
             db.close().await;
-            // `natter jobs` exists to print; stdout is its output.
-            #[allow(clippy::print_stdout)]
-            for line in lines? {
-                println!("{line}");
-            }
+            print_lines(lines?);
             Ok(())
         }
         Command::Config(settings) => {
@@ -74,13 +97,44 @@ async fn run(command: Command, matches: &ArgMatches) -> anyhow::Result<()> {
             // folder, no generated secret.
             settings.check()?;
             let own = matches.subcommand_matches("config").unwrap_or(matches);
-            // `natter config` exists to print; stdout is its output.
-            #[allow(clippy::print_stdout)]
-            for line in config::describe(own, &settings) {
-                println!("{line}");
-            }
+            print_lines(config::describe(own, &settings));
             Ok(())
         }
+    }
+}
+
+/// `natter migrate [status|down N]`: with no action, runs what is pending.
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let database = args.database;
+    let db = Db::connect(&database.url(), database.db_max_connections).await?;
+    let result = match args.action {
+        None => db.migrate().await.map(|()| {
+            tracing::info!("migrations are up to date");
+        }),
+        Some(MigrateAction::Down { n }) => db.migrate_down(n).await.map(|()| {
+            tracing::info!(steps = n, "rolled back");
+        }),
+        Some(MigrateAction::Status) => db.migration_status().await.map(|all| {
+            print_lines(
+                all.iter()
+                    .map(|m| {
+                        let state = if m.applied { "applied" } else { "pending" };
+                        format!("{state:<8} {}", m.name)
+                    })
+                    .collect(),
+            );
+        }),
+    };
+    db.close().await;
+    Ok(result?)
+}
+
+/// The output of a command that exists to print (`config`, `jobs`, `users`,
+/// ...): stdout, one line each; its logs go to stderr.
+fn print_lines(lines: Vec<String>) {
+    #[allow(clippy::print_stdout)]
+    for line in lines {
+        println!("{line}");
     }
 }
 
@@ -97,10 +151,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     natter::shutdown_signal().await;
     tracing::info!("stop requested; finishing in-flight requests");
     running.shutdown_token().cancel();
+    let db = running.state.db.clone();
     // The grace period starts with the stop request, not with the server.
     match tokio::time::timeout(natter::SHUTDOWN_GRACE, running.wait()).await {
         Ok(result) => result?,
-        Err(_) => tracing::warn!("in-flight requests did not finish in time; exiting"),
+        Err(_) => {
+            tracing::warn!("in-flight requests did not finish in time; exiting");
+            // Still checkpoint SQLite's WAL, so the file alone is a backup.
+            db.close().await;
+        }
     }
     tracing::info!("stopped");
     Ok(())

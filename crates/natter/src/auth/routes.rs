@@ -29,9 +29,11 @@ pub async fn send_otp(
     Ok(Json(service::send_otp(&state, request, ip).await?))
 }
 
-/// Checks the code; signs in (creating the account on first use).
+/// Checks the code; signs in (creating the account on first use). A banned
+/// account (`natter users ban`) gets 403 and no session.
 #[utoipa::path(post, path = "/api/auth/verify-otp", tag = "auth", request_body = VerifyOtpRequest,
-    responses((status = 200, body = VerifyOtpResponse), (status = 400, description = "Invalid or expired OTP")))]
+    responses((status = 200, body = VerifyOtpResponse), (status = 400, description = "Invalid or expired OTP"),
+        (status = 403, description = "This account has been banned.")))]
 pub async fn verify_otp(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -5,6 +5,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use sea_orm::DatabaseTransaction;
+
 use super::dto::{SendOtpRequest, SendOtpResponse, VerifyOtpRequest, VerifyOtpResponse};
 use super::store;
 use crate::clock::{Timestamp, now_ms};
@@ -12,7 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::phone;
 use crate::ratelimit::{self, Limit};
 use crate::secrets::{constant_time_eq, hmac_sha256_hex, random_digits};
-use crate::sessions::service::open_session;
+use crate::sessions::service::open_session_on;
 use crate::sms::Sms;
 use crate::state::AppState;
 use crate::{devices, groups, messages, sessions, users};
@@ -143,7 +145,12 @@ pub async fn verify_otp(
         request.name.as_deref(),
     )
     .await?;
-    let tokens = open_session(state, user.id).await?;
+    // A banned account gets no session: checked on the row, in the
+    // transaction that opens it (users::require_not_banned_on).
+    let txn = state.db.begin().await?;
+    users::service::require_not_banned_on(&txn, user.id).await?;
+    let tokens = open_session_on(state, &txn, user.id).await?;
+    txn.commit().await?;
     Ok(VerifyOtpResponse {
         success: true,
         user: users::service::self_view(state, &user).await,
@@ -169,13 +176,49 @@ pub async fn logout(state: &AppState, user_id: i64, session_id: i64) -> ApiResul
 /// off the messages it sent and drops its photo (files nothing else shows are
 /// collected), frees the number.
 pub async fn delete_account(state: &AppState, user_id: i64) -> ApiResult<()> {
-    let txn = state.db.begin().await?;
-    sessions::service::end_all_sessions_on(&txn, user_id, "account_deleted").await?;
-    devices::service::remove_for_user(&txn, user_id).await?;
-    txn.commit().await?;
-    sessions::service::forget_user(state, user_id);
+    sign_out_everywhere(state, user_id, "account_deleted").await?;
     groups::service::leave_all(state, user_id).await?;
     messages::service::detach_media_of(state, user_id).await?;
     users::service::remove_avatar(state, user_id).await?;
     users::service::soft_delete(state, user_id).await
+}
+
+/// Ends every login session of a user and removes their push devices on
+/// `txn`; after the commit, `sessions::service::forget_user` closes their
+/// sockets on every node (what logout does for one session).
+async fn end_all_logins_on(txn: &DatabaseTransaction, user_id: i64, reason: &str) -> ApiResult<()> {
+    sessions::service::end_all_sessions_on(txn, user_id, reason).await?;
+    devices::service::remove_for_user(txn, user_id).await?;
+    Ok(())
+}
+
+/// Signs a user out everywhere: every session and push device in one
+/// transaction, then their sockets closed on every node. Account deletion and
+/// `natter sessions revoke` both end logins this way.
+pub async fn sign_out_everywhere(state: &AppState, user_id: i64, reason: &str) -> ApiResult<()> {
+    let txn = state.db.begin().await?;
+    end_all_logins_on(&txn, user_id, reason).await?;
+    txn.commit().await?;
+    sessions::service::forget_user(state, user_id);
+    Ok(())
+}
+
+/// Bans an account (`natter users ban`): it cannot sign in again (verify-otp
+/// answers 403) and every login it has ends, in the transaction that bans it.
+/// 404 if there is no such account.
+pub async fn ban(state: &AppState, user_id: i64) -> ApiResult<()> {
+    let txn = state.db.begin().await?;
+    users::service::set_banned_on(&txn, user_id, Some(now_ms())).await?;
+    end_all_logins_on(&txn, user_id, "banned").await?;
+    txn.commit().await?;
+    sessions::service::forget_user(state, user_id);
+    Ok(())
+}
+
+/// Lifts a ban; the user signs in again as before. 404 if there is no such account.
+pub async fn unban(state: &AppState, user_id: i64) -> ApiResult<()> {
+    let txn = state.db.begin().await?;
+    users::service::set_banned_on(&txn, user_id, None).await?;
+    txn.commit().await?;
+    Ok(())
 }

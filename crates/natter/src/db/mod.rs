@@ -6,7 +6,9 @@
 //! fairly, instead of spinning on SQLITE_BUSY) and a separate pool for reads;
 //! on the server databases both handles are the same pool.
 
+pub mod backup;
 pub mod entities;
+pub mod migrate;
 pub mod migrations;
 #[cfg(test)]
 pub mod testing;
@@ -21,7 +23,6 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
     DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
-use sea_orm_migration::MigratorTrait;
 use tokio::sync::Mutex;
 
 use crate::config::redact_url;
@@ -57,6 +58,8 @@ pub struct Db {
     /// database's log lock (synclog/). Waiters queue here, holding no
     /// connection, so they cannot starve the pool the lock holder still needs.
     pub log_gate: Arc<Mutex<()>>,
+    /// DATABASE_URL, for connections outside the pools (the migration lock's).
+    url: Arc<str>,
 }
 
 impl Db {
@@ -76,6 +79,7 @@ impl Db {
                 read,
                 write,
                 log_gate: Default::default(),
+                url: url.into(),
             });
         }
         // One plain connection first: the pool retries a refused connection
@@ -91,12 +95,8 @@ impl Db {
             read: pool.clone(),
             write: pool,
             log_gate: Default::default(),
+            url: url.into(),
         })
-    }
-
-    /// Runs every pending migration.
-    pub async fn migrate(&self) -> Result<(), DbErr> {
-        migrations::Migrator::up(&self.write, None).await
     }
 
     /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`, so the write
@@ -127,6 +127,13 @@ impl Db {
                 tracing::warn!(error = %err, "could not checkpoint the SQLite WAL");
             }
         }
+        self.disconnect().await;
+    }
+
+    /// Closes the pools without a checkpoint: for a command that ran beside a
+    /// server (`natter backup`, `natter users`), where a TRUNCATE checkpoint
+    /// would hold the server's writers back until every reader moved on.
+    pub async fn disconnect(&self) {
         let _ = self.read.close_by_ref().await;
         if self.backend == DbBackend::Sqlite {
             let _ = self.write.close_by_ref().await;

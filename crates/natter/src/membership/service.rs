@@ -229,3 +229,8 @@ pub async fn current_participant(
         .await?
         .filter(|p| p.left_at.is_none()))
 }
+
+/// How many chats exist (`natter stats`).
+pub async fn count_chats(state: &AppState) -> ApiResult<u64> {
+    Ok(store::count_chats(&state.db.read).await?)
+}

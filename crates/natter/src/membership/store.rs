@@ -409,3 +409,12 @@ pub async fn muted_among(
     })
     .await
 }
+
+/// Chats not deleted (`natter stats`).
+pub async fn count_chats(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    chat::Entity::find()
+        .filter(chat::Column::DeletedAt.is_null())
+        .count(db)
+        .await
+}

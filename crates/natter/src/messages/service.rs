@@ -729,3 +729,8 @@ pub async fn post_system(
     .await?;
     Ok(view)
 }
+
+/// How many messages are stored, deleted ones aside (`natter stats`).
+pub async fn count(state: &AppState) -> ApiResult<u64> {
+    Ok(store::count_messages(&state.db.read).await?)
+}

@@ -444,3 +444,12 @@ pub async fn senders_between(
         .all(db)
         .await
 }
+
+/// Messages not deleted (`natter stats`).
+pub async fn count_messages(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    message::Entity::find()
+        .filter(message::Column::DeletedAt.is_null())
+        .count(db)
+        .await
+}

@@ -1,5 +1,6 @@
-//! Operations: /health, /ready, /metrics.
+//! Operations: /health, /ready, /metrics, and each node's socket count (nodes.rs).
 
+pub mod nodes;
 pub mod routes;
 
 use utoipa_axum::router::OpenApiRouter;

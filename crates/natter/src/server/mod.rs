@@ -282,6 +282,8 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
             .spawn(batcher.run(events, background.jobs.stop_token()));
     }
     front.spawn(run_liveness(sockets.clone(), front.stop_token()));
+    // This node's socket count, for `natter stats` (ops/nodes.rs).
+    front.spawn(ops::nodes::report(state.clone(), front.stop_token()));
     let messages = MessagesState {
         app: state.clone(),
         writer,

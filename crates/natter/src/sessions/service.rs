@@ -42,13 +42,16 @@ pub struct Authenticated {
     pub token_id: i64,
 }
 
-/// A new login session (a device signing in) with a fresh token pair.
-pub async fn open_session(state: &AppState, user_id: i64) -> ApiResult<TokenPair> {
-    let txn = state.db.begin().await?;
-    let session_id = store::insert_session(&txn, user_id, now_ms()).await?;
-    let pair = issue_pair(state, &txn, user_id, session_id).await?;
-    txn.commit().await?;
-    Ok(pair)
+/// A new login session (a device signing in) with a fresh token pair, on
+/// `conn`: the caller's transaction, which checks the account may sign in
+/// (not banned) first.
+pub async fn open_session_on(
+    state: &AppState,
+    conn: &impl ConnectionTrait,
+    user_id: i64,
+) -> ApiResult<TokenPair> {
+    let session_id = store::insert_session(conn, user_id, now_ms()).await?;
+    issue_pair(state, conn, user_id, session_id).await
 }
 
 async fn issue_pair(

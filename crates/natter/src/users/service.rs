@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use sea_orm::ActiveValue::Set;
+use sea_orm::ConnectionTrait;
 
 use super::dto::{UpdatePrivacyRequest, UpdateProfileRequest};
 use super::store;
@@ -399,4 +400,45 @@ pub async fn record_presence(
     Ok(store::find_active(&state.db.read, user_id)
         .await?
         .map(|user| (Visibility::parse(&user.privacy_last_seen), now)))
+}
+
+const BANNED: &str = "This account has been banned.";
+
+/// 403 if the account is banned, checked on `conn` (the transaction that opens
+/// a login session) with the user's row locked, so a ban committing meanwhile
+/// either is seen here or waits and then revokes the new session too.
+pub async fn require_not_banned_on(conn: &impl ConnectionTrait, user_id: i64) -> ApiResult<()> {
+    match store::lock_active(conn, user_id).await? {
+        Some(user) if user.banned_at.is_some() => Err(ApiError::Forbidden(BANNED.into())),
+        _ => Ok(()),
+    }
+}
+
+/// Bans (`Some(time)`) or unbans (`None`) an account on `conn`; 404 if there
+/// is no such account (or it was deleted).
+pub async fn set_banned_on(
+    conn: &impl ConnectionTrait,
+    user_id: i64,
+    banned_at: Option<i64>,
+) -> ApiResult<()> {
+    if store::set_banned(conn, user_id, banned_at, now_ms()).await? {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("User"))
+    }
+}
+
+/// Accounts not deleted, newest first (`natter users list`).
+pub async fn list_newest(state: &AppState, limit: u64) -> ApiResult<Vec<user::Model>> {
+    Ok(store::list_newest(&state.db.read, limit).await?)
+}
+
+/// Any account by id, deleted ones included (`natter users show`).
+pub async fn find_any(state: &AppState, id: i64) -> ApiResult<Option<user::Model>> {
+    Ok(store::find_any(&state.db.read, id).await?)
+}
+
+/// Accounts not deleted (`natter stats`).
+pub async fn count_active(state: &AppState) -> ApiResult<u64> {
+    Ok(store::count_active(&state.db.read).await?)
 }

@@ -200,3 +200,45 @@ pub async fn blocked_by(
     })
     .await
 }
+
+/// Accounts not deleted, newest first, for `natter users list`.
+pub async fn list_newest(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<user::Model>, DbErr> {
+    use sea_orm::QueryOrder;
+    user::Entity::find()
+        .filter(user::Column::DeletedAt.is_null())
+        .order_by_desc(user::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Any account by id, deleted ones included (`natter users show`).
+pub async fn find_any(db: &impl ConnectionTrait, id: i64) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find_by_id(id).one(db).await
+}
+
+/// Sets or clears `banned_at` on an account not deleted; false if there is none.
+pub async fn set_banned(
+    db: &impl ConnectionTrait,
+    id: i64,
+    banned_at: Option<i64>,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let done = user::Entity::update_many()
+        .col_expr(user::Column::BannedAt, Expr::value(banned_at))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(id))
+        .filter(user::Column::DeletedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected > 0)
+}
+
+/// Accounts not deleted.
+pub async fn count_active(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    user::Entity::find()
+        .filter(user::Column::DeletedAt.is_null())
+        .count(db)
+        .await
+}

@@ -6,7 +6,9 @@
 
 mod common;
 
+mod admin;
 mod auth;
+mod backup;
 mod calls;
 mod chats;
 mod cluster;
@@ -21,6 +23,7 @@ mod lifecycle;
 mod media;
 mod media_routes;
 mod messages;
+mod migrate;
 mod openapi;
 mod ops;
 mod pruning;

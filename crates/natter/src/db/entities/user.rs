@@ -25,6 +25,8 @@ pub struct Model {
     pub deleted_at: Option<i64>,
     /// The media row the photo holds a reference on.
     pub avatar_media_id: Option<i64>,
+    /// Set by `natter users ban`: the user cannot sign in (verify-otp 403).
+    pub banned_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -106,3 +106,33 @@ impl NatterProcess {
             .expect("exit status")
     }
 }
+
+/// What a one-shot `natter` command printed, and how it exited.
+pub struct CliOutput {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `natter ARGS` to completion with exactly these settings (nothing
+/// inherited but PATH), as an operator would from a shell.
+pub async fn run_cli(args: &[&str], env: &[(&str, String)]) -> CliOutput {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_natter"));
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .kill_on_drop(true);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
+        .await
+        .expect("natter finishes within two minutes")
+        .expect("natter runs");
+    CliOutput {
+        success: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
