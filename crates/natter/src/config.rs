@@ -1181,9 +1181,13 @@ mod tests {
             serve_settings(&["--cors-allowed-origins", "*"]).cors_allowed_origins,
             ["*"]
         );
-        for bad in ["example.com", "https://example.com/app", "ftp://x", "https://"] {
-            let parsed =
-                Cli::try_parse_from(["natter", "serve", "--cors-allowed-origins", bad]);
+        for bad in [
+            "example.com",
+            "https://example.com/app",
+            "ftp://x",
+            "https://",
+        ] {
+            let parsed = Cli::try_parse_from(["natter", "serve", "--cors-allowed-origins", bad]);
             assert!(parsed.is_err(), "{bad} must be refused");
         }
     }

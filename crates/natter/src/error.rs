@@ -337,6 +337,9 @@ mod tests {
         let err = anyhow::Error::new(refused).context("rate limiter");
         assert_eq!(ApiError::Internal(err).dependency_down(), Some("Redis"));
         let other = anyhow::anyhow!("a bug");
-        assert_eq!(ApiError::Internal(other).status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            ApiError::Internal(other).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

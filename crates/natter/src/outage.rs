@@ -6,10 +6,10 @@
 //! that meets the same failure thousands of times (every send while Redis is
 //! down) would otherwise write a line per attempt.
 
-use std::time::Duration;
+use std::fmt::Display;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use tokio::time::Instant;
 
 /// Longest silence between two warnings about one ongoing outage.
 pub const REMIND_EVERY: Duration = Duration::from_secs(30);
@@ -32,7 +32,10 @@ impl Throttle {
     /// `Some(suppressed)` when a line may be written now (with the number of
     /// lines held back since the last one), None when it must be held back.
     pub fn allow(&self) -> Option<u64> {
-        let now = Instant::now();
+        self.allow_at(Instant::now())
+    }
+
+    fn allow_at(&self, now: Instant) -> Option<u64> {
         let mut state = self.state.lock();
         match &mut *state {
             Some((last, held)) if now.duration_since(*last) < self.period => {
@@ -73,8 +76,11 @@ impl Outage {
 
     /// An attempt failed: warns at the first failure of an outage and then at
     /// most every [`REMIND_EVERY`].
-    pub fn failed(&self, error: &dyn std::fmt::Display) {
-        let now = Instant::now();
+    pub fn failed(&self, error: &dyn Display) {
+        self.failed_at(error, Instant::now());
+    }
+
+    fn failed_at(&self, error: &dyn Display, now: Instant) {
         let mut state = self.state.lock();
         match &mut *state {
             None => {
@@ -127,32 +133,35 @@ impl Outage {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn a_throttle_lets_one_line_through_per_period() {
+    #[test]
+    fn a_throttle_lets_one_line_through_per_period() {
         let throttle = Throttle::new(Duration::from_secs(30));
-        assert_eq!(throttle.allow(), Some(0));
-        assert_eq!(throttle.allow(), None);
-        assert_eq!(throttle.allow(), None);
-        tokio::time::advance(Duration::from_secs(31)).await;
-        assert_eq!(throttle.allow(), Some(2), "the held-back lines are counted");
-        assert_eq!(throttle.allow(), None);
+        let start = Instant::now();
+        assert_eq!(throttle.allow_at(start), Some(0));
+        assert_eq!(throttle.allow_at(start + Duration::from_secs(1)), None);
+        assert_eq!(throttle.allow_at(start + Duration::from_secs(29)), None);
+        let later = start + Duration::from_secs(31);
+        assert_eq!(
+            throttle.allow_at(later),
+            Some(2),
+            "the held-back lines are counted"
+        );
+        assert_eq!(throttle.allow_at(later), None);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn an_outage_warns_once_then_reminds_and_ends() {
+    #[test]
+    fn an_outage_warns_once_then_reminds_and_ends() {
         let outage = Outage::new("test dependency");
         outage.recovered();
         assert!(!outage.is_down(), "nothing was down");
-        outage.failed(&"refused");
-        for _ in 0..10 {
-            tokio::time::advance(Duration::from_secs(1)).await;
-            outage.failed(&"refused");
+        let start = Instant::now();
+        for second in 0..=10 {
+            outage.failed_at(&"refused", start + Duration::from_secs(second));
         }
         let down = outage.state.lock().expect("down");
         assert_eq!(down.failures, 11);
         assert_eq!(down.warned, down.since, "no reminder within 30 s");
-        tokio::time::advance(REMIND_EVERY).await;
-        outage.failed(&"refused");
+        outage.failed_at(&"refused", start + Duration::from_secs(31));
         let reminded = outage.state.lock().expect("down");
         assert!(reminded.warned > reminded.since, "a reminder after 30 s");
         outage.recovered();

@@ -836,7 +836,11 @@ impl Connection {
             self.whisper_window = (now, 0);
         }
         if self.whisper_window.1 >= limit {
-            self.log_rejected(codes::CLIENT_EVENT_RATE_LIMIT, &channel, "client event rate limit");
+            self.log_rejected(
+                codes::CLIENT_EVENT_RATE_LIMIT,
+                &channel,
+                "client event rate limit",
+            );
             self.replies.push(protocol::error(
                 Some(codes::CLIENT_EVENT_RATE_LIMIT),
                 "Client event rejected: rate limit",

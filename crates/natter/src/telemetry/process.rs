@@ -162,7 +162,10 @@ mod linux {
             let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
                           Max open files            1024                 524288               files\n";
             assert_eq!(soft_limit(limits, "Max open files"), Some(1024.0));
-            assert_eq!(boot_time("cpu  1 2 3\nbtime 1764748800\n"), Some(1_764_748_800.0));
+            assert_eq!(
+                boot_time("cpu  1 2 3\nbtime 1764748800\n"),
+                Some(1_764_748_800.0)
+            );
         }
 
         #[test]

@@ -44,10 +44,17 @@ fn assert_security_headers(headers: &HeaderMap, what: &str) {
         ("referrer-policy", "no-referrer"),
         ("x-frame-options", "DENY"),
     ] {
-        assert_eq!(headers.get(name).map(HeaderValue::as_bytes), Some(value.as_bytes()), "{name} on {what}");
+        assert_eq!(
+            headers.get(name).map(HeaderValue::as_bytes),
+            Some(value.as_bytes()),
+            "{name} on {what}"
+        );
     }
     let csp = headers["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("frame-ancestors 'none'"), "CSP on {what}: {csp}");
+    assert!(
+        csp.contains("frame-ancestors 'none'"),
+        "CSP on {what}: {csp}"
+    );
 }
 
 #[cfg(unix)]
@@ -75,7 +82,11 @@ async fn generated_secrets_and_the_outbox_are_the_owners_alone() {
     // An existing key made readable by hand is kept (and warned about): the
     // server still starts with it, and so tokens stay valid.
     let key = std::fs::read_to_string(dir.join("app.key")).unwrap();
-    std::fs::set_permissions(dir.join("app.key"), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(
+        dir.join("app.key"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
     let settings = crate::common::test_settings(&dir);
     let mut settings = settings;
     settings.app_key = None;
@@ -89,7 +100,10 @@ async fn every_response_carries_the_security_headers() {
     let url = server.url();
     let health = get(&format!("{url}/health"), &[]).await;
     assert_security_headers(health.headers(), "/health");
-    assert!(health.headers().get("strict-transport-security").is_none(), "no HSTS over plain HTTP");
+    assert!(
+        health.headers().get("strict-transport-security").is_none(),
+        "no HSTS over plain HTTP"
+    );
     let missing = get(&format!("{url}/api/nothing"), &[]).await;
     assert_eq!(missing.status(), 404);
     assert_security_headers(missing.headers(), "a 404");
@@ -108,9 +122,15 @@ async fn every_response_carries_the_security_headers() {
     assert!(csp.contains("script-src 'self'"), "{csp}");
     server.stop().await;
 
-    let tls = TestServer::start_with(Backend::Sqlite, |s| s.app_url = "https://chat.example.com".into()).await;
+    let tls = TestServer::start_with(Backend::Sqlite, |s| {
+        s.app_url = "https://chat.example.com".into()
+    })
+    .await;
     let health = get(&format!("{}/health", tls.url()), &[]).await;
-    assert_eq!(health.headers()["strict-transport-security"], "max-age=31536000");
+    assert_eq!(
+        health.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
     tls.stop().await;
 }
 
@@ -131,8 +151,17 @@ async fn cors_allows_only_the_configured_origins() {
     // Default: no origin is allowed (the page natter serves is same-origin).
     let closed = TestServer::start(Backend::Sqlite).await;
     let answer = preflight(&closed.url(), "https://evil.example").await;
-    assert!(answer.headers().get("access-control-allow-origin").is_none());
-    let plain = get(&format!("{}/health", closed.url()), &[("origin", "https://evil.example")]).await;
+    assert!(
+        answer
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let plain = get(
+        &format!("{}/health", closed.url()),
+        &[("origin", "https://evil.example")],
+    )
+    .await;
     assert!(plain.headers().get("access-control-allow-origin").is_none());
     closed.stop().await;
 
@@ -141,18 +170,38 @@ async fn cors_allows_only_the_configured_origins() {
     })
     .await;
     let answer = preflight(&listed.url(), "https://app.example.com").await;
-    assert_eq!(answer.headers()["access-control-allow-origin"], "https://app.example.com");
-    let allowed = answer.headers()["access-control-allow-headers"].to_str().unwrap();
-    assert!(allowed.to_lowercase().contains("authorization"), "{allowed}");
+    assert_eq!(
+        answer.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let allowed = answer.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap();
+    assert!(
+        allowed.to_lowercase().contains("authorization"),
+        "{allowed}"
+    );
     let other = preflight(&listed.url(), "https://evil.example").await;
     assert!(other.headers().get("access-control-allow-origin").is_none());
-    let plain = get(&format!("{}/health", listed.url()), &[("origin", "https://app.example.com")]).await;
-    assert_eq!(plain.headers()["access-control-allow-origin"], "https://app.example.com");
-    let exposed = plain.headers()["access-control-expose-headers"].to_str().unwrap();
+    let plain = get(
+        &format!("{}/health", listed.url()),
+        &[("origin", "https://app.example.com")],
+    )
+    .await;
+    assert_eq!(
+        plain.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let exposed = plain.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap();
     assert!(exposed.contains("x-request-id"), "{exposed}");
     listed.stop().await;
 
-    let any = TestServer::start_with(Backend::Sqlite, |s| s.cors_allowed_origins = vec!["*".into()]).await;
+    let any = TestServer::start_with(Backend::Sqlite, |s| {
+        s.cors_allowed_origins = vec!["*".into()]
+    })
+    .await;
     let answer = preflight(&any.url(), "https://anyone.example").await;
     assert_eq!(answer.headers()["access-control-allow-origin"], "*");
     any.stop().await;
@@ -161,13 +210,24 @@ async fn cors_allows_only_the_configured_origins() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_can_ask_for_a_token() {
     let token = "a-metrics-token-of-some-length";
-    let server = TestServer::start_with(Backend::Sqlite, |s| s.metrics_token = Some(token.into())).await;
+    let server =
+        TestServer::start_with(Backend::Sqlite, |s| s.metrics_token = Some(token.into())).await;
     let url = format!("{}/metrics", server.url());
     let none = get(&url, &[]).await;
     assert_eq!(none.status(), 401);
-    assert_eq!(none.headers()["www-authenticate"], "Bearer realm=\"metrics\"");
-    assert_eq!(none.json::<serde_json::Value>().await.unwrap()["message"], "Unauthenticated.");
-    let wrong = get(&url, &[("authorization", "Bearer a-metrics-token-of-some-lengtX")]).await;
+    assert_eq!(
+        none.headers()["www-authenticate"],
+        "Bearer realm=\"metrics\""
+    );
+    assert_eq!(
+        none.json::<serde_json::Value>().await.unwrap()["message"],
+        "Unauthenticated."
+    );
+    let wrong = get(
+        &url,
+        &[("authorization", "Bearer a-metrics-token-of-some-lengtX")],
+    )
+    .await;
     assert_eq!(wrong.status(), 401);
     let right = get(&url, &[("authorization", &format!("Bearer {token}"))]).await;
     assert_eq!(right.status(), 200);
@@ -183,10 +243,21 @@ async fn metrics_can_live_on_an_address_of_their_own() {
     .await;
     let public = get(&format!("{}/metrics", server.url()), &[]).await;
     assert_eq!(public.status(), 404, "not on the public port");
-    let addr = server.running.as_ref().unwrap().metrics_addr.expect("bound");
+    let addr = server
+        .running
+        .as_ref()
+        .unwrap()
+        .metrics_addr
+        .expect("bound");
     let private = get(&format!("http://{addr}/metrics"), &[]).await;
     assert_eq!(private.status(), 200);
-    assert!(private.text().await.unwrap().contains("process_resident_memory_bytes"));
+    assert!(
+        private
+            .text()
+            .await
+            .unwrap()
+            .contains("process_resident_memory_bytes")
+    );
     let elsewhere = get(&format!("http://{addr}/api/user/profile"), &[]).await;
     assert_eq!(elsewhere.status(), 404, "nothing but /metrics there");
     server.stop().await;

@@ -34,7 +34,10 @@ impl RedisServer {
             let _ = child.start_kill();
             let _ = child.wait().await;
         }
-        assert!(!answers(self.port).await, "Redis still answers after the kill");
+        assert!(
+            !answers(self.port).await,
+            "Redis still answers after the kill"
+        );
     }
 
     /// Starts it again on the same port (empty: nothing is saved).
