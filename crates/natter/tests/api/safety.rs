@@ -75,23 +75,33 @@ async fn generated_secrets_and_the_outbox_are_the_owners_alone() {
     .await;
     let dir = server.storage_dir().to_path_buf();
     server.sign_up("Ann").await;
-    for file in ["app.key", "reverb.secret", "natter.db", "outbox.jsonl"] {
+    for file in [
+        "app.key",
+        "reverb.secret",
+        "natter.db",
+        "natter.db-wal",
+        "outbox.jsonl",
+    ] {
         assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
     }
-    server.stop().await;
-    // An existing key made readable by hand is kept (and warned about): the
-    // server still starts with it, and so tokens stay valid.
+    // An existing key made readable by hand is kept (and warned about): a
+    // server starting on this folder uses it, and so tokens stay valid.
     let key = std::fs::read_to_string(dir.join("app.key")).unwrap();
     std::fs::set_permissions(
         dir.join("app.key"),
         std::os::unix::fs::PermissionsExt::from_mode(0o644),
     )
     .unwrap();
-    let settings = crate::common::test_settings(&dir);
-    let mut settings = settings;
+    let mut settings = crate::common::test_settings(&dir);
     settings.app_key = None;
     let config = natter::config::Config::resolve(settings).unwrap();
     assert_eq!(config.app_key, key);
+    assert_eq!(
+        mode(&dir.join("app.key")),
+        0o644,
+        "warned about, not changed"
+    );
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
