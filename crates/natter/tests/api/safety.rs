@@ -11,8 +11,9 @@ use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderValue};
 
 use crate::backend_tests;
+use crate::common::process::NatterProcess;
 use crate::common::redis_server::RedisServer;
-use crate::common::{Backend, TestServer, TestUser, unique_phone, user_socket};
+use crate::common::{Backend, TestServer, TestUser, sign_up_at, unique_phone, user_socket};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -275,6 +276,107 @@ async fn metrics_can_live_on_an_address_of_their_own() {
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "the metrics listener stops with the server"
     );
+}
+
+/// Sockets' lives at debug level with their id, user and close code, and a
+/// Redis outage logged once (not once a second) with its length when it ends:
+/// read from the JSON log of a natter process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_and_redis_outages_are_logged_once_each() {
+    let mut redis = RedisServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox.jsonl");
+    let node = NatterProcess::spawn(&[
+        ("STORAGE_DIR", dir.path().display().to_string()),
+        ("REDIS_URL", redis.url()),
+        ("REVERB_APP_SECRET", "logs-secret".into()),
+        ("APP_KEY", "logs-app-key-that-is-at-least-32-chars".into()),
+        ("SMS_DRIVER", "outbox".into()),
+        ("SMS_OUTBOX_PATH", outbox.display().to_string()),
+        ("LOG_LEVEL", "info,natter=debug".into()),
+        ("CLIENT_EVENTS_PER_SECOND", "1".into()),
+        ("WS_MAX_FRAME_BYTES", "256".into()),
+    ])
+    .await;
+    let ann = sign_up_at(&Client::new(&node.url), &outbox, "Ann").await;
+    let channel = format!("private-user.{}", ann.id);
+
+    // 4301: the second client event within a second; 1009: a frame too large.
+    let mut flooding = user_socket(&node.url, &ann).await;
+    for _ in 0..2 {
+        flooding
+            .whisper(&channel, "client-typing", serde_json::json!({}))
+            .await
+            .unwrap();
+    }
+    let refused = flooding
+        .expect("pusher:error", None, WAIT)
+        .await
+        .expect("4301");
+    assert_eq!(refused.data["code"], 4301);
+    flooding.send_text(&"x".repeat(1024)).await.unwrap();
+    flooding.drain(Duration::from_secs(1)).await;
+    assert_eq!(flooding.closed().map(|c| c.code), Some(1009));
+    // 4009: the login that authorised the socket ends.
+    let mut signed_out = user_socket(&node.url, &ann).await;
+    ann.client.logout().await.unwrap();
+    signed_out.drain(Duration::from_secs(2)).await;
+    assert_eq!(signed_out.closed().map(|c| c.code), Some(4009));
+
+    let socket = |entry: &serde_json::Value, id: &str| entry["socket"].as_str() == Some(id);
+    for id in [flooding.socket_id(), signed_out.socket_id()] {
+        assert!(
+            node.log_entries("socket connected")
+                .iter()
+                .any(|e| socket(e, id)),
+            "{id} connected"
+        );
+        assert!(
+            node.log_entries("socket subscribed")
+                .iter()
+                .any(|e| socket(e, id) && e["user"] == ann.id && e["channel"] == channel.as_str()),
+            "{id} subscribed"
+        );
+    }
+    let rejected = node.log_entries("socket event rejected");
+    assert!(
+        rejected
+            .iter()
+            .any(|e| socket(e, flooding.socket_id()) && e["code"] == 4301),
+        "{rejected:?}"
+    );
+    let closed = node.log_entries("socket closed by the server");
+    for (id, code) in [(flooding.socket_id(), 1009), (signed_out.socket_id(), 4009)] {
+        assert!(
+            closed
+                .iter()
+                .any(|e| socket(e, id) && e["user"] == ann.id && e["close_code"] == code),
+            "{id} closed with {code}: {closed:?}"
+        );
+    }
+
+    // Four seconds without Redis: one warning, not four; then its length.
+    redis.kill().await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    redis.restart().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while node.log_entries("Redis subscription restored").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no end of the outage logged"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(node.log_entries("Redis subscription lost").len(), 1);
+    assert!(node.log_entries("Redis subscription still down").is_empty());
+    let restored = &node.log_entries("Redis subscription restored")[0];
+    let lasted = restored["down_for_secs"].as_f64().unwrap();
+    assert!((3.5..15.0).contains(&lasted), "{restored}");
+    assert!(
+        restored["failures"].as_u64().unwrap() >= 3,
+        "retried about once a second: {restored}"
+    );
+    node.terminate().await;
 }
 
 /// A client of `user` pointed at another node.
