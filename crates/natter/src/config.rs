@@ -192,6 +192,16 @@ pub struct Settings {
     #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8000")]
     pub http_addr: SocketAddr,
 
+    /// PEM file with the TLS certificate chain (leaf first). With TLS_KEY, HTTP_ADDR serves HTTPS
+    /// and WSS instead of plain HTTP; both files are read again on SIGHUP. Unset: plain HTTP
+    /// (put natter behind a TLS-terminating proxy, docs/deployment.md).
+    #[arg(long, env = "TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM file with the private key of TLS_CERT (PKCS#8, PKCS#1 or SEC1). Set both or neither.
+    #[arg(long, env = "TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
     /// Public base URL of this server, used in invite links.
     #[arg(long, env = "APP_URL", default_value = "http://localhost:8000")]
     pub app_url: String,
@@ -780,15 +790,17 @@ impl Config {
         })
     }
 
-    /// Whether browsers reach this server over TLS: APP_URL is `https://` (natter
-    /// behind a TLS proxy, or serving TLS itself, whose public URL is https too).
+    /// Whether browsers reach this server over TLS: natter serves TLS itself
+    /// (TLS_CERT), or APP_URL is `https://` (a TLS proxy in front).
     /// Decides the Strict-Transport-Security header; browsers ignore it over
     /// plain HTTP anyway, so a proxy that terminates TLS is covered as well.
     pub fn public_tls(&self) -> bool {
-        self.settings
-            .app_url
-            .get(..8)
-            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+        self.settings.tls_cert.is_some()
+            || self
+                .settings
+                .app_url
+                .get(..8)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
     }
 
     pub fn otp_ttl(&self) -> Duration {
@@ -880,6 +892,11 @@ impl Config {
 }
 
 fn check_cross_field(settings: &Settings) -> Result<(), SettingError> {
+    match (&settings.tls_cert, &settings.tls_key) {
+        (Some(_), None) => return Err(setting_error("TLS_KEY", "must be set with TLS_CERT")),
+        (None, Some(_)) => return Err(setting_error("TLS_CERT", "must be set with TLS_KEY")),
+        _ => {}
+    }
     if settings
         .calls
         .turn_secret
