@@ -19,7 +19,7 @@ use clap::builder::ValueParser;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{ArgAction, ArgMatches, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::secrets::random_token;
+use crate::secrets::{random_token, warn_if_loose, write_private};
 
 /// natter: a self-hostable WhatsApp-style messaging backend.
 ///
@@ -444,6 +444,25 @@ fn parse_trusted_proxies(text: &str) -> Result<TrustedProxies, String> {
     Ok(TrustedProxies::Networks(networks))
 }
 
+/// One entry of CORS_ALLOWED_ORIGINS: `*`, or `scheme://host[:port]` as a browser
+/// sends it in `Origin` (lower case, no path; a trailing `/` is dropped).
+fn parse_origin(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text == "*" {
+        return Ok(text.to_string());
+    }
+    let origin = text.trim_end_matches('/').to_ascii_lowercase();
+    let host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    match host {
+        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '@', ' ']) => Ok(origin),
+        _ => Err(format!(
+            "{text:?} is not an origin: expected `*` or scheme://host[:port] (http or https, no path)"
+        )),
+    }
+}
+
 /// Everything `natter serve` needs.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -608,6 +627,22 @@ pub struct Settings {
     /// (ignored when TRUSTED_PROXIES is set). Kept so existing `.env` files keep working.
     #[arg(long, env = "TRUST_PROXY_HEADERS", default_value_t = false)]
     pub trust_proxy_headers: bool,
+    /// Origins whose web pages may call the API from a browser (CORS), comma-separated
+    /// (`https://app.example.com,http://localhost:5173`); `*` allows every origin. Unset:
+    /// none. The web client natter serves is same-origin and mobile apps are not browsers,
+    /// so neither needs an entry.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_allowed_origins: Vec<String>,
+
+    /// Serve `/metrics` on an address of its own (`127.0.0.1:9100`), for a scraper on a
+    /// private network; HTTP_ADDR then answers 404 there. Unset: `/metrics` is on HTTP_ADDR.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
+    /// Require `Authorization: Bearer <token>` on `/metrics` (at least 16 characters),
+    /// wherever it is served. Unset: no token asked.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 
     /// Most messages written in one group-commit transaction.
     #[arg(long, env = "WRITER_MAX_BATCH", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096))]
@@ -1057,6 +1092,19 @@ impl Config {
         })
     }
 
+    /// Whether browsers reach this server over TLS: natter serves TLS itself
+    /// (TLS_CERT), or APP_URL is `https://` (a TLS proxy in front).
+    /// Decides the Strict-Transport-Security header; browsers ignore it over
+    /// plain HTTP anyway, so a proxy that terminates TLS is covered as well.
+    pub fn public_tls(&self) -> bool {
+        self.settings.tls_cert.is_some()
+            || self
+                .settings
+                .app_url
+                .get(..8)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+    }
+
     pub fn otp_ttl(&self) -> Duration {
         Duration::from_secs(self.settings.otp_ttl)
     }
@@ -1225,6 +1273,16 @@ fn check_cross_field(settings: &Settings) -> Result<(), SettingError> {
             format!("{:?} must start with http:// or https://", settings.app_url),
         ));
     }
+    if settings
+        .metrics_token
+        .as_ref()
+        .is_some_and(|token| token.len() < 16)
+    {
+        return Err(setting_error(
+            "METRICS_TOKEN",
+            "must be at least 16 characters",
+        ));
+    }
     Ok(())
 }
 
@@ -1315,12 +1373,16 @@ fn check_push(settings: &Settings) -> Result<(), SettingError> {
 
 /// Reads a secret from `path`, generating and saving one on first use so that restarts keep
 /// the same value (tokens and signed URLs stay valid).
+/// The file is the owner's alone (0600); one found readable by others is warned about.
 fn generated_secret(path: &Path, name: &'static str) -> Result<String, SettingError> {
     match std::fs::read_to_string(path) {
-        Ok(existing) if !existing.trim().is_empty() => Ok(existing.trim().to_string()),
+        Ok(existing) if !existing.trim().is_empty() => {
+            warn_if_loose(path, name);
+            Ok(existing.trim().to_string())
+        }
         _ => {
             let secret = random_token(48);
-            std::fs::write(path, &secret).map_err(|e| {
+            write_private(path, &secret).map_err(|e| {
                 setting_error(
                     name,
                     format!("cannot save generated value to {}: {e}", path.display()),
@@ -1423,6 +1485,60 @@ mod tests {
         assert_eq!(err.name, "WEB_DEV_SHOW_CODES");
         let outbox = serve_settings(&["--web-dev-show-codes", "1", "--sms-driver", "outbox"]);
         assert!(check_cross_field(&outbox).is_ok());
+    }
+
+    #[test]
+    fn cors_origins_are_checked_and_normalised() {
+        assert!(serve_settings(&[]).cors_allowed_origins.is_empty());
+        let settings = serve_settings(&[
+            "--cors-allowed-origins",
+            "https://App.example.com/,http://localhost:5173",
+        ]);
+        assert_eq!(
+            settings.cors_allowed_origins,
+            ["https://app.example.com", "http://localhost:5173"]
+        );
+        assert_eq!(
+            serve_settings(&["--cors-allowed-origins", "*"]).cors_allowed_origins,
+            ["*"]
+        );
+        for bad in [
+            "example.com",
+            "https://example.com/app",
+            "ftp://x",
+            "https://",
+        ] {
+            let parsed = Cli::try_parse_from(["natter", "serve", "--cors-allowed-origins", bad]);
+            assert!(parsed.is_err(), "{bad} must be refused");
+        }
+    }
+
+    #[test]
+    fn a_metrics_token_must_be_long() {
+        let short = serve_settings(&["--metrics-token", "short"]);
+        let err = check_cross_field(&short).expect_err("must refuse");
+        assert_eq!(err.name, "METRICS_TOKEN");
+        let long = serve_settings(&["--metrics-token", "a-long-enough-metrics-token"]);
+        assert!(check_cross_field(&long).is_ok());
+    }
+
+    #[test]
+    fn hsts_follows_the_public_scheme() {
+        let config = |url: &str| {
+            Config::resolve(serve_settings(&[
+                "--app-url",
+                url,
+                "--app-key",
+                "a-test-app-key-of-at-least-32-characters",
+                "--reverb-app-secret",
+                "s",
+                "--database-url",
+                "sqlite::memory:",
+            ]))
+            .expect("valid")
+        };
+        assert!(config("https://chat.example.com").public_tls());
+        assert!(!config("http://localhost:8000").public_tls());
     }
 
     #[test]

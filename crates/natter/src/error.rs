@@ -5,8 +5,17 @@ use std::collections::BTreeMap;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sea_orm::{DbErr, SqlErr};
+use redis::{ErrorKind as RedisErrorKind, RedisError, ServerErrorKind};
+use sea_orm::sqlx::Error as SqlxError;
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
 use serde_json::json;
+
+use crate::outage::{REMIND_EVERY, Throttle};
+
+/// What a client is told to wait (`Retry-After`, seconds) when a dependency
+/// (the database, Redis) cannot be reached: long enough not to hammer it,
+/// short enough that a restart is barely noticed.
+pub const DEPENDENCY_RETRY_AFTER_SECS: u64 = 5;
 
 /// Field name -> messages, as in Laravel's `errors` object. A BTreeMap keeps the
 /// order stable so "the first error" is deterministic.
@@ -104,7 +113,21 @@ impl ApiError {
         matches!(self, ApiError::Db(err) if is_unique_violation(err))
     }
 
+    /// The dependency whose being unreachable caused this error ("database",
+    /// "Redis"), if that is what it is: the request is answered 503 with
+    /// `Retry-After`, not 500, since nothing is wrong with it or with natter.
+    pub fn dependency_down(&self) -> Option<&'static str> {
+        match self {
+            ApiError::Db(err) => db_unreachable(err).then_some("database"),
+            ApiError::Internal(err) => unreachable_in_chain(err),
+            _ => None,
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
+        if self.dependency_down().is_some() {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
         match self {
             ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -124,6 +147,9 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Some(dependency) = self.dependency_down() {
+            return dependency_unavailable(dependency, &self);
+        }
         let status = self.status();
         let body = match &self {
             ApiError::Validation { message, errors } => {
@@ -165,6 +191,84 @@ fn server_error(cause: &str) -> serde_json::Value {
     json!({ "success": false, "message": "Server error." })
 }
 
+/// 503 with `Retry-After` for a request that met an unreachable dependency.
+/// Logged as a warning, at most one line per dependency every 30 s (with the
+/// number of requests answered so meanwhile): under load an outage would
+/// otherwise write a line per request.
+fn dependency_unavailable(dependency: &'static str, err: &ApiError) -> Response {
+    static DATABASE: Throttle = Throttle::new(REMIND_EVERY);
+    static REDIS: Throttle = Throttle::new(REMIND_EVERY);
+    let throttle = if dependency == "Redis" {
+        &REDIS
+    } else {
+        &DATABASE
+    };
+    if let Some(held_back) = throttle.allow() {
+        tracing::warn!(
+            error = %err,
+            dependency,
+            also_answered_503 = held_back,
+            "{dependency} unreachable: answering 503"
+        );
+    }
+    let body = json!({ "success": false, "message": "Service temporarily unavailable." });
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(DEPENDENCY_RETRY_AFTER_SECS),
+    );
+    response
+}
+
+/// A database error that says the database cannot be reached (no connection
+/// to be had, the connection broke), not that a statement was wrong.
+pub fn db_unreachable(err: &DbErr) -> bool {
+    match err {
+        DbErr::ConnectionAcquire(_) => true,
+        DbErr::Conn(RuntimeErr::SqlxError(cause))
+        | DbErr::Exec(RuntimeErr::SqlxError(cause))
+        | DbErr::Query(RuntimeErr::SqlxError(cause)) => matches!(
+            **cause,
+            SqlxError::Io(_)
+                | SqlxError::Tls(_)
+                | SqlxError::PoolTimedOut
+                | SqlxError::PoolClosed
+                | SqlxError::WorkerCrashed
+        ),
+        _ => false,
+    }
+}
+
+/// A Redis error that says Redis cannot be reached or cannot serve yet
+/// (refused, dropped, timed out, still loading its data after a restart).
+pub fn redis_unreachable(err: &RedisError) -> bool {
+    err.is_io_error()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+        || err.is_timeout()
+        || err.is_cluster_error()
+        || matches!(
+            err.kind(),
+            RedisErrorKind::Server(ServerErrorKind::BusyLoading | ServerErrorKind::MasterDown)
+        )
+}
+
+/// The unreachable dependency anywhere in an error's chain of causes.
+fn unreachable_in_chain(err: &anyhow::Error) -> Option<&'static str> {
+    err.chain().find_map(|cause| {
+        if cause
+            .downcast_ref::<RedisError>()
+            .is_some_and(redis_unreachable)
+        {
+            return Some("Redis");
+        }
+        cause
+            .downcast_ref::<DbErr>()
+            .is_some_and(db_unreachable)
+            .then_some("database")
+    })
+}
+
 /// True when a database error is a unique-constraint violation, on any of the three
 /// backends. Callers retry as a lookup (two requests creating one thing meet
 /// at the index), or answer with [`ApiError::unique_as_field`].
@@ -194,5 +298,48 @@ impl UniqueKey {
             .collect::<Vec<_>>()
             .join(", ");
         message.contains(self.name) || message.contains(&sqlite)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sea_orm::error::ConnAcquireErr;
+
+    use super::*;
+
+    fn io_error() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused")
+    }
+
+    #[test]
+    fn an_unreachable_database_is_503_with_retry_after() {
+        let down = [
+            DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+            DbErr::Conn(RuntimeErr::SqlxError(Arc::new(SqlxError::Io(io_error())))),
+            DbErr::Query(RuntimeErr::SqlxError(Arc::new(SqlxError::PoolClosed))),
+        ];
+        for err in down {
+            let response = ApiError::Db(err).into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        }
+        // A wrong statement is still a bug: 500, no Retry-After.
+        let bug = ApiError::Db(DbErr::Custom("syntax error".into())).into_response();
+        assert_eq!(bug.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(bug.headers().get(header::RETRY_AFTER).is_none());
+    }
+
+    #[test]
+    fn an_unreachable_redis_anywhere_in_the_chain_is_503() {
+        let refused = RedisError::from(io_error());
+        let err = anyhow::Error::new(refused).context("rate limiter");
+        assert_eq!(ApiError::Internal(err).dependency_down(), Some("Redis"));
+        let other = anyhow::anyhow!("a bug");
+        assert_eq!(
+            ApiError::Internal(other).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

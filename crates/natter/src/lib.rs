@@ -25,6 +25,7 @@ pub mod media;
 pub mod membership;
 pub mod messages;
 pub mod ops;
+pub mod outage;
 pub mod phone;
 pub mod push;
 pub mod pusher;

@@ -148,6 +148,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
     let running = natter::start(config).await?;
     tracing::info!(addr = %running.local_addr, "listening");
+    if let Some(addr) = running.metrics_addr {
+        tracing::info!(addr = %addr, "metrics listening");
+    }
     natter::shutdown_signal().await;
     tracing::info!("stop requested; finishing in-flight requests");
     running.shutdown_token().cancel();

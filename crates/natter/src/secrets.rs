@@ -1,5 +1,14 @@
 //! Random secrets, hashes and constant-time comparison: the only place natter
-//! makes or checks a secret.
+//! makes or checks a secret. Also the files that hold one: written so that
+//! only their owner may read them.
+
+use std::fs::OpenOptions;
+#[cfg(unix)]
+use std::fs::Permissions;
+use std::io::Write;
+#[cfg(unix)]
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
 
 use hmac::{Hmac, Mac};
 use rand::Rng;
@@ -51,6 +60,54 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
+/// The permissions of a file natter writes a secret into: read and write for
+/// its owner, nothing for anyone else.
+pub const PRIVATE_MODE: u32 = 0o600;
+
+/// Writes `contents` to `path` (replacing it) with [`PRIVATE_MODE`] on Unix.
+/// The mode is set when the file is created, so the secret is never readable
+/// by others, not even for a moment; an existing file is narrowed to it too.
+pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(PRIVATE_MODE);
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    file.set_permissions(Permissions::from_mode(PRIVATE_MODE))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
+/// The mode of `path` when its group or others may read or write it (Unix),
+/// so the operator can be warned about a secret file made by hand or by an
+/// older natter; None when it is private, missing, or not on Unix.
+pub fn loose_mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Warns (once, at start) when a file holding a secret is readable by others.
+/// Not changed behind the operator's back: they may have meant it (a group
+/// that deploys), but they should know.
+pub fn warn_if_loose(path: &Path, what: &str) {
+    if let Some(mode) = loose_mode(path) {
+        tracing::warn!(
+            file = %path.display(),
+            mode = format!("{mode:04o}"),
+            "{what} is readable by other users; `chmod 600` it"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +130,23 @@ mod tests {
             hmac_sha256_hex(b"Jefe", b"what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_files_are_the_owners_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.key");
+        write_private(&path, "secret").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(loose_mode(&path), None);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "secret");
+        // A file left world-readable is seen, and narrowed when rewritten.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(loose_mode(&path), Some(0o644));
+        write_private(&path, "again").unwrap();
+        assert_eq!(loose_mode(&path), None);
     }
 
     #[test]

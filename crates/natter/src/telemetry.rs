@@ -1,9 +1,20 @@
 //! Prometheus metrics: the recorder (installed once per process) and the names
-//! natter records, so dashboards have one list to read.
+//! natter records, so dashboards have one list to read (docs/operations.md
+//! lists them too). What is only a state (process, pools) is read when
+//! `/metrics` is scraped ([`refresh`]), not kept up to date on any hot path.
+
+mod process;
 
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::db::{ACQUIRE_SECONDS, Db};
+
+pub use process::{
+    PROCESS_CPU_SECONDS, PROCESS_MAX_FDS, PROCESS_OPEN_FDS, PROCESS_RESIDENT_MEMORY,
+    PROCESS_START_TIME, PROCESS_THREADS, PROCESS_VIRTUAL_MEMORY,
+};
 
 pub const HTTP_REQUESTS: &str = "natter_http_requests_total";
 pub const HTTP_DURATION: &str = "natter_http_request_duration_seconds";
@@ -21,6 +32,25 @@ pub const JOB_DEPTH: &str = "natter_jobs";
 pub const JOB_OLDEST_DUE: &str = "natter_jobs_oldest_due_seconds";
 pub const PUSHES: &str = "natter_pushes_total";
 pub const PUSH_JOBS: &str = "natter_push_jobs_total";
+/// 1, labelled with the version and the git commit the binary was built from.
+pub const BUILD_INFO: &str = "natter_build_info";
+/// Connections of each database pool by state (`in_use`, `idle`).
+pub const DB_CONNECTIONS: &str = "natter_db_connections";
+pub const DB_MAX_CONNECTIONS: &str = "natter_db_max_connections";
+/// Waiting for a write connection and BEGIN (recorded by db/, named there).
+pub const DB_ACQUIRE: &str = ACQUIRE_SECONDS;
+/// COMMIT of a transaction that appends to the sync log (the writer's batches among them).
+pub const LOG_COMMIT: &str = "natter_log_commit_seconds";
+/// From an event's commit to its frame being queued on this node's sockets.
+pub const FANOUT_DELAY: &str = "natter_fanout_delay_seconds";
+
+/// The commit the binary was built from, when the build said
+/// (`NATTER_GIT_SHA=$(git rev-parse --short HEAD) cargo build`); a build
+/// script asking git itself would rebuild the crate after every commit.
+pub const GIT_SHA: &str = match option_env!("NATTER_GIT_SHA") {
+    Some(sha) => sha,
+    None => "unknown",
+};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -51,6 +81,17 @@ pub fn handle() -> PrometheusHandle {
                             1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
                         ],
                     )
+                })
+                .and_then(|b| {
+                    // Sub-millisecond on a local database; seconds when the
+                    // pool is exhausted or a disk stalls.
+                    let short = [
+                        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                        0.25, 0.5, 1.0, 2.5, 5.0,
+                    ];
+                    b.set_buckets_for_metric(Matcher::Full(DB_ACQUIRE.to_string()), &short)?
+                        .set_buckets_for_metric(Matcher::Full(LOG_COMMIT.to_string()), &short)?
+                        .set_buckets_for_metric(Matcher::Full(FANOUT_DELAY.to_string()), &short)
                 });
             let recorder = match builder {
                 Ok(b) => b.build_recorder(),
@@ -61,9 +102,24 @@ pub fn handle() -> PrometheusHandle {
             // renders nothing, which the metrics test would catch.
             let _ = metrics::set_global_recorder(recorder);
             describe();
+            metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "git_sha" => GIT_SHA)
+                .set(1.0);
             handle
         })
         .clone()
+}
+
+/// Reads what is only a state at scrape time: the process (memory, CPU,
+/// files) and the database pools. Called by `/metrics` before rendering.
+pub fn refresh(db: &Db) {
+    process::record();
+    for pool in db.pool_stats() {
+        let in_use = pool.size.saturating_sub(pool.idle);
+        let labels = |state: &'static str| [("pool", pool.name), ("state", state)];
+        metrics::gauge!(DB_CONNECTIONS, &labels("in_use")).set(f64::from(in_use));
+        metrics::gauge!(DB_CONNECTIONS, &labels("idle")).set(f64::from(pool.idle));
+        metrics::gauge!(DB_MAX_CONNECTIONS, "pool" => pool.name).set(f64::from(pool.max));
+    }
 }
 
 fn describe() {
@@ -113,4 +169,29 @@ fn describe() {
         PUSH_JOBS,
         "Push jobs by type (message, call) and outcome (queued, skipped)"
     );
+    metrics::describe_gauge!(
+        BUILD_INFO,
+        "Always 1; its labels say the version and git commit of this binary"
+    );
+    metrics::describe_gauge!(
+        DB_CONNECTIONS,
+        "Database connections by pool (write, read on SQLite; shared otherwise) and state (in_use, idle)"
+    );
+    metrics::describe_gauge!(DB_MAX_CONNECTIONS, "Largest size of each database pool");
+    metrics::describe_histogram!(
+        DB_ACQUIRE,
+        metrics::Unit::Seconds,
+        "Time to start a write transaction: waiting for a pooled connection, then BEGIN"
+    );
+    metrics::describe_histogram!(
+        LOG_COMMIT,
+        metrics::Unit::Seconds,
+        "COMMIT of a transaction that appends to the sync log (each writer batch is one)"
+    );
+    metrics::describe_histogram!(
+        FANOUT_DELAY,
+        metrics::Unit::Seconds,
+        "From an event's commit (on any node) to its frames being queued on this node's sockets; one observation per event that had listeners here"
+    );
+    process::describe();
 }

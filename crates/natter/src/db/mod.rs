@@ -14,10 +14,13 @@ pub mod migrations;
 pub mod testing;
 pub mod unique;
 
+#[cfg(unix)]
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use sea_orm::sqlx::Pool;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
@@ -26,6 +29,8 @@ use sea_orm::{
 use tokio::sync::Mutex;
 
 use crate::config::redact_url;
+#[cfg(unix)]
+use crate::secrets::PRIVATE_MODE;
 
 /// Values per `IN (...)` list: far below every backend's bind-parameter limit
 /// (SQLite 32,766, PostgreSQL and MySQL 65,535 per statement).
@@ -45,6 +50,20 @@ where
         rows.extend(query(chunk).await?);
     }
     Ok(rows)
+}
+
+/// The histogram [`Db::begin`] records (telemetry lists it with the others).
+pub const ACQUIRE_SECONDS: &str = "natter_db_acquire_seconds";
+
+/// One pool's connections, for the metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    /// `write` and `read` on SQLite, `shared` on the server databases.
+    pub name: &'static str,
+    /// Connections open, in use or idle.
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
 }
 
 #[derive(Clone)]
@@ -101,15 +120,34 @@ impl Db {
 
     /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`, so the write
     /// lock is taken up front rather than on a read-to-write upgrade that can fail.
+    /// The wait (a free connection, then BEGIN) is recorded in
+    /// [`ACQUIRE_SECONDS`]: it is where an exhausted pool or a busy SQLite
+    /// writer shows.
     pub async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
+        let started = std::time::Instant::now();
         let options = TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         };
-        if self.backend == DbBackend::Sqlite {
+        let txn = if self.backend == DbBackend::Sqlite {
             self.write.begin_with_options(options).await
         } else {
             self.write.begin().await
+        };
+        metrics::histogram!(ACQUIRE_SECONDS).record(started.elapsed().as_secs_f64());
+        txn
+    }
+
+    /// The pools' connections now: on SQLite the write connection and the
+    /// read pool, elsewhere the one shared pool.
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        if self.backend == DbBackend::Sqlite {
+            vec![
+                pool_stats("write", self.backend, &self.write),
+                pool_stats("read", self.backend, &self.read),
+            ]
+        } else {
+            vec![pool_stats("shared", self.backend, &self.write)]
         }
     }
 
@@ -166,6 +204,21 @@ async fn probe(url: &str) -> anyhow::Result<()> {
     match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
         Ok(result) => Ok(result?),
         Err(_) => anyhow::bail!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+fn pool_stats(name: &'static str, backend: DbBackend, conn: &DatabaseConnection) -> PoolStats {
+    fn of<D: sea_orm::sqlx::Database>(name: &'static str, pool: &Pool<D>) -> PoolStats {
+        PoolStats {
+            name,
+            size: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        }
+    }
+    // The pool getters panic on another backend's connection: `backend` says
+    // which one this is (it was read from the connection when it was made).
+    match backend {
+        DbBackend::Sqlite => of(name, conn.get_sqlite_connection_pool()),
+        DbBackend::Postgres => of(name, conn.get_postgres_connection_pool()),
+        _ => of(name, conn.get_mysql_connection_pool()),
     }
 }
 
@@ -207,5 +260,21 @@ fn create_sqlite_folder(url: &str) -> anyhow::Result<()> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create the folder {}", parent.display()))?;
     }
-    Ok(())
+    create_private_file(std::path::Path::new(path))
+}
+
+/// A new SQLite database starts as an empty file only its owner may read: it
+/// holds phone numbers, messages and token hashes. SQLite gives its `-wal` and
+/// `-shm` files the database file's permissions. An existing file is left as
+/// it is.
+fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(PRIVATE_MODE);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("cannot create {}", path.display())),
+    }
 }

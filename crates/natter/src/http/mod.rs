@@ -11,5 +11,6 @@ pub mod pagination;
 pub mod path;
 pub mod query;
 pub mod reply;
+pub mod security;
 pub mod socket_origin;
 pub mod validate;

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::background::TaskGroup;
+use crate::outage::Outage;
 use crate::synclog::EventName;
 
 /// One message on the bus.
@@ -44,6 +45,10 @@ pub enum Body {
         channels: Vec<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         except_socket: Option<String>,
+        /// When it was committed, in microseconds since the epoch (0: not
+        /// said, as by a node of an older version); for the fan-out delay.
+        #[serde(default)]
+        committed_us: i64,
     },
     /// An event that is not logged (typing, presence), for named channels,
     /// optionally sparing one socket (the one that caused it).
@@ -102,6 +107,7 @@ pub fn spawn_redis_publisher(
     let shutdown = tasks.stop_token();
     tasks.spawn(async move {
         let mut redis = redis;
+        let outage = Outage::new("Redis publishing");
         loop {
             // Biased: what is queued goes out before a stop is obeyed (the
             // fan-out stops after the writer has drained).
@@ -118,9 +124,10 @@ pub fn spawn_redis_publisher(
                 .arg(text)
                 .query_async(&mut redis)
                 .await;
-            if let Err(err) = result {
-                // The socket is a hint: a lost message is recovered by clients' sync.
-                tracing::warn!(error = %err, "could not publish to Redis");
+            // The socket is a hint: a lost message is recovered by clients' sync.
+            match result {
+                Ok(_) => outage.recovered(),
+                Err(err) => outage.failed(&err),
             }
         }
     });
@@ -128,7 +135,10 @@ pub fn spawn_redis_publisher(
 }
 
 /// Reads the Redis channel and hands other nodes' messages to `local`,
-/// reconnecting with a pause when Redis goes away.
+/// reconnecting every [`RESUBSCRIBE_EVERY`] while Redis is away, so the
+/// fan-out resumes on its own when it is back. One warning when the
+/// subscription is lost, reminders at most every 30 s, and the outage's
+/// length once it is restored (outage.rs).
 pub fn spawn_redis_subscriber(
     url: String,
     channel: String,
@@ -138,17 +148,19 @@ pub fn spawn_redis_subscriber(
 ) {
     let shutdown = tasks.stop_token();
     tasks.spawn(async move {
+        let outage = Outage::new("Redis subscription");
         loop {
             if shutdown.is_cancelled() {
                 break;
             }
-            match subscribe_once(&url, &channel, &node_id, &local, &shutdown).await {
+            let subscribed = subscribe_once(&url, &channel, &node_id, &local, &shutdown, &outage);
+            match subscribed.await {
                 Ok(()) => break,
                 Err(err) => {
-                    tracing::warn!(error = %err, "Redis subscription lost; reconnecting");
+                    outage.failed(&format!("{err:#}"));
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = tokio::time::sleep(RESUBSCRIBE_EVERY) => {}
                     }
                 }
             }
@@ -156,16 +168,22 @@ pub fn spawn_redis_subscriber(
     });
 }
 
+/// How long the subscriber waits between two attempts while Redis is away.
+pub const RESUBSCRIBE_EVERY: Duration = Duration::from_secs(1);
+
+/// One subscription, until it breaks (an error) or the node stops (`Ok`).
 async fn subscribe_once(
     url: &str,
     channel: &str,
     node_id: &str,
     local: &mpsc::Sender<Arc<Envelope>>,
     shutdown: &CancellationToken,
+    outage: &Outage,
 ) -> anyhow::Result<()> {
     let client = redis::Client::open(url)?;
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.subscribe(channel).await?;
+    outage.recovered();
     let mut messages = pubsub.on_message();
     loop {
         let message = tokio::select! {

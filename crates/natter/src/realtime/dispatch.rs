@@ -20,6 +20,8 @@ use super::channels::{chat_channel, chat_presence_channel, user_channel};
 use super::hub::{ChannelKey, Frame, Hub, Outbound};
 use super::protocol::codes::UNAUTHORIZED;
 use super::protocol::{MEMBER_ADDED, MEMBER_REMOVED, frame_with_escaped, json_string};
+use crate::clock::now_us;
+use crate::telemetry::FANOUT_DELAY;
 
 /// How long an event waits for a missing earlier one.
 pub const GAP_WAIT: Duration = Duration::from_millis(50);
@@ -132,6 +134,7 @@ pub fn deliver(hub: &Hub, envelope: &Envelope) {
             revoke,
             channels,
             except_socket,
+            committed_us,
             ..
         } => {
             if let Some(chat) = chat {
@@ -149,7 +152,9 @@ pub fn deliver(hub: &Hub, envelope: &Envelope) {
                 .chain(users.iter().map(|u| ChannelKey::User(*u)))
                 .chain(channels.iter().map(|c| ChannelKey::of(c)));
             let except = except_socket.as_deref().and_then(|s| hub.local_key(s));
-            fan_out(hub, name.as_str(), data, keys, except);
+            if fan_out(hub, name.as_str(), data, keys, except) > 0 {
+                record_delay(*committed_us);
+            }
         }
         Body::Transient {
             name,
@@ -219,15 +224,27 @@ pub fn deliver(hub: &Hub, envelope: &Envelope) {
     }
 }
 
+/// The time from a logged event's commit to its frames being queued here:
+/// one observation per event (not per socket), when a socket of this node
+/// got it. Each socket's task writes its queue at once unless the client is
+/// slow, which `natter_slow_sockets_closed_total` shows.
+fn record_delay(committed_us: i64) {
+    if committed_us > 0 {
+        let delay_us = (now_us() - committed_us).max(0);
+        metrics::histogram!(FANOUT_DELAY).record(delay_us as f64 / 1_000_000.0);
+    }
+}
+
 /// Escapes the data once, then frames it per channel, only where someone
 /// listens: the costly work happens once per event, a copy once per channel.
+/// Returns the number of sockets it was queued on.
 fn fan_out(
     hub: &Hub,
     name: &str,
     data: &str,
     keys: impl Iterator<Item = ChannelKey>,
     except: Option<u64>,
-) {
+) -> usize {
     let mut escaped: Option<(String, String)> = None;
     let mut delivered = 0;
     for key in keys {
@@ -244,6 +261,7 @@ fn fan_out(
         delivered += hub.deliver_to(&key, &frame, except);
     }
     hub.count_deliveries(delivered);
+    delivered
 }
 
 #[cfg(test)]
@@ -264,6 +282,7 @@ mod tests {
                 revoke: vec![],
                 channels: vec![],
                 except_socket: None,
+                committed_us: 0,
             },
         })
     }

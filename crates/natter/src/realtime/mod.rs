@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::background::TaskGroup;
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
+use crate::outage::Outage;
 use crate::synclog::{CommittedEvent, Event, Scope, origin};
 use bus::{BUS_QUEUE, Body, Envelope};
 use grants::Grants;
@@ -119,6 +120,7 @@ impl Realtime {
                 revoke: event.audience.revoke,
                 channels: event.audience.channels,
                 except_socket: event.except_socket.map(|s| s.to_string()),
+                committed_us: event.committed_us,
             });
         }
     }
@@ -234,6 +236,7 @@ pub async fn run_liveness(sockets: Sockets, stop: CancellationToken) {
         return;
     }
     let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+    let outage = Outage::new("Presence heartbeat (Redis)");
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
@@ -241,9 +244,10 @@ pub async fn run_liveness(sockets: Sockets, stop: CancellationToken) {
         }
         let presence = &sockets.realtime.presence;
         if let Err(err) = presence.heartbeat(HEARTBEAT_TTL.as_secs()).await {
-            tracing::warn!(error = %err, "presence heartbeat failed");
+            outage.failed(&format!("{err:#}"));
             continue;
         }
+        outage.recovered();
         match presence.sweep_dead_nodes().await {
             Ok(emptied) => announce_emptied(&sockets, emptied).await,
             Err(err) => tracing::warn!(error = %err, "sweeping dead nodes failed"),

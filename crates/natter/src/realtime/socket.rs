@@ -60,6 +60,8 @@ struct Connection {
     whisper_window: (Instant, u32),
     /// Frames to write before waiting again.
     replies: Vec<String>,
+    /// The close code the client sent, when it closed the socket itself.
+    client_close: Option<u16>,
 }
 
 /// The read buffer each socket starts with (a larger frame grows it). Client
@@ -92,6 +94,7 @@ pub fn accept(sockets: Sockets, key: &str, ip: IpAddr, upgrade: WebSocketUpgrade
 /// not this server's: the client is told (4001) and the socket closed.
 async fn run(sockets: Sockets, mut socket: WebSocket, app_key_ok: bool, ip: IpAddr) {
     if !app_key_ok {
+        tracing::debug!(%ip, close_code = codes::UNKNOWN_APP_KEY, "socket refused: unknown app key");
         let _ = socket
             .send(Message::Text(
                 protocol::error(Some(codes::UNKNOWN_APP_KEY), "Could not find app by key").into(),
@@ -111,6 +114,7 @@ async fn run(sockets: Sockets, mut socket: WebSocket, app_key_ok: bool, ip: IpAd
     let hub = &sockets.realtime.hub;
     let Some(anonymous) = AnonymousSlot::take(hub, ip, settings.ws_max_anonymous_per_ip) else {
         let message = "Too many connections from this address";
+        tracing::debug!(%ip, close_code = codes::OVER_CAPACITY, "socket refused: {message}");
         let refusal = protocol::error(Some(codes::OVER_CAPACITY), message);
         let _ = timeout(write_timeout, socket.send(Message::Text(refusal.into()))).await;
         let _ = timeout(
@@ -133,6 +137,7 @@ async fn run(sockets: Sockets, mut socket: WebSocket, app_key_ok: bool, ip: IpAd
         return;
     }
     metrics::gauge!(OPEN_SOCKETS).increment(1.0);
+    tracing::debug!(socket = %handle.socket_id, %ip, "socket connected");
     let mut conn = Connection {
         sockets: sockets.clone(),
         handle: handle.clone(),
@@ -144,8 +149,10 @@ async fn run(sockets: Sockets, mut socket: WebSocket, app_key_ok: bool, ip: IpAd
         user: None,
         whisper_window: (Instant::now(), 0),
         replies: Vec::new(),
+        client_close: None,
     };
     let outcome = conn.serve(&mut socket, activity).await;
+    conn.log_close(outcome.as_ref());
     if let Some(Close { code, reason }) = outcome {
         // A client that stopped reading never takes the close frame: give it
         // the write deadline, then drop the connection regardless.
@@ -217,6 +224,40 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) -> Resul
 }
 
 impl Connection {
+    /// One debug line per socket that ends: who, and the close code (the
+    /// server's, or the client's when it closed first; none when the
+    /// connection just dropped).
+    fn log_close(&self, outcome: Option<&Close>) {
+        let socket = &self.handle.socket_id;
+        match outcome {
+            Some(close) => tracing::debug!(
+                socket = %socket,
+                user = self.user,
+                close_code = close.code,
+                reason = close.reason,
+                "socket closed by the server"
+            ),
+            None => tracing::debug!(
+                socket = %socket,
+                user = self.user,
+                close_code = self.client_close,
+                "socket closed by the client"
+            ),
+        }
+    }
+
+    /// A `pusher:error` the socket is sent without being closed (4301: too
+    /// many client events or presence joins; 4303: too many subscriptions).
+    fn log_rejected(&self, code: u16, channel: &str, why: &str) {
+        tracing::debug!(
+            socket = %self.handle.socket_id,
+            user = self.user,
+            code,
+            channel,
+            "socket event rejected: {why}"
+        );
+    }
+
     /// The main loop; returns how to close, or None when the client went away.
     async fn serve(&mut self, socket: &mut WebSocket, activity: Duration) -> Option<Close> {
         let mut last_heard = Instant::now();
@@ -241,7 +282,11 @@ impl Connection {
                             pinged_at = None;
                             continue;
                         }
-                        Some(Ok(Message::Close(_))) | None => return None,
+                        Some(Ok(Message::Close(frame))) => {
+                            self.client_close = frame.map(|f| f.code);
+                            return None;
+                        }
+                        None => return None,
                         Some(Err(err)) => {
                             let too_big = err.to_string().to_lowercase().contains("too long")
                                 || err.to_string().to_lowercase().contains("space limit");
@@ -374,6 +419,13 @@ impl Connection {
     }
 
     fn refuse(&mut self, channel: &str, message: &str) {
+        tracing::debug!(
+            socket = %self.handle.socket_id,
+            user = self.user,
+            code = codes::UNAUTHORIZED,
+            channel,
+            "subscription refused: {message}"
+        );
         self.replies
             .push(protocol::error(Some(codes::UNAUTHORIZED), message));
         self.replies
@@ -394,6 +446,7 @@ impl Connection {
         let max_subscriptions = self.sockets.config.settings.ws_max_subscriptions as usize;
         if self.subscriptions.len() >= max_subscriptions {
             let message = "Too many subscriptions on this socket";
+            self.log_rejected(codes::TOO_MANY_SUBSCRIPTIONS, &channel, message);
             self.replies.push(protocol::error(
                 Some(codes::TOO_MANY_SUBSCRIPTIONS),
                 message,
@@ -404,6 +457,7 @@ impl Connection {
         }
         if Channel::is_presence(&channel) && !self.presence_allowed() {
             let message = "Presence subscriptions rejected: rate limit";
+            self.log_rejected(codes::CLIENT_EVENT_RATE_LIMIT, &channel, message);
             self.replies.push(protocol::error(
                 Some(codes::CLIENT_EVENT_RATE_LIMIT),
                 message,
@@ -451,6 +505,12 @@ impl Connection {
             .realtime
             .hub
             .subscribe(&channel, &self.handle, user);
+        tracing::debug!(
+            socket = %self.handle.socket_id,
+            user,
+            channel = channel.as_str(),
+            "socket subscribed"
+        );
         self.subscribed.insert(channel.clone());
         self.subscriptions.push(Subscription { channel, user });
         Ok(())
@@ -776,6 +836,11 @@ impl Connection {
             self.whisper_window = (now, 0);
         }
         if self.whisper_window.1 >= limit {
+            self.log_rejected(
+                codes::CLIENT_EVENT_RATE_LIMIT,
+                &channel,
+                "client event rate limit",
+            );
             self.replies.push(protocol::error(
                 Some(codes::CLIENT_EVENT_RATE_LIMIT),
                 "Client event rejected: rate limit",

@@ -22,13 +22,13 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::cors::CorsLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::background::TaskGroup;
 use crate::config::Config;
 use crate::http::middleware::{self, NatterRequestId, REQUEST_ID_HEADER};
+use crate::http::security::{self, SecurityHeaders};
 use crate::http::{openapi, socket_origin};
 use crate::jobs::{Runner, RunnerOptions, Waker};
 use crate::media::{Media, MediaState};
@@ -77,6 +77,7 @@ fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Ro
     let body_limit = state.config.settings.max_json_body_bytes as usize;
     let header_limit = state.config.settings.max_header_bytes as usize;
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    let headers = SecurityHeaders::from_config(&state.config);
     router
         .route(
             openapi::DOCUMENT_PATH,
@@ -91,7 +92,10 @@ fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Ro
         .layer(axum::middleware::from_fn(middleware::observe))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
-        .layer(CorsLayer::permissive())
+        .layer(security::cors(&state.config.settings.cors_allowed_origins))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            security::add_headers(headers.clone(), request, next)
+        }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, NatterRequestId::new()))
 }
@@ -132,6 +136,8 @@ impl Background {
 /// A server started by [`start`]: where it listens and how to stop it.
 pub struct Running {
     pub local_addr: SocketAddr,
+    /// Where `/metrics` is served when METRICS_ADDR is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub state: AppState,
     /// Upload processing (limits, ffmpeg found at start); its lingering reads
     /// run in the front group.
@@ -294,6 +300,7 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
         sockets,
     };
     let router = app(&state, messages, realtime);
+    let metrics_addr = serve_metrics(&state, front).await?;
     let http = match certificates {
         Some(certificates) => {
             front.spawn(tls::reload_on_hangup(
@@ -309,6 +316,7 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
     };
     Ok(Running {
         local_addr,
+        metrics_addr,
         state,
         media,
         push,
@@ -317,6 +325,29 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
         http,
         writer: Some(writer_thread),
     })
+}
+
+/// With METRICS_ADDR, binds it and serves `/metrics` there in the front group
+/// (stopped with HTTP); returns the address bound.
+async fn serve_metrics(state: &AppState, front: &TaskGroup) -> anyhow::Result<Option<SocketAddr>> {
+    let Some(addr) = state.config.settings.metrics_addr else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on METRICS_ADDR {addr}"))?;
+    let bound = listener.local_addr()?;
+    let router = ops::metrics_router(state.clone());
+    let stop = front.stop_token();
+    front.spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        if let Err(err) = served {
+            tracing::error!(error = %err, "the metrics listener failed");
+        }
+    });
+    Ok(Some(bound))
 }
 
 /// Resolves when the process is asked to stop (SIGTERM or Ctrl-C).

@@ -9,6 +9,8 @@ use tokio::sync::Mutex;
 
 use super::{Sms, SmsSender};
 use crate::clock;
+#[cfg(unix)]
+use crate::secrets::PRIVATE_MODE;
 
 pub struct OutboxSms {
     path: PathBuf,
@@ -37,9 +39,12 @@ impl SmsSender for OutboxSms {
         let mut bytes = serde_json::to_vec(&line)?;
         bytes.push(b'\n');
         let _guard = self.lock.lock().await;
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
+        // The outbox holds live sign-in codes: the owner's alone, like app.key.
+        let mut options = tokio::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        options.mode(PRIVATE_MODE);
+        let mut file = options
             .open(&self.path)
             .await
             .with_context(|| format!("cannot open SMS outbox {}", self.path.display()))?;

@@ -31,10 +31,11 @@ use std::sync::Arc;
 use sea_orm::{DatabaseTransaction, DbErr};
 use tokio::sync::OwnedMutexGuard;
 
-use crate::clock::now_ms;
+use crate::clock::{self, now_ms};
 use crate::db::Db;
 use crate::db::entities::event;
 use crate::error::{ApiError, ApiResult};
+use crate::telemetry::LOG_COMMIT;
 pub use events::{Event, EventName};
 pub use store::{EventRow, page, positions};
 
@@ -93,6 +94,9 @@ pub struct CommittedEvent {
     pub audience: Audience,
     /// The socket that caused it (`X-Socket-ID`), spared by the fan-out.
     pub except_socket: Option<Arc<str>>,
+    /// When its transaction committed ([`clock::now_us`]): the fan-out
+    /// measures its delay from here.
+    pub committed_us: i64,
 }
 
 /// A write transaction holding the log lock, which may emit events. See the
@@ -209,6 +213,7 @@ impl LogTx {
             data,
             audience,
             except_socket: self.origin.clone(),
+            committed_us: 0,
         });
         seq
     }
@@ -225,7 +230,14 @@ impl LogTx {
         } = self;
         store::insert_events(&txn, rows).await?;
         store::write_counters(&txn, next_seq - 1, next_message_id - 1).await?;
+        let started = std::time::Instant::now();
         txn.commit().await?;
+        metrics::histogram!(LOG_COMMIT).record(started.elapsed().as_secs_f64());
+        let committed_us = clock::now_us();
+        let mut events = events;
+        for event in &mut events {
+            event.committed_us = committed_us;
+        }
         Ok(events)
     }
 

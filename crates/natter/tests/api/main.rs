@@ -31,6 +31,7 @@ mod push;
 mod races;
 mod realtime;
 mod reverb;
+mod safety;
 mod schema;
 mod security;
 mod sms;

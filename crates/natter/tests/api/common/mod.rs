@@ -11,6 +11,7 @@
 
 pub mod database;
 pub mod process;
+pub mod redis_server;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -169,6 +170,17 @@ impl TestServer {
 
     pub fn url(&self) -> String {
         self.client.base_url().to_string()
+    }
+
+    /// A second node on this server's database (a new storage folder, its
+    /// own node id), after `tweak`; stop it before this one.
+    pub async fn start_second(&self, tweak: impl FnOnce(&mut Settings)) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = test_settings(dir.path());
+        settings.database.database_url = Some(self.state().config.database_url.clone());
+        settings.sms_outbox_path = Some(self.outbox.clone());
+        tweak(&mut settings);
+        Self::start_settings(self.backend, settings, dir, None).await
     }
 
     /// STORAGE_DIR of the server (the SQLite database lives there).

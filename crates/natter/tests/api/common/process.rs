@@ -2,6 +2,7 @@
 //! tests): for several nodes in one test, and for killing one with SIGKILL.
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -11,6 +12,8 @@ pub struct NatterProcess {
     child: Child,
     pub url: String,
     env: Vec<(String, String)>,
+    /// Every log line written since it listened (JSON, LOG_FORMAT=json).
+    pub logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl NatterProcess {
@@ -58,14 +61,37 @@ impl NatterProcess {
         // Keep reading the log so the process never blocks on a full pipe; show
         // it when NATTER_TEST_LOG is set.
         let show = std::env::var("NATTER_TEST_LOG").is_ok();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let kept = logs.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 if show {
                     eprintln!("[natter] {line}");
                 }
+                kept.lock().unwrap().push(line);
             }
         });
-        NatterProcess { child, url, env }
+        NatterProcess {
+            child,
+            url,
+            env,
+            logs,
+        }
+    }
+
+    /// The log lines so far whose `message` starts with `prefix`, parsed.
+    pub fn log_entries(&self, prefix: &str) -> Vec<serde_json::Value> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|entry| {
+                entry["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with(prefix))
+            })
+            .collect()
     }
 
     /// SIGKILL: no shutdown, no flushing, as a crash.
