@@ -370,6 +370,12 @@ pub struct Settings {
     #[arg(long, env = "STATUS_TTL", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
     pub status_ttl: u64,
 
+    /// For tests only: one more value (seconds) the disappearing-messages timer accepts besides
+    /// off, 24 h, 7 d and 90 d; unset in production. The expiry sweep runs every quarter of the
+    /// shortest allowed timer, between 1 and 30 seconds.
+    #[arg(long, env = "DISAPPEARING_TEST_SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub disappearing_test_seconds: Option<u64>,
+
     #[command(flatten)]
     pub pusher: PusherSettings,
 
@@ -789,6 +795,12 @@ impl Config {
             ),
             format!("MEDIA_COLLECT_GRACE={}", s.media.media_collect_grace),
             format!("STATUS_TTL={}", s.status_ttl),
+            format!(
+                "DISAPPEARING_TEST_SECONDS={}",
+                s.disappearing_test_seconds
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()
+            ),
             format!("CALL_RING_TIMEOUT={}", s.calls.call_ring_timeout),
             format!("CALL_SIGNAL_MAX_BYTES={}", s.calls.call_signal_max_bytes),
             format!("TURN_SECRET={}", mask(&s.calls.turn_secret)),

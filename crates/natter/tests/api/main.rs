@@ -13,6 +13,7 @@ mod cluster;
 mod contacts;
 mod crash;
 mod devices;
+mod disappearing;
 mod errors;
 mod groups;
 mod jobs;

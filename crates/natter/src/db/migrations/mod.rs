@@ -20,6 +20,7 @@ mod m0008_media;
 mod m0009_devices;
 mod m0011_statuses;
 mod m0012_calls;
+mod m0014_disappearing_view_once;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_devices::Migration),
             Box::new(m0011_statuses::Migration),
             Box::new(m0012_calls::Migration),
+            Box::new(m0014_disappearing_view_once::Migration),
         ]
     }
 }
