@@ -102,13 +102,13 @@ pub async fn edit(
 }
 
 /// Opens a view-once message's file (a recipient, once): its `media` with a
-/// signed URL. 410 the second time, and for a deleted or expired message.
+/// signed URL. 410 the second time, and for a deleted message.
 #[utoipa::path(post, path = "/api/messages/{message}/view", tag = "messages", security(("bearer" = [])),
     params(("message" = i64, Path, description = "Message id")),
     responses((status = 200, body = ViewOnceMedia),
         (status = 403, description = "Not a view-once message, or the caller sent it"),
         (status = 404, description = "Not visible to the caller"),
-        (status = 410, description = "Already opened by the caller, or deleted or expired")))]
+        (status = 410, description = "Already opened by the caller, or deleted")))]
 pub async fn view_once(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -310,15 +310,19 @@ async fn sender_of(state: &AppState, user_id: i64) -> ApiResult<SenderView> {
     })
 }
 
-/// A message the caller may see (a current member, within their membership);
-/// 404 otherwise.
+/// A message the caller may see (a current member, within their membership,
+/// and not expired: a disappearing message is gone at its `expires_at`, before
+/// the expiry job deletes it); 404 otherwise.
 pub(super) async fn visible_message(
     conn: &impl ConnectionTrait,
     user_id: i64,
     id: i64,
 ) -> ApiResult<(Member, message::Model)> {
     let not_found = || ApiError::not_found(MESSAGE_NOT_FOUND);
-    let message = store::find(conn, id).await?.ok_or_else(not_found)?;
+    let message = store::find(conn, id)
+        .await?
+        .filter(|m| m.expires_at.is_none_or(|at| at > now_ms()))
+        .ok_or_else(not_found)?;
     let member = membership::require_member_on(conn, message.chat_id, user_id)
         .await
         .map_err(|_| not_found())?;
@@ -485,7 +489,8 @@ pub(super) async fn remove_for_everyone(
 /// recorded in the transaction that checks it (the unique key on (message,
 /// user) makes a second open, even a concurrent one, fail), and the file's
 /// URL is signed for this answer only. The sender cannot open it (as on
-/// WhatsApp); a second open, or a deleted or expired message, is 410.
+/// WhatsApp); a second open, or a deleted message, is 410 (an expired one is
+/// not visible any more: 404).
 pub async fn open_view_once(
     state: &AppState,
     user_id: i64,
@@ -502,14 +507,10 @@ pub async fn open_view_once(
             "A view-once message cannot be opened by its sender.",
         ));
     }
-    let now = now_ms();
     let (Some(media_id), None) = (message.media_id, message.deleted_at) else {
         return Err(ApiError::Gone("This message is no longer available.".into()));
     };
-    if message.expires_at.is_some_and(|at| at <= now) {
-        return Err(ApiError::Gone("This message is no longer available.".into()));
-    }
-    match store::insert_view(&txn, message_id, user_id, now).await {
+    match store::insert_view(&txn, message_id, user_id, now_ms()).await {
         Err(err) if MESSAGE_VIEWS_USER.violated_by(&err) => return Err(gone()),
         other => other?,
     }

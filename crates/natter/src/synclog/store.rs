@@ -203,6 +203,8 @@ pub(super) async fn seqs_starting_with(
     names: &[&str],
     prefix: &str,
 ) -> Result<Vec<i64>, DbErr> {
+    // Here only: in the whole module it would shadow `Ord::max` on integers.
+    use sea_orm::sea_query::ExprTrait;
     let pattern = format!("{}%", escape_like(prefix));
     event::Entity::find()
         .select_only()
