@@ -204,8 +204,15 @@ pub async fn set_disappearing(
         "user_ids": [],
         "seconds": seconds,
     });
-    messages::service::post_system(state, &mut tx, chat_id, user_id, &content, Audience::default())
-        .await?;
+    messages::service::post_system(
+        state,
+        &mut tx,
+        chat_id,
+        user_id,
+        &content,
+        Audience::default(),
+    )
+    .await?;
     emit_chat_updated(state, &mut tx, &chat, Audience::default()).await?;
     state.publish(tx.commit().await?);
     view(state, &state.db.write, user_id, chat).await

@@ -508,7 +508,9 @@ pub async fn open_view_once(
         ));
     }
     let (Some(media_id), None) = (message.media_id, message.deleted_at) else {
-        return Err(ApiError::Gone("This message is no longer available.".into()));
+        return Err(ApiError::Gone(
+            "This message is no longer available.".into(),
+        ));
     };
     match store::insert_view(&txn, message_id, user_id, now_ms()).await {
         Err(err) if MESSAGE_VIEWS_USER.violated_by(&err) => return Err(gone()),
@@ -528,7 +530,11 @@ pub async fn open_view_once(
 
 /// Sets `viewed` on the view-once messages of a page for the caller: opened
 /// by them, or sent by them (the sender cannot open it).
-async fn mark_viewed(state: &AppState, user_id: i64, messages: &mut [MessageView]) -> ApiResult<()> {
+async fn mark_viewed(
+    state: &AppState,
+    user_id: i64,
+    messages: &mut [MessageView],
+) -> ApiResult<()> {
     let ids: Vec<i64> = messages
         .iter()
         .filter(|m| m.view_once && m.sender_id != user_id)

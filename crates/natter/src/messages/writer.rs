@@ -519,12 +519,7 @@ async fn existing_client_ids<'a>(
 }
 
 /// The `MessageSent` view of a new message (a view-once message shows no file).
-pub(super) fn new_view(
-    draft: &Draft,
-    id: i64,
-    now: i64,
-    expires_at: Option<i64>,
-) -> MessageView {
+pub(super) fn new_view(draft: &Draft, id: i64, now: i64, expires_at: Option<i64>) -> MessageView {
     MessageView {
         id,
         chat_id: draft.chat_id,
