@@ -173,6 +173,16 @@ pub struct Settings {
     #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8000")]
     pub http_addr: SocketAddr,
 
+    /// PEM file with the TLS certificate chain (leaf first). With TLS_KEY, HTTP_ADDR serves HTTPS
+    /// and WSS instead of plain HTTP; both files are read again on SIGHUP. Unset: plain HTTP
+    /// (put natter behind a TLS-terminating proxy, docs/deployment.md).
+    #[arg(long, env = "TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM file with the private key of TLS_CERT (PKCS#8, PKCS#1 or SEC1). Set both or neither.
+    #[arg(long, env = "TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
     /// Public base URL of this server, used in invite links.
     #[arg(long, env = "APP_URL", default_value = "http://localhost:8000")]
     pub app_url: String,
@@ -839,6 +849,11 @@ impl Config {
 }
 
 fn check_cross_field(settings: &Settings) -> Result<(), SettingError> {
+    match (&settings.tls_cert, &settings.tls_key) {
+        (Some(_), None) => return Err(setting_error("TLS_KEY", "must be set with TLS_CERT")),
+        (None, Some(_)) => return Err(setting_error("TLS_CERT", "must be set with TLS_KEY")),
+        _ => {}
+    }
     if settings
         .calls
         .turn_secret

@@ -2,14 +2,24 @@
 //! then completed with what every route shares, so each handler need not
 //! repeat it: the bearer scheme, and the error answers of API.md (401 on every
 //! authenticated route, 404 where a path names something, 422 where input is
-//! validated), each with its Laravel-shaped body. Served at /api/openapi.json.
+//! validated), each with its Laravel-shaped body. Served at /api/openapi.json,
+//! which is listed in the document too.
+//!
+//! OpenAPI 3.1 requires a `description` on every response and a unique
+//! `operationId` on every operation; both are settled here rather than in each
+//! handler: a response declared without one is described by its status's
+//! reason phrase, and every operationId is its handler's name qualified by its
+//! tag (`chats_list`, `contacts_list`), so two features may both have a
+//! `list` and adding a route never renames another. `.ci/run` checks the
+//! result with `openapi-spec-validator`.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, ParameterIn, PathItem};
 use utoipa::openapi::request_body::RequestBody;
 use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::Object;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, InfoBuilder, OpenApi, Ref, RefOr, Required};
 use utoipa::{PartialSchema, ToSchema};
@@ -33,6 +43,9 @@ pub struct ValidationErrorBody {
     pub message: String,
     pub errors: BTreeMap<String, Vec<String>>,
 }
+
+/// Where the document itself is served.
+pub const DOCUMENT_PATH: &str = "/api/openapi.json";
 
 /// Routes whose body may be left out entirely (every field is optional).
 const OPTIONAL_BODIES: &[(&str, &str)] =
@@ -59,6 +72,9 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
     ] {
         components.schemas.insert(name.to_string(), schema);
     }
+    api.paths
+        .paths
+        .insert(DOCUMENT_PATH.to_string(), document_path_item());
     for (path, item) in api.paths.paths.iter_mut() {
         let operations = [
             ("get", &mut item.get),
@@ -75,9 +91,27 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
     api
 }
 
-/// Adds the shared error answers an operation does not declare itself, and
-/// gives every declared error its body.
+/// `GET /api/openapi.json`: served by the server module, not by a feature's
+/// annotated handler, so it is described here.
+fn document_path_item() -> PathItem {
+    let ok = ResponseBuilder::new()
+        .description("This OpenAPI 3.1 document")
+        .content("application/json", Content::new(Some(Object::new())))
+        .build();
+    let operation = OperationBuilder::new()
+        .tags(Some(["operations"]))
+        .operation_id(Some("openapi"))
+        .summary(Some("The OpenAPI document of the HTTP API"))
+        .response("200", ok)
+        .build();
+    PathItem::new(HttpMethod::Get, operation)
+}
+
+/// Adds the shared error answers an operation does not declare itself, gives
+/// every declared error its body, every response a description and the
+/// operation an id unique in the document.
 fn complete(path: &str, method: &str, operation: &mut Operation) {
+    qualify_operation_id(operation);
     let params = operation.parameters.as_deref().unwrap_or_default();
     let has = |place: ParameterIn| {
         params.iter().any(|p| matches!(p, RefOr::T(p) if std::mem::discriminant(&p.parameter_in) == std::mem::discriminant(&place)))
@@ -102,6 +136,11 @@ fn complete(path: &str, method: &str, operation: &mut Operation) {
     }
     for (status, response) in responses.iter_mut() {
         if let RefOr::T(response) = response
+            && response.description.is_empty()
+        {
+            response.description = reason_phrase(status);
+        }
+        if let RefOr::T(response) = response
             && status.starts_with(['4', '5'])
             && response.content.is_empty()
         {
@@ -115,6 +154,29 @@ fn complete(path: &str, method: &str, operation: &mut Operation) {
     {
         optional(body);
     }
+}
+
+/// `list` in the chats feature becomes `chats_list`: handler names repeat
+/// across features, tags (one per feature) do not.
+fn qualify_operation_id(operation: &mut Operation) {
+    let tag = operation.tags.as_ref().and_then(|tags| tags.first());
+    if let (Some(tag), Some(id)) = (tag, operation.operation_id.as_mut())
+        && !id.starts_with(&format!("{tag}_"))
+    {
+        *id = format!("{tag}_{id}");
+    }
+}
+
+/// "OK" for 200, "Created" for 201: the description of a response declared
+/// without one.
+fn reason_phrase(status: &str) -> String {
+    status
+        .parse::<u16>()
+        .ok()
+        .and_then(|code| http::StatusCode::from_u16(code).ok())
+        .and_then(|code| code.canonical_reason())
+        .unwrap_or("Response")
+        .to_string()
 }
 
 fn optional(body: &mut RequestBody) {

@@ -6,6 +6,7 @@
 pub mod jobs;
 pub mod policy;
 pub mod realtime;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderName;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -77,7 +79,7 @@ fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Ro
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     router
         .route(
-            "/api/openapi.json",
+            openapi::DOCUMENT_PATH,
             get(move || async move { axum::Json(api.clone()) }),
         )
         .fallback_service(web::fallback(&state.config))
@@ -199,12 +201,35 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     started
 }
 
+/// Serves `$router` on `$listener` in a task until `$stop`; a macro because
+/// the plain and the TLS listener are different types, and axum's bounds on a
+/// generic listener would be longer than this.
+macro_rules! serve {
+    ($listener:expr, $router:expr, $stop:expr) => {{
+        let (listener, router, stop) = ($listener, $router, $stop);
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+            .context("HTTP server failed")
+        })
+    }};
+}
+
 async fn start_in(config: Config, background: &Background) -> anyhow::Result<Running> {
     let addr = config.settings.http_addr;
     let front = &background.front;
     // Push drivers first: a bad key file stops the start before anything runs.
     install_tls_provider();
     let push = Arc::new(push::from_config(&config)?);
+    // So are unreadable TLS files.
+    let certificates = match (&config.settings.tls_cert, &config.settings.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::Certificates::load(cert, key)?),
+        _ => None,
+    };
     let state = AppState::build(config, front.stop_token(), &background.fanout).await?;
     let listener = TcpListener::bind(addr)
         .await
@@ -267,16 +292,19 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
         sockets,
     };
     let router = app(&state, messages, realtime);
-    let stop = front.stop_token();
-    let http = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-        .context("HTTP server failed")
-    });
+    let http = match certificates {
+        Some(certificates) => {
+            front.spawn(tls::reload_on_hangup(
+                certificates.clone(),
+                front.stop_token(),
+            ));
+            // tap_io only for its type: axum hands the peer address
+            // (ConnectInfo) to handlers for a TcpListener or a tapped listener.
+            let listener = tls::TlsListener::new(listener, certificates, front)?.tap_io(|_| {});
+            serve!(listener, router, front.stop_token())
+        }
+        None => serve!(listener, router, front.stop_token()),
+    };
     Ok(Running {
         local_addr,
         state,

@@ -33,5 +33,6 @@ mod security;
 mod sms;
 mod statuses;
 mod sync;
+mod tls;
 mod users;
 mod web;

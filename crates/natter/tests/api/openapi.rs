@@ -88,6 +88,46 @@ fn short(value: &Value) -> String {
     }
 }
 
+/// What OpenAPI 3.1 requires and generated clients rely on: every operation
+/// has an operationId no other has, every response a description, and the
+/// document lists itself. (`.ci/run` also runs `openapi-spec-validator` on the
+/// committed copy.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_are_unique_and_described() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let raw = server
+        .client
+        .raw(Method::GET, "/api/openapi.json", None)
+        .await
+        .unwrap();
+    let document = raw.body;
+    assert_eq!(document["openapi"], "3.1.0");
+    let mut ids = Vec::new();
+    let mut undescribed = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"].as_str();
+            ids.push(id.unwrap_or_else(|| panic!("{method} {path} has no operationId")));
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                if response["description"].as_str().is_none_or(str::is_empty) {
+                    undescribed.push(format!("{method} {path} {status}"));
+                }
+            }
+        }
+    }
+    assert!(undescribed.is_empty(), "no description: {undescribed:?}");
+    let total = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "an operationId repeats");
+    assert!(ids.contains(&"chats_list") && ids.contains(&"contacts_list"));
+    let itself = &document["paths"]["/api/openapi.json"]["get"];
+    assert_eq!(
+        itself["responses"]["200"]["description"],
+        "This OpenAPI 3.1 document"
+    );
+}
+
 #[test]
 fn differences_name_the_changed_places() {
     let a = serde_json::json!({"paths": {"/x": {"get": 1}}, "list": [1, 2]});

@@ -79,6 +79,18 @@ impl NatterProcess {
         Self::spawn_owned(self.env.clone()).await
     }
 
+    /// SIGHUP: reload what natter reloads (the TLS certificate).
+    pub async fn hangup(&self) {
+        let pid = self.child.id().expect("natter is running");
+        let sent = Command::new("kill")
+            .arg("-HUP")
+            .arg(pid.to_string())
+            .status()
+            .await
+            .expect("kill runs");
+        assert!(sent.success(), "SIGHUP sent");
+    }
+
     /// SIGTERM, then waits for a clean exit.
     pub async fn terminate(mut self) -> std::process::ExitStatus {
         if let Some(pid) = self.child.id() {
