@@ -410,6 +410,17 @@ impl Client {
         .await
     }
 
+    /// Sets the chat's disappearing-messages timer in seconds (0 turns it off;
+    /// 86400, 604800 or 7776000). Any member of a private chat, admins of a group.
+    pub async fn set_disappearing(&self, chat_id: i64, seconds: i64) -> Result<Chat> {
+        self.call(
+            Method::PUT,
+            &format!("/api/chats/{chat_id}/disappearing"),
+            Some(json!({ "seconds": seconds })),
+        )
+        .await
+    }
+
     // ---- messages ----
 
     /// Sends a text message.
@@ -506,6 +517,14 @@ impl Client {
             )
             .await?;
         Ok(envelope.messages)
+    }
+
+    /// Opens a view-once message's file: its `media` (with a signed URL) the
+    /// first time; 410 after.
+    pub async fn view_once(&self, message_id: i64) -> Result<Value> {
+        let path = format!("/api/messages/{message_id}/view");
+        let body: Value = self.call(Method::POST, &path, None).await?;
+        Ok(body.get("media").cloned().unwrap_or(Value::Null))
     }
 
     pub async fn receipts(&self, message_id: i64) -> Result<ReceiptList> {

@@ -134,6 +134,9 @@ pub struct Chat {
     pub last_message: Option<Message>,
     pub unread_count: u64,
     pub muted_until: Option<String>,
+    /// The disappearing-messages timer in seconds; 0: off.
+    #[serde(default)]
+    pub disappearing_seconds: i64,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -193,6 +196,15 @@ pub struct Message {
     pub read_at: Option<String>,
     pub edited_at: Option<String>,
     pub deleted: bool,
+    /// When the server deletes it (a disappearing message); None: never.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    /// The file opens once, through [`crate::Client::view_once`]; `media` is null.
+    #[serde(default)]
+    pub view_once: bool,
+    /// A view-once message the caller has opened (or sent).
+    #[serde(default)]
+    pub viewed: bool,
 }
 
 impl Message {

@@ -701,6 +701,12 @@ pub struct Settings {
     #[arg(long, env = "STATUS_TTL", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
     pub status_ttl: u64,
 
+    /// For tests only: one more value (seconds) the disappearing-messages timer accepts besides
+    /// off, 24 h, 7 d and 90 d; unset in production. The expiry sweep runs every quarter of the
+    /// shortest allowed timer, between 1 and 30 seconds.
+    #[arg(long, env = "DISAPPEARING_TEST_SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub disappearing_test_seconds: Option<u64>,
+
     #[command(flatten)]
     pub pusher: PusherSettings,
 

@@ -47,6 +47,10 @@ pub enum ApiError {
     /// 410: a sync position older than the log keeps; the client must reload.
     #[error("resync required")]
     GoneResync { latest_seq: i64 },
+    /// 410: a thing that existed and is no more for this caller (a view-once
+    /// file already opened).
+    #[error("gone: {0}")]
+    Gone(String),
     /// 413: a body larger than the configured limit.
     #[error("payload too large: {0}")]
     PayloadTooLarge(String),
@@ -135,7 +139,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::GoneResync { .. } => StatusCode::GONE,
+            ApiError::GoneResync { .. } | ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -168,6 +172,7 @@ impl IntoResponse for ApiError {
             | ApiError::Forbidden(m)
             | ApiError::NotFound(m)
             | ApiError::Conflict(m)
+            | ApiError::Gone(m)
             | ApiError::PayloadTooLarge(m)
             | ApiError::UnsupportedMedia(m)
             | ApiError::Unavailable(m) => json!({ "success": false, "message": m }),

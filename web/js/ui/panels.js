@@ -5,7 +5,7 @@ import { h, iconButton, replace } from '../dom.js';
 import { lastSeen } from '../format.js';
 import { confirm, modal, toggleBlock } from './dialogs.js';
 import { menu } from './menu.js';
-import { avatar, chatTitle } from './parts.js';
+import { TIMERS, avatar, chatTitle, timerLabel } from './parts.js';
 
 export function infoPanel(ctx, chat, close) {
   const body = chat.type === 'group' ? groupInfo(ctx, chat) : personInfo(ctx, chat);
@@ -20,6 +20,7 @@ function personInfo(ctx, chat) {
     h('div.panel-hero', {}, avatar(user, 'private', 'large'), h('h3', {}, user.name || ''), h('p', {}, user.phone_number || '')),
     user.about ? h('section', {}, h('h4', {}, 'About'), h('p', {}, user.about)) : null,
     h('p.muted', {}, user.is_online ? 'online' : lastSeen(user.last_seen_at)),
+    disappearing(ctx, chat, true),
     h('button.danger', { type: 'button', onclick: () => toggleBlock(ctx, user) }, 'Block or unblock'));
 }
 
@@ -45,6 +46,7 @@ function groupInfo(ctx, chat) {
       h('p', {}, `Group · ${(chat.participants || []).length} members`)),
     chat.description ? h('section', {}, h('h4', {}, 'Description'), h('p', {}, chat.description)) : null,
     admin ? h('button', { type: 'button', onclick: () => editGroup(ctx, chat) }, 'Edit name and description') : null,
+    chat.left ? null : disappearing(ctx, chat, admin),
     h('section', {}, h('h4', {}, 'Members'),
       admin ? h('button', { type: 'button', onclick: () => addMembers(ctx, chat) }, 'Add members') : null,
       h('ul.people.members', { 'aria-label': 'Members' }, members)),
@@ -52,6 +54,26 @@ function groupInfo(ctx, chat) {
       h('button', { type: 'button', onclick: () => makeInvite(ctx, chat, invite) }, 'Create invite link')) : null,
     chat.left ? h('p.muted', {}, 'You are no longer a participant.')
       : h('button.danger', { type: 'button', onclick: () => leave(ctx, chat) }, 'Leave group'));
+}
+
+/** The disappearing-messages timer: a choice for who may set it (anyone in a
+ * private chat, admins of a group), its value in words for the others. */
+function disappearing(ctx, chat, mayChange) {
+  const current = chat.disappearing_seconds || 0;
+  if (!mayChange) {
+    return h('section', {}, h('h4', {}, 'Disappearing messages'), h('p', {}, timerLabel(current)));
+  }
+  const options = TIMERS.some(([value]) => value === current) ? TIMERS : [...TIMERS, [current, timerLabel(current)]];
+  const select = h('select#disappearing-timer', {
+    'aria-label': 'Disappearing messages',
+    onchange: async () => {
+      try {
+        ctx.store.upsertChat(await ctx.api.put(`/api/chats/${chat.id}/disappearing`, { seconds: Number(select.value) }));
+      } catch (error) { ctx.toast(error.message); }
+    },
+  }, options.map(([value, label]) => h('option', { value: String(value), selected: value === current }, label)));
+  return h('section', {}, h('h4', {}, 'Disappearing messages'), select,
+    h('p.muted', {}, 'New messages disappear from this chat for everyone after this time.'));
 }
 
 async function makeInvite(ctx, chat, holder) {

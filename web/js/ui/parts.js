@@ -26,6 +26,15 @@ export function ticks(status = 'sent') {
   return el;
 }
 
+/** The disappearing-messages timers a chat may have (seconds), in words. */
+export const TIMERS = [[0, 'Off'], [86400, '24 hours'], [604800, '7 days'], [7776000, '90 days']];
+
+/** A timer in words ("24 hours"); a testing value in seconds. */
+export function timerLabel(seconds) {
+  const known = TIMERS.find(([value]) => value === seconds);
+  return known ? known[1] : `${seconds} seconds`;
+}
+
 /** A system message in words. */
 export function systemText(store, message) {
   const c = message.content || {};
@@ -39,6 +48,9 @@ export function systemText(store, message) {
     case 'member_left': return `${names || actor} left`;
     case 'member_joined': return `${names || actor} joined using an invite link`;
     case 'role_changed': return `${actor} made ${names} ${c.role === 'admin' ? 'an admin' : 'a member'}`;
+    case 'disappearing_set': return c.seconds
+      ? `${actor} turned on disappearing messages (${timerLabel(c.seconds)})`
+      : `${actor} turned off disappearing messages`;
     default: return 'The group changed';
   }
 }

@@ -29,3 +29,12 @@ pub struct MuteRequest {
     #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub until: Option<i64>,
 }
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct DisappearingRequest {
+    /// The timer in seconds: 0 (off), 86400 (24 hours), 604800 (7 days) or
+    /// 7776000 (90 days). Messages sent while it is on are deleted this long
+    /// after they were sent.
+    #[schema(example = 86400)]
+    pub seconds: i64,
+}

@@ -1,4 +1,5 @@
-//! Chats as members see them: the list, one chat, private-chat creation, muting.
+//! Chats as members see them: the list, one chat, private-chat creation, muting,
+//! the disappearing-messages timer.
 
 pub mod dto;
 pub mod routes;
@@ -15,4 +16,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::private))
         .routes(routes!(routes::show))
         .routes(routes!(routes::mute))
+        .routes(routes!(routes::disappearing))
 }

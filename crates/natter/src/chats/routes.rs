@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::dto::{ChatList, MuteRequest, PrivateChatRequest};
+use super::dto::{ChatList, DisappearingRequest, MuteRequest, PrivateChatRequest};
 use super::service;
 use crate::error::ApiResult;
 use crate::http::auth::AuthUser;
@@ -70,5 +70,23 @@ pub async fn mute(
 ) -> ApiResult<Json<ChatView>> {
     Ok(Json(
         service::mute(&state, auth.user_id, chat, request.until).await?,
+    ))
+}
+
+/// Sets the chat's disappearing-messages timer: any member of a private chat,
+/// only admins of a group. Announced by a `system` message and `ChatUpdated`.
+#[utoipa::path(put, path = "/api/chats/{chat}/disappearing", tag = "chats", security(("bearer" = [])),
+    params(("chat" = i64, Path, description = "Chat id")), request_body = DisappearingRequest,
+    responses((status = 200, body = ChatView), (status = 403, description = "Not a group admin"),
+        (status = 404, description = "Not a member"),
+        (status = 422, description = "Not one of the allowed timers")))]
+pub async fn disappearing(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath(chat): ValidPath<i64>,
+    ValidJson(request): ValidJson<DisappearingRequest>,
+) -> ApiResult<Json<ChatView>> {
+    Ok(Json(
+        service::set_disappearing(&state, auth.user_id, chat, request.seconds).await?,
     ))
 }

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
+use sea_orm::ActiveValue::Set;
 use sea_orm::ConnectionTrait;
+use serde_json::json;
 
 use super::dto::ChatList;
 use crate::clock::Timestamp;
@@ -15,6 +17,7 @@ use crate::http::pagination::PageQuery;
 use crate::media;
 use crate::membership::{self, emit_to_chat, require_member};
 use crate::messages;
+use crate::messages::expire::TIMERS;
 use crate::resources::chat::{ChatType, ChatView, ParticipantView, Role};
 use crate::state::AppState;
 use crate::synclog::{Audience, Event, LogTx};
@@ -85,7 +88,10 @@ pub async fn emit_chat_updated(
     extra: Audience,
 ) -> ApiResult<()> {
     let mut views = build_views(state, tx.conn(), None, vec![chat.clone()]).await?;
-    if let Some(view) = views.pop() {
+    if let Some(mut view) = views.pop() {
+        // The log keeps this event for SYNC_RETENTION: a disappearing message
+        // must not outlive its timer in it.
+        view.last_message.take_if(|m| m.expires_at.is_some());
         emit_to_chat(tx, chat.id, Event::ChatUpdated(&view), extra).await?;
     }
     Ok(())
@@ -161,6 +167,67 @@ pub async fn mute(
     let member = require_member(state, chat_id, user_id).await?;
     membership::set_muted_until(&state.db.write, chat_id, user_id, until).await?;
     view(state, &state.db.write, user_id, member.chat).await
+}
+
+/// Sets a chat's disappearing-messages timer. Who may is checked on the log
+/// transaction that writes it (membership and roles change only under the log
+/// lock): any member of a private chat, an admin of a group. A change posts a
+/// `system` message `{"event": "disappearing_set", "actor_id", "user_ids": [],
+/// "seconds"}` (in private chats too) and emits `ChatUpdated`; setting the
+/// timer it already has changes nothing and announces nothing.
+pub async fn set_disappearing(
+    state: &AppState,
+    user_id: i64,
+    chat_id: i64,
+    seconds: i64,
+) -> ApiResult<ChatView> {
+    check_timer(state, seconds)?;
+    let mut tx = LogTx::begin(&state.db).await?;
+    let member = membership::require_member_on(tx.conn(), chat_id, user_id).await?;
+    if !member.is_private() && !member.is_admin() {
+        return Err(ApiError::forbidden("Only group admins can do that."));
+    }
+    if member.chat.disappearing_seconds == seconds {
+        tx.rollback().await?;
+        return view(state, &state.db.read, user_id, member.chat).await;
+    }
+    let changes = chat::ActiveModel {
+        id: Set(chat_id),
+        disappearing_seconds: Set(seconds),
+        updated_at: Set(tx.now()),
+        ..Default::default()
+    };
+    let chat = membership::save(&tx, changes).await?;
+    let content = json!({
+        "event": "disappearing_set",
+        "actor_id": user_id,
+        "user_ids": [],
+        "seconds": seconds,
+    });
+    messages::service::post_system(
+        state,
+        &mut tx,
+        chat_id,
+        user_id,
+        &content,
+        Audience::default(),
+    )
+    .await?;
+    emit_chat_updated(state, &mut tx, &chat, Audience::default()).await?;
+    state.publish(tx.commit().await?);
+    view(state, &state.db.write, user_id, chat).await
+}
+
+/// One of the four timers, or the testing value DISAPPEARING_TEST_SECONDS.
+fn check_timer(state: &AppState, seconds: i64) -> ApiResult<()> {
+    let test = state.config.settings.disappearing_test_seconds;
+    if TIMERS.contains(&seconds) || test.is_some_and(|t| t as i64 == seconds) {
+        return Ok(());
+    }
+    Err(ApiError::field(
+        "seconds",
+        "The seconds field must be one of 0, 86400, 604800, 7776000.",
+    ))
 }
 
 /// Builds Chat resources as `viewer` sees them (None: as anyone may). A fixed
@@ -262,6 +329,7 @@ pub async fn build_views(
                     .get(&chat.id)
                     .and_then(|p| p.muted_until)
                     .map(Timestamp),
+                disappearing_seconds: chat.disappearing_seconds,
                 created_at: Timestamp(chat.created_at),
                 updated_at: Timestamp(updated_at),
             }

@@ -204,6 +204,9 @@ async fn probe(url: &str) -> anyhow::Result<()> {
     match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
         Ok(result) => Ok(result?),
         Err(_) => anyhow::bail!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+    }
+}
+
 fn pool_stats(name: &'static str, backend: DbBackend, conn: &DatabaseConnection) -> PoolStats {
     fn of<D: sea_orm::sqlx::Database>(name: &'static str, pool: &Pool<D>) -> PoolStats {
         PoolStats {

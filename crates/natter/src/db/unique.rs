@@ -40,3 +40,10 @@ pub const DEVICES_TOKEN: UniqueKey = UniqueKey {
     name: "uq_devices_token_hash",
     columns: &["token_hash"],
 };
+
+/// A recipient opens a view-once message once.
+pub const MESSAGE_VIEWS_USER: UniqueKey = UniqueKey {
+    table: "message_views",
+    name: "uq_message_views",
+    columns: &["message_id", "user_id"],
+};

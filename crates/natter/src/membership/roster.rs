@@ -11,11 +11,13 @@ use crate::resources::chat::ChatType;
 #[cfg(test)]
 use crate::resources::chat::Role;
 
-/// Who is in a chat as of a transaction, and whether it is private.
+/// Who is in a chat as of a transaction, whether it is private, and its
+/// disappearing-messages timer (seconds, 0 off) as of that transaction.
 #[derive(Debug, Clone, Default)]
 pub struct Roster {
     pub private: bool,
     pub members: Vec<i64>,
+    pub disappearing_seconds: i64,
 }
 
 /// Rosters kept between transactions by their one user, the group-commit
@@ -26,7 +28,8 @@ pub struct Roster {
 /// whichever node changed it. A message to a 1,024-member group then reads one
 /// row, not 1,024.
 pub struct RosterCache {
-    entries: HashMap<i64, (i64, Arc<Roster>)>,
+    /// Chat -> ((roster version, timer) read with it, the roster).
+    entries: HashMap<i64, ((i64, i64), Arc<Roster>)>,
     /// Rosters kept at most; beyond it the cache starts over.
     capacity: usize,
 }
@@ -60,37 +63,43 @@ impl RosterCache {
     /// Rosters of several open chats, as of the caller's transaction: one
     /// small query for the versions, and the members only of chats whose
     /// roster changed since they were last read. Shared, not copied: a
-    /// 1,024-member roster is handed to every batch that sends there.
+    /// 1,024-member roster is handed to every batch that sends there. The
+    /// timer is read with the versions, so it is the one as of the caller's
+    /// transaction; a changed timer makes the entry stale too (rare).
     pub async fn rosters(
         &mut self,
         conn: &impl ConnectionTrait,
         chat_ids: &[i64],
     ) -> ApiResult<HashMap<i64, Arc<Roster>>> {
         let versions = store::roster_versions(conn, chat_ids).await?;
-        let stale: Vec<&(i64, String, i64)> = versions
+        let stale: Vec<&(i64, String, i64, i64)> = versions
             .iter()
-            .filter(|(id, _, version)| self.entries.get(id).map(|(v, _)| v) != Some(version))
+            .filter(|(id, _, version, timer)| {
+                self.entries.get(id).map(|(v, _)| *v) != Some((*version, *timer))
+            })
             .collect();
         if !stale.is_empty() {
             if self.entries.len() + stale.len() > self.capacity {
                 self.entries.clear();
             }
-            let stale_ids: Vec<i64> = stale.iter().map(|(id, _, _)| *id).collect();
+            let stale_ids: Vec<i64> = stale.iter().map(|(id, _, _, _)| *id).collect();
             let mut members: HashMap<i64, Vec<i64>> = HashMap::new();
             for (chat_id, user_id) in store::current_members_of(conn, &stale_ids).await? {
                 members.entry(chat_id).or_default().push(user_id);
             }
-            for (id, chat_type, version) in stale {
+            for (id, chat_type, version, timer) in stale {
                 let roster = Roster {
                     private: chat_type == ChatType::Private.as_str(),
                     members: members.remove(id).unwrap_or_default(),
+                    disappearing_seconds: *timer,
                 };
-                self.entries.insert(*id, (*version, Arc::new(roster)));
+                self.entries
+                    .insert(*id, ((*version, *timer), Arc::new(roster)));
             }
         }
         Ok(versions
             .iter()
-            .filter_map(|(id, _, _)| Some((*id, self.entries.get(id)?.1.clone())))
+            .filter_map(|(id, _, _, _)| Some((*id, self.entries.get(id)?.1.clone())))
             .collect())
     }
 }

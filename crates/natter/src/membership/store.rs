@@ -346,17 +346,19 @@ pub async fn find_by_invite(
         .await
 }
 
-/// (id, type, roster version) of the chats among these that are open.
+/// (id, type, roster version, disappearing timer) of the chats among these
+/// that are open.
 pub async fn roster_versions(
     db: &impl ConnectionTrait,
     chat_ids: &[i64],
-) -> Result<Vec<(i64, String, i64)>, DbErr> {
+) -> Result<Vec<(i64, String, i64, i64)>, DbErr> {
     in_chunks(chat_ids, |chunk| {
         chat::Entity::find()
             .select_only()
             .column(chat::Column::Id)
             .column(chat::Column::ChatType)
             .column(chat::Column::RosterVersion)
+            .column(chat::Column::DisappearingSeconds)
             .filter(chat::Column::Id.is_in(chunk.iter().copied()))
             .filter(chat::Column::DeletedAt.is_null())
             .into_tuple()

@@ -6,7 +6,7 @@ use validator::Validate;
 
 use crate::clock::Timestamp;
 use crate::http::validate::one_emoji;
-use crate::resources::message::MessageView;
+use crate::resources::message::{MediaView, MessageView};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessageEnvelope {
@@ -111,6 +111,9 @@ pub struct SendMessageRequest {
     pub location_name: Option<String>,
     #[validate(nested)]
     pub contact_data: Option<ContactCard>,
+    /// Image, video and audio only: each recipient can open the file once
+    /// (`POST /api/messages/{id}/view`); no message resource shows it.
+    pub view_once: Option<bool>,
 }
 
 /// A media message as `multipart/form-data`: the fields of the JSON body as
@@ -128,6 +131,8 @@ pub struct SendMessageForm {
     pub reply_to_message_id: Option<i64>,
     #[schema(min_length = 1, max_length = 64)]
     pub client_message_id: Option<String>,
+    /// `true` (or `1`): a view-once image, video or audio.
+    pub view_once: Option<bool>,
     /// The file: its bytes decide its type (image: JPEG, PNG, WebP, GIF; video:
     /// MP4, WebM, 3GP, QuickTime; audio: Ogg/Opus, MP3, AAC/M4A, WAV, AMR, WebM;
     /// document: anything but executables), at most MEDIA_MAX_BYTES_<TYPE>.
@@ -223,6 +228,13 @@ pub struct WatermarkRequest {
 pub struct ReadResponse {
     pub success: bool,
     pub read_at: Timestamp,
+}
+
+/// A view-once file, opened: shown to this recipient this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ViewOnceMedia {
+    pub success: bool,
+    pub media: MediaView,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]

@@ -59,6 +59,14 @@ impl Gate {
         }
         Ok(roster.members.clone())
     }
+
+    /// When a message stored at `now` in the chat expires: the chat's
+    /// disappearing timer as of this transaction (a timer change takes the
+    /// log lock too, so this is the timer at commit); None when it is off.
+    pub(super) fn expires_at(&self, chat_id: i64, now: i64) -> Option<i64> {
+        let seconds = self.rosters.get(&chat_id)?.disappearing_seconds;
+        (seconds > 0).then(|| now + seconds * 1000)
+    }
 }
 
 fn other_in_private(roster: &Roster, me: i64) -> Option<i64> {
@@ -92,6 +100,7 @@ mod tests {
             location: None,
             contact_data: None,
             media: None,
+            view_once: false,
         }
     }
 

@@ -1,8 +1,9 @@
 //! Messages: sending through the group-commit writer, history, edits, deletes,
 //! reactions, forwarding, receipts (read and delivered watermarks, who got
-//! and read what) and typing.
+//! and read what), typing, disappearing messages' expiry and view-once files.
 
 pub mod dto;
+pub mod expire;
 mod gate;
 pub mod probe;
 pub mod receipts;
@@ -50,6 +51,7 @@ pub fn router() -> OpenApiRouter<MessagesState> {
         .routes(routes!(routes::react, routes::unreact))
         .routes(routes!(routes::forward))
         .routes(routes!(routes::receipts))
+        .routes(routes!(routes::view_once))
         .routes(routes!(routes::read))
         .routes(routes!(routes::delivered))
         .routes(routes!(routes::typing))

@@ -93,6 +93,10 @@ pub async fn render(
                 read_at: read_at.map(Timestamp),
                 edited_at: m.edited_at.map(Timestamp),
                 deleted: m.deleted_at.is_some(),
+                expires_at: m.expires_at.map(Timestamp),
+                view_once: m.view_once,
+                // Per caller: set by history for its caller (service::mark_viewed).
+                viewed: false,
             }
         })
         .collect())
@@ -119,6 +123,8 @@ pub fn reply_view(m: &message::Model) -> ReplyView {
 }
 
 /// Each message's `media`, its URLs signed now: one query for the whole page.
+/// A view-once message shows none: its file opens only through
+/// `POST /api/messages/{id}/view`, once per recipient.
 async fn media_views(
     state: &AppState,
     conn: &impl ConnectionTrait,
@@ -126,7 +132,7 @@ async fn media_views(
 ) -> ApiResult<HashMap<i64, MediaView>> {
     let shown: Vec<(&message::Model, i64)> = messages
         .iter()
-        .filter(|m| m.deleted_at.is_none())
+        .filter(|m| m.deleted_at.is_none() && !m.view_once)
         .filter_map(|m| m.media_id.map(|id| (m, id)))
         .collect();
     if shown.is_empty() {

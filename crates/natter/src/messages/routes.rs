@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use super::dto::{
     EditMessageRequest, ForwardRequest, HistoryQuery, MessageEnvelope, MessageHistory,
     MessagesEnvelope, ReactRequest, ReactResponse, ReadResponse, ReceiptList, SendMessageForm,
-    SendMessageRequest, SuccessMessage, TypingRequest, WatermarkRequest,
+    SendMessageRequest, SuccessMessage, TypingRequest, ViewOnceMedia, WatermarkRequest,
 };
 use super::{MessagesState, receipts, service};
 use crate::clock::Timestamp;
@@ -99,6 +99,26 @@ pub async fn edit(
 ) -> ApiResult<Json<MessageEnvelope>> {
     let message = service::edit(&state, auth.user_id, message, request.content).await?;
     Ok(Json(MessageEnvelope { message }))
+}
+
+/// Opens a view-once message's file (a recipient, once): its `media` with a
+/// signed URL. 410 the second time, and for a deleted message.
+#[utoipa::path(post, path = "/api/messages/{message}/view", tag = "messages", security(("bearer" = [])),
+    params(("message" = i64, Path, description = "Message id")),
+    responses((status = 200, body = ViewOnceMedia),
+        (status = 403, description = "Not a view-once message, or the caller sent it"),
+        (status = 404, description = "Not visible to the caller"),
+        (status = 410, description = "Already opened by the caller, or deleted")))]
+pub async fn view_once(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath(message): ValidPath<i64>,
+) -> ApiResult<Json<ViewOnceMedia>> {
+    let media = service::open_view_once(&state, auth.user_id, message).await?;
+    Ok(Json(ViewOnceMedia {
+        success: true,
+        media,
+    }))
 }
 
 /// Deletes a message for everyone (sender only).

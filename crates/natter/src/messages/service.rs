@@ -1,7 +1,7 @@
 //! Messages: sending (through the group-commit writer), history, edits,
 //! deletes, reactions, forwarding and receipts.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use sea_orm::ConnectionTrait;
@@ -14,7 +14,9 @@ use super::dto::{
 use super::render::{self, reply_view, summarise_reactions};
 use super::store::{self, UnreadProbe};
 use super::writer::{Draft, DraftMedia, Refusal, SendOutcome, Writer};
+use crate::clock::now_ms;
 use crate::db::entities::message;
+use crate::db::unique::MESSAGE_VIEWS_USER;
 use crate::error::{ApiError, ApiResult};
 use crate::http::json::from_value;
 use crate::http::laravel::validation_error;
@@ -26,10 +28,10 @@ use crate::ratelimit::{self, Limit};
 use crate::realtime::channels::chat_channel;
 use crate::resources::chat::Typing;
 use crate::resources::message::{
-    LocationView, MessageView, ReactionSummary, ReactionUpdate, ReplyView, SenderView,
+    LocationView, MediaView, MessageView, ReactionSummary, ReactionUpdate, ReplyView, SenderView,
 };
 use crate::state::AppState;
-use crate::synclog::{Audience, Event, Interval, LogTx};
+use crate::synclog::{self, Audience, Event, EventName, Interval, LogTx};
 use crate::users;
 
 const MESSAGE_NOT_FOUND: &str = "Message";
@@ -130,6 +132,12 @@ fn form_json(fields: &std::collections::BTreeMap<String, String>) -> serde_json:
             "reply_to_message_id" | "latitude" | "longitude" | "contact_data" => {
                 serde_json::from_str(text).ok()
             }
+            // As Laravel's boolean rule reads a form: true, false, 1, 0.
+            "view_once" => match text {
+                "true" | "1" => Some(serde_json::Value::Bool(true)),
+                "false" | "0" => Some(serde_json::Value::Bool(false)),
+                _ => None,
+            },
             _ => None,
         };
         parsed.unwrap_or_else(|| serde_json::Value::String(text.to_string()))
@@ -206,6 +214,7 @@ async fn draft_of(
             _ => None,
         },
         media,
+        view_once: request.view_once == Some(true),
     })
 }
 
@@ -255,6 +264,11 @@ fn check_shape(request: &SendMessageRequest, has_file: bool) -> ApiResult<()> {
             "contact_data",
             "The contact data field is required for contact messages.",
         )),
+        SendableType::Image | SendableType::Video | SendableType::Audio => Ok(()),
+        _ if request.view_once == Some(true) => Err(ApiError::field(
+            "view_once",
+            "Only image, video and audio messages can be view once.",
+        )),
         _ => Ok(()),
     }
 }
@@ -296,15 +310,19 @@ async fn sender_of(state: &AppState, user_id: i64) -> ApiResult<SenderView> {
     })
 }
 
-/// A message the caller may see (a current member, within their membership);
-/// 404 otherwise.
+/// A message the caller may see (a current member, within their membership,
+/// and not expired: a disappearing message is gone at its `expires_at`, before
+/// the expiry job deletes it); 404 otherwise.
 pub(super) async fn visible_message(
     conn: &impl ConnectionTrait,
     user_id: i64,
     id: i64,
 ) -> ApiResult<(Member, message::Model)> {
     let not_found = || ApiError::not_found(MESSAGE_NOT_FOUND);
-    let message = store::find(conn, id).await?.ok_or_else(not_found)?;
+    let message = store::find(conn, id)
+        .await?
+        .filter(|m| m.expires_at.is_none_or(|at| at > now_ms()))
+        .ok_or_else(not_found)?;
     let member = membership::require_member_on(conn, message.chat_id, user_id)
         .await
         .map_err(|_| not_found())?;
@@ -346,6 +364,7 @@ pub async fn history(
         &intervals,
         query.before_message_id,
         query.limit + 1,
+        now_ms(),
     )
     .await?;
     let has_more = rows.len() as u64 > query.limit;
@@ -356,7 +375,8 @@ pub async fn history(
     } else {
         None
     };
-    let messages = render::render(state, &state.db.read, &rows).await?;
+    let mut messages = render::render(state, &state.db.read, &rows).await?;
+    mark_viewed(state, user_id, &mut messages).await?;
     Ok(MessageHistory {
         messages,
         pagination: HistoryPagination {
@@ -421,21 +441,116 @@ pub async fn delete(state: &AppState, user_id: i64, message_id: i64) -> ApiResul
     if message.sender_id != user_id || message.message_type == "system" {
         return Err(ApiError::forbidden("Only the sender can delete a message."));
     }
-    if !store::soft_delete(tx.conn(), message_id, tx.now()).await? {
-        return Ok(());
+    remove_for_everyone(state, &mut tx, &message).await?;
+    state.publish(tx.commit().await?);
+    Ok(())
+}
+
+/// Deletes a message for everyone inside `tx` (the sender's delete and the
+/// disappearing-messages expiry): the content and file go (its media
+/// reference dropped; the file is collected once nothing shows it), the
+/// logged events that carried them are rewritten to the deleted message, so a
+/// sync reader never pages through what was deleted, and `MessageDeleted`
+/// goes to the chat. False when it was already deleted (nothing written).
+pub(super) async fn remove_for_everyone(
+    state: &AppState,
+    tx: &mut LogTx,
+    message: &message::Model,
+) -> ApiResult<bool> {
+    if !store::soft_delete(tx.conn(), message.id, tx.now()).await? {
+        return Ok(false);
     }
     if let Some(media_id) = message.media_id {
         media::service::drop_references(tx.conn(), &BTreeMap::from([(media_id, 1)])).await?;
     }
-    let view = reload(state, &tx, message_id).await?;
+    let view = reload(state, tx, message.id).await?;
+    // The payload of a message event starts with its id (MessagePayload, MessageView).
+    let prefix = format!("{{\"message\":{{\"id\":{},", message.id);
+    synclog::redact(
+        tx,
+        message.chat_id,
+        message.seq,
+        &[EventName::MessageSent, EventName::MessageEdited],
+        &prefix,
+        Event::MessageSent(&view),
+    )
+    .await?;
     membership::emit_to_chat(
-        &mut tx,
+        tx,
         view.chat_id,
         Event::MessageDeleted(&view),
         Audience::default(),
     )
     .await?;
-    state.publish(tx.commit().await?);
+    Ok(true)
+}
+
+/// Opens a view-once message's file for a recipient, once: the view is
+/// recorded in the transaction that checks it (the unique key on (message,
+/// user) makes a second open, even a concurrent one, fail), and the file's
+/// URL is signed for this answer only. The sender cannot open it (as on
+/// WhatsApp); a second open, or a deleted message, is 410 (an expired one is
+/// not visible any more: 404).
+pub async fn open_view_once(
+    state: &AppState,
+    user_id: i64,
+    message_id: i64,
+) -> ApiResult<MediaView> {
+    let gone = || ApiError::Gone("This view-once message was already opened.".into());
+    let txn = state.db.begin().await?;
+    let (_, message) = visible_message(&txn, user_id, message_id).await?;
+    if !message.view_once {
+        return Err(ApiError::forbidden("This is not a view-once message."));
+    }
+    if message.sender_id == user_id {
+        return Err(ApiError::forbidden(
+            "A view-once message cannot be opened by its sender.",
+        ));
+    }
+    let (Some(media_id), None) = (message.media_id, message.deleted_at) else {
+        return Err(ApiError::Gone(
+            "This message is no longer available.".into(),
+        ));
+    };
+    match store::insert_view(&txn, message_id, user_id, now_ms()).await {
+        Err(err) if MESSAGE_VIEWS_USER.violated_by(&err) => return Err(gone()),
+        other => other?,
+    }
+    let row = media::urls::rows(&txn, vec![media_id])
+        .await?
+        .remove(&media_id);
+    let view = match &row {
+        Some(row) => media::urls::message_media(&state.storage, row, None).await,
+        None => None,
+    };
+    let view = view.ok_or_else(|| ApiError::Gone("This message is no longer available.".into()))?;
+    txn.commit().await?;
+    Ok(view)
+}
+
+/// Sets `viewed` on the view-once messages of a page for the caller: opened
+/// by them, or sent by them (the sender cannot open it).
+async fn mark_viewed(
+    state: &AppState,
+    user_id: i64,
+    messages: &mut [MessageView],
+) -> ApiResult<()> {
+    let ids: Vec<i64> = messages
+        .iter()
+        .filter(|m| m.view_once && m.sender_id != user_id)
+        .map(|m| m.id)
+        .collect();
+    let opened: HashSet<i64> = if ids.is_empty() {
+        HashSet::new()
+    } else {
+        store::viewed_among(&state.db.read, user_id, &ids)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    for m in messages.iter_mut().filter(|m| m.view_once) {
+        m.viewed = m.sender_id == user_id || opened.contains(&m.id);
+    }
     Ok(())
 }
 
@@ -515,7 +630,7 @@ pub async fn forward(
     request: ForwardRequest,
 ) -> ApiResult<Vec<MessageView>> {
     let (_, original) = visible_message(&state.db.read, user_id, message_id).await?;
-    if original.deleted_at.is_some() || original.message_type == "system" {
+    if original.deleted_at.is_some() || original.message_type == "system" || original.view_once {
         return Err(ApiError::forbidden("This message cannot be forwarded."));
     }
     let mut targets = request.chat_ids.clone();
@@ -550,6 +665,7 @@ pub async fn forward(
             location: location.clone(),
             contact_data: original.contact_data.clone(),
             media: attached.clone(),
+            view_once: false,
         })
     });
     let mut views = Vec::with_capacity(targets.len());
@@ -604,7 +720,7 @@ pub async fn detach_media_of(state: &AppState, user_id: i64) -> ApiResult<()> {
 /// For chat listing: when each chat's newest message (after the given
 /// position) was sent.
 pub async fn last_sent_at(state: &AppState, probes: &[(i64, i64)]) -> ApiResult<HashMap<i64, i64>> {
-    let last = store::last_ids(&state.db.read, probes).await?;
+    let last = store::last_ids(&state.db.read, probes, now_ms()).await?;
     let ids: Vec<i64> = last.values().copied().collect();
     Ok(store::find_many(&state.db.read, &ids)
         .await?
@@ -619,7 +735,7 @@ pub async fn last_messages(
     conn: &impl ConnectionTrait,
     probes: &[(i64, i64)],
 ) -> ApiResult<HashMap<i64, MessageView>> {
-    let last = store::last_ids(conn, probes).await?;
+    let last = store::last_ids(conn, probes, now_ms()).await?;
     let ids: Vec<i64> = last.values().copied().collect();
     let rows = store::find_many(conn, &ids).await?;
     Ok(render::render(state, conn, &rows)
@@ -718,13 +834,15 @@ pub async fn post_system(
         location: None,
         contact_data: None,
         media: None,
+        view_once: false,
     };
     let id = tx.next_message_id();
-    let view = super::writer::new_view(&draft, id, tx.now());
+    // System messages never disappear: they say what happened to the chat.
+    let view = super::writer::new_view(&draft, id, tx.now(), None);
     let seq = membership::emit_to_chat(tx, chat_id, Event::MessageSent(&view), extra).await?;
     store::insert_many(
         tx.conn(),
-        vec![super::writer::new_row(&draft, id, seq, tx.now())],
+        vec![super::writer::new_row(&draft, id, seq, tx.now(), None)],
     )
     .await?;
     Ok(view)

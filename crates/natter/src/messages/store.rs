@@ -8,7 +8,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
-use crate::db::entities::{message, message_reaction, receipt_mark};
+use crate::db::entities::{message, message_reaction, message_view, receipt_mark};
 use crate::db::in_chunks;
 use crate::synclog::{INSERT_CHUNK, Interval};
 
@@ -71,17 +71,28 @@ pub async fn find_by_client_ids(
     message::Entity::find().filter(any).all(db).await
 }
 
-/// Up to `limit` visible messages of a chat older than `before`, newest first.
+/// Not expired at `now`: a disappearing message leaves history the moment it
+/// expires, before the expiry job gets to it (and after, as its tombstone).
+fn unexpired(now: i64) -> Condition {
+    Condition::any()
+        .add(message::Column::ExpiresAt.is_null())
+        .add(message::Column::ExpiresAt.gt(now))
+}
+
+/// Up to `limit` visible messages of a chat older than `before`, newest first,
+/// leaving out those expired at `now`.
 pub async fn history(
     db: &impl ConnectionTrait,
     chat_id: i64,
     intervals: &[Interval],
     before: Option<i64>,
     limit: u64,
+    now: i64,
 ) -> Result<Vec<message::Model>, DbErr> {
     let mut query = message::Entity::find()
         .filter(message::Column::ChatId.eq(chat_id))
-        .filter(visible(intervals));
+        .filter(visible(intervals))
+        .filter(unexpired(now));
     if let Some(before) = before {
         query = query.filter(message::Column::Id.lt(before));
     }
@@ -128,10 +139,12 @@ fn wrap(select: String, alias: usize) -> String {
 }
 
 /// The newest message of each chat with a position after the given one
-/// (a member's current interval start). One backward index probe per chat.
+/// (a member's current interval start), not expired at `now`. One backward
+/// index probe per chat.
 pub async fn last_ids(
     db: &impl ConnectionTrait,
     chats: &[(i64, i64)],
+    now: i64,
 ) -> Result<HashMap<i64, i64>, DbErr> {
     let parts = chats
         .iter()
@@ -139,7 +152,7 @@ pub async fn last_ids(
         .map(|(i, (chat_id, after_seq))| {
             wrap(
                 format!(
-                    "SELECT chat_id, id FROM messages WHERE chat_id = {chat_id} AND seq > {after_seq} ORDER BY id DESC LIMIT 1"
+                    "SELECT chat_id, id FROM messages WHERE chat_id = {chat_id} AND seq > {after_seq} AND (expires_at IS NULL OR expires_at > {now}) ORDER BY id DESC LIMIT 1"
                 ),
                 i,
             )
@@ -257,6 +270,59 @@ pub async fn soft_delete(db: &impl ConnectionTrait, id: i64, now: i64) -> Result
         .exec(db)
         .await?;
     Ok(true)
+}
+
+/// Up to `limit` messages whose disappearing timer ran out by `now` and that
+/// are not deleted yet, the earliest first.
+pub async fn expired(
+    db: &impl ConnectionTrait,
+    now: i64,
+    limit: u64,
+) -> Result<Vec<message::Model>, DbErr> {
+    message::Entity::find()
+        .filter(message::Column::ExpiresAt.lte(now))
+        .filter(message::Column::DeletedAt.is_null())
+        .order_by_asc(message::Column::ExpiresAt)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Records that `user_id` opened a view-once message; a second time violates
+/// `uq_message_views`.
+pub async fn insert_view(
+    db: &impl ConnectionTrait,
+    message_id: i64,
+    user_id: i64,
+    now: i64,
+) -> Result<(), DbErr> {
+    message_view::Entity::insert(message_view::ActiveModel {
+        message_id: Set(message_id),
+        user_id: Set(user_id),
+        viewed_at: Set(now),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Which of these view-once messages `user_id` has opened.
+pub async fn viewed_among(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    message_ids: &[i64],
+) -> Result<Vec<i64>, DbErr> {
+    in_chunks(message_ids, |chunk| {
+        message_view::Entity::find()
+            .select_only()
+            .column(message_view::Column::MessageId)
+            .filter(message_view::Column::UserId.eq(user_id))
+            .filter(message_view::Column::MessageId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+    })
+    .await
 }
 
 /// Messages showing a media row (not deleted), for telling their chats what a

@@ -53,6 +53,8 @@ pub struct Draft {
     pub contact_data: Option<String>,
     /// The stored file of a media message.
     pub media: Option<DraftMedia>,
+    /// The file opens once per recipient; no message resource shows it.
+    pub view_once: bool,
 }
 
 /// A media message's file: the row it references (one reference per message,
@@ -473,7 +475,8 @@ impl Sends {
         };
         let now = tx.now();
         let id = tx.next_message_id();
-        let view = new_view(draft, id, now);
+        let expires_at = gate.expires_at(draft.chat_id, now);
+        let view = new_view(draft, id, now, expires_at);
         self.sent.push(SentMessage {
             chat_id: draft.chat_id,
             message_id: id,
@@ -486,7 +489,7 @@ impl Sends {
             Audience::to(members),
             Event::MessageSent(&view),
         )?;
-        self.rows.push(new_row(draft, id, seq, now));
+        self.rows.push(new_row(draft, id, seq, now, expires_at));
         if let Some(media) = &draft.media {
             *self.references.entry(media.id).or_default() += 1;
             if media.probe {
@@ -515,7 +518,8 @@ async fn existing_client_ids<'a>(
         .collect())
 }
 
-pub(super) fn new_view(draft: &Draft, id: i64, now: i64) -> MessageView {
+/// The `MessageSent` view of a new message (a view-once message shows no file).
+pub(super) fn new_view(draft: &Draft, id: i64, now: i64, expires_at: Option<i64>) -> MessageView {
     MessageView {
         id,
         chat_id: draft.chat_id,
@@ -532,7 +536,11 @@ pub(super) fn new_view(draft: &Draft, id: i64, now: i64) -> MessageView {
                 .and_then(|t| serde_json::from_str(t).ok()),
             _ => draft.content.clone().map(serde_json::Value::String),
         },
-        media: draft.media.as_ref().map(|m| m.view.clone()),
+        media: draft
+            .media
+            .as_ref()
+            .filter(|_| !draft.view_once)
+            .map(|m| m.view.clone()),
         location: draft.location.clone(),
         contact_data: draft
             .contact_data
@@ -545,10 +553,19 @@ pub(super) fn new_view(draft: &Draft, id: i64, now: i64) -> MessageView {
         read_at: None,
         edited_at: None,
         deleted: false,
+        expires_at: expires_at.map(Timestamp),
+        view_once: draft.view_once,
+        viewed: false,
     }
 }
 
-pub(super) fn new_row(draft: &Draft, id: i64, seq: i64, now: i64) -> message::ActiveModel {
+pub(super) fn new_row(
+    draft: &Draft,
+    id: i64,
+    seq: i64,
+    now: i64,
+    expires_at: Option<i64>,
+) -> message::ActiveModel {
     message::ActiveModel {
         id: Set(id),
         chat_id: Set(draft.chat_id),
@@ -572,6 +589,8 @@ pub(super) fn new_row(draft: &Draft, id: i64, seq: i64, now: i64) -> message::Ac
         edited_at: Set(None),
         deleted_at: Set(None),
         media_id: Set(draft.media.as_ref().map(|m| m.id)),
+        expires_at: Set(expires_at),
+        view_once: Set(draft.view_once),
     }
 }
 

@@ -70,6 +70,9 @@ pub struct ChatView {
     pub last_message: Option<MessageView>,
     pub unread_count: u64,
     pub muted_until: Option<Timestamp>,
+    /// The disappearing-messages timer in seconds (0 off, 86400, 604800 or
+    /// 7776000): messages sent while it is on are deleted this long after.
+    pub disappearing_seconds: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

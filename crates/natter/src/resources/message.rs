@@ -97,6 +97,15 @@ pub struct MessageView {
     pub read_at: Option<Timestamp>,
     pub edited_at: Option<Timestamp>,
     pub deleted: bool,
+    /// When the server deletes it (the chat's disappearing-messages timer as it
+    /// was when the message was stored); null: never.
+    pub expires_at: Option<Timestamp>,
+    /// The file opens once per recipient, through `POST /api/messages/{id}/view`;
+    /// `media` is always null on such a message.
+    pub view_once: bool,
+    /// For a view-once message in history: the caller has opened it (or sent it;
+    /// the sender cannot open it either). False in events.
+    pub viewed: bool,
 }
 
 /// `MessageRead` / `MessageDelivered` payload.

@@ -80,6 +80,15 @@ pub fn registry(state: &AppState, media: &Media, push: Arc<Push>) -> Registry {
             statuses::expire::KIND,
             statuses::expire::period(Duration::from_secs(settings.status_ttl)),
         );
+    registry
+        .register(
+            messages::expire::KIND,
+            Arc::new(messages::expire::ExpireMessages { app: state.clone() }),
+        )
+        .every(
+            messages::expire::KIND,
+            messages::expire::period(settings.disappearing_test_seconds),
+        );
     registry.register(
         calls::ring::KIND,
         Arc::new(calls::ring::RingTimeout { app: state.clone() }),

@@ -247,6 +247,29 @@ impl LogTx {
 }
 
 /// A logged event's name and payload; an unlogged one is a bug of the caller.
+/// Rewrites the stored payloads of logged events of `chat_id` at or after
+/// position `from_seq`, named one of `names`, whose payload starts with
+/// `prefix`: each gets `event`'s payload (keeping its own name and position).
+/// For content that must not outlive its deletion: a deleted or expired
+/// message's text and file in the `MessageSent` and `MessageEdited` a sync
+/// reader would still page through. Returns how many were rewritten.
+pub async fn redact(
+    tx: &LogTx,
+    chat_id: i64,
+    from_seq: i64,
+    names: &[EventName],
+    prefix: &str,
+    event: Event<'_>,
+) -> ApiResult<usize> {
+    let (_, payload) = logged_payload(&event)?;
+    let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+    let seqs = store::seqs_starting_with(tx.conn(), chat_id, from_seq, &names, prefix).await?;
+    for seq in &seqs {
+        store::set_data(tx.conn(), *seq, with_seq(payload.clone(), *seq)).await?;
+    }
+    Ok(seqs.len())
+}
+
 fn logged_payload(event: &Event<'_>) -> ApiResult<(EventName, String)> {
     let name = event.name();
     if !name.is_logged() {

@@ -1,6 +1,6 @@
 //! Queries on `events` and `sync_log_counters` (the sync log and its lock row).
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Statement,
 };
@@ -188,6 +188,56 @@ pub(super) async fn set_pruned_through(
         .col_expr(counter::Column::PrunedThroughSeq, Expr::value(through))
         .filter(counter::Column::Id.eq(COUNTER_ROW))
         .filter(counter::Column::PrunedThroughSeq.lt(through))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Positions of the events of a chat at or after `from_seq`, named one of
+/// `names`, whose data starts with `prefix` (read through the (chat_id, seq)
+/// index; the prefix is matched on those rows only).
+pub(super) async fn seqs_starting_with(
+    db: &impl ConnectionTrait,
+    chat_id: i64,
+    from_seq: i64,
+    names: &[&str],
+    prefix: &str,
+) -> Result<Vec<i64>, DbErr> {
+    // Here only: in the whole module it would shadow `Ord::max` on integers.
+    use sea_orm::sea_query::ExprTrait;
+    let pattern = format!("{}%", escape_like(prefix));
+    event::Entity::find()
+        .select_only()
+        .column(event::Column::Seq)
+        .filter(event::Column::ChatId.eq(chat_id))
+        .filter(event::Column::Seq.gte(from_seq))
+        .filter(event::Column::Name.is_in(names.iter().copied()))
+        .filter(Expr::col(event::Column::Data).like(LikeExpr::new(pattern).escape('!')))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// `%`, `_` and the escape character itself, escaped with `!` for LIKE.
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '!') {
+            out.push('!');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub(super) async fn set_data(
+    db: &impl ConnectionTrait,
+    seq: i64,
+    data: String,
+) -> Result<(), DbErr> {
+    event::Entity::update_many()
+        .col_expr(event::Column::Data, Expr::value(data))
+        .filter(event::Column::Seq.eq(seq))
         .exec(db)
         .await?;
     Ok(())

@@ -16,6 +16,7 @@ mod config;
 mod contacts;
 mod crash;
 mod devices;
+mod disappearing;
 mod errors;
 mod groups;
 mod jobs;

@@ -75,6 +75,9 @@ backend_tests! {
         bob.client.react(message.id, "👍").await.unwrap();
         bob.client.mark_delivered(chat, message.id).await.unwrap();
         bob.client.mark_read(chat, message.id).await.unwrap();
+        let before = ann.client.sync_all(0).await.unwrap();
+        let edited = before.iter().find(|e| e.event == "App\\Events\\MessageEdited").unwrap();
+        assert_eq!(edited.data["message"]["content"], "v2");
         ann.client.delete_message(message.id).await.unwrap();
         let names: Vec<String> = ann.client.sync_all(0).await.unwrap().into_iter().map(|e| e.event).collect();
         let expected = [
@@ -88,8 +91,13 @@ backend_tests! {
         ];
         assert_eq!(names, expected);
         let events = bob.client.sync_all(0).await.unwrap();
-        let edited = events.iter().find(|e| e.event == "App\\Events\\MessageEdited").unwrap();
-        assert_eq!(edited.data["message"]["content"], "v2");
+        // Deleted for everyone: the log's copies of the text are rewritten, in place.
+        for name in [SENT, "App\\Events\\MessageEdited"] {
+            let copy = events.iter().find(|e| e.event == name).unwrap();
+            assert_eq!(copy.data["message"]["content"], serde_json::Value::Null, "{name}");
+            assert_eq!(copy.data["message"]["deleted"], true, "{name}");
+            assert!(before.iter().any(|e| e.seq == copy.seq && e.event == name), "same position");
+        }
         let reaction = events.iter().find(|e| e.event == "App\\Events\\ReactionUpdated").unwrap();
         assert_eq!(reaction.data["reactions"], json!([{"emoji": "👍", "count": 1, "user_ids": [bob.id]}]));
         let read = events.iter().find(|e| e.event == "App\\Events\\MessageRead").unwrap();

@@ -26,6 +26,8 @@ pub struct Model {
     pub roster_version: i64,
     /// The media row the group photo holds a reference on.
     pub avatar_media_id: Option<i64>,
+    /// The disappearing-messages timer in seconds; 0: off.
+    pub disappearing_seconds: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

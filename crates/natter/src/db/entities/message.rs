@@ -30,6 +30,10 @@ pub struct Model {
     pub deleted_at: Option<i64>,
     /// The stored file of an image/video/audio/document message (one reference).
     pub media_id: Option<i64>,
+    /// When the expiry job deletes it (the chat's timer at commit); None: never.
+    pub expires_at: Option<i64>,
+    /// The file can be opened once per recipient (`POST /api/messages/{id}/view`).
+    pub view_once: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

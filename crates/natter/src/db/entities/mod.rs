@@ -16,6 +16,7 @@ pub mod login_session;
 pub mod media;
 pub mod message;
 pub mod message_reaction;
+pub mod message_view;
 pub mod otp_code;
 pub mod receipt_mark;
 pub mod status;

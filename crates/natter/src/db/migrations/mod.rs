@@ -21,6 +21,7 @@ mod m0009_devices;
 mod m0011_statuses;
 mod m0012_calls;
 mod m0013_bans_and_node_sockets;
+mod m0014_disappearing_view_once;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_statuses::Migration),
             Box::new(m0012_calls::Migration),
             Box::new(m0013_bans_and_node_sockets::Migration),
+            Box::new(m0014_disappearing_view_once::Migration),
         ]
     }
 }
