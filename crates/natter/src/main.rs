@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::ArgMatches;
+use clap::parser::ValueSource;
 use natter::admin::{Admin, sessions, stats, users};
 use natter::config::{
     self, Command, Config, LogFormat, LogSettings, MigrateAction, MigrateArgs, Settings,
@@ -37,7 +38,7 @@ fn main() -> ExitCode {
     // `serve` logs to stdout, as a service does; the other commands print
     // their answers on stdout, so their logs go to stderr.
     let to_stdout = matches!(cli.command, Command::Serve(_));
-    init_logging(&cli.log, to_stdout);
+    init_logging(&quiet_for_printing_commands(&cli, &matches), to_stdout);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -166,6 +167,18 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A command that exists to print (`users`, `stats`, `backup`, `jobs`,
+/// `config`, ...) logs warnings and errors only unless LOG_LEVEL says
+/// otherwise: its answer is the output, not the migrations it checked on the way.
+fn quiet_for_printing_commands(cli: &config::Cli, matches: &ArgMatches) -> LogSettings {
+    let mut log = cli.log.clone();
+    let prints = !matches!(cli.command, Command::Serve(_) | Command::Migrate(_));
+    if prints && matches.value_source("log_level") == Some(ValueSource::DefaultValue) {
+        log.log_level = "warn".to_string();
+    }
+    log
 }
 
 fn init_logging(log: &LogSettings, to_stdout: bool) {
