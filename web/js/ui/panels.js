@@ -41,6 +41,9 @@ function groupInfo(ctx, chat) {
       p.role === 'admin' ? h('span.role', {}, 'Group admin') : null, options);
   });
   const invite = h('div.invite');
+  // The panel is drawn again on every change to the chat (a new message, a
+  // role): a link already shown stays shown.
+  if (shownInvites.has(chat.id)) showInvite(ctx, invite, shownInvites.get(chat.id));
   return h('div.panel-body', {},
     h('div.panel-hero', {}, avatar(chat, 'group', 'large'), h('h3', {}, chatTitle(store, chat)),
       h('p', {}, `Group · ${(chat.participants || []).length} members`)),
@@ -76,16 +79,26 @@ function disappearing(ctx, chat, mayChange) {
     h('p.muted', {}, 'New messages disappear from this chat for everyone after this time.'));
 }
 
+/** The invite link last created in this page, by chat id. */
+const shownInvites = new Map();
+
 async function makeInvite(ctx, chat, holder) {
   try {
     const link = await ctx.api.post(`/api/groups/${chat.id}/invite-link`);
-    const field = h('input.invite-url', { readOnly: true, value: link.url, 'aria-label': 'Invite link' });
-    replace(holder, field, h('button', { type: 'button', onclick: () => navigator.clipboard?.writeText(link.url).then(() => ctx.toast('Link copied.')) }, 'Copy'),
-      h('p.muted', {}, 'Anyone with this link can join. Creating a new one turns this one off.'));
-    field.select();
+    shownInvites.set(chat.id, link.url);
+    // The panel may have been drawn again while the request ran: fill the one on screen.
+    const live = holder.isConnected ? holder : document.querySelector('.info-panel .invite') || holder;
+    showInvite(ctx, live, link.url).select();
   } catch (error) {
     ctx.toast(error.message);
   }
+}
+
+function showInvite(ctx, holder, url) {
+  const field = h('input.invite-url', { readOnly: true, value: url, 'aria-label': 'Invite link' });
+  replace(holder, field, h('button', { type: 'button', onclick: () => navigator.clipboard?.writeText(url).then(() => ctx.toast('Link copied.')) }, 'Copy'),
+    h('p.muted', {}, 'Anyone with this link can join. Creating a new one turns this one off.'));
+  return field;
 }
 
 async function leave(ctx, chat) {
