@@ -251,7 +251,6 @@ pub fn redis_unreachable(err: &RedisError) -> bool {
         || err.is_connection_dropped()
         || err.is_connection_refusal()
         || err.is_timeout()
-        || err.is_cluster_error()
         || matches!(
             err.kind(),
             RedisErrorKind::Server(ServerErrorKind::BusyLoading | ServerErrorKind::MasterDown)

@@ -51,11 +51,12 @@ impl Throttle {
     }
 }
 
-/// One dependency's outages, for a task that keeps trying it.
+/// One dependency's outages, for the one task that keeps trying it (it owns
+/// its Outage: no lock on the path of every attempt).
 #[derive(Debug)]
 pub struct Outage {
     what: &'static str,
-    state: Mutex<Option<Down>>,
+    state: Option<Down>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -68,23 +69,19 @@ struct Down {
 impl Outage {
     /// `what` names the dependency and the work in the log ("Redis subscription").
     pub const fn new(what: &'static str) -> Outage {
-        Outage {
-            what,
-            state: parking_lot::const_mutex(None),
-        }
+        Outage { what, state: None }
     }
 
     /// An attempt failed: warns at the first failure of an outage and then at
     /// most every [`REMIND_EVERY`].
-    pub fn failed(&self, error: &dyn Display) {
+    pub fn failed(&mut self, error: &dyn Display) {
         self.failed_at(error, Instant::now());
     }
 
-    fn failed_at(&self, error: &dyn Display, now: Instant) {
-        let mut state = self.state.lock();
-        match &mut *state {
+    fn failed_at(&mut self, error: &dyn Display, now: Instant) {
+        match &mut self.state {
             None => {
-                *state = Some(Down {
+                self.state = Some(Down {
                     since: now,
                     warned: now,
                     failures: 1,
@@ -108,9 +105,9 @@ impl Outage {
     }
 
     /// An attempt worked: if an outage was under way, logs that it ended and
-    /// how long it lasted. Cheap when nothing was down (one uncontended lock).
-    pub fn recovered(&self) {
-        let Some(down) = self.state.lock().take() else {
+    /// how long it lasted. Cheap when nothing was down.
+    pub fn recovered(&mut self) {
+        let Some(down) = self.state.take() else {
             return;
         };
         let lasted = down.since.elapsed();
@@ -121,11 +118,6 @@ impl Outage {
             self.what,
             lasted.as_secs_f64()
         );
-    }
-
-    /// Whether an outage is under way (for tests and readiness).
-    pub fn is_down(&self) -> bool {
-        self.state.lock().is_some()
     }
 }
 
@@ -151,20 +143,20 @@ mod tests {
 
     #[test]
     fn an_outage_warns_once_then_reminds_and_ends() {
-        let outage = Outage::new("test dependency");
+        let mut outage = Outage::new("test dependency");
         outage.recovered();
-        assert!(!outage.is_down(), "nothing was down");
+        assert!(outage.state.is_none(), "nothing was down");
         let start = Instant::now();
         for second in 0..=10 {
             outage.failed_at(&"refused", start + Duration::from_secs(second));
         }
-        let down = outage.state.lock().expect("down");
+        let down = outage.state.expect("down");
         assert_eq!(down.failures, 11);
         assert_eq!(down.warned, down.since, "no reminder within 30 s");
         outage.failed_at(&"refused", start + Duration::from_secs(31));
-        let reminded = outage.state.lock().expect("down");
+        let reminded = outage.state.expect("down");
         assert!(reminded.warned > reminded.since, "a reminder after 30 s");
         outage.recovered();
-        assert!(!outage.is_down());
+        assert!(outage.state.is_none());
     }
 }

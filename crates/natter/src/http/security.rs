@@ -24,6 +24,14 @@ const HSTS: &str = "max-age=31536000";
 /// web client's pages carry their own, fuller policy (web/policy.rs).
 const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
+/// The headers every response carries, whatever its content security policy
+/// (the web client's pages set their own policy beside these).
+pub const BASE: [(HeaderName, &str); 3] = [
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+];
+
 /// The headers added to every response that does not set them itself.
 #[derive(Clone)]
 pub struct SecurityHeaders(Arc<[(HeaderName, HeaderValue)]>);
@@ -35,12 +43,8 @@ impl SecurityHeaders {
 
     /// `tls`: browsers reach the server over HTTPS, so HSTS is sent.
     pub fn new(tls: bool) -> SecurityHeaders {
-        let mut headers = vec![
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::REFERRER_POLICY, "no-referrer"),
-            (header::X_FRAME_OPTIONS, "DENY"),
-            (header::CONTENT_SECURITY_POLICY, DEFAULT_CSP),
-        ];
+        let mut headers = BASE.to_vec();
+        headers.push((header::CONTENT_SECURITY_POLICY, DEFAULT_CSP));
         if tls {
             headers.push((header::STRICT_TRANSPORT_SECURITY, HSTS));
         }

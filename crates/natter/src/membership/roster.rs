@@ -28,8 +28,8 @@ pub struct Roster {
 /// whichever node changed it. A message to a 1,024-member group then reads one
 /// row, not 1,024.
 pub struct RosterCache {
-    /// Chat -> ((roster version, timer) read with it, the roster).
-    entries: HashMap<i64, ((i64, i64), Arc<Roster>)>,
+    /// Chat -> (roster version read with it, the roster).
+    entries: HashMap<i64, (i64, Arc<Roster>)>,
     /// Rosters kept at most; beyond it the cache starts over.
     capacity: usize,
 }
@@ -75,7 +75,9 @@ impl RosterCache {
         let stale: Vec<&(i64, String, i64, i64)> = versions
             .iter()
             .filter(|(id, _, version, timer)| {
-                self.entries.get(id).map(|(v, _)| *v) != Some((*version, *timer))
+                !self.entries.get(id).is_some_and(|(v, roster)| {
+                    v == version && roster.disappearing_seconds == *timer
+                })
             })
             .collect();
         if !stale.is_empty() {
@@ -93,8 +95,7 @@ impl RosterCache {
                     members: members.remove(id).unwrap_or_default(),
                     disappearing_seconds: *timer,
                 };
-                self.entries
-                    .insert(*id, ((*version, *timer), Arc::new(roster)));
+                self.entries.insert(*id, (*version, Arc::new(roster)));
             }
         }
         Ok(versions

@@ -497,8 +497,12 @@ pub async fn open_view_once(
     message_id: i64,
 ) -> ApiResult<MediaView> {
     let gone = || ApiError::Gone("This view-once message was already opened.".into());
-    let txn = state.db.begin().await?;
-    let (_, message) = visible_message(&txn, user_id, message_id).await?;
+    let unavailable = || ApiError::Gone("This message is no longer available.".into());
+    // Under the log lock, as deletes (the sender's, the expiry job's) are: a
+    // delete committing meanwhile is seen here, never a URL to a deleted file.
+    let tx = LogTx::begin(&state.db).await?;
+    let txn = tx.conn();
+    let (_, message) = visible_message(txn, user_id, message_id).await?;
     if !message.view_once {
         return Err(ApiError::forbidden("This is not a view-once message."));
     }
@@ -508,23 +512,22 @@ pub async fn open_view_once(
         ));
     }
     let (Some(media_id), None) = (message.media_id, message.deleted_at) else {
-        return Err(ApiError::Gone(
-            "This message is no longer available.".into(),
-        ));
+        return Err(unavailable());
     };
-    match store::insert_view(&txn, message_id, user_id, now_ms()).await {
+    match store::insert_view(txn, message_id, user_id, tx.now()).await {
         Err(err) if MESSAGE_VIEWS_USER.violated_by(&err) => return Err(gone()),
         other => other?,
     }
-    let row = media::urls::rows(&txn, vec![media_id])
+    let row = media::urls::rows(txn, vec![media_id])
         .await?
         .remove(&media_id);
     let view = match &row {
         Some(row) => media::urls::message_media(&state.storage, row, None).await,
         None => None,
     };
-    let view = view.ok_or_else(|| ApiError::Gone("This message is no longer available.".into()))?;
-    txn.commit().await?;
+    let view = view.ok_or_else(unavailable)?;
+    // Nothing was logged: a view is the viewer's alone.
+    tx.commit().await?;
     Ok(view)
 }
 

@@ -107,7 +107,7 @@ pub fn spawn_redis_publisher(
     let shutdown = tasks.stop_token();
     tasks.spawn(async move {
         let mut redis = redis;
-        let outage = Outage::new("Redis publishing");
+        let mut outage = Outage::new("Redis publishing");
         loop {
             // Biased: what is queued goes out before a stop is obeyed (the
             // fan-out stops after the writer has drained).
@@ -148,12 +148,13 @@ pub fn spawn_redis_subscriber(
 ) {
     let shutdown = tasks.stop_token();
     tasks.spawn(async move {
-        let outage = Outage::new("Redis subscription");
+        let mut outage = Outage::new("Redis subscription");
         loop {
             if shutdown.is_cancelled() {
                 break;
             }
-            let subscribed = subscribe_once(&url, &channel, &node_id, &local, &shutdown, &outage);
+            let subscribed =
+                subscribe_once(&url, &channel, &node_id, &local, &shutdown, &mut outage);
             match subscribed.await {
                 Ok(()) => break,
                 Err(err) => {
@@ -178,7 +179,7 @@ async fn subscribe_once(
     node_id: &str,
     local: &mpsc::Sender<Arc<Envelope>>,
     shutdown: &CancellationToken,
-    outage: &Outage,
+    outage: &mut Outage,
 ) -> anyhow::Result<()> {
     let client = redis::Client::open(url)?;
     let mut pubsub = client.get_async_pubsub().await?;

@@ -236,7 +236,7 @@ pub async fn run_liveness(sockets: Sockets, stop: CancellationToken) {
         return;
     }
     let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
-    let outage = Outage::new("Presence heartbeat (Redis)");
+    let mut outage = Outage::new("Presence heartbeat (Redis)");
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,

@@ -83,14 +83,14 @@ mod linux {
         let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
         let status = std::fs::read_to_string("/proc/self/status").ok()?;
         let mut sample = from_stat(&stat);
-        sample.resident_bytes = status_kib(&status, "VmRSS:").map(|kib| kib * 1024.0);
-        sample.virtual_bytes = status_kib(&status, "VmSize:").map(|kib| kib * 1024.0);
+        sample.resident_bytes = first_number_after(&status, "VmRSS:").map(|kib| kib * 1024.0);
+        sample.virtual_bytes = first_number_after(&status, "VmSize:").map(|kib| kib * 1024.0);
         sample.open_fds = std::fs::read_dir("/proc/self/fd")
             .ok()
             .map(|entries| entries.count() as f64);
         sample.max_fds = std::fs::read_to_string("/proc/self/limits")
             .ok()
-            .and_then(|limits| soft_limit(&limits, "Max open files"));
+            .and_then(|limits| first_number_after(&limits, "Max open files"));
         let boot = std::fs::read_to_string("/proc/stat")
             .ok()
             .and_then(|stat| boot_time(&stat));
@@ -123,15 +123,11 @@ mod linux {
         }
     }
 
-    /// A `Name:   1234 kB` line of `/proc/self/status`, in KiB.
-    pub fn status_kib(status: &str, name: &str) -> Option<f64> {
-        let line = status.lines().find(|l| l.starts_with(name))?;
-        line[name.len()..].split_whitespace().next()?.parse().ok()
-    }
-
-    /// The soft limit of a `/proc/self/limits` row ("unlimited" is none).
-    pub fn soft_limit(limits: &str, name: &str) -> Option<f64> {
-        let line = limits.lines().find(|l| l.starts_with(name))?;
+    /// The first number after `name` on the line that starts with it: a
+    /// `Name:   1234 kB` line of `/proc/self/status` (in KiB), or the soft limit
+    /// of a `/proc/self/limits` row ("unlimited" is none).
+    pub fn first_number_after(text: &str, name: &str) -> Option<f64> {
+        let line = text.lines().find(|l| l.starts_with(name))?;
         line[name.len()..].split_whitespace().next()?.parse().ok()
     }
 
@@ -158,10 +154,10 @@ mod linux {
             assert_eq!(sample.threads, Some(7.0));
             assert_eq!(sample.start_time, Some(1234.0));
             let status = "Name:\tnatter\nVmSize:\t  204800 kB\nVmRSS:\t   10240 kB\n";
-            assert_eq!(status_kib(status, "VmRSS:"), Some(10240.0));
+            assert_eq!(first_number_after(status, "VmRSS:"), Some(10240.0));
             let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
                           Max open files            1024                 524288               files\n";
-            assert_eq!(soft_limit(limits, "Max open files"), Some(1024.0));
+            assert_eq!(first_number_after(limits, "Max open files"), Some(1024.0));
             assert_eq!(
                 boot_time("cpu  1 2 3\nbtime 1764748800\n"),
                 Some(1_764_748_800.0)

@@ -406,11 +406,17 @@ const BANNED: &str = "This account has been banned.";
 
 /// 403 if the account is banned, checked on `conn` (the transaction that opens
 /// a login session) with the user's row locked, so a ban committing meanwhile
-/// either is seen here or waits and then revokes the new session too.
+/// either is seen here or waits and then revokes the new session too. An
+/// account deleted since it was looked up gets no session either (its
+/// deletion has already signed it out everywhere): 400, and trying again
+/// signs up afresh.
 pub async fn require_not_banned_on(conn: &impl ConnectionTrait, user_id: i64) -> ApiResult<()> {
     match store::lock_active(conn, user_id).await? {
+        None => Err(ApiError::BadRequest(
+            "This account was just deleted; try again.".into(),
+        )),
         Some(user) if user.banned_at.is_some() => Err(ApiError::Forbidden(BANNED.into())),
-        _ => Ok(()),
+        Some(_) => Ok(()),
     }
 }
 

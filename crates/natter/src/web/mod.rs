@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::{Config, MediaDiskKind, SmsDriverKind};
-use crate::http::middleware;
+use crate::http::{middleware, security};
 use crate::state::AppState;
 
 pub use assets::{Assets, PageConfig};
@@ -66,16 +66,13 @@ fn sms_driver_name(driver: SmsDriverKind) -> &'static str {
 
 fn security_headers(csp: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    let pairs = [
+    let pairs = security::BASE.into_iter().chain([
         (header::CONTENT_SECURITY_POLICY, csp),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::X_FRAME_OPTIONS, "DENY"),
         (
             HeaderName::from_static("cross-origin-opener-policy"),
             "same-origin",
         ),
-    ];
+    ]);
     for (name, value) in pairs {
         if let Ok(value) = HeaderValue::from_str(value) {
             headers.insert(name, value);

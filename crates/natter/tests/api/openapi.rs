@@ -16,8 +16,8 @@ fn committed_copy() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn matches_the_committed_copy() {
+/// `GET /api/openapi.json` of a fresh server (200, or the test fails).
+async fn served_document() -> Value {
     let server = TestServer::start(Backend::Sqlite).await;
     let raw = server
         .client
@@ -25,7 +25,12 @@ async fn matches_the_committed_copy() {
         .await
         .unwrap();
     assert_eq!(raw.status, 200);
-    let served = raw.body;
+    raw.body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matches_the_committed_copy() {
+    let served = served_document().await;
     let path = committed_copy();
     if std::env::var("NATTER_UPDATE_OPENAPI").is_ok_and(|v| v == "1") {
         let text = serde_json::to_string_pretty(&served).unwrap() + "\n";
@@ -94,13 +99,7 @@ fn short(value: &Value) -> String {
 /// committed copy.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operations_are_unique_and_described() {
-    let server = TestServer::start(Backend::Sqlite).await;
-    let raw = server
-        .client
-        .raw(Method::GET, "/api/openapi.json", None)
-        .await
-        .unwrap();
-    let document = raw.body;
+    let document = served_document().await;
     assert_eq!(document["openapi"], "3.1.0");
     let mut ids = Vec::new();
     let mut undescribed = Vec::new();
