@@ -24,6 +24,8 @@ pub const FANOUT_DELIVERIES: &str = "natter_fanout_deliveries_total";
 pub const WRITER_QUEUE_DEPTH: &str = "natter_writer_queue_depth";
 pub const WRITER_BATCH_SIZE: &str = "natter_writer_batch_size";
 pub const WRITER_BATCH_DURATION: &str = "natter_writer_batch_duration_seconds";
+/// Statements one group-commit batch sent (BEGIN and COMMIT not counted).
+pub const WRITER_BATCH_STATEMENTS: &str = "natter_writer_batch_statements";
 pub const SLOW_SOCKETS_CLOSED: &str = "natter_slow_sockets_closed_total";
 pub const JOB_FAILURES: &str = "natter_job_failures_total";
 pub const JOB_RUNS: &str = "natter_job_runs_total";
@@ -83,6 +85,12 @@ pub fn handle() -> PrometheusHandle {
                     )
                 })
                 .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(WRITER_BATCH_STATEMENTS.to_string()),
+                        &[4.0, 8.0, 12.0, 16.0, 24.0, 32.0, 64.0, 128.0, 256.0],
+                    )
+                })
+                .and_then(|b| {
                     // Sub-millisecond on a local database; seconds when the
                     // pool is exhausted or a disk stalls.
                     let short = [
@@ -137,6 +145,10 @@ fn describe() {
         "Sends waiting for the group-commit writer"
     );
     metrics::describe_histogram!(WRITER_BATCH_SIZE, "Messages per group-commit transaction");
+    metrics::describe_histogram!(
+        WRITER_BATCH_STATEMENTS,
+        "Statements per group-commit batch, BEGIN and COMMIT not counted"
+    );
     metrics::describe_histogram!(
         WRITER_BATCH_DURATION,
         metrics::Unit::Seconds,

@@ -52,6 +52,24 @@ where
     Ok(rows)
 }
 
+thread_local! {
+    /// Statements sent on this thread's behalf ([`statements_on_this_thread`]).
+    static STATEMENTS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many statements (each one round trip, plus one more when the driver
+/// must first prepare a text it has not cached) futures polled on this thread
+/// have sent so far; BEGIN and COMMIT are not counted. The group-commit writer
+/// runs on a thread of its own, so the difference across one of its batches
+/// is exactly what that batch cost (docs/architecture.md, "Round trips").
+pub fn statements_on_this_thread() -> u64 {
+    STATEMENTS.with(|n| n.get())
+}
+
+fn count_statement(_: &sea_orm::metric::Info<'_>) {
+    STATEMENTS.with(|n| n.set(n.get() + 1));
+}
+
 /// The histogram [`Db::begin`] records (telemetry lists it with the others).
 pub const ACQUIRE_SECONDS: &str = "natter_db_acquire_seconds";
 
@@ -246,7 +264,9 @@ async fn connect_pool(url: &str, max_connections: u32) -> Result<DatabaseConnect
     // MySQL and MariaDB keep the server's sql_mode, which is strict
     // (STRICT_TRANS_TABLES) by default on every supported version; sqlx adds
     // utf8mb4 and UTC to each session.
-    Database::connect(options).await
+    let mut pool = Database::connect(options).await?;
+    pool.set_metric_callback(count_statement);
+    Ok(pool)
 }
 
 fn create_sqlite_folder(url: &str) -> anyhow::Result<()> {

@@ -15,8 +15,8 @@ use utoipa_axum::routes;
 use crate::state::AppState;
 
 pub use push::{
-    CALL_KIND, MESSAGE_KIND, PushHandler, PushPayload, SentMessage, enqueue_message_pushes,
-    enqueue_push,
+    CALL_KIND, MESSAGE_KIND, OnlineHint, PushHandler, PushPayload, QueuedPushes, SentMessage,
+    enqueue_message_pushes, enqueue_push,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {

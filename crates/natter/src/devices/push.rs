@@ -171,16 +171,50 @@ pub struct SentMessage {
     pub members: Vec<i64>,
 }
 
+/// Who was found connected before the writer's transaction began, among the
+/// users it asked about: a hint, so that the transaction itself need not wait
+/// on Redis. Someone who connects or leaves meanwhile costs one push too many
+/// or one push fewer, as a lookup inside the transaction could as well (the
+/// socket may open the moment after it); the push job checks again when it runs.
+#[derive(Debug, Default)]
+pub struct OnlineHint {
+    pub asked: HashSet<i64>,
+    pub online: HashSet<i64>,
+}
+
+impl OnlineHint {
+    /// Asks presence about `users` (outside any transaction). If presence does
+    /// not answer, nobody counts as asked, so the batch asks again itself.
+    pub async fn lookup(presence: &Presence, users: Vec<i64>) -> OnlineHint {
+        match presence.online_among(&users).await {
+            Ok(online) => OnlineHint {
+                asked: users.into_iter().collect(),
+                online,
+            },
+            Err(_) => OnlineHint::default(),
+        }
+    }
+}
+
+/// What [`enqueue_message_pushes`] did: the jobs it queued, and which of the
+/// recipients have a device (for the next batch's [`OnlineHint`]).
+#[derive(Debug, Default)]
+pub struct QueuedPushes {
+    pub queued: u64,
+    pub with_devices: Vec<i64>,
+}
+
 /// Enqueues the pushes of a batch of messages on the batch's transaction:
 /// one per recipient and chat, for recipients with a device, who have not
 /// muted the chat and have no socket open anywhere. One query for devices,
-/// then (only for those who have one) one for mutes and one presence lookup,
-/// whatever the batch's size. Returns how many jobs were queued.
+/// then (only for those who have one) one for mutes, whatever the batch's
+/// size; presence is asked only about those `hint` did not cover.
 pub async fn enqueue_message_pushes(
     conn: &impl ConnectionTrait,
     presence: &Presence,
+    hint: &OnlineHint,
     sent: &[SentMessage],
-) -> Result<u64, DbErr> {
+) -> Result<QueuedPushes, DbErr> {
     let recipients: Vec<i64> = sent
         .iter()
         .flat_map(|m| m.members.iter().copied().filter(|u| *u != m.sender_id))
@@ -189,20 +223,14 @@ pub async fn enqueue_message_pushes(
         .collect();
     let with_devices = store::users_with_devices(conn, &recipients).await?;
     if with_devices.is_empty() {
-        return Ok(0);
+        return Ok(QueuedPushes::default());
     }
     let chats: Vec<i64> = sent.iter().map(|m| m.chat_id).collect();
     let muted = membership::muted_among(conn, &chats, &with_devices, now_ms()).await?;
-    let online = presence
-        .online_among(&with_devices)
-        .await
-        .unwrap_or_else(|err| {
-            // Better a push too many than a message nobody hears of.
-            tracing::warn!(error = %err, "presence unavailable; pushing to everyone with a device");
-            HashSet::new()
-        });
+    let online = online_among(presence, hint, &with_devices).await;
     let reachable: HashSet<i64> = with_devices
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|u| !online.contains(u))
         .collect();
     // The first message of the batch per (user, chat): later ones collapse into it.
@@ -231,7 +259,27 @@ pub async fn enqueue_message_pushes(
         .collect();
     let queued = jobs::enqueue_many(conn, jobs).await?;
     count("message", "queued", queued);
-    Ok(queued)
+    Ok(QueuedPushes {
+        queued,
+        with_devices,
+    })
+}
+
+/// Which of `users` are connected: the hint's answer for those it asked
+/// about, one presence lookup for the rest (none when the hint covers all).
+async fn online_among(presence: &Presence, hint: &OnlineHint, users: &[i64]) -> HashSet<i64> {
+    let unasked: Vec<i64> = users
+        .iter()
+        .copied()
+        .filter(|u| !hint.asked.contains(u))
+        .collect();
+    let mut online = presence.online_among(&unasked).await.unwrap_or_else(|err| {
+        // Better a push too many than a message nobody hears of.
+        tracing::warn!(error = %err, "presence unavailable; pushing to everyone with a device");
+        HashSet::new()
+    });
+    online.extend(hint.online.iter().copied());
+    online
 }
 
 fn count(kind: &'static str, outcome: &'static str, n: u64) {

@@ -60,6 +60,16 @@ impl RosterCache {
         self.entries.is_empty()
     }
 
+    /// The members these chats had when last read, without asking the
+    /// database: a guess (the roster may have changed since), for work that
+    /// only needs a hint before a transaction begins.
+    pub fn cached_members<'a>(&'a self, chat_ids: &'a [i64]) -> impl Iterator<Item = i64> + 'a {
+        chat_ids
+            .iter()
+            .filter_map(|id| self.entries.get(id))
+            .flat_map(|(_, roster)| roster.members.iter().copied())
+    }
+
     /// Rosters of several open chats, as of the caller's transaction: one
     /// small query for the versions, and the members only of chats whose
     /// roster changed since they were last read. Shared, not copied: a

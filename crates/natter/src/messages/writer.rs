@@ -11,7 +11,7 @@
 //! If a batch fails (say a client message id another node just stored), the
 //! writer retries its jobs one by one, so one bad job fails alone.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use sea_orm::ActiveValue::Set;
@@ -22,21 +22,23 @@ use super::gate::Gate;
 use super::store::{self, MARK_DELIVERED, MARK_READ};
 use crate::background::TaskGroup;
 use crate::clock::Timestamp;
-use crate::db::Db;
 use crate::db::entities::message;
 use crate::db::unique::MESSAGES_CLIENT_ID;
-use crate::devices::{self, SentMessage};
+use crate::db::{Db, statements_on_this_thread};
+use crate::devices::{self, OnlineHint, SentMessage};
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::Waker;
 use crate::media;
 use crate::membership::{self, RosterCache, Watermark};
 use crate::realtime::Realtime;
+use crate::realtime::presence::Presence;
 use crate::resources::message::{
     DeliveryStatus, LocationView, MediaView, MessageView, ReceiptUpdate, ReplyView, SenderView,
 };
 use crate::synclog::{Audience, CommittedEvent, Event, LogTx, Scope, origin};
 use crate::telemetry::{
-    MESSAGES_SENT, WRITER_BATCH_DURATION, WRITER_BATCH_SIZE, WRITER_QUEUE_DEPTH,
+    MESSAGES_SENT, WRITER_BATCH_DURATION, WRITER_BATCH_SIZE, WRITER_BATCH_STATEMENTS,
+    WRITER_QUEUE_DEPTH,
 };
 
 /// A validated message, ready to store.
@@ -316,8 +318,46 @@ async fn next_job(jobs: &mut mpsc::Receiver<Job>, stop: &CancellationToken) -> O
     }
 }
 
+/// What the writer keeps between batches (it is their only user).
+#[derive(Default)]
+struct Kept {
+    rosters: RosterCache,
+    /// Recipients an earlier batch found with a push device: those whose
+    /// presence is worth asking about before the next batch's transaction.
+    device_holders: HashSet<i64>,
+}
+
+/// Device holders remembered at most; beyond it the set starts over.
+const DEVICE_HOLDERS_KEPT: usize = 100_000;
+
+impl Kept {
+    /// The batch's likely push recipients: members of its chats as last read
+    /// who had a device then. A guess; whoever it misses is asked about
+    /// inside the transaction.
+    fn likely_push_recipients(&self, jobs: &[Job]) -> Vec<i64> {
+        let chat_ids: Vec<i64> = jobs
+            .iter()
+            .filter_map(Job::draft)
+            .map(|d| d.chat_id)
+            .collect();
+        let users: HashSet<i64> = self
+            .rosters
+            .cached_members(&chat_ids)
+            .filter(|u| self.device_holders.contains(u))
+            .collect();
+        users.into_iter().collect()
+    }
+
+    fn remember_device_holders(&mut self, users: &[i64]) {
+        if self.device_holders.len() + users.len() > DEVICE_HOLDERS_KEPT {
+            self.device_holders.clear();
+        }
+        self.device_holders.extend(users.iter().copied());
+    }
+}
+
 async fn run(env: Env, mut jobs: mpsc::Receiver<Job>, max_batch: usize, stop: CancellationToken) {
-    let mut rosters = RosterCache::default();
+    let mut kept = Kept::default();
     while let Some(first) = next_job(&mut jobs, &stop).await {
         let mut batch = vec![first];
         while batch.len() < max_batch {
@@ -328,14 +368,19 @@ async fn run(env: Env, mut jobs: mpsc::Receiver<Job>, max_batch: usize, stop: Ca
         }
         metrics::gauge!(WRITER_QUEUE_DEPTH).set(jobs.len() as f64);
         metrics::histogram!(WRITER_BATCH_SIZE).record(batch.len() as f64);
-        let started = std::time::Instant::now();
-        process(&env, &mut rosters, batch).await;
+        let (started, statements_before) = (std::time::Instant::now(), statements_on_this_thread());
+        let size = batch.len();
+        process(&env, &mut kept, batch).await;
         metrics::histogram!(WRITER_BATCH_DURATION).record(started.elapsed().as_secs_f64());
+        // The writer's futures all run on this thread, so this is the batch's own count.
+        let statements = statements_on_this_thread() - statements_before;
+        metrics::histogram!(WRITER_BATCH_STATEMENTS).record(statements as f64);
+        tracing::debug!(jobs = size, statements, "writer batch");
     }
 }
 
-async fn process(env: &Env, rosters: &mut RosterCache, batch: Vec<Job>) {
-    match write_batch(env, rosters, &batch).await {
+async fn process(env: &Env, kept: &mut Kept, batch: Vec<Job>) {
+    match write_batch(env, kept, &batch).await {
         Ok((written, events)) => {
             (env.publish)(events);
             written.answer(batch);
@@ -347,12 +392,12 @@ async fn process(env: &Env, rosters: &mut RosterCache, batch: Vec<Job>) {
                 "batch failed; retrying its jobs one by one"
             );
             for job in batch {
-                write_one(env, rosters, job).await;
+                write_one(env, kept, job).await;
             }
         }
         Err(err) if is_duplicate(&err) => {
             for job in batch {
-                write_one(env, rosters, job).await;
+                write_one(env, kept, job).await;
             }
         }
         Err(err) => {
@@ -365,12 +410,12 @@ async fn process(env: &Env, rosters: &mut RosterCache, batch: Vec<Job>) {
 
 /// One job alone, answered. A duplicate client message id stored meanwhile by
 /// another node is found by the second attempt's lookup.
-async fn write_one(env: &Env, rosters: &mut RosterCache, job: Job) {
+async fn write_one(env: &Env, kept: &mut Kept, job: Job) {
     let mut attempt = 0;
     let jobs = vec![job];
     loop {
         attempt += 1;
-        match write_batch(env, rosters, &jobs).await {
+        match write_batch(env, kept, &jobs).await {
             Ok((written, events)) => {
                 (env.publish)(events);
                 return written.answer(jobs);
@@ -386,24 +431,56 @@ async fn write_one(env: &Env, rosters: &mut RosterCache, job: Job) {
     }
 }
 
-/// Writes one batch in one transaction.
+/// Writes one batch in one transaction. Presence is asked about the likely
+/// push recipients while the transaction begins, so the transaction (which
+/// holds the log lock) does not wait on Redis in the common case.
 async fn write_batch(
     env: &Env,
-    rosters: &mut RosterCache,
+    kept: &mut Kept,
     jobs: &[Job],
 ) -> ApiResult<(Written, Vec<CommittedEvent>)> {
-    let db = &env.db;
+    let presence = &env.pushes.realtime.presence;
+    let (hint, tx) = tokio::join!(
+        OnlineHint::lookup(presence, kept.likely_push_recipients(jobs)),
+        LogTx::begin(&env.db),
+    );
+    let stored = store_batch(tx?, kept, presence, &hint, jobs).await?;
+    if stored.pushes > 0 {
+        env.pushes.waker.wake();
+    }
+    Ok((stored.written, stored.events))
+}
+
+/// What a committed batch produced.
+struct Stored {
+    written: Written,
+    events: Vec<CommittedEvent>,
+    /// Push jobs queued.
+    pushes: u64,
+}
+
+/// The batch's statements, on its transaction, and the commit. Every step
+/// is one statement for the whole batch (or one per 200 rows), none per
+/// message or per recipient; receipts are the exception (a few each).
+async fn store_batch(
+    mut tx: LogTx,
+    kept: &mut Kept,
+    presence: &Presence,
+    hint: &OnlineHint,
+    jobs: &[Job],
+) -> ApiResult<Stored> {
     let drafts = || jobs.iter().filter_map(Job::draft);
     let mut sends = Sends {
-        existing: existing_client_ids(db, drafts()).await?,
+        // Inside the transaction: the log lock orders it after every batch
+        // that could have stored these ids, and it needs no second connection.
+        existing: existing_client_ids(tx.conn(), drafts()).await?,
         in_batch: HashMap::new(),
         rows: Vec::new(),
         sent: Vec::new(),
         references: BTreeMap::new(),
         probes: BTreeSet::new(),
     };
-    let mut tx = LogTx::begin(db).await?;
-    let gate = Gate::load(&tx, rosters, drafts()).await?;
+    let gate = Gate::load(&tx, &mut kept.rosters, drafts()).await?;
     let mut written = Written::default();
     for job in jobs {
         tx.set_origin(job.origin());
@@ -430,14 +507,15 @@ async fn write_batch(
     }
     store::insert_many(tx.conn(), sends.rows).await?;
     // With the messages, or not at all: a push exists if its message does.
-    let presence = &env.pushes.realtime.presence;
-    let pushes = devices::enqueue_message_pushes(tx.conn(), presence, &sends.sent).await?;
+    let pushes = devices::enqueue_message_pushes(tx.conn(), presence, hint, &sends.sent).await?;
+    kept.remember_device_holders(&pushes.with_devices);
     let events = tx.commit().await?;
-    if pushes > 0 {
-        env.pushes.waker.wake();
-    }
     metrics::counter!(MESSAGES_SENT).increment(sent as u64);
-    Ok((written, events))
+    Ok(Stored {
+        written,
+        events,
+        pushes: pushes.queued,
+    })
 }
 
 /// The sends of one batch: the client ids already stored, those given in
@@ -505,13 +583,13 @@ impl Sends {
 
 /// Client message ids of this batch that are already stored.
 async fn existing_client_ids<'a>(
-    db: &Db,
+    conn: &impl sea_orm::ConnectionTrait,
     drafts: impl Iterator<Item = &'a Draft>,
 ) -> ApiResult<HashMap<(i64, String), i64>> {
     let pairs: Vec<(i64, String)> = drafts
         .filter_map(|d| d.client_message_id.clone().map(|c| (d.sender.id, c)))
         .collect();
-    Ok(store::find_by_client_ids(&db.write, &pairs)
+    Ok(store::find_by_client_ids(conn, &pairs)
         .await?
         .into_iter()
         .filter_map(|m| m.client_message_id.map(|c| ((m.sender_id, c), m.id)))
