@@ -33,3 +33,43 @@ pub async fn user(db: &Db, name: &str) -> i64 {
 pub async fn execute(db: &Db, sql: &str) {
     db.write.execute_unprepared(sql).await.expect("statement");
 }
+
+/// A migrated scratch database on the server at `TEST_POSTGRES_URL` or
+/// `TEST_MYSQL_URL` (None when the variable is unset), named like the API
+/// tests' scratch databases; [`drop_scratch`] removes it.
+pub async fn scratch(variable: &str) -> Option<(String, Db)> {
+    let base = std::env::var(variable).ok()?;
+    let name = format!(
+        "natter_t_{}_{}",
+        std::process::id(),
+        crate::secrets::random_token(10).to_lowercase()
+    );
+    let admin = Db::connect(&base, 1).await.expect("admin connection");
+    admin
+        .write
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create scratch database");
+    admin.disconnect().await;
+    let (path, query) = base.split_once('?').unwrap_or((base.as_str(), ""));
+    let server = path.rsplit_once('/').map_or(path, |(server, _)| server);
+    let url = match query {
+        "" => format!("{server}/{name}"),
+        query => format!("{server}/{name}?{query}"),
+    };
+    let db = Db::connect(&url, 2).await.expect("connect");
+    db.migrate().await.expect("migrate");
+    Some((name, db))
+}
+
+/// Drops a database [`scratch`] made.
+pub async fn drop_scratch(variable: &str, name: &str, db: Db) {
+    db.disconnect().await;
+    let base = std::env::var(variable).expect("set when the scratch was made");
+    let admin = Db::connect(&base, 1).await.expect("admin connection");
+    let _ = admin
+        .write
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await;
+    admin.disconnect().await;
+}

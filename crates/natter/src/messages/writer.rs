@@ -744,3 +744,145 @@ async fn apply_receipt(tx: &mut LogTx, request: &ReceiptRequest) -> ApiResult<bo
 fn is_duplicate(err: &ApiError) -> bool {
     matches!(err, ApiError::Db(db) if MESSAGES_CLIENT_ID.violated_by(db))
 }
+
+#[cfg(test)]
+mod tests {
+    //! What one batch costs in statements (round trips), counted on the
+    //! batch's own thread: the same whatever the number of messages.
+
+    use super::*;
+    use crate::db::testing::{drop_scratch, execute, scratch, sqlite, user};
+    use crate::membership::insert_private;
+
+    /// Private chats the batches spread their messages over.
+    const CHATS: usize = 10;
+
+    /// Statements of a batch of sends once the rosters are cached: the log
+    /// lock (2), client ids already stored, roster versions, blocks, the
+    /// messages, recipients with devices, their mutes, the push jobs, the
+    /// events, the counters. Plus BEGIN and COMMIT, not counted here.
+    const SEND_BATCH_STATEMENTS: u64 = 11;
+
+    fn send(chat_id: i64, sender: i64, client_id: String) -> Job {
+        let (reply, _) = oneshot::channel();
+        let draft = Draft {
+            chat_id,
+            sender: SenderView {
+                id: sender,
+                name: String::new(),
+                avatar_url: None,
+            },
+            client_message_id: Some(client_id),
+            reply_to: None,
+            message_type: "text",
+            content: Some("hi".into()),
+            location: None,
+            contact_data: None,
+            media: None,
+            view_once: false,
+        };
+        Job::Send {
+            draft: Box::new(draft),
+            origin: None,
+            reply,
+        }
+    }
+
+    /// Ann and her private chats with CHATS people who each have a push
+    /// device and no socket, so a batch takes every step of the push path.
+    async fn ann_and_chats(db: &Db) -> (i64, Vec<i64>) {
+        let ann = user(db, "ann").await;
+        let mut others = Vec::new();
+        for i in 0..CHATS {
+            let other = user(db, &format!("u{i}")).await;
+            execute(db, &format!(
+                "INSERT INTO devices (user_id, platform, token, push_content, created_at, token_hash, last_used_at) VALUES ({other}, 'android', 't{other}', true, 0, 'h{other}', 0)"
+            ))
+            .await;
+            others.push(other);
+        }
+        let mut tx = LogTx::begin(db).await.unwrap();
+        let mut chats = Vec::new();
+        for other in others {
+            let pair = format!("{ann}:{other}");
+            chats.push(insert_private(&mut tx, ann, other, pair).await.unwrap().id);
+        }
+        tx.commit().await.unwrap();
+        (ann, chats)
+    }
+
+    /// Statements one batch of `n` of Ann's messages costs, and how many it
+    /// stored (client ids `{label}-{i}`).
+    async fn one_batch(
+        db: &Db,
+        kept: &mut Kept,
+        (ann, chats): (i64, &[i64]),
+        label: &str,
+        n: usize,
+    ) -> (u64, usize) {
+        let jobs: Vec<Job> = (0..n)
+            .map(|i| {
+                let client_id = format!("{label}-{i}");
+                send(chats[i % chats.len()], ann, client_id)
+            })
+            .collect();
+        let before = statements_on_this_thread();
+        let tx = LogTx::begin(db).await.unwrap();
+        let presence = Presence::local();
+        let stored = store_batch(tx, kept, &presence, &OnlineHint::default(), &jobs)
+            .await
+            .unwrap();
+        let created = stored
+            .written
+            .sends
+            .iter()
+            .filter(|s| matches!(s, SendOutcome::Created(_)))
+            .count();
+        (statements_on_this_thread() - before, created)
+    }
+
+    async fn a_batch_costs_the_same_statements_for_1_10_and_100_messages(db: &Db) {
+        let (ann, chats) = ann_and_chats(db).await;
+        let mut kept = Kept::default();
+        // The first batch also reads the rosters it then keeps.
+        let (warm_up, _) = one_batch(db, &mut kept, (ann, &chats), "warm-up", CHATS).await;
+        assert_eq!(warm_up, SEND_BATCH_STATEMENTS + 1);
+        for n in [1, 10, 100] {
+            let (statements, created) =
+                one_batch(db, &mut kept, (ann, &chats), &n.to_string(), n).await;
+            assert_eq!(created, n, "every message of the batch stored");
+            assert_eq!(
+                statements,
+                SEND_BATCH_STATEMENTS,
+                "{n} messages over {} chats",
+                n.min(CHATS)
+            );
+        }
+        let pushes = kept.device_holders.len();
+        assert_eq!(pushes, CHATS, "the batches saw every recipient's device");
+    }
+
+    #[tokio::test]
+    async fn batch_statements_sqlite() {
+        let (_dir, db) = sqlite().await;
+        a_batch_costs_the_same_statements_for_1_10_and_100_messages(&db).await;
+    }
+
+    #[tokio::test]
+    async fn batch_statements_postgres() {
+        on_scratch("TEST_POSTGRES_URL").await;
+    }
+
+    #[tokio::test]
+    async fn batch_statements_mysql() {
+        on_scratch("TEST_MYSQL_URL").await;
+    }
+
+    async fn on_scratch(variable: &str) {
+        let Some((name, db)) = scratch(variable).await else {
+            return;
+        };
+        a_batch_costs_the_same_statements_for_1_10_and_100_messages(&db).await;
+        drop_scratch(variable, &name, db).await;
+    }
+}
