@@ -36,8 +36,8 @@ pub async fn execute(db: &Db, sql: &str) {
 
 /// A migrated scratch database on the server at `TEST_POSTGRES_URL` or
 /// `TEST_MYSQL_URL` (None when the variable is unset), named like the API
-/// tests' scratch databases; [`drop_scratch`] removes it.
-pub async fn scratch(variable: &str) -> Option<(String, Db)> {
+/// tests' scratch databases, and its URL; [`drop_scratch`] removes it.
+pub async fn scratch(variable: &str) -> Option<(String, String, Db)> {
     let base = std::env::var(variable).ok()?;
     let name = format!(
         "natter_t_{}_{}",
@@ -59,7 +59,7 @@ pub async fn scratch(variable: &str) -> Option<(String, Db)> {
     };
     let db = Db::connect(&url, 2).await.expect("connect");
     db.migrate().await.expect("migrate");
-    Some((name, db))
+    Some((name, url, db))
 }
 
 /// Drops a database [`scratch`] made.

@@ -753,6 +753,7 @@ mod tests {
     use super::*;
     use crate::db::testing::{drop_scratch, execute, scratch, sqlite, user};
     use crate::membership::insert_private;
+    use sea_orm::{ConnectionTrait, Statement};
 
     /// Private chats the batches spread their messages over.
     const CHATS: usize = 10;
@@ -879,10 +880,51 @@ mod tests {
     }
 
     async fn on_scratch(variable: &str) {
-        let Some((name, db)) = scratch(variable).await else {
+        let Some((name, _, db)) = scratch(variable).await else {
             return;
         };
         a_batch_costs_the_same_statements_for_1_10_and_100_messages(&db).await;
+        drop_scratch(variable, &name, db).await;
+    }
+
+    /// Server-side prepared statements of the connection `db` has (one).
+    async fn prepared(db: &Db) -> i64 {
+        let sql = "SELECT COUNT(*) FROM pg_prepared_statements";
+        db.write
+            .query_one_raw(Statement::from_string(db.backend, sql))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index(0)
+            .unwrap()
+    }
+
+    /// Round trips beyond the statements: the driver prepares each statement
+    /// text once per connection (Parse and Describe, a round trip of its
+    /// own) and caches it. A batch's texts depend on how many rows and ids it
+    /// carries, so on PostgreSQL a batch of a size the connection has not
+    /// seen yet pays extra round trips; one of a size it has seen pays none.
+    #[tokio::test]
+    async fn batch_prepares_postgres() {
+        let variable = "TEST_POSTGRES_URL";
+        let Some((name, url, db)) = scratch(variable).await else {
+            return;
+        };
+        db.disconnect().await;
+        // One connection, so every statement of every batch is prepared on it.
+        let db = Db::connect(&url, 1).await.unwrap();
+        let (ann, chats) = ann_and_chats(&db).await;
+        let mut kept = Kept::default();
+        one_batch(&db, &mut kept, (ann, &chats), "warm-up", CHATS).await;
+        let mut new_sizes = Vec::new();
+        for (label, n) in [("a", 1), ("b", 10), ("c", 100), ("d", 100)] {
+            let before = prepared(&db).await;
+            one_batch(&db, &mut kept, (ann, &chats), label, n).await;
+            new_sizes.push((n, prepared(&db).await - before));
+        }
+        eprintln!("(messages, statements prepared): {new_sizes:?}");
+        assert!(new_sizes[2].1 > 0, "a new size prepares its texts");
+        assert_eq!(new_sizes[3].1, 0, "a size seen before prepares nothing");
         drop_scratch(variable, &name, db).await;
     }
 }
