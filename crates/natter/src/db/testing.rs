@@ -5,6 +5,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use tempfile::TempDir;
 
 use super::Db;
+use crate::secrets::random_token;
 
 /// A migrated SQLite database; it lives as long as the folder.
 pub async fn sqlite() -> (TempDir, Db) {
@@ -42,7 +43,7 @@ pub async fn scratch(variable: &str) -> Option<(String, String, Db)> {
     let name = format!(
         "natter_t_{}_{}",
         std::process::id(),
-        crate::secrets::random_token(10).to_lowercase()
+        random_token(10).to_lowercase()
     );
     let admin = Db::connect(&base, 1).await.expect("admin connection");
     admin
