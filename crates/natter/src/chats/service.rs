@@ -259,7 +259,8 @@ pub async fn build_views(
             .unwrap_or(0)
     };
     let probes: Vec<(i64, i64)> = chat_ids.iter().map(|id| (*id, my_from(*id))).collect();
-    let last_messages = messages::service::last_messages(state, conn, &probes).await?;
+    let last_messages = messages::service::last_messages(state, conn, viewer, &probes).await?;
+    let mut pins = messages::pins::pinned_in(conn, &probes).await?;
     let unread = match viewer {
         Some(viewer) => {
             let probes: Vec<(i64, i64, i64)> = chat_ids
@@ -330,6 +331,7 @@ pub async fn build_views(
                     .and_then(|p| p.muted_until)
                     .map(Timestamp),
                 disappearing_seconds: chat.disappearing_seconds,
+                pinned_messages: pins.remove(&chat.id).unwrap_or_default(),
                 created_at: Timestamp(chat.created_at),
                 updated_at: Timestamp(updated_at),
             }

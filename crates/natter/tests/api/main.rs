@@ -36,6 +36,7 @@ mod safety;
 mod schema;
 mod security;
 mod sms;
+mod stars;
 mod statuses;
 mod sync;
 mod tls;
