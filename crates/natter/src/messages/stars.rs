@@ -126,3 +126,9 @@ pub(super) async fn mark_starred(
 pub(super) async fn forget(tx: &LogTx, message_id: i64) -> ApiResult<()> {
     Ok(store::delete_stars_of(tx.conn(), message_id).await?)
 }
+
+/// Drops a user's stars when their account is deleted: what they kept is
+/// theirs alone, and nobody can read it any more.
+pub async fn forget_user(state: &AppState, user_id: i64) -> ApiResult<()> {
+    Ok(store::delete_stars_by(&state.db.write, user_id).await?)
+}

@@ -441,6 +441,15 @@ pub async fn delete_stars_of(db: &impl ConnectionTrait, message_id: i64) -> Resu
     Ok(())
 }
 
+/// Drops every star of a user (their account is deleted).
+pub async fn delete_stars_by(db: &impl ConnectionTrait, user_id: i64) -> Result<(), DbErr> {
+    starred_message::Entity::delete_many()
+        .filter(starred_message::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// A chat's pins, the oldest first.
 pub async fn pins_of(
     db: &impl ConnectionTrait,

@@ -36,6 +36,20 @@ async fn starred_ids(client: &natter_client::Client, limit: u64) -> Vec<i64> {
     }
 }
 
+/// How many stars of a user's are stored.
+async fn star_rows(server: &TestServer, user_id: i64) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let db = &server.state().db;
+    let sql = format!("SELECT COUNT(*) AS n FROM starred_messages WHERE user_id = {user_id}");
+    let row = db
+        .write
+        .query_one_raw(sea_orm::Statement::from_string(db.backend, sql))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
 fn pinned_ids(pins: &[natter_client::PinnedMessage]) -> Vec<i64> {
     pins.iter().map(|p| p.message_id).collect()
 }
@@ -189,6 +203,12 @@ backend_tests! {
         // The message events the chat hears never carry a star.
         let log = laptop.client.sync_all(0).await.unwrap();
         assert!(log.iter().filter(|e| e.event == "App\\Events\\MessageSent").all(|e| e.data["message"]["starred"] == false));
+
+        // A deleted account takes its stars with it.
+        bob.client.star(message.id).await.unwrap();
+        assert_eq!(star_rows(&server, bob.id).await, 1);
+        bob.client.delete_account().await.unwrap();
+        assert_eq!(star_rows(&server, bob.id).await, 0);
     }
 
     async fn deleted_and_expired_messages_leave_the_starred_list(backend: Backend) {
