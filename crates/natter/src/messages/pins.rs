@@ -46,7 +46,7 @@ pub async fn pin(
     }
     let replaced = (pins.len() + 1).saturating_sub(MAX_PINS);
     for oldest in pins.iter().take(replaced) {
-        store::delete_pin(tx.conn(), oldest.message_id).await?;
+        store::delete_pin(tx.conn(), chat_id, oldest.message_id).await?;
         announce(&mut tx, chat_id, oldest.message_id, false, Some(user_id)).await?;
     }
     store::insert_pin(tx.conn(), chat_id, message_id, user_id, tx.now()).await?;
@@ -80,7 +80,7 @@ pub async fn unpin(
 ) -> ApiResult<Vec<PinnedMessage>> {
     let mut tx = LogTx::begin(&state.db).await?;
     pinnable(&tx, user_id, chat_id, message_id, "unpinned").await?;
-    if store::delete_pin(tx.conn(), message_id).await? {
+    if store::delete_pin(tx.conn(), chat_id, message_id).await? {
         announce(&mut tx, chat_id, message_id, false, Some(user_id)).await?;
         state.publish(tx.commit().await?);
     } else {
@@ -132,7 +132,7 @@ async fn announce(
 /// Unpins a message being deleted, inside the deleting transaction, telling
 /// the chat (`actor_id` null: nobody unpinned it, its deletion did).
 pub(super) async fn unpin_deleted(tx: &mut LogTx, message: &message::Model) -> ApiResult<()> {
-    if store::delete_pin(tx.conn(), message.id).await? {
+    if store::delete_pin(tx.conn(), message.chat_id, message.id).await? {
         announce(tx, message.chat_id, message.id, false, None).await?;
     }
     Ok(())

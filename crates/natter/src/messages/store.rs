@@ -481,9 +481,14 @@ pub async fn insert_pin(
     Ok(())
 }
 
-/// Unpins a message; true if it was pinned.
-pub async fn delete_pin(db: &impl ConnectionTrait, message_id: i64) -> Result<bool, DbErr> {
+/// Unpins a message of a chat (found through the chat's key); true if it was pinned.
+pub async fn delete_pin(
+    db: &impl ConnectionTrait,
+    chat_id: i64,
+    message_id: i64,
+) -> Result<bool, DbErr> {
     let done = pinned_message::Entity::delete_many()
+        .filter(pinned_message::Column::ChatId.eq(chat_id))
         .filter(pinned_message::Column::MessageId.eq(message_id))
         .exec(db)
         .await?;

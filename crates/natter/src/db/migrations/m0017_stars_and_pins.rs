@@ -36,6 +36,12 @@ impl MigrationTrait for Migration {
                     "uq_starred_messages",
                     &["user_id", "message_id"],
                 ),
+                // A user's starred list, newest star first, read by id.
+                index(
+                    "starred_messages",
+                    "idx_starred_messages_user",
+                    &["user_id", "id"],
+                ),
                 // A message's stars, dropped with it when it is deleted.
                 index(
                     "starred_messages",
