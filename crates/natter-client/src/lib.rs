@@ -557,6 +557,65 @@ impl Client {
         Ok(body.get("media").cloned().unwrap_or(Value::Null))
     }
 
+    /// Stars a message for the caller; the status is 201 when starred now,
+    /// 200 when it already was.
+    pub async fn star(&self, message_id: i64) -> Result<(u16, Message)> {
+        let (status, envelope): (u16, MessageEnvelope) = self
+            .call_with_status(
+                Method::POST,
+                &format!("/api/messages/{message_id}/star"),
+                None,
+            )
+            .await?;
+        Ok((status, envelope.message))
+    }
+
+    /// Unstars a message for the caller.
+    pub async fn unstar(&self, message_id: i64) -> Result<Message> {
+        let envelope: MessageEnvelope = self
+            .call(
+                Method::DELETE,
+                &format!("/api/messages/{message_id}/star"),
+                None,
+            )
+            .await?;
+        Ok(envelope.message)
+    }
+
+    /// The caller's starred messages, newest star first; `before` is the
+    /// `next_before` of the page before.
+    pub async fn starred(&self, limit: u64, before: Option<i64>) -> Result<StarredList> {
+        let mut path = format!("/api/starred?limit={limit}");
+        if let Some(before) = before {
+            path.push_str(&format!("&before={before}"));
+        }
+        self.call(Method::GET, &path, None).await
+    }
+
+    /// Pins a message in its chat; the chat's pins after it.
+    pub async fn pin(&self, chat_id: i64, message_id: i64) -> Result<Vec<PinnedMessage>> {
+        let list: PinList = self
+            .call(
+                Method::PUT,
+                &format!("/api/chats/{chat_id}/pins/{message_id}"),
+                None,
+            )
+            .await?;
+        Ok(list.pinned_messages)
+    }
+
+    /// Unpins a message; the chat's pins after it.
+    pub async fn unpin(&self, chat_id: i64, message_id: i64) -> Result<Vec<PinnedMessage>> {
+        let list: PinList = self
+            .call(
+                Method::DELETE,
+                &format!("/api/chats/{chat_id}/pins/{message_id}"),
+                None,
+            )
+            .await?;
+        Ok(list.pinned_messages)
+    }
+
     pub async fn receipts(&self, message_id: i64) -> Result<ReceiptList> {
         self.call(
             Method::GET,

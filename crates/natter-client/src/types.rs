@@ -148,8 +148,25 @@ pub struct Chat {
     /// The caller archived it and no message came since (or they keep chats archived).
     #[serde(default)]
     pub archived: bool,
+    /// Pinned messages, newest pin first (at most three).
+    #[serde(default)]
+    pub pinned_messages: Vec<PinnedMessage>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A message pinned in a chat.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct PinnedMessage {
+    pub message_id: i64,
+    pub pinned_by: i64,
+    pub pinned_at: String,
+}
+
+/// A chat's pins after a pin or unpin.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct PinList {
+    pub pinned_messages: Vec<PinnedMessage>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -216,6 +233,9 @@ pub struct Message {
     /// A view-once message the caller has opened (or sent).
     #[serde(default)]
     pub viewed: bool,
+    /// The caller starred it (false in events: stars are private).
+    #[serde(default)]
+    pub starred: bool,
 }
 
 impl Message {
@@ -245,6 +265,20 @@ pub struct HistoryPagination {
 pub struct History {
     pub messages: Vec<Message>,
     pub pagination: HistoryPagination,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct StarredPagination {
+    pub has_more: bool,
+    /// Pass as `before` for the next page.
+    pub next_before: Option<i64>,
+}
+
+/// The caller's starred messages, newest star first.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct StarredList {
+    pub messages: Vec<Message>,
+    pub pagination: StarredPagination,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

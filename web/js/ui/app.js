@@ -164,6 +164,7 @@ function mainMenu(ctx, anchor) {
   menu(anchor, [
     { label: 'New group', action: () => dialogs.newGroup(ctx) },
     { label: 'Contacts', action: () => dialogs.contacts(ctx) },
+    { label: 'Starred messages', action: () => dialogs.starred(ctx) },
     { label: 'Join a group by link', action: () => dialogs.joinGroup(ctx) },
     { label: 'Profile and privacy', action: () => dialogs.profile(ctx) },
     { label: 'Sign out', action: () => signOut(ctx) },

@@ -44,6 +44,7 @@ export function messageRow(ctx, chat, message, { onMenu, onQuote }) {
     message.deleted ? null : media(ctx, message),
     body(store, message),
     h('div.meta', {},
+      message.starred && !message.deleted ? h('span.star', { title: 'Starred', 'aria-hidden': 'true' }, '★') : null,
       message.edited_at && !message.deleted ? h('span.edited', {}, 'edited') : null,
       h('time', { dateTime: message.sent_at || '' }, clockTime(message.sent_at)),
       mine ? ticks(status) : null),
@@ -61,6 +62,7 @@ function ariaLabel(store, message, status) {
   const who = message.sender_id === store.me.id ? 'You' : (message.sender?.name || store.userName(message.sender_id));
   const parts = [`${who}, ${clockTime(message.sent_at)}`, messageSummary(store, message)];
   if (status) parts.push(status);
+  if (message.starred) parts.push('starred');
   return parts.join(': ');
 }
 

@@ -1,10 +1,10 @@
 // Dialogs on the native <dialog> element (it traps focus and closes on
 // Escape): new chat, new group, contacts, profile and privacy, joining by
-// link, forwarding, sending a file, confirmations.
+// link, forwarding, sending a file, confirmations, starred messages.
 
 import { h, iconButton, replace } from '../dom.js';
-import { fileSize } from '../format.js';
-import { avatar, chatTitle } from './parts.js';
+import { clockTime, dayLabel, fileSize } from '../format.js';
+import { avatar, chatTitle, messageSummary } from './parts.js';
 
 /** Opens a modal dialog; returns { dialog, close }. */
 export function modal(title, body, { actions = [], onClose } = {}) {
@@ -273,4 +273,50 @@ export function sendFile(ctx, chatId, file, queue) {
   }, preview, h('label', { for: 'caption' }, 'Caption'), caption, h('button.primary', { type: 'submit' }, 'Send'));
   const { close } = modal(image ? 'Send photo' : 'Send document', form, { onClose: () => image && URL.revokeObjectURL(preview.src) });
   caption.focus();
+}
+
+/**
+ * The caller's starred messages, newest star first, a page at a time; a click
+ * opens the chat at that message. Unstarring here takes it off the list.
+ */
+export function starred(ctx) {
+  const list = h('ul.starred-list', { 'aria-label': 'Starred messages' });
+  const more = h('button.more', { type: 'button', hidden: true, onclick: () => load() }, 'Load more');
+  let before = null;
+  const { close } = modal('Starred messages', [list, more]);
+  const item = (message) => {
+    const chat = ctx.store.chats.get(message.chat_id);
+    const who = message.sender_id === ctx.store.me.id ? 'You' : (message.sender?.name || ctx.store.userName(message.sender_id));
+    const row = h('li.starred-item', {},
+      h('button.starred-open', {
+        type: 'button',
+        onclick: () => { close(); ctx.openChat(message.chat_id); ctx.conversation.reveal(message.id); },
+      },
+      h('span.starred-where', {}, `${who} · ${chat ? chatTitle(ctx.store, chat) : 'Chat'}`),
+      h('span.starred-text', {}, messageSummary(ctx.store, message)),
+      h('time', { dateTime: message.sent_at }, `${dayLabel(message.sent_at)} ${clockTime(message.sent_at)}`)),
+      iconButton('close', 'Unstar', async () => {
+        try {
+          await ctx.api.del(`/api/messages/${message.id}/star`);
+          ctx.store.emit('starred', { chat_id: message.chat_id, message_id: message.id, starred: false });
+          row.remove();
+          if (!list.children.length && more.hidden) list.append(h('li.empty', {}, 'No starred messages.'));
+        } catch (error) {
+          ctx.toast(error.message);
+        }
+      }));
+    return row;
+  };
+  const load = async () => {
+    try {
+      const page = await ctx.api.get(`/api/starred?limit=30${before ? `&before=${before}` : ''}`);
+      for (const message of page.messages) list.append(item(message));
+      before = page.pagination.next_before;
+      more.hidden = !page.pagination.has_more;
+      if (!list.children.length) list.append(h('li.empty', {}, 'No starred messages.'));
+    } catch (error) {
+      ctx.toast(error.message);
+    }
+  };
+  load();
 }

@@ -179,6 +179,7 @@ pub async fn delete_account(state: &AppState, user_id: i64) -> ApiResult<()> {
     sign_out_everywhere(state, user_id, "account_deleted").await?;
     groups::service::leave_all(state, user_id).await?;
     messages::service::detach_media_of(state, user_id).await?;
+    messages::stars::forget_user(state, user_id).await?;
     users::service::remove_avatar(state, user_id).await?;
     users::service::soft_delete(state, user_id).await
 }

@@ -293,7 +293,8 @@ pub async fn build_views(
             .unwrap_or(0)
     };
     let probes: Vec<(i64, i64)> = chat_ids.iter().map(|id| (*id, my_from(*id))).collect();
-    let last_messages = messages::service::last_messages(state, conn, &probes).await?;
+    let last_messages = messages::service::last_messages(state, conn, viewer, &probes).await?;
+    let mut pins = messages::pins::pinned_in(conn, &probes).await?;
     let keep_archived = match viewer {
         Some(viewer) => users::service::keeps_chats_archived(conn, viewer).await?,
         None => false,
@@ -373,6 +374,7 @@ pub async fn build_views(
                 pinned_at,
                 archived,
                 disappearing_seconds: chat.disappearing_seconds,
+                pinned_messages: pins.remove(&chat.id).unwrap_or_default(),
                 created_at: Timestamp(chat.created_at),
                 updated_at: Timestamp(updated_at),
             }

@@ -6,6 +6,7 @@ use validator::Validate;
 
 use crate::clock::Timestamp;
 use crate::http::validate::one_emoji;
+use crate::resources::chat::PinnedMessage;
 use crate::resources::message::{MediaView, MessageView};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -240,4 +241,40 @@ pub struct ViewOnceMedia {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct TypingRequest {
     pub typing: bool,
+}
+
+#[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StarredQuery {
+    /// Messages per page (default 50, at most 100).
+    #[validate(range(min = 1, max = 100))]
+    #[serde(default = "default_history_limit")]
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: u64,
+    /// Continues a list: the `next_before` of the page before.
+    #[validate(range(min = 1))]
+    #[param(minimum = 1)]
+    pub before: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StarredPagination {
+    pub has_more: bool,
+    /// Pass as `before` for the next page (a position in the caller's stars).
+    pub next_before: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StarredList {
+    /// Newest star first.
+    pub messages: Vec<MessageView>,
+    pub pagination: StarredPagination,
+}
+
+/// A chat's pins after a change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PinList {
+    pub success: bool,
+    /// Newest pin first, at most three.
+    pub pinned_messages: Vec<PinnedMessage>,
 }

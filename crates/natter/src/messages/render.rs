@@ -95,8 +95,9 @@ pub async fn render(
                 deleted: m.deleted_at.is_some(),
                 expires_at: m.expires_at.map(Timestamp),
                 view_once: m.view_once,
-                // Per caller: set by history for its caller (service::mark_viewed).
+                // Per caller: set for the caller of a route (service::personalise).
                 viewed: false,
+                starred: false,
             }
         })
         .collect())

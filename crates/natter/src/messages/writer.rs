@@ -556,6 +556,8 @@ pub(super) fn new_view(draft: &Draft, id: i64, now: i64, expires_at: Option<i64>
         expires_at: expires_at.map(Timestamp),
         view_once: draft.view_once,
         viewed: false,
+        // A new message: nobody has starred it yet.
+        starred: false,
     }
 }
 

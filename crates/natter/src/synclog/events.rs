@@ -18,7 +18,9 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use crate::resources::call::{CallSignalPayload, CallView};
 use crate::resources::chat::{ChatPreferences, ChatView, Typing};
-use crate::resources::message::{MessageView, ReactionUpdate, ReceiptUpdate};
+use crate::resources::message::{
+    MessageView, PinUpdate, ReactionUpdate, ReceiptUpdate, StarUpdate,
+};
 use crate::resources::status::{StatusDeletedPayload, StatusView, StatusViewedPayload};
 use crate::resources::user::OnlineStatus;
 
@@ -57,10 +59,14 @@ pub enum EventName {
     CallUpdated,
     #[serde(rename = "App\\Events\\CallSignal")]
     CallSignal,
+    #[serde(rename = "App\\Events\\MessageStarred")]
+    MessageStarred,
+    #[serde(rename = "App\\Events\\MessagePinned")]
+    MessagePinned,
 }
 
 impl EventName {
-    pub const ALL: [EventName; 16] = [
+    pub const ALL: [EventName; 18] = [
         EventName::MessageSent,
         EventName::MessageEdited,
         EventName::MessageDeleted,
@@ -77,6 +83,8 @@ impl EventName {
         EventName::CallInitiated,
         EventName::CallUpdated,
         EventName::CallSignal,
+        EventName::MessageStarred,
+        EventName::MessagePinned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +105,8 @@ impl EventName {
             EventName::CallInitiated => "App\\Events\\CallInitiated",
             EventName::CallUpdated => "App\\Events\\CallUpdated",
             EventName::CallSignal => "App\\Events\\CallSignal",
+            EventName::MessageStarred => "App\\Events\\MessageStarred",
+            EventName::MessagePinned => "App\\Events\\MessagePinned",
         }
     }
 
@@ -151,6 +161,12 @@ pub enum Event<'a> {
     CallUpdated(&'a CallView),
     /// Not logged: WebRTC signalling, to the target's user channel only.
     CallSignal(&'a CallSignalPayload),
+    /// `{"message_id", "chat_id", "starred"}`: the user starred or unstarred a
+    /// message, to their own user channel only (stars are private).
+    MessageStarred(&'a StarUpdate),
+    /// `{"chat_id", "message_id", "pinned", "actor_id"}`: a message was pinned
+    /// or unpinned, to the chat.
+    MessagePinned(&'a PinUpdate),
 }
 
 #[derive(Serialize)]
@@ -192,6 +208,8 @@ impl Event<'_> {
             Event::CallInitiated(_) => EventName::CallInitiated,
             Event::CallUpdated(_) => EventName::CallUpdated,
             Event::CallSignal(_) => EventName::CallSignal,
+            Event::MessageStarred(_) => EventName::MessageStarred,
+            Event::MessagePinned(_) => EventName::MessagePinned,
         }
     }
 
@@ -216,6 +234,8 @@ impl Event<'_> {
                 serde_json::to_string(&CallPayload { call })
             }
             Event::CallSignal(signal) => serde_json::to_string(signal),
+            Event::MessageStarred(star) => serde_json::to_string(star),
+            Event::MessagePinned(pin) => serde_json::to_string(pin),
         }
     }
 }

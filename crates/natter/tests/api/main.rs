@@ -37,6 +37,7 @@ mod safety;
 mod schema;
 mod security;
 mod sms;
+mod stars;
 mod statuses;
 mod sync;
 mod tls;
