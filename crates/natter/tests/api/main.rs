@@ -34,6 +34,7 @@ mod realtime;
 mod reverb;
 mod safety;
 mod schema;
+mod search;
 mod security;
 mod sms;
 mod statuses;
