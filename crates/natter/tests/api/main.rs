@@ -35,6 +35,7 @@ mod reverb;
 mod safety;
 mod schema;
 mod search;
+mod search_bench;
 mod security;
 mod sms;
 mod statuses;
