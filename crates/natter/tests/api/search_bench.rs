@@ -25,14 +25,19 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 
     /// A word rank in 0..size, small ranks far more often (about Zipf's law).
     fn zipf(&mut self, size: usize) -> usize {
         let u = (self.next() % 1_000_000) as f64 / 1_000_000.0;
-        ((size as f64).powf(u) as usize).saturating_sub(1).min(size - 1)
+        ((size as f64).powf(u) as usize)
+            .saturating_sub(1)
+            .min(size - 1)
     }
 }
 
@@ -126,7 +131,10 @@ async fn run(backend: Backend) {
     }
     let started = Instant::now();
     store_messages(&server, owner.id, &chats).await;
-    eprintln!("search bench {backend:?}: {MESSAGES} messages stored in {:.1?}", started.elapsed());
+    eprintln!(
+        "search bench {backend:?}: {MESSAGES} messages stored in {:.1?}",
+        started.elapsed()
+    );
     for q in ["hello", "pizza", "zanzibar", "hel", "hello pizza"] {
         let first = owner.client.search(q, 20, None).await.unwrap();
         let mut times = Vec::with_capacity(SEARCHES);

@@ -5,14 +5,19 @@
 //!   external content (it stores only the index, the text stays in
 //!   `messages`), kept right by triggers on insert, on every change of
 //!   `content` (an edit; a delete, which empties it) and on row deletion.
-//! - PostgreSQL: a GIN index on `to_tsvector('simple', content)`: 'simple'
+//! - PostgreSQL: `messages.content_tsv`, a stored generated column holding
+//!   `to_tsvector('simple', content)`, with a GIN index on it. 'simple'
 //!   lower-cases and splits words without a language's stemming or stop
-//!   words, since users write in any language.
+//!   words, since users write in any language. The column, rather than an
+//!   index on the expression alone, is what ranking reads: ts_rank() over an
+//!   expression parses every matching message again (a word in 20,000 of
+//!   100,000 messages: 205 ms, against 26 ms with the stored vector).
 //! - MySQL/MariaDB: a FULLTEXT index on `content` (InnoDB keeps it at commit).
 //!
-//! Only text a person wrote is indexed on SQLite: `system` messages (JSON
-//! about membership changes) and empty content are left out. The other two
-//! index the column as it is; search leaves those rows out by its filters.
+//! Only text a person wrote is indexed on SQLite and PostgreSQL: `system`
+//! messages (JSON about membership changes) and empty content are left out.
+//! MySQL's FULLTEXT takes the column as it is; search leaves those rows out
+//! by its filters.
 
 use sea_orm::{ConnectionTrait, DbBackend};
 use sea_orm_migration::prelude::*;
@@ -61,9 +66,15 @@ const SQLITE_DOWN: &[&str] = &[
     "DROP TABLE IF EXISTS messages_fts",
 ];
 
-const POSTGRES_UP: &str =
-    "CREATE INDEX idx_messages_fts ON messages USING GIN (to_tsvector('simple', content))";
-const POSTGRES_DOWN: &str = "DROP INDEX IF EXISTS idx_messages_fts";
+const POSTGRES_UP: &[&str] = &[
+    "ALTER TABLE messages ADD COLUMN content_tsv tsvector GENERATED ALWAYS AS \
+     (CASE WHEN message_type = 'system' THEN NULL ELSE to_tsvector('simple', content) END) STORED",
+    "CREATE INDEX idx_messages_fts ON messages USING GIN (content_tsv)",
+];
+const POSTGRES_DOWN: &[&str] = &[
+    "DROP INDEX IF EXISTS idx_messages_fts",
+    "ALTER TABLE messages DROP COLUMN IF EXISTS content_tsv",
+];
 
 const MYSQL_UP: &str = "CREATE FULLTEXT INDEX ft_messages_content ON messages (content)";
 const MYSQL_DOWN: &str = "DROP INDEX ft_messages_content ON messages";
@@ -73,7 +84,7 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let statements = match manager.get_database_backend() {
             DbBackend::Sqlite => sqlite_up(),
-            DbBackend::Postgres => vec![String::from(POSTGRES_UP)],
+            DbBackend::Postgres => owned(POSTGRES_UP),
             _ => vec![String::from(MYSQL_UP)],
         };
         run(manager, &statements).await
@@ -81,12 +92,16 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let statements: Vec<String> = match manager.get_database_backend() {
-            DbBackend::Sqlite => SQLITE_DOWN.iter().copied().map(String::from).collect(),
-            DbBackend::Postgres => vec![String::from(POSTGRES_DOWN)],
+            DbBackend::Sqlite => owned(SQLITE_DOWN),
+            DbBackend::Postgres => owned(POSTGRES_DOWN),
             _ => vec![String::from(MYSQL_DOWN)],
         };
         run(manager, &statements).await
     }
+}
+
+fn owned(statements: &[&str]) -> Vec<String> {
+    statements.iter().copied().map(String::from).collect()
 }
 
 /// Raw DDL: SeaQuery names neither FTS5 tables, triggers, expression indexes
