@@ -1,9 +1,11 @@
 // The chat list: newest activity first, unread badges, last message and
-// time, typing, a filter; arrow keys move, Enter opens.
+// time, typing, a filter that also searches messages (search.js); arrow keys
+// move, Enter opens.
 
 import { h, icon, keepOneTabStop, replace, rovingFocus } from '../dom.js';
 import { listTime } from '../format.js';
 import { avatar, preview, chatTitle, ticks } from './parts.js';
+import { MessageSearch } from './search.js';
 
 export class ChatList {
   constructor(ctx) {
@@ -12,13 +14,19 @@ export class ChatList {
     this.list = h('div.chat-list', { role: 'listbox', 'aria-label': 'Chats' });
     const search = h('input.search', {
       type: 'search', placeholder: 'Search or start a new chat', 'aria-label': 'Search chats',
-      oninput: (event) => { this.filter = event.target.value.trim().toLowerCase(); this.render(); },
+      oninput: (event) => {
+        this.filter = event.target.value.trim().toLowerCase();
+        this.render();
+        this.messages.update(event.target.value);
+      },
       onkeydown: (event) => {
         if (event.key === 'ArrowDown') { event.preventDefault(); this.list.querySelector('[role=option]')?.focus(); }
       },
     });
     this.empty = h('p.empty', { hidden: true }, 'No chats yet. Start one with the chat button above.');
-    this.element = h('div.chat-list-pane', {}, h('div.search-box', {}, search), this.list, this.empty);
+    this.messages = new MessageSearch(ctx);
+    this.element = h('div.chat-list-pane', {}, h('div.search-box', {}, search),
+      h('div.chat-list-scroll', {}, this.list, this.empty, this.messages.element));
     rovingFocus(this.list, '[role=option]', { onActivate: (item) => ctx.openChat(Number(item.dataset.chat)) });
     const schedule = () => this.schedule();
     for (const type of ['chat', 'chats', 'typing', 'outbox', 'user', 'open']) ctx.store.on(type, schedule);
