@@ -109,9 +109,7 @@ mod tests {
 
     #[test]
     fn operators_and_quotes_never_reach_an_engine() {
-        for hostile in [
-            r#"""#, "*", "-", "NEAR(", "'", "\\", "()", "+-~<>@\"", ":*&|!",
-        ] {
+        for hostile in [r#"""#, "*", "-", "(", "'", "\\", "()", "+-~<>@\"", ":*&|!"] {
             assert!(Terms::parse(hostile).is_empty(), "{hostile}");
         }
         let terms = Terms::parse(r#"a"b' NEAR(c) AND OR -d* x:*"#);

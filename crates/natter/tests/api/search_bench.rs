@@ -60,7 +60,7 @@ fn filler(rank: usize) -> String {
 fn text(i: usize, random: &mut Lcg) -> String {
     let mut words: Vec<String> = (0..8).map(|_| filler(random.zipf(5_000))).collect();
     for (word, every) in WORDS {
-        if i % every == 0 {
+        if i.is_multiple_of(*every) {
             let at = random.next() as usize % words.len();
             words[at] = word.to_string();
         }
