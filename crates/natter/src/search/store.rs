@@ -89,16 +89,16 @@ fn statement(
         offset,
         limit,
     } = window;
-    // A message is the caller's to find when it was sent (its log position,
-    // `seq`) inside one of their membership intervals in its chat: from_seq <
-    // seq <= to_seq, the interval still open when to_seq is NULL. Intervals of
-    // one user in one chat never overlap, so the join yields a message once.
     // The entity's columns by name: `m.*` would also carry PostgreSQL's
     // content_tsv, a copy of every word, for nothing.
     let columns = message::Column::iter()
         .map(|column| format!("m.{}", column.as_str()))
         .collect::<Vec<_>>()
         .join(", ");
+    // A message is the caller's to find when it was sent (its log position,
+    // `seq`) inside one of their membership intervals in its chat: from_seq <
+    // seq <= to_seq, the interval still open when to_seq is NULL. Intervals of
+    // one user in one chat never overlap, so the join yields a message once.
     let sql = format!(
         "SELECT {columns} FROM {from} \
          JOIN chat_memberships cm ON cm.chat_id = m.chat_id AND cm.user_id = {user_id} \
