@@ -625,6 +625,22 @@ impl Client {
         .await
     }
 
+    // ---- search ----
+
+    /// `GET /api/search`: the caller's messages matching `q`, best first;
+    /// `before` is the previous page's `pagination.next_before`.
+    pub async fn search(&self, q: &str, limit: u64, before: Option<&str>) -> Result<SearchPage> {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query
+            .append_pair("q", q)
+            .append_pair("limit", &limit.to_string());
+        if let Some(before) = before {
+            query.append_pair("before", before);
+        }
+        let path = format!("/api/search?{}", query.finish());
+        self.call(Method::GET, &path, None).await
+    }
+
     // ---- groups ----
 
     pub async fn create_group(&self, name: &str, participants: &[i64]) -> Result<Chat> {

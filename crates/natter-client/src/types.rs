@@ -281,6 +281,26 @@ pub struct StarredList {
     pub pagination: StarredPagination,
 }
 
+/// One hit of `GET /api/search`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SearchResult {
+    pub message: Message,
+    pub chat_id: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SearchPagination {
+    pub has_more: bool,
+    pub next_before: Option<String>,
+}
+
+/// A page of `GET /api/search`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SearchPage {
+    pub results: Vec<SearchResult>,
+    pub pagination: SearchPagination,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Receipt {
     pub user_id: i64,

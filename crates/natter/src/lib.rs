@@ -32,6 +32,7 @@ pub mod pusher;
 pub mod ratelimit;
 pub mod realtime;
 pub mod resources;
+pub mod search;
 pub mod secrets;
 pub mod server;
 pub mod sessions;

@@ -35,6 +35,8 @@ mod realtime;
 mod reverb;
 mod safety;
 mod schema;
+mod search;
+mod search_bench;
 mod security;
 mod sms;
 mod stars;
