@@ -106,6 +106,9 @@ pub struct MessageView {
     /// For a view-once message in history: the caller has opened it (or sent it;
     /// the sender cannot open it either). False in events.
     pub viewed: bool,
+    /// Users the message mentions (groups only), in the order sent; the text
+    /// shows them as `@Name`. Empty once the message is deleted.
+    pub mentions: Vec<i64>,
 }
 
 /// `MessageRead` / `MessageDelivered` payload.

@@ -16,6 +16,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
+use crate::resources::broadcast::BroadcastListUpdate;
 use crate::resources::call::{CallSignalPayload, CallView};
 use crate::resources::chat::{ChatView, Typing};
 use crate::resources::message::{MessageView, ReactionUpdate, ReceiptUpdate};
@@ -55,10 +56,12 @@ pub enum EventName {
     CallUpdated,
     #[serde(rename = "App\\Events\\CallSignal")]
     CallSignal,
+    #[serde(rename = "App\\Events\\BroadcastListUpdated")]
+    BroadcastListUpdated,
 }
 
 impl EventName {
-    pub const ALL: [EventName; 15] = [
+    pub const ALL: [EventName; 16] = [
         EventName::MessageSent,
         EventName::MessageEdited,
         EventName::MessageDeleted,
@@ -74,6 +77,7 @@ impl EventName {
         EventName::CallInitiated,
         EventName::CallUpdated,
         EventName::CallSignal,
+        EventName::BroadcastListUpdated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -93,6 +97,7 @@ impl EventName {
             EventName::CallInitiated => "App\\Events\\CallInitiated",
             EventName::CallUpdated => "App\\Events\\CallUpdated",
             EventName::CallSignal => "App\\Events\\CallSignal",
+            EventName::BroadcastListUpdated => "App\\Events\\BroadcastListUpdated",
         }
     }
 
@@ -143,6 +148,9 @@ pub enum Event<'a> {
     CallUpdated(&'a CallView),
     /// Not logged: WebRTC signalling, to the target's user channel only.
     CallSignal(&'a CallSignalPayload),
+    /// `{"id", "deleted", "broadcast_list": BroadcastList|null}`: the owner
+    /// created, changed or deleted a broadcast list; to the owner only.
+    BroadcastListUpdated(&'a BroadcastListUpdate<'a>),
 }
 
 #[derive(Serialize)]
@@ -183,6 +191,7 @@ impl Event<'_> {
             Event::CallInitiated(_) => EventName::CallInitiated,
             Event::CallUpdated(_) => EventName::CallUpdated,
             Event::CallSignal(_) => EventName::CallSignal,
+            Event::BroadcastListUpdated(_) => EventName::BroadcastListUpdated,
         }
     }
 
@@ -206,6 +215,7 @@ impl Event<'_> {
                 serde_json::to_string(&CallPayload { call })
             }
             Event::CallSignal(signal) => serde_json::to_string(signal),
+            Event::BroadcastListUpdated(update) => serde_json::to_string(update),
         }
     }
 }
