@@ -120,7 +120,8 @@ pub async fn send(
 
 /// What a broadcast cannot carry: a file (text, location and contact only),
 /// a reply or mentions (they name one chat's messages and members), a client
-/// message id (it names one message, and a broadcast makes many).
+/// message id (it names one message, and a broadcast makes many); and the
+/// rules of any message. Checked before any chat is created for it.
 fn check_broadcastable(request: &SendMessageRequest) -> ApiResult<()> {
     if request.message_type.is_media() {
         return Err(ApiError::field(
@@ -141,7 +142,7 @@ fn check_broadcastable(request: &SendMessageRequest) -> ApiResult<()> {
                 field.replace('_', " ")
             ),
         )),
-        None => Ok(()),
+        None => messages::service::check_without_file(request),
     }
 }
 

@@ -245,6 +245,12 @@ async fn outcome_view(
     }
 }
 
+/// The per-type rules of a message without a file (422 otherwise), for
+/// callers that check a request before they act on it.
+pub fn check_without_file(request: &SendMessageRequest) -> ApiResult<()> {
+    check_shape(request, false)
+}
+
 /// The per-type rules the request type cannot express. `has_file`: a multipart
 /// send carried a file.
 fn check_shape(request: &SendMessageRequest, has_file: bool) -> ApiResult<()> {

@@ -9,7 +9,7 @@ use natter_client::Error;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::common::{Backend, TestServer, TestUser, user_socket};
+use crate::common::{TestServer, TestUser, user_socket};
 
 const UPDATED: &str = "App\\Events\\BroadcastListUpdated";
 

@@ -7,7 +7,7 @@ use natter_client::Error;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::common::{Backend, TestServer, TestUser};
+use crate::common::{TestServer, TestUser};
 use crate::devices::{QUIET, eventually, register, webhook_device, webhook_server};
 use crate::push::Double;
 
