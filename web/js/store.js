@@ -14,6 +14,7 @@ export const EVENT = {
   chat: 'App\\Events\\ChatUpdated',
   online: 'App\\Events\\UserOnline',
   typing: 'App\\Events\\UserTyping',
+  broadcastList: 'App\\Events\\BroadcastListUpdated',
 };
 
 const RANK = { failed: -1, pending: 0, sent: 1, delivered: 2, read: 3 };
@@ -166,6 +167,7 @@ export class Store {
       case EVENT.chat: return this.upsertChat(data.chat, { own: false, seq });
       case EVENT.online: return this.presence(data);
       case EVENT.typing: return this.setTyping(data.chat_id, data.user_id, data.typing);
+      case EVENT.broadcastList: return this.emit('broadcasts', data);
       default: return undefined;
     }
   }
