@@ -18,7 +18,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use crate::resources::broadcast::BroadcastListUpdate;
 use crate::resources::call::{CallSignalPayload, CallView};
-use crate::resources::chat::{ChatView, Typing};
+use crate::resources::chat::{ChatPreferences, ChatView, Typing};
 use crate::resources::message::{MessageView, ReactionUpdate, ReceiptUpdate};
 use crate::resources::status::{StatusDeletedPayload, StatusView, StatusViewedPayload};
 use crate::resources::user::OnlineStatus;
@@ -40,6 +40,8 @@ pub enum EventName {
     ReactionUpdated,
     #[serde(rename = "App\\Events\\ChatUpdated")]
     ChatUpdated,
+    #[serde(rename = "App\\Events\\ChatPreferencesUpdated")]
+    ChatPreferencesUpdated,
     #[serde(rename = "App\\Events\\UserTyping")]
     UserTyping,
     #[serde(rename = "App\\Events\\UserOnline")]
@@ -61,7 +63,7 @@ pub enum EventName {
 }
 
 impl EventName {
-    pub const ALL: [EventName; 16] = [
+    pub const ALL: [EventName; 17] = [
         EventName::MessageSent,
         EventName::MessageEdited,
         EventName::MessageDeleted,
@@ -69,6 +71,7 @@ impl EventName {
         EventName::MessageDelivered,
         EventName::ReactionUpdated,
         EventName::ChatUpdated,
+        EventName::ChatPreferencesUpdated,
         EventName::UserTyping,
         EventName::UserOnline,
         EventName::StatusPosted,
@@ -89,6 +92,7 @@ impl EventName {
             EventName::MessageDelivered => "App\\Events\\MessageDelivered",
             EventName::ReactionUpdated => "App\\Events\\ReactionUpdated",
             EventName::ChatUpdated => "App\\Events\\ChatUpdated",
+            EventName::ChatPreferencesUpdated => "App\\Events\\ChatPreferencesUpdated",
             EventName::UserTyping => "App\\Events\\UserTyping",
             EventName::UserOnline => "App\\Events\\UserOnline",
             EventName::StatusPosted => "App\\Events\\StatusPosted",
@@ -128,6 +132,10 @@ pub enum Event<'a> {
     ReactionUpdated(&'a ReactionUpdate<'a>),
     /// `{"chat": Chat}` as anyone may see it (no viewer's unread count or mute).
     ChatUpdated(&'a ChatView),
+    /// `{"chat_id", "muted_until", "pinned", "pinned_at", "archived"}`: one
+    /// member's own settings of a chat (mute, pin, archive) changed, to that
+    /// member's user channel only, so each of their devices follows.
+    ChatPreferencesUpdated(&'a ChatPreferences),
     /// Not logged: someone is typing in a chat.
     UserTyping(&'a Typing),
     /// Not logged: someone came online or went offline.
@@ -183,6 +191,7 @@ impl Event<'_> {
             Event::MessageDelivered(_) => EventName::MessageDelivered,
             Event::ReactionUpdated(_) => EventName::ReactionUpdated,
             Event::ChatUpdated(_) => EventName::ChatUpdated,
+            Event::ChatPreferencesUpdated(_) => EventName::ChatPreferencesUpdated,
             Event::UserTyping(_) => EventName::UserTyping,
             Event::UserOnline(_) => EventName::UserOnline,
             Event::StatusPosted(_) => EventName::StatusPosted,
@@ -206,6 +215,7 @@ impl Event<'_> {
             }
             Event::ReactionUpdated(reactions) => serde_json::to_string(reactions),
             Event::ChatUpdated(chat) => serde_json::to_string(&ChatPayload { chat }),
+            Event::ChatPreferencesUpdated(prefs) => serde_json::to_string(prefs),
             Event::UserTyping(typing) => serde_json::to_string(typing),
             Event::UserOnline(online) => serde_json::to_string(online),
             Event::StatusPosted(status) => serde_json::to_string(&StatusPayload { status }),

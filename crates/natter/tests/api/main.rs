@@ -11,6 +11,7 @@ mod auth;
 mod backup;
 mod broadcasts;
 mod calls;
+mod chatprefs;
 mod chats;
 mod cluster;
 mod config;
