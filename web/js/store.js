@@ -17,6 +17,7 @@ export const EVENT = {
   typing: 'App\\Events\\UserTyping',
   starred: 'App\\Events\\MessageStarred',
   pinned: 'App\\Events\\MessagePinned',
+  broadcastList: 'App\\Events\\BroadcastListUpdated',
 };
 
 /** How many messages a chat pins at most (a new pin replaces the oldest). */
@@ -205,6 +206,7 @@ export class Store {
       case EVENT.typing: return this.setTyping(data.chat_id, data.user_id, data.typing);
       case EVENT.starred: return this.emit('starred', data);
       case EVENT.pinned: return this.pinChanged(data, seq);
+      case EVENT.broadcastList: return this.emit('broadcasts', data);
       default: return undefined;
     }
   }

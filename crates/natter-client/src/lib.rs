@@ -641,6 +641,74 @@ impl Client {
         self.call(Method::GET, &path, None).await
     }
 
+    // ---- mentions ----
+
+    /// Sends a text message to a group that mentions `user_ids` (the text
+    /// should show them as `@Name`).
+    pub async fn send_mention(
+        &self,
+        chat_id: i64,
+        text: &str,
+        user_ids: &[i64],
+    ) -> Result<Message> {
+        let body = json!({ "message_type": "text", "content": text, "mentions": user_ids });
+        self.send_message(chat_id, body).await.map(|(_, m)| m)
+    }
+
+    // ---- broadcast lists ----
+
+    pub async fn create_broadcast_list(
+        &self,
+        name: &str,
+        user_ids: &[i64],
+    ) -> Result<BroadcastList> {
+        let envelope: BroadcastListEnvelope = self
+            .call(
+                Method::POST,
+                "/api/broadcast-lists",
+                Some(json!({ "name": name, "user_ids": user_ids })),
+            )
+            .await?;
+        Ok(envelope.broadcast_list)
+    }
+
+    pub async fn broadcast_lists(&self) -> Result<Vec<BroadcastList>> {
+        let envelope: BroadcastListsEnvelope =
+            self.call(Method::GET, "/api/broadcast-lists", None).await?;
+        Ok(envelope.broadcast_lists)
+    }
+
+    pub async fn broadcast_list(&self, list_id: i64) -> Result<BroadcastList> {
+        let path = format!("/api/broadcast-lists/{list_id}");
+        let envelope: BroadcastListEnvelope = self.call(Method::GET, &path, None).await?;
+        Ok(envelope.broadcast_list)
+    }
+
+    /// Renames a list and/or replaces its recipients (`{"name", "user_ids"}`).
+    pub async fn update_broadcast_list(
+        &self,
+        list_id: i64,
+        changes: Value,
+    ) -> Result<BroadcastList> {
+        let path = format!("/api/broadcast-lists/{list_id}");
+        let envelope: BroadcastListEnvelope =
+            self.call(Method::PATCH, &path, Some(changes)).await?;
+        Ok(envelope.broadcast_list)
+    }
+
+    pub async fn delete_broadcast_list(&self, list_id: i64) -> Result<Value> {
+        let path = format!("/api/broadcast-lists/{list_id}");
+        self.call(Method::DELETE, &path, None).await
+    }
+
+    /// Sends a message body to every recipient of a list; returns the
+    /// private messages created (each with its `chat_id`).
+    pub async fn broadcast(&self, list_id: i64, body: Value) -> Result<Vec<Message>> {
+        let path = format!("/api/broadcast-lists/{list_id}/messages");
+        let envelope: MessagesEnvelope = self.call(Method::POST, &path, Some(body)).await?;
+        Ok(envelope.messages)
+    }
+
     // ---- groups ----
 
     pub async fn create_group(&self, name: &str, participants: &[i64]) -> Result<Chat> {

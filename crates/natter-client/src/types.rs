@@ -236,6 +236,9 @@ pub struct Message {
     /// The caller starred it (false in events: stars are private).
     #[serde(default)]
     pub starred: bool,
+    /// Users a group message mentions.
+    #[serde(default)]
+    pub mentions: Vec<i64>,
 }
 
 impl Message {
@@ -411,4 +414,24 @@ pub struct TurnCredentials {
     pub username: String,
     pub credential: String,
     pub ttl: u64,
+}
+
+/// A broadcast list (its owner's only).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct BroadcastList {
+    pub id: i64,
+    pub name: String,
+    pub user_ids: Vec<i64>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct BroadcastListEnvelope {
+    pub broadcast_list: BroadcastList,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct BroadcastListsEnvelope {
+    pub broadcast_lists: Vec<BroadcastList>,
 }

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod auth;
 pub mod background;
+pub mod broadcasts;
 pub mod cache;
 pub mod calls;
 pub mod chats;

@@ -177,3 +177,21 @@ describe('small rules', () => {
     assert.deepEqual(capabilitiesOf(doc), { mediaSend: true, statuses: false, calls: true });
   });
 });
+
+describe('mentions', async () => {
+  const { mentionQuery, mentionedIds } = await import(new URL('ui/mentions.js', web));
+
+  it('finds the "@word" being typed at the caret, and nothing inside a word', () => {
+    assert.deepEqual(mentionQuery('hi @Bo', 6), { start: 3, query: 'Bo' });
+    assert.deepEqual(mentionQuery('@', 1), { start: 0, query: '' });
+    assert.equal(mentionQuery('mail me@home', 12), null);
+    assert.equal(mentionQuery('@Bob done', 9), null);
+  });
+
+  it('sends only the mentions still in the text', () => {
+    const chosen = new Map([['Bob', 2], ['Carol', 3]]);
+    assert.deepEqual(mentionedIds('hey @Bob', chosen), [2]);
+    assert.deepEqual(mentionedIds('@Carol and @Bob', chosen), [2, 3]);
+    assert.deepEqual(mentionedIds('no one', chosen), []);
+  });
+});

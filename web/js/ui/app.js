@@ -163,6 +163,7 @@ function callsButton(ctx) {
 function mainMenu(ctx, anchor) {
   menu(anchor, [
     { label: 'New group', action: () => dialogs.newGroup(ctx) },
+    { label: 'New broadcast', action: () => dialogs.broadcasts(ctx) },
     { label: 'Contacts', action: () => dialogs.contacts(ctx) },
     { label: 'Starred messages', action: () => dialogs.starred(ctx) },
     { label: 'Join a group by link', action: () => dialogs.joinGroup(ctx) },

@@ -3,6 +3,7 @@
 
 import { h, icon } from '../dom.js';
 import { clockTime, fileSize, hue } from '../format.js';
+import { highlightMentions } from './mentions.js';
 import { messageSummary, systemText, ticks } from './parts.js';
 
 export const QUICK_REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
@@ -69,7 +70,12 @@ function ariaLabel(store, message, status) {
 function body(store, message) {
   if (message.deleted) return h('div.text.deleted', {}, icon('close'), ' This message was deleted');
   const text = typeof message.content === 'string' ? message.content : '';
-  return text ? h('div.text', { dir: 'auto' }, text) : null;
+  if (!text) return null;
+  const mentions = message.mentions || [];
+  if (!mentions.length) return h('div.text', { dir: 'auto' }, text);
+  const names = mentions.map((id) => (id === store.me.id ? store.me.name : store.userName(id)));
+  const mine = mentions.includes(store.me.id) ? [`@${store.me.name}`] : [];
+  return h('div.text', { dir: 'auto' }, highlightMentions(text, names, mine));
 }
 
 function quote(store, reply, onQuote) {

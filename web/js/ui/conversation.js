@@ -10,6 +10,7 @@ import { mergeMessage } from '../store.js';
 import { messageRow, reactionBar } from './bubble.js';
 import * as dialogs from './dialogs.js';
 import { closeMenu, menu } from './menu.js';
+import { MentionPicker } from './mentions.js';
 import { avatar, chatTitle, messageSummary } from './parts.js';
 import { infoPanel } from './panels.js';
 
@@ -626,11 +627,13 @@ export class Conversation {
     this.input = h('textarea.input', {
       rows: 1, placeholder: 'Type a message', 'aria-label': 'Type a message', maxLength: 65536,
       onkeydown: (event) => {
+        if (this.mentions.key(event)) return;
         if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) { event.preventDefault(); this.submit(); }
         if (event.key === 'Escape' && (this.replyTo || this.editing)) { event.preventDefault(); this.cancelBanner(); }
       },
-      oninput: () => { this.grow(); this.typing(); },
+      oninput: () => { this.grow(); this.typing(); this.mentions.update(); },
     });
+    this.mentions = new MentionPicker(this.input, () => this.mentionable());
     this.file = h('input.visually-hidden', {
       type: 'file', tabIndex: -1, 'aria-hidden': 'true',
       onchange: () => { const f = this.file.files[0]; this.file.value = ''; if (f) dialogs.sendFile(this.ctx, this.chatId, f, (fields, file) => this.queue(fields, file)); },
@@ -642,7 +645,14 @@ export class Conversation {
       this.attach, this.file, this.input,
       h('button.send', { type: 'submit', 'aria-label': 'Send' }, icon('send')));
     this.closedNote = h('p.closed-note', { hidden: true }, "You can't send messages to this group because you're no longer a participant.");
-    return h('footer.composer', {}, this.banner, this.form, this.closedNote);
+    return h('footer.composer', {}, this.banner, this.mentions.element, this.form, this.closedNote);
+  }
+
+  /** Who "@" offers: the group's other members (nobody in a private chat). */
+  mentionable() {
+    if (this.chat?.type !== 'group') return [];
+    const me = this.ctx.store.me.id;
+    return (this.chat.participants || []).filter((p) => p.user.id !== me).map((p) => ({ id: p.user.id, name: p.user.name }));
   }
 
   grow() {
@@ -656,6 +666,8 @@ export class Conversation {
     if (this.editing) { await this.saveEdit(content); return; }
     const fields = { message_type: 'text', content };
     if (this.replyTo) fields.reply_to_message_id = this.replyTo.id;
+    const mentions = this.mentions.take(content);
+    if (mentions.length && this.chat?.type === 'group') fields.mentions = mentions;
     this.queue(fields);
     this.input.value = '';
     this.grow();
@@ -722,6 +734,7 @@ function pendingMessage(ctx, entry, byId) {
     sent_at: entry.created_at,
     status: 'pending',
     reactions: [],
+    mentions: entry.fields.mentions || [],
   };
 }
 

@@ -129,7 +129,7 @@ fn ms(d: Duration) -> f64 {
 fn form_json(fields: &std::collections::BTreeMap<String, String>) -> serde_json::Value {
     let value = |name: &str, text: &str| -> serde_json::Value {
         let parsed = match name {
-            "reply_to_message_id" | "latitude" | "longitude" | "contact_data" => {
+            "reply_to_message_id" | "latitude" | "longitude" | "contact_data" | "mentions" => {
                 serde_json::from_str(text).ok()
             }
             // As Laravel's boolean rule reads a form: true, false, 1, 0.
@@ -215,6 +215,7 @@ async fn draft_of(
         },
         media,
         view_once: request.view_once == Some(true),
+        mentions: request.mentions.unwrap_or_default(),
     })
 }
 
@@ -233,7 +234,21 @@ async fn outcome_view(
         SendOutcome::Refused(Refusal::SenderBlocks) => Err(ApiError::forbidden(
             "You have blocked this user. Unblock them to send messages.",
         )),
+        SendOutcome::Refused(Refusal::MentionsNonMember) => Err(ApiError::field(
+            "mentions",
+            "Every mentioned user must be a member of the group.",
+        )),
+        SendOutcome::Refused(Refusal::MentionInPrivateChat) => Err(ApiError::field(
+            "mentions",
+            "Mentions are only allowed in group chats.",
+        )),
     }
+}
+
+/// The per-type rules of a message without a file (422 otherwise), for
+/// callers that check a request before they act on it.
+pub fn check_without_file(request: &SendMessageRequest) -> ApiResult<()> {
+    check_shape(request, false)
 }
 
 /// The per-type rules the request type cannot express. `has_file`: a multipart
@@ -711,11 +726,49 @@ pub async fn forward(
             contact_data: original.contact_data.clone(),
             media: attached.clone(),
             view_once: false,
+            // A forwarded copy lands in another chat: its mentions do not.
+            mentions: Vec::new(),
         })
     });
     let mut views = Vec::with_capacity(targets.len());
     for outcome in futures::future::join_all(sends).await {
         views.push(outcome_view(state, user_id, outcome?).await?.0);
+    }
+    Ok(views)
+}
+
+/// Sends the same message into each of `chat_ids` (a broadcast list's private
+/// chats), each a normal message through the writer: the sends are handed
+/// over together, so they commit in a batch or a few. A chat the writer
+/// refuses (a block made since the caller looked) is skipped silently, as a
+/// broadcast reaches whom it can; the messages stored are returned in the
+/// order of `chat_ids`. Media, replies and mentions are the caller's to
+/// refuse: the request is sent as it is, with no file.
+pub async fn send_to_each(
+    state: &AppState,
+    writer: &Writer,
+    user_id: i64,
+    chat_ids: &[i64],
+    request: SendMessageRequest,
+) -> ApiResult<Vec<MessageView>> {
+    check_shape(&request, false)?;
+    let Some(first) = chat_ids.first() else {
+        return Ok(Vec::new());
+    };
+    let draft = draft_of(state, user_id, *first, request, None, None).await?;
+    let sends = chat_ids.iter().map(|chat_id| {
+        writer.send(Draft {
+            chat_id: *chat_id,
+            ..draft.clone()
+        })
+    });
+    let mut views = Vec::with_capacity(chat_ids.len());
+    for outcome in futures::future::join_all(sends).await {
+        match outcome? {
+            SendOutcome::Created(view) => views.push(*view),
+            SendOutcome::Existing(id) => views.push(visible_view(state, user_id, id).await?),
+            SendOutcome::Refused(_) => {}
+        }
     }
     Ok(views)
 }
@@ -885,6 +938,7 @@ pub async fn post_system(
         contact_data: None,
         media: None,
         view_once: false,
+        mentions: Vec::new(),
     };
     let id = tx.next_message_id();
     // System messages never disappear: they say what happened to the chat.

@@ -10,7 +10,8 @@ use sea_orm::{
 };
 
 use crate::db::entities::{
-    message, message_reaction, message_view, pinned_message, receipt_mark, starred_message,
+    message, message_mention, message_reaction, message_view, pinned_message, receipt_mark,
+    starred_message,
 };
 use crate::db::in_chunks;
 use crate::synclog::{INSERT_CHUNK, Interval};
@@ -37,6 +38,46 @@ pub async fn insert_many(
             .await?;
     }
     Ok(())
+}
+
+/// Stores (message, mentioned user) pairs, a statement per INSERT_CHUNK.
+pub async fn insert_mentions(db: &impl ConnectionTrait, pairs: &[(i64, i64)]) -> Result<(), DbErr> {
+    for chunk in pairs.chunks(INSERT_CHUNK) {
+        let rows = chunk
+            .iter()
+            .map(|(message_id, user_id)| message_mention::ActiveModel {
+                message_id: Set(*message_id),
+                user_id: Set(*user_id),
+                ..Default::default()
+            });
+        message_mention::Entity::insert_many(rows)
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Who each of some messages mentions, in the order they were stored.
+pub async fn mentions_of(
+    db: &impl ConnectionTrait,
+    message_ids: &[i64],
+) -> Result<HashMap<i64, Vec<i64>>, DbErr> {
+    let pairs: Vec<(i64, i64)> = in_chunks(message_ids, |chunk| {
+        message_mention::Entity::find()
+            .select_only()
+            .column(message_mention::Column::MessageId)
+            .column(message_mention::Column::UserId)
+            .filter(message_mention::Column::MessageId.is_in(chunk.iter().copied()))
+            .order_by_asc(message_mention::Column::Id)
+            .into_tuple()
+            .all(db)
+    })
+    .await?;
+    let mut out: HashMap<i64, Vec<i64>> = HashMap::new();
+    for (message_id, user_id) in pairs {
+        out.entry(message_id).or_default().push(user_id);
+    }
+    Ok(out)
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<message::Model>, DbErr> {

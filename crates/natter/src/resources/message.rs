@@ -110,6 +110,9 @@ pub struct MessageView {
     /// message). Stars are private: false in events, which the whole chat
     /// hears; a star travels in the starrer's own `MessageStarred`.
     pub starred: bool,
+    /// Users the message mentions (groups only), in the order sent; the text
+    /// shows them as `@Name`. Empty once the message is deleted.
+    pub mentions: Vec<i64>,
 }
 
 /// `MessageRead` / `MessageDelivered` payload.

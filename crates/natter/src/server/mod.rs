@@ -39,8 +39,8 @@ use crate::realtime::{Policy, Sockets, clear_stale_presence, run_liveness};
 use crate::state::{AppState, install_tls_provider};
 use crate::statuses::StatusesState;
 use crate::{
-    auth, calls, chats, contacts, devices, groups, media, messages, ops, pusher, search, statuses,
-    sync, users, web,
+    auth, broadcasts, calls, chats, contacts, devices, groups, media, messages, ops, pusher, search,
+    statuses, sync, users, web,
 };
 use policy::AppPolicy;
 use realtime::RealtimeState;
@@ -66,6 +66,7 @@ fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Ro
         .merge(calls::router().with_state(state.clone()))
         .merge(messages::router().with_state(messages.clone()))
         .merge(search::router().with_state(state.clone()))
+        .merge(broadcasts::router().with_state(messages.clone()))
         .merge(sync::router().with_state(messages))
         .merge(realtime::router().with_state(realtime))
         .merge(ops::router().with_state(state.clone()))

@@ -16,6 +16,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
+use crate::resources::broadcast::BroadcastListUpdate;
 use crate::resources::call::{CallSignalPayload, CallView};
 use crate::resources::chat::{ChatPreferences, ChatView, Typing};
 use crate::resources::message::{
@@ -63,10 +64,12 @@ pub enum EventName {
     MessageStarred,
     #[serde(rename = "App\\Events\\MessagePinned")]
     MessagePinned,
+    #[serde(rename = "App\\Events\\BroadcastListUpdated")]
+    BroadcastListUpdated,
 }
 
 impl EventName {
-    pub const ALL: [EventName; 18] = [
+    pub const ALL: [EventName; 19] = [
         EventName::MessageSent,
         EventName::MessageEdited,
         EventName::MessageDeleted,
@@ -85,6 +88,7 @@ impl EventName {
         EventName::CallSignal,
         EventName::MessageStarred,
         EventName::MessagePinned,
+        EventName::BroadcastListUpdated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -107,6 +111,7 @@ impl EventName {
             EventName::CallSignal => "App\\Events\\CallSignal",
             EventName::MessageStarred => "App\\Events\\MessageStarred",
             EventName::MessagePinned => "App\\Events\\MessagePinned",
+            EventName::BroadcastListUpdated => "App\\Events\\BroadcastListUpdated",
         }
     }
 
@@ -167,6 +172,9 @@ pub enum Event<'a> {
     /// `{"chat_id", "message_id", "pinned", "actor_id"}`: a message was pinned
     /// or unpinned, to the chat.
     MessagePinned(&'a PinUpdate),
+    /// `{"id", "deleted", "broadcast_list": BroadcastList|null}`: the owner
+    /// created, changed or deleted a broadcast list; to the owner only.
+    BroadcastListUpdated(&'a BroadcastListUpdate<'a>),
 }
 
 #[derive(Serialize)]
@@ -210,6 +218,7 @@ impl Event<'_> {
             Event::CallSignal(_) => EventName::CallSignal,
             Event::MessageStarred(_) => EventName::MessageStarred,
             Event::MessagePinned(_) => EventName::MessagePinned,
+            Event::BroadcastListUpdated(_) => EventName::BroadcastListUpdated,
         }
     }
 
@@ -236,6 +245,7 @@ impl Event<'_> {
             Event::CallSignal(signal) => serde_json::to_string(signal),
             Event::MessageStarred(star) => serde_json::to_string(star),
             Event::MessagePinned(pin) => serde_json::to_string(pin),
+            Event::BroadcastListUpdated(update) => serde_json::to_string(update),
         }
     }
 }

@@ -2,6 +2,8 @@
 //! that queries the tables its feature owns.
 
 pub mod access_token;
+pub mod broadcast_list;
+pub mod broadcast_list_recipient;
 pub mod call;
 pub mod call_participant;
 pub mod chat;
@@ -15,6 +17,7 @@ pub mod job_period;
 pub mod login_session;
 pub mod media;
 pub mod message;
+pub mod message_mention;
 pub mod message_reaction;
 pub mod message_view;
 pub mod otp_code;

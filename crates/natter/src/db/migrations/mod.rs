@@ -25,6 +25,7 @@ mod m0014_disappearing_view_once;
 mod m0016_search;
 mod m0017_stars_and_pins;
 mod m0018_chat_preferences;
+mod m0019_mentions_broadcasts;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0016_search::Migration),
             Box::new(m0017_stars_and_pins::Migration),
             Box::new(m0018_chat_preferences::Migration),
+            Box::new(m0019_mentions_broadcasts::Migration),
         ]
     }
 }
