@@ -57,6 +57,55 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     }
 }
 
+/// "At most once per `every` per key", on this node: [`Throttle::due`] says
+/// yes to the first call for a key and then no until `every` has passed.
+/// Bookkeeping that must not cost a write per request (a session's last
+/// activity) asks it first.
+pub struct Throttle<K> {
+    last: DashMap<K, Instant>,
+    every: Duration,
+    /// Beyond this many keys the ones not due are dropped, so it never grows unbounded.
+    capacity: usize,
+}
+
+impl<K: Eq + Hash + Clone> Throttle<K> {
+    pub fn new(every: Duration, capacity: usize) -> Throttle<K> {
+        Throttle {
+            last: DashMap::new(),
+            every,
+            capacity,
+        }
+    }
+
+    /// True (and the key's clock restarts) if `key` was never due or was due
+    /// at least `every` ago. Atomic per key: of concurrent callers one is told yes.
+    pub fn due(&self, key: &K) -> bool {
+        if self.last.len() >= self.capacity {
+            self.last.retain(|_, at| at.elapsed() < self.every);
+        }
+        let now = Instant::now();
+        let mut due = false;
+        self.last
+            .entry(key.clone())
+            .and_modify(|at| {
+                if now.duration_since(*at) >= self.every {
+                    *at = now;
+                    due = true;
+                }
+            })
+            .or_insert_with(|| {
+                due = true;
+                now
+            });
+        due
+    }
+
+    /// Forgets a key: its next call is due.
+    pub fn forget(&self, key: &K) {
+        self.last.remove(key);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +123,18 @@ mod tests {
         let off = TtlCache::new(Duration::ZERO, 10);
         off.insert(1, "x");
         assert_eq!(off.get(&1), None);
+    }
+
+    #[test]
+    fn a_throttle_says_yes_once_per_period_per_key() {
+        let throttle = Throttle::new(Duration::from_millis(50), 10);
+        assert!(throttle.due(&1));
+        assert!(!throttle.due(&1));
+        assert!(throttle.due(&2));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(throttle.due(&1));
+        assert!(!throttle.due(&1));
+        throttle.forget(&1);
+        assert!(throttle.due(&1));
     }
 }

@@ -35,6 +35,7 @@ mod reverb;
 mod safety;
 mod schema;
 mod security;
+mod sessions;
 mod sms;
 mod statuses;
 mod sync;

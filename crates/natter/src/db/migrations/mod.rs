@@ -22,6 +22,7 @@ mod m0011_statuses;
 mod m0012_calls;
 mod m0013_bans_and_node_sockets;
 mod m0014_disappearing_view_once;
+mod m0015_linked_devices;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_calls::Migration),
             Box::new(m0013_bans_and_node_sockets::Migration),
             Box::new(m0014_disappearing_view_once::Migration),
+            Box::new(m0015_linked_devices::Migration),
         ]
     }
 }
