@@ -13,7 +13,7 @@ use sea_orm::EntityTrait;
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::common::{Backend, TestServer, TestUser, unique_phone, user_socket};
+use crate::common::{TestServer, TestUser, unique_phone, user_socket};
 
 const CHROME_ON_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 
@@ -259,9 +259,10 @@ backend_tests! {
         let ann = server.sign_up("Ann").await;
         for round in 0..4 {
             let code = ann.client.create_link_code().await.unwrap();
+            let (first, second) = (label("A", "web"), label("B", "web"));
             let (a, b) = tokio::join!(
-                server.client.link(&code.code, &label("A", "web")),
-                server.client.link(&code.code, &label("B", "web")),
+                server.client.link(&code.code, &first),
+                server.client.link(&code.code, &second),
             );
             let statuses = [a.as_ref().err().and_then(|e| e.status()), b.as_ref().err().and_then(|e| e.status())];
             let won = statuses.iter().filter(|s| s.is_none()).count();
