@@ -64,7 +64,8 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
 pub struct Throttle<K> {
     last: DashMap<K, Instant>,
     every: Duration,
-    /// Beyond this many keys the ones not due are dropped, so it never grows unbounded.
+    /// Beyond this many keys the ones not due are dropped (all of them if
+    /// every one is recent), so it never grows unbounded.
     capacity: usize,
 }
 
@@ -82,6 +83,11 @@ impl<K: Eq + Hash + Clone> Throttle<K> {
     pub fn due(&self, key: &K) -> bool {
         if self.last.len() >= self.capacity {
             self.last.retain(|_, at| at.elapsed() < self.every);
+            // All still recent: start over (a few early repeats, once)
+            // rather than sweep again on every call.
+            if self.last.len() >= self.capacity {
+                self.last.clear();
+            }
         }
         let now = Instant::now();
         let mut due = false;
