@@ -4,6 +4,7 @@
 mod matrix;
 mod natter;
 mod publish;
+mod raw_socket;
 mod recorder;
 mod report;
 mod server;
@@ -124,6 +125,10 @@ enum Workload {
         /// With --url: the natter's REVERB_APP_SECRET (REVERB_APP_ID must be `natter`).
         #[arg(long, default_value = publish::APP_SECRET)]
         app_secret: String,
+        /// The subscribers' client: `library` (natter-client) or `raw` (bare
+        /// TCP, hand-written framing: the independent, lighter check).
+        #[arg(long, value_enum, default_value_t = publish::Client::Library)]
+        client: publish::Client,
     },
     /// A few seconds of each workload, small: proves the bench still works.
     Smoke,
@@ -188,11 +193,15 @@ async fn main() -> Result<()> {
             sources,
             rounds,
             app_secret,
+            client,
         } => {
             let addrs: Vec<IpAddr> = (1..=sources.max(1))
                 .map(|i| IpAddr::from([127, 0, 0, i]))
                 .collect();
-            vec![publish::http_publish(server, subscribers, &addrs, rounds, &app_secret).await?]
+            vec![
+                publish::http_publish(server, subscribers, &addrs, rounds, &app_secret, client)
+                    .await?,
+            ]
         }
         Workload::Smoke => smoke(server).await?,
     };
@@ -216,7 +225,12 @@ async fn smoke(server: Arc<dyn Server>) -> Result<Vec<report::Report>> {
     let w1 = workloads::one_to_one(server.clone(), 4, &quick).await?;
     let w2 = workloads::group_fanout(server.clone(), 16, 1, &quick).await?;
     let w3 = workloads::idle_sockets(server.clone(), 20, &[], Duration::ZERO).await?;
-    let w4 = workloads::catch_up(server, 200, 16).await?;
+    let w4 = workloads::catch_up(server.clone(), 200, 16).await?;
+    // Both W5 clients: each fails the smoke if any socket misses an event.
+    let secret = publish::APP_SECRET;
+    let w5 = publish::http_publish(server.clone(), 20, &[], 2, secret, publish::Client::Library);
+    let w5 = w5.await?;
+    let w5_raw = publish::http_publish(server, 20, &[], 2, secret, publish::Client::Raw).await?;
     anyhow::ensure!(
         w1.delivered_per_sec.unwrap_or(0.0) > 0.0,
         "W1 delivered nothing"
@@ -230,7 +244,7 @@ async fn smoke(server: Arc<dyn Server>) -> Result<Vec<report::Report>> {
         "W4 fetched {:?} of 200",
         w4.fetched
     );
-    Ok(vec![w1, w2, w3, w4])
+    Ok(vec![w1, w2, w3, w4, w5, w5_raw])
 }
 
 async fn connect(target: &Target) -> Result<Arc<dyn Server>> {

@@ -4,6 +4,7 @@
 //! until every socket has it; the figure is the time from sending the request
 //! to the last socket's frame.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -14,7 +15,9 @@ use md5::{Digest, Md5};
 use natter_client::socket::PusherSocket;
 use sha2::Sha256;
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
+use crate::raw_socket::RawSubscriber;
 use crate::report::Report;
 use crate::server::Server;
 
@@ -34,9 +37,10 @@ struct Round {
 pub async fn http_publish(
     server: Arc<dyn Server>,
     subscribers: usize,
-    sources: &[std::net::IpAddr],
+    sources: &[IpAddr],
     rounds: usize,
     secret: &str,
+    client: Client,
 ) -> Result<Report> {
     let base = server
         .base_url()
@@ -45,23 +49,12 @@ pub async fn http_publish(
     let mut readers = Vec::with_capacity(subscribers);
     for i in 0..subscribers {
         let local = (!sources.is_empty()).then(|| sources[i % sources.len()]);
-        let mut socket = PusherSocket::connect_from(&base, APP_KEY, local, None).await?;
-        socket
-            .subscribe_with(serde_json::json!({ "channel": CHANNEL }))
-            .await?;
         let round = round.clone();
-        readers.push(tokio::spawn(async move {
-            // The raw frame, not a parsed one: with 10,000 sockets on the
-            // bench's own core, parsing every frame made the client the slower
-            // side (the same server measured 440 ms with parsing, client pinned).
-            while let Some(frame) = socket.next_raw(Duration::from_secs(3600)).await {
-                if frame.starts_with("{\"event\":\"Published\"")
-                    && round.received.fetch_add(1, Ordering::AcqRel) + 1 == subscribers
-                {
-                    round.all_in.notify_one();
-                }
-            }
-        }));
+        let reader = match client {
+            Client::Library => library_reader(&base, local, round, subscribers).await?,
+            Client::Raw => raw_reader(&base, local, round, subscribers).await?,
+        };
+        readers.push(reader);
     }
     let http = reqwest::Client::new();
     let mut times = Vec::with_capacity(rounds);
@@ -101,6 +94,68 @@ pub async fn http_publish(
         reader.abort();
     }
     Ok(Report::publish(server.as_ref(), subscribers, &times))
+}
+
+/// Which subscriber client W5 reads the sockets with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Client {
+    /// natter-client's PusherSocket (tokio-tungstenite), raw frames unparsed.
+    Library,
+    /// A bare TCP stream with the WebSocket framing written out by hand
+    /// (raw_socket.rs): the least the client can spend per frame.
+    Raw,
+}
+
+impl Round {
+    /// Counts one socket's copy of the event; the last one wakes the round.
+    fn arrived(&self, subscribers: usize) {
+        if self.received.fetch_add(1, Ordering::AcqRel) + 1 == subscribers {
+            self.all_in.notify_one();
+        }
+    }
+}
+
+const EVENT_PREFIX: &str = "{\"event\":\"Published\"";
+
+async fn library_reader(
+    base: &str,
+    local: Option<IpAddr>,
+    round: Arc<Round>,
+    subscribers: usize,
+) -> Result<JoinHandle<()>> {
+    let mut socket = PusherSocket::connect_from(base, APP_KEY, local, None).await?;
+    socket
+        .subscribe_with(serde_json::json!({ "channel": CHANNEL }))
+        .await?;
+    Ok(tokio::spawn(async move {
+        // The raw frame, not a parsed one: with 10,000 sockets on the
+        // bench's own core, parsing every frame made the client the slower
+        // side (the same server measured 440 ms with parsing, client pinned).
+        while let Some(frame) = socket.next_raw(Duration::from_secs(3600)).await {
+            if frame.starts_with(EVENT_PREFIX) {
+                round.arrived(subscribers);
+            }
+        }
+    }))
+}
+
+async fn raw_reader(
+    base: &str,
+    local: Option<IpAddr>,
+    round: Arc<Round>,
+    subscribers: usize,
+) -> Result<JoinHandle<()>> {
+    let host = base.trim_start_matches("http://");
+    let remote = tokio::net::lookup_host(host)
+        .await?
+        .next()
+        .context("the server's address")?;
+    let socket = RawSubscriber::subscribe(remote, local, APP_KEY, CHANNEL).await?;
+    Ok(tokio::spawn(socket.read_texts(move |text| {
+        if text.starts_with(EVENT_PREFIX.as_bytes()) {
+            round.arrived(subscribers);
+        }
+    })))
 }
 
 /// `path?auth_...&auth_signature=...`, as the Pusher server libraries sign.

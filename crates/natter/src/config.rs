@@ -648,6 +648,12 @@ pub struct Settings {
     #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
 
+    /// Connections the kernel holds for HTTP_ADDR before natter accepts them (the listen
+    /// backlog; the kernel caps it at `net.core.somaxconn`). 128 overflowed when 800 clients
+    /// connected at once, and each overflowed client waited a second for its SYN retry.
+    #[arg(long, env = "LISTEN_BACKLOG", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(16..=65_535))]
+    pub listen_backlog: u32,
+
     /// Most messages written in one group-commit transaction.
     #[arg(long, env = "WRITER_MAX_BATCH", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub writer_max_batch: u32,

@@ -238,8 +238,7 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
         _ => None,
     };
     let state = AppState::build(config, front.stop_token(), &background.fanout).await?;
-    let listener = TcpListener::bind(addr)
-        .await
+    let listener = listen(addr, state.config.settings.listen_backlog)
         .with_context(|| format!("cannot listen on HTTP_ADDR {addr}"))?;
     let local_addr = listener.local_addr()?;
     let media = Media::new(&state.config, state.storage.clone(), front.clone()).await;
@@ -326,6 +325,19 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
         http,
         writer: Some(writer_thread),
     })
+}
+
+/// Binds `addr` with a listen backlog of `backlog` (tokio's `bind` uses 1024
+/// and std's 128; a burst of connects beyond it waits a second per SYN retry).
+/// SO_REUSEADDR as `TcpListener::bind` sets it, so a restart finds the port free.
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 /// With METRICS_ADDR, binds it and serves `/metrics` there in the front group

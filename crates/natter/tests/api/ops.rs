@@ -49,3 +49,22 @@ backend_tests! {
         assert_eq!(response.headers().get("x-request-id").unwrap(), "mine-123");
     }
 }
+
+/// LISTEN_BACKLOG reaches the kernel: `ss` shows a listening socket's backlog
+/// as its Send-Q.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listen_backlog_is_the_configured_one() {
+    let server =
+        TestServer::start_with(crate::common::Backend::Sqlite, |s| s.listen_backlog = 777).await;
+    let port = server.url().rsplit(':').next().unwrap().to_string();
+    let out = std::process::Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{port}")])
+        .output()
+        .expect("ss (iproute2) runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let send_q: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    assert_eq!(send_q, ["777"], "{text}");
+}
