@@ -57,11 +57,11 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     }
 }
 
-/// "At most once per `every` per key", on this node: [`Throttle::due`] says
+/// "At most once per `every` per key", on this node: [`KeyedThrottle::due`] says
 /// yes to the first call for a key and then no until `every` has passed.
 /// Bookkeeping that must not cost a write per request (a session's last
 /// activity) asks it first.
-pub struct Throttle<K> {
+pub struct KeyedThrottle<K> {
     last: DashMap<K, Instant>,
     every: Duration,
     /// Beyond this many keys the ones not due are dropped (all of them if
@@ -69,9 +69,9 @@ pub struct Throttle<K> {
     capacity: usize,
 }
 
-impl<K: Eq + Hash + Clone> Throttle<K> {
-    pub fn new(every: Duration, capacity: usize) -> Throttle<K> {
-        Throttle {
+impl<K: Eq + Hash + Clone> KeyedThrottle<K> {
+    pub fn new(every: Duration, capacity: usize) -> KeyedThrottle<K> {
+        KeyedThrottle {
             last: DashMap::new(),
             every,
             capacity,
@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn a_throttle_says_yes_once_per_period_per_key() {
-        let throttle = Throttle::new(Duration::from_millis(50), 10);
+        let throttle = KeyedThrottle::new(Duration::from_millis(50), 10);
         assert!(throttle.due(&1));
         assert!(!throttle.due(&1));
         assert!(throttle.due(&2));

@@ -15,6 +15,7 @@ use super::store;
 use crate::clock::{Timestamp, now_ms};
 use crate::db::entities::login_session;
 use crate::error::{ApiError, ApiResult};
+use crate::outage::{REMIND_EVERY, Throttle};
 use crate::realtime::bus::Body;
 use crate::secrets::{constant_time_eq, random_token, sha256_hex};
 use crate::state::AppState;
@@ -156,8 +157,13 @@ async fn note_activity(state: &AppState, session_id: i64) {
     if !state.caches.session_activity.due(&session_id) {
         return;
     }
-    if let Err(err) = store::touch_session(&state.db.write, session_id, now_ms()).await {
-        tracing::warn!(session_id, error = %err, "could not record session activity");
+    // One line per 30 s at most: with the database down every session's
+    // first request of the minute would fail here.
+    static FAILURES: Throttle = Throttle::new(REMIND_EVERY);
+    if let Err(err) = store::touch_session(&state.db.write, session_id, now_ms()).await
+        && let Some(held_back) = FAILURES.allow()
+    {
+        tracing::warn!(error = %err, also_failed = held_back, "could not record session activity");
     }
 }
 
