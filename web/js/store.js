@@ -12,6 +12,7 @@ export const EVENT = {
   delivered: 'App\\Events\\MessageDelivered',
   reaction: 'App\\Events\\ReactionUpdated',
   chat: 'App\\Events\\ChatUpdated',
+  prefs: 'App\\Events\\ChatPreferencesUpdated',
   online: 'App\\Events\\UserOnline',
   typing: 'App\\Events\\UserTyping',
 };
@@ -39,6 +40,14 @@ export function mergeMessage(old, incoming, seq = 0) {
   if (seq && seq < (old._rseq || 0)) merged.reactions = old.reactions;
   merged._rseq = Math.max(seq, old._rseq || 0);
   return merged;
+}
+
+/** The settings that are ours alone: ChatUpdated shows them unset. */
+const OWN_SETTINGS = ['unread_count', 'muted_until', 'pinned', 'pinned_at', 'archived'];
+
+/** When a chat was pinned (0: not pinned): pinned chats come first, the latest pin on top. */
+export function pinnedAt(chat) {
+  return chat.pinned ? Date.parse(chat.pinned_at || '') || 1 : 0;
 }
 
 /** Sort key of a chat in the list: its last activity. */
@@ -93,7 +102,27 @@ export class Store {
   // ---- chats ------------------------------------------------------------
 
   sortedChats() {
-    return [...this.chats.values()].sort((a, b) => activity(b) - activity(a) || b.id - a.id);
+    return [...this.chats.values()]
+      .sort((a, b) => pinnedAt(b) - pinnedAt(a) || activity(b) - activity(a) || b.id - a.id);
+  }
+
+  archivedCount() {
+    let n = 0;
+    for (const chat of this.chats.values()) if (chat.archived) n += 1;
+    return n;
+  }
+
+  /**
+   * Our own settings of a chat changed (ChatPreferencesUpdated, from this or
+   * another device): an older event (a sync replay) changes nothing.
+   */
+  preferences(data, seq) {
+    const chat = this.chats.get(data.chat_id);
+    if (!chat) { this.needChat(data.chat_id); return; }
+    if (seq && seq <= (chat._prefsSeq || 0)) return;
+    const { muted_until, pinned, pinned_at, archived } = data;
+    Object.assign(chat, { muted_until, pinned, pinned_at, archived, _prefsSeq: seq });
+    this.emit('chat', chat);
   }
 
   /** A chat from REST (our own view: with unread_count) or from ChatUpdated. */
@@ -103,8 +132,7 @@ export class Store {
     if (seq && old?._seq && seq <= old._seq) return old;
     const merged = { ...old, ...chat, _seq: Math.max(seq, old?._seq || 0) };
     if (!own && old) {
-      merged.unread_count = old.unread_count;
-      merged.muted_until = old.muted_until;
+      for (const key of OWN_SETTINGS) merged[key] = old[key];
     }
     merged.unread_count = merged.unread_count || 0;
     // A chat's last message only moves forward (a deleted one keeps its place).
@@ -164,6 +192,7 @@ export class Store {
       case EVENT.read:
       case EVENT.delivered: return this.receipt(name === EVENT.read ? 'read' : 'delivered', data);
       case EVENT.chat: return this.upsertChat(data.chat, { own: false, seq });
+      case EVENT.prefs: return this.preferences(data, seq);
       case EVENT.online: return this.presence(data);
       case EVENT.typing: return this.setTyping(data.chat_id, data.user_id, data.typing);
       default: return undefined;
@@ -178,6 +207,9 @@ export class Store {
     if (isNew) {
       chat.maxId = message.id;
       chat.last_message = message;
+      // The server's rule (docs/api-contract.md): a new message takes a chat
+      // out of the archive unless we keep chats archived.
+      if (chat.archived && !this.me.keep_chats_archived) chat.archived = false;
       const fromOther = message.sender_id !== this.me.id && message.message_type !== 'system';
       const onScreen = this.reading.chatId === chat.id && this.reading.atEnd && document.visibilityState === 'visible';
       if (fromOther && !onScreen) chat.unread_count = (chat.unread_count || 0) + 1;

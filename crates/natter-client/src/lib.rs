@@ -412,6 +412,16 @@ impl Client {
         .await
     }
 
+    /// Only the archived chats (`archived` true) or only the others, in list order.
+    pub async fn chats_archived(&self, archived: bool, page: u64, limit: u64) -> Result<ChatList> {
+        self.call(
+            Method::GET,
+            &format!("/api/chats?archived={archived}&page={page}&limit={limit}"),
+            None,
+        )
+        .await
+    }
+
     /// The private chat with `user_id`, and the status (201 created, 200 existed).
     pub async fn private_chat(&self, user_id: i64) -> Result<(u16, Chat)> {
         self.call_with_status(
@@ -450,6 +460,26 @@ impl Client {
             Method::PUT,
             &format!("/api/chats/{chat_id}/mute"),
             Some(json!({ "until": until })),
+        )
+        .await
+    }
+
+    /// Pins the chat to the top of the list (at most 3; 422 for a 4th) or unpins it.
+    pub async fn pin_chat(&self, chat_id: i64, pinned: bool) -> Result<Chat> {
+        self.call(
+            Method::PUT,
+            &format!("/api/chats/{chat_id}/pin"),
+            Some(json!({ "pinned": pinned })),
+        )
+        .await
+    }
+
+    /// Archives the chat (which unpins it) or unarchives it.
+    pub async fn archive_chat(&self, chat_id: i64, archived: bool) -> Result<Chat> {
+        self.call(
+            Method::PUT,
+            &format!("/api/chats/{chat_id}/archive"),
+            Some(json!({ "archived": archived })),
         )
         .await
     }

@@ -55,6 +55,9 @@ pub struct SelfUser {
     pub country_code: String,
     pub phone_verified_at: Option<String>,
     pub privacy: Privacy,
+    /// "Keep chats archived": a new message leaves an archived chat archived.
+    #[serde(default)]
+    pub keep_chats_archived: bool,
     pub created_at: String,
 }
 
@@ -172,6 +175,14 @@ pub struct Chat {
     /// The disappearing-messages timer in seconds; 0: off.
     #[serde(default)]
     pub disappearing_seconds: i64,
+    /// The caller pinned it (at most 3; listed first).
+    #[serde(default)]
+    pub pinned: bool,
+    #[serde(default)]
+    pub pinned_at: Option<String>,
+    /// The caller archived it and no message came since (or they keep chats archived).
+    #[serde(default)]
+    pub archived: bool,
     pub created_at: String,
     pub updated_at: String,
 }

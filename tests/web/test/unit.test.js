@@ -110,6 +110,27 @@ describe('applying events twice is harmless', () => {
     assert.equal(chat.unread_count, 0, 'read on another device');
   });
 
+  it('our pin and archive survive ChatUpdated and old replays; a new message unarchives', () => {
+    const store = new Store({ id: 1, name: 'Me' });
+    const people = [{ user: { id: 1 } }, { user: { id: 2 } }];
+    store.upsertChat({ id: 3, type: 'private', participants: people, updated_at: '2026-01-01T00:00:03.000Z' });
+    store.upsertChat({ id: 4, type: 'private', participants: people, updated_at: '2026-01-01T00:00:04.000Z' });
+    store.apply(EVENT.prefs, { chat_id: 3, muted_until: null, pinned: true, pinned_at: '2026-01-02T00:00:00.000Z', archived: false, seq: 20 });
+    assert.deepEqual(store.sortedChats().map((c) => c.id), [3, 4], 'pinned first');
+    store.apply(EVENT.chat, { chat: { id: 3, type: 'private', participants: people, pinned: false, archived: false }, seq: 21 });
+    assert.equal(store.chats.get(3).pinned, true, 'ChatUpdated does not unpin');
+    store.apply(EVENT.prefs, { chat_id: 4, muted_until: null, pinned: false, pinned_at: null, archived: true, seq: 30 });
+    store.apply(EVENT.prefs, { chat_id: 4, muted_until: null, pinned: false, pinned_at: null, archived: false, seq: 25 });
+    assert.equal(store.chats.get(4).archived, true, 'an older event changes nothing');
+    assert.equal(store.archivedCount(), 1);
+    store.apply(EVENT.sent, { message: { id: 9, chat_id: 4, sender_id: 2, message_type: 'text', content: 'hi', status: 'sent' }, seq: 31 });
+    assert.equal(store.chats.get(4).archived, false, 'a new message unarchives');
+    store.setMe({ keep_chats_archived: true });
+    store.apply(EVENT.prefs, { chat_id: 4, muted_until: null, pinned: false, pinned_at: null, archived: true, seq: 32 });
+    store.apply(EVENT.sent, { message: { id: 10, chat_id: 4, sender_id: 2, message_type: 'text', content: 'hi', status: 'sent' }, seq: 33 });
+    assert.equal(store.chats.get(4).archived, true, 'kept archived');
+  });
+
   it('a private chat\'s receipts make our messages read up to the watermark', () => {
     const store = new Store({ id: 1, name: 'Me' });
     store.upsertChat({ id: 8, type: 'private', participants: [{ user: { id: 1 } }, { user: { id: 2 } }] });

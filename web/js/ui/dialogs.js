@@ -225,6 +225,7 @@ export async function profile(ctx) {
   const lastSeen = choice('privacy-last-seen', privacy.last_seen);
   const photo = choice('privacy-photo', privacy.profile_photo);
   const aboutWho = choice('privacy-about', privacy.about);
+  const keepArchived = h('input#keep-archived', { type: 'checkbox', checked: Boolean(me.keep_chats_archived) });
   const line = errorLine();
   const form = h('form.stack', {
     onsubmit: async (event) => {
@@ -233,6 +234,7 @@ export async function profile(ctx) {
         await ctx.api.put('/api/user/profile', { name: name.value.trim(), about: about.value });
         const user = await ctx.api.put('/api/user/privacy', {
           privacy_last_seen: lastSeen.value, privacy_profile_photo: photo.value, privacy_about: aboutWho.value,
+          keep_chats_archived: keepArchived.checked,
         });
         ctx.session.setUser(user);
         ctx.store.setMe(user);
@@ -248,6 +250,7 @@ export async function profile(ctx) {
   h('label', { for: 'privacy-last-seen' }, 'Last seen and online'), lastSeen,
   h('label', { for: 'privacy-photo' }, 'Profile photo'), photo,
   h('label', { for: 'privacy-about' }, 'About'), aboutWho,
+  h('label.inline', { for: 'keep-archived' }, keepArchived, 'Keep chats archived when a new message arrives'),
   line, h('button.primary', { type: 'submit' }, 'Save'));
   const { close } = modal('Profile and privacy', form);
   name.focus();

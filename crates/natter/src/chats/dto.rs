@@ -1,7 +1,7 @@
 //! Chats on the wire.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::clock::optional_rfc3339;
@@ -28,6 +28,28 @@ pub struct MuteRequest {
     #[serde(deserialize_with = "optional_rfc3339")]
     #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub until: Option<i64>,
+}
+
+/// `GET /api/chats`' filter.
+#[derive(Debug, Clone, Copy, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChatFilter {
+    /// `true`: only archived chats; `false`: only the others; absent: all,
+    /// each with its `archived` flag (as before archiving existed).
+    pub archived: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct PinRequest {
+    /// Pin (at most 3 chats) or unpin. Pinning unarchives the chat.
+    pub pinned: bool,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct ArchiveRequest {
+    /// Archive or unarchive. Archiving unpins the chat; a new message
+    /// unarchives it unless the user keeps chats archived.
+    pub archived: bool,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]

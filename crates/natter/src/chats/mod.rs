@@ -1,7 +1,8 @@
-//! Chats as members see them: the list, one chat, private-chat creation, muting,
-//! the disappearing-messages timer.
+//! Chats as members see them: the list, one chat, private-chat creation, a
+//! member's own settings (mute, pin, archive), the disappearing-messages timer.
 
 pub mod dto;
+pub mod prefs;
 pub mod routes;
 pub mod service;
 
@@ -16,5 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::private))
         .routes(routes!(routes::show))
         .routes(routes!(routes::mute))
+        .routes(routes!(routes::pin))
+        .routes(routes!(routes::archive))
         .routes(routes!(routes::disappearing))
 }

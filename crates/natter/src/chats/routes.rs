@@ -4,7 +4,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::dto::{ChatList, DisappearingRequest, MuteRequest, PrivateChatRequest};
+use super::dto::{
+    ArchiveRequest, ChatFilter, ChatList, DisappearingRequest, MuteRequest, PinRequest,
+    PrivateChatRequest,
+};
+use super::prefs::{self, Change};
 use super::service;
 use crate::error::ApiResult;
 use crate::http::auth::AuthUser;
@@ -15,15 +19,19 @@ use crate::http::query::ValidQuery;
 use crate::resources::chat::ChatView;
 use crate::state::AppState;
 
-/// The caller's chats, most recent activity first.
-#[utoipa::path(get, path = "/api/chats", tag = "chats", security(("bearer" = [])), params(PageQuery),
-    responses((status = 200, body = ChatList)))]
+/// The caller's chats: pinned ones first (most recently pinned first), then
+/// the rest by most recent activity; `archived` filters.
+#[utoipa::path(get, path = "/api/chats", tag = "chats", security(("bearer" = [])),
+    params(PageQuery, ChatFilter), responses((status = 200, body = ChatList)))]
 pub async fn list(
     State(state): State<AppState>,
     auth: AuthUser,
     ValidQuery(page): ValidQuery<PageQuery>,
+    ValidQuery(filter): ValidQuery<ChatFilter>,
 ) -> ApiResult<Json<ChatList>> {
-    Ok(Json(service::list(&state, auth.user_id, page).await?))
+    Ok(Json(
+        service::list(&state, auth.user_id, page, filter).await?,
+    ))
 }
 
 /// The private chat with a user: 201 when created, 200 when it existed.
@@ -58,18 +66,58 @@ pub async fn show(
     Ok(Json(service::show(&state, auth.user_id, chat).await?))
 }
 
-/// Mutes the chat until a time, or unmutes it with null.
+/// Mutes the chat until a time, or unmutes it with null. The caller's other
+/// devices hear `ChatPreferencesUpdated`.
 #[utoipa::path(put, path = "/api/chats/{chat}/mute", tag = "chats", security(("bearer" = [])),
     params(("chat" = i64, Path, description = "Chat id")), request_body = MuteRequest,
-    responses((status = 200, body = ChatView)))]
+    responses((status = 200, body = ChatView), (status = 404, description = "Not a member")))]
 pub async fn mute(
     State(state): State<AppState>,
     auth: AuthUser,
     ValidPath(chat): ValidPath<i64>,
     ValidJson(request): ValidJson<MuteRequest>,
 ) -> ApiResult<Json<ChatView>> {
+    let change = Change::Mute(request.until);
     Ok(Json(
-        service::mute(&state, auth.user_id, chat, request.until).await?,
+        prefs::update(&state, auth.user_id, chat, change).await?,
+    ))
+}
+
+/// Pins the chat to the top of the caller's list (at most 3; pinning
+/// unarchives it), or unpins it. The caller's other devices hear
+/// `ChatPreferencesUpdated`.
+#[utoipa::path(put, path = "/api/chats/{chat}/pin", tag = "chats", security(("bearer" = [])),
+    params(("chat" = i64, Path, description = "Chat id")), request_body = PinRequest,
+    responses((status = 200, body = ChatView), (status = 404, description = "Not a member"),
+        (status = 422, description = "Already 3 pinned chats")))]
+pub async fn pin(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath(chat): ValidPath<i64>,
+    ValidJson(request): ValidJson<PinRequest>,
+) -> ApiResult<Json<ChatView>> {
+    let change = Change::Pin(request.pinned);
+    Ok(Json(
+        prefs::update(&state, auth.user_id, chat, change).await?,
+    ))
+}
+
+/// Archives the chat for the caller (which unpins it), or unarchives it. A
+/// new message unarchives it unless the caller keeps chats archived
+/// (`keep_chats_archived`, `PUT /api/user/privacy`). The caller's other
+/// devices hear `ChatPreferencesUpdated`.
+#[utoipa::path(put, path = "/api/chats/{chat}/archive", tag = "chats", security(("bearer" = [])),
+    params(("chat" = i64, Path, description = "Chat id")), request_body = ArchiveRequest,
+    responses((status = 200, body = ChatView), (status = 404, description = "Not a member")))]
+pub async fn archive(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath(chat): ValidPath<i64>,
+    ValidJson(request): ValidJson<ArchiveRequest>,
+) -> ApiResult<Json<ChatView>> {
+    let change = Change::Archive(request.archived);
+    Ok(Json(
+        prefs::update(&state, auth.user_id, chat, change).await?,
     ))
 }
 

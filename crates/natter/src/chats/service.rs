@@ -1,5 +1,6 @@
 //! Chats as a member sees them (the Chat resource, built in bulk), the list of
-//! a user's chats, private-chat creation and muting. Who is in a chat is
+//! a user's chats (pinned first), private-chat creation. A member's own
+//! settings (mute, pin, archive) are prefs.rs'; who is in a chat is
 //! membership/'s.
 
 use std::collections::HashMap;
@@ -8,7 +9,8 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
-use super::dto::ChatList;
+use super::dto::{ChatFilter, ChatList};
+use super::prefs::is_archived;
 use crate::clock::Timestamp;
 use crate::contacts;
 use crate::db::entities::{chat, chat_participant};
@@ -114,36 +116,21 @@ pub async fn view(
         .ok_or_else(|| ApiError::not_found("Chat"))
 }
 
-/// The caller's chats, most recent activity first.
-pub async fn list(state: &AppState, user_id: i64, page: PageQuery) -> ApiResult<ChatList> {
-    let chats = membership::current_chats_of(&state.db.read, user_id).await?;
-    let from_seq: HashMap<i64, i64> = membership::all_intervals(state, user_id)
-        .await?
-        .into_iter()
-        .filter(|(_, interval)| interval.to.is_none())
-        .map(|(chat_id, interval)| (chat_id, interval.from))
-        .collect();
-    let probes: Vec<(i64, i64)> = chats
-        .iter()
-        .map(|(chat_id, _)| (*chat_id, from_seq.get(chat_id).copied().unwrap_or(0)))
-        .collect();
-    let last_sent = messages::service::last_sent_at(state, &probes).await?;
-    let mut ordered: Vec<(i64, i64)> = chats
-        .into_iter()
-        .map(|(chat_id, updated)| {
-            (
-                chat_id,
-                updated.max(last_sent.get(&chat_id).copied().unwrap_or(0)),
-            )
-        })
-        .collect();
-    ordered.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+/// The caller's chats: pinned ones first (most recently pinned first), then
+/// the rest by latest activity; with `filter.archived`, only the archived ones
+/// or only the others.
+pub async fn list(
+    state: &AppState,
+    user_id: i64,
+    page: PageQuery,
+    filter: ChatFilter,
+) -> ApiResult<ChatList> {
+    let ordered = ordered_chat_ids(state, user_id, filter.archived).await?;
     let total = ordered.len() as u64;
     let page_ids: Vec<i64> = ordered
-        .iter()
+        .into_iter()
         .skip(page.offset() as usize)
         .take(page.limit as usize)
-        .map(|(id, _)| *id)
         .collect();
     let mut models: HashMap<i64, chat::Model> = membership::find_chats(&state.db.read, &page_ids)
         .await?
@@ -158,15 +145,62 @@ pub async fn list(state: &AppState, user_id: i64, page: PageQuery) -> ApiResult<
     })
 }
 
-pub async fn mute(
+/// A chat's place in the list.
+struct ListEntry {
+    chat_id: i64,
+    pinned_at: Option<i64>,
+    /// The latest of the chat row's change and its newest message.
+    activity: i64,
+}
+
+/// The ids of the user's chats in list order, archived or not as `archived`
+/// asks (None: all of them).
+async fn ordered_chat_ids(
     state: &AppState,
     user_id: i64,
-    chat_id: i64,
-    until: Option<i64>,
-) -> ApiResult<ChatView> {
-    let member = require_member(state, chat_id, user_id).await?;
-    membership::set_muted_until(&state.db.write, chat_id, user_id, until).await?;
-    view(state, &state.db.write, user_id, member.chat).await
+    archived: Option<bool>,
+) -> ApiResult<Vec<i64>> {
+    let chats = membership::current_chats_of(&state.db.read, user_id).await?;
+    let rows: HashMap<i64, chat_participant::Model> =
+        membership::current_rows_of(&state.db.read, user_id)
+            .await?
+            .into_iter()
+            .map(|row| (row.chat_id, row))
+            .collect();
+    let keep_archived = users::service::keeps_chats_archived(&state.db.read, user_id).await?;
+    let from_seq: HashMap<i64, i64> = membership::all_intervals(state, user_id)
+        .await?
+        .into_iter()
+        .filter(|(_, interval)| interval.to.is_none())
+        .map(|(chat_id, interval)| (chat_id, interval.from))
+        .collect();
+    let probes: Vec<(i64, i64)> = chats
+        .iter()
+        .map(|(chat_id, _)| (*chat_id, from_seq.get(chat_id).copied().unwrap_or(0)))
+        .collect();
+    let last_sent = messages::service::last_sent(state, &probes).await?;
+    let mut entries: Vec<ListEntry> = chats
+        .into_iter()
+        .filter_map(|(chat_id, updated)| {
+            // Read apart from the chats: one joined in between waits for the next list.
+            let row = rows.get(&chat_id)?;
+            let last = last_sent.get(&chat_id);
+            let in_archive = is_archived(row, last.map(|(id, _)| *id), keep_archived);
+            if archived.is_some_and(|wanted| wanted != in_archive) {
+                return None;
+            }
+            Some(ListEntry {
+                chat_id,
+                pinned_at: row.pinned_at,
+                activity: updated.max(last.map_or(0, |(_, sent_at)| *sent_at)),
+            })
+        })
+        .collect();
+    // None sorts before Some: descending puts the pinned first.
+    entries.sort_by(|a, b| {
+        (b.pinned_at, b.activity, b.chat_id).cmp(&(a.pinned_at, a.activity, a.chat_id))
+    });
+    Ok(entries.into_iter().map(|entry| entry.chat_id).collect())
 }
 
 /// Sets a chat's disappearing-messages timer. Who may is checked on the log
@@ -260,6 +294,10 @@ pub async fn build_views(
     };
     let probes: Vec<(i64, i64)> = chat_ids.iter().map(|id| (*id, my_from(*id))).collect();
     let last_messages = messages::service::last_messages(state, conn, &probes).await?;
+    let keep_archived = match viewer {
+        Some(viewer) => users::service::keeps_chats_archived(conn, viewer).await?,
+        None => false,
+    };
     let unread = match viewer {
         Some(viewer) => {
             let probes: Vec<(i64, i64, i64)> = chat_ids
@@ -312,6 +350,11 @@ pub async fn build_views(
                     .unwrap_or((None, None)),
             };
             let last_message = last_messages.remove(&chat.id);
+            let my_row = mine.get(&chat.id);
+            let archived = my_row.is_some_and(|row| {
+                is_archived(row, last_message.as_ref().map(|m| m.id), keep_archived)
+            });
+            let pinned_at = my_row.and_then(|row| row.pinned_at).map(Timestamp);
             let updated_at = chat
                 .updated_at
                 .max(last_message.as_ref().map(|m| m.sent_at.0).unwrap_or(0));
@@ -325,10 +368,10 @@ pub async fn build_views(
                 participants,
                 last_message,
                 unread_count: unread.get(&chat.id).copied().unwrap_or(0),
-                muted_until: mine
-                    .get(&chat.id)
-                    .and_then(|p| p.muted_until)
-                    .map(Timestamp),
+                muted_until: my_row.and_then(|p| p.muted_until).map(Timestamp),
+                pinned: pinned_at.is_some(),
+                pinned_at,
+                archived,
                 disappearing_seconds: chat.disappearing_seconds,
                 created_at: Timestamp(chat.created_at),
                 updated_at: Timestamp(updated_at),

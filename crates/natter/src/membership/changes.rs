@@ -3,10 +3,9 @@
 //! every emitter's audience are read under the same lock.
 
 use sea_orm::ActiveValue::Set;
-use sea_orm::ConnectionTrait;
 
 use super::store::{self, NewChat, NewParticipant};
-use crate::db::entities::chat;
+use crate::db::entities::{chat, chat_participant};
 use crate::error::ApiResult;
 use crate::resources::chat::{ChatType, Role};
 use crate::synclog::LogTx;
@@ -111,12 +110,11 @@ pub async fn set_invite_code(tx: &LogTx, chat_id: i64, code: &str) -> ApiResult<
     Ok(())
 }
 
-/// Mutes a chat for one member until a time (None unmutes).
-pub async fn set_muted_until(
-    conn: &impl ConnectionTrait,
-    chat_id: i64,
-    user_id: i64,
-    until: Option<i64>,
-) -> ApiResult<()> {
-    Ok(store::set_muted_until(conn, chat_id, user_id, until).await?)
+/// Saves a member's own settings of a chat set on `changes` (mute, pin,
+/// archive; its id must be set), on the log transaction that announces them.
+pub async fn save_participant(
+    tx: &LogTx,
+    changes: chat_participant::ActiveModel,
+) -> ApiResult<chat_participant::Model> {
+    Ok(store::update_participant(tx.conn(), changes).await?)
 }

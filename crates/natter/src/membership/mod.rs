@@ -18,14 +18,14 @@ mod store;
 mod watermarks;
 
 pub use changes::{
-    close_interval, insert_group, insert_private, join, mark_left, save, set_invite_code,
-    set_muted_until, set_role,
+    close_interval, insert_group, insert_private, join, mark_left, save, save_participant,
+    set_invite_code, set_role,
 };
 pub use roster::{Roster, RosterCache};
 pub use service::{
-    Member, all_intervals, count_chats, current_chats_of, current_participant, emit_to_chat,
-    ensure_not_blocked, ensure_not_blocked_on, find_by_invite, find_chats, find_private, groups_of,
-    may_whisper, muted_among, participants, participants_of, reload, require_member,
-    require_member_on, visible_intervals,
+    Member, all_intervals, count_chats, current_chats_of, current_participant, current_rows_of,
+    emit_to_chat, ensure_not_blocked, ensure_not_blocked_on, find_by_invite, find_chats,
+    find_private, groups_of, may_whisper, muted_among, participants, participants_of, reload,
+    require_member, require_member_on, visible_intervals,
 };
 pub use watermarks::{ReceiptHolder, Watermark, advance_watermark, receipt_holders, watermarks};

@@ -195,6 +195,15 @@ pub async fn current_chats_of(
     Ok(store::current_chats_of(conn, user_id).await?)
 }
 
+/// A user's participant rows (their mute, pin and archive) in the chats they
+/// are in now.
+pub async fn current_rows_of(
+    conn: &impl ConnectionTrait,
+    user_id: i64,
+) -> ApiResult<Vec<chat_participant::Model>> {
+    Ok(store::current_rows_of(conn, user_id).await?)
+}
+
 /// Current participants of several chats, longest-standing first.
 pub async fn participants_of(
     conn: &impl ConnectionTrait,

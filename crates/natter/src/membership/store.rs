@@ -137,11 +137,16 @@ pub async fn upsert_participant(
     let existing = participant(db, new.chat_id, new.user_id).await?;
     match existing {
         Some(row) => {
+            // A new membership starts with no pin or archive of the old one:
+            // the pin limit counts current memberships only.
             chat_participant::ActiveModel {
                 id: Set(row.id),
                 role: Set(new.role.to_string()),
                 joined_at: Set(new.now),
                 left_at: Set(None),
+                pinned_at: Set(None),
+                archived_at: Set(None),
+                archived_message_id: Set(None),
                 ..Default::default()
             }
             .update(db)
@@ -206,19 +211,26 @@ pub async fn set_role(
     Ok(())
 }
 
-pub async fn set_muted_until(
+/// Saves the fields set on `changes`, a participant row's (its id must be set).
+pub async fn update_participant(
     db: &impl ConnectionTrait,
-    chat_id: i64,
+    changes: chat_participant::ActiveModel,
+) -> Result<chat_participant::Model, DbErr> {
+    changes.update(db).await
+}
+
+/// A user's participant rows in the chats they are in now (chats not deleted).
+pub async fn current_rows_of(
+    db: &impl ConnectionTrait,
     user_id: i64,
-    until: Option<i64>,
-) -> Result<(), DbErr> {
-    chat_participant::Entity::update_many()
-        .col_expr(chat_participant::Column::MutedUntil, Expr::value(until))
-        .filter(chat_participant::Column::ChatId.eq(chat_id))
+) -> Result<Vec<chat_participant::Model>, DbErr> {
+    chat_participant::Entity::find()
+        .inner_join(chat::Entity)
         .filter(chat_participant::Column::UserId.eq(user_id))
-        .exec(db)
-        .await?;
-    Ok(())
+        .filter(chat_participant::Column::LeftAt.is_null())
+        .filter(chat::Column::DeletedAt.is_null())
+        .all(db)
+        .await
 }
 
 /// Which receipt watermark.

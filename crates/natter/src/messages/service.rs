@@ -720,15 +720,18 @@ pub async fn detach_media_of(state: &AppState, user_id: i64) -> ApiResult<()> {
     Ok(())
 }
 
-/// For chat listing: when each chat's newest message (after the given
-/// position) was sent.
-pub async fn last_sent_at(state: &AppState, probes: &[(i64, i64)]) -> ApiResult<HashMap<i64, i64>> {
+/// For chat listing: each chat's newest message (after the given position),
+/// as its id and when it was sent.
+pub async fn last_sent(
+    state: &AppState,
+    probes: &[(i64, i64)],
+) -> ApiResult<HashMap<i64, (i64, i64)>> {
     let last = store::last_ids(&state.db.read, probes, now_ms()).await?;
     let ids: Vec<i64> = last.values().copied().collect();
     Ok(store::find_many(&state.db.read, &ids)
         .await?
         .into_iter()
-        .map(|m| (m.chat_id, m.sent_at))
+        .map(|m| (m.chat_id, (m.id, m.sent_at)))
         .collect())
 }
 

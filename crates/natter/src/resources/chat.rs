@@ -70,11 +70,30 @@ pub struct ChatView {
     pub last_message: Option<MessageView>,
     pub unread_count: u64,
     pub muted_until: Option<Timestamp>,
+    /// The viewer pinned the chat (at most three are): the chat list shows
+    /// pinned chats first, most recently pinned first. False in events.
+    pub pinned: bool,
+    /// When the viewer pinned it (null when not pinned).
+    pub pinned_at: Option<Timestamp>,
+    /// The viewer archived the chat and no message has come since (or they
+    /// keep chats archived). False in events.
+    pub archived: bool,
     /// The disappearing-messages timer in seconds (0 off, 86400, 604800 or
     /// 7776000): messages sent while it is on are deleted this long after.
     pub disappearing_seconds: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// `App\Events\ChatPreferencesUpdated` payload: one member's own settings
+/// of a chat, as the Chat resource shows them to that member.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChatPreferences {
+    pub chat_id: i64,
+    pub muted_until: Option<Timestamp>,
+    pub pinned: bool,
+    pub pinned_at: Option<Timestamp>,
+    pub archived: bool,
 }
 
 /// `App\Events\UserTyping` payload.

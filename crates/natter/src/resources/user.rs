@@ -68,6 +68,9 @@ pub struct SelfView {
     pub country_code: String,
     pub phone_verified_at: Option<Timestamp>,
     pub privacy: PrivacySettings,
+    /// WhatsApp's "Keep chats archived": when true, a new message does not
+    /// take a chat out of the archive.
+    pub keep_chats_archived: bool,
     pub created_at: Timestamp,
 }
 

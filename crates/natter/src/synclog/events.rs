@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use crate::resources::call::{CallSignalPayload, CallView};
-use crate::resources::chat::{ChatView, Typing};
+use crate::resources::chat::{ChatPreferences, ChatView, Typing};
 use crate::resources::message::{MessageView, ReactionUpdate, ReceiptUpdate};
 use crate::resources::status::{StatusDeletedPayload, StatusView, StatusViewedPayload};
 use crate::resources::user::OnlineStatus;
@@ -39,6 +39,8 @@ pub enum EventName {
     ReactionUpdated,
     #[serde(rename = "App\\Events\\ChatUpdated")]
     ChatUpdated,
+    #[serde(rename = "App\\Events\\ChatPreferencesUpdated")]
+    ChatPreferencesUpdated,
     #[serde(rename = "App\\Events\\UserTyping")]
     UserTyping,
     #[serde(rename = "App\\Events\\UserOnline")]
@@ -58,7 +60,7 @@ pub enum EventName {
 }
 
 impl EventName {
-    pub const ALL: [EventName; 15] = [
+    pub const ALL: [EventName; 16] = [
         EventName::MessageSent,
         EventName::MessageEdited,
         EventName::MessageDeleted,
@@ -66,6 +68,7 @@ impl EventName {
         EventName::MessageDelivered,
         EventName::ReactionUpdated,
         EventName::ChatUpdated,
+        EventName::ChatPreferencesUpdated,
         EventName::UserTyping,
         EventName::UserOnline,
         EventName::StatusPosted,
@@ -85,6 +88,7 @@ impl EventName {
             EventName::MessageDelivered => "App\\Events\\MessageDelivered",
             EventName::ReactionUpdated => "App\\Events\\ReactionUpdated",
             EventName::ChatUpdated => "App\\Events\\ChatUpdated",
+            EventName::ChatPreferencesUpdated => "App\\Events\\ChatPreferencesUpdated",
             EventName::UserTyping => "App\\Events\\UserTyping",
             EventName::UserOnline => "App\\Events\\UserOnline",
             EventName::StatusPosted => "App\\Events\\StatusPosted",
@@ -123,6 +127,10 @@ pub enum Event<'a> {
     ReactionUpdated(&'a ReactionUpdate<'a>),
     /// `{"chat": Chat}` as anyone may see it (no viewer's unread count or mute).
     ChatUpdated(&'a ChatView),
+    /// `{"chat_id", "muted_until", "pinned", "pinned_at", "archived"}`: one
+    /// member's own settings of a chat (mute, pin, archive) changed, to that
+    /// member's user channel only, so each of their devices follows.
+    ChatPreferencesUpdated(&'a ChatPreferences),
     /// Not logged: someone is typing in a chat.
     UserTyping(&'a Typing),
     /// Not logged: someone came online or went offline.
@@ -175,6 +183,7 @@ impl Event<'_> {
             Event::MessageDelivered(_) => EventName::MessageDelivered,
             Event::ReactionUpdated(_) => EventName::ReactionUpdated,
             Event::ChatUpdated(_) => EventName::ChatUpdated,
+            Event::ChatPreferencesUpdated(_) => EventName::ChatPreferencesUpdated,
             Event::UserTyping(_) => EventName::UserTyping,
             Event::UserOnline(_) => EventName::UserOnline,
             Event::StatusPosted(_) => EventName::StatusPosted,
@@ -197,6 +206,7 @@ impl Event<'_> {
             }
             Event::ReactionUpdated(reactions) => serde_json::to_string(reactions),
             Event::ChatUpdated(chat) => serde_json::to_string(&ChatPayload { chat }),
+            Event::ChatPreferencesUpdated(prefs) => serde_json::to_string(prefs),
             Event::UserTyping(typing) => serde_json::to_string(typing),
             Event::UserOnline(online) => serde_json::to_string(online),
             Event::StatusPosted(status) => serde_json::to_string(&StatusPayload { status }),

@@ -154,6 +154,12 @@ impl LogTx {
         id
     }
 
+    /// The newest message id handed out so far, by this transaction or any
+    /// committed before it: a message with a larger id commits after this one.
+    pub fn last_message_id(&self) -> i64 {
+        self.next_message_id - 1
+    }
+
     /// The position the next emitted event will get.
     pub fn peek_seq(&self) -> i64 {
         self.next_seq

@@ -25,6 +25,8 @@ pub struct UpdatePrivacyRequest {
     pub privacy_last_seen: Option<Visibility>,
     pub privacy_profile_photo: Option<Visibility>,
     pub privacy_about: Option<Visibility>,
+    /// "Keep chats archived": a new message leaves an archived chat archived.
+    pub keep_chats_archived: Option<bool>,
 }
 
 /// `POST /api/user/avatar`'s answer.

@@ -59,7 +59,8 @@ pub async fn update_profile(
     ))
 }
 
-/// Changes who may see the caller's last seen, photo and about.
+/// Changes who may see the caller's last seen, photo and about, and whether a
+/// new message takes a chat out of the archive (`keep_chats_archived`).
 #[utoipa::path(put, path = "/api/user/privacy", tag = "users",
     security(("bearer" = [])), request_body = UpdatePrivacyRequest,
     responses((status = 200, body = SelfView), (status = 422, description = "Validation failed")))]

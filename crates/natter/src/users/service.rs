@@ -56,6 +56,14 @@ pub async fn require_active(state: &AppState, id: i64) -> ApiResult<user::Model>
         .ok_or_else(|| ApiError::not_found("User"))
 }
 
+/// Whether the user keeps archived chats archived when a message comes (false
+/// for an account that is gone).
+pub async fn keeps_chats_archived(conn: &impl ConnectionTrait, user_id: i64) -> ApiResult<bool> {
+    Ok(store::find_active(conn, user_id)
+        .await?
+        .is_some_and(|user| user.keep_chats_archived))
+}
+
 /// The owner's own view: their photo always, its URL signed now.
 pub async fn self_view(state: &AppState, user: &user::Model) -> SelfView {
     SelfView {
@@ -73,6 +81,7 @@ pub async fn self_view(state: &AppState, user: &user::Model) -> SelfView {
             profile_photo: Visibility::parse(&user.privacy_profile_photo),
             about: Visibility::parse(&user.privacy_about),
         },
+        keep_chats_archived: user.keep_chats_archived,
         created_at: Timestamp(user.created_at),
     }
 }
@@ -254,6 +263,9 @@ pub async fn update_privacy(
     }
     if let Some(v) = request.privacy_about {
         changes.privacy_about = Set(v.as_str().to_string());
+    }
+    if let Some(keep) = request.keep_chats_archived {
+        changes.keep_chats_archived = Set(keep);
     }
     let user = store::update(&state.db.write, changes).await?;
     state.caches.summaries.remove(&user_id);

@@ -10,6 +10,7 @@ mod admin;
 mod auth;
 mod backup;
 mod calls;
+mod chatprefs;
 mod chats;
 mod cluster;
 mod config;

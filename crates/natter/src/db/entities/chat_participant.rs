@@ -14,6 +14,13 @@ pub struct Model {
     pub muted_until: Option<i64>,
     pub last_read_message_id: Option<i64>,
     pub last_delivered_message_id: Option<i64>,
+    /// When the member pinned the chat (None: not pinned).
+    pub pinned_at: Option<i64>,
+    /// When the member archived the chat (None: not archived); see
+    /// `archived_message_id` and chats::prefs::is_archived.
+    pub archived_at: Option<i64>,
+    /// The newest message id handed out when the chat was archived.
+    pub archived_message_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -27,6 +27,8 @@ pub struct Model {
     pub avatar_media_id: Option<i64>,
     /// Set by `natter users ban`: the user cannot sign in (verify-otp 403).
     pub banned_at: Option<i64>,
+    /// WhatsApp's "Keep chats archived": a new message does not unarchive.
+    pub keep_chats_archived: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

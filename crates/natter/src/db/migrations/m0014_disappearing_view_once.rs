@@ -7,7 +7,10 @@
 
 use sea_orm_migration::prelude::*;
 
-use super::{big, big_null, boolean, create_all, create_table, drop_all, id, index, unique_index};
+use super::{
+    add_column, big, big_null, boolean, create_all, create_table, drop_all, drop_column, id, index,
+    unique_index,
+};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -59,21 +62,8 @@ impl MigrationTrait for Migration {
             ("messages", "expires_at"),
             ("chats", "disappearing_seconds"),
         ] {
-            manager
-                .alter_table(Table::alter().table(table).drop_column(column).to_owned())
-                .await?;
+            drop_column(manager, table, column).await?;
         }
         Ok(())
     }
-}
-
-/// One column per statement: SQLite's ALTER TABLE adds one at a time.
-async fn add_column(
-    manager: &SchemaManager<'_>,
-    table: &'static str,
-    column: ColumnDef,
-) -> Result<(), DbErr> {
-    manager
-        .alter_table(Table::alter().table(table).add_column(column).to_owned())
-        .await
 }

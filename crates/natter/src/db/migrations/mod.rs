@@ -23,6 +23,7 @@ mod m0012_calls;
 mod m0013_bans_and_node_sockets;
 mod m0014_disappearing_view_once;
 mod m0015_linked_devices;
+mod m0018_chat_preferences;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_bans_and_node_sockets::Migration),
             Box::new(m0014_disappearing_view_once::Migration),
             Box::new(m0015_linked_devices::Migration),
+            Box::new(m0018_chat_preferences::Migration),
         ]
     }
 }
@@ -163,6 +165,27 @@ pub(crate) fn foreign_key(
         .to(to_table, "id")
         .on_delete(ForeignKeyAction::Cascade)
         .to_owned()
+}
+
+/// Adds a column, one per statement: SQLite's ALTER TABLE adds one at a time.
+pub(crate) async fn add_column(
+    manager: &SchemaManager<'_>,
+    table: &'static str,
+    column: ColumnDef,
+) -> Result<(), DbErr> {
+    manager
+        .alter_table(Table::alter().table(table).add_column(column).to_owned())
+        .await
+}
+
+pub(crate) async fn drop_column(
+    manager: &SchemaManager<'_>,
+    table: &'static str,
+    column: &'static str,
+) -> Result<(), DbErr> {
+    manager
+        .alter_table(Table::alter().table(table).drop_column(column).to_owned())
+        .await
 }
 
 /// Creates tables and indexes in order.
