@@ -248,6 +248,31 @@ impl Client {
             .await
     }
 
+    /// verify-otp for a device that names itself in the user's list of
+    /// linked devices.
+    pub async fn verify_otp_as(
+        &self,
+        phone_number: &str,
+        country_code: &str,
+        otp: &str,
+        device: &DeviceLabel,
+    ) -> Result<VerifyOtpResponse> {
+        let mut body = json!(device);
+        body["phone_number"] = json!(phone_number);
+        body["country_code"] = json!(country_code);
+        body["otp"] = json!(otp);
+        self.call(Method::POST, "/api/auth/verify-otp", Some(body))
+            .await
+    }
+
+    /// Signs this device in with a link code from a signed-in device (no
+    /// token needed): a new login of that user.
+    pub async fn link(&self, code: &str, device: &DeviceLabel) -> Result<VerifyOtpResponse> {
+        let mut body = json!(device);
+        body["code"] = json!(code);
+        self.call(Method::POST, "/api/auth/link", Some(body)).await
+    }
+
     /// Call on a client holding the refresh token.
     pub async fn refresh(&self) -> Result<TokenPair> {
         self.call(Method::POST, "/api/auth/refresh", None).await
@@ -354,6 +379,25 @@ impl Client {
 
     pub async fn delete_device(&self, device_id: i64) -> Result<Value> {
         self.call(Method::DELETE, &format!("/api/devices/{device_id}"), None)
+            .await
+    }
+
+    // ---- linked devices ----
+
+    /// The caller's logins, most recently active first.
+    pub async fn sessions(&self) -> Result<SessionList> {
+        self.call(Method::GET, "/api/sessions", None).await
+    }
+
+    /// Signs one of the caller's logins out (the calling one too: logout).
+    pub async fn delete_session(&self, session_id: i64) -> Result<Value> {
+        self.call(Method::DELETE, &format!("/api/sessions/{session_id}"), None)
+            .await
+    }
+
+    /// A code for a new device to sign in with ([`Client::link`]).
+    pub async fn create_link_code(&self) -> Result<LinkCode> {
+        self.call(Method::POST, "/api/sessions/link-codes", None)
             .await
     }
 

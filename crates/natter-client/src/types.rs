@@ -88,6 +88,41 @@ pub struct Device {
     pub last_used_at: String,
 }
 
+/// One login of the caller's (`GET /api/sessions`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Session {
+    pub id: i64,
+    pub device_name: String,
+    pub platform: String,
+    pub created_at: String,
+    pub last_active_at: String,
+    pub ip_region: Option<String>,
+    pub current: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SessionList {
+    pub sessions: Vec<Session>,
+}
+
+/// A code for linking a new device (`POST /api/sessions/link-codes`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct LinkCode {
+    pub code: String,
+    pub qr_payload: String,
+    pub expires_at: String,
+}
+
+/// What a signing-in device says about itself; both optional.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeviceLabel {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
+    /// `ios`, `android`, `web`, `desktop` or `other`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct DeviceList {
     pub devices: Vec<Device>,

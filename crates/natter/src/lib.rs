@@ -22,6 +22,7 @@ pub mod error;
 pub mod groups;
 pub mod http;
 pub mod jobs;
+pub mod linked;
 pub mod media;
 pub mod membership;
 pub mod messages;

@@ -39,8 +39,8 @@ use crate::realtime::{Policy, Sockets, clear_stale_presence, run_liveness};
 use crate::state::{AppState, install_tls_provider};
 use crate::statuses::StatusesState;
 use crate::{
-    auth, broadcasts, calls, chats, contacts, devices, groups, media, messages, ops, pusher, search,
-    statuses, sync, users, web,
+    auth, broadcasts, calls, chats, contacts, devices, groups, linked, media, messages, ops, pusher,
+    search, statuses, sync, users, web,
 };
 use policy::AppPolicy;
 use realtime::RealtimeState;
@@ -57,6 +57,7 @@ fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Ro
     };
     let (router, api) = OpenApiRouter::new()
         .merge(auth::router().with_state(state.clone()))
+        .merge(linked::router().with_state(state.clone()))
         .merge(users::router().with_state(uploads.clone()))
         .merge(contacts::router().with_state(state.clone()))
         .merge(devices::router().with_state(state.clone()))

@@ -40,6 +40,7 @@ mod schema;
 mod search;
 mod search_bench;
 mod security;
+mod sessions;
 mod sms;
 mod stars;
 mod statuses;

@@ -14,6 +14,7 @@ pub mod device;
 pub mod event;
 pub mod job;
 pub mod job_period;
+pub mod link_code;
 pub mod login_session;
 pub mod media;
 pub mod message;
