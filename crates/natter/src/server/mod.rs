@@ -39,8 +39,8 @@ use crate::realtime::{Policy, Sockets, clear_stale_presence, run_liveness};
 use crate::state::{AppState, install_tls_provider};
 use crate::statuses::StatusesState;
 use crate::{
-    auth, broadcasts, calls, chats, contacts, devices, groups, linked, media, messages, ops, pusher,
-    search, statuses, sync, users, web,
+    auth, broadcasts, calls, chats, contacts, devices, groups, linked, media, messages, ops,
+    pusher, search, statuses, sync, users, web,
 };
 use policy::AppPolicy;
 use realtime::RealtimeState;
