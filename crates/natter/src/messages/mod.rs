@@ -60,5 +60,5 @@ pub fn router() -> OpenApiRouter<MessagesState> {
         .routes(routes!(routes::typing))
         .routes(routes!(routes::star, routes::unstar))
         .routes(routes!(routes::starred))
-        .routes(routes!(routes::pin, routes::unpin))
+        .routes(routes!(routes::pin_message, routes::unpin_message))
 }

@@ -318,7 +318,7 @@ pub async fn starred(
     params(("chat" = i64, Path, description = "Chat id"), ("message" = i64, Path, description = "Message id")),
     responses((status = 200, body = PinList), (status = 403, description = "A system message, or a block"),
         (status = 404, description = "Not a member, or not a visible message of this chat")))]
-pub async fn pin(
+pub async fn pin_message(
     State(state): State<AppState>,
     auth: AuthUser,
     ValidPath((chat, message)): ValidPath<(i64, i64)>,
@@ -336,7 +336,7 @@ pub async fn pin(
     params(("chat" = i64, Path, description = "Chat id"), ("message" = i64, Path, description = "Message id")),
     responses((status = 200, body = PinList), (status = 403, description = "A system message, or a block"),
         (status = 404, description = "Not a member, or not a visible message of this chat")))]
-pub async fn unpin(
+pub async fn unpin_message(
     State(state): State<AppState>,
     auth: AuthUser,
     ValidPath((chat, message)): ValidPath<(i64, i64)>,
