@@ -15,7 +15,13 @@ export const EVENT = {
   prefs: 'App\\Events\\ChatPreferencesUpdated',
   online: 'App\\Events\\UserOnline',
   typing: 'App\\Events\\UserTyping',
+  starred: 'App\\Events\\MessageStarred',
+  pinned: 'App\\Events\\MessagePinned',
+  broadcastList: 'App\\Events\\BroadcastListUpdated',
 };
+
+/** How many messages a chat pins at most (a new pin replaces the oldest). */
+export const MAX_PINS = 3;
 
 const RANK = { failed: -1, pending: 0, sent: 1, delivered: 2, read: 3 };
 const TYPING_MS = 6_000;
@@ -28,7 +34,9 @@ export function laterStatus(a, b) {
 /**
  * Two versions of one message, merged so that an older copy (an old event
  * replayed by sync) never undoes a newer one: deletion sticks, the status only
- * rises, the later edit wins, reactions follow the newest event.
+ * rises, the later edit wins, reactions follow the newest event. `starred` is
+ * ours alone: events (seq set) always say false, so only REST answers and
+ * MessageStarred change it.
  */
 export function mergeMessage(old, incoming, seq = 0) {
   if (!old) return { ...incoming, _rseq: seq };
@@ -36,6 +44,7 @@ export function mergeMessage(old, incoming, seq = 0) {
   if (old.deleted) return merged;
   const newerEdit = (Date.parse(incoming.edited_at || '') || 0) >= (Date.parse(old.edited_at || '') || 0);
   if (incoming.deleted || newerEdit) Object.assign(merged, incoming);
+  if (seq) merged.starred = old.starred;
   merged.status = laterStatus(old.status, incoming.status);
   if (seq && seq < (old._rseq || 0)) merged.reactions = old.reactions;
   merged._rseq = Math.max(seq, old._rseq || 0);
@@ -195,6 +204,9 @@ export class Store {
       case EVENT.prefs: return this.preferences(data, seq);
       case EVENT.online: return this.presence(data);
       case EVENT.typing: return this.setTyping(data.chat_id, data.user_id, data.typing);
+      case EVENT.starred: return this.emit('starred', data);
+      case EVENT.pinned: return this.pinChanged(data, seq);
+      case EVENT.broadcastList: return this.emit('broadcasts', data);
       default: return undefined;
     }
   }
@@ -220,6 +232,30 @@ export class Store {
     }
     this.emit('message', { message, seq, isNew });
     this.emit('chat', chat);
+  }
+
+  /**
+   * A message pinned or unpinned in a chat: its pins change here at once (the
+   * newest first, at most MAX_PINS); a chat fetched later brings the server's
+   * list. An event older than one applied (a sync replay) changes nothing.
+   */
+  pinChanged({ chat_id: chatId, message_id: id, pinned, actor_id: actor }, seq) {
+    const chat = this.chats.get(chatId);
+    if (!chat || (seq && seq <= (chat._pinSeq || 0))) return;
+    chat._pinSeq = Math.max(seq, chat._pinSeq || 0);
+    const others = (chat.pinned_messages || []).filter((p) => p.message_id !== id);
+    chat.pinned_messages = pinned
+      ? [{ message_id: id, pinned_by: actor, pinned_at: new Date().toISOString() }, ...others].slice(0, MAX_PINS)
+      : others;
+    this.emit('pins', chat);
+  }
+
+  /** The chat's pins as a REST answer gave them. */
+  setPins(chatId, pins) {
+    const chat = this.chats.get(chatId);
+    if (!chat) return;
+    chat.pinned_messages = pins;
+    this.emit('pins', chat);
   }
 
   /** A system message that takes us out of a group (before ChatUpdated says so). */

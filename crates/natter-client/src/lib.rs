@@ -248,6 +248,31 @@ impl Client {
             .await
     }
 
+    /// verify-otp for a device that names itself in the user's list of
+    /// linked devices.
+    pub async fn verify_otp_as(
+        &self,
+        phone_number: &str,
+        country_code: &str,
+        otp: &str,
+        device: &DeviceLabel,
+    ) -> Result<VerifyOtpResponse> {
+        let mut body = json!(device);
+        body["phone_number"] = json!(phone_number);
+        body["country_code"] = json!(country_code);
+        body["otp"] = json!(otp);
+        self.call(Method::POST, "/api/auth/verify-otp", Some(body))
+            .await
+    }
+
+    /// Signs this device in with a link code from a signed-in device (no
+    /// token needed): a new login of that user.
+    pub async fn link(&self, code: &str, device: &DeviceLabel) -> Result<VerifyOtpResponse> {
+        let mut body = json!(device);
+        body["code"] = json!(code);
+        self.call(Method::POST, "/api/auth/link", Some(body)).await
+    }
+
     /// Call on a client holding the refresh token.
     pub async fn refresh(&self) -> Result<TokenPair> {
         self.call(Method::POST, "/api/auth/refresh", None).await
@@ -354,6 +379,25 @@ impl Client {
 
     pub async fn delete_device(&self, device_id: i64) -> Result<Value> {
         self.call(Method::DELETE, &format!("/api/devices/{device_id}"), None)
+            .await
+    }
+
+    // ---- linked devices ----
+
+    /// The caller's logins, most recently active first.
+    pub async fn sessions(&self) -> Result<SessionList> {
+        self.call(Method::GET, "/api/sessions", None).await
+    }
+
+    /// Signs one of the caller's logins out (the calling one too: logout).
+    pub async fn delete_session(&self, session_id: i64) -> Result<Value> {
+        self.call(Method::DELETE, &format!("/api/sessions/{session_id}"), None)
+            .await
+    }
+
+    /// A code for a new device to sign in with ([`Client::link`]).
+    pub async fn create_link_code(&self) -> Result<LinkCode> {
+        self.call(Method::POST, "/api/sessions/link-codes", None)
             .await
     }
 
@@ -557,6 +601,65 @@ impl Client {
         Ok(body.get("media").cloned().unwrap_or(Value::Null))
     }
 
+    /// Stars a message for the caller; the status is 201 when starred now,
+    /// 200 when it already was.
+    pub async fn star(&self, message_id: i64) -> Result<(u16, Message)> {
+        let (status, envelope): (u16, MessageEnvelope) = self
+            .call_with_status(
+                Method::POST,
+                &format!("/api/messages/{message_id}/star"),
+                None,
+            )
+            .await?;
+        Ok((status, envelope.message))
+    }
+
+    /// Unstars a message for the caller.
+    pub async fn unstar(&self, message_id: i64) -> Result<Message> {
+        let envelope: MessageEnvelope = self
+            .call(
+                Method::DELETE,
+                &format!("/api/messages/{message_id}/star"),
+                None,
+            )
+            .await?;
+        Ok(envelope.message)
+    }
+
+    /// The caller's starred messages, newest star first; `before` is the
+    /// `next_before` of the page before.
+    pub async fn starred(&self, limit: u64, before: Option<i64>) -> Result<StarredList> {
+        let mut path = format!("/api/starred?limit={limit}");
+        if let Some(before) = before {
+            path.push_str(&format!("&before={before}"));
+        }
+        self.call(Method::GET, &path, None).await
+    }
+
+    /// Pins a message in its chat; the chat's pins after it.
+    pub async fn pin(&self, chat_id: i64, message_id: i64) -> Result<Vec<PinnedMessage>> {
+        let list: PinList = self
+            .call(
+                Method::PUT,
+                &format!("/api/chats/{chat_id}/pins/{message_id}"),
+                None,
+            )
+            .await?;
+        Ok(list.pinned_messages)
+    }
+
+    /// Unpins a message; the chat's pins after it.
+    pub async fn unpin(&self, chat_id: i64, message_id: i64) -> Result<Vec<PinnedMessage>> {
+        let list: PinList = self
+            .call(
+                Method::DELETE,
+                &format!("/api/chats/{chat_id}/pins/{message_id}"),
+                None,
+            )
+            .await?;
+        Ok(list.pinned_messages)
+    }
+
     pub async fn receipts(&self, message_id: i64) -> Result<ReceiptList> {
         self.call(
             Method::GET,
@@ -564,6 +667,90 @@ impl Client {
             None,
         )
         .await
+    }
+
+    // ---- search ----
+
+    /// `GET /api/search`: the caller's messages matching `q`, best first;
+    /// `before` is the previous page's `pagination.next_before`.
+    pub async fn search(&self, q: &str, limit: u64, before: Option<&str>) -> Result<SearchPage> {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query
+            .append_pair("q", q)
+            .append_pair("limit", &limit.to_string());
+        if let Some(before) = before {
+            query.append_pair("before", before);
+        }
+        let path = format!("/api/search?{}", query.finish());
+        self.call(Method::GET, &path, None).await
+    }
+
+    // ---- mentions ----
+
+    /// Sends a text message to a group that mentions `user_ids` (the text
+    /// should show them as `@Name`).
+    pub async fn send_mention(
+        &self,
+        chat_id: i64,
+        text: &str,
+        user_ids: &[i64],
+    ) -> Result<Message> {
+        let body = json!({ "message_type": "text", "content": text, "mentions": user_ids });
+        self.send_message(chat_id, body).await.map(|(_, m)| m)
+    }
+
+    // ---- broadcast lists ----
+
+    pub async fn create_broadcast_list(
+        &self,
+        name: &str,
+        user_ids: &[i64],
+    ) -> Result<BroadcastList> {
+        let envelope: BroadcastListEnvelope = self
+            .call(
+                Method::POST,
+                "/api/broadcast-lists",
+                Some(json!({ "name": name, "user_ids": user_ids })),
+            )
+            .await?;
+        Ok(envelope.broadcast_list)
+    }
+
+    pub async fn broadcast_lists(&self) -> Result<Vec<BroadcastList>> {
+        let envelope: BroadcastListsEnvelope =
+            self.call(Method::GET, "/api/broadcast-lists", None).await?;
+        Ok(envelope.broadcast_lists)
+    }
+
+    pub async fn broadcast_list(&self, list_id: i64) -> Result<BroadcastList> {
+        let path = format!("/api/broadcast-lists/{list_id}");
+        let envelope: BroadcastListEnvelope = self.call(Method::GET, &path, None).await?;
+        Ok(envelope.broadcast_list)
+    }
+
+    /// Renames a list and/or replaces its recipients (`{"name", "user_ids"}`).
+    pub async fn update_broadcast_list(
+        &self,
+        list_id: i64,
+        changes: Value,
+    ) -> Result<BroadcastList> {
+        let path = format!("/api/broadcast-lists/{list_id}");
+        let envelope: BroadcastListEnvelope =
+            self.call(Method::PATCH, &path, Some(changes)).await?;
+        Ok(envelope.broadcast_list)
+    }
+
+    pub async fn delete_broadcast_list(&self, list_id: i64) -> Result<Value> {
+        let path = format!("/api/broadcast-lists/{list_id}");
+        self.call(Method::DELETE, &path, None).await
+    }
+
+    /// Sends a message body to every recipient of a list; returns the
+    /// private messages created (each with its `chat_id`).
+    pub async fn broadcast(&self, list_id: i64, body: Value) -> Result<Vec<Message>> {
+        let path = format!("/api/broadcast-lists/{list_id}/messages");
+        let envelope: MessagesEnvelope = self.call(Method::POST, &path, Some(body)).await?;
+        Ok(envelope.messages)
     }
 
     // ---- groups ----

@@ -88,6 +88,41 @@ pub struct Device {
     pub last_used_at: String,
 }
 
+/// One login of the caller's (`GET /api/sessions`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Session {
+    pub id: i64,
+    pub device_name: String,
+    pub platform: String,
+    pub created_at: String,
+    pub last_active_at: String,
+    pub ip_region: Option<String>,
+    pub current: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SessionList {
+    pub sessions: Vec<Session>,
+}
+
+/// A code for linking a new device (`POST /api/sessions/link-codes`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct LinkCode {
+    pub code: String,
+    pub qr_payload: String,
+    pub expires_at: String,
+}
+
+/// What a signing-in device says about itself; both optional.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeviceLabel {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
+    /// `ios`, `android`, `web`, `desktop` or `other`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct DeviceList {
     pub devices: Vec<Device>,
@@ -148,8 +183,25 @@ pub struct Chat {
     /// The caller archived it and no message came since (or they keep chats archived).
     #[serde(default)]
     pub archived: bool,
+    /// Pinned messages, newest pin first (at most three).
+    #[serde(default)]
+    pub pinned_messages: Vec<PinnedMessage>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A message pinned in a chat.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct PinnedMessage {
+    pub message_id: i64,
+    pub pinned_by: i64,
+    pub pinned_at: String,
+}
+
+/// A chat's pins after a pin or unpin.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct PinList {
+    pub pinned_messages: Vec<PinnedMessage>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -216,6 +268,12 @@ pub struct Message {
     /// A view-once message the caller has opened (or sent).
     #[serde(default)]
     pub viewed: bool,
+    /// The caller starred it (false in events: stars are private).
+    #[serde(default)]
+    pub starred: bool,
+    /// Users a group message mentions.
+    #[serde(default)]
+    pub mentions: Vec<i64>,
 }
 
 impl Message {
@@ -245,6 +303,40 @@ pub struct HistoryPagination {
 pub struct History {
     pub messages: Vec<Message>,
     pub pagination: HistoryPagination,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct StarredPagination {
+    pub has_more: bool,
+    /// Pass as `before` for the next page.
+    pub next_before: Option<i64>,
+}
+
+/// The caller's starred messages, newest star first.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct StarredList {
+    pub messages: Vec<Message>,
+    pub pagination: StarredPagination,
+}
+
+/// One hit of `GET /api/search`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SearchResult {
+    pub message: Message,
+    pub chat_id: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SearchPagination {
+    pub has_more: bool,
+    pub next_before: Option<String>,
+}
+
+/// A page of `GET /api/search`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SearchPage {
+    pub results: Vec<SearchResult>,
+    pub pagination: SearchPagination,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -357,4 +449,24 @@ pub struct TurnCredentials {
     pub username: String,
     pub credential: String,
     pub ttl: u64,
+}
+
+/// A broadcast list (its owner's only).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct BroadcastList {
+    pub id: i64,
+    pub name: String,
+    pub user_ids: Vec<i64>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct BroadcastListEnvelope {
+    pub broadcast_list: BroadcastList,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct BroadcastListsEnvelope {
+    pub broadcast_lists: Vec<BroadcastList>,
 }

@@ -57,6 +57,61 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     }
 }
 
+/// "At most once per `every` per key", on this node: [`KeyedThrottle::due`] says
+/// yes to the first call for a key and then no until `every` has passed.
+/// Bookkeeping that must not cost a write per request (a session's last
+/// activity) asks it first.
+pub struct KeyedThrottle<K> {
+    last: DashMap<K, Instant>,
+    every: Duration,
+    /// Beyond this many keys the ones not due are dropped (all of them if
+    /// every one is recent), so it never grows unbounded.
+    capacity: usize,
+}
+
+impl<K: Eq + Hash + Clone> KeyedThrottle<K> {
+    pub fn new(every: Duration, capacity: usize) -> KeyedThrottle<K> {
+        KeyedThrottle {
+            last: DashMap::new(),
+            every,
+            capacity,
+        }
+    }
+
+    /// True (and the key's clock restarts) if `key` was never due or was due
+    /// at least `every` ago. Atomic per key: of concurrent callers one is told yes.
+    pub fn due(&self, key: &K) -> bool {
+        if self.last.len() >= self.capacity {
+            self.last.retain(|_, at| at.elapsed() < self.every);
+            // All still recent: start over (a few early repeats, once)
+            // rather than sweep again on every call.
+            if self.last.len() >= self.capacity {
+                self.last.clear();
+            }
+        }
+        let now = Instant::now();
+        let mut due = false;
+        self.last
+            .entry(key.clone())
+            .and_modify(|at| {
+                if now.duration_since(*at) >= self.every {
+                    *at = now;
+                    due = true;
+                }
+            })
+            .or_insert_with(|| {
+                due = true;
+                now
+            });
+        due
+    }
+
+    /// Forgets a key: its next call is due.
+    pub fn forget(&self, key: &K) {
+        self.last.remove(key);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +129,18 @@ mod tests {
         let off = TtlCache::new(Duration::ZERO, 10);
         off.insert(1, "x");
         assert_eq!(off.get(&1), None);
+    }
+
+    #[test]
+    fn a_throttle_says_yes_once_per_period_per_key() {
+        let throttle = KeyedThrottle::new(Duration::from_millis(50), 10);
+        assert!(throttle.due(&1));
+        assert!(!throttle.due(&1));
+        assert!(throttle.due(&2));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(throttle.due(&1));
+        assert!(!throttle.due(&1));
+        throttle.forget(&1);
+        assert!(throttle.due(&1));
     }
 }

@@ -569,6 +569,10 @@ pub struct Settings {
     #[arg(long, env = "OTP_VERIFY_PER_NUMBER_PER_HOUR", default_value_t = 20)]
     pub otp_verify_per_number_per_hour: u32,
 
+    /// Seconds a link code (linking a new device from a signed-in one) stays valid.
+    #[arg(long, env = "LINK_CODE_TTL", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub link_code_ttl: u64,
+
     /// Messages one user may send per minute (a sliding window, so bursts pass;
     /// 0 turns the limit off).
     #[arg(long, env = "SENDS_PER_MINUTE", default_value_t = 300)]

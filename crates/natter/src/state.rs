@@ -11,7 +11,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use rustls::crypto::ring;
 
 use crate::background::TaskGroup;
-use crate::cache::TtlCache;
+use crate::cache::{KeyedThrottle, TtlCache};
 use crate::config::{Config, redact_url};
 use crate::db::entities::access_token;
 use crate::db::{CONNECT_TIMEOUT, Db};
@@ -56,7 +56,13 @@ pub struct Caches {
     pub tokens: TtlCache<i64, access_token::Model>,
     /// User id -> name and public photo, for message senders.
     pub summaries: TtlCache<i64, UserSummary>,
+    /// Login session id -> when this node last wrote its `last_active_at`:
+    /// written at most once per [`SESSION_ACTIVITY_EVERY`], never per request.
+    pub session_activity: KeyedThrottle<i64>,
 }
+
+/// How often a session's `last_active_at` may be written (per node).
+pub const SESSION_ACTIVITY_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Deref for AppState {
     type Target = Shared;
@@ -111,6 +117,7 @@ impl AppState {
             caches: Caches {
                 tokens: TtlCache::new(cache_ttl, 200_000),
                 summaries: TtlCache::new(cache_ttl, 200_000),
+                session_activity: KeyedThrottle::new(SESSION_ACTIVITY_EVERY, 200_000),
             },
             storage,
             jobs: Waker::default(),

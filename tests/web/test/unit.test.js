@@ -131,6 +131,27 @@ describe('applying events twice is harmless', () => {
     assert.equal(store.chats.get(4).archived, true, 'kept archived');
   });
 
+  it('a star is ours: an event (always starred false) never takes it away', () => {
+    const starred = mergeMessage(base, { ...base, starred: true });
+    const edited = mergeMessage(starred, { ...base, content: 'b', edited_at: '2026-01-01T00:00:01.000Z', starred: false }, 12);
+    assert.equal(edited.content, 'b');
+    assert.equal(edited.starred, true);
+    assert.equal(mergeMessage(edited, { ...edited, starred: false }).starred, false, 'a REST answer says it as it is');
+  });
+
+  it('pins change at once, at most three, newest first, and a replayed event changes nothing', () => {
+    const store = new Store({ id: 1, name: 'Me' });
+    store.upsertChat({ id: 9, type: 'private', participants: [{ user: { id: 1 } }, { user: { id: 2 } }], pinned_messages: [] });
+    for (const [id, seq] of [[10, 1], [11, 2], [12, 3], [13, 5]]) {
+      store.apply(EVENT.pinned, { chat_id: 9, message_id: id, pinned: true, actor_id: 2, seq });
+    }
+    const ids = () => store.chats.get(9).pinned_messages.map((p) => p.message_id);
+    assert.deepEqual(ids(), [13, 12, 11]);
+    store.apply(EVENT.pinned, { chat_id: 9, message_id: 12, pinned: false, actor_id: 1, seq: 6 });
+    store.apply(EVENT.pinned, { chat_id: 9, message_id: 12, pinned: true, actor_id: 2, seq: 3 });
+    assert.deepEqual(ids(), [13, 11], 'the replayed pin is older than the unpin');
+  });
+
   it('a private chat\'s receipts make our messages read up to the watermark', () => {
     const store = new Store({ id: 1, name: 'Me' });
     store.upsertChat({ id: 8, type: 'private', participants: [{ user: { id: 1 } }, { user: { id: 2 } }] });
@@ -154,5 +175,23 @@ describe('small rules', () => {
     assert.deepEqual(capabilitiesOf({ paths: {} }), { mediaSend: false, statuses: false, calls: false });
     const doc = { paths: { '/api/chats/{chat}/messages': { post: { requestBody: { content: { 'multipart/form-data': {} } } } }, '/api/calls': {} } };
     assert.deepEqual(capabilitiesOf(doc), { mediaSend: true, statuses: false, calls: true });
+  });
+});
+
+describe('mentions', async () => {
+  const { mentionQuery, mentionedIds } = await import(new URL('ui/mentions.js', web));
+
+  it('finds the "@word" being typed at the caret, and nothing inside a word', () => {
+    assert.deepEqual(mentionQuery('hi @Bo', 6), { start: 3, query: 'Bo' });
+    assert.deepEqual(mentionQuery('@', 1), { start: 0, query: '' });
+    assert.equal(mentionQuery('mail me@home', 12), null);
+    assert.equal(mentionQuery('@Bob done', 9), null);
+  });
+
+  it('sends only the mentions still in the text', () => {
+    const chosen = new Map([['Bob', 2], ['Carol', 3]]);
+    assert.deepEqual(mentionedIds('hey @Bob', chosen), [2]);
+    assert.deepEqual(mentionedIds('@Carol and @Bob', chosen), [2, 3]);
+    assert.deepEqual(mentionedIds('no one', chosen), []);
   });
 });

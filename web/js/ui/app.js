@@ -11,6 +11,7 @@ import { SyncEngine } from '../sync.js';
 import { ChatList } from './chatlist.js';
 import { Conversation } from './conversation.js';
 import * as dialogs from './dialogs.js';
+import { linkedDevices } from './linked.js';
 import { menu } from './menu.js';
 import { avatar } from './parts.js';
 import { statusPane } from './status.js';
@@ -97,6 +98,9 @@ function connect(ctx) {
   mine.bind('subscribed', () => { sync.catchUp(); outbox.kick(); });
   pusher.on('state', (state) => {
     store.emit('connection', state);
+    // Closed for good (4009) also when this login was signed out from another
+    // device: a request finds out at once (401, then the sign-in screen).
+    if (state === 'failed') ctx.api.get('/api/user/profile').catch(() => {});
     sync.poll(state !== 'connected');
   });
   window.addEventListener('online', () => outbox.kick());
@@ -163,9 +167,12 @@ function callsButton(ctx) {
 function mainMenu(ctx, anchor) {
   menu(anchor, [
     { label: 'New group', action: () => dialogs.newGroup(ctx) },
+    { label: 'New broadcast', action: () => dialogs.broadcasts(ctx) },
     { label: 'Contacts', action: () => dialogs.contacts(ctx) },
+    { label: 'Starred messages', action: () => dialogs.starred(ctx) },
     { label: 'Join a group by link', action: () => dialogs.joinGroup(ctx) },
     { label: 'Profile and privacy', action: () => dialogs.profile(ctx) },
+    { label: 'Linked devices', action: () => linkedDevices(ctx) },
     { label: 'Sign out', action: () => signOut(ctx) },
   ]);
 }

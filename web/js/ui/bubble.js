@@ -3,6 +3,7 @@
 
 import { h, icon } from '../dom.js';
 import { clockTime, fileSize, hue } from '../format.js';
+import { highlightMentions } from './mentions.js';
 import { messageSummary, systemText, ticks } from './parts.js';
 
 export const QUICK_REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
@@ -44,6 +45,7 @@ export function messageRow(ctx, chat, message, { onMenu, onQuote }) {
     message.deleted ? null : media(ctx, message),
     body(store, message),
     h('div.meta', {},
+      message.starred && !message.deleted ? h('span.star', { title: 'Starred', 'aria-hidden': 'true' }, '★') : null,
       message.edited_at && !message.deleted ? h('span.edited', {}, 'edited') : null,
       h('time', { dateTime: message.sent_at || '' }, clockTime(message.sent_at)),
       mine ? ticks(status) : null),
@@ -61,13 +63,19 @@ function ariaLabel(store, message, status) {
   const who = message.sender_id === store.me.id ? 'You' : (message.sender?.name || store.userName(message.sender_id));
   const parts = [`${who}, ${clockTime(message.sent_at)}`, messageSummary(store, message)];
   if (status) parts.push(status);
+  if (message.starred) parts.push('starred');
   return parts.join(': ');
 }
 
 function body(store, message) {
   if (message.deleted) return h('div.text.deleted', {}, icon('close'), ' This message was deleted');
   const text = typeof message.content === 'string' ? message.content : '';
-  return text ? h('div.text', { dir: 'auto' }, text) : null;
+  if (!text) return null;
+  const mentions = message.mentions || [];
+  if (!mentions.length) return h('div.text', { dir: 'auto' }, text);
+  const names = mentions.map((id) => (id === store.me.id ? store.me.name : store.userName(id)));
+  const mine = mentions.includes(store.me.id) ? [`@${store.me.name}`] : [];
+  return h('div.text', { dir: 'auto' }, highlightMentions(text, names, mine));
 }
 
 function quote(store, reply, onQuote) {

@@ -1,12 +1,14 @@
 // The chat list: pinned chats first, then newest activity first, unread
-// badges, last message and time, typing, a filter; the archived chats behind
-// an "Archived (n)" row; each chat's menu pins or archives it. Arrow keys
-// move, Enter opens, the context-menu key (or Shift+F10) opens the menu.
+// badges, last message and time, typing, a filter that also searches
+// messages (search.js); the archived chats behind an "Archived (n)" row; each
+// chat's menu pins or archives it. Arrow keys move, Enter opens, the
+// context-menu key (or Shift+F10) opens the menu.
 
 import { h, icon, keepOneTabStop, replace, rovingFocus } from '../dom.js';
 import { listTime } from '../format.js';
 import { menu } from './menu.js';
 import { avatar, preview, chatTitle, ticks } from './parts.js';
+import { MessageSearch } from './search.js';
 
 export class ChatList {
   constructor(ctx) {
@@ -17,14 +19,20 @@ export class ChatList {
     this.list = h('div.chat-list', { role: 'listbox', 'aria-label': 'Chats' });
     const search = h('input.search', {
       type: 'search', placeholder: 'Search or start a new chat', 'aria-label': 'Search chats',
-      oninput: (event) => { this.filter = event.target.value.trim().toLowerCase(); this.render(); },
+      oninput: (event) => {
+        this.filter = event.target.value.trim().toLowerCase();
+        this.render();
+        this.messages.update(event.target.value);
+      },
       onkeydown: (event) => {
         if (event.key === 'ArrowDown') { event.preventDefault(); this.list.querySelector('[role=option]')?.focus(); }
       },
     });
     this.empty = h('p.empty', { hidden: true }, 'No chats yet. Start one with the chat button above.');
     this.archiveRow = h('div.archive-row');
-    this.element = h('div.chat-list-pane', {}, h('div.search-box', {}, search), this.archiveRow, this.list, this.empty);
+    this.messages = new MessageSearch(ctx);
+    this.element = h('div.chat-list-pane', {}, h('div.search-box', {}, search),
+      h('div.chat-list-scroll', {}, this.archiveRow, this.list, this.empty, this.messages.element));
     rovingFocus(this.list, '[role=option]', { onActivate: (item) => ctx.openChat(Number(item.dataset.chat)) });
     const schedule = () => this.schedule();
     for (const type of ['chat', 'chats', 'typing', 'outbox', 'user', 'open']) ctx.store.on(type, schedule);

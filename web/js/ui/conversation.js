@@ -10,6 +10,7 @@ import { mergeMessage } from '../store.js';
 import { messageRow, reactionBar } from './bubble.js';
 import * as dialogs from './dialogs.js';
 import { closeMenu, menu } from './menu.js';
+import { MentionPicker } from './mentions.js';
 import { avatar, chatTitle, messageSummary } from './parts.js';
 import { infoPanel } from './panels.js';
 
@@ -27,6 +28,8 @@ export class Conversation {
     const { store } = ctx;
     store.on('message', (e) => this.onMessage(e));
     store.on('reactions', (e) => this.onReactions(e));
+    store.on('starred', (e) => this.onStarred(e));
+    store.on('pins', (chat) => { if (chat.id === this.chatId) this.renderPins(); });
     store.on('receipt', (e) => this.onReceipt(e));
     store.on('chat', (chat) => { if (chat.id === this.chatId) this.onChatChanged(); });
     store.on('typing', (chat) => { if (chat.id === this.chatId) this.renderSubtitle(); });
@@ -55,6 +58,8 @@ export class Conversation {
     this.replyTo = null;
     this.editing = null;
     this.readSent = 0;
+    this.pinIndex = 0;
+    this.pinTexts = new Map();
     this.generation = (this.generation || 0) + 1;
     const chat = this.chat;
     this.otherId = store.otherUser(chat)?.id;
@@ -63,7 +68,7 @@ export class Conversation {
     this.build(chat);
     this.channel = pusher.subscribe(`private-chat.${chatId}`);
     this.channel.bind('*', (data, event) => this.onChannel(event, data));
-    this.loadLatest();
+    this.loaded = this.loadLatest();
     if (this.otherId) {
       this.ctx.api.get(`/api/users/${this.otherId}`).then((user) => store.presence({
         user_id: user.id, is_online: user.is_online, last_seen_at: user.last_seen_at,
@@ -110,8 +115,9 @@ export class Conversation {
     this.jump = h('button.jump', { type: 'button', hidden: true, 'aria-label': 'Jump to the newest message', onclick: () => this.jumpToEnd() }, icon('down'));
     this.composer = this.buildComposer();
     this.panel = h('aside.info-panel', { hidden: true });
+    this.pinBar = h('div.pinned-banner', { hidden: true });
     replace(this.element,
-      h('div.chat-main', {}, header, this.scroller, this.jump, this.composer),
+      h('div.chat-main', {}, header, this.pinBar, this.scroller, this.jump, this.composer),
       this.panel);
     this.onChatChanged();
   }
@@ -127,6 +133,7 @@ export class Conversation {
     this.closedNote.hidden = !chat.left;
     this.form.hidden = Boolean(chat.left);
     if (!this.panel.hidden) this.showInfo();
+    this.renderPins();
   }
 
   renderSubtitle() {
@@ -193,6 +200,7 @@ export class Conversation {
       if (message.id < firstBefore) added += 1;
       this.insert(message);
     }
+    this.renderPins();
     return added;
   }
 
@@ -372,6 +380,13 @@ export class Conversation {
     this.replaceRow(id);
   }
 
+  /** We starred or unstarred a message (here, or on another device of ours). */
+  onStarred({ chat_id: chatId, message_id: id, starred }) {
+    if (chatId !== this.chatId || !this.byId?.has(id)) return;
+    this.byId.get(id).starred = starred;
+    this.replaceRow(id);
+  }
+
   onReceipt({ chatId }) {
     if (chatId !== this.chatId) return;
     const chat = this.chat;
@@ -464,8 +479,11 @@ export class Conversation {
     if (!message || message.deleted || message.message_type === 'system') return;
     const mine = message.sender_id === this.ctx.store.me.id;
     const text = typeof message.content === 'string' ? message.content : '';
+    const pinned = (this.chat.pinned_messages || []).some((p) => p.message_id === id);
     menu(button, [
       { label: 'Reply', action: () => this.startReply(message), hidden: this.chat.left },
+      { label: message.starred ? 'Unstar' : 'Star', action: () => this.toggleStar(message) },
+      { label: pinned ? 'Unpin' : 'Pin', action: () => this.setPin(id, !pinned), hidden: this.chat.left },
       { label: 'Forward', action: () => dialogs.forward(this.ctx, message) },
       { label: 'Copy text', action: () => navigator.clipboard?.writeText(text), hidden: !text },
       { label: 'Edit', action: () => this.startEdit(message), hidden: !mine || message.message_type !== 'text' },
@@ -486,6 +504,75 @@ export class Conversation {
   showInfo() {
     this.panel.hidden = false;
     replace(this.panel, infoPanel(this.ctx, this.chat, () => { this.panel.hidden = true; this.input?.focus(); }));
+  }
+
+  async toggleStar(message) {
+    try {
+      const path = `/api/messages/${message.id}/star`;
+      const answer = message.starred ? await this.ctx.api.del(path) : await this.ctx.api.post(path);
+      this.ctx.store.emit('starred', { chat_id: message.chat_id, message_id: message.id, starred: answer.message.starred });
+    } catch (error) {
+      this.ctx.toast(error.message);
+    }
+  }
+
+  /** Pins or unpins a message; the answer is the chat's pins (a fourth pin replaced the oldest). */
+  async setPin(id, pin) {
+    const chatId = this.chatId;
+    try {
+      const path = `/api/chats/${chatId}/pins/${id}`;
+      const answer = pin ? await this.ctx.api.put(path) : await this.ctx.api.del(path);
+      this.ctx.store.setPins(chatId, answer.pinned_messages);
+    } catch (error) {
+      this.ctx.toast(error.message);
+    }
+  }
+
+  /**
+   * The pinned banner above the messages: one pin at a time, the newest first;
+   * a click shows that message and turns the banner to the next pin (as on
+   * WhatsApp). A pinned message older than the loaded history is fetched on
+   * its own for its text.
+   */
+  renderPins() {
+    if (!this.pinBar) return;
+    const pins = this.chat?.pinned_messages || [];
+    this.pinBar.hidden = !pins.length;
+    if (!pins.length) { replace(this.pinBar); return; }
+    this.pinIndex %= pins.length;
+    const { message_id: id } = pins[this.pinIndex];
+    const message = this.byId?.get(id);
+    const text = message ? messageSummary(this.ctx.store, message) : this.pinTexts.get(id);
+    if (!message && text === undefined) this.fetchPinText(id);
+    const label = pins.length > 1 ? `Pinned message ${this.pinIndex + 1} of ${pins.length}` : 'Pinned message';
+    replace(this.pinBar,
+      h('button.pinned-open', {
+        type: 'button', 'aria-label': `${label}: ${text || ''}`,
+        onclick: () => { this.pinIndex += 1; this.reveal(id); this.renderPins(); },
+      }, h('span.pinned-label', {}, `📌 ${label}`), h('span.pinned-text', {}, text || '…')),
+      this.chat.left ? null : iconButton('close', 'Unpin', () => this.setPin(id, false)));
+  }
+
+  async fetchPinText(id) {
+    const chatId = this.chatId;
+    this.pinTexts.set(id, '');
+    try {
+      const page = await this.ctx.api.get(`/api/chats/${chatId}/messages?limit=1&before_message_id=${id + 1}`);
+      const message = page.messages.find((m) => m.id === id);
+      if (chatId !== this.chatId) return;
+      this.pinTexts.set(id, message ? messageSummary(this.ctx.store, message) : '');
+      this.renderPins();
+    } catch { /* the banner keeps its placeholder */ }
+  }
+
+  /** Shows a message, reading older pages until it is loaded (a pin, a starred message). */
+  async reveal(id) {
+    const chatId = this.chatId;
+    await this.loaded;
+    for (let pages = 0; pages < 40 && chatId === this.chatId && !this.byId.has(id) && this.hasMore; pages += 1) {
+      await this.loadOlder();
+    }
+    if (chatId === this.chatId) this.focusMessage(id);
   }
 
   async remove(message) {
@@ -540,11 +627,13 @@ export class Conversation {
     this.input = h('textarea.input', {
       rows: 1, placeholder: 'Type a message', 'aria-label': 'Type a message', maxLength: 65536,
       onkeydown: (event) => {
+        if (this.mentions.key(event)) return;
         if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) { event.preventDefault(); this.submit(); }
         if (event.key === 'Escape' && (this.replyTo || this.editing)) { event.preventDefault(); this.cancelBanner(); }
       },
-      oninput: () => { this.grow(); this.typing(); },
+      oninput: () => { this.grow(); this.typing(); this.mentions.update(); },
     });
+    this.mentions = new MentionPicker(this.input, () => this.mentionable());
     this.file = h('input.visually-hidden', {
       type: 'file', tabIndex: -1, 'aria-hidden': 'true',
       onchange: () => { const f = this.file.files[0]; this.file.value = ''; if (f) dialogs.sendFile(this.ctx, this.chatId, f, (fields, file) => this.queue(fields, file)); },
@@ -556,7 +645,14 @@ export class Conversation {
       this.attach, this.file, this.input,
       h('button.send', { type: 'submit', 'aria-label': 'Send' }, icon('send')));
     this.closedNote = h('p.closed-note', { hidden: true }, "You can't send messages to this group because you're no longer a participant.");
-    return h('footer.composer', {}, this.banner, this.form, this.closedNote);
+    return h('footer.composer', {}, this.banner, this.mentions.element, this.form, this.closedNote);
+  }
+
+  /** Who "@" offers: the group's other members (nobody in a private chat). */
+  mentionable() {
+    if (this.chat?.type !== 'group') return [];
+    const me = this.ctx.store.me.id;
+    return (this.chat.participants || []).filter((p) => p.user.id !== me).map((p) => ({ id: p.user.id, name: p.user.name }));
   }
 
   grow() {
@@ -570,6 +666,8 @@ export class Conversation {
     if (this.editing) { await this.saveEdit(content); return; }
     const fields = { message_type: 'text', content };
     if (this.replyTo) fields.reply_to_message_id = this.replyTo.id;
+    const mentions = this.mentions.take(content);
+    if (mentions.length && this.chat?.type === 'group') fields.mentions = mentions;
     this.queue(fields);
     this.input.value = '';
     this.grow();
@@ -636,6 +734,7 @@ function pendingMessage(ctx, entry, byId) {
     sent_at: entry.created_at,
     status: 'pending',
     reactions: [],
+    mentions: entry.fields.mentions || [],
   };
 }
 

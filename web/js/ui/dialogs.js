@@ -1,10 +1,11 @@
 // Dialogs on the native <dialog> element (it traps focus and closes on
-// Escape): new chat, new group, contacts, profile and privacy, joining by
-// link, forwarding, sending a file, confirmations.
+// Escape): new chat, new group, broadcast lists, contacts, profile and
+// privacy, joining by link, forwarding, sending a file, confirmations,
+// starred messages.
 
 import { h, iconButton, replace } from '../dom.js';
-import { fileSize } from '../format.js';
-import { avatar, chatTitle } from './parts.js';
+import { clockTime, dayLabel, fileSize } from '../format.js';
+import { avatar, chatTitle, messageSummary } from './parts.js';
 
 /** Opens a modal dialog; returns { dialog, close }. */
 export function modal(title, body, { actions = [], onClose } = {}) {
@@ -176,6 +177,63 @@ export async function newGroup(ctx) {
   name.focus();
 }
 
+/**
+ * Broadcast lists: the caller's lists, each to send to or delete, and a form
+ * for a new one. A broadcast is a private message to each recipient; they
+ * never see the list (docs/broadcasts.md).
+ */
+export async function broadcasts(ctx) {
+  const all = await allContacts(ctx).catch(() => []);
+  const lists = h('ul.people.broadcast-lists', { 'aria-label': 'Your broadcast lists' });
+  const composer = h('div.stack.broadcast-send', { hidden: true });
+  const draw = async () => {
+    const answer = await ctx.api.get('/api/broadcast-lists').catch((e) => { ctx.toast(e.message); return { broadcast_lists: [] }; });
+    replace(lists, answer.broadcast_lists.length ? answer.broadcast_lists.map((list) => h('li.person.broadcast-list', {},
+      h('span.person-name', {}, list.name), h('span.muted', {}, ` ${list.user_ids.length} recipients`),
+      h('button', { type: 'button', onclick: () => openSend(list) }, 'Send'),
+      h('button', { type: 'button', onclick: async () => { if (await confirm(`Delete the list ${list.name}?`, 'Delete')) { await ctx.api.del(`/api/broadcast-lists/${list.id}`).catch((e) => ctx.toast(e.message)); draw(); } } }, 'Delete'),
+    )) : h('li.empty', {}, 'No broadcast lists yet.'));
+  };
+  const openSend = (list) => {
+    const text = h('textarea#broadcast-text', { required: true, maxLength: 65536, rows: 3 });
+    const line = errorLine();
+    replace(composer, h('form.stack', {
+      onsubmit: async (event) => {
+        event.preventDefault();
+        try {
+          const answer = await ctx.api.post(`/api/broadcast-lists/${list.id}/messages`, { message_type: 'text', content: text.value.trim() });
+          ctx.toast(`Sent to ${answer.messages.length} of ${list.user_ids.length}.`);
+          ctx.sync.hint();
+          close();
+        } catch (error) { showError(line, error); }
+      },
+    }, h('label', { for: 'broadcast-text' }, `Message to ${list.name}`), text, line, h('button.primary', { type: 'submit' }, 'Send broadcast')));
+    composer.hidden = false;
+    text.focus();
+  };
+  const picker = peoplePicker(all.map((c) => ({ ...c.user, name: c.contact_name || c.user.name })), 'Recipients');
+  const name = h('input#broadcast-name', { required: true, maxLength: 100 });
+  const line = errorLine();
+  const create = h('form.stack', {
+    onsubmit: async (event) => {
+      event.preventDefault();
+      try {
+        const answer = await ctx.api.post('/api/broadcast-lists', { name: name.value.trim(), user_ids: picker.chosen() });
+        name.value = '';
+        await draw();
+        openSend(answer.broadcast_list);
+      } catch (error) { showError(line, error); }
+    },
+  }, h('h3', {}, 'New list'), h('label', { for: 'broadcast-name' }, 'List name'), name,
+  all.length ? picker.element : h('p.empty', {}, 'Add contacts first to send them broadcasts.'),
+  line, h('button.primary', { type: 'submit' }, 'Create list'));
+  // Another device of ours changed a list (BroadcastListUpdated): show it.
+  let stopListening = null;
+  const { close } = modal('Broadcast lists', [lists, composer, create], { onClose: () => stopListening?.() });
+  stopListening = ctx.store.on('broadcasts', () => draw());
+  await draw();
+}
+
 export function joinGroup(ctx) {
   const link = h('input#join-link', { required: true, placeholder: 'https://…/api/groups/join/CODE or the code' });
   const line = errorLine();
@@ -273,4 +331,50 @@ export function sendFile(ctx, chatId, file, queue) {
   }, preview, h('label', { for: 'caption' }, 'Caption'), caption, h('button.primary', { type: 'submit' }, 'Send'));
   const { close } = modal(image ? 'Send photo' : 'Send document', form, { onClose: () => image && URL.revokeObjectURL(preview.src) });
   caption.focus();
+}
+
+/**
+ * The caller's starred messages, newest star first, a page at a time; a click
+ * opens the chat at that message. Unstarring here takes it off the list.
+ */
+export function starred(ctx) {
+  const list = h('ul.starred-list', { 'aria-label': 'Starred messages' });
+  const more = h('button.more', { type: 'button', hidden: true, onclick: () => load() }, 'Load more');
+  let before = null;
+  const { close } = modal('Starred messages', [list, more]);
+  const item = (message) => {
+    const chat = ctx.store.chats.get(message.chat_id);
+    const who = message.sender_id === ctx.store.me.id ? 'You' : (message.sender?.name || ctx.store.userName(message.sender_id));
+    const row = h('li.starred-item', {},
+      h('button.starred-open', {
+        type: 'button',
+        onclick: () => { close(); ctx.openChat(message.chat_id); ctx.conversation.reveal(message.id); },
+      },
+      h('span.starred-where', {}, `${who} · ${chat ? chatTitle(ctx.store, chat) : 'Chat'}`),
+      h('span.starred-text', {}, messageSummary(ctx.store, message)),
+      h('time', { dateTime: message.sent_at }, `${dayLabel(message.sent_at)} ${clockTime(message.sent_at)}`)),
+      iconButton('close', 'Unstar', async () => {
+        try {
+          await ctx.api.del(`/api/messages/${message.id}/star`);
+          ctx.store.emit('starred', { chat_id: message.chat_id, message_id: message.id, starred: false });
+          row.remove();
+          if (!list.children.length && more.hidden) list.append(h('li.empty', {}, 'No starred messages.'));
+        } catch (error) {
+          ctx.toast(error.message);
+        }
+      }));
+    return row;
+  };
+  const load = async () => {
+    try {
+      const page = await ctx.api.get(`/api/starred?limit=30${before ? `&before=${before}` : ''}`);
+      for (const message of page.messages) list.append(item(message));
+      before = page.pagination.next_before;
+      more.hidden = !page.pagination.has_more;
+      if (!list.children.length) list.append(h('li.empty', {}, 'No starred messages.'));
+    } catch (error) {
+      ctx.toast(error.message);
+    }
+  };
+  load();
 }

@@ -51,6 +51,7 @@ export function systemText(store, message) {
     case 'disappearing_set': return c.seconds
       ? `${actor} turned on disappearing messages (${timerLabel(c.seconds)})`
       : `${actor} turned off disappearing messages`;
+    case 'message_pinned': return `${actor} pinned a message`;
     default: return 'The group changed';
   }
 }

@@ -49,9 +49,43 @@ export function showSignIn(root, session, config, done) {
       h('label', { for: 'signin-country' }, 'Country code'),
       h('span.plus', { 'aria-hidden': 'true' }, '+'), country,
       h('label', { for: 'signin-phone' }, 'Phone number'), phone),
-    status, button);
+    status, button,
+    h('button.link', { type: 'button', onclick: () => linkStep() }, 'Link with a code'));
     replace(card, form);
     phone.focus();
+  }
+
+  /** Signing in as a user already signed in elsewhere, with the code their
+   * other device shows under Menu → Linked devices: no SMS. */
+  function linkStep() {
+    const code = h('input#link-code', {
+      name: 'code', required: true, maxLength: 64, autocomplete: 'off', spellcheck: false,
+      'aria-describedby': 'signin-error',
+    });
+    const button = h('button.primary', { type: 'submit' }, 'Link this device');
+    const form = h('form.signin-form', {
+      onsubmit: async (event) => {
+        event.preventDefault();
+        status.textContent = '';
+        button.disabled = true;
+        try {
+          const body = { code: code.value.trim(), platform: 'web' };
+          const answer = await api.request('POST', '/api/auth/link', { body, auth: false });
+          session.save({ user: answer.user, ...answer.tokens, issued_at: new Date().toISOString() });
+          done();
+        } catch (error) {
+          fail(error, 'That code did not work.');
+          button.disabled = false;
+        }
+      },
+    },
+    h('h1#signin-title', {}, 'Link with a code'),
+    h('p', {}, 'On a device where you are signed in, open Menu → Linked devices → Link a device, and enter the code it shows.'),
+    h('label', { for: 'link-code' }, 'Code'), code,
+    status, button,
+    h('button.link', { type: 'button', onclick: () => phoneStep() }, 'Sign in with a phone number instead'));
+    replace(card, form);
+    code.focus();
   }
 
   function codeStep(number) {

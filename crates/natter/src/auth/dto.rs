@@ -6,7 +6,7 @@ use validator::Validate;
 
 use crate::clock::Timestamp;
 use crate::resources::user::SelfView;
-use crate::sessions::dto::TokenPair;
+use crate::sessions::dto::{SessionPlatform, TokenPair};
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct SendOtpRequest {
@@ -43,6 +43,14 @@ pub struct VerifyOtpRequest {
     #[validate(length(min = 1, max = 100))]
     #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
+    /// This device's name in the user's list of linked devices, such as
+    /// "Ann's laptop"; without it one is made from the User-Agent ("Chrome on
+    /// Linux"), else "Unknown device".
+    #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
+    pub device_name: Option<String>,
+    /// This device's kind; without it `web` for a browser, else `other`.
+    pub platform: Option<SessionPlatform>,
 }
 
 fn digits_only(value: &str) -> Result<(), validator::ValidationError> {

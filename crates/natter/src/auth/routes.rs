@@ -14,6 +14,7 @@ use crate::http::auth::{AuthUser, bearer_token};
 use crate::http::client_ip::ClientIp;
 use crate::http::json::ValidJson;
 use crate::sessions;
+use crate::sessions::device::{DeviceHints, DeviceInfo};
 use crate::sessions::dto::TokenPair;
 use crate::state::AppState;
 
@@ -29,17 +30,23 @@ pub async fn send_otp(
     Ok(Json(service::send_otp(&state, request, ip).await?))
 }
 
-/// Checks the code; signs in (creating the account on first use). A banned
-/// account (`natter users ban`) gets 403 and no session.
+/// Checks the code; signs in (creating the account on first use), opening a
+/// login session for this device (`device_name`, `platform`, or a name from
+/// the User-Agent). A banned account (`natter users ban`) gets 403 and no session.
 #[utoipa::path(post, path = "/api/auth/verify-otp", tag = "auth", request_body = VerifyOtpRequest,
     responses((status = 200, body = VerifyOtpResponse), (status = 400, description = "Invalid or expired OTP"),
         (status = 403, description = "This account has been banned.")))]
 pub async fn verify_otp(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     ValidJson(request): ValidJson<VerifyOtpRequest>,
 ) -> ApiResult<Json<VerifyOtpResponse>> {
-    Ok(Json(service::verify_otp(&state, request, ip).await?))
+    let hints = DeviceHints::of(&headers, request.device_name.as_deref(), request.platform);
+    let device = DeviceInfo::new(hints, ip);
+    Ok(Json(
+        service::verify_otp(&state, request, ip, &device).await?,
+    ))
 }
 
 /// Exchanges the refresh token (as the bearer token) for a new pair.

@@ -14,6 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::phone;
 use crate::ratelimit::{self, Limit};
 use crate::secrets::{constant_time_eq, hmac_sha256_hex, random_digits};
+use crate::sessions::device::DeviceInfo;
 use crate::sessions::service::open_session_on;
 use crate::sms::Sms;
 use crate::state::AppState;
@@ -99,6 +100,7 @@ pub async fn verify_otp(
     state: &AppState,
     request: VerifyOtpRequest,
     ip: IpAddr,
+    device: &DeviceInfo,
 ) -> ApiResult<VerifyOtpResponse> {
     let e164 = phone::to_e164(&request.phone_number, Some(&request.country_code))
         .map_err(phone::field_error)?;
@@ -149,7 +151,7 @@ pub async fn verify_otp(
     // transaction that opens it (users::require_not_banned_on).
     let txn = state.db.begin().await?;
     users::service::require_not_banned_on(&txn, user.id).await?;
-    let tokens = open_session_on(state, &txn, user.id).await?;
+    let tokens = open_session_on(state, &txn, user.id, device).await?;
     txn.commit().await?;
     Ok(VerifyOtpResponse {
         success: true,
@@ -158,17 +160,34 @@ pub async fn verify_otp(
     })
 }
 
-/// Signs this login session out: its tokens and the push devices it
-/// registered go together, in one transaction; then the sockets it
-/// authorised are closed on every node.
+/// Signs this login session out (see [`end_login`]); already ended is fine.
 pub async fn logout(state: &AppState, user_id: i64, session_id: i64) -> ApiResult<()> {
+    end_login(state, user_id, session_id, "logout").await?;
+    Ok(())
+}
+
+/// Ends one live login session of `user_id`: its tokens and the push devices
+/// it registered go together, in one transaction that holds the session's
+/// row; then the sockets it authorised are closed on every node. False (and
+/// nothing done) if it is not a live session of this user. Logout, and
+/// signing a linked device out from another (`DELETE /api/sessions/{id}`).
+pub async fn end_login(
+    state: &AppState,
+    user_id: i64,
+    session_id: i64,
+    reason: &str,
+) -> ApiResult<bool> {
     let txn = state.db.begin().await?;
-    sessions::service::end_session_on(&txn, session_id, "logout").await?;
+    let session = sessions::service::live_session_on(&txn, session_id).await?;
+    if session.is_none_or(|s| s.user_id != user_id) {
+        return Ok(false);
+    }
+    sessions::service::end_session_on(&txn, session_id, reason).await?;
     devices::service::remove_for_session(&txn, session_id).await?;
     txn.commit().await?;
     sessions::service::forget_session(state, session_id);
     sessions::service::end_sockets(state, user_id, Some(session_id));
-    Ok(())
+    Ok(true)
 }
 
 /// Soft-deletes the caller's account: signs out every session and removes
@@ -179,6 +198,7 @@ pub async fn delete_account(state: &AppState, user_id: i64) -> ApiResult<()> {
     sign_out_everywhere(state, user_id, "account_deleted").await?;
     groups::service::leave_all(state, user_id).await?;
     messages::service::detach_media_of(state, user_id).await?;
+    messages::stars::forget_user(state, user_id).await?;
     users::service::remove_avatar(state, user_id).await?;
     users::service::soft_delete(state, user_id).await
 }

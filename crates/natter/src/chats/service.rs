@@ -47,12 +47,24 @@ pub async fn get_or_create_private(
             "You cannot start a chat with this user.",
         ));
     }
+    let (chat, created) = find_or_create_private(state, user_id, other_id).await?;
+    Ok((view(state, &state.db.read, user_id, chat).await?, created))
+}
+
+/// The private chat of two users, and whether this call created it. No
+/// check of who they are: the caller's (blocks, deleted accounts) before,
+/// and the writer's (blocks) when a message is sent in it.
+pub async fn find_or_create_private(
+    state: &AppState,
+    user_id: i64,
+    other_id: i64,
+) -> ApiResult<(chat::Model, bool)> {
     let pair = format!("{}:{}", user_id.min(other_id), user_id.max(other_id));
     if let Some(existing) = membership::find_private(&state.db.read, &pair).await? {
-        return Ok((view(state, &state.db.read, user_id, existing).await?, false));
+        return Ok((existing, false));
     }
     match create_private(state, user_id, other_id, pair.clone()).await {
-        Ok(chat) => Ok((view(state, &state.db.read, user_id, chat).await?, true)),
+        Ok(chat) => Ok((chat, true)),
         Err(err) if err.is_unique_violation() => {
             let chat = membership::find_private(&state.db.write, &pair)
                 .await?
@@ -61,7 +73,7 @@ pub async fn get_or_create_private(
                         "private chat vanished after a unique violation"
                     ))
                 })?;
-            Ok((view(state, &state.db.read, user_id, chat).await?, false))
+            Ok((chat, false))
         }
         Err(other) => Err(other),
     }
@@ -293,7 +305,8 @@ pub async fn build_views(
             .unwrap_or(0)
     };
     let probes: Vec<(i64, i64)> = chat_ids.iter().map(|id| (*id, my_from(*id))).collect();
-    let last_messages = messages::service::last_messages(state, conn, &probes).await?;
+    let last_messages = messages::service::last_messages(state, conn, viewer, &probes).await?;
+    let mut pins = messages::pins::pinned_in(conn, &probes).await?;
     let keep_archived = match viewer {
         Some(viewer) => users::service::keeps_chats_archived(conn, viewer).await?,
         None => false,
@@ -373,6 +386,7 @@ pub async fn build_views(
                 pinned_at,
                 archived,
                 disappearing_seconds: chat.disappearing_seconds,
+                pinned_messages: pins.remove(&chat.id).unwrap_or_default(),
                 created_at: Timestamp(chat.created_at),
                 updated_at: Timestamp(updated_at),
             }

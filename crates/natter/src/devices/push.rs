@@ -3,8 +3,9 @@
 //!
 //! - A message: [`enqueue_message_pushes`], called by the writer inside the
 //!   batch's transaction, for every recipient who has a device, has not
-//!   muted the chat and has no socket open on any node. One job per
-//!   recipient and chat (`push.message`), collapsed while it waits.
+//!   muted the chat (or is mentioned: a mention rings through a mute) and has
+//!   no socket open on any node. One job per recipient and chat
+//!   (`push.message`), collapsed while it waits.
 //! - Anything else (a ringing call): [`enqueue_push`].
 //!
 //! The handler ([`PushHandler`]) reads the current state when it runs (the
@@ -48,6 +49,9 @@ pub enum PushPayload {
         message_id: i64,
         sender_id: i64,
         sent_at: i64,
+        /// The recipient is mentioned: pushed even if they muted the chat.
+        #[serde(default)]
+        mention: bool,
     },
     /// A call ringing (`started_at` in Unix milliseconds).
     Call {
@@ -89,6 +93,12 @@ impl PushPayload {
         }
     }
 
+    fn is_mention(&self) -> bool {
+        matches!(self, PushPayload::Message { mention: true, .. })
+    }
+
+    /// The notification for one device. `sender_name` is there only when the
+    /// device opted in to content, and so is saying it is a mention.
     fn notification(&self, sender_name: Option<String>) -> Notification {
         let (event, chat_id, sent_at) = match *self {
             PushPayload::Message {
@@ -108,6 +118,7 @@ impl PushPayload {
             event,
             chat_id,
             sent_at,
+            mention: self.is_mention() && sender_name.is_some(),
             sender_name,
         }
     }
@@ -169,6 +180,8 @@ pub struct SentMessage {
     pub sender_id: i64,
     pub sent_at: i64,
     pub members: Vec<i64>,
+    /// The members it mentions (a group message).
+    pub mentioned: Vec<i64>,
 }
 
 /// Who was found connected before the writer's transaction began, among the
@@ -206,9 +219,10 @@ pub struct QueuedPushes {
 
 /// Enqueues the pushes of a batch of messages on the batch's transaction:
 /// one per recipient and chat, for recipients with a device, who have not
-/// muted the chat and have no socket open anywhere. One query for devices,
-/// then (only for those who have one) one for mutes, whatever the batch's
-/// size; presence is asked only about those `hint` did not cover.
+/// muted the chat (or are mentioned in the message, which is pushed through a
+/// mute, as WhatsApp does) and have no socket open anywhere. One query for
+/// devices, then (only for those who have one) one for mutes, whatever the
+/// batch's size; presence is asked only about those `hint` did not cover.
 pub async fn enqueue_message_pushes(
     conn: &impl ConnectionTrait,
     presence: &Presence,
@@ -233,24 +247,33 @@ pub async fn enqueue_message_pushes(
         .copied()
         .filter(|u| !online.contains(u))
         .collect();
-    // The first message of the batch per (user, chat): later ones collapse into it.
+    // The first message of the batch per (user, chat): later ones collapse
+    // into it, unless a later one mentions the user and the first does not.
     let mut wanted: HashMap<(i64, i64), PushPayload> = HashMap::new();
     for message in sent {
         for user in message.members.iter().copied() {
+            let mention = message.mentioned.contains(&user);
             if user == message.sender_id
                 || !reachable.contains(&user)
-                || muted.contains(&(message.chat_id, user))
+                || (muted.contains(&(message.chat_id, user)) && !mention)
             {
                 continue;
             }
+            let payload = PushPayload::Message {
+                chat_id: message.chat_id,
+                message_id: message.message_id,
+                sender_id: message.sender_id,
+                sent_at: message.sent_at,
+                mention,
+            };
             wanted
                 .entry((user, message.chat_id))
-                .or_insert(PushPayload::Message {
-                    chat_id: message.chat_id,
-                    message_id: message.message_id,
-                    sender_id: message.sender_id,
-                    sent_at: message.sent_at,
-                });
+                .and_modify(|first| {
+                    if mention && !first.is_mention() {
+                        *first = payload;
+                    }
+                })
+                .or_insert(payload);
         }
     }
     let jobs: Vec<NewJob> = wanted
@@ -333,21 +356,24 @@ impl Handler for PushHandler {
 
 impl PushHandler {
     /// Why a message push is no longer wanted: the user left or muted the
-    /// chat, or is connected now (their socket and sync bring the message).
-    /// Calls always ring.
+    /// chat (unless the message mentions them), or is connected now (their
+    /// socket and sync bring the message). Calls always ring.
     async fn skip_reason(
         &self,
         user_id: i64,
         payload: &PushPayload,
     ) -> Result<Option<&'static str>, JobError> {
-        let PushPayload::Message { chat_id, .. } = *payload else {
+        let PushPayload::Message {
+            chat_id, mention, ..
+        } = *payload
+        else {
             return Ok(None);
         };
         let member = membership::current_participant(&self.app.db.read, chat_id, user_id).await?;
         let Some(member) = member else {
             return Ok(Some("not a member"));
         };
-        if member.muted_until.is_some_and(|until| until > now_ms()) {
+        if !mention && member.muted_until.is_some_and(|until| until > now_ms()) {
             return Ok(Some("muted"));
         }
         let online = self.app.realtime.presence.online_among(&[user_id]).await;
@@ -479,12 +505,14 @@ mod tests {
             message_id: 9,
             sender_id: 1,
             sent_at: 5,
+            mention: true,
         };
         let job = message.job(7);
         assert_eq!(job.kind, MESSAGE_KIND);
         assert_eq!(job.unique_key.as_deref(), Some("push:msg:7:3"));
         assert_eq!(job.payload["type"], "message");
         assert_eq!(job.payload["user_id"], 7);
+        assert_eq!(job.payload["mention"], true);
         let back: PushJob = serde_json::from_value(job.payload).unwrap_or(PushJob {
             user_id: 0,
             payload: PushPayload::Call {

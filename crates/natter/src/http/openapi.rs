@@ -81,6 +81,7 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
             ("put", &mut item.put),
             ("post", &mut item.post),
             ("delete", &mut item.delete),
+            ("patch", &mut item.patch),
         ];
         for (method, operation) in operations {
             if let Some(operation) = operation {

@@ -44,9 +44,29 @@ pub fn one_emoji(value: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// A list of ids with no id twice (Laravel's `distinct`).
+pub fn distinct_ids(values: &[i64]) -> Result<(), ValidationError> {
+    let mut seen = std::collections::HashSet::with_capacity(values.len());
+    if values.iter().all(|v| seen.insert(*v)) {
+        Ok(())
+    } else {
+        Err(error(
+            "distinct",
+            "The :attribute field has a duplicate value.",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distinct_ids_refuses_a_repeated_id() {
+        assert!(distinct_ids(&[1, 2, 3]).is_ok());
+        assert!(distinct_ids(&[]).is_ok());
+        assert!(distinct_ids(&[1, 2, 1]).is_err());
+    }
 
     #[test]
     fn one_emoji_accepts_sequences_and_refuses_text() {

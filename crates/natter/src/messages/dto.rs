@@ -5,7 +5,8 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::clock::Timestamp;
-use crate::http::validate::one_emoji;
+use crate::http::validate::{distinct_ids, one_emoji};
+use crate::resources::chat::PinnedMessage;
 use crate::resources::message::{MediaView, MessageView};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -114,6 +115,19 @@ pub struct SendMessageRequest {
     /// Image, video and audio only: each recipient can open the file once
     /// (`POST /api/messages/{id}/view`); no message resource shows it.
     pub view_once: Option<bool>,
+    /// Groups only: up to 50 distinct user ids the message mentions, each a
+    /// current member of the group (else 422 on `mentions`). The text keeps
+    /// the display form (`@Alice`); these ids are the truth. A mentioned
+    /// member who muted the group still gets the push.
+    #[validate(
+        length(
+            max = 50,
+            message = "The :attribute field must not have more than 50 items."
+        ),
+        custom(function = "distinct_ids")
+    )]
+    #[schema(max_items = 50)]
+    pub mentions: Option<Vec<i64>>,
 }
 
 /// A media message as `multipart/form-data`: the fields of the JSON body as
@@ -133,6 +147,8 @@ pub struct SendMessageForm {
     pub client_message_id: Option<String>,
     /// `true` (or `1`): a view-once image, video or audio.
     pub view_once: Option<bool>,
+    /// A JSON array of user ids, as in the JSON body (groups only).
+    pub mentions: Option<String>,
     /// The file: its bytes decide its type (image: JPEG, PNG, WebP, GIF; video:
     /// MP4, WebM, 3GP, QuickTime; audio: Ogg/Opus, MP3, AAC/M4A, WAV, AMR, WebM;
     /// document: anything but executables), at most MEDIA_MAX_BYTES_<TYPE>.
@@ -240,4 +256,40 @@ pub struct ViewOnceMedia {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct TypingRequest {
     pub typing: bool,
+}
+
+#[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StarredQuery {
+    /// Messages per page (default 50, at most 100).
+    #[validate(range(min = 1, max = 100))]
+    #[serde(default = "default_history_limit")]
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: u64,
+    /// Continues a list: the `next_before` of the page before.
+    #[validate(range(min = 1))]
+    #[param(minimum = 1)]
+    pub before: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StarredPagination {
+    pub has_more: bool,
+    /// Pass as `before` for the next page (a position in the caller's stars).
+    pub next_before: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StarredList {
+    /// Newest star first.
+    pub messages: Vec<MessageView>,
+    pub pagination: StarredPagination,
+}
+
+/// A chat's pins after a change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PinList {
+    pub success: bool,
+    /// Newest pin first, at most three.
+    pub pinned_messages: Vec<PinnedMessage>,
 }

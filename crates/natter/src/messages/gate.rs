@@ -57,6 +57,7 @@ impl Gate {
                 return Err(Refusal::SenderBlocks);
             }
         }
+        mentions_allowed(roster, &draft.mentions)?;
         Ok(roster.members.clone())
     }
 
@@ -66,6 +67,27 @@ impl Gate {
     pub(super) fn expires_at(&self, chat_id: i64, now: i64) -> Option<i64> {
         let seconds = self.rosters.get(&chat_id)?.disappearing_seconds;
         (seconds > 0).then(|| now + seconds * 1000)
+    }
+}
+
+/// Mentions are for groups, and only of people in the group as of this
+/// transaction: the roster the message is admitted against, so a member
+/// removed between the send request and the commit is refused here.
+fn mentions_allowed(roster: &Roster, mentions: &[i64]) -> Result<(), Refusal> {
+    if mentions.is_empty() {
+        return Ok(());
+    }
+    if roster.private {
+        return Err(Refusal::MentionInPrivateChat);
+    }
+    // One pass over the roster (a group may have 100,000 members); the ids
+    // are distinct (validated), so finding as many as were sent finds each.
+    let wanted: HashSet<i64> = mentions.iter().copied().collect();
+    let found = roster.members.iter().filter(|m| wanted.contains(m)).count();
+    if found == wanted.len() {
+        Ok(())
+    } else {
+        Err(Refusal::MentionsNonMember)
     }
 }
 
@@ -101,6 +123,7 @@ mod tests {
             contact_data: None,
             media: None,
             view_once: false,
+            mentions: Vec::new(),
         }
     }
 
@@ -193,6 +216,47 @@ mod tests {
             admitted(&gate, &drafts[6]),
             Err(Refusal::NotMember),
             "no such chat"
+        );
+        tx.rollback().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn mentions_are_of_current_group_members_only() {
+        let (_dir, db) = sqlite().await;
+        let [ann, bob, cat] = [
+            user(&db, "ann").await,
+            user(&db, "bob").await,
+            user(&db, "cat").await,
+        ];
+        let mut tx = LogTx::begin(&db).await.unwrap();
+        let private = insert_private(&mut tx, ann, bob, format!("{ann}:{bob}"))
+            .await
+            .unwrap()
+            .id;
+        let group = insert_group(&mut tx, ann, "g".into(), None)
+            .await
+            .unwrap()
+            .id;
+        join(&mut tx, group, bob, Role::Member).await.unwrap();
+        tx.commit().await.unwrap();
+        let mention = |chat_id, users: Vec<i64>| Draft {
+            mentions: users,
+            ..draft(chat_id, ann)
+        };
+        let drafts = [
+            mention(group, vec![bob]),
+            mention(group, vec![bob, cat]),
+            mention(private, vec![bob]),
+        ];
+        let tx = LogTx::begin(&db).await.unwrap();
+        let gate = Gate::load(&tx, &mut RosterCache::default(), drafts.iter())
+            .await
+            .unwrap();
+        assert_eq!(admitted(&gate, &drafts[0]), Ok(vec![ann, bob]));
+        assert_eq!(admitted(&gate, &drafts[1]), Err(Refusal::MentionsNonMember));
+        assert_eq!(
+            admitted(&gate, &drafts[2]),
+            Err(Refusal::MentionInPrivateChat)
         );
         tx.rollback().await.unwrap();
     }

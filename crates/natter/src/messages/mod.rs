@@ -1,15 +1,18 @@
 //! Messages: sending through the group-commit writer, history, edits, deletes,
 //! reactions, forwarding, receipts (read and delivered watermarks, who got
-//! and read what), typing, disappearing messages' expiry and view-once files.
+//! and read what), typing, disappearing messages' expiry and view-once files,
+//! starred messages (each user's own) and pinned messages (a chat's).
 
 pub mod dto;
 pub mod expire;
 mod gate;
+pub mod pins;
 pub mod probe;
 pub mod receipts;
 pub mod render;
 pub mod routes;
 pub mod service;
+pub mod stars;
 mod store;
 pub mod writer;
 
@@ -55,4 +58,7 @@ pub fn router() -> OpenApiRouter<MessagesState> {
         .routes(routes!(routes::read))
         .routes(routes!(routes::delivered))
         .routes(routes!(routes::typing))
+        .routes(routes!(routes::star, routes::unstar))
+        .routes(routes!(routes::starred))
+        .routes(routes!(routes::pin_message, routes::unpin_message))
 }

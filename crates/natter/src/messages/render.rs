@@ -1,6 +1,7 @@
 //! Turning stored messages into the Message resource of API.md, in bulk: a
 //! fixed number of queries for any number of messages (senders, quoted
-//! messages, reactions, receipt state), never one per message or recipient.
+//! messages, reactions, mentions, receipt state), never one per message or
+//! recipient.
 //!
 //! The rendering is the same for every viewer, so one encoding of an event
 //! serves every socket: `status` is the lowest state over the message's
@@ -46,6 +47,7 @@ pub async fn render(
     let sender_ids: Vec<i64> = messages.iter().map(|m| m.sender_id).collect();
     let senders = users::service::summaries(state, &sender_ids).await?;
     let reactions = summarise_reactions(store::reactions_of(conn, &ids).await?);
+    let mut mentions = store::mentions_of(conn, &ids).await?;
     let receipts = Receipts::load(conn, messages).await?;
     let mut media = media_views(state, conn, messages).await?;
     let avatar_keys: Vec<String> = senders
@@ -95,8 +97,14 @@ pub async fn render(
                 deleted: m.deleted_at.is_some(),
                 expires_at: m.expires_at.map(Timestamp),
                 view_once: m.view_once,
-                // Per caller: set by history for its caller (service::mark_viewed).
+                // Per caller: set for the caller of a route (service::personalise).
                 viewed: false,
+                starred: false,
+                // A deleted message says nothing more, not even whom it named.
+                mentions: match m.deleted_at {
+                    None => mentions.remove(&m.id).unwrap_or_default(),
+                    Some(_) => Vec::new(),
+                },
             }
         })
         .collect())

@@ -6,10 +6,11 @@ use axum::http::{StatusCode, header};
 
 use super::dto::{
     EditMessageRequest, ForwardRequest, HistoryQuery, MessageEnvelope, MessageHistory,
-    MessagesEnvelope, ReactRequest, ReactResponse, ReadResponse, ReceiptList, SendMessageForm,
-    SendMessageRequest, SuccessMessage, TypingRequest, ViewOnceMedia, WatermarkRequest,
+    MessagesEnvelope, PinList, ReactRequest, ReactResponse, ReadResponse, ReceiptList,
+    SendMessageForm, SendMessageRequest, StarredList, StarredQuery, SuccessMessage, TypingRequest,
+    ViewOnceMedia, WatermarkRequest,
 };
-use super::{MessagesState, receipts, service};
+use super::{MessagesState, pins, receipts, service, stars};
 use crate::clock::Timestamp;
 use crate::error::ApiResult;
 use crate::http::auth::AuthUser;
@@ -258,4 +259,91 @@ pub async fn typing(
 ) -> ApiResult<StatusCode> {
     service::typing(&state, auth.user_id, chat, request.typing).await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// Stars a message for the caller (private to them): 201 when starred now,
+/// 200 when it already was. Every device of the caller gets `MessageStarred`.
+#[utoipa::path(post, path = "/api/messages/{message}/star", tag = "messages", security(("bearer" = [])),
+    params(("message" = i64, Path, description = "Message id")),
+    responses((status = 201, body = MessageEnvelope), (status = 200, body = MessageEnvelope, description = "Already starred"),
+        (status = 403, description = "A system message"),
+        (status = 404, description = "Not visible to the caller, or deleted")))]
+pub async fn star(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath(message): ValidPath<i64>,
+) -> ApiResult<(StatusCode, Json<MessageEnvelope>)> {
+    let changed = stars::set(&state, auth.user_id, message, true).await?;
+    let message = stars::view(&state, auth.user_id, message).await?;
+    let status = if changed {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(MessageEnvelope { message })))
+}
+
+/// Unstars a message for the caller (200 whether or not it was starred).
+#[utoipa::path(delete, path = "/api/messages/{message}/star", tag = "messages", security(("bearer" = [])),
+    params(("message" = i64, Path, description = "Message id")),
+    responses((status = 200, body = MessageEnvelope), (status = 403, description = "A system message"),
+        (status = 404, description = "Not visible to the caller, or deleted")))]
+pub async fn unstar(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath(message): ValidPath<i64>,
+) -> ApiResult<Json<MessageEnvelope>> {
+    stars::set(&state, auth.user_id, message, false).await?;
+    let message = stars::view(&state, auth.user_id, message).await?;
+    Ok(Json(MessageEnvelope { message }))
+}
+
+/// The caller's starred messages, newest star first, from every chat they are
+/// in (deleted and expired ones leave the list); paged with `before`.
+#[utoipa::path(get, path = "/api/starred", tag = "messages", security(("bearer" = [])),
+    params(StarredQuery),
+    responses((status = 200, body = StarredList), (status = 422, description = "A bad limit or before")))]
+pub async fn starred(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidQuery(query): ValidQuery<StarredQuery>,
+) -> ApiResult<Json<StarredList>> {
+    Ok(Json(stars::list(&state, auth.user_id, query).await?))
+}
+
+/// Pins a message in its chat (any member; at most three pins, a fourth
+/// replaces the oldest). Broadcasts `MessagePinned` and posts a `system`
+/// message; pinning it again changes nothing.
+#[utoipa::path(put, path = "/api/chats/{chat}/pins/{message}", tag = "chats", security(("bearer" = [])),
+    params(("chat" = i64, Path, description = "Chat id"), ("message" = i64, Path, description = "Message id")),
+    responses((status = 200, body = PinList), (status = 403, description = "A system message, or a block"),
+        (status = 404, description = "Not a member, or not a visible message of this chat")))]
+pub async fn pin_message(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath((chat, message)): ValidPath<(i64, i64)>,
+) -> ApiResult<Json<PinList>> {
+    let pinned_messages = pins::pin(&state, auth.user_id, chat, message).await?;
+    Ok(Json(PinList {
+        success: true,
+        pinned_messages,
+    }))
+}
+
+/// Unpins a message (any member; 200 whether or not it was pinned).
+/// Broadcasts `MessagePinned` with `pinned: false`.
+#[utoipa::path(delete, path = "/api/chats/{chat}/pins/{message}", tag = "chats", security(("bearer" = [])),
+    params(("chat" = i64, Path, description = "Chat id"), ("message" = i64, Path, description = "Message id")),
+    responses((status = 200, body = PinList), (status = 403, description = "A system message, or a block"),
+        (status = 404, description = "Not a member, or not a visible message of this chat")))]
+pub async fn unpin_message(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidPath((chat, message)): ValidPath<(i64, i64)>,
+) -> ApiResult<Json<PinList>> {
+    let pinned_messages = pins::unpin(&state, auth.user_id, chat, message).await?;
+    Ok(Json(PinList {
+        success: true,
+        pinned_messages,
+    }))
 }

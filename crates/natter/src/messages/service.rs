@@ -129,7 +129,7 @@ fn ms(d: Duration) -> f64 {
 fn form_json(fields: &std::collections::BTreeMap<String, String>) -> serde_json::Value {
     let value = |name: &str, text: &str| -> serde_json::Value {
         let parsed = match name {
-            "reply_to_message_id" | "latitude" | "longitude" | "contact_data" => {
+            "reply_to_message_id" | "latitude" | "longitude" | "contact_data" | "mentions" => {
                 serde_json::from_str(text).ok()
             }
             // As Laravel's boolean rule reads a form: true, false, 1, 0.
@@ -215,6 +215,7 @@ async fn draft_of(
         },
         media,
         view_once: request.view_once == Some(true),
+        mentions: request.mentions.unwrap_or_default(),
     })
 }
 
@@ -233,7 +234,21 @@ async fn outcome_view(
         SendOutcome::Refused(Refusal::SenderBlocks) => Err(ApiError::forbidden(
             "You have blocked this user. Unblock them to send messages.",
         )),
+        SendOutcome::Refused(Refusal::MentionsNonMember) => Err(ApiError::field(
+            "mentions",
+            "Every mentioned user must be a member of the group.",
+        )),
+        SendOutcome::Refused(Refusal::MentionInPrivateChat) => Err(ApiError::field(
+            "mentions",
+            "Mentions are only allowed in group chats.",
+        )),
     }
+}
+
+/// The per-type rules of a message without a file (422 otherwise), for
+/// callers that check a request before they act on it.
+pub fn check_without_file(request: &SendMessageRequest) -> ApiResult<()> {
+    check_shape(request, false)
 }
 
 /// The per-type rules the request type cannot express. `has_file`: a multipart
@@ -333,9 +348,32 @@ pub(super) async fn visible_message(
     Ok((member, message))
 }
 
+/// A message the caller may star or pin (`what`: "starred", "pinned"):
+/// visible to them and not deleted (404: nothing of it is left to keep), and
+/// said by a person (a `system` notice cannot be: 403, as on WhatsApp).
+pub(super) async fn markable_message(
+    conn: &impl ConnectionTrait,
+    user_id: i64,
+    id: i64,
+    what: &str,
+) -> ApiResult<(Member, message::Model)> {
+    let (member, message) = visible_message(conn, user_id, id).await?;
+    if message.deleted_at.is_some() {
+        return Err(ApiError::not_found(MESSAGE_NOT_FOUND));
+    }
+    if message.message_type == "system" {
+        return Err(ApiError::forbidden(format!(
+            "A system message cannot be {what}."
+        )));
+    }
+    Ok((member, message))
+}
+
 async fn visible_view(state: &AppState, user_id: i64, id: i64) -> ApiResult<MessageView> {
     let (_, message) = visible_message(&state.db.read, user_id, id).await?;
-    one(state, &state.db.read, message).await
+    let mut view = one(state, &state.db.read, message).await?;
+    personalise(state, user_id, std::slice::from_mut(&mut view)).await?;
+    Ok(view)
 }
 
 async fn one(
@@ -376,7 +414,7 @@ pub async fn history(
         None
     };
     let mut messages = render::render(state, &state.db.read, &rows).await?;
-    mark_viewed(state, user_id, &mut messages).await?;
+    personalise(state, user_id, &mut messages).await?;
     Ok(MessageHistory {
         messages,
         pagination: HistoryPagination {
@@ -422,6 +460,9 @@ pub async fn edit(
     )
     .await?;
     state.publish(tx.commit().await?);
+    // The event went out as everyone sees it; the editor's answer is theirs.
+    let mut view = view;
+    personalise(state, user_id, std::slice::from_mut(&mut view)).await?;
     Ok(view)
 }
 
@@ -450,8 +491,9 @@ pub async fn delete(state: &AppState, user_id: i64, message_id: i64) -> ApiResul
 /// disappearing-messages expiry): the content and file go (its media
 /// reference dropped; the file is collected once nothing shows it), the
 /// logged events that carried them are rewritten to the deleted message, so a
-/// sync reader never pages through what was deleted, and `MessageDeleted`
-/// goes to the chat. False when it was already deleted (nothing written).
+/// sync reader never pages through what was deleted, `MessageDeleted` goes
+/// to the chat, and its stars and pin go too (a pin with a `MessagePinned`).
+/// False when it was already deleted (nothing written).
 pub(super) async fn remove_for_everyone(
     state: &AppState,
     tx: &mut LogTx,
@@ -482,6 +524,8 @@ pub(super) async fn remove_for_everyone(
         Audience::default(),
     )
     .await?;
+    super::stars::forget(tx, message.id).await?;
+    super::pins::unpin_deleted(tx, message).await?;
     Ok(true)
 }
 
@@ -529,6 +573,19 @@ pub async fn open_view_once(
     // Nothing was logged: a view is the viewer's alone.
     tx.commit().await?;
     Ok(view)
+}
+
+/// Sets what a page of messages shows only its viewer: `viewed` and
+/// `starred` (one query each, whatever the page's size). Rendering is the
+/// same for everyone (one encoding serves every socket); this is the caller's
+/// layer on top, never sent in events.
+pub async fn personalise(
+    state: &AppState,
+    user_id: i64,
+    messages: &mut [MessageView],
+) -> ApiResult<()> {
+    mark_viewed(state, user_id, messages).await?;
+    super::stars::mark_starred(&state.db.read, user_id, messages).await
 }
 
 /// Sets `viewed` on the view-once messages of a page for the caller: opened
@@ -669,11 +726,49 @@ pub async fn forward(
             contact_data: original.contact_data.clone(),
             media: attached.clone(),
             view_once: false,
+            // A forwarded copy lands in another chat: its mentions do not.
+            mentions: Vec::new(),
         })
     });
     let mut views = Vec::with_capacity(targets.len());
     for outcome in futures::future::join_all(sends).await {
         views.push(outcome_view(state, user_id, outcome?).await?.0);
+    }
+    Ok(views)
+}
+
+/// Sends the same message into each of `chat_ids` (a broadcast list's private
+/// chats), each a normal message through the writer: the sends are handed
+/// over together, so they commit in a batch or a few. A chat the writer
+/// refuses (a block made since the caller looked) is skipped silently, as a
+/// broadcast reaches whom it can; the messages stored are returned in the
+/// order of `chat_ids`. Media, replies and mentions are the caller's to
+/// refuse: the request is sent as it is, with no file.
+pub async fn send_to_each(
+    state: &AppState,
+    writer: &Writer,
+    user_id: i64,
+    chat_ids: &[i64],
+    request: SendMessageRequest,
+) -> ApiResult<Vec<MessageView>> {
+    check_shape(&request, false)?;
+    let Some(first) = chat_ids.first() else {
+        return Ok(Vec::new());
+    };
+    let draft = draft_of(state, user_id, *first, request, None, None).await?;
+    let sends = chat_ids.iter().map(|chat_id| {
+        writer.send(Draft {
+            chat_id: *chat_id,
+            ..draft.clone()
+        })
+    });
+    let mut views = Vec::with_capacity(chat_ids.len());
+    for outcome in futures::future::join_all(sends).await {
+        match outcome? {
+            SendOutcome::Created(view) => views.push(*view),
+            SendOutcome::Existing(id) => views.push(visible_view(state, user_id, id).await?),
+            SendOutcome::Refused(_) => {}
+        }
     }
     Ok(views)
 }
@@ -735,20 +830,22 @@ pub async fn last_sent(
         .collect())
 }
 
-/// Each chat's newest message after the given position, rendered.
+/// Each chat's newest message after the given position, rendered (for
+/// `viewer`, when there is one: their `starred` and `viewed`).
 pub async fn last_messages(
     state: &AppState,
     conn: &impl ConnectionTrait,
+    viewer: Option<i64>,
     probes: &[(i64, i64)],
 ) -> ApiResult<HashMap<i64, MessageView>> {
     let last = store::last_ids(conn, probes, now_ms()).await?;
     let ids: Vec<i64> = last.values().copied().collect();
     let rows = store::find_many(conn, &ids).await?;
-    Ok(render::render(state, conn, &rows)
-        .await?
-        .into_iter()
-        .map(|m| (m.chat_id, m))
-        .collect())
+    let mut views = render::render(state, conn, &rows).await?;
+    if let Some(viewer) = viewer {
+        personalise(state, viewer, &mut views).await?;
+    }
+    Ok(views.into_iter().map(|m| (m.chat_id, m)).collect())
 }
 
 /// Unread messages per chat for `reader`: (chat, read watermark, interval start).
@@ -841,6 +938,7 @@ pub async fn post_system(
         contact_data: None,
         media: None,
         view_once: false,
+        mentions: Vec::new(),
     };
     let id = tx.next_message_id();
     // System messages never disappear: they say what happened to the chat.

@@ -1,4 +1,5 @@
-//! Queries on `messages`, `message_reactions` and `receipt_marks`.
+//! Queries on `messages`, `message_reactions`, `receipt_marks`,
+//! `message_views`, `starred_messages` and `pinned_messages`.
 
 use std::collections::HashMap;
 
@@ -8,7 +9,10 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
-use crate::db::entities::{message, message_reaction, message_view, receipt_mark};
+use crate::db::entities::{
+    message, message_mention, message_reaction, message_view, pinned_message, receipt_mark,
+    starred_message,
+};
 use crate::db::in_chunks;
 use crate::synclog::{INSERT_CHUNK, Interval};
 
@@ -34,6 +38,46 @@ pub async fn insert_many(
             .await?;
     }
     Ok(())
+}
+
+/// Stores (message, mentioned user) pairs, a statement per INSERT_CHUNK.
+pub async fn insert_mentions(db: &impl ConnectionTrait, pairs: &[(i64, i64)]) -> Result<(), DbErr> {
+    for chunk in pairs.chunks(INSERT_CHUNK) {
+        let rows = chunk
+            .iter()
+            .map(|(message_id, user_id)| message_mention::ActiveModel {
+                message_id: Set(*message_id),
+                user_id: Set(*user_id),
+                ..Default::default()
+            });
+        message_mention::Entity::insert_many(rows)
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Who each of some messages mentions, in the order they were stored.
+pub async fn mentions_of(
+    db: &impl ConnectionTrait,
+    message_ids: &[i64],
+) -> Result<HashMap<i64, Vec<i64>>, DbErr> {
+    let pairs: Vec<(i64, i64)> = in_chunks(message_ids, |chunk| {
+        message_mention::Entity::find()
+            .select_only()
+            .column(message_mention::Column::MessageId)
+            .column(message_mention::Column::UserId)
+            .filter(message_mention::Column::MessageId.is_in(chunk.iter().copied()))
+            .order_by_asc(message_mention::Column::Id)
+            .into_tuple()
+            .all(db)
+    })
+    .await?;
+    let mut out: HashMap<i64, Vec<i64>> = HashMap::new();
+    for (message_id, user_id) in pairs {
+        out.entry(message_id).or_default().push(user_id);
+    }
+    Ok(out)
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<message::Model>, DbErr> {
@@ -323,6 +367,202 @@ pub async fn viewed_among(
             .all(db)
     })
     .await
+}
+
+/// Whether `user_id` has starred the message.
+pub async fn is_starred(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    message_id: i64,
+) -> Result<bool, DbErr> {
+    use sea_orm::PaginatorTrait;
+    let found = starred_message::Entity::find()
+        .filter(starred_message::Column::UserId.eq(user_id))
+        .filter(starred_message::Column::MessageId.eq(message_id))
+        .count(db)
+        .await?;
+    Ok(found > 0)
+}
+
+pub async fn insert_star(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    message_id: i64,
+    now: i64,
+) -> Result<(), DbErr> {
+    starred_message::Entity::insert(starred_message::ActiveModel {
+        user_id: Set(user_id),
+        message_id: Set(message_id),
+        starred_at: Set(now),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Removes a user's star; true if there was one.
+pub async fn delete_star(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    message_id: i64,
+) -> Result<bool, DbErr> {
+    let done = starred_message::Entity::delete_many()
+        .filter(starred_message::Column::UserId.eq(user_id))
+        .filter(starred_message::Column::MessageId.eq(message_id))
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected > 0)
+}
+
+/// Which of these messages `user_id` has starred.
+pub async fn starred_among(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    message_ids: &[i64],
+) -> Result<Vec<i64>, DbErr> {
+    in_chunks(message_ids, |chunk| {
+        starred_message::Entity::find()
+            .select_only()
+            .column(starred_message::Column::MessageId)
+            .filter(starred_message::Column::UserId.eq(user_id))
+            .filter(starred_message::Column::MessageId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+    })
+    .await
+}
+
+/// Up to `limit` of a user's stars older than the star `before` (an id of
+/// `starred_messages`), newest first, each with its message: only messages
+/// of `chat_ids` (the chats the user is in now), not deleted, not expired at
+/// `now`. The chat ids are inlined: integers natter read, and a user in
+/// thousands of chats must not meet a backend's bind-parameter limit.
+pub async fn starred_page(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    chat_ids: &[i64],
+    before: Option<i64>,
+    limit: u64,
+    now: i64,
+) -> Result<Vec<(i64, message::Model)>, DbErr> {
+    if chat_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let chats: Vec<String> = chat_ids.iter().map(i64::to_string).collect();
+    let mut query = starred_message::Entity::find()
+        .find_also_related(message::Entity)
+        .filter(starred_message::Column::UserId.eq(user_id))
+        .filter(message::Column::DeletedAt.is_null())
+        .filter(unexpired(now))
+        .filter(Expr::cust(format!(
+            "messages.chat_id IN ({})",
+            chats.join(",")
+        )));
+    if let Some(before) = before {
+        query = query.filter(starred_message::Column::Id.lt(before));
+    }
+    let rows = query
+        .order_by_desc(starred_message::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(star, message)| message.map(|m| (star.id, m)))
+        .collect())
+}
+
+/// Drops every user's star on a message (it was deleted: nothing is left to keep).
+pub async fn delete_stars_of(db: &impl ConnectionTrait, message_id: i64) -> Result<(), DbErr> {
+    starred_message::Entity::delete_many()
+        .filter(starred_message::Column::MessageId.eq(message_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Drops every star of a user (their account is deleted).
+pub async fn delete_stars_by(db: &impl ConnectionTrait, user_id: i64) -> Result<(), DbErr> {
+    starred_message::Entity::delete_many()
+        .filter(starred_message::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// A chat's pins, the oldest first.
+pub async fn pins_of(
+    db: &impl ConnectionTrait,
+    chat_id: i64,
+) -> Result<Vec<pinned_message::Model>, DbErr> {
+    pinned_message::Entity::find()
+        .filter(pinned_message::Column::ChatId.eq(chat_id))
+        .order_by_asc(pinned_message::Column::Id)
+        .all(db)
+        .await
+}
+
+pub async fn insert_pin(
+    db: &impl ConnectionTrait,
+    chat_id: i64,
+    message_id: i64,
+    pinned_by: i64,
+    now: i64,
+) -> Result<(), DbErr> {
+    pinned_message::Entity::insert(pinned_message::ActiveModel {
+        chat_id: Set(chat_id),
+        message_id: Set(message_id),
+        pinned_by: Set(pinned_by),
+        pinned_at: Set(now),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Unpins a message of a chat (found through the chat's key); true if it was pinned.
+pub async fn delete_pin(
+    db: &impl ConnectionTrait,
+    chat_id: i64,
+    message_id: i64,
+) -> Result<bool, DbErr> {
+    let done = pinned_message::Entity::delete_many()
+        .filter(pinned_message::Column::ChatId.eq(chat_id))
+        .filter(pinned_message::Column::MessageId.eq(message_id))
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected > 0)
+}
+
+/// The pins of several chats, newest first, each only if its message has a
+/// position after the given one (a viewer's current interval start) and is
+/// not expired at `now`. One query whatever the number of chats.
+pub async fn pins_in(
+    db: &impl ConnectionTrait,
+    chats: &[(i64, i64)],
+    now: i64,
+) -> Result<Vec<pinned_message::Model>, DbErr> {
+    if chats.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut any = Condition::any();
+    for (chat_id, after_seq) in chats {
+        any = any.add(
+            Condition::all()
+                .add(pinned_message::Column::ChatId.eq(*chat_id))
+                .add(message::Column::Seq.gt(*after_seq)),
+        );
+    }
+    pinned_message::Entity::find()
+        .inner_join(message::Entity)
+        .filter(any)
+        .filter(message::Column::DeletedAt.is_null())
+        .filter(unexpired(now))
+        .order_by_desc(pinned_message::Column::Id)
+        .all(db)
+        .await
 }
 
 /// Messages showing a media row (not deleted), for telling their chats what a

@@ -57,6 +57,9 @@ pub struct Draft {
     pub media: Option<DraftMedia>,
     /// The file opens once per recipient; no message resource shows it.
     pub view_once: bool,
+    /// Users the message mentions (groups only; checked by the gate against
+    /// the roster the message is admitted with).
+    pub mentions: Vec<i64>,
 }
 
 /// A media message's file: the row it references (one reference per message,
@@ -91,6 +94,10 @@ pub enum Refusal {
     BlockedByRecipient,
     /// The sender blocked the other person.
     SenderBlocks,
+    /// A mentioned user is not (or no longer) a member of the group.
+    MentionsNonMember,
+    /// Mentions were sent in a private chat.
+    MentionInPrivateChat,
 }
 
 /// A watermark move for one member.
@@ -479,6 +486,7 @@ async fn store_batch(
         sent: Vec::new(),
         references: BTreeMap::new(),
         probes: BTreeSet::new(),
+        mentions: Vec::new(),
     };
     let gate = Gate::load(&tx, &mut kept.rosters, drafts()).await?;
     let mut written = Written::default();
@@ -506,6 +514,7 @@ async fn store_batch(
         media::jobs::enqueue_probe(tx.conn(), *media_id).await?;
     }
     store::insert_many(tx.conn(), sends.rows).await?;
+    store::insert_mentions(tx.conn(), &sends.mentions).await?;
     // With the messages, or not at all: a push exists if its message does.
     let pushes = devices::enqueue_message_pushes(tx.conn(), presence, hint, &sends.sent).await?;
     kept.remember_device_holders(&pushes.with_devices);
@@ -531,6 +540,8 @@ struct Sends {
     references: BTreeMap<i64, i64>,
     /// Media rows to probe once committed.
     probes: BTreeSet<i64>,
+    /// (message, mentioned user) of the admitted messages.
+    mentions: Vec<(i64, i64)>,
 }
 
 impl Sends {
@@ -561,7 +572,10 @@ impl Sends {
             sender_id: draft.sender.id,
             sent_at: now,
             members: members.clone(),
+            mentioned: draft.mentions.clone(),
         });
+        self.mentions
+            .extend(draft.mentions.iter().map(|user_id| (id, *user_id)));
         let seq = tx.emit(
             Scope::Chat(draft.chat_id),
             Audience::to(members),
@@ -634,6 +648,9 @@ pub(super) fn new_view(draft: &Draft, id: i64, now: i64, expires_at: Option<i64>
         expires_at: expires_at.map(Timestamp),
         view_once: draft.view_once,
         viewed: false,
+        // A new message: nobody has starred it yet.
+        starred: false,
+        mentions: draft.mentions.clone(),
     }
 }
 
@@ -781,6 +798,7 @@ mod tests {
             contact_data: None,
             media: None,
             view_once: false,
+            mentions: Vec::new(),
         };
         Job::Send {
             draft: Box::new(draft),

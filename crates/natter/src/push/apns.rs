@@ -149,6 +149,7 @@ pub fn request(
 /// recipient opted in), sound, and `mutable-content` for the app's extension.
 fn alert(notification: &Notification) -> Value {
     let body = match notification.event {
+        PushEvent::Message { .. } if notification.mention => "Mentioned you",
         PushEvent::Message { .. } => "New message",
         PushEvent::Call { .. } => "Incoming call",
     };

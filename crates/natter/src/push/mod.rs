@@ -109,6 +109,10 @@ pub struct Notification {
     /// Only when the recipient opted in to content in pushes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender_name: Option<String>,
+    /// The message mentions the recipient; said only with content (as the
+    /// sender's name is), so it is never true without `sender_name`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mention: bool,
 }
 
 impl Notification {
@@ -118,7 +122,7 @@ impl Notification {
 
     /// The JSON every driver delivers (API.md, "Push"): `type`, `chat_id`,
     /// `message_id` or `call_id`, `device_id`, `sent_at`, and `sender_name`
-    /// when set.
+    /// when set (with `mention: true` when the message mentions the recipient).
     pub fn wire(&self, device_id: i64) -> serde_json::Map<String, serde_json::Value> {
         let mut body = serde_json::Map::new();
         let (kind, id_field, id) = match self.event {
@@ -132,6 +136,9 @@ impl Notification {
         body.insert("sent_at".into(), format_ms(self.sent_at).into());
         if let Some(name) = &self.sender_name {
             body.insert("sender_name".into(), name.clone().into());
+        }
+        if self.mention {
+            body.insert("mention".into(), true.into());
         }
         body
     }
@@ -302,6 +309,7 @@ mod tests {
             chat_id: 3,
             sent_at: 1_795_982_462_345,
             sender_name: None,
+            mention: false,
         }
     }
 

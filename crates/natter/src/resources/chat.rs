@@ -81,6 +81,9 @@ pub struct ChatView {
     /// The disappearing-messages timer in seconds (0 off, 86400, 604800 or
     /// 7776000): messages sent while it is on are deleted this long after.
     pub disappearing_seconds: i64,
+    /// The chat's pinned messages (at most three), newest pin first: the same
+    /// for every member, leaving out messages from before the viewer joined.
+    pub pinned_messages: Vec<PinnedMessage>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -94,6 +97,15 @@ pub struct ChatPreferences {
     pub pinned: bool,
     pub pinned_at: Option<Timestamp>,
     pub archived: bool,
+}
+
+/// A message pinned in a chat, in brief: fetch the message itself from history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PinnedMessage {
+    pub message_id: i64,
+    /// The member who pinned it.
+    pub pinned_by: i64,
+    pub pinned_at: Timestamp,
 }
 
 /// `App\Events\UserTyping` payload.

@@ -106,6 +106,13 @@ pub struct MessageView {
     /// For a view-once message in history: the caller has opened it (or sent it;
     /// the sender cannot open it either). False in events.
     pub viewed: bool,
+    /// The caller starred it (history, the starred list, a chat's last
+    /// message). Stars are private: false in events, which the whole chat
+    /// hears; a star travels in the starrer's own `MessageStarred`.
+    pub starred: bool,
+    /// Users the message mentions (groups only), in the order sent; the text
+    /// shows them as `@Name`. Empty once the message is deleted.
+    pub mentions: Vec<i64>,
 }
 
 /// `MessageRead` / `MessageDelivered` payload.
@@ -126,6 +133,25 @@ pub struct ReactionUpdate<'a> {
     pub message_id: i64,
     pub chat_id: i64,
     pub reactions: &'a [ReactionSummary],
+}
+
+/// `MessageStarred` payload: to the starrer's own devices only.
+#[derive(Debug, Serialize)]
+pub struct StarUpdate {
+    pub message_id: i64,
+    pub chat_id: i64,
+    pub starred: bool,
+}
+
+/// `MessagePinned` payload: to the chat.
+#[derive(Debug, Serialize)]
+pub struct PinUpdate {
+    pub chat_id: i64,
+    pub message_id: i64,
+    pub pinned: bool,
+    /// Who pinned or unpinned it; null when the message was deleted (by its
+    /// sender or its disappearing timer), which unpins it.
+    pub actor_id: Option<i64>,
 }
 
 /// A text, or for system messages an object, or null.

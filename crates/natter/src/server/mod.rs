@@ -39,8 +39,8 @@ use crate::realtime::{Policy, Sockets, clear_stale_presence, run_liveness};
 use crate::state::{AppState, install_tls_provider};
 use crate::statuses::StatusesState;
 use crate::{
-    auth, calls, chats, contacts, devices, groups, media, messages, ops, pusher, statuses, sync,
-    users, web,
+    auth, broadcasts, calls, chats, contacts, devices, groups, linked, media, messages, ops,
+    pusher, search, statuses, sync, users, web,
 };
 use policy::AppPolicy;
 use realtime::RealtimeState;
@@ -57,6 +57,7 @@ fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Ro
     };
     let (router, api) = OpenApiRouter::new()
         .merge(auth::router().with_state(state.clone()))
+        .merge(linked::router().with_state(state.clone()))
         .merge(users::router().with_state(uploads.clone()))
         .merge(contacts::router().with_state(state.clone()))
         .merge(devices::router().with_state(state.clone()))
@@ -65,6 +66,8 @@ fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Ro
         .merge(statuses::router().with_state(statuses))
         .merge(calls::router().with_state(state.clone()))
         .merge(messages::router().with_state(messages.clone()))
+        .merge(search::router().with_state(state.clone()))
+        .merge(broadcasts::router().with_state(messages.clone()))
         .merge(sync::router().with_state(messages))
         .merge(realtime::router().with_state(realtime))
         .merge(ops::router().with_state(state.clone()))

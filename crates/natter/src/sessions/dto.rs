@@ -1,6 +1,6 @@
-//! Tokens on the wire.
+//! Tokens and login sessions on the wire.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::clock::Timestamp;
@@ -13,4 +13,39 @@ pub struct TokenPair {
     pub refresh_token: String,
     /// When the access token expires.
     pub expires_at: Timestamp,
+}
+
+/// The kind of device a login session is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionPlatform {
+    Ios,
+    Android,
+    Web,
+    Desktop,
+    Other,
+}
+
+impl SessionPlatform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionPlatform::Ios => "ios",
+            SessionPlatform::Android => "android",
+            SessionPlatform::Web => "web",
+            SessionPlatform::Desktop => "desktop",
+            SessionPlatform::Other => "other",
+        }
+    }
+
+    /// The stored form back; anything unknown (or a row from before linked
+    /// devices) is `other`.
+    pub fn parse(stored: Option<&str>) -> SessionPlatform {
+        match stored {
+            Some("ios") => SessionPlatform::Ios,
+            Some("android") => SessionPlatform::Android,
+            Some("web") => SessionPlatform::Web,
+            Some("desktop") => SessionPlatform::Desktop,
+            _ => SessionPlatform::Other,
+        }
+    }
 }

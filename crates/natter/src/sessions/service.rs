@@ -9,10 +9,13 @@
 
 use sea_orm::ConnectionTrait;
 
+use super::device::DeviceInfo;
 use super::dto::TokenPair;
 use super::store;
 use crate::clock::{Timestamp, now_ms};
+use crate::db::entities::login_session;
 use crate::error::{ApiError, ApiResult};
+use crate::outage::{REMIND_EVERY, Throttle};
 use crate::realtime::bus::Body;
 use crate::secrets::{constant_time_eq, random_token, sha256_hex};
 use crate::state::AppState;
@@ -49,8 +52,9 @@ pub async fn open_session_on(
     state: &AppState,
     conn: &impl ConnectionTrait,
     user_id: i64,
+    device: &DeviceInfo,
 ) -> ApiResult<TokenPair> {
-    let session_id = store::insert_session(conn, user_id, now_ms()).await?;
+    let session_id = store::insert_session(conn, user_id, device, now_ms()).await?;
     issue_pair(state, conn, user_id, session_id).await
 }
 
@@ -137,11 +141,36 @@ pub async fn authenticate(
     if !valid {
         return Err(ApiError::Unauthenticated);
     }
+    note_activity(state, token.session_id).await;
     Ok(Authenticated {
         user_id: token.user_id,
         session_id: token.session_id,
         token_id: token.id,
     })
+}
+
+/// Moves the session's `last_active_at` to now, at most once a minute per
+/// node (`Caches::session_activity`): authenticating is the hot path of every
+/// request and socket, and must not write each time. A failed write costs the
+/// caller nothing but a stale time.
+async fn note_activity(state: &AppState, session_id: i64) {
+    if !state.caches.session_activity.due(&session_id) {
+        return;
+    }
+    // One line per 30 s at most: with the database down every session's
+    // first request of the minute would fail here.
+    static FAILURES: Throttle = Throttle::new(REMIND_EVERY);
+    if let Err(err) = store::touch_session(&state.db.write, session_id, now_ms()).await
+        && let Some(held_back) = FAILURES.allow()
+    {
+        tracing::warn!(error = %err, also_failed = held_back, "could not record session activity");
+    }
+}
+
+/// The caller's login sessions that can still be used (not revoked, a token
+/// unexpired), in no particular order.
+pub async fn live_sessions(state: &AppState, user_id: i64) -> ApiResult<Vec<login_session::Model>> {
+    Ok(store::live_sessions_of(&state.db.read, user_id, now_ms()).await?)
 }
 
 fn split_token(bearer: &str) -> Option<(i64, &str)> {
@@ -241,10 +270,19 @@ pub fn end_sockets(state: &AppState, user_id: i64, session: Option<i64>) {
 /// row locked: a logout racing the write either ends the session first (and
 /// the write is refused) or waits for the write and then removes what it made.
 pub async fn require_live_on(conn: &impl ConnectionTrait, session_id: i64) -> ApiResult<()> {
-    match store::lock_live_session(conn, session_id).await? {
+    match live_session_on(conn, session_id).await? {
         Some(_) => Ok(()),
         None => Err(ApiError::Unauthenticated),
     }
+}
+
+/// The login session if it is not revoked, its row locked on `conn` until
+/// the transaction ends (see [`require_live_on`]); None otherwise.
+pub async fn live_session_on(
+    conn: &impl ConnectionTrait,
+    session_id: i64,
+) -> ApiResult<Option<login_session::Model>> {
+    Ok(store::lock_live_session(conn, session_id).await?)
 }
 
 /// Drops a session's tokens from this node's cache, after revoking them.

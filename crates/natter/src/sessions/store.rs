@@ -6,16 +6,22 @@ use sea_orm::{
     EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
+use super::device::DeviceInfo;
 use crate::db::entities::{access_token, login_session};
 
 pub async fn insert_session(
     db: &impl ConnectionTrait,
     user_id: i64,
+    device: &DeviceInfo,
     now: i64,
 ) -> Result<i64, DbErr> {
     let session = login_session::ActiveModel {
         user_id: Set(user_id),
         created_at: Set(now),
+        device_name: Set(Some(device.name.clone())),
+        platform: Set(Some(device.platform.as_str().to_string())),
+        ip_region: Set(Some(device.ip_region.clone())),
+        last_active_at: Set(Some(now)),
         ..Default::default()
     }
     .insert(db)
@@ -59,6 +65,40 @@ pub async fn find_session(
     id: i64,
 ) -> Result<Option<login_session::Model>, DbErr> {
     login_session::Entity::find_by_id(id).one(db).await
+}
+
+/// Records that a session was used at `now`.
+pub async fn touch_session(db: &impl ConnectionTrait, id: i64, now: i64) -> Result<(), DbErr> {
+    login_session::Entity::update_many()
+        .col_expr(login_session::Column::LastActiveAt, Expr::value(now))
+        .filter(login_session::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The sessions of a user that can still be used: not revoked, holding a
+/// token that has not expired (the live side of [`dead_sessions`]).
+pub async fn live_sessions_of(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    now: i64,
+) -> Result<Vec<login_session::Model>, DbErr> {
+    login_session::Entity::find()
+        .filter(login_session::Column::UserId.eq(user_id))
+        .filter(login_session::Column::RevokedAt.is_null())
+        .filter(login_session::Column::Id.in_subquery(unexpired_token_sessions(now)))
+        .all(db)
+        .await
+}
+
+/// `SELECT session_id FROM access_tokens WHERE expires_at > now`.
+fn unexpired_token_sessions(now: i64) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(access_token::Column::SessionId)
+        .from(access_token::Entity)
+        .and_where(access_token::Column::ExpiresAt.gt(now))
+        .to_owned()
 }
 
 /// A session that is not revoked, its row locked until the transaction ends
@@ -152,11 +192,7 @@ pub async fn dead_sessions(
     now: i64,
     limit: u64,
 ) -> Result<Vec<i64>, DbErr> {
-    let unexpired = Query::select()
-        .column(access_token::Column::SessionId)
-        .from(access_token::Entity)
-        .and_where(access_token::Column::ExpiresAt.gt(now))
-        .to_owned();
+    let unexpired = unexpired_token_sessions(now);
     login_session::Entity::find()
         .select_only()
         .column(login_session::Column::Id)

@@ -16,9 +16,12 @@
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
+use crate::resources::broadcast::BroadcastListUpdate;
 use crate::resources::call::{CallSignalPayload, CallView};
 use crate::resources::chat::{ChatPreferences, ChatView, Typing};
-use crate::resources::message::{MessageView, ReactionUpdate, ReceiptUpdate};
+use crate::resources::message::{
+    MessageView, PinUpdate, ReactionUpdate, ReceiptUpdate, StarUpdate,
+};
 use crate::resources::status::{StatusDeletedPayload, StatusView, StatusViewedPayload};
 use crate::resources::user::OnlineStatus;
 
@@ -57,10 +60,16 @@ pub enum EventName {
     CallUpdated,
     #[serde(rename = "App\\Events\\CallSignal")]
     CallSignal,
+    #[serde(rename = "App\\Events\\MessageStarred")]
+    MessageStarred,
+    #[serde(rename = "App\\Events\\MessagePinned")]
+    MessagePinned,
+    #[serde(rename = "App\\Events\\BroadcastListUpdated")]
+    BroadcastListUpdated,
 }
 
 impl EventName {
-    pub const ALL: [EventName; 16] = [
+    pub const ALL: [EventName; 19] = [
         EventName::MessageSent,
         EventName::MessageEdited,
         EventName::MessageDeleted,
@@ -77,6 +86,9 @@ impl EventName {
         EventName::CallInitiated,
         EventName::CallUpdated,
         EventName::CallSignal,
+        EventName::MessageStarred,
+        EventName::MessagePinned,
+        EventName::BroadcastListUpdated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +109,9 @@ impl EventName {
             EventName::CallInitiated => "App\\Events\\CallInitiated",
             EventName::CallUpdated => "App\\Events\\CallUpdated",
             EventName::CallSignal => "App\\Events\\CallSignal",
+            EventName::MessageStarred => "App\\Events\\MessageStarred",
+            EventName::MessagePinned => "App\\Events\\MessagePinned",
+            EventName::BroadcastListUpdated => "App\\Events\\BroadcastListUpdated",
         }
     }
 
@@ -151,6 +166,15 @@ pub enum Event<'a> {
     CallUpdated(&'a CallView),
     /// Not logged: WebRTC signalling, to the target's user channel only.
     CallSignal(&'a CallSignalPayload),
+    /// `{"message_id", "chat_id", "starred"}`: the user starred or unstarred a
+    /// message, to their own user channel only (stars are private).
+    MessageStarred(&'a StarUpdate),
+    /// `{"chat_id", "message_id", "pinned", "actor_id"}`: a message was pinned
+    /// or unpinned, to the chat.
+    MessagePinned(&'a PinUpdate),
+    /// `{"id", "deleted", "broadcast_list": BroadcastList|null}`: the owner
+    /// created, changed or deleted a broadcast list; to the owner only.
+    BroadcastListUpdated(&'a BroadcastListUpdate<'a>),
 }
 
 #[derive(Serialize)]
@@ -192,6 +216,9 @@ impl Event<'_> {
             Event::CallInitiated(_) => EventName::CallInitiated,
             Event::CallUpdated(_) => EventName::CallUpdated,
             Event::CallSignal(_) => EventName::CallSignal,
+            Event::MessageStarred(_) => EventName::MessageStarred,
+            Event::MessagePinned(_) => EventName::MessagePinned,
+            Event::BroadcastListUpdated(_) => EventName::BroadcastListUpdated,
         }
     }
 
@@ -216,6 +243,9 @@ impl Event<'_> {
                 serde_json::to_string(&CallPayload { call })
             }
             Event::CallSignal(signal) => serde_json::to_string(signal),
+            Event::MessageStarred(star) => serde_json::to_string(star),
+            Event::MessagePinned(pin) => serde_json::to_string(pin),
+            Event::BroadcastListUpdated(update) => serde_json::to_string(update),
         }
     }
 }

@@ -258,7 +258,23 @@ async fn log_retention_runs_once_per_period_across_two_nodes() {
     );
 }
 
-/// A logout on one node closes the login's socket on the other; a node
+/// The close code of a socket the server closes within five seconds.
+async fn closed_code(socket: &mut PusherSocket) -> Option<u16> {
+    for _ in 0..50 {
+        if socket
+            .next_frame(Duration::from_millis(100))
+            .await
+            .is_none()
+            && let Some(closed) = socket.closed()
+        {
+            return Some(closed.code);
+        }
+    }
+    None
+}
+
+/// A logout, or signing a linked device out, on one node closes the login's
+/// socket on the other; a node
 /// killed and restarted at once under the same NODE_ID leaves nobody online.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_and_restarted_nodes_across_processes() {
@@ -299,20 +315,33 @@ async fn revocation_and_restarted_nodes_across_processes() {
         .await
         .unwrap();
 
+    // Ann links a laptop; its socket is on B. Her phone signs the laptop out
+    // through A (linked devices): the socket on B closes.
+    let code = ann.client.create_link_code().await.unwrap();
+    let linked = Client::new(&a)
+        .link(&code.code, &natter_client::DeviceLabel::default())
+        .await
+        .unwrap();
+    let laptop = TestUser {
+        client: Client::new(&b).with_token(&linked.tokens.access_token),
+        tokens: linked.tokens,
+        ..ann.clone()
+    };
+    let mut laptop_on_b = user_socket(&b, &laptop).await;
+    let sessions = laptop.client.sessions().await.unwrap().sessions;
+    let laptop_session = sessions.iter().find(|s| s.current).unwrap().id;
+    ann.client.delete_session(laptop_session).await.unwrap();
+    assert_eq!(
+        closed_code(&mut laptop_on_b).await,
+        Some(4009),
+        "the signed-out login's socket on the other node is closed"
+    );
+
     // Ann's socket is on B, authorised through B; she logs out through A.
     let mut on_b = user_socket(&b, &at(&ann, &b)).await;
     ann.client.logout().await.unwrap();
-    let mut code = None;
-    for _ in 0..50 {
-        if on_b.next_frame(Duration::from_millis(100)).await.is_none()
-            && let Some(closed) = on_b.closed()
-        {
-            code = Some(closed.code);
-            break;
-        }
-    }
     assert_eq!(
-        code,
+        closed_code(&mut on_b).await,
         Some(4009),
         "the login's socket on the other node is closed"
     );

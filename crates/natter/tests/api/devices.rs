@@ -25,10 +25,13 @@ use crate::push::{Double, Received};
 
 const SECRET: &str = "whsec-devices-0123456789";
 /// Long enough for a push that should not come to have come.
-const QUIET: Duration = Duration::from_millis(1500);
+pub(crate) const QUIET: Duration = Duration::from_millis(1500);
 
 /// A server pushing through the webhook driver to receivers on 127.0.0.1.
-async fn webhook_server(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestServer {
+pub(crate) async fn webhook_server(
+    backend: Backend,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestServer {
     TestServer::start_with(backend, |s| {
         s.push_driver = vec![PushDriverKind::Webhook];
         s.push_webhook_secret = Some(SECRET.into());
@@ -38,21 +41,21 @@ async fn webhook_server(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> 
     .await
 }
 
-async fn register(user: &TestUser, body: Value) -> (u16, natter_client::Device) {
+pub(crate) async fn register(user: &TestUser, body: Value) -> (u16, natter_client::Device) {
     user.client
         .register_device(body)
         .await
         .expect("device registers")
 }
 
-async fn webhook_device(user: &TestUser, url: &str) -> i64 {
+pub(crate) async fn webhook_device(user: &TestUser, url: &str) -> i64 {
     let (status, device) = register(user, json!({"platform": "webhook", "token": url})).await;
     assert_eq!(status, 201);
     device.id
 }
 
 /// Waits until `done` holds (or fails after `secs`).
-async fn eventually(secs: u64, what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) async fn eventually(secs: u64, what: &str, mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     while !done() {
         assert!(

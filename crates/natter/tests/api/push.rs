@@ -120,6 +120,7 @@ fn message(chat_id: i64) -> Notification {
         chat_id,
         sent_at: 1_795_982_462_345,
         sender_name: None,
+        mention: false,
     }
 }
 
@@ -129,6 +130,7 @@ fn call() -> Notification {
         chat_id: 3,
         sent_at: 1_795_982_462_345,
         sender_name: Some("Ann".into()),
+        mention: false,
     }
 }
 

@@ -10,6 +10,14 @@ pub struct Model {
     pub created_at: i64,
     pub revoked_at: Option<i64>,
     pub revoke_reason: Option<String>,
+    /// What the device called itself, or a name made from its User-Agent.
+    pub device_name: Option<String>,
+    /// `ios`, `android`, `web`, `desktop` or `other`.
+    pub platform: Option<String>,
+    /// The sign-in address, coarsened (`203.0.x.x`, an IPv6 /32): never the full address.
+    pub ip_region: Option<String>,
+    /// Refreshed when the session authenticates, at most once a minute per node.
+    pub last_active_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,6 +2,8 @@
 //! that queries the tables its feature owns.
 
 pub mod access_token;
+pub mod broadcast_list;
+pub mod broadcast_list_recipient;
 pub mod call;
 pub mod call_participant;
 pub mod chat;
@@ -12,13 +14,17 @@ pub mod device;
 pub mod event;
 pub mod job;
 pub mod job_period;
+pub mod link_code;
 pub mod login_session;
 pub mod media;
 pub mod message;
+pub mod message_mention;
 pub mod message_reaction;
 pub mod message_view;
 pub mod otp_code;
+pub mod pinned_message;
 pub mod receipt_mark;
+pub mod starred_message;
 pub mod status;
 pub mod status_view;
 pub mod sync_log_counter;

@@ -22,7 +22,11 @@ mod m0011_statuses;
 mod m0012_calls;
 mod m0013_bans_and_node_sockets;
 mod m0014_disappearing_view_once;
+mod m0015_linked_devices;
+mod m0016_search;
+mod m0017_stars_and_pins;
 mod m0018_chat_preferences;
+mod m0019_mentions_broadcasts;
 
 pub struct Migrator;
 
@@ -43,7 +47,11 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_calls::Migration),
             Box::new(m0013_bans_and_node_sockets::Migration),
             Box::new(m0014_disappearing_view_once::Migration),
+            Box::new(m0015_linked_devices::Migration),
+            Box::new(m0016_search::Migration),
+            Box::new(m0017_stars_and_pins::Migration),
             Box::new(m0018_chat_preferences::Migration),
+            Box::new(m0019_mentions_broadcasts::Migration),
         ]
     }
 }
