@@ -87,7 +87,13 @@ pub async fn live_sessions_of(
     login_session::Entity::find()
         .filter(login_session::Column::UserId.eq(user_id))
         .filter(login_session::Column::RevokedAt.is_null())
-        .filter(login_session::Column::Id.in_subquery(unexpired_token_sessions(now)))
+        .filter(login_session::Column::Id.in_subquery(
+            // Only this user's tokens: the subquery would otherwise read
+            // every user's unexpired tokens.
+            unexpired_token_sessions(now)
+                .and_where(access_token::Column::UserId.eq(user_id))
+                .to_owned(),
+        ))
         .all(db)
         .await
 }
