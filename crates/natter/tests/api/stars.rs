@@ -312,6 +312,15 @@ backend_tests! {
         let fresh = ann.client.send_text(group.id, "fresh").await.unwrap();
         assert_eq!(status_of(bob.client.pin(group.id, fresh.id).await.unwrap_err()), 404);
         assert_eq!(pinned_ids(&ann.client.chat(group.id).await.unwrap().pinned_messages), vec![old.id]);
+
+        // Back in the group, what Bob saw in his earlier stay is not his to pin:
+        // his own pins list would not show it.
+        let earlier = ann.client.send_text(group.id, "before bob came back").await.unwrap();
+        ann.client.add_members(group.id, &[bob.id]).await.unwrap();
+        assert_eq!(status_of(bob.client.pin(group.id, old.id).await.unwrap_err()), 404, "from his earlier stay");
+        assert_eq!(status_of(bob.client.pin(group.id, earlier.id).await.unwrap_err()), 404, "from while he was away");
+        let now = ann.client.send_text(group.id, "welcome back").await.unwrap();
+        assert_eq!(pinned_ids(&bob.client.pin(group.id, now.id).await.unwrap()), vec![now.id]);
     }
 
     async fn chat_updated_carries_no_pins_so_a_newcomer_learns_none_from_before(backend: Backend) {
