@@ -92,6 +92,15 @@ pub async fn delete(state: &AppState, owner_id: i64, id: i64) -> ApiResult<()> {
     Ok(())
 }
 
+/// Drops every list of a deleted account, with its recipients (no event: the
+/// account has no device left to tell).
+pub async fn forget_owner(state: &AppState, owner_id: i64) -> ApiResult<()> {
+    let txn = state.db.begin().await?;
+    store::delete_of_owner(&txn, owner_id).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
 /// Sends one message to every recipient of a list: a normal private message
 /// in each one's chat with the owner (created if they have none), through
 /// the writer like any other, so receipts, pushes and sync work as for any

@@ -130,6 +130,22 @@ backend_tests! {
         assert_eq!(sent[0].message_type, "location");
     }
 
+    async fn an_account_deleted_takes_its_lists_along(backend: Backend) {
+        use sea_orm::ConnectionTrait;
+        let server = TestServer::start(backend).await;
+        let people = users(&server, &["Ann", "Bob"]).await;
+        let (ann, bob) = (&people[0], &people[1]);
+        ann.client.create_broadcast_list("One", &[bob.id]).await.unwrap();
+        ann.client.create_broadcast_list("Two", &[bob.id]).await.unwrap();
+        ann.client.delete_account().await.unwrap();
+        let db = &server.state().db;
+        for table in ["broadcast_lists", "broadcast_list_recipients"] {
+            let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+            let row = db.write.query_one_raw(sea_orm::Statement::from_string(db.backend, sql)).await.unwrap().unwrap();
+            assert_eq!(row.try_get::<i64>("", "n").unwrap(), 0, "{table} is empty");
+        }
+    }
+
     async fn the_owners_other_devices_hear_of_every_change(backend: Backend) {
         let server = TestServer::start(backend).await;
         let people = users(&server, &["Ann", "Bob"]).await;
