@@ -146,6 +146,20 @@ backend_tests! {
         }
     }
 
+    async fn a_broadcast_counts_one_send_per_recipient_reached(backend: Backend) {
+        let server = TestServer::start_with(backend, |s| s.sends_per_minute = 3).await;
+        let people = users(&server, &["Ann", "Bob", "Cat", "Dan"]).await;
+        let (ann, bob) = (&people[0], &people[1]);
+        let everyone: Vec<i64> = people[1..].iter().map(|p| p.id).collect();
+        let list = ann.client.create_broadcast_list("All", &everyone).await.unwrap();
+        assert_eq!(ann.client.broadcast(list.id, text("one")).await.unwrap().len(), 3);
+        // Three sends were counted: the minute's allowance is spent.
+        let (_, chat) = ann.client.private_chat(bob.id).await.unwrap();
+        assert_eq!(ann.client.send_text(chat.id, "two").await.unwrap_err().status(), Some(429));
+        assert_eq!(ann.client.broadcast(list.id, text("three")).await.unwrap_err().status(), Some(429));
+        assert_eq!(bob.client.history(chat.id, 10, None).await.unwrap().messages.len(), 1);
+    }
+
     async fn the_owners_other_devices_hear_of_every_change(backend: Backend) {
         let server = TestServer::start(backend).await;
         let people = users(&server, &["Ann", "Bob"]).await;
