@@ -53,6 +53,8 @@ export function mergeMessage(old, incoming, seq = 0) {
 
 /** The settings that are ours alone: ChatUpdated shows them unset. */
 const OWN_SETTINGS = ['unread_count', 'muted_until', 'pinned', 'pinned_at', 'archived'];
+/** What ChatUpdated leaves empty (it depends on the viewer): kept from our own view. */
+const NOT_IN_EVENTS = [...OWN_SETTINGS, 'pinned_messages'];
 
 /** When a chat was pinned (0: not pinned): pinned chats come first, the latest pin on top. */
 export function pinnedAt(chat) {
@@ -141,7 +143,7 @@ export class Store {
     if (seq && old?._seq && seq <= old._seq) return old;
     const merged = { ...old, ...chat, _seq: Math.max(seq, old?._seq || 0) };
     if (!own && old) {
-      for (const key of OWN_SETTINGS) merged[key] = old[key];
+      for (const key of NOT_IN_EVENTS) merged[key] = old[key];
     }
     merged.unread_count = merged.unread_count || 0;
     // A chat's last message only moves forward (a deleted one keeps its place).

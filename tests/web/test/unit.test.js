@@ -150,6 +150,10 @@ describe('applying events twice is harmless', () => {
     store.apply(EVENT.pinned, { chat_id: 9, message_id: 12, pinned: false, actor_id: 1, seq: 6 });
     store.apply(EVENT.pinned, { chat_id: 9, message_id: 12, pinned: true, actor_id: 2, seq: 3 });
     assert.deepEqual(ids(), [13, 11], 'the replayed pin is older than the unpin');
+    // ChatUpdated carries no pins (they depend on the viewer): ours stay.
+    const people = [{ user: { id: 1 } }, { user: { id: 2 } }];
+    store.apply(EVENT.chat, { chat: { id: 9, type: 'private', participants: people, pinned_messages: [] }, seq: 7 });
+    assert.deepEqual(ids(), [13, 11], 'ChatUpdated keeps our own pins');
   });
 
   it('a private chat\'s receipts make our messages read up to the watermark', () => {

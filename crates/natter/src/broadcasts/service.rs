@@ -92,6 +92,15 @@ pub async fn delete(state: &AppState, owner_id: i64, id: i64) -> ApiResult<()> {
     Ok(())
 }
 
+/// Drops every list of a deleted account, with its recipients (no event: the
+/// account has no device left to tell).
+pub async fn forget_owner(state: &AppState, owner_id: i64) -> ApiResult<()> {
+    let txn = state.db.begin().await?;
+    store::delete_of_owner(&txn, owner_id).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
 /// Sends one message to every recipient of a list: a normal private message
 /// in each one's chat with the owner (created if they have none), through
 /// the writer like any other, so receipts, pushes and sync work as for any
@@ -110,12 +119,24 @@ pub async fn send(
     check_broadcastable(&request)?;
     owned(&state.db.read, owner_id, id).await?;
     let recipients = reachable(state, owner_id, recipients(&state.db.read, id).await?).await?;
+    count_the_others(state, owner_id, recipients.len()).await?;
     let mut chat_ids = Vec::with_capacity(recipients.len());
     for recipient in recipients {
         let (chat, _) = chats::service::find_or_create_private(state, owner_id, recipient).await?;
         chat_ids.push(chat.id);
     }
     messages::service::send_to_each(state, writer, owner_id, &chat_ids, request).await
+}
+
+/// A broadcast is as many sends as it reaches people (the first was counted
+/// with the request): one per recipient against SENDS_PER_MINUTE, so a list
+/// is no way around it. Over the limit it is 429 before anything is sent (the
+/// sends counted so far stay counted, as a refused flood's do).
+async fn count_the_others(state: &AppState, owner_id: i64, reached: usize) -> ApiResult<()> {
+    for _ in 1..reached {
+        messages::service::count_send(state, owner_id).await?;
+    }
+    Ok(())
 }
 
 /// What a broadcast cannot carry: a file (text, location and contact only),

@@ -122,3 +122,20 @@ pub async fn delete(db: &impl ConnectionTrait, list_id: i64) -> Result<(), DbErr
         .await?;
     Ok(())
 }
+
+/// Deletes every list of a user and their recipients (account deletion).
+pub async fn delete_of_owner(db: &impl ConnectionTrait, owner_id: i64) -> Result<(), DbErr> {
+    let lists: Vec<i64> = of_owner(db, owner_id).await?.iter().map(|l| l.id).collect();
+    if lists.is_empty() {
+        return Ok(());
+    }
+    broadcast_list_recipient::Entity::delete_many()
+        .filter(broadcast_list_recipient::Column::ListId.is_in(lists))
+        .exec(db)
+        .await?;
+    broadcast_list::Entity::delete_many()
+        .filter(broadcast_list::Column::OwnerId.eq(owner_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -93,7 +93,7 @@ async fn create_private(
 }
 
 /// Emits `ChatUpdated` with the chat as anyone may see it (no viewer's unread
-/// count or mute), to its members and `extra`; clients fetch the chat for
+/// count, mute or pinned messages), to its members and `extra`; clients fetch the chat for
 /// their own view.
 pub async fn emit_chat_updated(
     state: &AppState,
@@ -106,6 +106,9 @@ pub async fn emit_chat_updated(
         // The log keeps this event for SYNC_RETENTION: a disappearing message
         // must not outlive its timer in it.
         view.last_message.take_if(|m| m.expires_at.is_some());
+        // Pins depend on the viewer (none from before their membership) and
+        // `MessagePinned` carries every change, so events show none.
+        view.pinned_messages.clear();
         emit_to_chat(tx, chat.id, Event::ChatUpdated(&view), extra).await?;
     }
     Ok(())

@@ -77,10 +77,17 @@ impl PushPayload {
         }
     }
 
-    /// Message pushes collapse per recipient and chat while queued; a call's
-    /// push is enqueued once per callee however often it is asked for.
+    /// Message pushes collapse per recipient and chat while queued, mentions
+    /// apart (collapsing into a plain push would lose `mention`, and a muted
+    /// chat's mention would then be dropped); a call's push is enqueued once
+    /// per callee however often it is asked for.
     fn unique_key(&self, user_id: i64) -> String {
         match self {
+            PushPayload::Message {
+                chat_id,
+                mention: true,
+                ..
+            } => format!("push:msg:{user_id}:{chat_id}:m"),
             PushPayload::Message { chat_id, .. } => format!("push:msg:{user_id}:{chat_id}"),
             PushPayload::Call { call_id, .. } => format!("push:call:{call_id}:{user_id}"),
         }
@@ -251,12 +258,15 @@ pub async fn enqueue_message_pushes(
     // into it, unless a later one mentions the user and the first does not.
     let mut wanted: HashMap<(i64, i64), PushPayload> = HashMap::new();
     for message in sent {
+        // This runs in the writer's transaction, over every member: a set,
+        // not a scan of the mentions per member.
+        let mentioned: HashSet<i64> = message.mentioned.iter().copied().collect();
         for user in message.members.iter().copied() {
-            let mention = message.mentioned.contains(&user);
-            if user == message.sender_id
-                || !reachable.contains(&user)
-                || (muted.contains(&(message.chat_id, user)) && !mention)
-            {
+            if user == message.sender_id || !reachable.contains(&user) {
+                continue;
+            }
+            let mention = mentioned.contains(&user);
+            if muted.contains(&(message.chat_id, user)) && !mention {
                 continue;
             }
             let payload = PushPayload::Message {

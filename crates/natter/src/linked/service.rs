@@ -122,15 +122,19 @@ pub async fn redeem(
     ratelimit::enforce(state.limiter.as_ref(), &[limit]).await?;
     let now = now_ms();
     let txn = state.db.begin().await?;
-    let Some(link) = store::use_code(&txn, &sha256_hex(code.trim()), now).await? else {
+    let Some(link) = store::live_code(&txn, &sha256_hex(code.trim()), now).await? else {
         return Err(invalid_code());
     };
-    // Locks as verify-otp and a ban take them: the user's row, then the
-    // session's. A banned account gets verify-otp's 403; a deleted one has no
-    // live session left, so its code is simply invalid.
+    // Locks as verify-otp, a ban and create_code take them: the user's row,
+    // then the code's and the session's (the code's first would deadlock with
+    // create_code on MySQL). A banned account gets verify-otp's 403; a deleted
+    // one has no live session left, so its code is simply invalid.
     match users::service::require_not_banned_on(&txn, link.user_id).await {
         Err(ApiError::BadRequest(_)) => return Err(invalid_code()),
         checked => checked?,
+    }
+    if !store::use_code(&txn, link.id, now).await? {
+        return Err(invalid_code());
     }
     if live_session_on(&txn, link.session_id).await?.is_none() {
         return Err(invalid_code());

@@ -64,26 +64,32 @@ pub async fn delete_spent_of(
     Ok(())
 }
 
-/// Uses a live code up and returns it; None if there is no such code or it
-/// was used or expired. Conditional, so of two concurrent redemptions one
-/// wins (the other waits for its row lock, then finds it used).
-pub async fn use_code(
+/// The code with this hash if it can still be redeemed (unused, unexpired).
+/// A plain read: the caller locks the user's row before it writes the code,
+/// in the order `create_code` takes its locks (user, then codes).
+pub async fn live_code(
     db: &impl ConnectionTrait,
     code_hash: &str,
     now: i64,
 ) -> Result<Option<link_code::Model>, DbErr> {
+    link_code::Entity::find()
+        .filter(link_code::Column::CodeHash.eq(code_hash))
+        .filter(link_code::Column::UsedAt.is_null())
+        .filter(link_code::Column::ExpiresAt.gt(now))
+        .one(db)
+        .await
+}
+
+/// Uses a live code up; false if it was used or expired meanwhile.
+/// Conditional, so of two concurrent redemptions one wins (the other waits
+/// for its row lock, then finds it used).
+pub async fn use_code(db: &impl ConnectionTrait, id: i64, now: i64) -> Result<bool, DbErr> {
     let used = link_code::Entity::update_many()
         .col_expr(link_code::Column::UsedAt, Expr::value(now))
-        .filter(link_code::Column::CodeHash.eq(code_hash))
+        .filter(link_code::Column::Id.eq(id))
         .filter(link_code::Column::UsedAt.is_null())
         .filter(link_code::Column::ExpiresAt.gt(now))
         .exec(db)
         .await?;
-    if used.rows_affected != 1 {
-        return Ok(None);
-    }
-    link_code::Entity::find()
-        .filter(link_code::Column::CodeHash.eq(code_hash))
-        .one(db)
-        .await
+    Ok(used.rows_affected == 1)
 }

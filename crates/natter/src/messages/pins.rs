@@ -39,7 +39,7 @@ pub async fn pin(
 ) -> ApiResult<Vec<PinnedMessage>> {
     let mut tx = LogTx::begin(&state.db).await?;
     pinnable(&tx, user_id, chat_id, message_id, "pinned").await?;
-    let pins = store::pins_of(tx.conn(), chat_id).await?;
+    let pins = store::pins_of(tx.conn(), chat_id, tx.now()).await?;
     if pins.iter().any(|p| p.message_id == message_id) {
         tx.rollback().await?;
         return pins_seen_by(state, user_id, chat_id).await;
@@ -90,8 +90,10 @@ pub async fn unpin(
 }
 
 /// The checks of a pin or unpin, on the transaction: a message the caller
-/// may see in this very chat (another chat's message is 404, as a message
-/// they cannot see is), and no block between the two people of a private chat.
+/// may see in this very chat and in their current membership (another chat's
+/// message, or one from an earlier stay in the group that their own pins list
+/// would hide, is 404, as a message they cannot see is), and no block between
+/// the two people of a private chat.
 async fn pinnable(
     tx: &LogTx,
     user_id: i64,
@@ -100,7 +102,9 @@ async fn pinnable(
     what: &str,
 ) -> ApiResult<()> {
     let (member, message) = markable_message(tx.conn(), user_id, message_id, what).await?;
-    if message.chat_id != chat_id {
+    if message.chat_id != chat_id
+        || message.seq <= current_membership_start(tx.conn(), chat_id, user_id).await?
+    {
         return Err(ApiError::not_found("Message"));
     }
     membership::ensure_not_blocked_on(tx.conn(), &member).await
@@ -144,16 +148,26 @@ async fn pins_seen_by(
     user_id: i64,
     chat_id: i64,
 ) -> ApiResult<Vec<PinnedMessage>> {
-    let intervals = membership::visible_intervals(&state.db.write, chat_id, user_id).await?;
-    let from = intervals
-        .iter()
-        .find(|i| i.to.is_none())
-        .map(|i| i.from)
-        .unwrap_or(0);
+    let from = current_membership_start(&state.db.write, chat_id, user_id).await?;
     Ok(pinned_in(&state.db.write, &[(chat_id, from)])
         .await?
         .remove(&chat_id)
         .unwrap_or_default())
+}
+
+/// The position after which the caller's current membership of the chat
+/// began (0 if it is their first): pins are shown only of messages after it.
+async fn current_membership_start(
+    conn: &impl ConnectionTrait,
+    chat_id: i64,
+    user_id: i64,
+) -> ApiResult<i64> {
+    let intervals = membership::visible_intervals(conn, chat_id, user_id).await?;
+    Ok(intervals
+        .iter()
+        .find(|i| i.to.is_none())
+        .map(|i| i.from)
+        .unwrap_or(0))
 }
 
 /// For the Chat resource, in bulk: each chat's pins, newest first, leaving

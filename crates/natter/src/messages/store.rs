@@ -491,13 +491,18 @@ pub async fn delete_stars_by(db: &impl ConnectionTrait, user_id: i64) -> Result<
     Ok(())
 }
 
-/// A chat's pins, the oldest first.
+/// A chat's pins that count toward its limit, the oldest first: those of
+/// messages neither deleted nor expired at `now` (as [`pins_in`] shows them).
 pub async fn pins_of(
     db: &impl ConnectionTrait,
     chat_id: i64,
+    now: i64,
 ) -> Result<Vec<pinned_message::Model>, DbErr> {
     pinned_message::Entity::find()
+        .inner_join(message::Entity)
         .filter(pinned_message::Column::ChatId.eq(chat_id))
+        .filter(message::Column::DeletedAt.is_null())
+        .filter(unexpired(now))
         .order_by_asc(pinned_message::Column::Id)
         .all(db)
         .await

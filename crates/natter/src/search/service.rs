@@ -7,6 +7,7 @@ use super::terms::Terms;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::messages::render;
+use crate::messages::service::personalise;
 use crate::state::AppState;
 
 /// Deepest page start a cursor may name: past it, a search is too vague to
@@ -74,8 +75,10 @@ pub async fn search(
         offset: cursor.offset + query.limit,
     };
     let next_before = (has_more && next.offset <= MAX_OFFSET).then(|| next.encode());
-    let results = render::render(state, &state.db.read, &rows)
-        .await?
+    let mut messages = render::render(state, &state.db.read, &rows).await?;
+    // The caller's own layer (starred, viewed), as in history.
+    personalise(state, user_id, &mut messages).await?;
+    let results = messages
         .into_iter()
         .map(|message| SearchResult {
             chat_id: message.chat_id,

@@ -141,7 +141,7 @@ pub async fn authenticate(
     if !valid {
         return Err(ApiError::Unauthenticated);
     }
-    note_activity(state, token.session_id).await;
+    note_activity(state, token.session_id);
     Ok(Authenticated {
         user_id: token.user_id,
         session_id: token.session_id,
@@ -151,20 +151,25 @@ pub async fn authenticate(
 
 /// Moves the session's `last_active_at` to now, at most once a minute per
 /// node (`Caches::session_activity`): authenticating is the hot path of every
-/// request and socket, and must not write each time. A failed write costs the
-/// caller nothing but a stale time.
-async fn note_activity(state: &AppState, session_id: i64) {
+/// request and socket, and must not write each time. The write runs on its
+/// own task: the request never waits for it (with the database slow or down,
+/// that would be every session's first request of the minute). A failed
+/// write costs nothing but a stale time.
+fn note_activity(state: &AppState, session_id: i64) {
     if !state.caches.session_activity.due(&session_id) {
         return;
     }
-    // One line per 30 s at most: with the database down every session's
-    // first request of the minute would fail here.
-    static FAILURES: Throttle = Throttle::new(REMIND_EVERY);
-    if let Err(err) = store::touch_session(&state.db.write, session_id, now_ms()).await
-        && let Some(held_back) = FAILURES.allow()
-    {
-        tracing::warn!(error = %err, also_failed = held_back, "could not record session activity");
-    }
+    let db = state.db.write.clone();
+    tokio::spawn(async move {
+        // One line per 30 s at most: with the database down every session's
+        // first request of the minute would fail here.
+        static FAILURES: Throttle = Throttle::new(REMIND_EVERY);
+        if let Err(err) = store::touch_session(&db, session_id, now_ms()).await
+            && let Some(held_back) = FAILURES.allow()
+        {
+            tracing::warn!(error = %err, also_failed = held_back, "could not record session activity");
+        }
+    });
 }
 
 /// The caller's login sessions that can still be used (not revoked, a token

@@ -84,10 +84,15 @@ pub async fn live_sessions_of(
     user_id: i64,
     now: i64,
 ) -> Result<Vec<login_session::Model>, DbErr> {
+    // Only this user's tokens: the subquery would otherwise read every
+    // user's unexpired tokens.
+    let own_unexpired = unexpired_token_sessions(now)
+        .and_where(access_token::Column::UserId.eq(user_id))
+        .to_owned();
     login_session::Entity::find()
         .filter(login_session::Column::UserId.eq(user_id))
         .filter(login_session::Column::RevokedAt.is_null())
-        .filter(login_session::Column::Id.in_subquery(unexpired_token_sessions(now)))
+        .filter(login_session::Column::Id.in_subquery(own_unexpired))
         .all(db)
         .await
 }

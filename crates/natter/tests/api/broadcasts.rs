@@ -5,27 +5,12 @@
 
 use std::time::Duration;
 
-use natter_client::Error;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::common::{TestServer, TestUser, user_socket};
+use crate::common::{TestServer, TestUser, refused_on, user_socket, users};
 
 const UPDATED: &str = "App\\Events\\BroadcastListUpdated";
-
-async fn users(server: &TestServer, names: &[&str]) -> Vec<TestUser> {
-    let mut out = Vec::new();
-    for name in names {
-        out.push(server.sign_up(name).await);
-    }
-    out
-}
-
-fn refused_on(err: Error, field: &str) {
-    assert_eq!(err.status(), Some(422), "{err:?}");
-    let body = err.body().cloned().unwrap_or_default();
-    assert!(body["errors"][field].is_array(), "422 on {field}: {body}");
-}
 
 async fn block(blocker: &TestUser, blocked: &TestUser) {
     let (_, contact) = blocker
@@ -128,6 +113,36 @@ backend_tests! {
         let sent = ann.client.broadcast(list.id, json!({"message_type": "location", "latitude": 1.5, "longitude": 2.5})).await.unwrap();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].message_type, "location");
+    }
+
+    async fn a_broadcast_counts_one_send_per_recipient_reached(backend: Backend) {
+        let server = TestServer::start_with(backend, |s| s.sends_per_minute = 3).await;
+        let people = users(&server, &["Ann", "Bob", "Cat", "Dan"]).await;
+        let (ann, bob) = (&people[0], &people[1]);
+        let everyone: Vec<i64> = people[1..].iter().map(|p| p.id).collect();
+        let list = ann.client.create_broadcast_list("All", &everyone).await.unwrap();
+        assert_eq!(ann.client.broadcast(list.id, text("one")).await.unwrap().len(), 3);
+        // Three sends were counted: the minute's allowance is spent.
+        let (_, chat) = ann.client.private_chat(bob.id).await.unwrap();
+        assert_eq!(ann.client.send_text(chat.id, "two").await.unwrap_err().status(), Some(429));
+        assert_eq!(ann.client.broadcast(list.id, text("three")).await.unwrap_err().status(), Some(429));
+        assert_eq!(bob.client.history(chat.id, 10, None).await.unwrap().messages.len(), 1);
+    }
+
+    async fn an_account_deleted_takes_its_lists_along(backend: Backend) {
+        use sea_orm::ConnectionTrait;
+        let server = TestServer::start(backend).await;
+        let people = users(&server, &["Ann", "Bob"]).await;
+        let (ann, bob) = (&people[0], &people[1]);
+        ann.client.create_broadcast_list("One", &[bob.id]).await.unwrap();
+        ann.client.create_broadcast_list("Two", &[bob.id]).await.unwrap();
+        ann.client.delete_account().await.unwrap();
+        let db = &server.state().db;
+        for table in ["broadcast_lists", "broadcast_list_recipients"] {
+            let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+            let row = db.write.query_one_raw(sea_orm::Statement::from_string(db.backend, sql)).await.unwrap().unwrap();
+            assert_eq!(row.try_get::<i64>("", "n").unwrap(), 0, "{table} is empty");
+        }
     }
 
     async fn the_owners_other_devices_hear_of_every_change(backend: Backend) {

@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::common::{Backend, TestServer, TestUser};
+use crate::common::{Backend, TestServer, TestUser, users};
 
 const KEY: &str = "natter-key";
 const WAIT: Duration = Duration::from_secs(5);
@@ -27,14 +27,6 @@ fn system_events(history: &natter_client::History) -> Vec<String> {
                 .to_string()
         })
         .collect()
-}
-
-async fn users(server: &TestServer, names: &[&str]) -> Vec<TestUser> {
-    let mut out = Vec::new();
-    for name in names {
-        out.push(server.sign_up(name).await);
-    }
-    out
 }
 
 backend_tests! {

@@ -3,29 +3,12 @@
 //! message is written, so a member removed between two sends is refused the
 //! second time), and a mention pushes through a mute.
 
-use natter_client::Error;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::backend_tests;
-use crate::common::{TestServer, TestUser};
+use crate::common::{TestServer, TestUser, refused_on, users};
 use crate::devices::{QUIET, eventually, register, webhook_device, webhook_server};
 use crate::push::Double;
-
-async fn users(server: &TestServer, names: &[&str]) -> Vec<TestUser> {
-    let mut out = Vec::new();
-    for name in names {
-        out.push(server.sign_up(name).await);
-    }
-    out
-}
-
-/// The 422's field errors of a refused send.
-fn refused_on(err: Error, field: &str) -> Value {
-    assert_eq!(err.status(), Some(422), "{err:?}");
-    let body = err.body().cloned().unwrap_or_default();
-    assert!(body["errors"][field].is_array(), "422 on {field}: {body}");
-    body
-}
 
 async fn texts(user: &TestUser, chat: i64) -> Vec<String> {
     user.client
@@ -100,17 +83,20 @@ backend_tests! {
         let seen = texts(ben, group.id).await;
         assert!(seen.contains(&"@Cy hi".to_string()));
         assert!(!seen.contains(&"@Cy still there?".to_string()), "{seen:?}");
-        // A form (multipart) send takes the same field, as JSON text.
-        let mention_cy = format!("[{}]", cy.id);
-        let raw = ada.client
-            .raw_upload(
-                reqwest::Method::POST,
-                &format!("/api/chats/{}/messages", group.id),
-                &[("message_type", "location"), ("latitude", "1"), ("longitude", "2"), ("mentions", &mention_cy)],
-                None,
-            )
-            .await
-            .unwrap();
+        // A form (multipart) send takes the same field, as JSON text: stored
+        // for a member, refused for someone who is not one.
+        let send_form = |mentions: String| {
+            let client = ada.client.clone();
+            let path = format!("/api/chats/{}/messages", group.id);
+            async move {
+                let fields = [("message_type", "location"), ("latitude", "1"), ("longitude", "2"), ("mentions", mentions.as_str())];
+                client.raw_upload(reqwest::Method::POST, &path, &fields, None).await.unwrap()
+            }
+        };
+        let raw = send_form(format!("[{}]", ben.id)).await;
+        assert_eq!(raw.status, 201, "{}", raw.body);
+        assert_eq!(raw.body["message"]["mentions"], json!([ben.id]), "{}", raw.body);
+        let raw = send_form(format!("[{}]", cy.id)).await;
         assert_eq!(raw.status, 422, "{}", raw.body);
         assert!(raw.body["errors"]["mentions"].is_array(), "{}", raw.body);
     }

@@ -61,6 +61,11 @@ backend_tests! {
         assert_eq!(ids(&page), vec![brown.id]);
         assert_eq!(page.results[0].message.sender.name, "Ann");
         assert_eq!(page.results[0].message.content, Some(json!("the quick brown fox")));
+        assert!(!page.results[0].message.starred);
+        // `starred` is the caller's own, as in history.
+        ann.client.star(brown.id).await.unwrap();
+        assert!(search(&ann.client, "quick").await.results[0].message.starred, "Ann starred it");
+        assert!(!search(&bob.client, "quick").await.results[0].message.starred, "Bob did not");
         // Every word must be there; case does not matter; a word's start is enough.
         assert_eq!(ids(&search(&bob.client, "BROWN fox").await), vec![brown.id]);
         assert_eq!(ids(&search(&bob.client, "qui bro").await), vec![brown.id]);

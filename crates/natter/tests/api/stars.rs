@@ -312,6 +312,36 @@ backend_tests! {
         let fresh = ann.client.send_text(group.id, "fresh").await.unwrap();
         assert_eq!(status_of(bob.client.pin(group.id, fresh.id).await.unwrap_err()), 404);
         assert_eq!(pinned_ids(&ann.client.chat(group.id).await.unwrap().pinned_messages), vec![old.id]);
+
+        // Back in the group, what Bob saw in his earlier stay is not his to pin:
+        // his own pins list would not show it.
+        let earlier = ann.client.send_text(group.id, "before bob came back").await.unwrap();
+        ann.client.add_members(group.id, &[bob.id]).await.unwrap();
+        assert_eq!(status_of(bob.client.pin(group.id, old.id).await.unwrap_err()), 404, "from his earlier stay");
+        assert_eq!(status_of(bob.client.pin(group.id, earlier.id).await.unwrap_err()), 404, "from while he was away");
+        let now = ann.client.send_text(group.id, "welcome back").await.unwrap();
+        assert_eq!(pinned_ids(&bob.client.pin(group.id, now.id).await.unwrap()), vec![now.id]);
+    }
+
+    async fn chat_updated_carries_no_pins_so_a_newcomer_learns_none_from_before(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (ann, bob, _) = server.pair().await;
+        let eve = server.sign_up("Eve").await;
+        let group = ann.client.create_group("Club", &[bob.id]).await.unwrap();
+        let old = ann.client.send_text(group.id, "before eve").await.unwrap();
+        assert_eq!(pinned_ids(&ann.client.pin(group.id, old.id).await.unwrap()), vec![old.id]);
+        let mut eve_socket = user_socket(&server.url(), &eve).await;
+        let mut bob_socket = user_socket(&server.url(), &bob).await;
+
+        ann.client.add_members(group.id, &[eve.id]).await.unwrap();
+        for socket in [&mut eve_socket, &mut bob_socket] {
+            let heard = socket.expect("App\\Events\\ChatUpdated", None, WAIT).await.expect("ChatUpdated");
+            assert_eq!(heard.data["chat"]["id"], group.id);
+            assert_eq!(heard.data["chat"]["pinned_messages"], serde_json::json!([]), "pins are not in events");
+        }
+        // Each member's own view still shows what they may see.
+        assert!(eve.client.chat(group.id).await.unwrap().pinned_messages.is_empty());
+        assert_eq!(pinned_ids(&bob.client.chat(group.id).await.unwrap().pinned_messages), vec![old.id]);
     }
 
     async fn concurrent_pins_leave_at_most_three(backend: Backend) {

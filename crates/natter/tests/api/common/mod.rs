@@ -301,6 +301,23 @@ impl TestServer {
     }
 }
 
+/// New users with these names, signed up in order.
+pub async fn users(server: &TestServer, names: &[&str]) -> Vec<TestUser> {
+    let mut out = Vec::new();
+    for name in names {
+        out.push(server.sign_up(name).await);
+    }
+    out
+}
+
+/// Asserts a 422 naming `field` in its errors; the body, for more checks.
+pub fn refused_on(err: natter_client::Error, field: &str) -> serde_json::Value {
+    assert_eq!(err.status(), Some(422), "{err:?}");
+    let body = err.body().cloned().unwrap_or_default();
+    assert!(body["errors"][field].is_array(), "422 on {field}: {body}");
+    body
+}
+
 /// TEST_REDIS_URL, or None after [`skip`] (a failure under CI).
 pub fn redis_url() -> Option<String> {
     let url = std::env::var("TEST_REDIS_URL")
