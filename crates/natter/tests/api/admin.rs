@@ -57,6 +57,17 @@ async fn is_signed_out(user: &TestUser) -> bool {
     matches!(user.client.profile().await, Err(err) if err.status() == Some(401))
 }
 
+/// Polls for 401 for a little longer than CACHE_TTL (5 s in the tests).
+async fn signed_out_within_cache_ttl(user: &TestUser) -> bool {
+    for _ in 0..14 {
+        if is_signed_out(user).await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    false
+}
+
 backend_tests! {
     async fn users_list_show_ban_unban_and_delete(backend: Backend) {
         let server = TestServer::start(backend).await;
@@ -218,7 +229,12 @@ async fn the_command_line_closes_sockets_on_the_nodes_through_redis() {
         Some(4009),
         "the server closed her socket"
     );
-    assert!(is_signed_out(&ann).await);
+    // The bus closes sockets at once; a token the server checked stays in its
+    // cache up to CACHE_TTL (docs/operations.md), so the API refuses it within that.
+    assert!(
+        signed_out_within_cache_ttl(&ann).await,
+        "the token stops working within CACHE_TTL"
+    );
     let missing = run_cli(&["users", "ban", "987654321"], &env).await;
     assert!(!missing.success);
     assert_eq!(missing.stderr.trim(), "natter: user not found");
@@ -238,14 +254,9 @@ async fn in_embedded_mode_a_command_line_revoke_ends_the_tokens_within_cache_ttl
     )
     .await;
     assert!(out.success, "{}", out.stderr);
-    let mut ended = false;
-    for _ in 0..14 {
-        if is_signed_out(&ann).await {
-            ended = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    assert!(ended, "the token stops working within CACHE_TTL");
+    assert!(
+        signed_out_within_cache_ttl(&ann).await,
+        "the token stops working within CACHE_TTL"
+    );
     server.stop().await;
 }
