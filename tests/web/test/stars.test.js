@@ -112,11 +112,16 @@ describe('starred and pinned messages', () => {
     await ada.page.waitForSelector('.rows .row.flash:has-text("Gate B")');
 
     // Bob unpins both from the banner; Ada's banner goes.
+    // Read the text without waiting for it: the banner redraws (its text
+    // element goes) when a pin goes, and a waiting read would outlast it.
+    const bannerText = () => bob.page.evaluate(
+      () => document.querySelector('.pinned-banner .pinned-text')?.textContent ?? null,
+    );
     for (let i = 0; i < 2; i += 1) {
-      const before = await bob.page.textContent('.pinned-banner .pinned-text');
+      const before = await bannerText();
       await bob.page.click('.pinned-banner button[aria-label="Unpin"]');
       await eventually(async () => (await bob.page.isHidden('.pinned-banner'))
-        || (await bob.page.textContent('.pinned-banner .pinned-text')) !== before, 'one pin fewer at Bob');
+        || (await bannerText()) !== before, 'one pin fewer at Bob');
     }
     await ada.page.waitForSelector('.pinned-banner', { state: 'hidden' });
     noErrors(ada, bob, laptop);

@@ -519,7 +519,11 @@ mod tests {
         };
         let job = message.job(7);
         assert_eq!(job.kind, MESSAGE_KIND);
-        assert_eq!(job.unique_key.as_deref(), Some("push:msg:7:3"));
+        assert_eq!(
+            job.unique_key.as_deref(),
+            Some("push:msg:7:3:m"),
+            "a mention collapses apart from plain pushes"
+        );
         assert_eq!(job.payload["type"], "message");
         assert_eq!(job.payload["user_id"], 7);
         assert_eq!(job.payload["mention"], true);
