@@ -7,26 +7,10 @@ use std::time::Duration;
 
 use natter::admin::{sessions, stats, users};
 use natter::config::{SessionsAction, UsersAction};
-use natter_client::socket::PusherSocket;
 
 use crate::backend_tests;
 use crate::common::process::run_cli;
-use crate::common::{Backend, TestServer, TestUser, redis_url, user_socket};
-
-/// The close code of `socket` once the server closes it (None after 5 s).
-async fn closed_code(socket: &mut PusherSocket) -> Option<u16> {
-    for _ in 0..50 {
-        if socket
-            .next_frame(Duration::from_millis(100))
-            .await
-            .is_none()
-            && let Some(closed) = socket.closed()
-        {
-            return Some(closed.code);
-        }
-    }
-    None
-}
+use crate::common::{Backend, TestServer, TestUser, closed_code, redis_url, user_socket};
 
 /// send-otp (waiting out the resend limit) then verify-otp: the status and
 /// message verify-otp answered.

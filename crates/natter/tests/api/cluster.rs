@@ -8,7 +8,7 @@ use natter_client::socket::PusherSocket;
 use serde_json::json;
 
 use crate::common::process::NatterProcess;
-use crate::common::{Backend, TestUser, redis_url, sign_up_at, user_socket};
+use crate::common::{Backend, TestUser, closed_code, redis_url, sign_up_at, user_socket};
 
 const KEY: &str = "natter-key";
 const WAIT: Duration = Duration::from_secs(5);
@@ -256,21 +256,6 @@ async fn log_retention_runs_once_per_period_across_two_nodes() {
         runs >= 3.0 && runs <= slots && runs >= slots - 1.0,
         "{runs} runs over {slots} slots"
     );
-}
-
-/// The close code of a socket the server closes within five seconds.
-async fn closed_code(socket: &mut PusherSocket) -> Option<u16> {
-    for _ in 0..50 {
-        if socket
-            .next_frame(Duration::from_millis(100))
-            .await
-            .is_none()
-            && let Some(closed) = socket.closed()
-        {
-            return Some(closed.code);
-        }
-    }
-    None
 }
 
 /// A logout, or signing a linked device out, on one node closes the login's

@@ -13,7 +13,7 @@ use sea_orm::EntityTrait;
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::common::{TestServer, TestUser, unique_phone, user_socket};
+use crate::common::{TestServer, TestUser, closed_code, unique_phone, user_socket};
 
 const CHROME_ON_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 
@@ -59,21 +59,6 @@ async fn stored_last_active(server: &TestServer, session_id: i64) -> i64 {
     row.expect("the session row")
         .last_active_at
         .expect("last_active_at is set")
-}
-
-/// Waits for the server to close `socket`; its close code.
-async fn closed_code(socket: &mut natter_client::socket::PusherSocket) -> Option<u16> {
-    for _ in 0..50 {
-        if socket
-            .next_frame(Duration::from_millis(100))
-            .await
-            .is_none()
-            && socket.closed().is_some()
-        {
-            break;
-        }
-    }
-    socket.closed().map(|c| c.code)
 }
 
 backend_tests! {

@@ -389,3 +389,18 @@ pub async fn user_socket(url: &str, user: &TestUser) -> natter_client::socket::P
         .unwrap();
     socket
 }
+
+/// The close code of `socket` once the server closes it (None after 5 s).
+pub async fn closed_code(socket: &mut natter_client::socket::PusherSocket) -> Option<u16> {
+    for _ in 0..50 {
+        if socket
+            .next_frame(std::time::Duration::from_millis(100))
+            .await
+            .is_none()
+            && let Some(closed) = socket.closed()
+        {
+            return Some(closed.code);
+        }
+    }
+    None
+}
