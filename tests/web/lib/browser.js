@@ -79,6 +79,18 @@ export async function startChat(a, b) {
   return Number(new URL(a.page.url()).pathname.split('/').pop());
 }
 
+// Creates a group through the menu's "New group" dialog with the named
+// contacts; the dialog closes on success.
+export async function createGroup(p, name, memberNames) {
+  await p.page.click('button[aria-label="Menu"]');
+  await p.page.click('.menu [role=menuitem]:text-is("New group")');
+  await p.page.fill('#group-name', name);
+  for (const member of memberNames) {
+    await p.page.check(`dialog .pick .person:has-text("${member}") input`);
+  }
+  await p.page.click('dialog button[type=submit]');
+}
+
 export async function openChat(p, title) {
   await p.page.click(`.chat-item:has(.chat-name:text-is("${title}"))`);
   await expectText(p.page, '.chat-title', title);

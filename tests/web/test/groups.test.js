@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
-  addContact, eventually, expectMessages, launch, noErrors, person, screenshot, send,
+  addContact, createGroup, eventually, expectMessages, launch, noErrors, person, screenshot, send,
 } from '../lib/browser.js';
 import { Natter } from '../lib/server.js';
 
@@ -34,12 +34,7 @@ describe('groups', () => {
   });
 
   it('creates a group with two contacts, who see it and its messages', async () => {
-    await ada.page.click('button[aria-label="Menu"]');
-    await ada.page.click('.menu [role=menuitem]:text-is("New group")');
-    await ada.page.fill('#group-name', 'Project');
-    await ada.page.check('dialog .pick .person:has-text("Bob") input');
-    await ada.page.check('dialog .pick .person:has-text("Carol") input');
-    await ada.page.click('dialog button[type=submit]');
+    await createGroup(ada, 'Project', ['Bob', 'Carol']);
     await eventually(async () => (await ada.page.textContent('.chat-title')) === 'Project', 'the group open at Ada');
     await ada.page.waitForSelector('.row.system:has-text("You created this group")');
     await send(ada, 'Welcome both');

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
-  addContact, eventually, expectMessages, launch, noErrors, openChat, person,
+  addContact, createGroup, eventually, expectMessages, launch, noErrors, openChat, person,
 } from '../lib/browser.js';
 import { Natter } from '../lib/server.js';
 
@@ -31,12 +31,7 @@ describe('mentions and broadcasts', () => {
   });
 
   it('offers the members after "@" and highlights the mention', async () => {
-    await ada.page.click('button[aria-label="Menu"]');
-    await ada.page.click('.menu [role=menuitem]:text-is("New group")');
-    await ada.page.fill('#group-name', 'Crew');
-    await ada.page.check('dialog .pick .person:has-text("Bob") input');
-    await ada.page.check('dialog .pick .person:has-text("Carol") input');
-    await ada.page.click('dialog button[type=submit]');
+    await createGroup(ada, 'Crew', ['Bob', 'Carol']);
     await ada.page.waitForSelector('.row.system:has-text("You created this group")');
 
     await ada.page.click('.composer textarea');
