@@ -57,6 +57,21 @@ export function showSignIn(root, session, config, done) {
 
   /** Signing in as a user already signed in elsewhere, with the code their
    * other device shows under Menu → Linked devices: no SMS. */
+  // Both ways in (an SMS code, a link code) answer the same token pair:
+  // keep it and go on, or say why not and let the user try again.
+  async function signInWith(button, path, body) {
+    status.textContent = '';
+    button.disabled = true;
+    try {
+      const answer = await api.request('POST', path, { body, auth: false });
+      session.save({ user: answer.user, ...answer.tokens, issued_at: new Date().toISOString() });
+      done();
+    } catch (error) {
+      fail(error, 'That code did not work.');
+      button.disabled = false;
+    }
+  }
+
   function linkStep() {
     const code = h('input#link-code', {
       name: 'code', required: true, maxLength: 64, autocomplete: 'off', spellcheck: false,
@@ -64,19 +79,9 @@ export function showSignIn(root, session, config, done) {
     });
     const button = h('button.primary', { type: 'submit' }, 'Link this device');
     const form = h('form.signin-form', {
-      onsubmit: async (event) => {
+      onsubmit: (event) => {
         event.preventDefault();
-        status.textContent = '';
-        button.disabled = true;
-        try {
-          const body = { code: code.value.trim(), platform: 'web' };
-          const answer = await api.request('POST', '/api/auth/link', { body, auth: false });
-          session.save({ user: answer.user, ...answer.tokens, issued_at: new Date().toISOString() });
-          done();
-        } catch (error) {
-          fail(error, 'That code did not work.');
-          button.disabled = false;
-        }
+        signInWith(button, '/api/auth/link', { code: code.value.trim(), platform: 'web' });
       },
     },
     h('h1#signin-title', {}, 'Link with a code'),
@@ -97,20 +102,11 @@ export function showSignIn(root, session, config, done) {
     const button = h('button.primary', { type: 'submit' }, 'Sign in');
     const hint = h('p#signin-hint.hint', {}, codeHint(config));
     const form = h('form.signin-form', {
-      onsubmit: async (event) => {
+      onsubmit: (event) => {
         event.preventDefault();
-        status.textContent = '';
-        button.disabled = true;
-        try {
-          const body = { ...number, otp: code.value.trim() };
-          if (name.value.trim()) body.name = name.value.trim();
-          const answer = await api.request('POST', '/api/auth/verify-otp', { body, auth: false });
-          session.save({ user: answer.user, ...answer.tokens, issued_at: new Date().toISOString() });
-          done();
-        } catch (error) {
-          fail(error, 'That code did not work.');
-          button.disabled = false;
-        }
+        const body = { ...number, otp: code.value.trim() };
+        if (name.value.trim()) body.name = name.value.trim();
+        signInWith(button, '/api/auth/verify-otp', body);
       },
     },
     h('h1#signin-title', {}, 'Enter the code'),
