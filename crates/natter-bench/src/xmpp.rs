@@ -1127,7 +1127,10 @@ mod tests {
         while let Ok(xml) = wire.try_recv() {
             written.push(xml);
         }
-        assert_eq!(written[1], format!("<message id='m0'/><r xmlns='{NS_SM}'/>"));
+        assert_eq!(
+            written[1],
+            format!("<message id='m0'/><r xmlns='{NS_SM}'/>")
+        );
         // h counts the presence too: h=3 covers the first two messages.
         shared.dispatch(Element {
             name: "a".into(),
