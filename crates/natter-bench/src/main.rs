@@ -49,9 +49,12 @@ struct Target {
     #[arg(long = "target", global = true, value_enum, default_value_t = Kind::Natter)]
     kind: Kind,
     /// Benchmark a natter already running at this URL instead of starting one.
-    #[arg(long, global = true)]
-    url: Option<String>,
-    /// With --url: the file that natter's outbox SMS driver writes (to sign users up).
+    /// Several (repeated, or separated by commas): nodes of one cluster; users
+    /// send through one node and listen on another (bench/scaling).
+    #[arg(long, global = true, value_delimiter = ',')]
+    url: Vec<String>,
+    /// With --url: the file that natter's outbox SMS driver writes (to sign users
+    /// up; with several URLs, the first node's: users sign up through it).
     #[arg(long, global = true)]
     outbox: Option<PathBuf>,
     /// With --url: the server's process id, to read its memory.
@@ -253,13 +256,13 @@ async fn connect(target: &Target) -> Result<Arc<dyn Server>> {
         Kind::Synapse => return Ok(Arc::new(matrix::Matrix::new()?)),
         Kind::Natter => {}
     }
-    if let Some(url) = &target.url {
+    if !target.url.is_empty() {
         let outbox = target
             .outbox
             .clone()
             .context("--url needs --outbox (the natter's SMS_OUTBOX_PATH)")?;
         return Ok(Arc::new(natter::Natter::remote(
-            url,
+            &target.url,
             &outbox,
             target.server_pid,
             target.http2,

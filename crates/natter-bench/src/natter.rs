@@ -23,7 +23,10 @@ const KEY: &str = "natter-key";
 const SETUP_CONCURRENCY: usize = 64;
 
 pub struct Natter {
+    /// The first node: users sign up and chats are made through it.
     client: Client,
+    /// Every node (the first included): where users send and listen.
+    nodes: Vec<Client>,
     outbox: PathBuf,
     child: Option<Child>,
     pid: Option<u32>,
@@ -134,8 +137,10 @@ impl Natter {
             Some(url) => url.split(':').next().unwrap_or("db").to_string(),
             None => "sqlite".to_string(),
         };
+        let client = client(&format!("http://{addr}"), spawn.http2);
         Ok(Natter {
-            client: client(&format!("http://{addr}"), spawn.http2),
+            nodes: vec![client.clone()],
+            client,
             outbox,
             child: Some(child),
             pid,
@@ -149,21 +154,32 @@ impl Natter {
         })
     }
 
-    /// A natter someone else runs; `outbox` is the file its `outbox` SMS driver writes.
-    /// `phone_block` picks the numbers signed up (default: from the process id).
+    /// A natter someone else runs, at one URL or several (nodes sharing one
+    /// database); `outbox` is the file the first node's `outbox` SMS driver
+    /// writes. `phone_block` picks the numbers signed up (default: from the
+    /// process id).
     pub fn remote(
-        url: &str,
+        urls: &[String],
         outbox: &Path,
         pid: Option<u32>,
         http2: bool,
         phone_block: Option<u64>,
     ) -> Natter {
+        let nodes: Vec<Client> = urls.iter().map(|url| client(url, http2)).collect();
+        let mut label = String::from("natter");
+        if nodes.len() > 1 {
+            label.push_str(&format!(" ({} nodes)", nodes.len()));
+        }
+        if http2 {
+            label.push_str(" (HTTP/2)");
+        }
         Natter {
-            client: client(url, http2),
+            client: nodes[0].clone(),
+            nodes,
             outbox: outbox.to_path_buf(),
             child: None,
             pid,
-            label: if http2 { "natter (HTTP/2)" } else { "natter" }.into(),
+            label,
             _dir: None,
             phone_block: phone_block.unwrap_or_else(default_phone_block),
             next_phone: Default::default(),
@@ -181,6 +197,21 @@ impl Natter {
 
     fn as_natter_user(&self, user: &User) -> Result<(i64, Client)> {
         Ok((user.id.parse()?, self.client.with_token(&user.secret)))
+    }
+
+    /// The node `user` sends through. Users are made in pairs (W1's sender
+    /// 2p and receiver 2p+1): pair p sends through node p mod n and listens
+    /// on the next one ([`Natter::listening_node`]), so with two nodes or more
+    /// every W1 message crosses nodes, the senders are spread over all of
+    /// them, and W2's members listen spread evenly (all but 1/n of its
+    /// deliveries cross). With one node, both are that node.
+    fn sending_node(&self, user: &User) -> &Client {
+        &self.nodes[(user.index / 2) % self.nodes.len()]
+    }
+
+    /// The node `user`'s socket connects to: the one after its sending node.
+    fn listening_node(&self, user: &User) -> &Client {
+        &self.nodes[(user.index / 2 + 1) % self.nodes.len()]
     }
 }
 
@@ -284,8 +315,10 @@ impl Server for Natter {
         recorder: Arc<Recorder>,
         local: Option<std::net::IpAddr>,
     ) -> Result<Listener> {
-        let (id, client) = self.as_natter_user(user)?;
-        let mut socket = PusherSocket::connect_from(self.url(), KEY, local, None)
+        let id: i64 = user.id.parse()?;
+        let node = self.listening_node(user);
+        let client = node.with_token(&user.secret);
+        let mut socket = PusherSocket::connect_from(node.base_url(), KEY, local, None)
             .await
             .map_err(|e| anyhow!("connect: {e}"))?;
         socket
@@ -310,7 +343,7 @@ impl Server for Natter {
     async fn send(&self, from: &User, to: &Conversation, body: &str) -> Result<()> {
         let path = format!("/api/chats/{}/messages", to.id);
         let raw = self
-            .client
+            .sending_node(from)
             .with_token(&from.secret)
             .raw(
                 reqwest::Method::POST,

@@ -14,8 +14,7 @@ pub struct User {
     pub id: String,
     /// What authenticates the user's requests (token, password).
     pub secret: String,
-    /// Index in creation order.
-    #[allow(dead_code)] // set by every server; no workload needs it yet
+    /// Index in creation order (natter picks a node by it, with several).
     pub index: usize,
 }
 

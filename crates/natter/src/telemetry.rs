@@ -43,6 +43,10 @@ pub const DB_MAX_CONNECTIONS: &str = "natter_db_max_connections";
 pub const DB_ACQUIRE: &str = ACQUIRE_SECONDS;
 /// COMMIT of a transaction that appends to the sync log (the writer's batches among them).
 pub const LOG_COMMIT: &str = "natter_log_commit_seconds";
+/// Taking the log lock's row (waiting behind other nodes' log transactions).
+pub const LOG_LOCK_WAIT: &str = "natter_log_lock_wait_seconds";
+/// The log lock held: from its row taken to the COMMIT's end.
+pub const LOG_LOCK_HELD: &str = "natter_log_lock_held_seconds";
 /// From an event's commit to its frame being queued on this node's sockets.
 pub const FANOUT_DELAY: &str = "natter_fanout_delay_seconds";
 
@@ -99,6 +103,8 @@ pub fn handle() -> PrometheusHandle {
                     ];
                     b.set_buckets_for_metric(Matcher::Full(DB_ACQUIRE.to_string()), &short)?
                         .set_buckets_for_metric(Matcher::Full(LOG_COMMIT.to_string()), &short)?
+                        .set_buckets_for_metric(Matcher::Full(LOG_LOCK_WAIT.to_string()), &short)?
+                        .set_buckets_for_metric(Matcher::Full(LOG_LOCK_HELD.to_string()), &short)?
                         .set_buckets_for_metric(Matcher::Full(FANOUT_DELAY.to_string()), &short)
                 });
             let recorder = match builder {
@@ -199,6 +205,16 @@ fn describe() {
         LOG_COMMIT,
         metrics::Unit::Seconds,
         "COMMIT of a transaction that appends to the sync log (each writer batch is one)"
+    );
+    metrics::describe_histogram!(
+        LOG_LOCK_WAIT,
+        metrics::Unit::Seconds,
+        "Taking the log lock's row in the database: its round trips, plus waiting while another node's log transaction holds it"
+    );
+    metrics::describe_histogram!(
+        LOG_LOCK_HELD,
+        metrics::Unit::Seconds,
+        "How long a committed log transaction held the log lock, from taking its row to the end of COMMIT (every node's sum over time is the lock's occupancy)"
     );
     metrics::describe_histogram!(
         FANOUT_DELAY,

@@ -27,6 +27,7 @@ mod store;
 
 use std::fmt::Write;
 use std::sync::Arc;
+use std::time::Instant;
 
 use sea_orm::{DatabaseTransaction, DbErr};
 use tokio::sync::OwnedMutexGuard;
@@ -35,7 +36,7 @@ use crate::clock::{self, now_ms};
 use crate::db::Db;
 use crate::db::entities::event;
 use crate::error::{ApiError, ApiResult};
-use crate::telemetry::LOG_COMMIT;
+use crate::telemetry::{LOG_COMMIT, LOG_LOCK_HELD, LOG_LOCK_WAIT};
 pub use events::{Event, EventName};
 pub use store::{EventRow, page, positions};
 
@@ -111,6 +112,8 @@ pub struct LogTx {
     now: i64,
     /// The socket the events are spared for ([`origin`]).
     origin: Option<Arc<str>>,
+    /// When the log lock's row was taken (for [`LOG_LOCK_HELD`]).
+    locked_at: Instant,
 }
 
 impl LogTx {
@@ -118,7 +121,12 @@ impl LogTx {
     pub async fn begin(db: &Db) -> Result<LogTx, DbErr> {
         let gate = db.log_gate.clone().lock_owned().await;
         let txn = db.begin().await?;
+        // Within a node the gate queues log transactions; what is left to
+        // wait for here is the other nodes' (docs/scaling.md).
+        let asked_at = Instant::now();
         let (last_seq, last_message_id) = store::lock_counters(&txn).await?;
+        let locked_at = Instant::now();
+        metrics::histogram!(LOG_LOCK_WAIT).record((locked_at - asked_at).as_secs_f64());
         Ok(LogTx {
             txn,
             _gate: gate,
@@ -128,6 +136,7 @@ impl LogTx {
             events: Vec::new(),
             now: now_ms(),
             origin: origin::current(),
+            locked_at,
         })
     }
 
@@ -232,12 +241,16 @@ impl LogTx {
             next_message_id,
             rows,
             events,
+            locked_at,
             ..
         } = self;
         store::insert_events(&txn, rows).await?;
         store::write_counters(&txn, next_seq - 1, next_message_id - 1).await?;
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         txn.commit().await?;
+        // Held first: a scrape between the two never sees a commit longer
+        // than the hold that contains it.
+        metrics::histogram!(LOG_LOCK_HELD).record(locked_at.elapsed().as_secs_f64());
         metrics::histogram!(LOG_COMMIT).record(started.elapsed().as_secs_f64());
         let committed_us = clock::now_us();
         let mut events = events;

@@ -506,6 +506,12 @@ backend_tests! {
         let commits = value("natter_log_commit_seconds_count", &[]);
         assert!(commits >= 1.0);
         assert!(value("natter_log_commit_seconds_sum", &[]) / commits < 5.0);
+        // The log lock: taken by every log transaction, held at least
+        // through the COMMIT that each of them timed.
+        assert!(value("natter_log_lock_wait_seconds_count", &[]) >= commits);
+        let held = value("natter_log_lock_held_seconds_count", &[]);
+        assert!(held >= 1.0);
+        assert!(value("natter_log_lock_held_seconds_sum", &[]) >= value("natter_log_commit_seconds_sum", &[]));
 
         // Commit to socket: observed (the message reached Bob here), and not
         // absurd (the metrics are per process; other tests' servers add to them).
