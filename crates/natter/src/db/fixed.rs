@@ -143,15 +143,19 @@ where
         .map(|row| {
             let fields = columns.iter().map(|c| {
                 let value = row.get(*c).into_value();
-                let json = value
-                    .as_ref()
-                    .map_or(serde_json::Value::Null, sea_orm::sea_query::value::sea_value_to_json_value);
+                let json = value.as_ref().map_or(
+                    serde_json::Value::Null,
+                    sea_orm::sea_query::value::sea_value_to_json_value,
+                );
                 (c.as_str().to_string(), json)
             });
             serde_json::Value::Object(fields.collect())
         })
         .collect();
-    let names: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.as_str())).collect();
+    let names: Vec<String> = columns
+        .iter()
+        .map(|c| format!("\"{}\"", c.as_str()))
+        .collect();
     let names = names.join(", ");
     let table = A::Entity::default().table_name().to_string();
     let conflict = skip_conflicts_on
@@ -212,7 +216,10 @@ mod tests {
         insert_rows(&db.write, &rows, Some(job::Column::UniqueKey))
             .await
             .unwrap();
-        let again = [job_row("taken", Some("k0".into()), None), job_row("new", None, None)];
+        let again = [
+            job_row("taken", Some("k0".into()), None),
+            job_row("new", None, None),
+        ];
         insert_rows(&db.write, &again, Some(job::Column::UniqueKey))
             .await
             .unwrap();
@@ -225,10 +232,17 @@ mod tests {
         let payloads: Vec<&str> = stored.iter().map(|j| j.payload.as_str()).collect();
         let mut expected = PAYLOADS.to_vec();
         expected.push("new");
-        assert_eq!(payloads, expected, "in order, as written, the taken key skipped");
+        assert_eq!(
+            payloads, expected,
+            "in order, as written, the taken key skipped"
+        );
         let locks: Vec<Option<i64>> = stored.iter().map(|j| j.locked_until).collect();
         assert_eq!(locks, [Some(0), None, Some(2), None, Some(4), None]);
-        assert!(stored.iter().all(|j| j.run_at == i64::MAX - 1 && j.created_at == -1));
+        assert!(
+            stored
+                .iter()
+                .all(|j| j.run_at == i64::MAX - 1 && j.created_at == -1)
+        );
         assert_eq!(stored[5].unique_key, None);
     }
 

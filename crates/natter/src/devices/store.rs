@@ -56,7 +56,11 @@ pub async fn users_with_devices(
             .select_only()
             .column(device::Column::UserId)
             .distinct()
-            .filter(fixed::one_of(db.get_database_backend(), device::Column::UserId, chunk))
+            .filter(fixed::one_of(
+                db.get_database_backend(),
+                device::Column::UserId,
+                chunk,
+            ))
             .into_tuple()
             .all(db)
     })

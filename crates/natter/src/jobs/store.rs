@@ -16,8 +16,8 @@ use sea_orm::{
 
 use super::{Enqueued, NewJob};
 use crate::clock::now_ms;
-use crate::db::{Db, fixed};
 use crate::db::entities::{job, job_period};
+use crate::db::{Db, fixed};
 
 pub const QUEUED: &str = "queued";
 pub const RUNNING: &str = "running";

@@ -19,7 +19,11 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<chat::Mod
 pub async fn find_many(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<chat::Model>, DbErr> {
     in_chunks(ids, |chunk| {
         chat::Entity::find()
-            .filter(fixed::one_of(db.get_database_backend(), chat::Column::Id, chunk))
+            .filter(fixed::one_of(
+                db.get_database_backend(),
+                chat::Column::Id,
+                chunk,
+            ))
             .filter(chat::Column::DeletedAt.is_null())
             .all(db)
     })
@@ -371,7 +375,11 @@ pub async fn roster_versions(
             .column(chat::Column::ChatType)
             .column(chat::Column::RosterVersion)
             .column(chat::Column::DisappearingSeconds)
-            .filter(fixed::one_of(db.get_database_backend(), chat::Column::Id, chunk))
+            .filter(fixed::one_of(
+                db.get_database_backend(),
+                chat::Column::Id,
+                chunk,
+            ))
             .filter(chat::Column::DeletedAt.is_null())
             .into_tuple()
             .all(db)
@@ -422,8 +430,16 @@ pub async fn muted_among(
             .select_only()
             .column(chat_participant::Column::ChatId)
             .column(chat_participant::Column::UserId)
-            .filter(fixed::one_of(backend, chat_participant::Column::ChatId, &chat_ids))
-            .filter(fixed::one_of(backend, chat_participant::Column::UserId, users))
+            .filter(fixed::one_of(
+                backend,
+                chat_participant::Column::ChatId,
+                &chat_ids,
+            ))
+            .filter(fixed::one_of(
+                backend,
+                chat_participant::Column::UserId,
+                users,
+            ))
             .filter(chat_participant::Column::LeftAt.is_null())
             .filter(chat_participant::Column::MutedUntil.gt(now))
             .into_tuple()

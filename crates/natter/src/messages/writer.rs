@@ -901,7 +901,11 @@ mod tests {
             );
         }
         if db.backend == sea_orm::DbBackend::Postgres {
-            assert_eq!(batch_statements(db.backend, 100), 11, "11 whatever the size");
+            assert_eq!(
+                batch_statements(db.backend, 100),
+                11,
+                "11 whatever the size"
+            );
         }
         let pushes = kept.device_holders.len();
         assert_eq!(pushes, CHATS, "the batches saw every recipient's device");
