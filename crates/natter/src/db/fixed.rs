@@ -262,6 +262,28 @@ mod tests {
         on_scratch("TEST_MYSQL_URL").await;
     }
 
+    /// PostgreSQL reads the text array literal back as exactly the texts.
+    #[tokio::test]
+    async fn text_arrays_round_trip_postgres() {
+        let variable = "TEST_POSTGRES_URL";
+        let Some((name, _, db)) = scratch(variable).await else {
+            return;
+        };
+        let sql = "SELECT unnest(CAST($1 AS text[]))";
+        let values = [pg_text_array(&PAYLOADS).into()];
+        let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+        let texts: Vec<String> = db
+            .read
+            .query_all_raw(statement)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get_by_index(0).unwrap())
+            .collect();
+        assert_eq!(texts, PAYLOADS);
+        drop_scratch(variable, &name, db).await;
+    }
+
     async fn on_scratch(variable: &str) {
         let Some((name, _, db)) = scratch(variable).await else {
             return;
