@@ -18,6 +18,7 @@
 //!   nothing more), and rows are inserted in chunks of power-of-two sizes,
 //!   largest first, so a statement kind has at most [`LADDER`]'s ten texts.
 
+use sea_orm::sea_query::value::sea_value_to_json_value;
 use sea_orm::sea_query::{Expr, OnConflict, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityName, EntityTrait,
@@ -143,10 +144,9 @@ where
         .map(|row| {
             let fields = columns.iter().map(|c| {
                 let value = row.get(*c).into_value();
-                let json = value.as_ref().map_or(
-                    serde_json::Value::Null,
-                    sea_orm::sea_query::value::sea_value_to_json_value,
-                );
+                let json = value
+                    .as_ref()
+                    .map_or(serde_json::Value::Null, sea_value_to_json_value);
                 (c.as_str().to_string(), json)
             });
             serde_json::Value::Object(fields.collect())
