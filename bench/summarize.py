@@ -12,13 +12,19 @@ import sys
 from collections import OrderedDict
 
 COLUMNS = {
+    # Sends counted twice: at the server's acknowledgement (natter: the 201;
+    # ejabberd: the stream-management <a/>) and at the receiver's socket.
     "W1 one-to-one": [
+        ("acked/s", "sent_per_sec", 0),
+        ("ack p50 ms", "ack_p50_ms", 2),
+        ("ack p99 ms", "ack_p99_ms", 2),
         ("delivered/s", "delivered_per_sec", 0),
-        ("p50 ms", "p50_ms", 2),
-        ("p90 ms", "p90_ms", 2),
-        ("p99 ms", "p99_ms", 2),
-        ("max ms", "max_ms", 1),
+        ("delivery p50 ms", "p50_ms", 2),
+        ("delivery p90 ms", "p90_ms", 2),
+        ("delivery p99 ms", "p99_ms", 2),
+        ("delivery max ms", "max_ms", 1),
         ("failed", "failed", 0),
+        ("lost", "lost", 0),
         ("RSS MiB", "server_rss_kib", -1),
     ],
     "W2 group fan-out": [

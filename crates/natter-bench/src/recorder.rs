@@ -77,6 +77,9 @@ pub struct Recorder {
     copies: usize,
     delivered: AtomicU64,
     completed: AtomicU64,
+    /// Every delivery since the recorder was made, warm-up and drain too:
+    /// compared with the sends acknowledged, it tells what was lost.
+    arrivals: AtomicU64,
     /// Deliveries are only counted while measuring (after warm-up).
     measuring: AtomicBool,
 }
@@ -99,6 +102,7 @@ impl Recorder {
             copies: copies.max(1),
             delivered: AtomicU64::new(0),
             completed: AtomicU64::new(0),
+            arrivals: AtomicU64::new(0),
             measuring: AtomicBool::new(true),
         }
     }
@@ -112,6 +116,7 @@ impl Recorder {
 
     /// Records a copy of the message stamped `sent`, `micros` after it was sent.
     pub fn record(&self, sent: u64, micros: u64) {
+        self.arrivals.fetch_add(1, Ordering::Relaxed);
         if !self.measuring.load(Ordering::Relaxed) {
             return;
         }
@@ -154,6 +159,11 @@ impl Recorder {
 
     pub fn delivered(&self) -> u64 {
         self.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Every delivery so far, measured or not.
+    pub fn arrivals(&self) -> u64 {
+        self.arrivals.load(Ordering::Relaxed)
     }
 
     /// Messages that reached every listener meant to get them.
@@ -202,6 +212,9 @@ mod tests {
         assert_eq!(recorder.completed(), 0);
         recorder.record(7, 9_000);
         assert_eq!((recorder.delivered(), recorder.completed()), (3, 1));
+        recorder.set_measuring(false);
+        recorder.record(8, 1_000);
+        assert_eq!((recorder.delivered(), recorder.arrivals()), (3, 4));
         let last = recorder.last();
         assert!((last.max - 9.0).abs() < 0.01, "{last:?}");
         assert!(recorder.each().p50 < 5.1);

@@ -2,19 +2,43 @@
 
 use serde::Serialize;
 
-use crate::recorder::Recorder;
+use crate::recorder::{Percentiles, Recorder};
 use crate::server::Server;
+
+/// What the senders of a throughput run saw.
+pub struct Sends {
+    /// Sends acknowledged while measuring.
+    pub acked: u64,
+    /// Seconds measured.
+    pub seconds: f64,
+    /// Sends that failed (an error, a timeout), the whole run.
+    pub failed: u64,
+    /// Deliveries of acknowledged sends that never came, the whole run.
+    pub lost: u64,
+    /// Time from issuing a send to its acknowledgement.
+    pub ack: Percentiles,
+}
 
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub workload: String,
     pub server: String,
     pub params: String,
-    /// Messages acknowledged by the server per second (W1, W2).
+    /// Messages acknowledged by the server per second (W1, W2): natter's
+    /// 201, ejabberd's stream-management ack (a room: its echo to the
+    /// sender), Synapse's 200.
     pub sent_per_sec: Option<f64>,
     /// Deliveries to sockets per second (W1: messages, W2: member deliveries).
     pub delivered_per_sec: Option<f64>,
     pub failed: Option<u64>,
+    /// Acknowledged sends whose deliveries never all arrived.
+    pub lost: Option<u64>,
+    /// Acknowledgement latency: from issuing a send to its acknowledgement.
+    pub ack_p50_ms: Option<f64>,
+    pub ack_p90_ms: Option<f64>,
+    pub ack_p99_ms: Option<f64>,
+    pub ack_max_ms: Option<f64>,
+    /// Delivery latency: from issuing a send to the receiver's socket.
     pub p50_ms: Option<f64>,
     pub p90_ms: Option<f64>,
     pub p99_ms: Option<f64>,
@@ -52,6 +76,11 @@ impl Report {
             sent_per_sec: None,
             delivered_per_sec: None,
             failed: None,
+            lost: None,
+            ack_p50_ms: None,
+            ack_p90_ms: None,
+            ack_p99_ms: None,
+            ack_max_ms: None,
             p50_ms: None,
             p90_ms: None,
             p99_ms: None,
@@ -74,15 +103,21 @@ impl Report {
         server: &dyn Server,
         params: String,
         recorder: &Recorder,
-        sent: u64,
-        failed: u64,
-        seconds: f64,
+        sends: &Sends,
     ) -> Report {
         let each = recorder.each();
         let mut report = Report::blank(workload, server, params);
-        report.sent_per_sec = Some(sent as f64 / seconds);
-        report.delivered_per_sec = Some(recorder.delivered() as f64 / seconds);
-        report.failed = Some(failed);
+        report.sent_per_sec = Some(sends.acked as f64 / sends.seconds);
+        report.delivered_per_sec = Some(recorder.delivered() as f64 / sends.seconds);
+        report.failed = Some(sends.failed);
+        report.lost = Some(sends.lost);
+        let ack = sends.ack;
+        (
+            report.ack_p50_ms,
+            report.ack_p90_ms,
+            report.ack_p99_ms,
+            report.ack_max_ms,
+        ) = (Some(ack.p50), Some(ack.p90), Some(ack.p99), Some(ack.max));
         (report.p50_ms, report.p90_ms, report.p99_ms, report.max_ms) = (
             Some(each.p50),
             Some(each.p90),
@@ -153,13 +188,21 @@ impl Report {
         let f = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
         if self.delivered_per_sec.is_some() {
             parts.push(format!(
-                "sent/s {} delivered/s {} failed {}",
+                "acked/s {} delivered/s {} failed {} lost {}",
                 f(self.sent_per_sec),
                 f(self.delivered_per_sec),
-                self.failed.unwrap_or(0)
+                self.failed.unwrap_or(0),
+                self.lost.unwrap_or(0)
             ));
             parts.push(format!(
-                "latency ms p50 {} p90 {} p99 {} max {}",
+                "ack ms p50 {} p90 {} p99 {} max {}",
+                f(self.ack_p50_ms),
+                f(self.ack_p90_ms),
+                f(self.ack_p99_ms),
+                f(self.ack_max_ms)
+            ));
+            parts.push(format!(
+                "delivery ms p50 {} p90 {} p99 {} max {}",
                 f(self.p50_ms),
                 f(self.p90_ms),
                 f(self.p99_ms),

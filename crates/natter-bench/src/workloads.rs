@@ -9,7 +9,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
 use crate::recorder::{Recorder, stamped_body};
-use crate::report::{Report, rss_kib};
+use crate::report::{Report, Sends, rss_kib};
 use crate::server::{Conversation, Listener, Server, User};
 
 pub struct Load {
@@ -22,12 +22,34 @@ pub struct Load {
     pub rate: Option<f64>,
 }
 
-/// Counts of a measured run.
-struct Driven {
-    sent: u64,
-    seconds: f64,
-    failed: u64,
+/// What the senders share: counts, and how long each acknowledgement took.
+#[derive(Default)]
+struct Tally {
+    /// Sends the server acknowledged, warm-up included.
+    acked: AtomicU64,
+    failed: AtomicU64,
+    /// Time from starting a send to its acknowledgement (natter: the 201;
+    /// ejabberd: the stream-management `<a/>`), one "copy" per send.
+    acks: Recorder,
 }
+
+impl Tally {
+    fn count(&self, result: Result<()>, took: Duration) {
+        match result {
+            Ok(()) => {
+                self.acked.fetch_add(1, Ordering::Relaxed);
+                self.acks.record(0, took.as_micros() as u64);
+            }
+            Err(_) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// How long the end of a run waits for deliveries still on their way, once
+/// none has arrived for this long (what is still missing then is lost).
+const DRAIN_STALL: Duration = Duration::from_secs(10);
 
 /// A paced sender's schedule: one send `every`, the first after `phase`.
 /// Senders get evenly spread phases so that, together, they send at an even
@@ -38,17 +60,15 @@ struct Pace {
     phase: Duration,
 }
 
-/// One sender: keeps up to `window` sends in flight, paced if `pace` is given.
-#[allow(clippy::too_many_arguments)] // one spawned task's whole state, passed once
+/// One sender: keeps up to `window` sends in flight, paced if `pace` is
+/// given. A send leaves the window at its acknowledgement, not its delivery.
 async fn sender(
     server: Arc<dyn Server>,
-    user: User,
-    conversation: Conversation,
+    (user, conversation): (User, Conversation),
     window: usize,
     pace: Option<Pace>,
     stop: Arc<AtomicBool>,
-    sent: Arc<AtomicU64>,
-    failed: Arc<AtomicU64>,
+    tally: Arc<Tally>,
 ) {
     let mut in_flight = FuturesUnordered::new();
     let mut ticker = pace.map(|pace| {
@@ -57,47 +77,51 @@ async fn sender(
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         t
     });
+    // The body's stamp and the ack clock start together, when the send is
+    // issued: delivery and ack latency are measured from the same moment.
     let send = || {
         let (server, user, conversation) = (server.clone(), user.clone(), conversation.clone());
-        Box::pin(async move { server.send(&user, &conversation, &stamped_body()).await })
-    };
-    let count = |result: Result<()>| match result {
-        Ok(()) => sent.fetch_add(1, Ordering::Relaxed),
-        Err(_) => failed.fetch_add(1, Ordering::Relaxed),
+        let (body, started) = (stamped_body(), Instant::now());
+        Box::pin(async move {
+            let result = server.send(&user, &conversation, &body).await;
+            (result, started.elapsed())
+        })
     };
     while !stop.load(Ordering::Relaxed) {
         match ticker.as_mut() {
             Some(ticker) => {
                 tokio::select! {
                     _ = ticker.tick(), if in_flight.len() < window => in_flight.push(send()),
-                    Some(result) = in_flight.next(), if !in_flight.is_empty() => { count(result); }
+                    Some((result, took)) = in_flight.next(), if !in_flight.is_empty() => {
+                        tally.count(result, took);
+                    }
                 }
             }
             None => {
                 while in_flight.len() < window {
                     in_flight.push(send());
                 }
-                if let Some(result) = in_flight.next().await {
-                    count(result);
+                if let Some((result, took)) = in_flight.next().await {
+                    tally.count(result, took);
                 }
             }
         }
     }
-    while let Some(result) = in_flight.next().await {
-        count(result);
+    while let Some((result, took)) = in_flight.next().await {
+        tally.count(result, took);
     }
 }
 
-/// Runs the senders, discards the warm-up, measures `load.duration`.
+/// Runs the senders, discards the warm-up, measures `load.duration`, then
+/// waits for what was acknowledged to be delivered.
 async fn drive(
     server: Arc<dyn Server>,
     senders: Vec<(User, Conversation)>,
     load: &Load,
     recorder: &Recorder,
-) -> Result<Driven> {
+) -> Result<Sends> {
     let stop = Arc::new(AtomicBool::new(false));
-    let sent = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
+    let tally = Arc::new(Tally::default());
     let count = senders.len();
     let every = load
         .rate
@@ -105,30 +129,31 @@ async fn drive(
     let tasks: Vec<_> = senders
         .into_iter()
         .enumerate()
-        .map(|(index, (user, conversation))| {
+        .map(|(index, pair)| {
             let pace = every.map(|every| Pace {
                 every,
                 phase: every.mul_f64(index as f64 / count as f64),
             });
+            let window = load.window.max(1);
             tokio::spawn(sender(
                 server.clone(),
-                user,
-                conversation,
-                load.window.max(1),
+                pair,
+                window,
                 pace,
                 stop.clone(),
-                sent.clone(),
-                failed.clone(),
+                tally.clone(),
             ))
         })
         .collect();
     tokio::time::sleep(load.warmup).await;
     recorder.reset();
-    let before = sent.load(Ordering::Relaxed);
+    tally.acks.reset();
+    let before = tally.acked.load(Ordering::Relaxed);
     let started = Instant::now();
     tokio::time::sleep(load.duration).await;
     let seconds = started.elapsed().as_secs_f64();
-    let sent_during = sent.load(Ordering::Relaxed) - before;
+    let acked_during = tally.acked.load(Ordering::Relaxed) - before;
+    tally.acks.set_measuring(false);
     stop.store(true, Ordering::Relaxed);
     // Let the last in-flight messages arrive so they are not counted as lost.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -136,11 +161,30 @@ async fn drive(
     for task in tasks {
         let _ = task.await;
     }
-    Ok(Driven {
-        sent: sent_during,
+    let expected = tally.acked.load(Ordering::Relaxed) * recorder.copies() as u64;
+    let arrived = drain(recorder, expected).await;
+    Ok(Sends {
+        acked: acked_during,
         seconds,
-        failed: failed.load(Ordering::Relaxed),
+        failed: tally.failed.load(Ordering::Relaxed),
+        lost: expected.saturating_sub(arrived),
+        ack: tally.acks.each(),
     })
+}
+
+/// Waits until `expected` deliveries arrived, or none did for DRAIN_STALL;
+/// returns how many arrived.
+async fn drain(recorder: &Recorder, expected: u64) -> u64 {
+    let mut seen = recorder.arrivals();
+    let mut progressed = Instant::now();
+    while seen < expected && progressed.elapsed() < DRAIN_STALL {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = recorder.arrivals();
+        if now > seen {
+            (seen, progressed) = (now, Instant::now());
+        }
+    }
+    seen
 }
 
 async fn listen_all(
@@ -177,15 +221,13 @@ pub async fn one_to_one(server: Arc<dyn Server>, pairs: usize, load: &Load) -> R
     }
     let recorder = Arc::new(Recorder::default());
     let _listeners = listen_all(&server, &receivers, &recorder, &[]).await?;
-    let driven = drive(server.clone(), senders, load, &recorder).await?;
+    let sends = drive(server.clone(), senders, load, &recorder).await?;
     Ok(Report::throughput(
         "W1 one-to-one",
         server.as_ref(),
         format!("pairs={pairs} window={} rate={:?}", load.window, load.rate),
         &recorder,
-        driven.sent,
-        driven.failed,
-        driven.seconds,
+        &sends,
     ))
 }
 
@@ -210,7 +252,7 @@ pub async fn group_fanout(
         .iter()
         .map(|u| (u.clone(), group.clone()))
         .collect();
-    let driven = drive(server.clone(), sending, load, &recorder).await?;
+    let sends = drive(server.clone(), sending, load, &recorder).await?;
     Ok(Report::throughput(
         "W2 group fan-out",
         server.as_ref(),
@@ -219,9 +261,7 @@ pub async fn group_fanout(
             load.window, load.rate
         ),
         &recorder,
-        driven.sent,
-        driven.failed,
-        driven.seconds,
+        &sends,
     ))
 }
 

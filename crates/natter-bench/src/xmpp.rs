@@ -3,13 +3,15 @@
 //! and offline-queue counts. bench/peers/README.md has the wire steps.
 //!
 //! Each user in play has one logged-in stream (SASL PLAIN, bind, session,
-//! initial presence), shared for sending and receiving. XMPP acknowledges
-//! nothing to the sender, so a send completes when the bench, which holds
-//! the recipient's stream too, sees the message arrive there (for a room:
-//! when the room echoes it back to the sender), or, for a user who is
-//! offline, when ejabberd's offline queue has stored it.
+//! initial presence), shared for sending and receiving. A stream first used
+//! to send also enables XEP-0198 stream management: a one-to-one message to
+//! an online user is followed by `<r/>` and completes at the server's
+//! `<a h='N'/>` covering it, the acknowledgement natter's 201 is compared
+//! with (delivery is recorded separately, on the receiver's stream). A room
+//! message completes when the room echoes it back to the sender, and one to
+//! a user who is offline when ejabberd's offline queue has stored it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -38,6 +40,10 @@ const MUC: &str = "conference.localhost";
 /// Every bench account has this password (register-users).
 const PASSWORD: &str = "pass";
 const PID_FILE: &str = "/tmp/natter-bench/ejabberd/ejabberd.pid";
+/// Which setup the node runs (memory or archive), written by its ./start.
+const SETUP_FILE: &str = "/tmp/natter-bench/ejabberd/setup";
+/// XEP-0198 stream management, version 3.
+const NS_SM: &str = "urn:xmpp:sm:3";
 const STREAM_OPEN: &str = "<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' \
                            xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
 /// A login step, an iq or an API call taking longer than this is an error.
@@ -256,9 +262,24 @@ impl Deliveries {
     }
 }
 
+/// Stanzas written on a stream since `<enable/>`, and the sends waiting for
+/// the server to acknowledge theirs, oldest first.
+#[derive(Default)]
+struct Outgoing {
+    count: u64,
+    waiting: VecDeque<(u64, oneshot::Sender<()>)>,
+}
+
 /// What a stream's reader task shares with the rest.
 struct Shared {
     jid: String,
+    /// To the stream's writer task, in the order stanzas go on the wire.
+    out: mpsc::UnboundedSender<String>,
+    /// Whether stream management is on (the sender's side of W1).
+    managed: bool,
+    outgoing: Mutex<Outgoing>,
+    /// Stanzas received since `<enable/>`: the h the bench acknowledges.
+    handled: AtomicU64,
     deliveries: Arc<Deliveries>,
     recorder: Mutex<Option<Arc<Recorder>>>,
     iqs: Mutex<HashMap<String, oneshot::Sender<Element>>>,
@@ -270,9 +291,71 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(
+        user: &str,
+        out: mpsc::UnboundedSender<String>,
+        managed: bool,
+        deliveries: Arc<Deliveries>,
+    ) -> Shared {
+        Shared {
+            jid: bare_jid(user),
+            out,
+            managed,
+            outgoing: Mutex::default(),
+            handled: AtomicU64::new(0),
+            deliveries,
+            recorder: Mutex::new(None),
+            iqs: Mutex::new(HashMap::new()),
+            next_iq: AtomicU64::new(0),
+            received: watch::Sender::new(0),
+            closing: AtomicBool::new(false),
+        }
+    }
+
+    /// Queues a stanza; with `ack`, asks the server to acknowledge it
+    /// (`<r/>` right behind it) and completes `ack` when it has.
+    fn write(&self, stanza: String, ack: Option<oneshot::Sender<()>>) -> Result<()> {
+        let mut outgoing = lock(&self.outgoing);
+        outgoing.count += 1;
+        let ordinal = outgoing.count;
+        let xml = match ack {
+            Some(done) => {
+                outgoing.waiting.push_back((ordinal, done));
+                format!("{stanza}<r xmlns='{NS_SM}'/>")
+            }
+            None => stanza,
+        };
+        self.out
+            .send(xml)
+            .map_err(|_| anyhow!("stream of {} is closed", self.jid))
+    }
+
+    /// `<a h='N'/>`: the server has handled our first N stanzas.
+    fn acknowledged(&self, h: u64) {
+        let mut outgoing = lock(&self.outgoing);
+        while outgoing.waiting.front().is_some_and(|(n, _)| *n <= h) {
+            if let Some((_, done)) = outgoing.waiting.pop_front() {
+                let _ = done.send(());
+            }
+        }
+    }
+
     fn dispatch(&self, stanza: Element) {
         let id = stanza.attr("id").unwrap_or_default();
+        if matches!(stanza.name.as_str(), "message" | "presence" | "iq") {
+            self.handled.fetch_add(1, Ordering::Relaxed);
+        }
         match stanza.name.as_str() {
+            // The server asks what we have handled; unanswered, it would
+            // end the stream after its ack timeout.
+            "r" => {
+                let h = self.handled.load(Ordering::Relaxed);
+                let _ = self.out.send(format!("<a xmlns='{NS_SM}' h='{h}'/>"));
+            }
+            "a" => match stanza.attr("h").map(str::parse) {
+                Some(Ok(h)) => self.acknowledged(h),
+                _ => eprintln!("xmpp: bad ack for {}: {stanza:?}", self.jid),
+            },
             "iq" => {
                 if let Some(tx) = lock(&self.iqs).remove(id) {
                     let _ = tx.send(stanza);
@@ -300,13 +383,13 @@ impl Shared {
 /// One logged-in, available resource. Dropping it closes the stream.
 struct Stream {
     shared: Arc<Shared>,
-    out: mpsc::UnboundedSender<String>,
     reader: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Stream {
     fn drop(&mut self) {
-        // The writer task ends (sending </stream:stream>) when `out` drops.
+        // The writer task ends (sending </stream:stream>) when `out` drops,
+        // with the aborted reader's copy of `shared`.
         self.shared.closing.store(true, Ordering::Relaxed);
         self.reader.abort();
     }
@@ -326,9 +409,13 @@ async fn connect(local: Option<IpAddr>) -> Result<tokio::net::TcpStream> {
     Ok(tcp)
 }
 
-/// SASL PLAIN, stream restart, resource bind, session: a bound stream, not
-/// yet available (no presence).
-async fn login(user: &str, local: Option<IpAddr>) -> Result<(StanzaReader, OwnedWriteHalf)> {
+/// SASL PLAIN, stream restart, resource bind, session, and stream management
+/// if `managed`: a bound stream, not yet available (no presence).
+async fn login(
+    user: &str,
+    local: Option<IpAddr>,
+    managed: bool,
+) -> Result<(StanzaReader, OwnedWriteHalf)> {
     let (read, mut write) = connect(local).await?.into_split();
     write.write_all(STREAM_OPEN.as_bytes()).await?;
     let mut reader = StanzaReader::new(BufReader::new(read));
@@ -360,6 +447,17 @@ async fn login(user: &str, local: Option<IpAddr>) -> Result<(StanzaReader, Owned
     reader.iq_result("bind").await?;
     write.write_all(b"<iq type='set' id='session'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>").await?;
     reader.iq_result("session").await?;
+    if managed {
+        // Before any counted stanza: both sides count from here.
+        write
+            .write_all(format!("<enable xmlns='{NS_SM}'/>").as_bytes())
+            .await?;
+        let reply = reader.next().await?;
+        ensure!(
+            reply.name == "enabled",
+            "stream management refused for {user}: {reply:?} (is mod_stream_mgmt loaded?)"
+        );
+    }
     Ok((reader, write))
 }
 
@@ -404,25 +502,17 @@ impl Stream {
         user: &str,
         local: Option<IpAddr>,
         deliveries: Arc<Deliveries>,
+        managed: bool,
     ) -> Result<Stream> {
-        let (reader, write) = tokio::time::timeout(STEP_TIMEOUT, login(user, local))
+        let (reader, write) = tokio::time::timeout(STEP_TIMEOUT, login(user, local, managed))
             .await
             .with_context(|| format!("login of {user} timed out"))??;
-        let shared = Arc::new(Shared {
-            jid: bare_jid(user),
-            deliveries,
-            recorder: Mutex::new(None),
-            iqs: Mutex::new(HashMap::new()),
-            next_iq: AtomicU64::new(0),
-            received: watch::Sender::new(0),
-            closing: AtomicBool::new(false),
-        });
         let (out, queue) = mpsc::unbounded_channel();
         tokio::spawn(write_loop(write, queue));
+        let shared = Arc::new(Shared::new(user, out, managed, deliveries));
         let stream = Stream {
             reader: tokio::spawn(read_loop(reader, shared.clone())),
             shared,
-            out,
         };
         // Until the initial presence is processed, messages to the user go to
         // offline storage; the c2s handles stanzas in order, so the answer to
@@ -439,9 +529,7 @@ impl Stream {
     }
 
     fn write(&self, xml: String) -> Result<()> {
-        self.out
-            .send(xml)
-            .map_err(|_| anyhow!("stream of {} is closed", self.shared.jid))
+        self.shared.write(xml, None)
     }
 
     async fn iq(&self, kind: &str, to: &str, payload: &str) -> Result<Element> {
@@ -696,12 +784,18 @@ impl Xmpp {
         })
     }
 
-    /// `user`'s stream, logging in on first use.
-    async fn stream(&self, user: &str, local: Option<IpAddr>) -> Result<Arc<Stream>> {
+    /// `user`'s stream, logging in on first use (with stream management if
+    /// `managed`; a stream already open stays as it is).
+    async fn stream(
+        &self,
+        user: &str,
+        local: Option<IpAddr>,
+        managed: bool,
+    ) -> Result<Arc<Stream>> {
         let cell = self.sessions.cell(user);
         let stream = cell
             .get_or_try_init(|| async {
-                Stream::open(user, local, self.deliveries.clone())
+                Stream::open(user, local, self.deliveries.clone(), managed)
                     .await
                     .map(Arc::new)
             })
@@ -725,7 +819,7 @@ impl Xmpp {
 
     async fn join(&self, user: &User, room: &str) -> Result<()> {
         let nick = local_part(user);
-        let stream = self.stream(nick, None).await?;
+        let stream = self.stream(nick, None, false).await?;
         stream.write(format!(
             "<presence to='{room}@{MUC}/{nick}'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>"
         ))?;
@@ -762,6 +856,17 @@ impl Xmpp {
                 self.deliveries.forget(id);
                 bail!("message {id} did not reach {receiver} within {DELIVERY_TIMEOUT:?}")
             }
+        }
+    }
+
+    /// Sends and waits for the server's stream-management acknowledgement.
+    async fn acknowledge(&self, stream: &Stream, stanza: String, id: &str) -> Result<()> {
+        let (done, acked) = oneshot::channel();
+        stream.shared.write(stanza, Some(done))?;
+        match tokio::time::timeout(DELIVERY_TIMEOUT, acked).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => bail!("stream closed before message {id} was acknowledged"),
+            Err(_) => bail!("message {id} not acknowledged within {DELIVERY_TIMEOUT:?}"),
         }
     }
 
@@ -805,7 +910,7 @@ impl Xmpp {
     /// Logs `user` in, takes the `expected` offline messages ejabberd pushes
     /// and logs out; returns how many came.
     async fn drain(&self, user: &str, expected: u64) -> Result<u64> {
-        let stream = Stream::open(user, None, self.deliveries.clone()).await?;
+        let stream = Stream::open(user, None, self.deliveries.clone(), false).await?;
         let received = wait_count(&mut stream.received(), expected).await;
         drop(stream);
         lock(&self.spools).insert(user.to_string(), Spool::new(0));
@@ -828,8 +933,12 @@ impl Xmpp {
 
 #[async_trait::async_trait]
 impl Server for Xmpp {
+    /// `ejabberd (memory)` or `ejabberd (archive)`: the setup its ./start ran.
     fn name(&self) -> String {
-        "ejabberd".into()
+        match std::fs::read_to_string(SETUP_FILE) {
+            Ok(setup) => format!("ejabberd ({})", setup.trim()),
+            Err(_) => "ejabberd".into(),
+        }
     }
 
     fn pid(&self) -> Option<u32> {
@@ -896,7 +1005,7 @@ impl Server for Xmpp {
         local: Option<IpAddr>,
     ) -> Result<Listener> {
         let name = local_part(user).to_string();
-        let stream = self.stream(&name, local).await?;
+        let stream = self.stream(&name, local, false).await?;
         *lock(&stream.shared.recorder) = Some(recorder);
         let guard = ListenGuard {
             sessions: self.sessions.clone(),
@@ -912,7 +1021,7 @@ impl Server for Xmpp {
 
     async fn send(&self, from: &User, to: &Conversation, body: &str) -> Result<()> {
         let sender = local_part(from);
-        let stream = self.stream(sender, None).await?;
+        let stream = self.stream(sender, None, true).await?;
         let id = format!(
             "b{}-{}",
             self.run,
@@ -938,11 +1047,13 @@ impl Server for Xmpp {
             escape(&receiver.id)
         );
         let receiver = local_part(receiver);
-        if self.sessions.online(receiver) {
+        if !self.sessions.online(receiver) {
+            self.store(&stream, stanza, receiver).await
+        } else if stream.shared.managed {
+            self.acknowledge(&stream, stanza, &id).await
+        } else {
             self.deliver(&stream, stanza, &id, &bare_jid(receiver))
                 .await
-        } else {
-            self.store(&stream, stanza, receiver).await
         }
     }
 
@@ -997,6 +1108,49 @@ mod tests {
         assert!(
             reader.next().await.is_err(),
             "end of input is a closed connection"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn an_ack_completes_the_sends_it_covers_and_no_later_one() -> Result<()> {
+        let (out, mut wire) = mpsc::unbounded_channel();
+        let shared = Shared::new("user1", out, true, Arc::default());
+        let (mut acks, mut written) = (Vec::new(), Vec::new());
+        shared.write("<presence/>".into(), None)?;
+        for n in 0..3 {
+            let (done, acked) = oneshot::channel();
+            let stanza = format!("<message id='m{n}'/>");
+            shared.write(stanza, Some(done))?;
+            acks.push(acked);
+        }
+        while let Ok(xml) = wire.try_recv() {
+            written.push(xml);
+        }
+        assert_eq!(
+            written[1],
+            format!("<message id='m0'/><r xmlns='{NS_SM}'/>")
+        );
+        // h counts the presence too: h=3 covers the first two messages.
+        shared.dispatch(Element {
+            name: "a".into(),
+            attrs: vec![("h".into(), "3".into())],
+            ..Element::default()
+        });
+        let states: Vec<bool> = acks.iter_mut().map(|a| a.try_recv().is_ok()).collect();
+        assert_eq!(states, [true, true, false]);
+        // The server's own <r/> is answered with the stanzas received so far.
+        shared.dispatch(Element {
+            name: "message".into(),
+            ..Element::default()
+        });
+        shared.dispatch(Element {
+            name: "r".into(),
+            ..Element::default()
+        });
+        assert_eq!(
+            wire.try_recv().ok(),
+            Some(format!("<a xmlns='{NS_SM}' h='1'/>"))
         );
         Ok(())
     }

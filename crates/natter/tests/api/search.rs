@@ -133,6 +133,7 @@ backend_tests! {
         ann.client.delete_message(plan.id).await.unwrap();
         assert_eq!(ids(&search(&bob.client, "secret").await), vec![other.id]);
         assert!(search(&ann.client, "plan").await.results.is_empty());
+        assert_sqlite_index_matches_messages(&server).await;
     }
 
     async fn another_users_chats_are_never_searched(backend: Backend) {
@@ -253,4 +254,48 @@ backend_tests! {
             assert_eq!(ids(&search(&ann.client, q).await), vec![fox.id], "{q:?}");
         }
     }
+}
+
+/// SQLite's FTS5 index has external content: it must hold exactly the
+/// messages the insert statement and the triggers index (text a person wrote),
+/// or a later delete, told the text it indexed, corrupts it. The index's own
+/// documents are listed through an `fts5vocab` table.
+async fn assert_sqlite_index_matches_messages(server: &TestServer) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = &server.state().db;
+    if db.backend != sea_orm::DbBackend::Sqlite {
+        return;
+    }
+    let ids = |sql: &str| {
+        let statement = Statement::from_string(db.backend, sql);
+        async move {
+            let rows = db.write.query_all_raw(statement).await.unwrap();
+            rows.iter()
+                .map(|row| row.try_get_by_index::<i64>(0).unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    db.write
+        .execute_unprepared(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.fts_docs USING fts5vocab(main, messages_fts, 'instance')",
+        )
+        .await
+        .unwrap();
+    let indexed = ids("SELECT DISTINCT doc FROM temp.fts_docs ORDER BY doc").await;
+    let written = ids(
+        "SELECT id FROM messages WHERE content IS NOT NULL AND content <> '' \
+         AND message_type <> 'system' ORDER BY id",
+    )
+    .await;
+    assert!(!written.is_empty());
+    assert_eq!(
+        indexed, written,
+        "the search index holds exactly the written text"
+    );
+    db.write
+        .execute_unprepared(
+            "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 0)",
+        )
+        .await
+        .expect("the search index is consistent");
 }

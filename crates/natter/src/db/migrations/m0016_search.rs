@@ -28,7 +28,7 @@ pub struct Migration;
 /// Which rows the SQLite index holds, as a trigger's condition on `row`
 /// (`new` or `old`): insert and delete must agree exactly, since FTS5 with
 /// external content removes a row by being told the text it indexed.
-fn indexed(row: &str) -> String {
+pub(super) fn indexed(row: &str) -> String {
     format!("{row}.content IS NOT NULL AND {row}.message_type <> 'system'")
 }
 

@@ -27,6 +27,7 @@ mod m0016_search;
 mod m0017_stars_and_pins;
 mod m0018_chat_preferences;
 mod m0019_mentions_broadcasts;
+mod m0020_search_index_in_bulk;
 
 pub struct Migrator;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0017_stars_and_pins::Migration),
             Box::new(m0018_chat_preferences::Migration),
             Box::new(m0019_mentions_broadcasts::Migration),
+            Box::new(m0020_search_index_in_bulk::Migration),
         ]
     }
 }
