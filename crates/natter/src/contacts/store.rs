@@ -8,8 +8,8 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use crate::db::IN_LIST_CHUNK;
 use crate::db::entities::contact;
+use crate::db::{IN_LIST_CHUNK, fixed};
 
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<contact::Model>, DbErr> {
     contact::Entity::find_by_id(id).one(db).await
@@ -137,7 +137,11 @@ pub async fn blocked_pairs(
             .column(contact::Column::UserId)
             .column(contact::Column::ContactUserId)
             .filter(contact::Column::IsBlocked.eq(true))
-            .filter(contact::Column::UserId.is_in(chunk.iter().copied()))
+            .filter(fixed::one_of(
+                db.get_database_backend(),
+                contact::Column::UserId,
+                chunk,
+            ))
             .into_tuple()
             .all(db)
             .await?;

@@ -8,6 +8,7 @@
 
 pub mod backup;
 pub mod entities;
+pub mod fixed;
 pub mod migrate;
 pub mod migrations;
 #[cfg(test)]
@@ -105,10 +106,10 @@ impl Db {
         let redacted = redact_url(url);
         if url.starts_with("sqlite:") {
             create_sqlite_folder(url)?;
-            let write = connect_pool(url, 1)
+            let write = connect_pool(url, 1, WRITER_STATEMENT_CACHE)
                 .await
                 .with_context(|| format!("cannot open DATABASE_URL {redacted}"))?;
-            let read = connect_pool(url, max_connections)
+            let read = connect_pool(url, max_connections, STATEMENT_CACHE)
                 .await
                 .with_context(|| format!("cannot open DATABASE_URL {redacted}"))?;
             return Ok(Db {
@@ -124,7 +125,7 @@ impl Db {
         probe(url)
             .await
             .with_context(|| format!("cannot connect to DATABASE_URL {redacted}"))?;
-        let pool = connect_pool(url, max_connections)
+        let pool = connect_pool(url, max_connections, STATEMENT_CACHE)
             .await
             .with_context(|| format!("cannot connect to DATABASE_URL {redacted}"))?;
         Ok(Db {
@@ -134,6 +135,36 @@ impl Db {
             log_gate: Default::default(),
             url: url.into(),
         })
+    }
+
+    /// This handle with writes through a connection of its own, for the
+    /// group-commit writer: on PostgreSQL and MySQL a pool of one connection
+    /// (which the pool reopens after an error), so the statements the writer
+    /// prepared stay prepared on it instead of on whichever pooled connection
+    /// was free; SQLite has one write connection already. Called on the
+    /// writer's own runtime, so that runtime drives the connection's socket.
+    /// If it cannot connect, the writer shares the pool (and says so).
+    pub async fn with_own_write_connection(&self) -> Db {
+        if self.backend == DbBackend::Sqlite {
+            return self.clone();
+        }
+        match connect_pool(&self.url, 1, WRITER_STATEMENT_CACHE).await {
+            Ok(write) => Db {
+                write,
+                ..self.clone()
+            },
+            Err(err) => {
+                tracing::warn!(error = %err, "the writer shares the connection pool");
+                self.clone()
+            }
+        }
+    }
+
+    /// Closes a connection [`Db::with_own_write_connection`] opened.
+    pub async fn close_own_write_connection(&self) {
+        if self.backend != DbBackend::Sqlite {
+            let _ = self.write.close_by_ref().await;
+        }
     }
 
     /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`, so the write
@@ -243,7 +274,19 @@ fn pool_stats(name: &'static str, backend: DbBackend, conn: &DatabaseConnection)
     }
 }
 
-async fn connect_pool(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+/// Prepared statements sqlx keeps per connection (its default).
+const STATEMENT_CACHE: usize = 100;
+
+/// Prepared statements kept on a connection that writes the writer's batches:
+/// its fixed set of texts ([`fixed`]: up to ten sizes per statement kind on
+/// SQLite and MySQL) and every other write transaction's, with room to spare.
+const WRITER_STATEMENT_CACHE: usize = 512;
+
+async fn connect_pool(
+    url: &str,
+    max_connections: u32,
+    statement_cache: usize,
+) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_string());
     options
         .max_connections(max_connections)
@@ -254,13 +297,16 @@ async fn connect_pool(url: &str, max_connections: u32) -> Result<DatabaseConnect
         // SQLite durability: WAL lets readers run beside the writer; synchronous=FULL
         // fsyncs the WAL on every commit, so a 201 survives power loss, not just a
         // crash of the process. Group commit (messages/writer.rs) keeps that affordable.
-        .map_sqlx_sqlite_opts(|opts| {
+        .map_sqlx_sqlite_opts(move |opts| {
             opts.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
                 .create_if_missing(true)
-        });
+                .statement_cache_capacity(statement_cache)
+        })
+        .map_sqlx_postgres_opts(move |opts| opts.statement_cache_capacity(statement_cache))
+        .map_sqlx_mysql_opts(move |opts| opts.statement_cache_capacity(statement_cache));
     // MySQL and MariaDB keep the server's sql_mode, which is strict
     // (STRICT_TRANS_TABLES) by default on every supported version; sqlx adds
     // utf8mb4 and UTC to each session.

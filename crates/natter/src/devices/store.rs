@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use crate::db::entities::device;
-use crate::db::in_chunks;
+use crate::db::{fixed, in_chunks};
 
 /// The device holding this token (by its hash), whoever owns it. On a write
 /// transaction this reads the committed row or waits for the writer holding it.
@@ -56,7 +56,11 @@ pub async fn users_with_devices(
             .select_only()
             .column(device::Column::UserId)
             .distinct()
-            .filter(device::Column::UserId.is_in(chunk.iter().copied()))
+            .filter(fixed::one_of(
+                db.get_database_backend(),
+                device::Column::UserId,
+                chunk,
+            ))
             .into_tuple()
             .all(db)
     })

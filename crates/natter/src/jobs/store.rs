@@ -16,8 +16,8 @@ use sea_orm::{
 
 use super::{Enqueued, NewJob};
 use crate::clock::now_ms;
-use crate::db::Db;
 use crate::db::entities::{job, job_period};
+use crate::db::{Db, fixed};
 
 pub const QUEUED: &str = "queued";
 pub const RUNNING: &str = "running";
@@ -68,7 +68,7 @@ pub async fn enqueue(conn: &impl ConnectionTrait, job: NewJob) -> Result<Enqueue
     })
 }
 
-/// Inserts `jobs` in one statement on `conn` (a transaction, typically), each
+/// Inserts `jobs` on `conn` (one statement on PostgreSQL) (a transaction, typically), each
 /// with its unique key: a job whose key a queued or running job holds is
 /// skipped, as with [`enqueue`]. Returns how many rows the database reports
 /// inserted.
@@ -77,15 +77,10 @@ pub async fn enqueue_many(conn: &impl ConnectionTrait, jobs: Vec<NewJob>) -> Res
         return Ok(0);
     }
     let now = now_ms();
-    let rows = jobs.into_iter().map(|job| queued_row(job, now));
-    let inserted = job::Entity::insert_many(rows)
-        .on_conflict_do_nothing_on([job::Column::UniqueKey])
-        .exec_without_returning(conn)
-        .await?;
-    Ok(match inserted {
-        TryInsertResult::Inserted(n) => n,
-        TryInsertResult::Conflicted | TryInsertResult::Empty => 0,
-    })
+    let rows: Vec<job::ActiveModel> = jobs.into_iter().map(|job| queued_row(job, now)).collect();
+    // The writer enqueues a batch's pushes: a text that does not depend on
+    // how many ([`fixed`]).
+    fixed::insert_rows(conn, &rows, Some(job::Column::UniqueKey)).await
 }
 
 /// Frees the unique key of a running job, so that new work with that key

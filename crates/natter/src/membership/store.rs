@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use crate::db::entities::{chat, chat_membership, chat_participant};
-use crate::db::in_chunks;
+use crate::db::{fixed, in_chunks};
 
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<chat::Model>, DbErr> {
     chat::Entity::find_by_id(id)
@@ -19,7 +19,11 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<chat::Mod
 pub async fn find_many(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<chat::Model>, DbErr> {
     in_chunks(ids, |chunk| {
         chat::Entity::find()
-            .filter(chat::Column::Id.is_in(chunk.iter().copied()))
+            .filter(fixed::one_of(
+                db.get_database_backend(),
+                chat::Column::Id,
+                chunk,
+            ))
             .filter(chat::Column::DeletedAt.is_null())
             .all(db)
     })
@@ -371,7 +375,11 @@ pub async fn roster_versions(
             .column(chat::Column::ChatType)
             .column(chat::Column::RosterVersion)
             .column(chat::Column::DisappearingSeconds)
-            .filter(chat::Column::Id.is_in(chunk.iter().copied()))
+            .filter(fixed::one_of(
+                db.get_database_backend(),
+                chat::Column::Id,
+                chunk,
+            ))
             .filter(chat::Column::DeletedAt.is_null())
             .into_tuple()
             .all(db)
@@ -390,7 +398,11 @@ pub async fn current_members_of(
             .select_only()
             .column(chat_participant::Column::ChatId)
             .column(chat_participant::Column::UserId)
-            .filter(chat_participant::Column::ChatId.is_in(chunk.iter().copied()))
+            .filter(fixed::one_of(
+                db.get_database_backend(),
+                chat_participant::Column::ChatId,
+                chunk,
+            ))
             .filter(chat_participant::Column::LeftAt.is_null())
             .into_tuple()
             .all(db)
@@ -409,13 +421,25 @@ pub async fn muted_among(
     if chat_ids.is_empty() {
         return Ok(Vec::new());
     }
+    let mut chat_ids = chat_ids.to_vec();
+    chat_ids.sort_unstable();
+    chat_ids.dedup();
+    let backend = db.get_database_backend();
     in_chunks(user_ids, |users| {
         chat_participant::Entity::find()
             .select_only()
             .column(chat_participant::Column::ChatId)
             .column(chat_participant::Column::UserId)
-            .filter(chat_participant::Column::ChatId.is_in(chat_ids.iter().copied()))
-            .filter(chat_participant::Column::UserId.is_in(users.iter().copied()))
+            .filter(fixed::one_of(
+                backend,
+                chat_participant::Column::ChatId,
+                &chat_ids,
+            ))
+            .filter(fixed::one_of(
+                backend,
+                chat_participant::Column::UserId,
+                users,
+            ))
             .filter(chat_participant::Column::LeftAt.is_null())
             .filter(chat_participant::Column::MutedUntil.gt(now))
             .into_tuple()

@@ -946,7 +946,7 @@ pub async fn post_system(
     let seq = membership::emit_to_chat(tx, chat_id, Event::MessageSent(&view), extra).await?;
     store::insert_many(
         tx.conn(),
-        vec![super::writer::new_row(&draft, id, seq, tx.now(), None)],
+        &[super::writer::new_row(&draft, id, seq, tx.now(), None)],
     )
     .await?;
     Ok(view)

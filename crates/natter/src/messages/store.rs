@@ -13,8 +13,8 @@ use crate::db::entities::{
     message, message_mention, message_reaction, message_view, pinned_message, receipt_mark,
     starred_message,
 };
-use crate::db::in_chunks;
-use crate::synclog::{INSERT_CHUNK, Interval};
+use crate::db::{fixed, in_chunks};
+use crate::synclog::Interval;
 
 fn visible(intervals: &[Interval]) -> Condition {
     let mut any = Condition::any();
@@ -28,21 +28,18 @@ fn visible(intervals: &[Interval]) -> Condition {
     any
 }
 
-/// Stores messages (a statement per INSERT_CHUNK) and, on SQLite, adds them
-/// to the search index in the same transaction.
+/// Stores a batch's messages (one statement on PostgreSQL, a few
+/// fixed-size ones elsewhere: [`fixed`]) and, on SQLite, adds them to the
+/// search index in the same transaction.
 pub async fn insert_many(
     db: &impl ConnectionTrait,
-    rows: Vec<message::ActiveModel>,
+    rows: &[message::ActiveModel],
 ) -> Result<(), DbErr> {
     let ids: Vec<i64> = rows
         .iter()
         .filter_map(|row| row.id.try_as_ref().copied())
         .collect();
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        message::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(db)
-            .await?;
-    }
+    fixed::insert_rows(db, rows, None).await?;
     index_for_search(db, &ids).await
 }
 
@@ -67,20 +64,17 @@ async fn index_for_search(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), 
     Ok(())
 }
 
-/// Stores (message, mentioned user) pairs, a statement per INSERT_CHUNK.
+/// Stores (message, mentioned user) pairs.
 pub async fn insert_mentions(db: &impl ConnectionTrait, pairs: &[(i64, i64)]) -> Result<(), DbErr> {
-    for chunk in pairs.chunks(INSERT_CHUNK) {
-        let rows = chunk
-            .iter()
-            .map(|(message_id, user_id)| message_mention::ActiveModel {
-                message_id: Set(*message_id),
-                user_id: Set(*user_id),
-                ..Default::default()
-            });
-        message_mention::Entity::insert_many(rows)
-            .exec_without_returning(db)
-            .await?;
-    }
+    let rows: Vec<message_mention::ActiveModel> = pairs
+        .iter()
+        .map(|(message_id, user_id)| message_mention::ActiveModel {
+            message_id: Set(*message_id),
+            user_id: Set(*user_id),
+            ..Default::default()
+        })
+        .collect();
+    fixed::insert_rows(db, &rows, None).await?;
     Ok(())
 }
 
@@ -123,7 +117,10 @@ pub async fn find_many(
     .await
 }
 
-/// Messages already stored under these (sender, client message id) pairs.
+/// Messages already stored under these (sender, client message id) pairs,
+/// in one statement whose text does not depend on how many pairs there are
+/// ([`fixed`]): two arrays on PostgreSQL, an `OR` padded to a power of two
+/// elsewhere.
 pub async fn find_by_client_ids(
     db: &impl ConnectionTrait,
     pairs: &[(i64, String)],
@@ -131,15 +128,28 @@ pub async fn find_by_client_ids(
     if pairs.is_empty() {
         return Ok(Vec::new());
     }
-    let mut any = Condition::any();
-    for (sender, client_id) in pairs {
-        any = any.add(
-            Condition::all()
-                .add(message::Column::SenderId.eq(*sender))
-                .add(message::Column::ClientMessageId.eq(client_id.as_str())),
-        );
-    }
-    message::Entity::find().filter(any).all(db).await
+    let condition = if db.get_database_backend() == DbBackend::Postgres {
+        let senders: Vec<i64> = pairs.iter().map(|(sender, _)| *sender).collect();
+        let client_ids: Vec<&str> = pairs.iter().map(|(_, id)| id.as_str()).collect();
+        Condition::all().add(Expr::cust_with_values(
+            r#"("messages"."sender_id", "messages"."client_message_id") IN (SELECT * FROM UNNEST(CAST($1 AS bigint[]), CAST($2 AS text[])))"#,
+            [
+                fixed::pg_bigint_array(&senders),
+                fixed::pg_text_array(&client_ids),
+            ],
+        ))
+    } else {
+        let mut any = Condition::any();
+        for (sender, client_id) in fixed::padded(pairs) {
+            any = any.add(
+                Condition::all()
+                    .add(message::Column::SenderId.eq(sender))
+                    .add(message::Column::ClientMessageId.eq(client_id)),
+            );
+        }
+        any
+    };
+    message::Entity::find().filter(condition).all(db).await
 }
 
 /// Not expired at `now`: a disappearing message leaves history the moment it

@@ -227,6 +227,11 @@ impl Writer {
     /// database answers (measured: 17 of a batch's 41 ms went to that wait,
     /// docs/benchmarks.md).
     ///
+    /// On PostgreSQL and MySQL it writes through a connection of its own,
+    /// opened on its runtime ([`Db::with_own_write_connection`]): its
+    /// statements, whose texts do not depend on a batch's size
+    /// ([`crate::db::fixed`]), are prepared once and stay prepared.
+    ///
     /// The thread counts in `tasks` while it runs; when `tasks` is stopped the
     /// writer takes no new job, finishes those queued, and ends.
     pub fn spawn(
@@ -244,12 +249,15 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("natter-writer".into())
             .spawn(move || {
-                let env = Env {
-                    db,
-                    publish,
-                    pushes,
-                };
-                runtime.block_on(run(env, jobs, max_batch.max(1), stop));
+                runtime.block_on(async {
+                    let env = Env {
+                        db: db.with_own_write_connection().await,
+                        publish,
+                        pushes,
+                    };
+                    run(&env, jobs, max_batch.max(1), stop).await;
+                    env.db.close_own_write_connection().await;
+                });
                 drop(alive);
             })?;
         Ok((Writer { queue }, WriterThread(thread)))
@@ -363,7 +371,7 @@ impl Kept {
     }
 }
 
-async fn run(env: Env, mut jobs: mpsc::Receiver<Job>, max_batch: usize, stop: CancellationToken) {
+async fn run(env: &Env, mut jobs: mpsc::Receiver<Job>, max_batch: usize, stop: CancellationToken) {
     let mut kept = Kept::default();
     while let Some(first) = next_job(&mut jobs, &stop).await {
         let mut batch = vec![first];
@@ -377,7 +385,7 @@ async fn run(env: Env, mut jobs: mpsc::Receiver<Job>, max_batch: usize, stop: Ca
         metrics::histogram!(WRITER_BATCH_SIZE).record(batch.len() as f64);
         let (started, statements_before) = (std::time::Instant::now(), statements_on_this_thread());
         let size = batch.len();
-        process(&env, &mut kept, batch).await;
+        process(env, &mut kept, batch).await;
         metrics::histogram!(WRITER_BATCH_DURATION).record(started.elapsed().as_secs_f64());
         // The writer's futures all run on this thread, so this is the batch's own count.
         let statements = statements_on_this_thread() - statements_before;
@@ -513,7 +521,7 @@ async fn store_batch(
     for media_id in &sends.probes {
         media::jobs::enqueue_probe(tx.conn(), *media_id).await?;
     }
-    store::insert_many(tx.conn(), sends.rows).await?;
+    store::insert_many(tx.conn(), &sends.rows).await?;
     store::insert_mentions(tx.conn(), &sends.mentions).await?;
     // With the messages, or not at all: a push exists if its message does.
     let pushes = devices::enqueue_message_pushes(tx.conn(), presence, hint, &sends.sent).await?;
@@ -775,16 +783,31 @@ mod tests {
     /// Private chats the batches spread their messages over.
     const CHATS: usize = 10;
 
-    /// Statements of a batch of sends once the rosters are cached: the log
-    /// lock (2), client ids already stored, roster versions, blocks, the
-    /// messages, recipients with devices, their mutes, the push jobs, the
-    /// events, the counters. Plus BEGIN and COMMIT, not counted here.
-    const SEND_BATCH_STATEMENTS: u64 = 11;
+    /// Statements of a batch of sends once the rosters are cached, besides
+    /// its three multi-row INSERTs (messages, push jobs, events): the log
+    /// lock (2), client ids already stored, roster versions, blocks,
+    /// recipients with devices, their mutes, the counters. Plus BEGIN and
+    /// COMMIT, not counted here.
+    const SEND_BATCH_STATEMENTS: u64 = 8;
 
-    /// What a batch of sends costs on this backend: SQLite adds its search
-    /// index's one statement (messages/store.rs, `index_for_search`).
-    fn send_batch_statements(db: &Db) -> u64 {
-        SEND_BATCH_STATEMENTS + u64::from(db.backend == sea_orm::DbBackend::Sqlite)
+    /// Statements a multi-row INSERT of `rows` takes ([`crate::db::fixed`]):
+    /// one on PostgreSQL, one per power of two in `rows` on SQLite and MySQL.
+    fn inserts(backend: sea_orm::DbBackend, rows: usize) -> u64 {
+        match backend {
+            sea_orm::DbBackend::Postgres => 1,
+            _ => u64::from(rows.count_ones()),
+        }
+    }
+
+    /// A batch of `n` sends over the CHATS chats: one push job per chat;
+    /// SQLite adds its search index's one statement (messages/store.rs,
+    /// `index_for_search`).
+    fn batch_statements(backend: sea_orm::DbBackend, n: usize) -> u64 {
+        let search_index = u64::from(backend == sea_orm::DbBackend::Sqlite);
+        SEND_BATCH_STATEMENTS
+            + 2 * inserts(backend, n)
+            + inserts(backend, n.min(CHATS))
+            + search_index
     }
 
     fn send(chat_id: i64, sender: i64, client_id: String) -> Job {
@@ -871,16 +894,23 @@ mod tests {
         let mut kept = Kept::default();
         // The first batch also reads the rosters it then keeps.
         let (warm_up, _) = one_batch(db, &mut kept, (ann, &chats), "warm-up", CHATS).await;
-        assert_eq!(warm_up, send_batch_statements(db) + 1);
+        assert_eq!(warm_up, batch_statements(db.backend, CHATS) + 1);
         for n in [1, 10, 100] {
             let (statements, created) =
                 one_batch(db, &mut kept, (ann, &chats), &n.to_string(), n).await;
             assert_eq!(created, n, "every message of the batch stored");
             assert_eq!(
                 statements,
-                send_batch_statements(db),
+                batch_statements(db.backend, n),
                 "{n} messages over {} chats",
                 n.min(CHATS)
+            );
+        }
+        if db.backend == sea_orm::DbBackend::Postgres {
+            assert_eq!(
+                batch_statements(db.backend, 100),
+                11,
+                "11 whatever the size"
             );
         }
         let pushes = kept.device_holders.len();
@@ -925,9 +955,10 @@ mod tests {
 
     /// Round trips beyond the statements: the driver prepares each statement
     /// text once per connection (Parse and Describe, a round trip of its
-    /// own) and caches it. A batch's texts depend on how many rows and ids it
-    /// carries, so on PostgreSQL a batch of a size the connection has not
-    /// seen yet pays extra round trips; one of a size it has seen pays none.
+    /// own) and caches it. On PostgreSQL a batch's texts do not depend on
+    /// how many messages, recipients or chats it carries (lists and rows go
+    /// as one parameter each), so once one batch has run on the connection,
+    /// a batch of any size prepares nothing.
     #[tokio::test]
     async fn batch_prepares_postgres() {
         let variable = "TEST_POSTGRES_URL";
@@ -939,16 +970,22 @@ mod tests {
         let db = Db::connect(&url, 1).await.unwrap();
         let (ann, chats) = ann_and_chats(&db).await;
         let mut kept = Kept::default();
+        // Counting prepares this count's own statement once.
+        prepared(&db).await;
+        let before = prepared(&db).await;
         one_batch(&db, &mut kept, (ann, &chats), "warm-up", CHATS).await;
-        let mut new_sizes = Vec::new();
-        for (label, n) in [("a", 1), ("b", 10), ("c", 100), ("d", 100)] {
+        assert!(
+            prepared(&db).await > before,
+            "the first batch prepares its texts"
+        );
+        let mut new_statements = Vec::new();
+        for (label, n) in [("a", 1), ("b", 10), ("c", 100), ("d", 37), ("e", 200)] {
             let before = prepared(&db).await;
             one_batch(&db, &mut kept, (ann, &chats), label, n).await;
-            new_sizes.push((n, prepared(&db).await - before));
+            new_statements.push((n, prepared(&db).await - before));
         }
-        eprintln!("(messages, statements prepared): {new_sizes:?}");
-        assert!(new_sizes[2].1 > 0, "a new size prepares its texts");
-        assert_eq!(new_sizes[3].1, 0, "a size seen before prepares nothing");
+        let expected: Vec<(usize, i64)> = [1, 10, 100, 37, 200].map(|n| (n, 0)).to_vec();
+        assert_eq!(new_statements, expected, "(messages, statements prepared)");
         drop_scratch(variable, &name, db).await;
     }
 }

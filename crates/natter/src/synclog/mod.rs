@@ -244,7 +244,7 @@ impl LogTx {
             locked_at,
             ..
         } = self;
-        store::insert_events(&txn, rows).await?;
+        store::insert_events(&txn, &rows).await?;
         store::write_counters(&txn, next_seq - 1, next_message_id - 1).await?;
         let started = Instant::now();
         txn.commit().await?;
@@ -302,9 +302,6 @@ fn logged_payload(event: &Event<'_>) -> ApiResult<(EventName, String)> {
         .map_err(|err| ApiError::Internal(anyhow::Error::new(err)))?;
     Ok((name, payload))
 }
-
-/// Rows per multi-row INSERT: far below every backend's bind-parameter limit.
-pub const INSERT_CHUNK: usize = 200;
 
 /// A payload (a JSON object: the catalogue's payloads are all structs) with
 /// `"seq"` appended.

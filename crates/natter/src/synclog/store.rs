@@ -5,8 +5,9 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Statement,
 };
 
-use super::{INSERT_CHUNK, Interval};
+use super::Interval;
 use crate::db::entities::{event, sync_log_counter as counter};
+use crate::db::fixed;
 
 /// The one row of `sync_log_counters`.
 const COUNTER_ROW: i32 = 1;
@@ -51,13 +52,9 @@ pub(super) async fn write_counters(
 
 pub(super) async fn insert_events(
     db: &impl ConnectionTrait,
-    rows: Vec<event::ActiveModel>,
+    rows: &[event::ActiveModel],
 ) -> Result<(), DbErr> {
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        event::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(db)
-            .await?;
-    }
+    fixed::insert_rows(db, rows, None).await?;
     Ok(())
 }
 
