@@ -182,6 +182,38 @@ impl Natter {
     fn as_natter_user(&self, user: &User) -> Result<(i64, Client)> {
         Ok((user.id.parse()?, self.client.with_token(&user.secret)))
     }
+
+    /// Connects as `user`, subscribes to `channel` and records every message
+    /// that arrives there.
+    async fn listen_on(
+        &self,
+        user: &User,
+        channel: &str,
+        recorder: Arc<Recorder>,
+        local: Option<std::net::IpAddr>,
+    ) -> Result<Listener> {
+        let (_, client) = self.as_natter_user(user)?;
+        let mut socket = PusherSocket::connect_from(self.url(), KEY, local, None)
+            .await
+            .map_err(|e| anyhow!("connect: {e}"))?;
+        socket
+            .subscribe(&client, channel)
+            .await
+            .map_err(|e| anyhow!("subscribe: {e}"))?;
+        let task = tokio::spawn(async move {
+            loop {
+                match socket.next_raw(Duration::from_secs(3600)).await {
+                    Some(text) => {
+                        if text.contains("MessageSent") {
+                            recorder.record_text(&text);
+                        }
+                    }
+                    None => return,
+                }
+            }
+        });
+        Ok(Listener { task })
+    }
 }
 
 impl Drop for Natter {
@@ -284,27 +316,20 @@ impl Server for Natter {
         recorder: Arc<Recorder>,
         local: Option<std::net::IpAddr>,
     ) -> Result<Listener> {
-        let (id, client) = self.as_natter_user(user)?;
-        let mut socket = PusherSocket::connect_from(self.url(), KEY, local, None)
+        let (id, _) = self.as_natter_user(user)?;
+        self.listen_on(user, &format!("private-user.{id}"), recorder, local)
             .await
-            .map_err(|e| anyhow!("connect: {e}"))?;
-        socket
-            .subscribe(&client, &format!("private-user.{id}"))
-            .await
-            .map_err(|e| anyhow!("subscribe: {e}"))?;
-        let task = tokio::spawn(async move {
-            loop {
-                match socket.next_raw(Duration::from_secs(3600)).await {
-                    Some(text) => {
-                        if text.contains("MessageSent") {
-                            recorder.record_text(&text);
-                        }
-                    }
-                    None => return,
-                }
-            }
-        });
-        Ok(Listener { task })
+    }
+
+    async fn listen_in(
+        &self,
+        user: &User,
+        conversation: &Conversation,
+        recorder: Arc<Recorder>,
+        local: Option<std::net::IpAddr>,
+    ) -> Result<Listener> {
+        let channel = format!("private-chat.{}", conversation.id);
+        self.listen_on(user, &channel, recorder, local).await
     }
 
     async fn send(&self, from: &User, to: &Conversation, body: &str) -> Result<()> {
