@@ -20,7 +20,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::server::Server;
-use crate::workloads::Load;
+use crate::workloads::{Listening, Load};
 
 /// Load generator for natter and its peers.
 #[derive(Debug, Parser)]
@@ -93,6 +93,9 @@ enum Workload {
         members: usize,
         #[arg(long, default_value_t = 1)]
         senders: usize,
+        /// Where members listen: their own user channels or the group's channel.
+        #[arg(long, value_enum, default_value_t = workloads::Listening::User)]
+        channel: workloads::Listening,
         #[command(flatten)]
         load: LoadArgs,
     },
@@ -175,8 +178,12 @@ async fn main() -> Result<()> {
         Workload::W2 {
             members,
             senders,
+            channel,
             load,
-        } => vec![workloads::group_fanout(server, members, senders, &load.load()).await?],
+        } => {
+            let load = load.load();
+            vec![workloads::group_fanout(server, members, senders, channel, &load).await?]
+        }
         Workload::W3 {
             sockets,
             sources,
@@ -226,7 +233,8 @@ async fn smoke(server: Arc<dyn Server>) -> Result<Vec<report::Report>> {
         rate: None,
     };
     let w1 = workloads::one_to_one(server.clone(), 4, &quick).await?;
-    let w2 = workloads::group_fanout(server.clone(), 16, 1, &quick).await?;
+    let w2 = workloads::group_fanout(server.clone(), 16, 1, Listening::User, &quick).await?;
+    let w2_chat = workloads::group_fanout(server.clone(), 16, 1, Listening::Chat, &quick).await?;
     let w3 = workloads::idle_sockets(server.clone(), 20, &[], Duration::ZERO).await?;
     let w4 = workloads::catch_up(server.clone(), 200, 16).await?;
     // Both W5 clients: each fails the smoke if any socket misses an event.
@@ -243,11 +251,15 @@ async fn smoke(server: Arc<dyn Server>) -> Result<Vec<report::Report>> {
         "W2 delivered nothing"
     );
     anyhow::ensure!(
+        w2_chat.delivered_per_sec.unwrap_or(0.0) > 0.0,
+        "W2 on the chat channel delivered nothing"
+    );
+    anyhow::ensure!(
         w4.fetched == Some(200),
         "W4 fetched {:?} of 200",
         w4.fetched
     );
-    Ok(vec![w1, w2, w3, w4, w5, w5_raw])
+    Ok(vec![w1, w2, w2_chat, w3, w4, w5, w5_raw])
 }
 
 async fn connect(target: &Target) -> Result<Arc<dyn Server>> {

@@ -213,6 +213,39 @@ impl Natter {
     fn listening_node(&self, user: &User) -> &Client {
         &self.nodes[(user.index / 2 + 1) % self.nodes.len()]
     }
+
+    /// Connects as `user`, subscribes to `channel` and records every message
+    /// that arrives there.
+    async fn listen_on(
+        &self,
+        user: &User,
+        channel: &str,
+        recorder: Arc<Recorder>,
+        local: Option<std::net::IpAddr>,
+    ) -> Result<Listener> {
+        let node = self.listening_node(user);
+        let client = node.with_token(&user.secret);
+        let mut socket = PusherSocket::connect_from(node.base_url(), KEY, local, None)
+            .await
+            .map_err(|e| anyhow!("connect: {e}"))?;
+        socket
+            .subscribe(&client, channel)
+            .await
+            .map_err(|e| anyhow!("subscribe: {e}"))?;
+        let task = tokio::spawn(async move {
+            loop {
+                match socket.next_raw(Duration::from_secs(3600)).await {
+                    Some(text) => {
+                        if text.contains("MessageSent") {
+                            recorder.record_text(&text);
+                        }
+                    }
+                    None => return,
+                }
+            }
+        });
+        Ok(Listener { task })
+    }
 }
 
 impl Drop for Natter {
@@ -316,28 +349,19 @@ impl Server for Natter {
         local: Option<std::net::IpAddr>,
     ) -> Result<Listener> {
         let id: i64 = user.id.parse()?;
-        let node = self.listening_node(user);
-        let client = node.with_token(&user.secret);
-        let mut socket = PusherSocket::connect_from(node.base_url(), KEY, local, None)
+        self.listen_on(user, &format!("private-user.{id}"), recorder, local)
             .await
-            .map_err(|e| anyhow!("connect: {e}"))?;
-        socket
-            .subscribe(&client, &format!("private-user.{id}"))
-            .await
-            .map_err(|e| anyhow!("subscribe: {e}"))?;
-        let task = tokio::spawn(async move {
-            loop {
-                match socket.next_raw(Duration::from_secs(3600)).await {
-                    Some(text) => {
-                        if text.contains("MessageSent") {
-                            recorder.record_text(&text);
-                        }
-                    }
-                    None => return,
-                }
-            }
-        });
-        Ok(Listener { task })
+    }
+
+    async fn listen_in(
+        &self,
+        user: &User,
+        conversation: &Conversation,
+        recorder: Arc<Recorder>,
+        local: Option<std::net::IpAddr>,
+    ) -> Result<Listener> {
+        let channel = format!("private-chat.{}", conversation.id);
+        self.listen_on(user, &channel, recorder, local).await
     }
 
     async fn send(&self, from: &User, to: &Conversation, body: &str) -> Result<()> {

@@ -63,6 +63,19 @@ pub trait Server: Send + Sync {
         recorder: Arc<Recorder>,
         local: Option<std::net::IpAddr>,
     ) -> Result<Listener>;
+    /// Like [`Server::listen`], but for `conversation`'s messages on the
+    /// conversation's own channel where the server has one (natter's
+    /// `private-chat.{id}`). The peers deliver a room's messages on the user's
+    /// one connection, so for them it is [`Server::listen`].
+    async fn listen_in(
+        &self,
+        user: &User,
+        _conversation: &Conversation,
+        recorder: Arc<Recorder>,
+        local: Option<std::net::IpAddr>,
+    ) -> Result<Listener> {
+        self.listen(user, recorder, local).await
+    }
     /// Sends a text message and waits for the server's acknowledgement.
     async fn send(&self, from: &User, to: &Conversation, body: &str) -> Result<()>;
     /// Where `user` stands now, to catch up from later.

@@ -208,6 +208,21 @@ async fn listen_all(
     listeners.into_iter().collect()
 }
 
+/// Like [`listen_all`], each user on `conversation`'s own channel.
+async fn listen_all_in(
+    server: &Arc<dyn Server>,
+    users: &[User],
+    conversation: &Conversation,
+    recorder: &Arc<Recorder>,
+) -> Result<Vec<Listener>> {
+    let listeners: Vec<Result<Listener>> = futures::stream::iter(users)
+        .map(|user| server.listen_in(user, conversation, recorder.clone(), None))
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    listeners.into_iter().collect()
+}
+
 /// W1: `pairs` pairs of online users; each sender keeps a window of sends in
 /// flight; messages delivered per second and latency to the receiver's socket.
 pub async fn one_to_one(server: Arc<dyn Server>, pairs: usize, load: &Load) -> Result<Report> {
@@ -231,12 +246,32 @@ pub async fn one_to_one(server: Arc<dyn Server>, pairs: usize, load: &Load) -> R
     ))
 }
 
+/// Where W2's members listen for the group's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Listening {
+    /// Each member on their own user channel (natter's `private-user.{id}`),
+    /// as a client that does not subscribe to every chat does.
+    User,
+    /// Every member on the group's channel (natter's `private-chat.{id}`).
+    Chat,
+}
+
+impl std::fmt::Display for Listening {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Listening::User => "user",
+            Listening::Chat => "chat",
+        })
+    }
+}
+
 /// W2: one group of `members`, all online; `senders` of them send.
 /// Deliveries per second and latency until each member has it.
 pub async fn group_fanout(
     server: Arc<dyn Server>,
     members: usize,
     senders: usize,
+    listening: Listening,
     load: &Load,
 ) -> Result<Report> {
     if senders == 0 || senders > members {
@@ -247,7 +282,10 @@ pub async fn group_fanout(
     // Every member gets each message, its sender too (natter's user channel,
     // the MUC echo, the sender's own /sync).
     let recorder = Arc::new(Recorder::expecting(members));
-    let _listeners = listen_all(&server, &users, &recorder, &[]).await?;
+    let _listeners = match listening {
+        Listening::User => listen_all(&server, &users, &recorder, &[]).await?,
+        Listening::Chat => listen_all_in(&server, &users, &group, &recorder).await?,
+    };
     let sending: Vec<(User, Conversation)> = users[..senders]
         .iter()
         .map(|u| (u.clone(), group.clone()))
@@ -257,7 +295,7 @@ pub async fn group_fanout(
         "W2 group fan-out",
         server.as_ref(),
         format!(
-            "members={members} senders={senders} window={} rate={:?}",
+            "members={members} senders={senders} channel={listening} window={} rate={:?}",
             load.window, load.rate
         ),
         &recorder,

@@ -55,7 +55,48 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     pub fn remove_where(&self, matches: impl Fn(&V) -> bool) {
         self.entries.retain(|_, (value, _)| !matches(value));
     }
+
+    /// Drops the expired entries and gives back the room they took: an
+    /// entry nobody asks for again would otherwise stay until the cache fills
+    /// (a thousand users gone quiet held their tokens after a load, issue 20).
+    pub fn purge_expired(&self) {
+        self.entries.retain(|_, (_, at)| at.elapsed() < self.ttl);
+        shrink_if_sparse(&self.entries);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
 }
+
+/// Gives a map's spare room back to the allocator when it holds far fewer
+/// entries than it has room for: a `remove` keeps the room, so a map that
+/// once held a peak's entries would keep that peak's memory. A map still
+/// near its size is left alone (shrinking rehashes every entry).
+pub fn shrink_if_sparse<K: Eq + Hash, V>(map: &DashMap<K, V>) {
+    if is_sparse(map.len(), map.capacity()) {
+        map.shrink_to_fit();
+    }
+}
+
+/// The same rule for a plain `HashMap`.
+pub fn shrink_hash_map_if_sparse<K: Eq + Hash, V>(map: &mut std::collections::HashMap<K, V>) {
+    if is_sparse(map.len(), map.capacity()) {
+        map.shrink_to_fit();
+    }
+}
+
+/// Room for at least four times the entries, and more than a small map's worth.
+fn is_sparse(len: usize, capacity: usize) -> bool {
+    capacity > SMALL_MAP && capacity > len.saturating_mul(4)
+}
+
+/// Capacity below which a map is never shrunk: not worth a rehash.
+const SMALL_MAP: usize = 256;
 
 /// "At most once per `every` per key", on this node: [`KeyedThrottle::due`] says
 /// yes to the first call for a key and then no until `every` has passed.
@@ -110,6 +151,13 @@ impl<K: Eq + Hash + Clone> KeyedThrottle<K> {
     pub fn forget(&self, key: &K) {
         self.last.remove(key);
     }
+
+    /// Forgets the keys that are due anyway (their period has passed), and
+    /// gives back the room they took: nothing changes for callers.
+    pub fn purge_due(&self) {
+        self.last.retain(|_, at| at.elapsed() < self.every);
+        shrink_if_sparse(&self.last);
+    }
 }
 
 #[cfg(test)]
@@ -129,6 +177,72 @@ mod tests {
         let off = TtlCache::new(Duration::ZERO, 10);
         off.insert(1, "x");
         assert_eq!(off.get(&1), None);
+    }
+
+    #[test]
+    fn purging_drops_expired_entries_and_gives_the_room_back() {
+        let cache = TtlCache::new(Duration::from_millis(50), 100_000);
+        for key in 0..10_000 {
+            cache.insert(key, key);
+        }
+        let peak = cache.entries.capacity();
+        cache.purge_expired();
+        assert_eq!(cache.len(), 10_000, "nothing had expired yet");
+        std::thread::sleep(Duration::from_millis(60));
+        cache.insert(-1, -1);
+        cache.purge_expired();
+        assert_eq!(cache.len(), 1, "only the fresh entry stays");
+        assert_eq!(cache.get(&-1), Some(-1));
+        assert!(
+            cache.entries.capacity() < peak / 4,
+            "capacity {} after the purge, {peak} at the peak",
+            cache.entries.capacity()
+        );
+    }
+
+    #[test]
+    fn purging_a_throttle_forgets_only_keys_that_are_due_anyway() {
+        let throttle = KeyedThrottle::new(Duration::from_millis(50), 100_000);
+        for key in 0..5_000 {
+            assert!(throttle.due(&key));
+        }
+        let peak = throttle.last.capacity();
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(throttle.due(&0));
+        throttle.purge_due();
+        assert_eq!(throttle.last.len(), 1);
+        assert!(!throttle.due(&0), "a recent key is kept");
+        assert!(throttle.due(&1), "a purged key is due, as it was before");
+        assert!(throttle.last.capacity() < peak / 4);
+    }
+
+    #[test]
+    fn only_sparse_large_maps_are_shrunk() {
+        let map: DashMap<i64, i64> = DashMap::new();
+        for key in 0..10_000 {
+            map.insert(key, key);
+        }
+        for key in 0..5_000 {
+            map.remove(&key);
+        }
+        let before = map.capacity();
+        shrink_if_sparse(&map);
+        assert_eq!(map.capacity(), before, "half full is not sparse");
+        for key in 5_000..9_990 {
+            map.remove(&key);
+        }
+        shrink_if_sparse(&map);
+        assert!(
+            map.capacity() < before / 4,
+            "10 entries keep {} of room",
+            map.capacity()
+        );
+        assert_eq!(map.len(), 10);
+        let mut plain: std::collections::HashMap<i64, i64> = (0..10_000).map(|k| (k, k)).collect();
+        plain.retain(|k, _| *k < 10);
+        shrink_hash_map_if_sparse(&mut plain);
+        assert!(plain.capacity() < 1_000);
+        assert!(!is_sparse(10, 200), "a small map is left alone");
     }
 
     #[test]

@@ -106,12 +106,17 @@ impl Db {
         let redacted = redact_url(url);
         if url.starts_with("sqlite:") {
             create_sqlite_folder(url)?;
-            let write = connect_pool(url, 1, WRITER_STATEMENT_CACHE)
+            let write = connect_pool(url, 1, WRITER_STATEMENT_CACHE, None)
                 .await
                 .with_context(|| format!("cannot open DATABASE_URL {redacted}"))?;
-            let read = connect_pool(url, max_connections, STATEMENT_CACHE)
-                .await
-                .with_context(|| format!("cannot open DATABASE_URL {redacted}"))?;
+            let read = connect_pool(
+                url,
+                max_connections,
+                STATEMENT_CACHE,
+                Some(SQLITE_READ_IDLE),
+            )
+            .await
+            .with_context(|| format!("cannot open DATABASE_URL {redacted}"))?;
             return Ok(Db {
                 backend: DbBackend::Sqlite,
                 read,
@@ -125,7 +130,7 @@ impl Db {
         probe(url)
             .await
             .with_context(|| format!("cannot connect to DATABASE_URL {redacted}"))?;
-        let pool = connect_pool(url, max_connections, STATEMENT_CACHE)
+        let pool = connect_pool(url, max_connections, STATEMENT_CACHE, None)
             .await
             .with_context(|| format!("cannot connect to DATABASE_URL {redacted}"))?;
         Ok(Db {
@@ -148,7 +153,7 @@ impl Db {
         if self.backend == DbBackend::Sqlite {
             return self.clone();
         }
-        match connect_pool(&self.url, 1, WRITER_STATEMENT_CACHE).await {
+        match connect_pool(&self.url, 1, WRITER_STATEMENT_CACHE, None).await {
             Ok(write) => Db {
                 write,
                 ..self.clone()
@@ -274,6 +279,13 @@ fn pool_stats(name: &'static str, backend: DbBackend, conn: &DatabaseConnection)
     }
 }
 
+/// How long a SQLite read connection beyond the first may sit unused before
+/// it is closed. Each keeps a page cache (up to 2 MiB) and a thread; the
+/// pool's default of ten minutes kept a load's sixteen connections, about
+/// 10 MiB, long after it (issue 20). Reopening one costs well under a
+/// millisecond, and a busy pool keeps its connections.
+const SQLITE_READ_IDLE: Duration = Duration::from_secs(20);
+
 /// Prepared statements sqlx keeps per connection (its default).
 const STATEMENT_CACHE: usize = 100;
 
@@ -286,8 +298,12 @@ async fn connect_pool(
     url: &str,
     max_connections: u32,
     statement_cache: usize,
+    idle_timeout: Option<Duration>,
 ) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_string());
+    if let Some(idle) = idle_timeout {
+        options.idle_timeout(idle);
+    }
     options
         .max_connections(max_connections)
         .min_connections(1.min(max_connections))

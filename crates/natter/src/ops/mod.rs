@@ -1,7 +1,9 @@
-//! Operations: /health, /ready, /metrics, and each node's socket count (nodes.rs).
+//! Operations: /health, /ready, /metrics, each node's socket count (nodes.rs),
+//! and the memory upkeep (upkeep.rs).
 
 pub mod nodes;
 pub mod routes;
+pub mod upkeep;
 
 use axum::Router;
 use axum::routing::get;

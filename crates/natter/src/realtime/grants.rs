@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use redis::aio::ConnectionManager;
 
+use crate::cache::shrink_if_sparse;
+
 const GRANT_TTL: Duration = Duration::from_secs(300);
 
 /// Grants kept in this process: the most before expired ones are dropped.
@@ -40,6 +42,17 @@ impl Grants {
         Grants::Redis {
             redis,
             prefix: format!("{prefix}grant:"),
+        }
+    }
+
+    /// Drops the expired grants kept in this process (Redis expires its own)
+    /// and gives back their room: otherwise they stay until [`LOCAL_MAX`].
+    pub fn purge_expired(&self) {
+        if let Grants::Local { channels, logins } = self {
+            channels.retain(|_, (_, at)| at.elapsed() < GRANT_TTL);
+            logins.retain(|_, (_, at)| at.elapsed() < GRANT_TTL);
+            shrink_if_sparse(channels);
+            shrink_if_sparse(logins);
         }
     }
 

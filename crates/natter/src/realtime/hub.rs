@@ -13,6 +13,7 @@ use dashmap::DashMap;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use crate::cache::shrink_if_sparse;
 use crate::telemetry::{FANOUT_DELIVERIES, SLOW_SOCKETS_CLOSED};
 
 /// One frame, encoded once and shared by every socket that gets it.
@@ -353,7 +354,46 @@ impl Hub {
             == Some(self.node_number)
     }
 
+    /// Gives back the room of channels, sockets and users that are gone: after
+    /// a thousand sockets close, their maps would keep the peak's memory.
+    pub fn shrink(&self) {
+        shrink_if_sparse(&self.channels);
+        shrink_if_sparse(&self.open);
+        shrink_if_sparse(&self.anonymous);
+        shrink_if_sparse(&self.sockets_of_user);
+    }
+
     pub fn has_subscribers(&self, key: &ChannelKey) -> bool {
         self.channels.get(key).is_some_and(|l| !l.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_emptied_by_closed_sockets_give_their_room_back() {
+        let hub = Hub::new();
+        let sockets: Vec<Arc<SocketHandle>> = (0..2_000).map(|_| hub.register(8)).collect();
+        for (i, socket) in sockets.iter().enumerate() {
+            let user = i as i64 + 1;
+            assert!(socket.claim(user));
+            hub.attach_user(socket, user);
+            assert!(hub.subscribe(&format!("private-user.{user}"), socket, Some(user)));
+        }
+        let peak = hub.channels.capacity() + hub.open.capacity() + hub.sockets_of_user.capacity();
+        hub.shrink();
+        assert!(
+            hub.channels.capacity() + hub.open.capacity() + hub.sockets_of_user.capacity() >= peak,
+            "full maps are not shrunk"
+        );
+        for (i, socket) in sockets.iter().enumerate() {
+            hub.unregister(socket, &[format!("private-user.{}", i + 1)]);
+        }
+        assert_eq!(hub.open_count(), 0);
+        hub.shrink();
+        let left = hub.channels.capacity() + hub.open.capacity() + hub.sockets_of_user.capacity();
+        assert!(left < peak / 4, "{left} of room left, {peak} at the peak");
     }
 }

@@ -100,6 +100,14 @@ impl Realtime {
         })
     }
 
+    /// Drops what this node keeps for sockets and users that are gone
+    /// (expired grants, the room of emptied maps); the upkeep calls it.
+    pub fn tidy(&self) {
+        self.hub.shrink();
+        self.presence.shrink();
+        self.grants.purge_expired();
+    }
+
     /// Hands committed events to the fan-out, in the order given. Never
     /// blocks: if the fan-out is that far behind, sockets miss them and
     /// clients catch up through sync.

@@ -15,6 +15,8 @@ use parking_lot::Mutex;
 use redis::Script;
 use redis::aio::ConnectionManager;
 
+use crate::cache::shrink_hash_map_if_sparse;
+
 /// A user, a user in a presence channel, or a channel's subscriptions
 /// (whether it is occupied, for the Pusher HTTP API and webhooks).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -107,6 +109,13 @@ impl Presence {
             leave: Script::new(LEAVE),
             drop_node: Script::new(DROP_NODE),
         })
+    }
+
+    /// Gives back memory the local counts no longer need (Redis keeps its own).
+    pub fn shrink(&self) {
+        if let Presence::Local(local) = self {
+            local.shrink();
+        }
     }
 
     /// True when the counts are shared with other nodes (Redis).
@@ -224,6 +233,13 @@ impl Presence {
 }
 
 impl LocalPresence {
+    /// Gives back the room of counts that went to zero (see
+    /// [`crate::cache::shrink_if_sparse`]).
+    fn shrink(&self) {
+        shrink_hash_map_if_sparse(&mut self.counts.lock());
+        shrink_hash_map_if_sparse(&mut self.rosters.lock());
+    }
+
     fn change(&self, key: &PresenceKey, info: &str, join: bool) -> bool {
         let mut counts = self.counts.lock();
         let count = counts.entry(key.clone()).or_insert(0);

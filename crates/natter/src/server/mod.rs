@@ -292,6 +292,8 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
     front.spawn(run_liveness(sockets.clone(), front.stop_token()));
     // This node's socket count, for `natter stats` (ops/nodes.rs).
     front.spawn(ops::nodes::report(state.clone(), front.stop_token()));
+    // What users and sockets that went quiet left in memory (ops/upkeep.rs).
+    front.spawn(ops::upkeep::run(state.clone(), front.stop_token()));
     let messages = MessagesState {
         app: state.clone(),
         writer,
