@@ -57,3 +57,42 @@ impl TaskGroup {
         self.tracker.len()
     }
 }
+
+/// The beat of a periodic task: [`Every::tick`] waits for the next period (the
+/// first comes at once) and says false once `stop` is cancelled. A beat
+/// missed while the task was busy is not made up in a burst.
+pub struct Every {
+    interval: tokio::time::Interval,
+    stop: CancellationToken,
+}
+
+impl Every {
+    pub fn new(period: std::time::Duration, stop: CancellationToken) -> Every {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Every { interval, stop }
+    }
+
+    /// Waits for the next beat; false when the task should stop.
+    pub async fn tick(&mut self) -> bool {
+        tokio::select! {
+            _ = self.stop.cancelled() => false,
+            _ = self.interval.tick() => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_beats_until_stopped() {
+        let stop = CancellationToken::new();
+        let mut every = Every::new(std::time::Duration::from_millis(5), stop.clone());
+        assert!(every.tick().await, "the first beat comes at once");
+        assert!(every.tick().await);
+        stop.cancel();
+        assert!(!every.tick().await, "a stopped task hears it at its next beat");
+    }
+}

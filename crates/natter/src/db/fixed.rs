@@ -16,7 +16,7 @@
 //! - SQLite and MySQL have no array parameters: an `IN` list is padded to the
 //!   next power of two by repeating its last value (a repeated value selects
 //!   nothing more), and rows are inserted in chunks of power-of-two sizes,
-//!   largest first, so a statement kind has at most [`LADDER`]'s ten texts.
+//!   largest first, so a statement kind has at most [`LADDER`]'s nine texts.
 
 use sea_orm::sea_query::value::sea_value_to_json_value;
 use sea_orm::sea_query::{Expr, OnConflict, SimpleExpr};

@@ -290,7 +290,7 @@ const SQLITE_READ_IDLE: Duration = Duration::from_secs(20);
 const STATEMENT_CACHE: usize = 100;
 
 /// Prepared statements kept on a connection that writes the writer's batches:
-/// its fixed set of texts ([`fixed`]: up to ten sizes per statement kind on
+/// its fixed set of texts ([`fixed`]: up to nine sizes per statement kind on
 /// SQLite and MySQL) and every other write transaction's, with room to spare.
 const WRITER_STATEMENT_CACHE: usize = 512;
 

@@ -11,6 +11,7 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DbErr, Order};
 use tokio_util::sync::CancellationToken;
 
+use crate::background::Every;
 use crate::clock::now_ms;
 use crate::state::AppState;
 
@@ -29,12 +30,8 @@ pub struct NodeSockets {
 
 /// Reports this node's open sockets until `stop`, then removes its row.
 pub async fn report(state: AppState, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(REPORT_EVERY);
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            _ = tick.tick() => {}
-        }
+    let mut every = Every::new(REPORT_EVERY, stop);
+    while every.tick().await {
         let sockets = state.realtime.hub.open_count() as i64;
         if let Err(err) = upsert(&state, sockets).await {
             tracing::debug!(error = %err, "could not record this node's socket count");

@@ -8,19 +8,16 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::background::Every;
 use crate::state::AppState;
 
 pub const UPKEEP_EVERY: Duration = Duration::from_secs(10);
 
 /// Runs [`tidy`] every [`UPKEEP_EVERY`] until `stop`.
 pub async fn run(state: AppState, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(UPKEEP_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            _ = tick.tick() => tidy(&state),
-        }
+    let mut every = Every::new(UPKEEP_EVERY, stop);
+    while every.tick().await {
+        tidy(&state);
     }
 }
 

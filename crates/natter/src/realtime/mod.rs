@@ -30,7 +30,7 @@ use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::background::TaskGroup;
+use crate::background::{Every, TaskGroup};
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::outage::Outage;
@@ -243,13 +243,9 @@ pub async fn run_liveness(sockets: Sockets, stop: CancellationToken) {
     if !sockets.realtime.presence.is_shared() {
         return;
     }
-    let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+    let mut every = Every::new(HEARTBEAT_EVERY, stop);
     let mut outage = Outage::new("Presence heartbeat (Redis)");
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            _ = tick.tick() => {}
-        }
+    while every.tick().await {
         let presence = &sockets.realtime.presence;
         if let Err(err) = presence.heartbeat(HEARTBEAT_TTL.as_secs()).await {
             outage.failed(&format!("{err:#}"));
