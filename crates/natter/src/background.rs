@@ -93,6 +93,9 @@ mod tests {
         assert!(every.tick().await, "the first beat comes at once");
         assert!(every.tick().await);
         stop.cancel();
-        assert!(!every.tick().await, "a stopped task hears it at its next beat");
+        assert!(
+            !every.tick().await,
+            "a stopped task hears it at its next beat"
+        );
     }
 }
