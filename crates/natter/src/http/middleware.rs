@@ -12,6 +12,8 @@ use axum::response::{IntoResponse, Response};
 use tower_http::request_id::{MakeRequestId, RequestId};
 use tracing::Instrument;
 
+use super::security::SecurityHeaders;
+use super::socket_origin;
 use crate::error::ApiError;
 use crate::secrets::random_token;
 use crate::telemetry::{HTTP_DURATION, HTTP_REQUESTS};
@@ -49,11 +51,14 @@ impl MakeRequestId for NatterRequestId {
     }
 }
 
-/// Logs one line per request and records its metrics. The route template, not
-/// the raw path, is what gets logged and labelled: paths can hold invite codes.
-/// Metric handles are looked up once per (route, method, status) and kept, so
-/// a request costs no label formatting or registry lookup.
-pub async fn observe(request: Request, next: Next) -> Response {
+/// The outer middleware (one layer for what were two, issue 20: each layer
+/// costs every request a boxed service and future): logs one line per
+/// request and records its metrics, and adds the security headers the
+/// response lacks. The route template, not the raw path, is what gets logged
+/// and labelled: paths can hold invite codes. Metric handles are looked up
+/// once per (route, method, status) and kept, so a request costs no label
+/// formatting or registry lookup.
+pub async fn observe(headers: SecurityHeaders, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
@@ -70,7 +75,8 @@ pub async fn observe(request: Request, next: Next) -> Response {
     // With INFO off this span is disabled and costs next to nothing; errors
     // logged inside it still carry the request id when it is on.
     let span = tracing::info_span!("request", %method, route = route_name, request_id);
-    let response = next.run(request).instrument(span.clone()).await;
+    let mut response = next.run(request).instrument(span.clone()).await;
+    headers.add_to(&mut response);
     let status = response.status().as_u16();
     span.in_scope(|| {
         let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -122,10 +128,12 @@ impl RouteMetrics {
     }
 }
 
-/// Refuses with 431 a request whose headers together exceed `limit` bytes
-/// (`MAX_HEADER_BYTES`), before any handler parses them: hyper alone would
-/// buffer and accept about 400 KiB of headers per request.
-pub async fn cap_headers(limit: usize, request: Request, next: Next) -> Response {
+/// The inner middleware, next to the handler: refuses with 431 a request
+/// whose headers together exceed `limit` bytes (`MAX_HEADER_BYTES`) before
+/// any handler parses them (hyper alone would buffer and accept about 400 KiB
+/// of headers per request), then runs the request as speaking for its
+/// `X-Socket-ID` (socket_origin.rs).
+pub async fn admit(limit: usize, request: Request, next: Next) -> Response {
     // Name, value, ": " and CRLF, as they were on the wire.
     let size: usize = request
         .headers()
@@ -142,7 +150,7 @@ pub async fn cap_headers(limit: usize, request: Request, next: Next) -> Response
         )
             .into_response();
     }
-    next.run(request).await
+    socket_origin::scope(request, next).await
 }
 
 /// Unknown routes: 404 JSON, not an empty body.

@@ -6,9 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 
@@ -57,16 +55,16 @@ impl SecurityHeaders {
     }
 }
 
-/// Middleware: adds each security header the response does not carry yet.
-pub async fn add_headers(headers: SecurityHeaders, request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let present = response.headers_mut();
-    for (name, value) in headers.0.iter() {
-        if !present.contains_key(name) {
-            present.insert(name.clone(), value.clone());
+impl SecurityHeaders {
+    /// Adds each security header `response` does not carry yet.
+    pub fn add_to(&self, response: &mut Response) {
+        let present = response.headers_mut();
+        for (name, value) in self.0.iter() {
+            if !present.contains_key(name) {
+                present.insert(name.clone(), value.clone());
+            }
         }
     }
-    response
 }
 
 /// CORS for `CORS_ALLOWED_ORIGINS`: those origins (or any, for `*`) may call

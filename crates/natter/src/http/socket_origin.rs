@@ -16,7 +16,7 @@ use crate::synclog::origin;
 
 pub const SOCKET_ID_HEADER: &str = "x-socket-id";
 
-/// Middleware: runs the request as speaking for its `X-Socket-ID`.
+/// Runs the request as speaking for its `X-Socket-ID` (from `middleware::admit`).
 pub async fn scope(request: Request, next: Next) -> Response {
     let socket = request
         .headers()

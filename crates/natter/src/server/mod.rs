@@ -28,8 +28,8 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::background::TaskGroup;
 use crate::config::Config;
 use crate::http::middleware::{self, NatterRequestId, REQUEST_ID_HEADER};
+use crate::http::openapi;
 use crate::http::security::{self, SecurityHeaders};
-use crate::http::{openapi, socket_origin};
 use crate::jobs::{Runner, RunnerOptions, Waker};
 use crate::media::{Media, MediaState};
 use crate::messages::MessagesState;
@@ -39,7 +39,7 @@ use crate::realtime::{Policy, Sockets, clear_stale_presence, run_liveness};
 use crate::state::{AppState, install_tls_provider};
 use crate::statuses::StatusesState;
 use crate::{
-    auth, broadcasts, calls, chats, contacts, devices, groups, linked, media, messages, ops,
+    auth, broadcasts, calls, chats, contacts, db, devices, groups, linked, media, messages, ops,
     pusher, search, statuses, sync, users, web,
 };
 use policy::AppPolicy;
@@ -89,15 +89,13 @@ fn app(state: &AppState, messages: MessagesState, realtime: RealtimeState) -> Ro
         .fallback_service(web::fallback(&state.config))
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn(move |request, next| {
-            middleware::cap_headers(header_limit, request, next)
+            middleware::admit(header_limit, request, next)
         }))
-        .layer(axum::middleware::from_fn(socket_origin::scope))
-        .layer(axum::middleware::from_fn(middleware::observe))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(security::cors(&state.config.settings.cors_allowed_origins))
         .layer(axum::middleware::from_fn(move |request, next| {
-            security::add_headers(headers.clone(), request, next)
+            middleware::observe(headers.clone(), request, next)
         }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, NatterRequestId::new()))
@@ -294,6 +292,10 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
     front.spawn(ops::nodes::report(state.clone(), front.stop_token()));
     // What users and sockets that went quiet left in memory (ops/upkeep.rs).
     front.spawn(ops::upkeep::run(state.clone(), front.stop_token()));
+    // SQLite's WAL copied into the database file off the writer's path
+    // (db/checkpoint.rs); what the writer commits after this stops is copied
+    // by the checkpoint that closes the database.
+    front.spawn(db::checkpoint::run(state.db.clone(), front.stop_token()));
     let messages = MessagesState {
         app: state.clone(),
         writer,
