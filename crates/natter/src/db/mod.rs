@@ -7,7 +7,6 @@
 //! on the server databases both handles are the same pool.
 
 pub mod backup;
-pub mod checkpoint;
 pub mod entities;
 pub mod fixed;
 pub mod migrate;
@@ -107,15 +106,9 @@ impl Db {
         let redacted = redact_url(url);
         if url.starts_with("sqlite:") {
             create_sqlite_folder(url)?;
-            let write = connect_pool_with(
-                url,
-                1,
-                WRITER_STATEMENT_CACHE,
-                None,
-                checkpoint::WRITER_PRAGMAS,
-            )
-            .await
-            .with_context(|| format!("cannot open DATABASE_URL {redacted}"))?;
+            let write = connect_pool(url, 1, WRITER_STATEMENT_CACHE, None)
+                .await
+                .with_context(|| format!("cannot open DATABASE_URL {redacted}"))?;
             let read = connect_pool(
                 url,
                 max_connections,
@@ -307,18 +300,6 @@ async fn connect_pool(
     statement_cache: usize,
     idle_timeout: Option<Duration>,
 ) -> Result<DatabaseConnection, DbErr> {
-    connect_pool_with(url, max_connections, statement_cache, idle_timeout, &[]).await
-}
-
-/// [`connect_pool`], with `sqlite_pragmas` set on each SQLite connection
-/// besides the common ones.
-async fn connect_pool_with(
-    url: &str,
-    max_connections: u32,
-    statement_cache: usize,
-    idle_timeout: Option<Duration>,
-    sqlite_pragmas: &'static [(&'static str, &'static str)],
-) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_string());
     if let Some(idle) = idle_timeout {
         options.idle_timeout(idle);
@@ -333,8 +314,7 @@ async fn connect_pool_with(
         // fsyncs the WAL on every commit, so a 201 survives power loss, not just a
         // crash of the process. Group commit (messages/writer.rs) keeps that affordable.
         .map_sqlx_sqlite_opts(move |opts| {
-            let opts = opts
-                .journal_mode(SqliteJournalMode::Wal)
+            opts.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
@@ -344,10 +324,7 @@ async fn connect_pool_with(
                 // temporary file written with a system call per page. It was
                 // 7 % of the server's CPU under W1 (issue 20).
                 .pragma("temp_store", "memory")
-                .statement_cache_capacity(statement_cache);
-            sqlite_pragmas
-                .iter()
-                .fold(opts, |opts, (key, value)| opts.pragma(*key, *value))
+                .statement_cache_capacity(statement_cache)
         })
         .map_sqlx_postgres_opts(move |opts| opts.statement_cache_capacity(statement_cache))
         .map_sqlx_mysql_opts(move |opts| opts.statement_cache_capacity(statement_cache));

@@ -39,7 +39,7 @@ use crate::realtime::{Policy, Sockets, clear_stale_presence, run_liveness};
 use crate::state::{AppState, install_tls_provider};
 use crate::statuses::StatusesState;
 use crate::{
-    auth, broadcasts, calls, chats, contacts, db, devices, groups, linked, media, messages, ops,
+    auth, broadcasts, calls, chats, contacts, devices, groups, linked, media, messages, ops,
     pusher, search, statuses, sync, users, web,
 };
 use policy::AppPolicy;
@@ -292,10 +292,6 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
     front.spawn(ops::nodes::report(state.clone(), front.stop_token()));
     // What users and sockets that went quiet left in memory (ops/upkeep.rs).
     front.spawn(ops::upkeep::run(state.clone(), front.stop_token()));
-    // SQLite's WAL copied into the database file off the writer's path
-    // (db/checkpoint.rs); what the writer commits after this stops is copied
-    // by the checkpoint that closes the database.
-    front.spawn(db::checkpoint::run(state.db.clone(), front.stop_token()));
     let messages = MessagesState {
         app: state.clone(),
         writer,
