@@ -1,9 +1,16 @@
-"""The share of natter's CPU each part of a W1 send takes, from folded stacks
-(inferno-collapse-perf output of a profile taken by bench/profile-w1).
+"""The share of natter's CPU each part of a W1 send takes, and its cost per
+message, from folded stacks (inferno-collapse-perf output of a profile taken by
+bench/profile-w1).
+
+    python3 bench/w1-split.py folded.txt [MSGS_PER_SEC HZ SECONDS]
+
+With the send rate during the profile and the profile's sampling frequency
+and length, each part is also given in microseconds of the server's CPU per
+message: (its samples / HZ) / (MSGS_PER_SEC * SECONDS).
 
 A sample counts for the first part whose pattern its stack matches, in the
-order below: the send handler runs inside hyper's connection task, so it is
-matched before the HTTP plumbing around it."""
+order below: authentication and JSON run inside the send handler, which runs
+inside hyper's connection task, so the narrower parts are matched first."""
 import collections
 import re
 import sys
@@ -11,14 +18,17 @@ import sys
 PARTS = [
     ("SQLite (statements on sqlx's SQLite worker thread, WAL writes, fsync)", r"^sqlx-sqlite"),
     ("writer thread (batch assembly, SQL building, events rendered once)", r"^natter-writer"),
-    ("socket delivery (WebSocket frames to the receiver)", r"on_upgrade|realtime::socket"),
-    ("send handler (auth, JSON in and out, validation, hand-off to the writer)", r"middleware::observe|natter::messages::routes"),
+    ("fan-out (bus to hub: who listens, frames queued per socket)", r"realtime::dispatch|realtime::hub|realtime::bus"),
+    ("socket write (WebSocket frames to the receiver and sender)", r"on_upgrade|realtime::socket"),
+    ("auth (bearer token to user, cached)", r"http::auth|sessions::[a-z_:]*authenticate"),
+    ("JSON (request body parsed, response written)", r"serde_json|http::json|IntoResponse for axum::json"),
+    ("send handler, the rest (validation, draft, hand-off to the writer, middleware)", r"middleware::observe|natter::messages::routes"),
     ("HTTP around it (hyper read/parse, write/flush, kernel TCP)", r"hyper::proto"),
 ]
 OTHER = "other (runtime scheduling, accept, timers)"
 
 
-def main(path):
+def main(path, rate=None, hz=None, seconds=None):
     shares = collections.Counter()
     total = 0
     for line in open(path):
@@ -27,9 +37,18 @@ def main(path):
         total += count
         part = next((name for name, pattern in PARTS if re.search(pattern, stack)), OTHER)
         shares[part] += count
+    per_message = None
+    if rate and hz and seconds:
+        # Microseconds of CPU per sample, over the messages sent meanwhile.
+        per_message = 1e6 / hz / (rate * seconds)
+        busy = total / (hz * seconds)
+        print(f"server CPU busy {100 * busy:.0f} % of one core at {rate:,.0f} msg/s: "
+              f"{total * per_message:.1f} µs per message")
     for name, count in shares.most_common():
-        print(f"{100 * count / total:5.1f}%  {name}")
+        cost = f"  {count * per_message:5.1f} µs" if per_message else ""
+        print(f"{100 * count / total:5.1f}%{cost}  {name}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    args = sys.argv[1:]
+    main(args[0], *(float(a) for a in args[1:4]))

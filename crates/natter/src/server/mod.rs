@@ -314,7 +314,11 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
             let listener = tls::TlsListener::new(listener, certificates, front)?.tap_io(|_| {});
             serve!(listener, router, front.stop_token())
         }
-        None => serve!(listener, router, front.stop_token()),
+        None => serve!(
+            listener.tap_io(|tcp| without_delay(tcp)),
+            router,
+            front.stop_token()
+        ),
     };
     Ok(Running {
         local_addr,
@@ -327,6 +331,18 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
         http,
         writer: Some(writer_thread),
     })
+}
+
+/// Turns Nagle's algorithm off on an accepted connection. With it on, a
+/// socket's second small frame waited for the client's acknowledgement of the
+/// first, which a client that only listens delays by up to 40 ms (delayed
+/// ACK): W1 at light load had its deliveries at p50 8 ms and p99 34 ms while
+/// its sends were acknowledged in 1.7 / 3.4 ms (issue 20). Every write natter
+/// makes is a whole response or frame, so nothing is gained by waiting.
+pub(crate) fn without_delay(tcp: &tokio::net::TcpStream) {
+    if let Err(err) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %err, "could not set TCP_NODELAY");
+    }
 }
 
 /// Binds `addr` with a listen backlog of `backlog` (tokio's `bind` uses 1024

@@ -149,7 +149,10 @@ async fn accept_loop(
             () = stop.cancelled() => return,
         };
         let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
+            Ok(accepted) => {
+                super::without_delay(&accepted.0);
+                accepted
+            }
             Err(err) => {
                 // Out of file descriptors and the like: wait, as axum does.
                 tracing::warn!(error = %err, "accepting a TCP connection failed");
