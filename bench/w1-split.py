@@ -2,11 +2,13 @@
 message, from folded stacks (inferno-collapse-perf output of a profile taken by
 bench/profile-w1).
 
-    python3 bench/w1-split.py folded.txt [MSGS_PER_SEC HZ SECONDS]
+    python3 bench/w1-split.py folded.txt [MSGS_PER_SEC SECONDS]
 
-With the send rate during the profile and the profile's sampling frequency
-and length, each part is also given in microseconds of the server's CPU per
-message: (its samples / HZ) / (MSGS_PER_SEC * SECONDS).
+The profile samples the `cpu-clock` event, whose count is nanoseconds of CPU,
+and inferno sums those per stack. With the send rate during the profile and
+its length, each part is also given in microseconds of the server's CPU per
+message, (its nanoseconds / 1000) / (MSGS_PER_SEC * SECONDS), and the server's
+busy share of its one core.
 
 A sample counts for the first part whose pattern its stack matches, in the
 order below: authentication and JSON run inside the send handler, which runs
@@ -28,7 +30,7 @@ PARTS = [
 OTHER = "other (runtime scheduling, accept, timers)"
 
 
-def main(path, rate=None, hz=None, seconds=None):
+def main(path, rate=None, seconds=None):
     shares = collections.Counter()
     total = 0
     for line in open(path):
@@ -38,10 +40,10 @@ def main(path, rate=None, hz=None, seconds=None):
         part = next((name for name, pattern in PARTS if re.search(pattern, stack)), OTHER)
         shares[part] += count
     per_message = None
-    if rate and hz and seconds:
-        # Microseconds of CPU per sample, over the messages sent meanwhile.
-        per_message = 1e6 / hz / (rate * seconds)
-        busy = total / (hz * seconds)
+    if rate and seconds:
+        # Nanoseconds of CPU to microseconds, over the messages sent meanwhile.
+        per_message = 1e-3 / (rate * seconds)
+        busy = total / (1e9 * seconds)
         print(f"server CPU busy {100 * busy:.0f} % of one core at {rate:,.0f} msg/s: "
               f"{total * per_message:.1f} µs per message")
     for name, count in shares.most_common():
@@ -51,4 +53,4 @@ def main(path, rate=None, hz=None, seconds=None):
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    main(args[0], *(float(a) for a in args[1:4]))
+    main(args[0], *(float(a) for a in args[1:3]))
