@@ -53,9 +53,7 @@ impl SecurityHeaders {
                 .collect(),
         )
     }
-}
 
-impl SecurityHeaders {
     /// Adds each security header `response` does not carry yet.
     pub fn add_to(&self, response: &mut Response) {
         let present = response.headers_mut();
