@@ -339,7 +339,7 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
 /// ACK): W1 at light load had its deliveries at p50 8 ms and p99 34 ms while
 /// its sends were acknowledged in 1.7 / 3.4 ms (issue 20). Every write natter
 /// makes is a whole response or frame, so nothing is gained by waiting.
-pub(crate) fn without_delay(tcp: &tokio::net::TcpStream) {
+fn without_delay(tcp: &tokio::net::TcpStream) {
     if let Err(err) = tcp.set_nodelay(true) {
         tracing::debug!(error = %err, "could not set TCP_NODELAY");
     }
