@@ -286,6 +286,14 @@ fn pool_stats(name: &'static str, backend: DbBackend, conn: &DatabaseConnection)
 /// millisecond, and a busy pool keeps its connections.
 const SQLITE_READ_IDLE: Duration = Duration::from_secs(20);
 
+/// How long a PostgreSQL or MySQL connection may sit in the pool before it
+/// is pinged on its way out.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(10);
+
+/// WAL pages after which a commit copies the WAL back into the database
+/// file (SQLite's default is 1,000).
+const WAL_AUTOCHECKPOINT_PAGES: &str = "10000";
+
 /// Prepared statements sqlx keeps per connection (its default).
 const STATEMENT_CACHE: usize = 100;
 
@@ -303,6 +311,17 @@ async fn connect_pool(
     let mut options = ConnectOptions::new(url.to_string());
     if let Some(idle) = idle_timeout {
         options.idle_timeout(idle);
+    }
+    // sqlx pings a connection before lending it out: a round trip (on SQLite
+    // a hop to the connection's thread and back) in front of every
+    // transaction, 0.3 ms of each writer batch under W1-light (issue 20). A
+    // SQLite connection is a file in this process and cannot be dropped under
+    // us; a server connection is pinged only once it has sat idle long enough
+    // for a server, proxy or firewall to have dropped it.
+    if url.starts_with("sqlite:") {
+        options.test_before_acquire(false);
+    } else {
+        options.test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);
     }
     options
         .max_connections(max_connections)
@@ -324,6 +343,7 @@ async fn connect_pool(
                 // temporary file written with a system call per page. It was
                 // 7 % of the server's CPU under W1 (issue 20).
                 .pragma("temp_store", "memory")
+                .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
                 .statement_cache_capacity(statement_cache)
         })
         .map_sqlx_postgres_opts(move |opts| opts.statement_cache_capacity(statement_cache))
