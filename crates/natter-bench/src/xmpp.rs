@@ -5,9 +5,12 @@
 //! Each user in play has one logged-in stream (SASL PLAIN, bind, session,
 //! initial presence), shared for sending and receiving. A stream first used
 //! to send also enables XEP-0198 stream management: a one-to-one message to
-//! an online user is followed by `<r/>` and completes at the server's
-//! `<a h='N'/>` covering it, the acknowledgement natter's 201 is compared
-//! with (delivery is recorded separately, on the receiver's stream). A room
+//! an online user completes at the server's first `<a h='N'/>` covering it,
+//! the acknowledgement natter's 201 is compared with (delivery is recorded
+//! separately, on the receiver's stream). The stream asks for one with a
+//! single `<r/>` per socket write, behind all the messages written together:
+//! an `<r/>` after every message costs a saturated ejabberd about a third of
+//! its W1 throughput (bench/peers/ejabberd/w1-independent/README.md). A room
 //! message completes when the room echoes it back to the sender, and one to
 //! a user who is offline when ejabberd's offline queue has stored it.
 
@@ -44,6 +47,8 @@ const PID_FILE: &str = "/tmp/natter-bench/ejabberd/ejabberd.pid";
 const SETUP_FILE: &str = "/tmp/natter-bench/ejabberd/setup";
 /// XEP-0198 stream management, version 3.
 const NS_SM: &str = "urn:xmpp:sm:3";
+/// XEP-0198's request for an acknowledgement (in the NS_SM namespace).
+const ACK_REQUEST: &str = "<r xmlns='urn:xmpp:sm:3'/>";
 const STREAM_OPEN: &str = "<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' \
                            xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
 /// A login step, an iq or an API call taking longer than this is an error.
@@ -262,6 +267,14 @@ impl Deliveries {
     }
 }
 
+/// What a stream's writer task is given to write.
+struct Outbound {
+    xml: String,
+    /// A send waits for the server to acknowledge this stanza: the write
+    /// carrying it must end with an `<r/>`.
+    wants_ack: bool,
+}
+
 /// Stanzas written on a stream since `<enable/>`, and the sends waiting for
 /// the server to acknowledge theirs, oldest first.
 #[derive(Default)]
@@ -274,7 +287,7 @@ struct Outgoing {
 struct Shared {
     jid: String,
     /// To the stream's writer task, in the order stanzas go on the wire.
-    out: mpsc::UnboundedSender<String>,
+    out: mpsc::UnboundedSender<Outbound>,
     /// Whether stream management is on (the sender's side of W1).
     managed: bool,
     outgoing: Mutex<Outgoing>,
@@ -293,7 +306,7 @@ struct Shared {
 impl Shared {
     fn new(
         user: &str,
-        out: mpsc::UnboundedSender<String>,
+        out: mpsc::UnboundedSender<Outbound>,
         managed: bool,
         deliveries: Arc<Deliveries>,
     ) -> Shared {
@@ -312,21 +325,24 @@ impl Shared {
         }
     }
 
-    /// Queues a stanza; with `ack`, asks the server to acknowledge it
-    /// (`<r/>` right behind it) and completes `ack` when it has.
+    /// Queues a stanza; with `ack`, has the server acknowledge it (the
+    /// writer requests that once per write) and completes `ack` when it has.
     fn write(&self, stanza: String, ack: Option<oneshot::Sender<()>>) -> Result<()> {
+        // Counting and queueing under one lock keeps ordinals in wire order.
         let mut outgoing = lock(&self.outgoing);
         outgoing.count += 1;
-        let ordinal = outgoing.count;
-        let xml = match ack {
-            Some(done) => {
-                outgoing.waiting.push_back((ordinal, done));
-                format!("{stanza}<r xmlns='{NS_SM}'/>")
-            }
-            None => stanza,
-        };
+        let wants_ack = ack.is_some();
+        if let Some(done) = ack {
+            let ordinal = outgoing.count;
+            outgoing.waiting.push_back((ordinal, done));
+        }
+        self.queue(stanza, wants_ack)
+    }
+
+    /// Hands XML to the writer task; not counted (a stanza goes via `write`).
+    fn queue(&self, xml: String, wants_ack: bool) -> Result<()> {
         self.out
-            .send(xml)
+            .send(Outbound { xml, wants_ack })
             .map_err(|_| anyhow!("stream of {} is closed", self.jid))
     }
 
@@ -350,7 +366,7 @@ impl Shared {
             // end the stream after its ack timeout.
             "r" => {
                 let h = self.handled.load(Ordering::Relaxed);
-                let _ = self.out.send(format!("<a xmlns='{NS_SM}' h='{h}'/>"));
+                let _ = self.queue(format!("<a xmlns='{NS_SM}' h='{h}'/>"), false);
             }
             "a" => match stanza.attr("h").map(str::parse) {
                 Some(Ok(h)) => self.acknowledged(h),
@@ -462,23 +478,37 @@ async fn login(
 }
 
 /// Writes what is queued, several stanzas per syscall when they pile up.
-async fn write_loop(mut write: OwnedWriteHalf, mut queue: mpsc::UnboundedReceiver<String>) {
+async fn write_loop(mut write: OwnedWriteHalf, mut queue: mpsc::UnboundedReceiver<Outbound>) {
     let mut batch = String::new();
     while let Some(first) = queue.recv().await {
-        batch.clear();
-        batch.push_str(&first);
-        while batch.len() < WRITE_BATCH {
-            match queue.try_recv() {
-                Ok(more) => batch.push_str(&more),
-                Err(_) => break,
-            }
-        }
+        fill_batch(&mut batch, first, &mut queue);
         if write.write_all(batch.as_bytes()).await.is_err() {
             return;
         }
     }
     let _ = write.write_all(b"</stream:stream>").await;
     let _ = write.shutdown().await;
+}
+
+/// One write: `first` and whatever else is queued, up to WRITE_BATCH. If a
+/// stanza in it awaits an acknowledgement, a single `<r/>` ends it: the
+/// server's `<a h='N'/>` to that covers every stanza before it.
+fn fill_batch(batch: &mut String, first: Outbound, queue: &mut mpsc::UnboundedReceiver<Outbound>) {
+    batch.clear();
+    let mut wants_ack = false;
+    let mut next = Some(first);
+    while let Some(item) = next {
+        batch.push_str(&item.xml);
+        wants_ack |= item.wants_ack;
+        next = if batch.len() < WRITE_BATCH {
+            queue.try_recv().ok()
+        } else {
+            None
+        };
+    }
+    if wants_ack {
+        batch.push_str(ACK_REQUEST);
+    }
 }
 
 async fn read_loop(mut reader: StanzaReader, shared: Arc<Shared>) {
@@ -1112,11 +1142,19 @@ mod tests {
         Ok(())
     }
 
+    /// What the writer task would put on the wire next: one write's worth.
+    fn next_write(wire: &mut mpsc::UnboundedReceiver<Outbound>) -> Option<String> {
+        let first = wire.try_recv().ok()?;
+        let mut batch = String::new();
+        fill_batch(&mut batch, first, wire);
+        Some(batch)
+    }
+
     #[test]
     fn an_ack_completes_the_sends_it_covers_and_no_later_one() -> Result<()> {
         let (out, mut wire) = mpsc::unbounded_channel();
         let shared = Shared::new("user1", out, true, Arc::default());
-        let (mut acks, mut written) = (Vec::new(), Vec::new());
+        let mut acks = Vec::new();
         shared.write("<presence/>".into(), None)?;
         for n in 0..3 {
             let (done, acked) = oneshot::channel();
@@ -1124,12 +1162,12 @@ mod tests {
             shared.write(stanza, Some(done))?;
             acks.push(acked);
         }
-        while let Ok(xml) = wire.try_recv() {
-            written.push(xml);
-        }
+        // Queued together, written together, with one <r/> for them all.
         assert_eq!(
-            written[1],
-            format!("<message id='m0'/><r xmlns='{NS_SM}'/>")
+            next_write(&mut wire),
+            Some(format!(
+                "<presence/><message id='m0'/><message id='m1'/><message id='m2'/>{ACK_REQUEST}"
+            ))
         );
         // h counts the presence too: h=3 covers the first two messages.
         shared.dispatch(Element {
@@ -1139,7 +1177,8 @@ mod tests {
         });
         let states: Vec<bool> = acks.iter_mut().map(|a| a.try_recv().is_ok()).collect();
         assert_eq!(states, [true, true, false]);
-        // The server's own <r/> is answered with the stanzas received so far.
+        // The server's own <r/> is answered with the stanzas received so
+        // far, and that write asks for no acknowledgement.
         shared.dispatch(Element {
             name: "message".into(),
             ..Element::default()
@@ -1149,7 +1188,7 @@ mod tests {
             ..Element::default()
         });
         assert_eq!(
-            wire.try_recv().ok(),
+            next_write(&mut wire),
             Some(format!("<a xmlns='{NS_SM}' h='1'/>"))
         );
         Ok(())
