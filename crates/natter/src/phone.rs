@@ -40,6 +40,13 @@ pub fn calling_code(country_code: &str) -> Result<u16, PhoneError> {
     Ok(code)
 }
 
+/// Loads the numbering plans now (the library parses them, about 3 MiB, on
+/// first use), so the first sign-in does not wait for them and a node's
+/// memory at rest already holds them (issue 20's "idle level").
+pub fn warm_up() {
+    let _ = to_e164("+14155550123", None);
+}
+
 /// Normalises `number` to E.164. A number written with `+` (or `00`) carries its
 /// own country; otherwise `country_code` is the region hint, so national forms
 /// such as `(415) 555-0123` or `07911 123456` work.

@@ -18,10 +18,11 @@ pub mod unique;
 #[cfg(unix)]
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use sea_orm::sqlx::Pool;
+use sea_orm::sqlx::{Connection as _, Pool};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
@@ -29,6 +30,7 @@ use sea_orm::{
 };
 use tokio::sync::Mutex;
 
+use crate::clock::now_ms;
 use crate::config::redact_url;
 #[cfg(unix)]
 use crate::secrets::PRIVATE_MODE;
@@ -98,7 +100,30 @@ pub struct Db {
     pub log_gate: Arc<Mutex<()>>,
     /// DATABASE_URL, for connections outside the pools (the migration lock's).
     url: Arc<str>,
+    /// When write transactions last began, for [`Db::trim_when_quiet`].
+    quiet: Arc<Quiet>,
 }
+
+/// How busy the write side has been, for [`Db::trim_when_quiet`].
+#[derive(Default)]
+struct Quiet {
+    /// Write transactions begun so far.
+    begun: AtomicU64,
+    /// `begun` as the previous look saw it.
+    begun_at_last_look: AtomicU64,
+    /// When a look last found the write side busy (ms since the epoch).
+    busy_ms: AtomicI64,
+    /// When the SQLite write connection was last trimmed.
+    trimmed_ms: AtomicI64,
+}
+
+/// How long the write side must stay quiet before the SQLite write
+/// connection's memory is given back.
+const QUIET_BEFORE_TRIM: Duration = Duration::from_secs(30);
+
+/// Write transactions per look that still count as quiet: the job runner's
+/// polls and periodic work, a user or two.
+const QUIET_MAX_TRANSACTIONS: u64 = 50;
 
 impl Db {
     /// Connects to `url`, creating the SQLite file (and its folder) when needed.
@@ -123,6 +148,7 @@ impl Db {
                 write,
                 log_gate: Default::default(),
                 url: url.into(),
+                quiet: Default::default(),
             });
         }
         // One plain connection first: the pool retries a refused connection
@@ -139,6 +165,7 @@ impl Db {
             write: pool,
             log_gate: Default::default(),
             url: url.into(),
+            quiet: Default::default(),
         })
     }
 
@@ -189,7 +216,49 @@ impl Db {
             self.write.begin().await
         };
         metrics::histogram!(ACQUIRE_SECONDS).record(started.elapsed().as_secs_f64());
+        self.quiet.begun.fetch_add(1, Ordering::Relaxed);
         txn
+    }
+
+    /// Gives back what the SQLite write connection keeps from a load, once
+    /// the looks (the memory upkeep's, every few seconds) have found at most
+    /// [`QUIET_MAX_TRANSACTIONS`] write transactions begun between them for
+    /// [`QUIET_BEFORE_TRIM`], once per quiet spell: its page cache (up to 2 MiB) and its prepared statements (a
+    /// writer batch's multi-row INSERTs are large programs; about 3 MiB after
+    /// a W2 run, issue 20). Both come back on the next load at the cost of
+    /// reading pages from the OS cache and preparing a statement again.
+    /// Returns whether it trimmed. The read pool closes idle connections by
+    /// itself ([`SQLITE_READ_IDLE`]).
+    pub async fn trim_when_quiet(&self) -> Result<bool, DbErr> {
+        let quiet = &self.quiet;
+        let now = now_ms();
+        let begun = quiet.begun.load(Ordering::Relaxed);
+        let before = quiet.begun_at_last_look.swap(begun, Ordering::Relaxed);
+        if begun - before > QUIET_MAX_TRANSACTIONS {
+            quiet.busy_ms.store(now, Ordering::Relaxed);
+        }
+        let busy = quiet.busy_ms.load(Ordering::Relaxed);
+        if self.backend != DbBackend::Sqlite
+            || now - busy < QUIET_BEFORE_TRIM.as_millis() as i64
+            || quiet.trimmed_ms.load(Ordering::Relaxed) > busy
+        {
+            return Ok(false);
+        }
+        let mut conn = self
+            .write
+            .get_sqlite_connection_pool()
+            .acquire()
+            .await
+            .map_err(|err| DbErr::Custom(err.to_string()))?;
+        conn.clear_cached_statements()
+            .await
+            .map_err(|err| DbErr::Custom(err.to_string()))?;
+        sea_orm::sqlx::query("PRAGMA shrink_memory")
+            .execute(&mut *conn)
+            .await
+            .map_err(|err| DbErr::Custom(err.to_string()))?;
+        quiet.trimmed_ms.store(now_ms(), Ordering::Relaxed);
+        Ok(true)
     }
 
     /// The pools' connections now: on SQLite the write connection and the
@@ -279,11 +348,11 @@ fn pool_stats(name: &'static str, backend: DbBackend, conn: &DatabaseConnection)
     }
 }
 
-/// How long a SQLite read connection beyond the first may sit unused before
-/// it is closed. Each keeps a page cache (up to 2 MiB) and a thread; the
-/// pool's default of ten minutes kept a load's sixteen connections, about
-/// 10 MiB, long after it (issue 20). Reopening one costs well under a
-/// millisecond, and a busy pool keeps its connections.
+/// How long a SQLite read connection may sit unused before it is closed,
+/// the last one too. Each keeps a page cache (up to 2 MiB), its prepared
+/// statements and a thread; the pool's default of ten minutes kept a load's
+/// sixteen connections, about 10 MiB, long after it (issue 20). Reopening
+/// one costs well under a millisecond, and a busy pool keeps its connections.
 const SQLITE_READ_IDLE: Duration = Duration::from_secs(20);
 
 /// How long a PostgreSQL or MySQL connection may sit in the pool before it
@@ -309,8 +378,12 @@ async fn connect_pool(
     idle_timeout: Option<Duration>,
 ) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_string());
+    // A pool whose connections time out keeps none open when idle; the
+    // others keep one, so the first request after a quiet spell finds it.
+    let mut min_connections = 1.min(max_connections);
     if let Some(idle) = idle_timeout {
         options.idle_timeout(idle);
+        min_connections = 0;
     }
     // sqlx pings a connection before lending it out: a round trip (on SQLite
     // a hop to the connection's thread and back) in front of every
@@ -325,7 +398,7 @@ async fn connect_pool(
     }
     options
         .max_connections(max_connections)
-        .min_connections(1.min(max_connections))
+        .min_connections(min_connections)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30))
         .sqlx_logging(false)

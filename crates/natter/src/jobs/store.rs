@@ -116,8 +116,12 @@ fn claimable(kinds: &[String], now: i64) -> Condition {
         )
 }
 
-/// A cheap look on the read pool before taking locks, so an idle node's poll
-/// costs one indexed read and no write transaction.
+/// A cheap look before taking locks, so an idle node's poll costs one indexed
+/// read and no write transaction. On the write handle: on SQLite its one
+/// connection, because the read pool hands out its least recently used
+/// connection and a look every second would keep every one of its
+/// connections (and their page caches) from ever sitting idle long enough to
+/// close (issue 20); elsewhere it is the shared pool anyway.
 pub async fn any_claimable(db: &Db, kinds: &[String]) -> Result<bool, DbErr> {
     if kinds.is_empty() {
         return Ok(false);
@@ -128,7 +132,7 @@ pub async fn any_claimable(db: &Db, kinds: &[String]) -> Result<bool, DbErr> {
         .filter(claimable(kinds, now_ms()))
         .limit(1)
         .into_tuple::<i64>()
-        .one(&db.read)
+        .one(&db.write)
         .await?;
     Ok(found.is_some())
 }

@@ -2,7 +2,9 @@
 //! gone quiet is dropped every [`UPKEEP_EVERY`], so memory comes back after a
 //! load (issue 20; docs/benchmarks.md, "Memory after a W2 run"). Each step is
 //! cheap and changes nothing a caller sees: expired cache entries and grants
-//! are never answered anyway, and a map only shrinks when mostly empty.
+//! are never answered anyway, and a map only shrinks when mostly empty. Once
+//! writes have stopped for a while, the SQLite write connection gives back
+//! its page cache and prepared statements ([`crate::db::Db::trim_when_quiet`]).
 
 use std::time::Duration;
 
@@ -18,6 +20,9 @@ pub async fn run(state: AppState, stop: CancellationToken) {
     let mut every = Every::new(UPKEEP_EVERY, stop);
     while every.tick().await {
         tidy(&state);
+        if let Err(err) = state.db.trim_when_quiet().await {
+            tracing::warn!(error = %err, "could not trim the SQLite write connection");
+        }
     }
 }
 

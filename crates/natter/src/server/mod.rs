@@ -39,7 +39,7 @@ use crate::realtime::{Policy, Sockets, clear_stale_presence, run_liveness};
 use crate::state::{AppState, install_tls_provider};
 use crate::statuses::StatusesState;
 use crate::{
-    auth, broadcasts, calls, chats, contacts, devices, groups, linked, media, messages, ops,
+    auth, broadcasts, calls, chats, contacts, devices, groups, linked, media, messages, ops, phone,
     pusher, search, statuses, sync, users, web,
 };
 use policy::AppPolicy;
@@ -231,6 +231,7 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
     let front = &background.front;
     // Push drivers first: a bad key file stops the start before anything runs.
     install_tls_provider();
+    phone::warm_up();
     let push = Arc::new(push::from_config(&config)?);
     // So are unreadable TLS files.
     let certificates = match (&config.settings.tls_cert, &config.settings.tls_key) {
