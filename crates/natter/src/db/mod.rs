@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use sea_orm::sqlx::{Connection as _, Pool};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::{Connection as _, Pool};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
     DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
@@ -459,5 +459,28 @@ fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
         Ok(_) => Ok(()),
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(err) => Err(err).with_context(|| format!("cannot create {}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write side found busy is not trimmed until it has been quiet for
+    /// [`QUIET_BEFORE_TRIM`], then once per quiet spell, and the connection
+    /// still writes after it.
+    #[tokio::test]
+    async fn the_write_connection_is_trimmed_once_per_quiet_spell() {
+        let (_dir, db) = testing::sqlite().await;
+        for _ in 0..=QUIET_MAX_TRANSACTIONS {
+            db.begin().await.unwrap().commit().await.unwrap();
+        }
+        assert!(!db.trim_when_quiet().await.unwrap(), "busy: kept");
+        // As if that busy look had been a quiet spell ago.
+        let spell = QUIET_BEFORE_TRIM.as_millis() as i64 + 1;
+        db.quiet.busy_ms.fetch_sub(spell, Ordering::Relaxed);
+        assert!(db.trim_when_quiet().await.unwrap(), "quiet: trimmed");
+        assert!(!db.trim_when_quiet().await.unwrap(), "once per spell");
+        assert!(testing::user(&db, "after").await > 0);
     }
 }
