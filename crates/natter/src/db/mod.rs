@@ -100,7 +100,7 @@ pub struct Db {
     pub log_gate: Arc<Mutex<()>>,
     /// DATABASE_URL, for connections outside the pools (the migration lock's).
     url: Arc<str>,
-    /// When write transactions last began, for [`Db::trim_when_quiet`].
+    /// How busy the write side has been, for [`Db::trim_when_quiet`].
     quiet: Arc<Quiet>,
 }
 
@@ -223,9 +223,9 @@ impl Db {
     /// Gives back what the SQLite write connection keeps from a load, once
     /// the looks (the memory upkeep's, every few seconds) have found at most
     /// [`QUIET_MAX_TRANSACTIONS`] write transactions begun between them for
-    /// [`QUIET_BEFORE_TRIM`], once per quiet spell: its page cache (up to 2 MiB) and its prepared statements (a
-    /// writer batch's multi-row INSERTs are large programs; about 3 MiB after
-    /// a W2 run, issue 20). Both come back on the next load at the cost of
+    /// [`QUIET_BEFORE_TRIM`], once per quiet spell: its page cache (up to
+    /// 2 MiB) and its prepared statements (a writer batch's multi-row INSERTs
+    /// are large programs; about 3 MiB after a W2 run, issue 20). Both come back on the next load at the cost of
     /// reading pages from the OS cache and preparing a statement again.
     /// Returns whether it trimmed. The read pool closes idle connections by
     /// itself ([`SQLITE_READ_IDLE`]).
@@ -249,14 +249,13 @@ impl Db {
             .get_sqlite_connection_pool()
             .acquire()
             .await
-            .map_err(|err| DbErr::Custom(err.to_string()))?;
-        conn.clear_cached_statements()
-            .await
-            .map_err(|err| DbErr::Custom(err.to_string()))?;
+            .map_err(sqlx_error)?;
+        conn.clear_cached_statements().await.map_err(sqlx_error)?;
         sea_orm::sqlx::query("PRAGMA shrink_memory")
+            .persistent(false)
             .execute(&mut *conn)
             .await
-            .map_err(|err| DbErr::Custom(err.to_string()))?;
+            .map_err(sqlx_error)?;
         quiet.trimmed_ms.store(now_ms(), Ordering::Relaxed);
         Ok(true)
     }
@@ -300,6 +299,11 @@ impl Db {
             let _ = self.write.close_by_ref().await;
         }
     }
+}
+
+/// An error of a call made on sqlx directly, as SeaORM's.
+fn sqlx_error(err: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Custom(err.to_string())
 }
 
 /// How long connecting to the database or Redis at start may take before
