@@ -408,10 +408,13 @@ backend_tests! {
         let mut short = options("node-a");
         short.lease = Duration::from_millis(900);
         let doomed = start_with(&a, short, Mode::Sleep(Duration::from_secs(3600)), &runs, &shutdown);
-        eventually(20, "node a to take the job", || async {
-            rows(&a).await.iter().any(|r| r.locked_by.as_deref() == Some("node-a"))
+        // Running it, not only claimed: a runner aborted between its claim's
+        // commit and the handler's start never runs the job at all.
+        eventually(20, "node a to run the job", || async {
+            runs.lock().iter().any(|r| r.2 == "node-a")
         })
         .await;
+        assert!(rows(&a).await.iter().any(|r| r.locked_by.as_deref() == Some("node-a")));
         // Node a dies: no release, no more renewals.
         doomed.task.abort();
         let _ = doomed.task.await;
