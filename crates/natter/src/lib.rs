@@ -48,4 +48,4 @@ pub mod telemetry;
 pub mod users;
 pub mod web;
 
-pub use server::{Running, SHUTDOWN_GRACE, shutdown_signal, start};
+pub use server::{Running, SHUTDOWN_GRACE, StopStage, shutdown_signal, start};

@@ -139,6 +139,10 @@ fn print_lines(lines: Vec<String>) {
     }
 }
 
+/// How long a stop that overran [`natter::SHUTDOWN_GRACE`] still gives the
+/// database to checkpoint and close.
+const FINAL_CLOSE: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let config = Config::resolve(settings)?;
     tracing::info!(
@@ -156,13 +160,22 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!("stop requested; finishing in-flight requests");
     running.shutdown_token().cancel();
     let db = running.state.db.clone();
+    let stage = running.stop_stage();
     // The grace period starts with the stop request, not with the server.
     match tokio::time::timeout(natter::SHUTDOWN_GRACE, running.wait()).await {
         Ok(result) => result?,
         Err(_) => {
-            tracing::warn!("in-flight requests did not finish in time; exiting");
-            // Still checkpoint SQLite's WAL, so the file alone is a backup.
-            db.close().await;
+            tracing::warn!(
+                stage = stage.current(),
+                "the stop did not finish in time; exiting"
+            );
+            // Still checkpoint SQLite's WAL, so the file alone is a backup;
+            // but a connection still held by what overran must not hold the
+            // exit too.
+            let close = tokio::time::timeout(FINAL_CLOSE, db.close());
+            if close.await.is_err() {
+                tracing::warn!("the database did not close in time; exiting without it");
+            }
         }
     }
     tracing::info!("stopped");

@@ -36,7 +36,12 @@ describe('sessions', () => {
     await second.keyboard.press('Enter');
     await bob.page.click('.chat-item');
     // The two tabs send independently: either order is right, each exactly once.
-    await eventually(async () => JSON.stringify((await texts(bob.page)).sort()) === JSON.stringify(['first tab after expiry', 'second tab after expiry']), 'both messages at Bob');
+    const both = JSON.stringify(['first tab after expiry', 'second tab after expiry']);
+    await eventually(async () => {
+      const seen = JSON.stringify((await texts(bob.page)).sort());
+      if (seen !== both) throw new Error(`Bob shows ${seen}; Ada's tabs show ${JSON.stringify(await texts(ada.page))} and ${JSON.stringify(await texts(second))}`);
+      return true;
+    }, 'both messages at Bob');
     await sleep(4000);
     await send(ada, 'still signed in');
     await bob.page.waitForSelector('.rows .row:has-text("still signed in")');

@@ -150,6 +150,24 @@ pub struct Running {
     background: Background,
     http: JoinHandle<anyhow::Result<()>>,
     writer: Option<WriterThread>,
+    stage: StopStage,
+}
+
+/// Which step of [`Running::wait`] a stopping server is in, so a stop that
+/// overruns its grace can say what it was still waiting for.
+#[derive(Clone, Default)]
+pub struct StopStage(Arc<std::sync::Mutex<&'static str>>);
+
+impl StopStage {
+    fn enter(&self, stage: &'static str) {
+        tracing::debug!(stage, "stopping");
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = stage;
+    }
+
+    /// The step in progress ("" before the stop began).
+    pub fn current(&self) -> &'static str {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Running {
@@ -170,15 +188,26 @@ impl Running {
             Ok(result) => result,
             Err(err) => Err(err).context("server task failed"),
         };
+        let stage = self.stage.clone();
+        stage.enter("closing sockets and front tasks");
         self.background.front.stop().await;
+        stage.enter("finishing running jobs");
         self.background.jobs.stop().await;
         if let Some(writer) = self.writer.take() {
+            stage.enter("committing the writer's queue");
             self.background.writer.cancel();
             writer.join().await;
         }
+        stage.enter("delivering what was committed");
         self.background.fanout.stop().await;
+        stage.enter("closing the database");
         self.state.db.close().await;
         served
+    }
+
+    /// Where a stop is; read it while [`Running::wait`] runs.
+    pub fn stop_stage(&self) -> StopStage {
+        self.stage.clone()
     }
 
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -331,6 +360,7 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
         background: background.clone(),
         http,
         writer: Some(writer_thread),
+        stage: StopStage::default(),
     })
 }
 

@@ -323,35 +323,35 @@ async fn sockets_and_redis_outages_are_logged_once_each() {
     signed_out.drain(Duration::from_secs(2)).await;
     assert_eq!(signed_out.closed().map(|c| c.code), Some(4009));
 
+    // Log lines are read by a task of their own: each may come a little
+    // after what the sockets saw, so each is waited for.
     let socket = |entry: &serde_json::Value, id: &str| entry["socket"].as_str() == Some(id);
     for id in [flooding.socket_id(), signed_out.socket_id()] {
-        assert!(
-            node.log_entries("socket connected")
-                .iter()
-                .any(|e| socket(e, id)),
-            "{id} connected"
+        let connected = node.wait_for_log("socket connected", |e| socket(e, id), WAIT);
+        assert!(connected.await.is_some(), "{id} connected");
+        let subscribed = node.wait_for_log(
+            "socket subscribed",
+            |e| socket(e, id) && e["user"] == ann.id && e["channel"] == channel.as_str(),
+            WAIT,
         );
-        assert!(
-            node.log_entries("socket subscribed")
-                .iter()
-                .any(|e| socket(e, id) && e["user"] == ann.id && e["channel"] == channel.as_str()),
-            "{id} subscribed"
-        );
+        assert!(subscribed.await.is_some(), "{id} subscribed");
     }
-    let rejected = node.log_entries("socket event rejected");
-    assert!(
-        rejected
-            .iter()
-            .any(|e| socket(e, flooding.socket_id()) && e["code"] == 4301),
-        "{rejected:?}"
+    let rejected = node.wait_for_log(
+        "socket event rejected",
+        |e| socket(e, flooding.socket_id()) && e["code"] == 4301,
+        WAIT,
     );
-    let closed = node.log_entries("socket closed by the server");
+    assert!(rejected.await.is_some(), "4301 logged");
     for (id, code) in [(flooding.socket_id(), 1009), (signed_out.socket_id(), 4009)] {
+        let closed = node.wait_for_log(
+            "socket closed by the server",
+            |e| socket(e, id) && e["user"] == ann.id && e["close_code"] == code,
+            WAIT,
+        );
         assert!(
-            closed
-                .iter()
-                .any(|e| socket(e, id) && e["user"] == ann.id && e["close_code"] == code),
-            "{id} closed with {code}: {closed:?}"
+            closed.await.is_some(),
+            "{id} closed with {code}: {:?}",
+            node.log_entries("socket closed by the server")
         );
     }
 

@@ -14,6 +14,8 @@ pub struct NatterProcess {
     env: Vec<(String, String)>,
     /// Every log line written since it listened (JSON, LOG_FORMAT=json).
     pub logs: Arc<Mutex<Vec<String>>>,
+    /// The task reading the log; it ends with the process.
+    reader: tokio::task::JoinHandle<()>,
 }
 
 impl NatterProcess {
@@ -63,7 +65,7 @@ impl NatterProcess {
         let show = std::env::var("NATTER_TEST_LOG").is_ok();
         let logs = Arc::new(Mutex::new(Vec::new()));
         let kept = logs.clone();
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 if show {
                     eprintln!("[natter] {line}");
@@ -76,6 +78,7 @@ impl NatterProcess {
             url,
             env,
             logs,
+            reader,
         }
     }
 
@@ -92,6 +95,27 @@ impl NatterProcess {
                     .is_some_and(|m| m.starts_with(prefix))
             })
             .collect()
+    }
+
+    /// Waits (up to `within`) for a log entry whose `message` starts with
+    /// `prefix` and that `matches`; the log is read by a task of its own, so
+    /// a line can arrive a little after what the test saw on the wire.
+    pub async fn wait_for_log(
+        &self,
+        prefix: &str,
+        matches: impl Fn(&serde_json::Value) -> bool,
+        within: Duration,
+    ) -> Option<serde_json::Value> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(entry) = self.log_entries(prefix).into_iter().find(&matches) {
+                return Some(entry);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// SIGKILL: no shutdown, no flushing, as a crash.
@@ -126,10 +150,27 @@ impl NatterProcess {
                 .status()
                 .await;
         }
-        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .expect("natter stops within 30 s")
-            .expect("exit status")
+        let exited = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.reader).await;
+        let last_lines = || {
+            let logs = self.logs.lock().unwrap();
+            logs[logs.len().saturating_sub(40)..].join("\n")
+        };
+        let Ok(status) = exited else {
+            panic!(
+                "natter did not stop within 30 s; its last log lines:\n{}",
+                last_lines()
+            );
+        };
+        // A stop that overran its grace exits anyway, but it is a bug: say
+        // which step it was stuck in.
+        let overran = self.log_entries("the stop did not finish in time");
+        assert!(
+            overran.is_empty(),
+            "{overran:?}; the last log lines:\n{}",
+            last_lines()
+        );
+        status.expect("exit status")
     }
 }
 
