@@ -16,6 +16,7 @@ import argparse
 import json
 import statistics
 import sys
+import threading
 import time
 import urllib.request
 from collections import OrderedDict, defaultdict
@@ -39,9 +40,15 @@ COUNTERS = [
 WANTED = {f"{h}_{part}" for h in HISTOGRAMS for part in ("sum", "count")} | set(COUNTERS)
 
 
+# A node crowded onto a busy core (W2 with two or three nodes on CPU 0) can
+# take seconds to answer /metrics; a 2-second timeout lost every scrape of such
+# a run, and its figures read zero.
+SCRAPE_TIMEOUT = 15
+
+
 def scrape(url):
     """The wanted unlabelled samples of one node's /metrics."""
-    with urllib.request.urlopen(f"{url}/metrics", timeout=2) as reply:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=SCRAPE_TIMEOUT) as reply:
         text = reply.read().decode()
     values = {}
     for line in text.splitlines():
@@ -52,19 +59,33 @@ def scrape(url):
 
 
 def sample(args):
+    """One thread per node, so a slow node does not delay the others' scrapes;
+    each scrape is stamped with the time its answer arrived."""
+    lock = threading.Lock()
     with open(args.file, "a") as out:
-        while True:
-            started = time.time()
-            for node, url in enumerate(args.urls, 1):
+
+        def sample_node(node, url):
+            while True:
+                started = time.time()
                 try:
                     values = scrape(url)
                 except OSError:
-                    continue  # not ready yet, or stopping: the next second will do
+                    values = {}  # not ready yet, or stopping: the next second will do
                 now = time.time()
-                for name, value in values.items():
-                    out.write(f"{now:.3f}\t{node}\t{name}\t{value}\n")
-            out.flush()
-            time.sleep(max(0.0, 1.0 - (time.time() - started)))
+                with lock:
+                    for name, value in values.items():
+                        out.write(f"{now:.3f}\t{node}\t{name}\t{value}\n")
+                    out.flush()
+                time.sleep(max(0.0, 1.0 - (time.time() - started)))
+
+        threads = [
+            threading.Thread(target=sample_node, args=(node, url), daemon=True)
+            for node, url in enumerate(args.urls, 1)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
 
 def scrapes(path):
