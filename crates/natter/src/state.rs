@@ -18,6 +18,7 @@ use crate::db::{CONNECT_TIMEOUT, Db};
 use crate::jobs::Waker;
 use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::realtime::Realtime;
+use crate::realtime::hub::LoginEnded;
 use crate::resources::user::UserSummary;
 use crate::sms::{self, SmsSender};
 use crate::storage::Storage;
@@ -53,7 +54,9 @@ pub struct Shared {
 /// Hot lookups kept for CACHE_TTL seconds (see cache.rs).
 pub struct Caches {
     /// Token id -> the token row, for authenticating requests without a query.
-    pub tokens: TtlCache<i64, access_token::Model>,
+    /// Shared with real time's hub, which drops a login's tokens when any
+    /// node says the login ended.
+    pub tokens: Arc<TtlCache<i64, access_token::Model>>,
     /// User id -> name and public photo, for message senders.
     pub summaries: TtlCache<i64, UserSummary>,
     /// Login session id -> when this node last wrote its `last_active_at`:
@@ -105,6 +108,10 @@ impl AppState {
         let metrics = telemetry::handle();
         let cache_ttl = std::time::Duration::from_secs(config.settings.cache_ttl);
         let realtime = Realtime::start(&config, redis.clone(), fanout);
+        let tokens = Arc::new(TtlCache::new(cache_ttl, 200_000));
+        realtime
+            .hub
+            .on_login_ended(forget_tokens_of(tokens.clone()));
         Ok(AppState(Arc::new(Shared {
             config,
             db,
@@ -115,7 +122,7 @@ impl AppState {
             realtime,
             shutdown,
             caches: Caches {
-                tokens: TtlCache::new(cache_ttl, 200_000),
+                tokens,
                 summaries: TtlCache::new(cache_ttl, 200_000),
                 session_activity: KeyedThrottle::new(SESSION_ACTIVITY_EVERY, 200_000),
             },
@@ -158,6 +165,15 @@ async fn connect_redis(url: &str) -> anyhow::Result<ConnectionManager> {
         .with_context(cannot)?
         .with_context(cannot)?;
     Ok(manager)
+}
+
+/// Drops from `tokens` those of an ended login (every login of the user
+/// when `session` is None): another node's logout, ban or refresh-token
+/// reuse reaches this node's cache through the bus, not after CACHE_TTL.
+fn forget_tokens_of(tokens: Arc<TtlCache<i64, access_token::Model>>) -> LoginEnded {
+    Box::new(move |user, session| {
+        tokens.remove_where(|t| t.user_id == user && session.is_none_or(|s| t.session_id == s));
+    })
 }
 
 /// rustls needs one process-wide crypto provider; natter uses ring (no C

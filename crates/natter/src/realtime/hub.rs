@@ -166,7 +166,14 @@ pub struct Hub {
     sockets_of_user: DashMap<i64, Vec<Arc<SocketHandle>>>,
     next_key: AtomicU64,
     node_number: u32,
+    /// What else this node forgets when a login ends on any node (its cached
+    /// tokens): set once at start by the layer that owns that cache.
+    login_ended: OnceLock<LoginEnded>,
 }
+
+/// Called with (user, session; None: every login of the user) when a login
+/// ended, on every node, as the bus's `EndLogin` arrives.
+pub type LoginEnded = Box<dyn Fn(i64, Option<i64>) + Send + Sync>;
 
 impl Hub {
     pub fn new() -> Hub {
@@ -174,6 +181,18 @@ impl Hub {
             node_number: rand::random::<u32>() % 1_000_000_000,
             next_key: AtomicU64::new(1),
             ..Default::default()
+        }
+    }
+
+    /// Sets what [`Hub::login_ended`] calls (once; a second call is ignored).
+    pub fn on_login_ended(&self, hook: LoginEnded) {
+        let _ = self.login_ended.set(hook);
+    }
+
+    /// A login ended (here or on another node): run the hook set at start.
+    pub fn login_ended(&self, user: i64, session: Option<i64>) {
+        if let Some(hook) = self.login_ended.get() {
+            hook(user, session);
         }
     }
 

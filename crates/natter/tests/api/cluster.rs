@@ -259,7 +259,7 @@ async fn log_retention_runs_once_per_period_across_two_nodes() {
 }
 
 /// A logout, or signing a linked device out, on one node closes the login's
-/// socket on the other; a node
+/// socket on the other, and its token there at once; a node
 /// killed and restarted at once under the same NODE_ID leaves nobody online.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_and_restarted_nodes_across_processes() {
@@ -321,6 +321,14 @@ async fn revocation_and_restarted_nodes_across_processes() {
         Some(4009),
         "the signed-out login's socket on the other node is closed"
     );
+    // B had the laptop's token cached (its socket and its sessions list went
+    // through B): the bus message that closed the socket dropped it too, so
+    // B refuses it now, not after CACHE_TTL (5 s).
+    let refused = laptop.client.profile().await;
+    assert!(
+        matches!(&refused, Err(err) if err.status() == Some(401)),
+        "the ended login's token is refused on the other node at once: {refused:?}"
+    );
 
     // Ann's socket is on B, authorised through B; she logs out through A.
     let mut on_b = user_socket(&b, &at(&ann, &b)).await;
@@ -329,6 +337,11 @@ async fn revocation_and_restarted_nodes_across_processes() {
         closed_code(&mut on_b).await,
         Some(4009),
         "the login's socket on the other node is closed"
+    );
+    let refused = at(&ann, &b).client.profile().await;
+    assert!(
+        matches!(&refused, Err(err) if err.status() == Some(401)),
+        "the logged-out token is refused on the other node at once: {refused:?}"
     );
 
     // Friend online on B; B is killed and comes straight back as "b".
