@@ -185,8 +185,7 @@ pub async fn end_login(
     sessions::service::end_session_on(&txn, session_id, reason).await?;
     devices::service::remove_for_session(&txn, session_id).await?;
     txn.commit().await?;
-    sessions::service::forget_session(state, session_id);
-    sessions::service::end_sockets(state, user_id, Some(session_id));
+    sessions::service::forget_login(state, user_id, Some(session_id));
     Ok(true)
 }
 
@@ -205,7 +204,7 @@ pub async fn delete_account(state: &AppState, user_id: i64) -> ApiResult<()> {
 }
 
 /// Ends every login session of a user and removes their push devices on
-/// `txn`; after the commit, `sessions::service::forget_user` closes their
+/// `txn`; after the commit, `sessions::service::forget_login` closes their
 /// sockets on every node (what logout does for one session).
 async fn end_all_logins_on(txn: &DatabaseTransaction, user_id: i64, reason: &str) -> ApiResult<()> {
     sessions::service::end_all_sessions_on(txn, user_id, reason).await?;
@@ -220,7 +219,7 @@ pub async fn sign_out_everywhere(state: &AppState, user_id: i64, reason: &str) -
     let txn = state.db.begin().await?;
     end_all_logins_on(&txn, user_id, reason).await?;
     txn.commit().await?;
-    sessions::service::forget_user(state, user_id);
+    sessions::service::forget_login(state, user_id, None);
     Ok(())
 }
 
@@ -232,7 +231,7 @@ pub async fn ban(state: &AppState, user_id: i64) -> ApiResult<()> {
     users::service::set_banned_on(&txn, user_id, Some(now_ms())).await?;
     end_all_logins_on(&txn, user_id, "banned").await?;
     txn.commit().await?;
-    sessions::service::forget_user(state, user_id);
+    sessions::service::forget_login(state, user_id, None);
     Ok(())
 }
 

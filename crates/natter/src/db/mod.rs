@@ -230,6 +230,9 @@ impl Db {
     /// Returns whether it trimmed. The read pool closes idle connections by
     /// itself ([`SQLITE_READ_IDLE`]).
     pub async fn trim_when_quiet(&self) -> Result<bool, DbErr> {
+        if self.backend != DbBackend::Sqlite {
+            return Ok(false);
+        }
         let quiet = &self.quiet;
         let now = now_ms();
         let begun = quiet.begun.load(Ordering::Relaxed);
@@ -238,8 +241,7 @@ impl Db {
             quiet.busy_ms.store(now, Ordering::Relaxed);
         }
         let busy = quiet.busy_ms.load(Ordering::Relaxed);
-        if self.backend != DbBackend::Sqlite
-            || now - busy < QUIET_BEFORE_TRIM.as_millis() as i64
+        if now - busy < QUIET_BEFORE_TRIM.as_millis() as i64
             || quiet.trimmed_ms.load(Ordering::Relaxed) > busy
         {
             return Ok(false);

@@ -207,7 +207,7 @@ pub fn deliver(hub: &Hub, envelope: &Envelope) {
         Body::EndLogin { user, session } => {
             // Tokens first: a request with the ended login's token must not
             // pass on this node while its socket closes (nor for CACHE_TTL).
-            hub.login_ended(*user, *session);
+            hub.login_ended(&envelope.origin, *user, *session);
             for socket in hub.sockets_of(*user) {
                 if socket.ended_by(*session) {
                     socket.push_control(Outbound::End {

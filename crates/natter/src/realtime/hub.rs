@@ -171,9 +171,9 @@ pub struct Hub {
     login_ended: OnceLock<LoginEnded>,
 }
 
-/// Called with (user, session; None: every login of the user) when a login
-/// ended, on every node, as the bus's `EndLogin` arrives.
-pub type LoginEnded = Box<dyn Fn(i64, Option<i64>) + Send + Sync>;
+/// Called with (the node that ended it, user, session; None: every login of
+/// the user) when a login ended, on every node, as the bus's `EndLogin` arrives.
+pub type LoginEnded = Box<dyn Fn(&str, i64, Option<i64>) + Send + Sync>;
 
 impl Hub {
     pub fn new() -> Hub {
@@ -189,10 +189,11 @@ impl Hub {
         let _ = self.login_ended.set(hook);
     }
 
-    /// A login ended (here or on another node): run the hook set at start.
-    pub fn login_ended(&self, user: i64, session: Option<i64>) {
+    /// A login ended (on node `origin`, this one or another): run the hook
+    /// set at start.
+    pub fn login_ended(&self, origin: &str, user: i64, session: Option<i64>) {
         if let Some(hook) = self.login_ended.get() {
-            hook(user, session);
+            hook(origin, user, session);
         }
     }
 

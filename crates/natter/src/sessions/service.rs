@@ -18,7 +18,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::outage::{REMIND_EVERY, Throttle};
 use crate::realtime::bus::Body;
 use crate::secrets::{constant_time_eq, random_token, sha256_hex};
-use crate::state::AppState;
+use crate::state::{AppState, forget_login_tokens};
 
 const SECRET_LEN: usize = 40;
 
@@ -213,7 +213,10 @@ pub async fn refresh(state: &AppState, bearer: &str) -> ApiResult<TokenPair> {
     store::revoke_session_tokens(&txn, token.session_id, now).await?;
     let pair = issue_pair(state, &txn, token.user_id, token.session_id).await?;
     txn.commit().await?;
-    forget_session(state, token.session_id);
+    // The session goes on: only this node's cache forgets its old tokens at
+    // once; other nodes let the old access token expire from theirs within
+    // CACHE_TTL.
+    forget_login_tokens(&state.caches.tokens, token.user_id, Some(token.session_id));
     Ok(pair)
 }
 
@@ -227,15 +230,14 @@ async fn revoke_if_reused(state: &AppState, session_id: i64) -> ApiResult<()> {
             "refresh token reused; revoking the login session"
         );
         store::revoke_session(&state.db.write, session_id, "refresh_reuse", now_ms()).await?;
-        forget_session(state, session_id);
-        end_sockets(state, session.user_id, Some(session_id));
+        forget_login(state, session.user_id, Some(session_id));
     }
     Ok(())
 }
 
 /// Ends a login session (its access and refresh tokens) on `conn`, the
 /// transaction of whoever ends it (logout also removes the session's push
-/// devices there). After the commit, [`forget_session`].
+/// devices there). After the commit, [`forget_login`].
 pub async fn end_session_on(
     conn: &impl ConnectionTrait,
     session_id: i64,
@@ -244,7 +246,7 @@ pub async fn end_session_on(
     Ok(store::revoke_session(conn, session_id, reason, now_ms()).await?)
 }
 
-/// Ends every session of a user on `conn`. After the commit, [`forget_user`].
+/// Ends every session of a user on `conn`. After the commit, [`forget_login`].
 pub async fn end_all_sessions_on(
     conn: &impl ConnectionTrait,
     user_id: i64,
@@ -253,17 +255,13 @@ pub async fn end_all_sessions_on(
     Ok(store::revoke_user_sessions(conn, user_id, reason, now_ms()).await?)
 }
 
-/// Drops a user's tokens from this node's cache and closes the sockets of
-/// every login of the user on every node, after revoking them.
-pub fn forget_user(state: &AppState, user_id: i64) {
-    state.caches.tokens.remove_where(|t| t.user_id == user_id);
-    end_sockets(state, user_id, None);
-}
-
-/// Closes the sockets of a login that ended (`session` None: every login of
-/// the user), on every node: a socket must not outlive the tokens that
-/// authorised it. Called after the commit that revoked them.
-pub fn end_sockets(state: &AppState, user_id: i64, session: Option<i64>) {
+/// A login ended (`session` None: every login of the user); called after
+/// the commit that revoked it. Its tokens leave this node's cache now, before
+/// the answer, and every other node's through the bus, whose `EndLogin` also
+/// closes the sockets they authorised, on every node: neither a token nor a
+/// socket outlives the login.
+pub fn forget_login(state: &AppState, user_id: i64, session: Option<i64>) {
+    forget_login_tokens(&state.caches.tokens, user_id, session);
     state.realtime.broadcast(Body::EndLogin {
         user: user_id,
         session,
@@ -288,12 +286,4 @@ pub async fn live_session_on(
     session_id: i64,
 ) -> ApiResult<Option<login_session::Model>> {
     Ok(store::lock_live_session(conn, session_id).await?)
-}
-
-/// Drops a session's tokens from this node's cache, after revoking them.
-pub fn forget_session(state: &AppState, session_id: i64) {
-    state
-        .caches
-        .tokens
-        .remove_where(|t| t.session_id == session_id);
 }
