@@ -91,9 +91,17 @@ export async function createGroup(p, name, memberNames) {
   await p.page.click('dialog button[type=submit]');
 }
 
+/**
+ * Opens the chat titled `title` from the list, clicking again while it has not
+ * opened: a list that moves between Playwright's check and its click (chats
+ * arriving, a banner) takes the click somewhere else, as it would a person's.
+ */
 export async function openChat(p, title) {
-  await p.page.click(`.chat-item:has(.chat-name:text-is("${title}"))`);
-  await expectText(p.page, '.chat-title', title);
+  const item = `.chat-item:has(.chat-name:text-is("${title}"))`;
+  await eventually(async () => {
+    await p.page.click(item);
+    return (await p.page.textContent('.chat-title', { timeout: 1000 }).catch(() => null)) === title;
+  }, `the chat "${title}" to open at ${p.name}`);
 }
 
 export async function send(p, text) {
@@ -135,8 +143,19 @@ export async function expectMessages(p, expected, ms = WAIT_MS) {
       return JSON.stringify(seen) === JSON.stringify(expected);
     }, `${p.name} to show ${JSON.stringify(expected)}`, ms);
   } catch (error) {
-    assert.deepEqual(seen, expected, `${p.name}'s screen: ${error.message}`);
+    assert.deepEqual(seen, expected, `${p.name}'s screen: ${error.message}; ${await whereIs(p.page)}`);
   }
+}
+
+/** Where a page stands, for a failure's message: its address, the open chat, its toasts. */
+async function whereIs(page) {
+  const state = await page.evaluate(() => ({
+    url: location.pathname,
+    chat: document.querySelector('.chat-title')?.textContent ?? null,
+    toasts: [...document.querySelectorAll('.toast')].map((t) => t.textContent),
+    banner: document.querySelector('.connection:not([hidden])')?.textContent ?? null,
+  })).catch((error) => ({ error: error.message }));
+  return `the page: ${JSON.stringify(state)}`;
 }
 
 export async function screenshot(page, name) {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
-  eventually, expectMessages, expectText, launch, noErrors, person, send, startChat,
+  eventually, expectMessages, expectText, launch, noErrors, openChat, person, send, startChat,
 } from '../lib/browser.js';
 import { Natter } from '../lib/server.js';
 
@@ -61,7 +61,7 @@ describe('starred and pinned messages', () => {
     await bob.page.click('.chat-item');
     await expectMessages(bob, ['Meet at 6', 'Bring the map', 'Gate B']);
     laptop = await secondDevice(browser, server, bob);
-    await laptop.page.click('.chat-item');
+    await openChat(laptop, 'Ada');
     await expectMessages(laptop, ['Meet at 6', 'Bring the map', 'Gate B']);
 
     await messageAction(bob, 'Bring the map', 'Star');
@@ -73,7 +73,7 @@ describe('starred and pinned messages', () => {
 
     // Reloaded, the laptop reads the star from history.
     await laptop.page.reload();
-    await laptop.page.click('.chat-item');
+    await openChat(laptop, 'Ada');
     await eventually(() => starOn(laptop, 'Bring the map'), 'the star after a reload');
   });
 

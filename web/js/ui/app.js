@@ -18,6 +18,7 @@ import { statusPane } from './status.js';
 import { callsPane } from './calls.js';
 
 const CHAT_PAGES = 5;
+const BANNER_GRACE_MS = 1500;
 
 export async function startApp(root, session, config) {
   const ctx = makeContext(session, config);
@@ -113,14 +114,20 @@ function layout(root, ctx) {
   const conversation = new Conversation(ctx);
   ctx.conversation = conversation;
   const banner = h('div.connection', { role: 'status', 'aria-live': 'polite' });
+  // A connect that succeeds within BANNER_GRACE_MS shows no banner: the
+  // banner pushes the chat list down, and one that flashes on every page load
+  // moves the chats under the pointer (a click meant for a chat lands beside it).
+  let pending = null;
   ctx.store.on('connection', (state) => {
     const text = {
       connecting: 'Connecting…',
       unavailable: navigator.onLine ? 'Reconnecting… Messages you send are kept and sent when the server answers.' : 'You are offline. Messages you send are kept and sent when you are back.',
       failed: 'The server refused the connection (wrong app key?).',
     }[state] || '';
-    banner.textContent = text;
-    banner.hidden = !text;
+    clearTimeout(pending);
+    const show = () => { banner.textContent = text; banner.hidden = !text; };
+    if (!text || state === 'failed' || !banner.hidden) show();
+    else pending = setTimeout(show, BANNER_GRACE_MS);
   });
   banner.hidden = true;
   const side = h('section.side', { 'aria-label': 'Chats' },
