@@ -598,6 +598,11 @@ pub struct Settings {
     #[arg(long, env = "CONTACT_SYNC_PER_HOUR", default_value_t = 10)]
     pub contact_sync_per_hour: u32,
 
+    /// Statuses one user may post in 24 hours (WhatsApp's figure; each goes
+    /// into every mutual contact's feed and sync log).
+    #[arg(long, env = "STATUSES_PER_DAY", default_value_t = 30)]
+    pub statuses_per_day: u32,
+
     /// Seconds after sending during which a text message may be edited.
     #[arg(long, env = "MESSAGE_EDIT_WINDOW", default_value_t = 900, value_parser = clap::value_parser!(u64).range(0..=MAX_SECONDS))]
     pub message_edit_window: u64,

@@ -72,6 +72,14 @@ pub fn to_e164(number: &str, country_code: Option<&str>) -> Result<String, Phone
     Ok(parsed.format().mode(Mode::E164).to_string())
 }
 
+/// The calling code of a number in E.164 ("+447911123456" → "44"): what a
+/// user's `country_code` is, whatever the client sent beside an
+/// international number (to_e164 reads the sent code only for national ones).
+pub fn calling_code_of(e164: &str) -> Option<String> {
+    let parsed = phonenumber::parse(None, e164).ok()?;
+    Some(parsed.code().value().to_string())
+}
+
 /// Number types an SMS code is never sent to: calls or texts to them cost the
 /// sender (premium rate, shared cost) or they reach no person (toll-free,
 /// company, voicemail and emergency numbers). Sending codes to premium numbers
@@ -112,6 +120,13 @@ fn region_of(code: u16) -> Result<country::Id, PhoneError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_numbers_calling_code_is_read_from_it() {
+        assert_eq!(calling_code_of("+447911123456").as_deref(), Some("44"));
+        assert_eq!(calling_code_of("+12125550100").as_deref(), Some("1"));
+        assert_eq!(calling_code_of("not a number"), None);
+    }
 
     #[test]
     fn premium_shared_cost_and_toll_free_numbers_get_no_code() {

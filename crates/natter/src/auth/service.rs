@@ -123,11 +123,16 @@ pub async fn verify_otp(
         ],
     )
     .await?;
-    let country_code = request
-        .country_code
-        .trim()
-        .trim_start_matches('+')
-        .to_string();
+    // The number's own code, not the one sent beside it: a client that sends
+    // "1" with a UK number (or "zz") would otherwise leave the user with a
+    // country code that parses their contacts' national numbers wrongly.
+    let country_code = phone::calling_code_of(&e164).unwrap_or_else(|| {
+        request
+            .country_code
+            .trim()
+            .trim_start_matches('+')
+            .to_string()
+    });
     let max_attempts = state.config.settings.otp_max_attempts as i32;
     let now = now_ms();
     let Some(otp) = store::live_otp(&state.db.write, &e164, now, max_attempts).await? else {

@@ -25,6 +25,10 @@ use crate::users;
 
 const NOT_FOUND: &str = "Broadcast list";
 
+/// Lists one user may keep: GET /api/broadcast-lists answers them all at once
+/// (each with up to 256 ids), so their number is bounded.
+pub const MAX_LISTS: u64 = 100;
+
 pub async fn create(
     state: &AppState,
     owner_id: i64,
@@ -32,6 +36,13 @@ pub async fn create(
 ) -> ApiResult<BroadcastListView> {
     check_recipients(state, owner_id, &request.user_ids).await?;
     let mut tx = LogTx::begin(&state.db).await?;
+    // Counted under the log lock, so two creations at once cannot both pass.
+    if store::count_of_owner(tx.conn(), owner_id).await? >= MAX_LISTS {
+        return Err(ApiError::field(
+            "name",
+            "You have the most broadcast lists allowed (100); delete one first.",
+        ));
+    }
     let name = request.name.trim().to_string();
     let list = store::insert(tx.conn(), owner_id, name, tx.now()).await?;
     store::set_recipients(tx.conn(), list.id, &request.user_ids).await?;

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder,
 };
 
 use crate::db::entities::{broadcast_list, broadcast_list_recipient};
@@ -48,6 +49,14 @@ pub async fn of_owner(
         .filter(broadcast_list::Column::OwnerId.eq(owner_id))
         .order_by_desc(broadcast_list::Column::Id)
         .all(db)
+        .await
+}
+
+/// How many lists a user has.
+pub async fn count_of_owner(db: &impl ConnectionTrait, owner_id: i64) -> Result<u64, DbErr> {
+    broadcast_list::Entity::find()
+        .filter(broadcast_list::Column::OwnerId.eq(owner_id))
+        .count(db)
         .await
 }
 

@@ -220,7 +220,8 @@ async fn ordered_chat_ids(
 
 /// Sets a chat's disappearing-messages timer. Who may is checked on the log
 /// transaction that writes it (membership and roles change only under the log
-/// lock): any member of a private chat, an admin of a group. A change posts a
+/// lock): any member of a private chat neither of whose people blocked the
+/// other, an admin of a group. A change posts a
 /// `system` message `{"event": "disappearing_set", "actor_id", "user_ids": [],
 /// "seconds"}` (in private chats too) and emits `ChatUpdated`; setting the
 /// timer it already has changes nothing and announces nothing.
@@ -236,6 +237,9 @@ pub async fn set_disappearing(
     if !member.is_private() && !member.is_admin() {
         return Err(ApiError::forbidden("Only group admins can do that."));
     }
+    // A timer change posts into the chat: in a private chat, as a message
+    // does, not between people one of whom blocked the other.
+    membership::ensure_not_blocked_on(tx.conn(), &member).await?;
     if member.chat.disappearing_seconds == seconds {
         tx.rollback().await?;
         return view(state, &state.db.read, user_id, member.chat).await;

@@ -33,7 +33,8 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/contacts", tag = "contacts", security(("bearer" = [])),
     request_body = AddContactRequest,
     responses((status = 201, body = ContactView), (status = 200, body = ContactView, description = "Already a contact"),
-        (status = 404, description = "No user has that number"), (status = 422, description = "Validation failed")))]
+        (status = 404, description = "No user has that number"), (status = 422, description = "Validation failed"),
+        (status = 429, description = "Too many users looked up this hour (USER_LOOKUPS_PER_HOUR)")))]
 pub async fn add(
     State(state): State<AppState>,
     auth: AuthUser,

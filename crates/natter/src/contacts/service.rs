@@ -44,6 +44,9 @@ pub async fn add(
     user_id: i64,
     request: AddContactRequest,
 ) -> ApiResult<(ContactView, bool)> {
+    // The answer shows the user's number, or says whether a number has an
+    // account: counted as a lookup, like GET /api/users/{id}.
+    users::service::count_lookup(state, user_id).await?;
     let target = resolve_target(state, user_id, &request).await?;
     if target == user_id {
         let field = if request.contact_user_id.is_some() {

@@ -287,20 +287,26 @@ fn split_subscription(
         .ok_or_else(|| ApiError::field("p256dh", "The p256dh field is required for webpush."))?;
     let auth =
         auth.ok_or_else(|| ApiError::field("auth", "The auth field is required for webpush."))?;
-    let key = decode(&p256dh).and_then(|k| p256::PublicKey::from_sec1_bytes(&k).ok());
-    if key.is_none() {
+    let Some(key) = decode(&p256dh).filter(|k| p256::PublicKey::from_sec1_bytes(k).is_ok()) else {
         return Err(ApiError::field(
             "p256dh",
             "The p256dh field must be a P-256 public key, base64url.",
         ));
-    }
-    if decode(&auth).is_none_or(|a| a.len() != 16) {
+    };
+    let Some(secret) = decode(&auth).filter(|a| a.len() == 16) else {
         return Err(ApiError::field(
             "auth",
             "The auth field must be 16 bytes, base64url.",
         ));
-    }
-    Ok((endpoint, p256dh, auth))
+    };
+    // Stored as read, in one spelling (unpadded base64url): padding and
+    // spaces around the keys are accepted, and the stored keys fit their
+    // columns whatever the client sent.
+    Ok((
+        endpoint,
+        URL_SAFE_NO_PAD.encode(key),
+        URL_SAFE_NO_PAD.encode(secret),
+    ))
 }
 
 fn decode(text: &str) -> Option<Vec<u8>> {
@@ -321,6 +327,27 @@ mod tests {
         assert!(check_apns(&format!("voip:{}", "ab".repeat(32))).is_ok());
         assert!(check_apns("xyz").is_err());
         assert!(check_apns("abc").is_err());
+    }
+
+    #[test]
+    fn subscription_keys_are_stored_unpadded_whatever_was_sent() {
+        // P-256's generator point, uncompressed: a valid public key.
+        let point = "046B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C2964FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5";
+        let bytes: Vec<u8> = (0..point.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&point[i..i + 2], 16).unwrap())
+            .collect();
+        let p256dh = URL_SAFE_NO_PAD.encode(&bytes);
+        let auth = URL_SAFE_NO_PAD.encode([7u8; 16]);
+        let token = serde_json::json!({
+            "endpoint": "https://push.example/x",
+            "keys": {"p256dh": format!("{p256dh}{}", "=".repeat(200)), "auth": format!(" {auth}{} ", "=".repeat(60))},
+        })
+        .to_string();
+        let (endpoint, stored_key, stored_auth) = split_subscription(&token, None, None).unwrap();
+        assert_eq!(endpoint, "https://push.example/x");
+        assert_eq!((stored_key.len(), stored_auth.len()), (87, 22));
+        assert_eq!((stored_key, stored_auth), (p256dh, auth));
     }
 
     #[tokio::test]

@@ -184,7 +184,8 @@ fn parse_range(value: &str, size: u64) -> Result<Option<std::ops::Range<u64>>, (
             if end < start {
                 return Err(());
             }
-            start..(end + 1).min(size)
+            // An end past the file is the file's end (RFC 9110 14.1.2), also u64::MAX.
+            start..end.saturating_add(1).min(size)
         }
     };
     if range.start >= size || range.is_empty() {
@@ -251,6 +252,10 @@ mod tests {
         assert_eq!(parse_range("bytes=90-", 100), Ok(Some(90..100)));
         assert_eq!(parse_range("bytes=-10", 100), Ok(Some(90..100)));
         assert_eq!(parse_range("bytes=95-200", 100), Ok(Some(95..100)));
+        assert_eq!(
+            parse_range("bytes=0-18446744073709551615", 100),
+            Ok(Some(0..100))
+        );
         assert_eq!(parse_range("bytes=100-", 100), Err(()));
         assert_eq!(parse_range("bytes=5-1", 100), Err(()));
         assert_eq!(parse_range("bytes=-0", 100), Err(()));

@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::clock::Timestamp;
-use crate::http::validate::{distinct_ids, one_emoji};
+use crate::http::validate::{distinct_ids, no_outer_space, one_emoji};
 use crate::resources::chat::PinnedMessage;
 use crate::resources::message::{MediaView, MessageView};
 
@@ -97,8 +97,9 @@ pub struct SendMessageRequest {
     #[validate(range(min = 1))]
     #[schema(minimum = 1)]
     pub reply_to_message_id: Option<i64>,
-    /// The client's own id for the message; sending it again returns the first one.
-    #[validate(length(min = 1, max = 64))]
+    /// The client's own id for the message; sending it again returns the
+    /// first one. Compared exactly; no space at either end.
+    #[validate(length(min = 1, max = 64), custom(function = "no_outer_space"))]
     #[schema(min_length = 1, max_length = 64)]
     pub client_message_id: Option<String>,
     #[validate(range(min = -90.0, max = 90.0))]

@@ -20,6 +20,7 @@ use crate::db::unique::MESSAGE_VIEWS_USER;
 use crate::error::{ApiError, ApiResult};
 use crate::http::json::from_value;
 use crate::http::laravel::validation_error;
+use crate::http::validate::canonical_emoji;
 use crate::media::service::StoredMedia;
 use crate::media::upload::KindRule;
 use crate::media::{self, Media};
@@ -424,7 +425,8 @@ pub async fn history(
     })
 }
 
-/// Edits a text message: its sender, within MESSAGE_EDIT_WINDOW.
+/// Edits a text message: its sender, within MESSAGE_EDIT_WINDOW, unless
+/// either person of a private chat has blocked the other.
 ///
 /// Every check is made in the log transaction that writes, on the row as it
 /// is then (delete and react take the log lock too), and the update itself is
@@ -438,10 +440,12 @@ pub async fn edit(
 ) -> ApiResult<MessageView> {
     let window_ms = (state.config.settings.message_edit_window * 1000) as i64;
     let mut tx = LogTx::begin(&state.db).await?;
-    let (_, message) = visible_message(tx.conn(), user_id, message_id).await?;
+    let (member, message) = visible_message(tx.conn(), user_id, message_id).await?;
     if message.sender_id != user_id {
         return Err(ApiError::forbidden("Only the sender can edit a message."));
     }
+    // An edit reaches the other person as a message does: not once blocked.
+    membership::ensure_not_blocked_on(tx.conn(), &member).await?;
     if message.message_type != SendableType::Text.as_str() || message.deleted_at.is_some() {
         return Err(ApiError::forbidden("Only text messages can be edited."));
     }
@@ -623,6 +627,8 @@ pub async fn react(
     message_id: i64,
     emoji: String,
 ) -> ApiResult<ReactResponse> {
+    // One emoji, one spelling: "❤" and "❤️" are one reaction.
+    let emoji = canonical_emoji(&emoji).map_or(emoji, str::to_string);
     let mut tx = LogTx::begin(&state.db).await?;
     let (member, message) = visible_message(tx.conn(), user_id, message_id).await?;
     if message.deleted_at.is_some() || message.message_type == "system" {

@@ -68,7 +68,7 @@ pub fn verify(
     }
     let fresh = timestamp
         .parse::<i64>()
-        .is_ok_and(|t| (now_secs - t).abs() <= MAX_SKEW_SECS);
+        .is_ok_and(|t| now_secs.abs_diff(t) <= MAX_SKEW_SECS as u64);
     if !fresh {
         return Err(PusherError::unauthorized(
             "Timestamp expired: auth_timestamp must be within 600 s of the server's time",
@@ -189,6 +189,14 @@ mod tests {
             status(verify(&APP, &request(&query, body), now + 601)),
             Some(401)
         );
+        // A timestamp as far from now as an i64 goes is refused, not overflowed.
+        let far = sign(
+            "POST",
+            "/apps/1/events",
+            &[base[0], ("auth_timestamp", "-9223372036854775808"), base[2]],
+            body,
+        );
+        assert_eq!(status(verify(&APP, &request(&far, body), now)), Some(401));
         let other = Credentials {
             key: APP.key,
             secret: "other",

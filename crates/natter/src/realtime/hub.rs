@@ -169,6 +169,27 @@ pub struct Hub {
     /// What else this node forgets when a login ends on any node (its cached
     /// tokens): set once at start by the layer that owns that cache.
     login_ended: OnceLock<LoginEnded>,
+    /// Counts revocations; a subscription that began its checks at one count
+    /// is refused if its user was revoked from the channel since.
+    revocations: AtomicU64,
+    /// The last revocation of each (channel, user), with when it happened:
+    /// kept [`REVOCATION_MEMORY`], far longer than a subscription's checks.
+    revoked: DashMap<(ChannelKey, i64), (u64, std::time::Instant)>,
+}
+
+/// How long a revocation is remembered for subscriptions that were being
+/// checked when it happened.
+const REVOCATION_MEMORY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What [`Hub::subscribe`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subscribed {
+    Added,
+    /// The socket was subscribed already.
+    Already,
+    /// The user was revoked from the channel after the subscription's checks
+    /// began (they left or were removed meanwhile): not subscribed.
+    Revoked,
 }
 
 /// Called with (the node that ended it, user, session; None: every login of
@@ -257,10 +278,35 @@ impl Hub {
         self.open.get(socket_id).map(|socket| socket.clone())
     }
 
-    pub fn subscribe(&self, channel: &str, socket: &Arc<SocketHandle>, user: Option<i64>) -> bool {
-        let mut set = self.channels.entry(ChannelKey::of(channel)).or_default();
+    /// The revocation count now: read before a subscription's checks, given
+    /// to [`Hub::subscribe`].
+    pub fn revocation_count(&self) -> u64 {
+        self.revocations.load(Ordering::SeqCst)
+    }
+
+    /// Subscribes `socket` (as `user`) to `channel`, unless that user was
+    /// revoked from it after `checked_at` (a [`Hub::revocation_count`] read
+    /// before the membership check). The check and the insert hold the
+    /// channel's entry, which [`Hub::revoke`] takes after recording the
+    /// revocation: a removal either is seen here or finds the subscription.
+    pub fn subscribe(
+        &self,
+        channel: &str,
+        socket: &Arc<SocketHandle>,
+        user: Option<i64>,
+        checked_at: u64,
+    ) -> Subscribed {
+        let key = ChannelKey::of(channel);
+        let mut set = self.channels.entry(key.clone()).or_default();
+        let revoked_since = |user: Option<i64>| {
+            user.and_then(|u| self.revoked.get(&(key.clone(), u)))
+                .is_some_and(|r| r.0 > checked_at)
+        };
+        if revoked_since(user) || revoked_since(socket.user()) {
+            return Subscribed::Revoked;
+        }
         if set.contains_key(&socket.key) {
-            return false;
+            return Subscribed::Already;
         }
         set.insert(
             socket.key,
@@ -269,7 +315,7 @@ impl Hub {
                 user,
             },
         );
-        true
+        Subscribed::Added
     }
 
     /// Removes one subscription; returns the user it was made as.
@@ -322,8 +368,13 @@ impl Hub {
     /// Ends a user's subscriptions to a channel (they left the chat). Returns
     /// the sockets that lost it.
     pub fn revoke(&self, channel: &str, user_id: i64) -> Vec<Arc<SocketHandle>> {
+        let key = ChannelKey::of(channel);
+        // Recorded before the channel's entry is taken (see subscribe).
+        let count = self.revocations.fetch_add(1, Ordering::SeqCst) + 1;
+        self.revoked
+            .insert((key.clone(), user_id), (count, std::time::Instant::now()));
         let mut lost = Vec::new();
-        if let Some(mut set) = self.channels.get_mut(&ChannelKey::of(channel)) {
+        if let Some(mut set) = self.channels.get_mut(&key) {
             set.retain(|_, s| {
                 let theirs = s.user == Some(user_id) || s.socket.user() == Some(user_id);
                 if theirs {
@@ -377,6 +428,9 @@ impl Hub {
     /// Gives back the room of channels, sockets and users that are gone: after
     /// a thousand sockets close, their maps would keep the peak's memory.
     pub fn shrink(&self) {
+        self.revoked
+            .retain(|_, (_, at)| at.elapsed() < REVOCATION_MEMORY);
+        shrink_if_sparse(&self.revoked);
         shrink_if_sparse(&self.channels);
         shrink_if_sparse(&self.open);
         shrink_if_sparse(&self.anonymous);
@@ -393,6 +447,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_revocation_during_a_subscriptions_checks_refuses_it() {
+        let hub = Hub::new();
+        let socket = hub.register(8);
+        assert!(socket.claim(7));
+        hub.attach_user(&socket, 7);
+        let channel = "private-chat.1";
+        // Checks began, then the user was removed (and revoked) before the
+        // socket reached the channel: refused, not subscribed.
+        let checked_at = hub.revocation_count();
+        assert!(hub.revoke(channel, 7).is_empty());
+        assert_eq!(
+            hub.subscribe(channel, &socket, Some(7), checked_at),
+            Subscribed::Revoked
+        );
+        assert!(!hub.has_subscribers(&ChannelKey::of(channel)));
+        // Checks that began after it (a member again) subscribe; a later
+        // revocation finds the subscription; other users are not affected.
+        let checked_at = hub.revocation_count();
+        assert_eq!(
+            hub.subscribe(channel, &socket, Some(7), checked_at),
+            Subscribed::Added
+        );
+        assert_eq!(
+            hub.subscribe(channel, &socket, Some(7), checked_at),
+            Subscribed::Already
+        );
+        assert_eq!(hub.revoke(channel, 7).len(), 1);
+        let other = hub.register(8);
+        assert!(other.claim(8));
+        assert_eq!(
+            hub.subscribe(channel, &other, Some(8), 0),
+            Subscribed::Added
+        );
+    }
+
+    #[test]
     fn maps_emptied_by_closed_sockets_give_their_room_back() {
         let hub = Hub::new();
         let sockets: Vec<Arc<SocketHandle>> = (0..2_000).map(|_| hub.register(8)).collect();
@@ -400,7 +490,11 @@ mod tests {
             let user = i as i64 + 1;
             assert!(socket.claim(user));
             hub.attach_user(socket, user);
-            assert!(hub.subscribe(&format!("private-user.{user}"), socket, Some(user)));
+            let channel = format!("private-user.{user}");
+            assert_eq!(
+                hub.subscribe(&channel, socket, Some(user), 0),
+                Subscribed::Added
+            );
         }
         let peak = hub.channels.capacity() + hub.open.capacity() + hub.sockets_of_user.capacity();
         hub.shrink();

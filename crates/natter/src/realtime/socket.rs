@@ -16,7 +16,7 @@ use tokio::time::{Instant, timeout};
 use super::Sockets;
 use super::bus::Body;
 use super::channels::{self, Channel};
-use super::hub::{Hub, Outbound, SocketHandle};
+use super::hub::{Hub, Outbound, SocketHandle, Subscribed};
 use super::presence::PresenceKey;
 use super::protocol::{self, ClientFrame, codes};
 use super::webhooks::HookEvent;
@@ -492,6 +492,10 @@ impl Connection {
                 return Ok(());
             }
         }
+        // Read before the membership check: a removal committed after the
+        // check is refused by the hub below (it may be dispatched before the
+        // socket is in the channel, where its revocation would find nothing).
+        let checked_at = self.sockets.realtime.hub.revocation_count();
         let user = match self.subscriber_of(&channel, channel_data.as_deref()).await {
             Ok(user) => user,
             Err(message) => {
@@ -510,18 +514,27 @@ impl Connection {
             self.replies
                 .push(protocol::subscription_succeeded(&channel, "{}"));
         }
-        self.sockets
+        let added = self
+            .sockets
             .realtime
             .hub
-            .subscribe(&channel, &self.handle, user);
+            .subscribe(&channel, &self.handle, user, checked_at);
         tracing::debug!(
             socket = %self.handle.socket_id,
             user,
             channel = channel.as_str(),
+            ?added,
             "socket subscribed"
         );
         self.subscribed.insert(channel.clone());
-        self.subscriptions.push(Subscription { channel, user });
+        self.subscriptions.push(Subscription {
+            channel: channel.clone(),
+            user,
+        });
+        if added == Subscribed::Revoked {
+            // Ended as a revocation arriving a moment later would end it.
+            self.revoked(&channel).await;
+        }
         Ok(())
     }
 

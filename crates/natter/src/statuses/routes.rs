@@ -33,7 +33,8 @@ pub async fn feed(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Js
     )),
     responses((status = 201, body = StatusView), (status = 413, description = "File too large"),
         (status = 415, description = "The file's bytes are not an allowed image or video"),
-        (status = 422, description = "Validation failed")))]
+        (status = 422, description = "Validation failed"),
+        (status = 429, description = "STATUSES_PER_DAY posted in the last 24 hours")))]
 pub async fn post(
     State(state): State<StatusesState>,
     auth: AuthUser,

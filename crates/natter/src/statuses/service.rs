@@ -5,6 +5,7 @@
 //! read leaves out what has expired at the time of the read.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
 
@@ -19,6 +20,7 @@ use crate::media::service::{Purpose, StoredMedia, store_upload};
 use crate::media::sniff::MediaKind;
 use crate::media::upload::ReceivedFile;
 use crate::media::{self, urls as media_urls};
+use crate::ratelimit::{self, Limit};
 use crate::resources::status::{StatusDeletedPayload, StatusType, StatusView, StatusViewedPayload};
 use crate::resources::user::UserView;
 use crate::state::AppState;
@@ -69,6 +71,14 @@ pub async fn post(
     let app = &state.app;
     let content = checked_content(&request, file.is_some())?;
     let owner = users::service::require_active(app, user_id).await?;
+    // Each status goes into every mutual contact's feed and log: a day's
+    // number is limited, as WhatsApp's is.
+    let limit = Limit::new(
+        format!("status-post:{user_id}"),
+        app.config.settings.statuses_per_day,
+        Duration::from_secs(24 * 3600),
+    );
+    ratelimit::enforce(app.limiter.as_ref(), &[limit]).await?;
     let stored = match (media_kind(request.status_type), file) {
         (Some(kind), Some(file)) => {
             Some(store_upload(&state.media, &app.db, file, Purpose::Message(kind)).await?)

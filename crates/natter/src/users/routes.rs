@@ -1,7 +1,5 @@
 //! HTTP handlers for profiles and privacy.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::State;
 
@@ -13,7 +11,6 @@ use crate::http::json::ValidJson;
 use crate::http::path::ValidPath;
 use crate::media::Media;
 use crate::media::upload::{AvatarForm, AvatarUpload};
-use crate::ratelimit::{self, Limit};
 use crate::resources::user::{SelfView, UserView};
 use crate::state::AppState;
 
@@ -84,13 +81,7 @@ pub async fn show(
     ValidPath(id): ValidPath<i64>,
 ) -> ApiResult<Json<UserView>> {
     if id != auth.user_id {
-        // The view shows the phone number: limited so ids cannot be walked.
-        let limit = Limit::new(
-            format!("user-lookup:{}", auth.user_id),
-            state.config.settings.user_lookups_per_hour,
-            Duration::from_secs(3600),
-        );
-        ratelimit::enforce(state.limiter.as_ref(), &[limit]).await?;
+        service::count_lookup(&state, auth.user_id).await?;
     }
     Ok(Json(service::view_user(&state, auth.user_id, id).await?))
 }

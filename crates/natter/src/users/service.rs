@@ -1,6 +1,7 @@
 //! Profiles, privacy and account deletion, and how one user sees another.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use sea_orm::ActiveValue::Set;
 use sea_orm::ConnectionTrait;
@@ -13,6 +14,7 @@ use crate::db::entities::user;
 use crate::error::{ApiError, ApiResult, is_unique_violation};
 use crate::media::upload::Upload;
 use crate::media::{self, Media};
+use crate::ratelimit::{self, Limit};
 use crate::resources::user::{PrivacySettings, SelfView, UserSummary, UserView, Visibility};
 use crate::state::AppState;
 
@@ -48,6 +50,19 @@ pub async fn find_or_create_by_phone(
             }),
         Err(err) => Err(err.into()),
     }
+}
+
+/// Counts one look at another user by `caller` (their profile by id, adding
+/// them as a contact by id or number), 429 past USER_LOOKUPS_PER_HOUR. Those
+/// answers show a phone number or tell whether a number has an account:
+/// limited, so ids and numbers cannot be walked.
+pub async fn count_lookup(state: &AppState, caller: i64) -> ApiResult<()> {
+    let limit = Limit::new(
+        format!("user-lookup:{caller}"),
+        state.config.settings.user_lookups_per_hour,
+        Duration::from_secs(3600),
+    );
+    ratelimit::enforce(state.limiter.as_ref(), &[limit]).await
 }
 
 pub async fn require_active(state: &AppState, id: i64) -> ApiResult<user::Model> {

@@ -29,6 +29,20 @@ backend_tests! {
         server.stop().await;
     }
 
+    async fn a_users_country_code_is_their_numbers(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        // An international number with a code that is not its own ("1" for a
+        // UK number): the user gets the number's code, 44.
+        let us = unique_phone();
+        let uk = format!("+447400{}", &us[us.len() - 6..]);
+        server.client.send_otp(&uk, "1").await.unwrap();
+        let code = server.last_code(&uk);
+        let verified = server.client.verify_otp(&uk, "1", &code, Some("Uma")).await.unwrap();
+        assert_eq!(verified.user.phone_number.as_deref(), Some(uk.as_str()));
+        assert_eq!(verified.user.country_code, "44");
+        server.stop().await;
+    }
+
     async fn codes_die_after_use_and_after_five_wrong_tries(backend: Backend) {
         let server = TestServer::start(backend).await;
         let phone = unique_phone();

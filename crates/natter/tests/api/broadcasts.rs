@@ -113,6 +113,18 @@ backend_tests! {
         let sent = ann.client.broadcast(list.id, json!({"message_type": "location", "latitude": 1.5, "longitude": 2.5})).await.unwrap();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].message_type, "location");
+
+        // A hundred lists at most (the list of lists is answered whole).
+        let bob_id = [bob.id];
+        let names: Vec<String> = (2..=100).map(|i| format!("L{i}")).collect();
+        let creates = names.iter().map(|name| ann.client.create_broadcast_list(name, &bob_id));
+        for created in futures::future::join_all(creates).await {
+            created.unwrap();
+        }
+        refused_on(ann.client.create_broadcast_list("One more", &[bob.id]).await.unwrap_err(), "name");
+        assert_eq!(ann.client.broadcast_lists().await.unwrap().len(), 100);
+        ann.client.delete_broadcast_list(list.id).await.unwrap();
+        ann.client.create_broadcast_list("One more", &[bob.id]).await.unwrap();
     }
 
     async fn a_broadcast_counts_one_send_per_recipient_reached(backend: Backend) {

@@ -63,6 +63,7 @@ backend_tests! {
             (json!({"message_type": "text", "content": "x", "reply_to_message_id": elsewhere.id}), "reply_to_message_id"),
             (json!({"message_type": "text", "content": "x", "reply_to_message_id": 99_999_999}), "reply_to_message_id"),
             (json!({"message_type": "text", "content": "x", "client_message_id": "c".repeat(65)}), "client_message_id"),
+            (json!({"message_type": "text", "content": "x", "client_message_id": "abc "}), "client_message_id"),
         ] {
             let raw = ann.client.raw(Method::POST, &path, Some(body.clone())).await.unwrap();
             assert_eq!(raw.status, 422, "{body} -> {}", raw.body);
@@ -93,8 +94,15 @@ backend_tests! {
         // Another sender may use the same client id.
         let (status, _) = bob.client.send_message(chat, body).await.unwrap();
         assert_eq!(status, 201);
+        // Ids compare exactly on every backend: another case is another
+        // message (MySQL's case-insensitive collation made this a 500).
+        let upper = json!({"message_type": "text", "content": "upper", "client_message_id": "ABC-1"});
+        let (status, other) = ann.client.send_message(chat, upper.clone()).await.unwrap();
+        assert_eq!(status, 201);
+        assert_ne!(other.id, first.id);
+        assert_eq!(ann.client.send_message(chat, upper).await.unwrap(), (200, other));
         let history = ann.client.history(chat, 50, None).await.unwrap();
-        assert_eq!(history.messages.len(), 3);
+        assert_eq!(history.messages.len(), 4);
     }
 
     async fn history_walks_every_message_once(backend: Backend) {
@@ -191,6 +199,13 @@ backend_tests! {
         for emoji in ["👍🏽", "👨‍👩‍👧", "🇫🇷"] {
             bob.client.react(message.id, emoji).await.unwrap();
         }
+        // One emoji, one reaction, however many variation selectors it was
+        // typed with (64 of them made a 500 on PostgreSQL and MySQL).
+        let hearts = bob.client.react(message.id, "❤").await.unwrap();
+        assert_eq!(hearts["reaction"]["emoji"], "❤️");
+        let padded = format!("❤{}", "\u{fe0f}".repeat(64));
+        let hearts = ann.client.react(message.id, &padded).await.unwrap();
+        assert_eq!((hearts["reaction"]["emoji"].as_str(), hearts["reaction"]["count"].as_u64()), (Some("❤️"), Some(2)));
     }
 
     async fn forwarding_copies_into_chats_the_caller_is_in(backend: Backend) {
@@ -254,15 +269,27 @@ backend_tests! {
     async fn blocked_senders_get_403_and_nothing_reaches_the_blocker(backend: Backend) {
         let server = TestServer::start(backend).await;
         let (ann, bob, chat) = server.pair().await;
-        ann.client.send_text(chat, "before").await.unwrap();
+        let sent = ann.client.send_text(chat, "before").await.unwrap();
         let (_, contact) = bob.client.add_contact(json!({"contact_user_id": ann.id})).await.unwrap();
         let before = bob.client.sync_all(0).await.unwrap();
         bob.client.toggle_block(contact.id).await.unwrap();
         let err = ann.client.send_text(chat, "after").await.unwrap_err();
         assert_eq!(err.status(), Some(403));
         assert_eq!(err.body().unwrap()["success"], false);
+        // Nor through an edit of an earlier message or a timer change, which
+        // would put words or a system message in the blocker's chat.
+        let err = ann.client.edit_message(sent.id, "rewritten").await.unwrap_err();
+        assert_eq!(err.status(), Some(403), "an edit once blocked");
+        let err = ann.client.set_disappearing(chat, 86_400).await.unwrap_err();
+        assert_eq!(err.status(), Some(403), "a timer change once blocked");
+        assert_eq!(bob.client.chat(chat).await.unwrap().disappearing_seconds, 0);
+        let history = bob.client.history(chat, 50, None).await.unwrap();
+        assert!(history.messages.iter().any(|m| m.text() == Some("before")), "the message is as it was");
         let last = before.last().map(|e| e.seq).unwrap_or(0);
-        assert!(bob.client.sync_all(last).await.unwrap().iter().all(|e| e.event != "App\\Events\\MessageSent"));
+        let after = bob.client.sync_all(last).await.unwrap();
+        for event in ["MessageSent", "MessageEdited", "ChatUpdated"] {
+            assert!(after.iter().all(|e| e.event != format!("App\\Events\\{event}")), "no {event} reached the blocker");
+        }
         assert_eq!(bob.client.send_text(chat, "x").await.unwrap_err().status(), Some(403), "the blocker cannot send either");
         bob.client.toggle_block(contact.id).await.unwrap();
         ann.client.send_text(chat, "again").await.unwrap();

@@ -141,11 +141,17 @@ backend_tests! {
         }
         // Five sign-ups spent five checks: three wrong codes, then 429.
         assert_eq!(statuses, vec![400, 400, 400, 429, 429, 429]);
-        let mut lookups = Vec::new();
-        for other in &others {
-            lookups.push(ann.client.user(other.id).await.map(|_| 200).unwrap_or_else(|e| e.status().unwrap()));
-        }
-        assert_eq!(lookups, vec![200, 200, 200, 429]);
+        // Profiles by id and contacts added by id or by number (which show the
+        // number, or say whether it has an account) share one budget.
+        let status = |r: Result<u16, natter_client::Error>| r.unwrap_or_else(|e| e.status().unwrap());
+        let lookups = vec![
+            status(ann.client.user(others[0].id).await.map(|_| 200)),
+            status(ann.client.add_contact(json!({"contact_user_id": others[1].id})).await.map(|(s, _)| s)),
+            status(ann.client.add_contact(json!({"phone_number": others[2].phone})).await.map(|(s, _)| s)),
+            status(ann.client.add_contact(json!({"phone_number": others[3].phone})).await.map(|(s, _)| s)),
+            status(ann.client.user(others[3].id).await.map(|_| 200)),
+        ];
+        assert_eq!(lookups, vec![200, 201, 201, 429, 429]);
         assert!(ann.client.profile().await.is_ok(), "one's own profile is not counted");
     }
 }

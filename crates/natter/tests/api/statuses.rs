@@ -185,6 +185,21 @@ backend_tests! {
         assert_eq!(status_of(missing.status()), 404);
     }
 
+    async fn a_days_statuses_are_limited(backend: Backend) {
+        let server = TestServer::start_with(backend, |s| s.statuses_per_day = 2).await;
+        let ann = server.sign_up("Ann").await;
+        let bob = server.sign_up("Bob").await;
+        befriend(&ann, &bob).await;
+        for text in ["one", "two"] {
+            ann.client.post_text_status(text, None).await.unwrap();
+        }
+        let refused = ann.client.post_text_status("three", None).await.unwrap_err();
+        assert_eq!(status_of(refused.status()), 429);
+        let feed = bob.client.statuses().await.unwrap();
+        assert_eq!(feed.statuses.iter().map(|u| u.items.len()).sum::<usize>(), 2, "Bob sees two");
+        bob.client.post_text_status("Bob's own", None).await.unwrap();
+    }
+
     async fn an_expired_status_vanishes_at_once_and_its_file_after_the_job(backend: Backend) {
         let server = TestServer::start_with(backend, |s| {
             s.status_ttl = 2;

@@ -28,6 +28,7 @@ mod m0017_stars_and_pins;
 mod m0018_chat_preferences;
 mod m0019_mentions_broadcasts;
 mod m0020_search_index_in_bulk;
+mod m0021_client_ids_exact;
 
 pub struct Migrator;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0018_chat_preferences::Migration),
             Box::new(m0019_mentions_broadcasts::Migration),
             Box::new(m0020_search_index_in_bulk::Migration),
+            Box::new(m0021_client_ids_exact::Migration),
         ]
     }
 }
