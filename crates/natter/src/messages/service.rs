@@ -298,7 +298,9 @@ async fn reply_target(state: &AppState, member: &Member, id: i64) -> ApiResult<R
         )
     };
     let target = store::find(&state.db.read, id).await?.ok_or_else(invalid)?;
-    if target.chat_id != member.chat.id {
+    // A disappearing message is gone at its expires_at, swept or not yet.
+    let expired = target.expires_at.is_some_and(|at| at <= now_ms());
+    if target.chat_id != member.chat.id || expired {
         return Err(invalid());
     }
     let intervals =
@@ -510,17 +512,12 @@ pub(super) async fn remove_for_everyone(
         media::service::drop_references(tx.conn(), &BTreeMap::from([(media_id, 1)])).await?;
     }
     let view = reload(state, tx, message.id).await?;
-    // The payload of a message event starts with its id (MessagePayload, MessageView).
-    let prefix = format!("{{\"message\":{{\"id\":{},", message.id);
-    synclog::redact(
-        tx,
-        message.chat_id,
-        message.seq,
-        &[EventName::MessageSent, EventName::MessageEdited],
-        &prefix,
-        Event::MessageSent(&view),
-    )
-    .await?;
+    redact_logged(tx, &view, message.seq).await?;
+    // Replies quote it: their logged events are rewritten to quote it deleted.
+    for reply in store::replies_to(tx.conn(), message.chat_id, message.id).await? {
+        let reply_view = reload(state, tx, reply.id).await?;
+        redact_logged(tx, &reply_view, reply.seq).await?;
+    }
     membership::emit_to_chat(
         tx,
         view.chat_id,
@@ -531,6 +528,23 @@ pub(super) async fn remove_for_everyone(
     super::stars::forget(tx, message.id).await?;
     super::pins::unpin_deleted(tx, message).await?;
     Ok(true)
+}
+
+/// Rewrites the logged `MessageSent` and `MessageEdited` of `view`'s message
+/// (logged at `seq` and after) to `view`, as it now is.
+async fn redact_logged(tx: &LogTx, view: &MessageView, seq: i64) -> ApiResult<()> {
+    // The payload of a message event starts with its id (MessagePayload, MessageView).
+    let prefix = format!("{{\"message\":{{\"id\":{},", view.id);
+    synclog::redact(
+        tx,
+        view.chat_id,
+        seq,
+        &[EventName::MessageSent, EventName::MessageEdited],
+        &prefix,
+        Event::MessageSent(view),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Opens a view-once message's file for a recipient, once: the view is

@@ -105,6 +105,22 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<message::
     message::Entity::find_by_id(id).one(db).await
 }
 
+/// The messages of `chat_id` that reply to `message_id` and are not deleted
+/// (by the partial index `idx_messages_reply_to`).
+pub async fn replies_to(
+    db: &impl ConnectionTrait,
+    chat_id: i64,
+    message_id: i64,
+) -> Result<Vec<message::Model>, DbErr> {
+    message::Entity::find()
+        .filter(message::Column::ReplyToMessageId.eq(message_id))
+        .filter(message::Column::ReplyToMessageId.is_not_null())
+        .filter(message::Column::ChatId.eq(chat_id))
+        .filter(message::Column::DeletedAt.is_null())
+        .all(db)
+        .await
+}
+
 pub async fn find_many(
     db: &impl ConnectionTrait,
     ids: &[i64],

@@ -156,6 +156,9 @@ backend_tests! {
         let oops = ann.client.send_text(chat, "oops").await.unwrap();
         ann.client.send_text(chat, "third").await.unwrap();
         bob.client.react(oops.id, "😮").await.unwrap();
+        let quoting = json!({"message_type": "text", "content": "what?", "reply_to_message_id": oops.id});
+        let (_, reply) = bob.client.send_message(chat, quoting).await.unwrap();
+        assert_eq!(reply.reply_to.as_ref().and_then(|r| r.content.clone()), Some(json!("oops")));
         assert_eq!(bob.client.delete_message(oops.id).await.unwrap_err().status(), Some(403));
         let answer = ann.client.delete_message(oops.id).await.unwrap();
         assert_eq!(answer, json!({"success": true, "message": "Message deleted successfully"}));
@@ -166,6 +169,13 @@ backend_tests! {
         assert!(gone.deleted);
         assert_eq!(gone.content, None);
         assert!(gone.reactions.is_empty());
+        // Nothing in the log a sync reader pages through still holds the
+        // text: not the message's own events, not the reply that quoted it.
+        for event in bob.client.sync_all(0).await.unwrap() {
+            assert!(!event.data.to_string().contains("oops"), "{} still quotes it: {}", event.event, event.data);
+        }
+        let quoted = history.messages.iter().find(|m| m.id == reply.id).unwrap();
+        assert_eq!(quoted.reply_to.as_ref().map(|r| r.content.clone()), Some(None));
         ann.client.delete_message(oops.id).await.unwrap();
         assert_eq!(ann.client.edit_message(oops.id, "undo").await.unwrap_err().status(), Some(403));
         assert_eq!(bob.client.react(oops.id, "👍").await.unwrap_err().status(), Some(403));

@@ -29,6 +29,7 @@ mod m0018_chat_preferences;
 mod m0019_mentions_broadcasts;
 mod m0020_search_index_in_bulk;
 mod m0021_client_ids_exact;
+mod m0022_replies_index;
 
 pub struct Migrator;
 
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0019_mentions_broadcasts::Migration),
             Box::new(m0020_search_index_in_bulk::Migration),
             Box::new(m0021_client_ids_exact::Migration),
+            Box::new(m0022_replies_index::Migration),
         ]
     }
 }
