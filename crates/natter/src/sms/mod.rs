@@ -46,7 +46,18 @@ impl SmsSender for LogSms {
 pub fn from_config(config: &Config, http: reqwest::Client) -> Arc<dyn SmsSender> {
     let settings = &config.settings;
     match settings.sms_driver {
-        SmsDriverKind::Log => Arc::new(LogSms),
+        SmsDriverKind::Log => {
+            if !settings.http_addr.ip().is_loopback() {
+                // Whoever reads this log can sign in as anyone: fine on a
+                // laptop, not on a server others reach.
+                tracing::warn!(
+                    http_addr = %settings.http_addr,
+                    "SMS_DRIVER=log writes every sign-in code to this log and sends no SMS; \
+                     set SMS_DRIVER=twilio before others use this server"
+                );
+            }
+            Arc::new(LogSms)
+        }
         SmsDriverKind::Outbox => Arc::new(OutboxSms::new(config.sms_outbox_path.clone())),
         SmsDriverKind::Twilio => Arc::new(TwilioSms {
             http,
