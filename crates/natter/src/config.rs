@@ -972,6 +972,16 @@ pub struct CallSettings {
     #[arg(long, env = "CALL_RING_TIMEOUT", default_value_t = 45, value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
     pub call_ring_timeout: u64,
 
+    /// Seconds a user joined to a call may be offline (no socket open) before they
+    /// are taken out of it: a call whose people vanished without hanging up ends.
+    #[arg(long, env = "CALL_OFFLINE_GRACE", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
+    pub call_offline_grace: u64,
+
+    /// Calls one user may start per minute (each rings every device of its callees,
+    /// by push too); past it `POST /api/calls` answers 429. 0: off.
+    #[arg(long, env = "CALLS_PER_MINUTE", default_value_t = 10)]
+    pub calls_per_minute: u32,
+
     /// Largest `payload` of one signalling message (`POST /api/calls/{call}/signal`), in bytes
     /// of JSON. An SDP offer with many candidates is a few KiB.
     #[arg(long, env = "CALL_SIGNAL_MAX_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u64).range(256..=1024 * 1024))]

@@ -18,7 +18,7 @@ use crate::sessions::device::DeviceInfo;
 use crate::sessions::service::open_session_on;
 use crate::sms::Sms;
 use crate::state::AppState;
-use crate::{broadcasts, devices, groups, messages, sessions, users};
+use crate::{broadcasts, devices, groups, messages, sessions, statuses, users};
 
 const OTP_DIGITS: u32 = 6;
 const INVALID_OTP: &str = "Invalid or expired OTP";
@@ -196,7 +196,7 @@ pub async fn end_login(
 
 /// Soft-deletes the caller's account: signs out every session and removes
 /// every push device (one transaction), leaves every group, takes the files
-/// off the messages it sent, drops its stars, broadcast lists and photo
+/// off the messages it sent, drops its stars, broadcast lists, statuses and photo
 /// (files nothing else shows are collected), frees the number.
 pub async fn delete_account(state: &AppState, user_id: i64) -> ApiResult<()> {
     sign_out_everywhere(state, user_id, "account_deleted").await?;
@@ -204,6 +204,7 @@ pub async fn delete_account(state: &AppState, user_id: i64) -> ApiResult<()> {
     messages::service::detach_media_of(state, user_id).await?;
     messages::stars::forget_user(state, user_id).await?;
     broadcasts::service::forget_owner(state, user_id).await?;
+    statuses::service::forget_owner(state, user_id).await?;
     users::service::remove_avatar(state, user_id).await?;
     users::service::soft_delete(state, user_id).await
 }

@@ -3,6 +3,7 @@
 //! participants, history, and TURN credentials (docs/calls.md).
 
 pub mod dto;
+pub mod offline;
 pub mod ring;
 pub mod routes;
 pub mod service;

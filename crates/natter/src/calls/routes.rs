@@ -32,7 +32,8 @@ pub async fn history(
     request_body = InitiateCallRequest,
     responses((status = 201, body = CallView), (status = 403, description = "Blocked"),
         (status = 404, description = "No such chat or user for the caller"),
-        (status = 422, description = "Validation failed")))]
+        (status = 422, description = "Validation failed"),
+        (status = 429, description = "CALLS_PER_MINUTE calls started in the last minute")))]
 pub async fn initiate(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -8,6 +8,7 @@
 //! concurrent answer/decline/end calls are ordered and the losers get 409.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -22,6 +23,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::PageQuery;
 use crate::jobs::{self, NewJob};
 use crate::membership;
+use crate::ratelimit::{self, Limit};
 use crate::realtime::channels::{call_channel, user_channel};
 use crate::resources::call::{
     CallParticipantView, CallSignalPayload, CallStatus, CallType, CallView, ParticipantStatus,
@@ -47,6 +49,13 @@ pub async fn initiate(
     caller: i64,
     request: InitiateCallRequest,
 ) -> ApiResult<CallView> {
+    // Each call rings every device of its callees (pushes included).
+    let limit = Limit::new(
+        format!("call-start:{caller}"),
+        state.config.settings.calls.calls_per_minute,
+        Duration::from_secs(60),
+    );
+    ratelimit::enforce(state.limiter.as_ref(), &[limit]).await?;
     let chat_id = chat_of(state, caller, &request).await?;
     let mut tx = LogTx::begin(&state.db).await?;
     let now = tx.now();
@@ -246,10 +255,7 @@ pub async fn act(state: &AppState, user: i64, call_id: i64, action: Action) -> A
                 ParticipantStatus::Declined
             };
             store::move_participant(tx.conn(), call_id, user, mine, gone, now).await?;
-            let private = membership::find_chats(tx.conn(), &[row.chat_id])
-                .await?
-                .first()
-                .is_some_and(|c| c.chat_type == ChatType::Private.as_str());
+            let private = is_private_call(&tx, &row).await?;
             settle(&tx, &row, status, private).await?;
         }
     }
@@ -257,6 +263,47 @@ pub async fn act(state: &AppState, user: i64, call_id: i64, action: Action) -> A
     emit_updated(&mut tx, &view)?;
     state.publish(tx.commit().await?);
     one(state, user, call_id).await
+}
+
+/// Takes `user` out of `chat_id`'s live calls inside `tx`, as if they had
+/// ended them (joined: left; still ringing: declined), and settles each call:
+/// someone who left a group or was removed from it is in none of its calls,
+/// and cannot answer, signal or hear one afterwards.
+pub async fn leave_chat_calls(
+    tx: &mut LogTx,
+    state: &AppState,
+    chat_id: i64,
+    user: i64,
+) -> ApiResult<()> {
+    for row in store::live_in_chat(tx.conn(), chat_id).await? {
+        let people = store::participants(tx.conn(), &[row.id]).await?;
+        let Some(mine) = people
+            .iter()
+            .find(|p| p.user_id == user)
+            .map(|p| ParticipantStatus::parse(&p.status))
+            .filter(|s| s.is_live())
+        else {
+            continue;
+        };
+        let gone = if mine == ParticipantStatus::Joined {
+            ParticipantStatus::Left
+        } else {
+            ParticipantStatus::Declined
+        };
+        store::move_participant(tx.conn(), row.id, user, mine, gone, tx.now()).await?;
+        settle(tx, &row, CallStatus::parse(&row.status), false).await?;
+        let view = event_view(state, tx, row.id).await?;
+        emit_updated(tx, &view)?;
+    }
+    Ok(())
+}
+
+/// Whether the call is in a private chat (where one person leaving ends it).
+pub(super) async fn is_private_call(tx: &LogTx, row: &call::Model) -> ApiResult<bool> {
+    Ok(membership::find_chats(tx.conn(), &[row.chat_id])
+        .await?
+        .first()
+        .is_some_and(|c| c.chat_type == ChatType::Private.as_str()))
 }
 
 fn done_word(status: ParticipantStatus) -> &'static str {
@@ -510,12 +557,13 @@ fn view(row: call::Model, caller: UserView, participants: Vec<CallParticipantVie
     }
 }
 
-/// Whether `user` takes part in the call (for `private-call.{id}`).
+/// Whether `user` takes part in the call now, ringing or joined (for
+/// `private-call.{id}`): not someone who declined, left or was removed.
 pub async fn is_participant(state: &AppState, call_id: i64, user: i64) -> ApiResult<bool> {
     Ok(store::participants(&state.db.read, &[call_id])
         .await?
         .iter()
-        .any(|p| p.user_id == user))
+        .any(|p| p.user_id == user && ParticipantStatus::parse(&p.status).is_live()))
 }
 
 /// TURN credentials for `user`; 503 without TURN_SECRET.

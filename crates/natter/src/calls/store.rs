@@ -174,6 +174,31 @@ pub async fn move_call(
     Ok(update.exec(db).await?.rows_affected == 1)
 }
 
+/// The calls `user` is joined to now.
+pub async fn joined_calls_of(db: &impl ConnectionTrait, user: i64) -> Result<Vec<i64>, DbErr> {
+    call_participant::Entity::find()
+        .select_only()
+        .column(call_participant::Column::CallId)
+        .filter(call_participant::Column::UserId.eq(user))
+        .filter(call_participant::Column::Status.eq(ParticipantStatus::Joined.as_str()))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// The calls of `chat_id` still ringing or ongoing.
+pub async fn live_in_chat(
+    db: &impl ConnectionTrait,
+    chat_id: i64,
+) -> Result<Vec<call::Model>, DbErr> {
+    let live = [CallStatus::Ringing.as_str(), CallStatus::Ongoing.as_str()];
+    call::Entity::find()
+        .filter(call::Column::ChatId.eq(chat_id))
+        .filter(call::Column::Status.is_in(live))
+        .all(db)
+        .await
+}
+
 /// One page of the calls `user_id` took part in, newest first, and the total.
 pub async fn page_of(
     db: &impl ConnectionTrait,

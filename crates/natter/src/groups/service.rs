@@ -14,6 +14,7 @@ use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use super::dto::{CreateGroupRequest, InviteLink, UpdateGroupRequest};
+use crate::calls;
 use crate::chats::service as chats;
 use crate::db::entities::chat;
 use crate::error::{ApiError, ApiResult};
@@ -305,6 +306,7 @@ async fn depart(
         .find(|p| p.user_id == user)
         .map(|p| Role::parse(&p.role));
     membership::mark_left(tx, group_id, user).await?;
+    calls::service::leave_chat_calls(tx, state, group_id, user).await?;
     let remaining = membership::participants(tx.conn(), group_id).await?;
     // The one leaving hears of it too, though no longer a member.
     let also = Audience::to(vec![user]);

@@ -62,6 +62,9 @@ struct Connection {
     replies: Vec<String>,
     /// The close code the client sent, when it closed the socket itself.
     client_close: Option<u16>,
+    /// Whether this socket counted its user online (a socket refused over
+    /// the user's limit never did, and must not count them out on closing).
+    counted_online: bool,
 }
 
 /// The read buffer each socket starts with (a larger frame grows it). Client
@@ -159,6 +162,7 @@ async fn run(sockets: Sockets, mut socket: WebSocket, app_key_ok: bool, ip: IpAd
         whisper_window: (Instant::now(), 0),
         replies: Vec::new(),
         client_close: None,
+        counted_online: false,
     };
     let outcome = conn.serve(&mut socket, activity).await;
     conn.log_close(outcome.as_ref());
@@ -283,7 +287,13 @@ impl Connection {
                     let text = match incoming {
                         Some(Ok(Message::Text(text))) => text,
                         Some(Ok(Message::Binary(_))) => {
+                            // Answered now, not left queued: a client sending
+                            // binary frames in a loop (none of them "heard")
+                            // must not grow this socket's replies.
                             self.replies.push(protocol::error(None, "Binary frames are not supported"));
+                            if let Err(failed) = self.flush_replies(socket).await {
+                                return failed.close();
+                            }
                             continue;
                         }
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
@@ -679,8 +689,12 @@ impl Connection {
             .join(&PresenceKey::Online(user), "")
             .await
         {
-            Ok(true) => self.sockets.presence_changed(user, true).await,
-            Ok(false) => {}
+            Ok(first) => {
+                self.counted_online = true;
+                if first {
+                    self.sockets.presence_changed(user, true).await;
+                }
+            }
             Err(err) => tracing::warn!(error = %err, "presence unavailable"),
         }
         Ok(())
@@ -915,7 +929,9 @@ impl Connection {
             self.sockets.count_out(&subscription.channel).await;
         }
         let hub = &self.sockets.realtime.hub;
-        if let Some((user, _)) = hub.unregister(&self.handle, &channels) {
+        if let Some((user, _)) = hub.unregister(&self.handle, &channels)
+            && self.counted_online
+        {
             match self
                 .sockets
                 .realtime

@@ -94,6 +94,10 @@ pub fn registry(state: &AppState, media: &Media, push: Arc<Push>) -> Registry {
         Arc::new(calls::ring::RingTimeout { app: state.clone() }),
     );
     registry.register(
+        calls::offline::KIND,
+        Arc::new(calls::offline::OfflineLeave { app: state.clone() }),
+    );
+    registry.register(
         pusher::webhooks::KIND,
         Arc::new(pusher::webhooks::Deliver::new(
             &settings.reverb_app_key,

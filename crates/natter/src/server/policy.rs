@@ -53,6 +53,9 @@ impl Policy for AppPolicy {
     }
 
     async fn presence_changed(&self, user: i64, online: bool) -> ApiResult<()> {
+        if !online {
+            calls::offline::went_offline(&self.app, user).await?;
+        }
         contacts::service::announce_presence(&self.app, user, online).await
     }
 

@@ -40,6 +40,7 @@ pub async fn post(
     auth: AuthUser,
     request: Request,
 ) -> ApiResult<(StatusCode, Json<StatusView>)> {
+    service::count_post(&state.app, auth.user_id).await?;
     let (fields, file) = read_post(&state, request).await?;
     let status = service::post(&state, auth.user_id, fields, file).await?;
     Ok((StatusCode::CREATED, Json(status)))

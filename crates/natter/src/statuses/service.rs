@@ -60,6 +60,19 @@ fn media_kind(status_type: StatusType) -> Option<MediaKind> {
     }
 }
 
+/// Counts one status posted by `user_id`, 429 past STATUSES_PER_DAY. Each
+/// status goes into every mutual contact's feed and log: a day's number is
+/// limited, as WhatsApp's is. Counted before a file is read, so a user over
+/// the limit streams no upload.
+pub async fn count_post(app: &AppState, user_id: i64) -> ApiResult<()> {
+    let limit = Limit::new(
+        format!("status-post:{user_id}"),
+        app.config.settings.statuses_per_day,
+        Duration::from_secs(24 * 3600),
+    );
+    ratelimit::enforce(app.limiter.as_ref(), &[limit]).await
+}
+
 /// Posts a status; it reaches the owner's other sockets and the audience
 /// (`StatusPosted`, logged per person). Expires STATUS_TTL after now.
 pub async fn post(
@@ -71,14 +84,6 @@ pub async fn post(
     let app = &state.app;
     let content = checked_content(&request, file.is_some())?;
     let owner = users::service::require_active(app, user_id).await?;
-    // Each status goes into every mutual contact's feed and log: a day's
-    // number is limited, as WhatsApp's is.
-    let limit = Limit::new(
-        format!("status-post:{user_id}"),
-        app.config.settings.statuses_per_day,
-        Duration::from_secs(24 * 3600),
-    );
-    ratelimit::enforce(app.limiter.as_ref(), &[limit]).await?;
     let stored = match (media_kind(request.status_type), file) {
         (Some(kind), Some(file)) => {
             Some(store_upload(&state.media, &app.db, file, Purpose::Message(kind)).await?)
@@ -314,17 +319,40 @@ pub async fn delete(state: &StatusesState, caller: i64, id: i64) -> ApiResult<()
     let app = &state.app;
     let mut tx = LogTx::begin(&app.db).await?;
     let row = owned(tx.conn(), id, caller, tx.now()).await?;
-    remove(&tx, std::slice::from_ref(&row)).await?;
-    let audience = contacts::service::mutual_contacts(tx.conn(), caller).await?;
-    let payload = StatusDeletedPayload {
-        status_id: id,
-        user_id: caller,
-    };
-    let mut told = audience;
-    told.push(caller);
-    tx.emit_each(&told, Audience::default(), Event::StatusDeleted(&payload))?;
+    remove_and_tell(&mut tx, caller, std::slice::from_ref(&row)).await?;
     app.publish(tx.commit().await?);
     app.jobs.wake();
+    Ok(())
+}
+
+/// Deletes every status of a user whose account is being deleted (live or
+/// expired and not yet swept): their contacts' feeds drop them at once, not
+/// when they expire, and their files are collected.
+pub async fn forget_owner(app: &AppState, user_id: i64) -> ApiResult<()> {
+    let mut tx = LogTx::begin(&app.db).await?;
+    let rows = store::live_of(tx.conn(), &[user_id], i64::MIN).await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    remove_and_tell(&mut tx, user_id, &rows).await?;
+    app.publish(tx.commit().await?);
+    app.jobs.wake();
+    Ok(())
+}
+
+/// Removes `owner`'s statuses `rows` and tells the owner and their mutual
+/// contacts (`StatusDeleted`, one per status).
+async fn remove_and_tell(tx: &mut LogTx, owner: i64, rows: &[status::Model]) -> ApiResult<()> {
+    remove(tx, rows).await?;
+    let mut told = contacts::service::mutual_contacts(tx.conn(), owner).await?;
+    told.push(owner);
+    for row in rows {
+        let payload = StatusDeletedPayload {
+            status_id: row.id,
+            user_id: owner,
+        };
+        tx.emit_each(&told, Audience::default(), Event::StatusDeleted(&payload))?;
+    }
     Ok(())
 }
 

@@ -298,6 +298,60 @@ backend_tests! {
         assert_eq!(act(&carol, &call, "decline").await.unwrap().status, "declined");
     }
 
+    async fn a_call_ends_when_its_people_stay_offline(backend: Backend) {
+        let server = TestServer::start_with(backend, |s| s.calls.call_offline_grace = 1).await;
+        let url = server.url();
+        let (ann, bob, _) = server.pair().await;
+        let carol = server.sign_up("Carol").await;
+        let ann_socket = user_socket(&url, &ann).await;
+        let bob_socket = user_socket(&url, &bob).await;
+        let call = ann.client.call_user(bob.id, "voice").await.unwrap();
+        assert_eq!(act(&bob, &call, "answer").await.unwrap().status, "ongoing");
+        // Bob's connection drops and does not come back; Ann's stays.
+        bob_socket.close().await;
+        let mut history = None;
+        for _ in 0..100 {
+            let page = ann.client.calls(1, 5).await.unwrap();
+            let now = page.calls.into_iter().find(|c| c.id == call.id).unwrap();
+            if now.status == "ended" {
+                history = Some(now);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let ended = history.expect("the call ended after Bob's grace ran out");
+        assert_eq!((ended.status_of(ann.id), ended.status_of(bob.id)), (Some("left"), Some("left")));
+        // Neither is busy any more: Carol's call to Ann rings.
+        let (_, _) = carol.client.private_chat(ann.id).await.unwrap();
+        assert_eq!(carol.client.call_user(ann.id, "voice").await.unwrap().status, "ringing");
+        drop(ann_socket);
+    }
+
+    async fn leaving_or_being_removed_from_a_group_ends_ones_part_in_its_calls(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let ann = server.sign_up("Ann").await;
+        let bob = server.sign_up("Bob").await;
+        let carol = server.sign_up("Carol").await;
+        let dave = server.sign_up("Dave").await;
+        let group = ann.client.create_group("Four", &[bob.id, carol.id, dave.id]).await.unwrap();
+        let call = ann.client.call_chat(group.id, "voice").await.unwrap();
+        act(&bob, &call, "answer").await.unwrap();
+        // Carol, still ringing, is removed: she can no longer answer or signal.
+        ann.client.remove_member(group.id, carol.id).await.unwrap();
+        assert_eq!(act(&carol, &call, "answer").await.unwrap_err(), 409);
+        let signal = carol.client.signal(call.id, ann.id, "offer", sdp("offer")).await.unwrap_err();
+        assert_eq!(code(signal), 409);
+        // Bob, in the call, leaves the group: he is out of it too.
+        bob.client.leave_group(group.id).await.unwrap();
+        let now = act(&dave, &call, "answer").await.unwrap();
+        assert_eq!(
+            (now.status.as_str(), now.status_of(bob.id), now.status_of(carol.id), now.status_of(dave.id)),
+            ("ongoing", Some("left"), Some("declined"), Some("joined"))
+        );
+        let signal = bob.client.signal(call.id, ann.id, "ice-candidate", ice(1)).await.unwrap_err();
+        assert_eq!(code(signal), 409);
+    }
+
     async fn history_is_paginated(backend: Backend) {
         let server = TestServer::start(backend).await;
         let (ann, bob, _) = server.pair().await;

@@ -204,13 +204,24 @@ backend_tests! {
     async fn per_user_connection_limit(backend: Backend) {
         let server = TestServer::start_with(backend, |s| s.ws_max_connections_per_user = 2).await;
         let ann = server.sign_up("Ann").await;
+        let friend = server.sign_up("Friend").await;
+        friend.client.add_contact(json!({"contact_user_id": ann.id})).await.unwrap();
+        let mut friend_socket = user_socket(&server.url(), &friend).await;
         let _one = user_socket(&server.url(), &ann).await;
         let _two = user_socket(&server.url(), &ann).await;
-        let mut three = PusherSocket::connect(&server.url(), KEY).await.unwrap();
-        let refused = three.subscribe(&ann.client, &format!("private-user.{}", ann.id)).await;
-        assert!(refused.is_err());
-        three.drain(QUIET).await;
-        assert_eq!(three.closed().map(|c| c.code), Some(4100));
+        assert!(friend.client.user(ann.id).await.unwrap().is_online);
+        friend_socket.drain(QUIET).await;
+        // Refused sockets, as many as she has, never count her out: she
+        // stays online, and her contacts hear nothing.
+        for _ in 0..3 {
+            let mut over = PusherSocket::connect(&server.url(), KEY).await.unwrap();
+            let refused = over.subscribe(&ann.client, &format!("private-user.{}", ann.id)).await;
+            assert!(refused.is_err());
+            over.drain(QUIET).await;
+            assert_eq!(over.closed().map(|c| c.code), Some(4100));
+        }
+        assert!(friend.client.user(ann.id).await.unwrap().is_online, "still online with two sockets open");
+        assert!(friend_socket.expect("App\\Events\\UserOnline", None, QUIET).await.is_none(), "no offline announced");
     }
 
     async fn a_socket_that_cannot_keep_up_is_told_to_reconnect(backend: Backend) {

@@ -200,6 +200,33 @@ backend_tests! {
         bob.client.post_text_status("Bob's own", None).await.unwrap();
     }
 
+    async fn a_deleted_account_takes_its_statuses_and_their_files_along(backend: Backend) {
+        let server = TestServer::start_with(backend, |s| s.media.media_collect_grace = 0).await;
+        let ann = server.sign_up("Ann").await;
+        let bob = server.sign_up("Bob").await;
+        befriend(&ann, &bob).await;
+        let photo = ann.client.post_media_status("image", None, "beach.jpg", jpeg(64, 48)).await.unwrap();
+        ann.client.post_text_status("Off to the beach", None).await.unwrap();
+        let files_before = stored_files(&server.storage_dir().join("media")).len();
+        assert!(files_before > 0);
+        let mut bob_socket = user_socket(&server.url(), &bob).await;
+        ann.client.delete_account().await.unwrap();
+        let deleted = bob_socket.expect("App\\Events\\StatusDeleted", None, WAIT).await.unwrap();
+        assert_eq!(deleted.data["user_id"].as_i64(), Some(ann.id));
+        assert!(bob.client.statuses().await.unwrap().statuses.is_empty(), "gone from Bob's feed at once");
+        assert_eq!(status_of(bob.client.view_status(photo.id).await.unwrap_err().status()), 404);
+        // Its file is collected (by the media.collect job).
+        let mut files = files_before;
+        for _ in 0..100 {
+            files = stored_files(&server.storage_dir().join("media")).len();
+            if files < files_before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(files < files_before, "the status's files were collected ({files} of {files_before} left)");
+    }
+
     async fn an_expired_status_vanishes_at_once_and_its_file_after_the_job(backend: Backend) {
         let server = TestServer::start_with(backend, |s| {
             s.status_ttl = 2;

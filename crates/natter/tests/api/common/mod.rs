@@ -121,6 +121,8 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
     settings.otp_rate_per_number_per_hour = 1_000;
     settings.otp_rate_per_ip_per_hour = 100_000;
     settings.contact_sync_per_hour = 1_000;
+    settings.statuses_per_day = 100_000;
+    settings.calls.calls_per_minute = 100_000;
     settings.otp_verify_per_ip_per_hour = 100_000;
     settings.otp_verify_per_number_per_hour = 1_000;
     settings.sends_per_minute = 100_000;

@@ -1,0 +1,94 @@
+//! A call does not outlive its people's connections. When a user's last
+//! socket closes while they are in a call, a job due CALL_OFFLINE_GRACE later
+//! takes them out of every call they are still joined to, unless they came
+//! back online meanwhile (a page reload, a phone changing networks). Without
+//! it, a call whose people vanished without hanging up (a crash, a lost
+//! network) stayed `ongoing` for ever, and both stayed busy to every caller.
+//! Someone still being rung is left ringing: the ring reaches their phone by
+//! push, and the ring timeout ends it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::service::{emit_updated, event_view, settle};
+use super::store;
+use crate::clock::now_ms;
+use crate::error::{ApiError, ApiResult};
+use crate::jobs::{self, Handler, Job, JobError, NewJob};
+use crate::resources::call::{CallStatus, ParticipantStatus};
+use crate::state::AppState;
+use crate::synclog::LogTx;
+use crate::users;
+
+/// The job kind.
+pub const KIND: &str = "calls.offline";
+
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    user_id: i64,
+}
+
+pub struct OfflineLeave {
+    pub app: AppState,
+}
+
+#[async_trait::async_trait]
+impl Handler for OfflineLeave {
+    async fn run(&self, job: &Job) -> Result<(), JobError> {
+        let payload: Payload = job.payload_as()?;
+        leave_if_offline(&self.app, payload.user_id)
+            .await
+            .map_err(|err| JobError::Retry(format!("leaving calls failed: {err}")))
+    }
+}
+
+/// `user` went offline (their last socket closed): if they are in a call,
+/// queues the job that takes them out of it after the grace period.
+pub async fn went_offline(app: &AppState, user: i64) -> ApiResult<()> {
+    if store::busy_among(&app.db.read, &[user]).await?.is_empty() {
+        return Ok(());
+    }
+    let grace = i64::try_from(app.config.settings.calls.call_offline_grace).unwrap_or(60);
+    let job = NewJob::new(KIND, json!(Payload { user_id: user }))
+        .run_at(now_ms() + grace * 1000)
+        .unique_key(format!("{KIND}:{user}"));
+    jobs::enqueue(&app.db.write, job).await?;
+    Ok(())
+}
+
+/// Takes `user` out of the calls they are joined to, unless they are online.
+async fn leave_if_offline(app: &AppState, user: i64) -> ApiResult<()> {
+    match users::service::require_active(app, user).await {
+        Ok(row) if row.is_online => return Ok(()),
+        Ok(_) => {}
+        Err(ApiError::NotFound(_)) => {}
+        Err(err) => return Err(err),
+    }
+    let mut tx = LogTx::begin(&app.db).await?;
+    let mut left = 0;
+    for call_id in store::joined_calls_of(tx.conn(), user).await? {
+        let Some(row) = store::find(tx.conn(), call_id).await? else {
+            continue;
+        };
+        let status = CallStatus::parse(&row.status);
+        if !status.is_live() {
+            continue;
+        }
+        let now = tx.now();
+        let (joined, gone) = (ParticipantStatus::Joined, ParticipantStatus::Left);
+        if !store::move_participant(tx.conn(), call_id, user, joined, gone, now).await? {
+            continue;
+        }
+        let private = super::service::is_private_call(&tx, &row).await?;
+        settle(&tx, &row, status, private).await?;
+        let view = event_view(app, &tx, call_id).await?;
+        emit_updated(&mut tx, &view)?;
+        left += 1;
+    }
+    if left == 0 {
+        return Ok(tx.rollback().await?);
+    }
+    app.publish(tx.commit().await?);
+    tracing::debug!(user, calls = left, "left calls after going offline");
+    Ok(())
+}
