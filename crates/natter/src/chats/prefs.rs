@@ -162,6 +162,7 @@ mod tests {
             pinned_at: None,
             archived_at: archived_message_id.map(|_| 5),
             archived_message_id,
+            removed_by: None,
         }
     }
 

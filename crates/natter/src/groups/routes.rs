@@ -169,6 +169,7 @@ pub async fn invite_link(
 #[utoipa::path(post, path = "/api/groups/join/{code}", tag = "groups", security(("bearer" = [])),
     params(("code" = String, Path, description = "Invite code")),
     responses((status = 200, body = ChatView), (status = 404, description = "Unknown or revoked code"),
+        (status = 403, description = "Removed from this group by an admin"),
         (status = 422, description = "The group is full")))]
 pub async fn join(
     State(state): State<AppState>,

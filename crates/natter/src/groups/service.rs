@@ -305,7 +305,8 @@ async fn depart(
         .into_iter()
         .find(|p| p.user_id == user)
         .map(|p| Role::parse(&p.role));
-    membership::mark_left(tx, group_id, user).await?;
+    let removed_by = (actor != user).then_some(actor);
+    membership::mark_left(tx, group_id, user, removed_by).await?;
     calls::service::leave_chat_calls(tx, state, group_id, user).await?;
     let remaining = membership::participants(tx.conn(), group_id).await?;
     // The one leaving hears of it too, though no longer a member.
@@ -481,6 +482,12 @@ pub async fn join_by_code(state: &AppState, user: i64, code: &str) -> ApiResult<
     if participants.iter().any(|p| p.user_id == user) {
         tx.rollback().await?;
         return show(state, user, chat.id).await;
+    }
+    // Someone an admin removed comes back only if an admin adds them.
+    if membership::removed_by_admin(tx.conn(), chat.id, user).await? {
+        return Err(ApiError::forbidden(
+            "You were removed from this group; an admin can add you back.",
+        ));
     }
     if let Err(err) = check_capacity(state, "code", participants.len() + 1) {
         tx.rollback().await?;

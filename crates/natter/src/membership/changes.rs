@@ -81,8 +81,13 @@ pub async fn join(tx: &mut LogTx, chat_id: i64, user_id: i64, role: Role) -> Api
 
 /// Takes a member out of the current participants (their interval stays open
 /// until [`close_interval`], so they still see the events announcing it).
-pub async fn mark_left(tx: &LogTx, chat_id: i64, user_id: i64) -> ApiResult<()> {
-    Ok(store::set_left(tx.conn(), chat_id, user_id, tx.now()).await?)
+pub async fn mark_left(
+    tx: &LogTx,
+    chat_id: i64,
+    user_id: i64,
+    removed_by: Option<i64>,
+) -> ApiResult<()> {
+    Ok(store::set_left(tx.conn(), chat_id, user_id, tx.now(), removed_by).await?)
 }
 
 /// Ends a former member's interval after the events emitted so far in this

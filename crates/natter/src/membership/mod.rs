@@ -26,6 +26,6 @@ pub use service::{
     Member, all_intervals, count_chats, current_chats_of, current_participant, current_rows_of,
     emit_to_chat, ensure_not_blocked, ensure_not_blocked_on, find_by_invite, find_chats,
     find_private, groups_of, may_whisper, muted_among, participants, participants_of, reload,
-    require_member, require_member_on, visible_intervals,
+    removed_by_admin, require_member, require_member_on, visible_intervals,
 };
 pub use watermarks::{ReceiptHolder, Watermark, advance_watermark, receipt_holders, watermarks};

@@ -92,6 +92,18 @@ async fn member_ids(conn: &impl ConnectionTrait, chat_id: i64) -> ApiResult<Vec<
         .collect())
 }
 
+/// Whether `user` is a former member of `chat_id` an admin removed (and no
+/// admin has added back since).
+pub async fn removed_by_admin(
+    conn: &impl ConnectionTrait,
+    chat_id: i64,
+    user: i64,
+) -> ApiResult<bool> {
+    Ok(store::participant(conn, chat_id, user)
+        .await?
+        .is_some_and(|p| p.left_at.is_some() && p.removed_by.is_some()))
+}
+
 /// 403 when either person of a private chat has blocked the other.
 pub async fn ensure_not_blocked(state: &AppState, member: &Member) -> ApiResult<()> {
     ensure_not_blocked_on(&state.db.read, member).await

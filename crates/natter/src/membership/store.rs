@@ -151,6 +151,7 @@ pub async fn upsert_participant(
                 pinned_at: Set(None),
                 archived_at: Set(None),
                 archived_message_id: Set(None),
+                removed_by: Set(None),
                 ..Default::default()
             }
             .update(db)
@@ -190,9 +191,11 @@ pub async fn set_left(
     chat_id: i64,
     user_id: i64,
     now: i64,
+    removed_by: Option<i64>,
 ) -> Result<(), DbErr> {
     chat_participant::Entity::update_many()
         .col_expr(chat_participant::Column::LeftAt, Expr::value(now))
+        .col_expr(chat_participant::Column::RemovedBy, Expr::value(removed_by))
         .filter(chat_participant::Column::ChatId.eq(chat_id))
         .filter(chat_participant::Column::UserId.eq(user_id))
         .exec(db)

@@ -167,6 +167,16 @@ backend_tests! {
         cy.client.join_group(&fresh).await.unwrap();
         assert_eq!(cy.client.join_group("no-such-code").await.unwrap_err().status(), Some(404));
         assert_eq!(system_events(&ada.client.history(group.id, 50, None).await.unwrap()), vec!["group_created", "member_joined", "member_joined"]);
+
+        // Ben left by himself: the link takes him back. Cy was removed by an
+        // admin: it does not (403), until an admin adds him back.
+        ben.client.leave_group(group.id).await.unwrap();
+        ben.client.join_group(&fresh).await.unwrap();
+        ada.client.remove_member(group.id, cy.id).await.unwrap();
+        assert_eq!(cy.client.join_group(&fresh).await.unwrap_err().status(), Some(403));
+        ada.client.add_members(group.id, &[cy.id]).await.unwrap();
+        cy.client.leave_group(group.id).await.unwrap();
+        cy.client.join_group(&fresh).await.unwrap();
     }
 
     async fn receipts_follow_who_is_in_the_group(backend: Backend) {

@@ -21,6 +21,9 @@ pub struct Model {
     pub archived_at: Option<i64>,
     /// The newest message id handed out when the chat was archived.
     pub archived_message_id: Option<i64>,
+    /// The admin who removed this (former) member; None when they left by
+    /// themselves or are a member. Keeps them from rejoining by invite link.
+    pub removed_by: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -30,6 +30,7 @@ mod m0019_mentions_broadcasts;
 mod m0020_search_index_in_bulk;
 mod m0021_client_ids_exact;
 mod m0022_replies_index;
+mod m0023_removed_by;
 
 pub struct Migrator;
 
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0020_search_index_in_bulk::Migration),
             Box::new(m0021_client_ids_exact::Migration),
             Box::new(m0022_replies_index::Migration),
+            Box::new(m0023_removed_by::Migration),
         ]
     }
 }
