@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -52,12 +52,16 @@ struct Connection {
     anonymous: Option<AnonymousSlot>,
     /// Presence subscriptions in the current second (rate-limited like
     /// client events: each join or leave is an event for every other member).
-    presence_window: (Instant, u32),
+    presence_window: RateWindow,
+    /// Subscriptions of any kind in the current 10 s: a client that churns
+    /// through channels (each a channel_occupied and channel_vacated webhook,
+    /// public channels needing no signature) is refused past SUBSCRIBES_PER_10_S.
+    subscribe_window: RateWindow,
     /// How long one write may take.
     write_timeout: Duration,
     /// The user, once the socket subscribed to their user channel or signed in.
     user: Option<i64>,
-    whisper_window: (Instant, u32),
+    whisper_window: RateWindow,
     /// Frames to write before waiting again.
     replies: Vec<String>,
     /// The close code the client sent, when it closed the socket itself.
@@ -65,6 +69,52 @@ struct Connection {
     /// Whether this socket counted its user online (a socket refused over
     /// the user's limit never did, and must not count them out on closing).
     counted_online: bool,
+}
+
+/// Subscriptions one socket may make in 10 s: room for a client subscribing
+/// to a hundred channels as it connects, not for churning through channels.
+const SUBSCRIBES_PER_10_S: u32 = 100;
+
+/// A count of actions in a fixed window (`allow` starts a new window when
+/// the period has passed). Eight bytes, not an `Instant`'s sixteen and more:
+/// every socket holds three (W3 keeps an idle socket under 8 KiB).
+struct RateWindow {
+    /// When the window started, in tenths of a second since [`ticks`] began.
+    started: u32,
+    count: u32,
+}
+
+/// Tenths of a second since the first call (process-wide, monotonic).
+fn ticks() -> u32 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let elapsed = START.get_or_init(Instant::now).elapsed();
+    u32::try_from(elapsed.as_millis() / 100).unwrap_or(u32::MAX)
+}
+
+impl RateWindow {
+    fn new() -> RateWindow {
+        RateWindow {
+            started: ticks(),
+            count: 0,
+        }
+    }
+
+    /// Counts one action; false (and not counted) past `limit` in `period`.
+    fn allow(&mut self, limit: u32, period: Duration) -> bool {
+        let now = ticks();
+        let period = u32::try_from(period.as_millis() / 100).unwrap_or(u32::MAX);
+        if now.saturating_sub(self.started) >= period {
+            *self = RateWindow {
+                started: now,
+                count: 0,
+            };
+        }
+        if self.count >= limit {
+            return false;
+        }
+        self.count += 1;
+        true
+    }
 }
 
 /// The read buffer each socket starts with (a larger frame grows it). Client
@@ -156,10 +206,11 @@ async fn run(sockets: Sockets, mut socket: WebSocket, app_key_ok: bool, ip: IpAd
         subscriptions: Vec::new(),
         subscribed: HashSet::new(),
         anonymous: Some(anonymous),
-        presence_window: (Instant::now(), 0),
+        presence_window: RateWindow::new(),
+        subscribe_window: RateWindow::new(),
         write_timeout,
         user: None,
-        whisper_window: (Instant::now(), 0),
+        whisper_window: RateWindow::new(),
         replies: Vec::new(),
         client_close: None,
         counted_online: false,
@@ -462,6 +513,20 @@ impl Connection {
                 .push(protocol::subscription_succeeded(&channel, "{}"));
             return Ok(());
         }
+        if !self
+            .subscribe_window
+            .allow(SUBSCRIBES_PER_10_S, Duration::from_secs(10))
+        {
+            let message = "Subscriptions rejected: rate limit";
+            self.log_rejected(codes::CLIENT_EVENT_RATE_LIMIT, &channel, message);
+            self.replies.push(protocol::error(
+                Some(codes::CLIENT_EVENT_RATE_LIMIT),
+                message,
+            ));
+            self.replies
+                .push(protocol::subscription_error(&channel, 429, message));
+            return Ok(());
+        }
         let max_subscriptions = self.sockets.config.settings.ws_max_subscriptions as usize;
         if self.subscriptions.len() >= max_subscriptions {
             let message = "Too many subscriptions on this socket";
@@ -552,15 +617,7 @@ impl Connection {
     /// events have; false when over it.
     fn presence_allowed(&mut self) -> bool {
         let limit = self.sockets.config.settings.client_events_per_second;
-        let now = Instant::now();
-        if now.duration_since(self.presence_window.0) >= Duration::from_secs(1) {
-            self.presence_window = (now, 0);
-        }
-        if self.presence_window.1 >= limit {
-            return false;
-        }
-        self.presence_window.1 += 1;
-        true
+        self.presence_window.allow(limit, Duration::from_secs(1))
     }
 
     /// Takes a subscription out of this socket's list (not the hub's).
@@ -867,11 +924,7 @@ impl Connection {
         }
         let user = subscription.user;
         let limit = self.sockets.config.settings.client_events_per_second;
-        let now = Instant::now();
-        if now.duration_since(self.whisper_window.0) >= Duration::from_secs(1) {
-            self.whisper_window = (now, 0);
-        }
-        if self.whisper_window.1 >= limit {
+        if !self.whisper_window.allow(limit, Duration::from_secs(1)) {
             self.log_rejected(
                 codes::CLIENT_EVENT_RATE_LIMIT,
                 &channel,
@@ -883,7 +936,6 @@ impl Connection {
             ));
             return;
         }
-        self.whisper_window.1 += 1;
         if let (Channel::Chat(chat) | Channel::ChatPresence(chat), Some(user)) =
             (Channel::parse(&channel), user)
             && !self.sockets.policy.may_whisper(user, chat).await

@@ -53,10 +53,13 @@ impl Policy for AppPolicy {
     }
 
     async fn presence_changed(&self, user: i64, online: bool) -> ApiResult<()> {
+        // Announced whether or not the call check below works, and the other
+        // way round: neither waits on the other's failure.
+        let announced = contacts::service::announce_presence(&self.app, user, online).await;
         if !online {
             calls::offline::went_offline(&self.app, user).await?;
         }
-        contacts::service::announce_presence(&self.app, user, online).await
+        announced
     }
 
     async fn reset_presence(&self) -> ApiResult<()> {

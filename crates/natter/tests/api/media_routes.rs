@@ -272,12 +272,20 @@ async fn forward_and_delete(server: &TestServer) {
         gone_soon(server, &key).await,
         "collected after the last delete"
     );
-    assert!(
-        natter::media::store::find(&db.read, row.id)
+    // The row goes after the objects (the file, then its poster): wait for it
+    // too (CI once read it between the two on S3).
+    let mut row_left = true;
+    for _ in 0..50 {
+        row_left = natter::media::store::find(&db.read, row.id)
             .await
             .unwrap()
-            .is_none()
-    );
+            .is_some();
+        if !row_left {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!row_left, "the media row is gone after its objects");
 }
 
 /// A profile photo: its URL, shown to others as `privacy_profile_photo` allows;

@@ -224,6 +224,22 @@ backend_tests! {
         assert!(friend_socket.expect("App\\Events\\UserOnline", None, QUIET).await.is_none(), "no offline announced");
     }
 
+    async fn a_socket_churning_through_channels_is_refused_past_its_budget(backend: Backend) {
+        // A hundred subscriptions in 10 s are a client connecting; more is a
+        // client churning channels (each a channel_occupied and a
+        // channel_vacated webhook, no signature needed on public ones).
+        let server = TestServer::start(backend).await;
+        let mut socket = PusherSocket::connect(&server.url(), KEY).await.unwrap();
+        for i in 0..100 {
+            let channel = format!("news-{i}");
+            socket.subscribe(&server.client, &channel).await.unwrap();
+            socket.unsubscribe(&channel).await.unwrap();
+        }
+        let refused = socket.subscribe(&server.client, "news-100").await.unwrap_err();
+        assert_eq!(refused.body().unwrap()["status"], 429, "{refused:?}");
+        assert!(socket.closed().is_none(), "refused, not closed");
+    }
+
     async fn a_socket_that_cannot_keep_up_is_told_to_reconnect(backend: Backend) {
         // A client that reads, slowly: it gets the 4200 frame (the write
         // deadline is long enough for it; the next test is the one that never reads).
