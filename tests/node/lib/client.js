@@ -183,6 +183,9 @@ export class World {
 
 /** Resolves when the Echo channel is subscribed; rejects on a subscription error. */
 export function subscribed(channel, label = channel.name) {
+  // Echo's subscribed() hears only a success still to come: one that came
+  // while the caller awaited something else would never resolve this.
+  if (channel.subscription?.subscribed) return Promise.resolve();
   return within(new Promise((ok, fail) => {
     channel.subscribed(() => ok());
     channel.error((err) => fail(new Error(`subscription to ${label} failed: ${JSON.stringify(err)}`)));
