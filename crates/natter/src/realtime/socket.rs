@@ -502,6 +502,15 @@ impl Connection {
             .push(protocol::subscription_error(channel, 403, message));
     }
 
+    /// Refuses a subscription over one of the socket's limits: `pusher:error`
+    /// with `code`, then the channel's `pusher:subscription_error` 429.
+    fn refuse_over_limit(&mut self, channel: &str, code: u16, message: &str) {
+        self.log_rejected(code, channel, message);
+        self.replies.push(protocol::error(Some(code), message));
+        self.replies
+            .push(protocol::subscription_error(channel, 429, message));
+    }
+
     async fn subscribe(
         &mut self,
         channel: String,
@@ -518,36 +527,18 @@ impl Connection {
             .allow(SUBSCRIBES_PER_10_S, Duration::from_secs(10))
         {
             let message = "Subscriptions rejected: rate limit";
-            self.log_rejected(codes::CLIENT_EVENT_RATE_LIMIT, &channel, message);
-            self.replies.push(protocol::error(
-                Some(codes::CLIENT_EVENT_RATE_LIMIT),
-                message,
-            ));
-            self.replies
-                .push(protocol::subscription_error(&channel, 429, message));
+            self.refuse_over_limit(&channel, codes::CLIENT_EVENT_RATE_LIMIT, message);
             return Ok(());
         }
         let max_subscriptions = self.sockets.config.settings.ws_max_subscriptions as usize;
         if self.subscriptions.len() >= max_subscriptions {
             let message = "Too many subscriptions on this socket";
-            self.log_rejected(codes::TOO_MANY_SUBSCRIPTIONS, &channel, message);
-            self.replies.push(protocol::error(
-                Some(codes::TOO_MANY_SUBSCRIPTIONS),
-                message,
-            ));
-            self.replies
-                .push(protocol::subscription_error(&channel, 429, message));
+            self.refuse_over_limit(&channel, codes::TOO_MANY_SUBSCRIPTIONS, message);
             return Ok(());
         }
         if Channel::is_presence(&channel) && !self.presence_allowed() {
             let message = "Presence subscriptions rejected: rate limit";
-            self.log_rejected(codes::CLIENT_EVENT_RATE_LIMIT, &channel, message);
-            self.replies.push(protocol::error(
-                Some(codes::CLIENT_EVENT_RATE_LIMIT),
-                message,
-            ));
-            self.replies
-                .push(protocol::subscription_error(&channel, 429, message));
+            self.refuse_over_limit(&channel, codes::CLIENT_EVENT_RATE_LIMIT, message);
             return Ok(());
         }
         let settings = &self.sockets.config.settings;
