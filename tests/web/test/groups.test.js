@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
-  addContact, createGroup, eventually, expectMessages, launch, noErrors, person, screenshot, send,
+  addContact, createGroup, eventually, expectMessages, expectText, launch, noErrors, person, screenshot, send,
 } from '../lib/browser.js';
 import { Natter } from '../lib/server.js';
 
@@ -60,17 +60,35 @@ describe('groups', () => {
     assert.ok(!(await carol.page.textContent('.rows')).includes('Only us now'), 'Carol sees nothing after her removal');
   });
 
-  it('makes an admin, and brings the member back with an invite link', async () => {
+  it('makes an admin; a removed member comes back when an admin adds her, and by link once she left herself', async () => {
     await memberAction(ada, 'Bob', 'Make group admin');
     await ada.page.waitForSelector('.members .person:has-text("Bob") .role');
     await ada.page.click('.info-panel button:text-is("Create invite link")');
     const url = await ada.page.inputValue('.invite-url');
     assert.match(url, /\/api\/groups\/join\/\S+$/);
     await screenshot(ada.page, 'group');
-    await carol.page.click('button[aria-label="Menu"]');
-    await carol.page.click('.menu [role=menuitem]:text-is("Join a group by link")');
-    await carol.page.fill('#join-link', url);
-    await carol.page.click('dialog button[type=submit]');
+    const joinByLink = async () => {
+      await carol.page.click('button[aria-label="Menu"]');
+      await carol.page.click('.menu [role=menuitem]:text-is("Join a group by link")');
+      await carol.page.fill('#join-link', url);
+      await carol.page.click('dialog button[type=submit]');
+    };
+    // Removed by an admin: the link does not take her back (as on WhatsApp).
+    await joinByLink();
+    await expectText(carol.page, 'dialog .form-error', 'You were removed from this group; an admin can add you back.');
+    await carol.page.click('dialog button[aria-label="Close"]');
+    // An admin adds her back.
+    await ada.page.click('.info-panel button:text-is("Add members")');
+    await ada.page.check('dialog .pick .person:has-text("Carol") input');
+    await ada.page.click('dialog button[type=submit]');
+    await ada.page.waitForSelector('.row.system:has-text("You added Carol")');
+    await carol.page.waitForSelector('.composer-form:not([hidden])');
+    // Having left by herself, the link takes her back.
+    await carol.page.click('.chat-heading');
+    await carol.page.click('.info-panel button:text-is("Leave group")');
+    await carol.page.click('dialog button.primary');
+    await carol.page.waitForSelector('.closed-note:not([hidden])');
+    await joinByLink();
     await carol.page.waitForSelector('.composer-form:not([hidden])');
     await ada.page.waitForSelector('.row.system:has-text("Carol joined using an invite link")');
   });
