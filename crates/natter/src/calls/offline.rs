@@ -10,10 +10,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::service::{emit_updated, event_view, settle};
+use super::service::{emit_updated, event_view, leave_call};
 use super::store;
 use crate::clock::now_ms;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::jobs::{self, Handler, Job, JobError, NewJob};
 use crate::resources::call::{CallStatus, ParticipantStatus};
 use crate::state::AppState;
@@ -57,30 +57,24 @@ pub async fn went_offline(app: &AppState, user: i64) -> ApiResult<()> {
 }
 
 /// Takes `user` out of the calls they are joined to, unless they are online.
+/// Whether they are is read on the transaction that writes (presence itself
+/// is not under the log lock: a user coming back in the same instant may
+/// still be taken out, and rejoins as anyone who hung up would).
 async fn leave_if_offline(app: &AppState, user: i64) -> ApiResult<()> {
-    match users::service::require_active(app, user).await {
-        Ok(row) if row.is_online => return Ok(()),
-        Ok(_) => {}
-        Err(ApiError::NotFound(_)) => {}
-        Err(err) => return Err(err),
-    }
     let mut tx = LogTx::begin(&app.db).await?;
+    if users::service::is_online_on(tx.conn(), user).await? {
+        return Ok(tx.rollback().await?);
+    }
     let mut left = 0;
     for call_id in store::joined_calls_of(tx.conn(), user).await? {
         let Some(row) = store::find(tx.conn(), call_id).await? else {
             continue;
         };
-        let status = CallStatus::parse(&row.status);
-        if !status.is_live() {
+        if !CallStatus::parse(&row.status).is_live()
+            || !leave_call(&tx, &row, user, ParticipantStatus::Joined).await?
+        {
             continue;
         }
-        let now = tx.now();
-        let (joined, gone) = (ParticipantStatus::Joined, ParticipantStatus::Left);
-        if !store::move_participant(tx.conn(), call_id, user, joined, gone, now).await? {
-            continue;
-        }
-        let private = super::service::is_private_call(&tx, &row).await?;
-        settle(&tx, &row, status, private).await?;
         let view = event_view(app, &tx, call_id).await?;
         emit_updated(&mut tx, &view)?;
         left += 1;

@@ -249,14 +249,7 @@ pub async fn act(state: &AppState, user: i64, call_id: i64, action: Action) -> A
             )));
         }
         Action::End => {
-            let gone = if mine == ParticipantStatus::Joined {
-                ParticipantStatus::Left
-            } else {
-                ParticipantStatus::Declined
-            };
-            store::move_participant(tx.conn(), call_id, user, mine, gone, now).await?;
-            let private = is_private_call(&tx, &row).await?;
-            settle(&tx, &row, status, private).await?;
+            leave_call(&tx, &row, user, mine).await?;
         }
     }
     let view = event_view(state, &tx, call_id).await?;
@@ -265,45 +258,55 @@ pub async fn act(state: &AppState, user: i64, call_id: i64, action: Action) -> A
     one(state, user, call_id).await
 }
 
-/// Takes `user` out of `chat_id`'s live calls inside `tx`, as if they had
-/// ended them (joined: left; still ringing: declined), and settles each call:
-/// someone who left a group or was removed from it is in none of its calls,
-/// and cannot answer, signal or hear one afterwards.
+/// Takes `user` out of `chat_id`'s live calls inside `tx`, as `end` would,
+/// and announces each: someone who left a group or was removed from it is in
+/// none of its calls, and cannot answer, signal or hear one afterwards.
 pub async fn leave_chat_calls(
-    tx: &mut LogTx,
     state: &AppState,
+    tx: &mut LogTx,
     chat_id: i64,
     user: i64,
 ) -> ApiResult<()> {
     for row in store::live_in_chat(tx.conn(), chat_id).await? {
         let people = store::participants(tx.conn(), &[row.id]).await?;
-        let Some(mine) = people
+        let mine = people
             .iter()
             .find(|p| p.user_id == user)
-            .map(|p| ParticipantStatus::parse(&p.status))
-            .filter(|s| s.is_live())
-        else {
-            continue;
-        };
-        let gone = if mine == ParticipantStatus::Joined {
-            ParticipantStatus::Left
-        } else {
-            ParticipantStatus::Declined
-        };
-        store::move_participant(tx.conn(), row.id, user, mine, gone, tx.now()).await?;
-        settle(tx, &row, CallStatus::parse(&row.status), false).await?;
-        let view = event_view(state, tx, row.id).await?;
-        emit_updated(tx, &view)?;
+            .map(|p| ParticipantStatus::parse(&p.status));
+        if let Some(mine) = mine.filter(|s| s.is_live()) {
+            leave_call(tx, &row, user, mine).await?;
+            let view = event_view(state, tx, row.id).await?;
+            emit_updated(tx, &view)?;
+        }
     }
     Ok(())
 }
 
-/// Whether the call is in a private chat (where one person leaving ends it).
-pub(super) async fn is_private_call(tx: &LogTx, row: &call::Model) -> ApiResult<bool> {
-    Ok(membership::find_chats(tx.conn(), &[row.chat_id])
+/// Takes `user`, whose part in the live call `row` is `mine` (ringing or
+/// joined), out of it inside `tx` (joined: left; ringing: declined) and
+/// settles the call: what `end` does, and leaving a group or staying offline
+/// too. False when their part had already moved on (nothing written).
+pub(super) async fn leave_call(
+    tx: &LogTx,
+    row: &call::Model,
+    user: i64,
+    mine: ParticipantStatus,
+) -> ApiResult<bool> {
+    let gone = if mine == ParticipantStatus::Joined {
+        ParticipantStatus::Left
+    } else {
+        ParticipantStatus::Declined
+    };
+    if !store::move_participant(tx.conn(), row.id, user, mine, gone, tx.now()).await? {
+        return Ok(false);
+    }
+    // In a private chat, one person leaving ends the call.
+    let private = membership::find_chats(tx.conn(), &[row.chat_id])
         .await?
         .first()
-        .is_some_and(|c| c.chat_type == ChatType::Private.as_str()))
+        .is_some_and(|c| c.chat_type == ChatType::Private.as_str());
+    settle(tx, row, CallStatus::parse(&row.status), private).await?;
+    Ok(true)
 }
 
 fn done_word(status: ParticipantStatus) -> &'static str {

@@ -307,7 +307,7 @@ async fn depart(
         .map(|p| Role::parse(&p.role));
     let removed_by = (actor != user).then_some(actor);
     membership::mark_left(tx, group_id, user, removed_by).await?;
-    calls::service::leave_chat_calls(tx, state, group_id, user).await?;
+    calls::service::leave_chat_calls(state, tx, group_id, user).await?;
     let remaining = membership::participants(tx.conn(), group_id).await?;
     // The one leaving hears of it too, though no longer a member.
     let also = Audience::to(vec![user]);

@@ -106,7 +106,8 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<message::
 }
 
 /// The messages of `chat_id` that reply to `message_id` and are not deleted
-/// (by the partial index `idx_messages_reply_to`).
+/// (by the partial index `idx_messages_reply_to`: SQLite and PostgreSQL both
+/// know that `reply_to_message_id = ?` implies its `IS NOT NULL`).
 pub async fn replies_to(
     db: &impl ConnectionTrait,
     chat_id: i64,
@@ -114,7 +115,6 @@ pub async fn replies_to(
 ) -> Result<Vec<message::Model>, DbErr> {
     message::Entity::find()
         .filter(message::Column::ReplyToMessageId.eq(message_id))
-        .filter(message::Column::ReplyToMessageId.is_not_null())
         .filter(message::Column::ChatId.eq(chat_id))
         .filter(message::Column::DeletedAt.is_null())
         .all(db)

@@ -7,6 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
@@ -174,12 +175,12 @@ pub struct Hub {
     revocations: AtomicU64,
     /// The last revocation of each (channel, user), with when it happened:
     /// kept [`REVOCATION_MEMORY`], far longer than a subscription's checks.
-    revoked: DashMap<(ChannelKey, i64), (u64, std::time::Instant)>,
+    revoked: DashMap<(ChannelKey, i64), (u64, Instant)>,
 }
 
 /// How long a revocation is remembered for subscriptions that were being
 /// checked when it happened.
-const REVOCATION_MEMORY: std::time::Duration = std::time::Duration::from_secs(60);
+const REVOCATION_MEMORY: Duration = Duration::from_secs(60);
 
 /// What [`Hub::subscribe`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -372,7 +373,7 @@ impl Hub {
         // Recorded before the channel's entry is taken (see subscribe).
         let count = self.revocations.fetch_add(1, Ordering::SeqCst) + 1;
         self.revoked
-            .insert((key.clone(), user_id), (count, std::time::Instant::now()));
+            .insert((key.clone(), user_id), (count, Instant::now()));
         let mut lost = Vec::new();
         if let Some(mut set) = self.channels.get_mut(&key) {
             set.retain(|_, s| {

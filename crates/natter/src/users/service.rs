@@ -65,6 +65,13 @@ pub async fn count_lookup(state: &AppState, caller: i64) -> ApiResult<()> {
     ratelimit::enforce(state.limiter.as_ref(), &[limit]).await
 }
 
+/// Whether an account is online now, read on `conn` (a deleted one is not).
+pub async fn is_online_on(conn: &impl ConnectionTrait, id: i64) -> ApiResult<bool> {
+    Ok(store::find_active(conn, id)
+        .await?
+        .is_some_and(|user| user.is_online))
+}
+
 pub async fn require_active(state: &AppState, id: i64) -> ApiResult<user::Model> {
     store::find_active(&state.db.read, id)
         .await?
