@@ -489,6 +489,7 @@ async fn store_batch(
         // Inside the transaction: the log lock orders it after every batch
         // that could have stored these ids, and it needs no second connection.
         existing: existing_client_ids(tx.conn(), drafts()).await?,
+        quotes: quoted_now(tx.conn(), drafts()).await?,
         in_batch: HashMap::new(),
         rows: Vec::new(),
         sent: Vec::new(),
@@ -539,6 +540,8 @@ async fn store_batch(
 /// this batch so far, and the rows to insert.
 struct Sends {
     existing: HashMap<(i64, String), i64>,
+    /// The messages the drafts quote, as they are now ([`quoted_now`]).
+    quotes: HashMap<i64, ReplyView>,
     /// (sender, client id) -> the id given to it earlier in this batch.
     in_batch: HashMap<(i64, String), i64>,
     rows: Vec<message::ActiveModel>,
@@ -573,7 +576,10 @@ impl Sends {
         let now = tx.now();
         let id = tx.next_message_id();
         let expires_at = gate.expires_at(draft.chat_id, now);
-        let view = new_view(draft, id, now, expires_at);
+        let mut view = new_view(draft, id, now, expires_at);
+        if let Some(quoted) = &draft.reply_to {
+            view.reply_to = self.quotes.get(&quoted.id).cloned();
+        }
         self.sent.push(SentMessage {
             chat_id: draft.chat_id,
             message_id: id,
@@ -601,6 +607,25 @@ impl Sends {
         }
         Ok(SendOutcome::Created(Box::new(view)))
     }
+}
+
+/// The messages this batch's drafts quote, read inside the transaction: the
+/// draft's quote was read before it, and a delete committed in between has
+/// already rewritten the replies it found (this one did not exist yet), so
+/// the reply must quote the message deleted, as it now is. A delete after
+/// this commit finds the reply and rewrites it. No statement without replies.
+async fn quoted_now<'a>(
+    conn: &impl sea_orm::ConnectionTrait,
+    drafts: impl Iterator<Item = &'a Draft>,
+) -> ApiResult<HashMap<i64, ReplyView>> {
+    let ids: Vec<i64> = drafts
+        .filter_map(|d| d.reply_to.as_ref().map(|r| r.id))
+        .collect();
+    Ok(store::find_many(conn, &ids)
+        .await?
+        .iter()
+        .map(|m| (m.id, super::render::reply_view(m)))
+        .collect())
 }
 
 /// Client message ids of this batch that are already stored.
@@ -773,7 +798,8 @@ fn is_duplicate(err: &ApiError) -> bool {
 #[cfg(test)]
 mod tests {
     //! What one batch costs in statements (round trips), counted on the
-    //! batch's own thread: the same whatever the number of messages.
+    //! batch's own thread: the same whatever the number of messages; and what
+    //! a batch reads inside its transaction.
 
     use super::*;
     use crate::db::testing::{drop_scratch, execute, scratch, sqlite, user};
@@ -929,20 +955,105 @@ mod tests {
 
     #[tokio::test]
     async fn batch_statements_postgres() {
-        on_scratch("TEST_POSTGRES_URL").await;
+        on_scratch(
+            "TEST_POSTGRES_URL",
+            a_batch_costs_the_same_statements_for_1_10_and_100_messages,
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn batch_statements_mysql() {
-        on_scratch("TEST_MYSQL_URL").await;
+        on_scratch(
+            "TEST_MYSQL_URL",
+            a_batch_costs_the_same_statements_for_1_10_and_100_messages,
+        )
+        .await;
     }
 
-    async fn on_scratch(variable: &str) {
+    async fn on_scratch(variable: &str, check: impl AsyncFn(&Db)) {
         let Some((name, _, db)) = scratch(variable).await else {
             return;
         };
-        a_batch_costs_the_same_statements_for_1_10_and_100_messages(&db).await;
+        check(&db).await;
         drop_scratch(variable, &name, db).await;
+    }
+
+    /// `job`, alone in a batch, stored as a new message.
+    async fn created(db: &Db, kept: &mut Kept, job: Job) -> MessageView {
+        let tx = LogTx::begin(db).await.unwrap();
+        let presence = Presence::local();
+        let stored = store_batch(tx, kept, &presence, &OnlineHint::default(), &[job])
+            .await
+            .unwrap();
+        match stored.written.sends.into_iter().next() {
+            Some(SendOutcome::Created(view)) => *view,
+            other => panic!("not stored as a new message: {other:?}"),
+        }
+    }
+
+    /// A reply whose draft quoted its target before the sender deleted it
+    /// (the delete rewrote the replies it found; this one did not exist yet)
+    /// quotes it deleted: in the answer and in the logged `MessageSent` a
+    /// sync reader pages through.
+    async fn a_reply_quotes_its_target_as_it_is_at_commit(db: &Db) {
+        let (ann, chats) = ann_and_chats(db).await;
+        let mut kept = Kept::default();
+        let target = created(db, &mut kept, send(chats[0], ann, "target".into())).await;
+        let mut reply = send(chats[0], ann, "reply".into());
+        if let Job::Send { draft, .. } = &mut reply {
+            draft.reply_to = Some(ReplyView {
+                id: target.id,
+                sender_id: ann,
+                message_type: "text".into(),
+                content: Some("quoted before the delete".into()),
+            });
+        }
+        let tx = LogTx::begin(db).await.unwrap();
+        assert!(
+            store::soft_delete(tx.conn(), target.id, tx.now())
+                .await
+                .unwrap()
+        );
+        tx.commit().await.unwrap();
+        let view = created(db, &mut kept, reply).await;
+        let quote = view.reply_to.expect("the reply still names its target");
+        assert_eq!(quote.id, target.id);
+        assert_eq!(quote.content, None, "quoted as deleted");
+        let sql = "SELECT COUNT(*) FROM events WHERE data LIKE '%quoted before the delete%'";
+        let logged: i64 = db
+            .write
+            .query_one_raw(Statement::from_string(db.backend, sql))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index(0)
+            .unwrap();
+        assert_eq!(logged, 0, "no logged event keeps the deleted content");
+    }
+
+    #[tokio::test]
+    async fn reply_quotes_as_at_commit_sqlite() {
+        let (_dir, db) = sqlite().await;
+        a_reply_quotes_its_target_as_it_is_at_commit(&db).await;
+    }
+
+    #[tokio::test]
+    async fn reply_quotes_as_at_commit_postgres() {
+        on_scratch(
+            "TEST_POSTGRES_URL",
+            a_reply_quotes_its_target_as_it_is_at_commit,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn reply_quotes_as_at_commit_mysql() {
+        on_scratch(
+            "TEST_MYSQL_URL",
+            a_reply_quotes_its_target_as_it_is_at_commit,
+        )
+        .await;
     }
 
     /// Server-side prepared statements of the connection `db` has (one).
