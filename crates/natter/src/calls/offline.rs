@@ -48,11 +48,51 @@ pub async fn went_offline(app: &AppState, user: i64) -> ApiResult<()> {
     if store::busy_among(&app.db.read, &[user]).await?.is_empty() {
         return Ok(());
     }
+    queue(app, &app.db.write, user).await
+}
+
+/// `user` is joining a call (starting or answering it) through the API, in
+/// the transaction on `conn`: if no socket of theirs is open, queues the
+/// same job with the join, so a call joined from a client that never
+/// connects (or whose socket closed just before) still ends when nobody
+/// comes online. Online, their last socket's close queues it.
+pub async fn joined_by_api(
+    app: &AppState,
+    conn: &impl sea_orm::ConnectionTrait,
+    user: i64,
+) -> ApiResult<()> {
+    if users::service::is_online_on(conn, user).await? {
+        return Ok(());
+    }
+    queue(app, conn, user).await
+}
+
+/// At the start of a lone node (its presence flags all cleared: nobody is
+/// online), queues the job for everyone still joined to a live call: people
+/// whose sockets died with the process and who do not come back within the
+/// grace period leave their calls, as if their sockets had closed.
+pub async fn at_lone_start(app: &AppState) -> ApiResult<()> {
+    let users = store::users_joined_to_live_calls(&app.db.read).await?;
+    for user in &users {
+        queue(app, &app.db.write, *user).await?;
+    }
+    if !users.is_empty() {
+        tracing::info!(
+            users = users.len(),
+            "calls of an unclean stop: their people leave unless they come back"
+        );
+    }
+    Ok(())
+}
+
+/// The job for `user`, due CALL_OFFLINE_GRACE from now (once per user: a
+/// pending one is kept).
+async fn queue(app: &AppState, conn: &impl sea_orm::ConnectionTrait, user: i64) -> ApiResult<()> {
     let grace = i64::try_from(app.config.settings.calls.call_offline_grace).unwrap_or(60);
     let job = NewJob::new(KIND, json!(Payload { user_id: user }))
         .run_at(now_ms() + grace * 1000)
         .unique_key(format!("{KIND}:{user}"));
-    jobs::enqueue(&app.db.write, job).await?;
+    jobs::enqueue(conn, job).await?;
     Ok(())
 }
 

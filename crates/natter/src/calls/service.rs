@@ -105,6 +105,7 @@ pub async fn initiate(
         )
         .await?;
         pushes = enqueue_ring_pushes(&tx, &row, &ringing).await?;
+        super::offline::joined_by_api(state, tx.conn(), caller).await?;
     }
     let view = event_view(state, &tx, row.id).await?;
     if status == CallStatus::Ringing {
@@ -229,6 +230,7 @@ pub async fn act(state: &AppState, user: i64, call_id: i64, action: Action) -> A
             if status == CallStatus::Ringing {
                 store::move_call(tx.conn(), call_id, status, CallStatus::Ongoing, now).await?;
             }
+            super::offline::joined_by_api(state, tx.conn(), user).await?;
         }
         Action::Decline => {
             store::move_participant(

@@ -186,6 +186,19 @@ pub async fn joined_calls_of(db: &impl ConnectionTrait, user: i64) -> Result<Vec
         .await
 }
 
+/// Everyone joined to a call (a joined participant's call is live: ending
+/// a call moves its people out), each once.
+pub async fn users_joined_to_live_calls(db: &impl ConnectionTrait) -> Result<Vec<i64>, DbErr> {
+    call_participant::Entity::find()
+        .select_only()
+        .column(call_participant::Column::UserId)
+        .distinct()
+        .filter(call_participant::Column::Status.eq(ParticipantStatus::Joined.as_str()))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
 /// The calls of `chat_id` still ringing or ongoing.
 pub async fn live_in_chat(
     db: &impl ConnectionTrait,

@@ -63,6 +63,7 @@ impl Policy for AppPolicy {
     }
 
     async fn reset_presence(&self) -> ApiResult<()> {
-        users::service::reset_presence(&self.app).await
+        users::service::reset_presence(&self.app).await?;
+        calls::offline::at_lone_start(&self.app).await
     }
 }

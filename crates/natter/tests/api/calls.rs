@@ -327,6 +327,37 @@ backend_tests! {
         drop(ann_socket);
     }
 
+    async fn a_call_joined_without_a_socket_ends_when_nobody_connects(backend: Backend) {
+        let server = TestServer::start_with(backend, |s| s.calls.call_offline_grace = 1).await;
+        let (ann, bob, _) = server.pair().await;
+        // Both through the API only: no socket opens, none closes.
+        let call = ann.client.call_user(bob.id, "voice").await.unwrap();
+        assert_eq!(act(&bob, &call, "answer").await.unwrap().status, "ongoing");
+        let mut ended = None;
+        for _ in 0..100 {
+            let page = ann.client.calls(1, 5).await.unwrap();
+            let now = page.calls.into_iter().find(|c| c.id == call.id).unwrap();
+            if now.status == "ended" {
+                ended = Some(now);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let ended = ended.expect("the call ended once the grace ran out with nobody online");
+        assert_eq!((ended.status_of(ann.id), ended.status_of(bob.id)), (Some("left"), Some("left")));
+        // An answer from someone whose socket is open is not cut short.
+        let url = server.url();
+        let ann_socket = user_socket(&url, &ann).await;
+        let bob_socket = user_socket(&url, &bob).await;
+        let call = ann.client.call_user(bob.id, "voice").await.unwrap();
+        assert_eq!(act(&bob, &call, "answer").await.unwrap().status, "ongoing");
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let page = ann.client.calls(1, 5).await.unwrap();
+        let now = page.calls.into_iter().find(|c| c.id == call.id).unwrap();
+        assert_eq!(now.status, "ongoing", "both online: the call goes on");
+        drop((ann_socket, bob_socket));
+    }
+
     async fn leaving_or_being_removed_from_a_group_ends_ones_part_in_its_calls(backend: Backend) {
         let server = TestServer::start(backend).await;
         let ann = server.sign_up("Ann").await;
@@ -412,6 +443,57 @@ async fn turn_credentials_follow_coturns_rest_scheme() {
     let bob = plain.sign_up("Bob").await;
     let refused = bob.client.turn_credentials().await.unwrap_err();
     assert_eq!(code(refused), 503);
+}
+
+/// A lone node killed during a call (SQLite, its default): its sockets died
+/// with it and never closed, so no "went offline" was seen; started again,
+/// the node takes the people of that call out of it once the grace runs out
+/// and nobody came back (before, the call stayed ongoing and both busy).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cut_by_a_crash_ends_after_the_restart() {
+    use crate::common::process::NatterProcess;
+    use crate::common::sign_up_at;
+    use natter_client::Client;
+
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox.jsonl");
+    let database = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("natter.db").display()
+    );
+    let settings = vec![
+        ("DATABASE_URL", database),
+        ("SMS_DRIVER", "outbox".to_string()),
+        ("SMS_OUTBOX_PATH", outbox.display().to_string()),
+        ("STORAGE_DIR", dir.path().display().to_string()),
+        ("CALL_OFFLINE_GRACE", "1".into()),
+    ];
+    let mut node = NatterProcess::spawn(&settings).await;
+    let url = node.url.clone();
+    let ann = sign_up_at(&Client::new(&url), &outbox, "Ann").await;
+    let bob = sign_up_at(&Client::new(&url), &outbox, "Bob").await;
+    let _ann_socket = user_socket(&url, &ann).await;
+    let _bob_socket = user_socket(&url, &bob).await;
+    let call = ann.client.call_user(bob.id, "voice").await.unwrap();
+    assert_eq!(act(&bob, &call, "answer").await.unwrap().status, "ongoing");
+    node.kill().await;
+    let again = node.restart().await;
+    let ann_again = Client::new(&again.url).with_token(&ann.tokens.access_token);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let latest = loop {
+        let latest = ann_again.calls(1, 1).await.unwrap().calls.remove(0);
+        assert_eq!(latest.id, call.id);
+        if latest.status != "ongoing" || tokio::time::Instant::now() > deadline {
+            break latest;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(latest.status, "ended", "nobody came back within the grace");
+    assert_eq!(
+        (latest.status_of(ann.id), latest.status_of(bob.id)),
+        (Some("left"), Some("left"))
+    );
+    assert!(again.terminate().await.success());
 }
 
 /// Two natter processes on one PostgreSQL database and one Redis: the caller
