@@ -32,6 +32,7 @@ pub async fn history(
     request_body = InitiateCallRequest,
     responses((status = 201, body = CallView), (status = 403, description = "Blocked"),
         (status = 404, description = "No such chat or user for the caller"),
+        (status = 409, description = "The caller is already in a call (joined to one, ringing or ongoing)"),
         (status = 422, description = "Validation failed"),
         (status = 429, description = "CALLS_PER_MINUTE calls started in the last minute")))]
 pub async fn initiate(
@@ -47,7 +48,7 @@ pub async fn initiate(
 #[utoipa::path(put, path = "/api/calls/{call}/answer", tag = "calls", security(("bearer" = [])),
     params(("call" = i64, Path, description = "Call id")),
     responses((status = 200, body = CallView), (status = 403, description = "The caller cannot answer"),
-        (status = 404, description = "Not a participant"), (status = 409, description = "The call or the caller's part in it does not allow it")))]
+        (status = 404, description = "Not a participant"), (status = 409, description = "The call or the caller's part in it does not allow it, or they are already in another call")))]
 pub async fn answer(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -60,6 +60,7 @@ pub async fn initiate(
     let mut tx = LogTx::begin(&state.db).await?;
     let now = tx.now();
     let member = membership::require_member_on(tx.conn(), chat_id, caller).await?;
+    require_in_no_call(&tx, caller).await?;
     let callees = callees(&tx, &member, caller).await?;
     let busy = store::busy_among(tx.conn(), &callees).await?;
     let ringing: Vec<i64> = callees
@@ -118,6 +119,20 @@ pub async fn initiate(
         state.jobs.wake();
     }
     one(state, caller, row.id).await
+}
+
+/// 409 when `user` is joined to a call already (one they started that still
+/// rings, or one they are talking in): a person is in one call at a time,
+/// and ends it before starting or answering another, as on WhatsApp. Read on
+/// the transaction that would join them, under the log lock, so two
+/// concurrent starts or answers cannot both pass.
+async fn require_in_no_call(tx: &LogTx, user: i64) -> ApiResult<()> {
+    if store::joined_calls_of(tx.conn(), user).await?.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Conflict(
+        "You are already in a call; end it first.".into(),
+    ))
 }
 
 /// The chat a new call happens in: `chat_id`, or the private chat with
@@ -218,6 +233,7 @@ pub async fn act(state: &AppState, user: i64, call_id: i64, action: Action) -> A
             )));
         }
         Action::Answer => {
+            require_in_no_call(&tx, user).await?;
             store::move_participant(
                 tx.conn(),
                 call_id,

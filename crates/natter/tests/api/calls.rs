@@ -327,6 +327,37 @@ backend_tests! {
         drop(ann_socket);
     }
 
+    async fn a_person_is_in_one_call_at_a_time(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (ann, bob, _) = server.pair().await;
+        let carol = server.sign_up("Carol").await;
+        let dave = server.sign_up("Dave").await;
+        // Ann's call to Bob still rings: she cannot start another.
+        let first = ann.client.call_user(bob.id, "voice").await.unwrap();
+        assert_eq!(code(ann.client.call_user(carol.id, "voice").await.unwrap_err()), 409);
+        // Bob, rung but not yet in it, may call Carol; once in that call he
+        // cannot answer Ann's.
+        let bobs = bob.client.call_user(carol.id, "video").await.unwrap();
+        assert_eq!(bobs.status, "ringing");
+        assert_eq!(act(&bob, &first, "answer").await.unwrap_err(), 409);
+        act(&bob, &bobs, "end").await.unwrap();
+        assert_eq!(act(&bob, &first, "answer").await.unwrap().status, "ongoing");
+        act(&ann, &first, "end").await.unwrap();
+        // Two starts at once from one person: one call, one 409.
+        let (to_carol, to_dave) = tokio::join!(
+            ann.client.call_user(carol.id, "voice"),
+            ann.client.call_user(dave.id, "voice"),
+        );
+        let started: Vec<_> = [to_carol, to_dave].into_iter().collect();
+        let calls: Vec<&Call> = started.iter().filter_map(|r| r.as_ref().ok()).collect();
+        let refused: Vec<u16> = started.iter().filter_map(|r| r.as_ref().err())
+            .map(|e| e.status().expect("the server answered")).collect();
+        assert_eq!((calls.len(), refused), (1, vec![409]), "exactly one call started");
+        let page = ann.client.calls(1, 10).await.unwrap();
+        let live = page.calls.iter().filter(|c| c.status == "ringing" || c.status == "ongoing").count();
+        assert_eq!(live, 1, "one live call in Ann's history");
+    }
+
     async fn a_call_joined_without_a_socket_ends_when_nobody_connects(backend: Backend) {
         let server = TestServer::start_with(backend, |s| s.calls.call_offline_grace = 1).await;
         let (ann, bob, _) = server.pair().await;
