@@ -982,6 +982,12 @@ pub struct CallSettings {
     #[arg(long, env = "CALLS_PER_MINUTE", default_value_t = 10)]
     pub calls_per_minute: u32,
 
+    /// Signalling messages one user may relay per 10 seconds (`POST /api/calls/{call}/signal`:
+    /// an offer or answer, then a few dozen ICE candidates at the start of a call); past it
+    /// 429, so nobody floods the other side's sockets. 0: off.
+    #[arg(long, env = "CALL_SIGNALS_PER_10_SECONDS", default_value_t = 100)]
+    pub call_signals_per_10_seconds: u32,
+
     /// Largest `payload` of one signalling message (`POST /api/calls/{call}/signal`), in bytes
     /// of JSON. An SDP offer with many candidates is a few KiB.
     #[arg(long, env = "CALL_SIGNAL_MAX_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u64).range(256..=1024 * 1024))]

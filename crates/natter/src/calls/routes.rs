@@ -96,7 +96,8 @@ pub async fn end(
     params(("call" = i64, Path, description = "Call id")), request_body = SignalRequest,
     responses((status = 202, body = SignalAccepted), (status = 404, description = "Not a participant"),
         (status = 409, description = "The call is not live for the sender or the target"),
-        (status = 422, description = "Validation failed, payload too large or target not in the call")))]
+        (status = 422, description = "Validation failed, payload too large or target not in the call"),
+        (status = 429, description = "CALL_SIGNALS_PER_10_SECONDS signals relayed in the last 10 seconds")))]
 pub async fn signal(
     State(state): State<AppState>,
     auth: AuthUser,

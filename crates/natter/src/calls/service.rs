@@ -430,7 +430,8 @@ pub(super) fn emit_updated(tx: &mut LogTx, view: &CallView) -> ApiResult<()> {
 }
 
 /// Signalling: relays `payload` to another live participant of a live call,
-/// on their user channel only (`CallSignal`, not logged).
+/// on their user channel only (`CallSignal`, not logged); at most
+/// CALL_SIGNALS_PER_10_SECONDS relayed per user, then 429.
 pub async fn signal(
     state: &AppState,
     user: i64,
@@ -482,6 +483,13 @@ pub async fn signal(
             ));
         }
     }
+    // Counted once it would be relayed: a refused signal reaches nobody.
+    let limit = Limit::new(
+        format!("call-signal:{user}"),
+        state.config.settings.calls.call_signals_per_10_seconds,
+        Duration::from_secs(10),
+    );
+    ratelimit::enforce(state.limiter.as_ref(), &[limit]).await?;
     let payload = CallSignalPayload {
         call_id,
         from_user_id: user,

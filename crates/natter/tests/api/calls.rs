@@ -358,6 +358,30 @@ backend_tests! {
         assert_eq!(live, 1, "one live call in Ann's history");
     }
 
+    async fn signalling_is_rate_limited(backend: Backend) {
+        let server = TestServer::start_with(backend, |s| s.calls.call_signals_per_10_seconds = 3).await;
+        let url = server.url();
+        let (ann, bob, _) = server.pair().await;
+        let mut bob_socket = user_socket(&url, &bob).await;
+        let call = ann.client.call_user(bob.id, "voice").await.unwrap();
+        act(&bob, &call, "answer").await.unwrap();
+        // Refused signals reach nobody and use no quota.
+        let to_self = ann.client.signal(call.id, ann.id, "offer", sdp("offer")).await.unwrap_err();
+        assert_eq!(code(to_self), 422);
+        for n in 1..=3 {
+            ann.client.signal(call.id, bob.id, "ice-candidate", ice(n)).await.unwrap();
+        }
+        let over = ann.client.signal(call.id, bob.id, "ice-candidate", ice(4)).await.unwrap_err();
+        let Some(natter_client::Error::Api { status, retry_after, .. }) = Some(over) else { unreachable!() };
+        assert_eq!(status, 429);
+        assert!(retry_after.is_some_and(|s| (1..=10).contains(&s)), "Retry-After: {retry_after:?}");
+        let heard: Vec<_> = bob_socket.drain(Duration::from_millis(500)).await.into_iter()
+            .filter(|f| f.event == "App\\Events\\CallSignal").map(|f| f.data["payload"].clone()).collect();
+        assert_eq!(heard, vec![ice(1), ice(2), ice(3)], "only the signals within the limit relayed");
+        // Bob's quota is his own.
+        bob.client.signal(call.id, ann.id, "answer", sdp("answer")).await.unwrap();
+    }
+
     async fn a_call_joined_without_a_socket_ends_when_nobody_connects(backend: Backend) {
         let server = TestServer::start_with(backend, |s| s.calls.call_offline_grace = 1).await;
         let (ann, bob, _) = server.pair().await;
