@@ -330,7 +330,7 @@ pub async fn delete(state: &StatusesState, caller: i64, id: i64) -> ApiResult<()
 /// when they expire, and their files are collected.
 pub async fn forget_owner(app: &AppState, user_id: i64) -> ApiResult<()> {
     let mut tx = LogTx::begin(&app.db).await?;
-    let rows = store::live_of(tx.conn(), &[user_id], i64::MIN).await?;
+    let rows = store::all_of(tx.conn(), user_id).await?;
     if rows.is_empty() {
         return Ok(());
     }

@@ -57,6 +57,16 @@ pub async fn find_live(
         .await
 }
 
+/// Every status `user` has, live or expired and not yet swept, newest first.
+pub async fn all_of(db: &impl ConnectionTrait, user: i64) -> Result<Vec<status::Model>, DbErr> {
+    status::Entity::find()
+        .filter(status::Column::UserId.eq(user))
+        .order_by_desc(status::Column::CreatedAt)
+        .order_by_desc(status::Column::Id)
+        .all(db)
+        .await
+}
+
 /// The live statuses of these users, newest first.
 pub async fn live_of(
     db: &impl ConnectionTrait,
