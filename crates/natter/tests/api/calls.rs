@@ -45,6 +45,24 @@ async fn act(user: &TestUser, call: &Call, action: &str) -> Result<Call, u16> {
     user.client.call_action(call.id, action).await.map_err(code)
 }
 
+/// Call `id` as `client`'s history shows it, once no longer `from` (asked
+/// every 100 ms for up to 15 s; as it last was if it never changed).
+async fn once_not(client: &natter_client::Client, id: i64, from: &str) -> Call {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let page = client.calls(1, 5).await.unwrap();
+        let now = page
+            .calls
+            .into_iter()
+            .find(|c| c.id == id)
+            .expect("in the history");
+        if now.status != from || tokio::time::Instant::now() > deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// coturn's password for `username`, computed by openssl (another HMAC-SHA1
 /// than the server's).
 fn coturn_password(secret: &str, username: &str) -> String {
@@ -309,17 +327,8 @@ backend_tests! {
         assert_eq!(act(&bob, &call, "answer").await.unwrap().status, "ongoing");
         // Bob's connection drops and does not come back; Ann's stays.
         bob_socket.close().await;
-        let mut history = None;
-        for _ in 0..100 {
-            let page = ann.client.calls(1, 5).await.unwrap();
-            let now = page.calls.into_iter().find(|c| c.id == call.id).unwrap();
-            if now.status == "ended" {
-                history = Some(now);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let ended = history.expect("the call ended after Bob's grace ran out");
+        let ended = once_not(&ann.client, call.id, "ongoing").await;
+        assert_eq!(ended.status, "ended", "the call ended after Bob's grace ran out");
         assert_eq!((ended.status_of(ann.id), ended.status_of(bob.id)), (Some("left"), Some("left")));
         // Neither is busy any more: Carol's call to Ann rings.
         let (_, _) = carol.client.private_chat(ann.id).await.unwrap();
@@ -388,17 +397,8 @@ backend_tests! {
         // Both through the API only: no socket opens, none closes.
         let call = ann.client.call_user(bob.id, "voice").await.unwrap();
         assert_eq!(act(&bob, &call, "answer").await.unwrap().status, "ongoing");
-        let mut ended = None;
-        for _ in 0..100 {
-            let page = ann.client.calls(1, 5).await.unwrap();
-            let now = page.calls.into_iter().find(|c| c.id == call.id).unwrap();
-            if now.status == "ended" {
-                ended = Some(now);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let ended = ended.expect("the call ended once the grace ran out with nobody online");
+        let ended = once_not(&ann.client, call.id, "ongoing").await;
+        assert_eq!(ended.status, "ended", "the call ended once the grace ran out with nobody online");
         assert_eq!((ended.status_of(ann.id), ended.status_of(bob.id)), (Some("left"), Some("left")));
         // An answer from someone whose socket is open is not cut short.
         let url = server.url();
@@ -534,15 +534,7 @@ async fn a_call_cut_by_a_crash_ends_after_the_restart() {
     node.kill().await;
     let again = node.restart().await;
     let ann_again = Client::new(&again.url).with_token(&ann.tokens.access_token);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    let latest = loop {
-        let latest = ann_again.calls(1, 1).await.unwrap().calls.remove(0);
-        assert_eq!(latest.id, call.id);
-        if latest.status != "ongoing" || tokio::time::Instant::now() > deadline {
-            break latest;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let latest = once_not(&ann_again, call.id, "ongoing").await;
     assert_eq!(latest.status, "ended", "nobody came back within the grace");
     assert_eq!(
         (latest.status_of(ann.id), latest.status_of(bob.id)),
