@@ -1021,14 +1021,7 @@ mod tests {
         assert_eq!(quote.id, target.id);
         assert_eq!(quote.content, None, "quoted as deleted");
         let sql = "SELECT COUNT(*) FROM events WHERE data LIKE '%quoted before the delete%'";
-        let logged: i64 = db
-            .write
-            .query_one_raw(Statement::from_string(db.backend, sql))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get_by_index(0)
-            .unwrap();
+        let logged = number(db, sql).await;
         assert_eq!(logged, 0, "no logged event keeps the deleted content");
     }
 
@@ -1056,9 +1049,8 @@ mod tests {
         .await;
     }
 
-    /// Server-side prepared statements of the connection `db` has (one).
-    async fn prepared(db: &Db) -> i64 {
-        let sql = "SELECT COUNT(*) FROM pg_prepared_statements";
+    /// The number a one-row, one-column query answers, on the write connection.
+    async fn number(db: &Db, sql: &str) -> i64 {
         db.write
             .query_one_raw(Statement::from_string(db.backend, sql))
             .await
@@ -1066,6 +1058,11 @@ mod tests {
             .unwrap()
             .try_get_by_index(0)
             .unwrap()
+    }
+
+    /// Server-side prepared statements of the connection `db` has (one).
+    async fn prepared(db: &Db) -> i64 {
+        number(db, "SELECT COUNT(*) FROM pg_prepared_statements").await
     }
 
     /// Round trips beyond the statements: the driver prepares each statement
