@@ -352,6 +352,12 @@ backend_tests! {
         act(&bob, &bobs, "end").await.unwrap();
         assert_eq!(act(&bob, &first, "answer").await.unwrap().status, "ongoing");
         act(&ann, &first, "end").await.unwrap();
+        // A participant row left joined to a call that is over locks nobody out.
+        let stale = format!(
+            "UPDATE call_participants SET status = 'joined' WHERE call_id = {} AND user_id = {}",
+            first.id, ann.id
+        );
+        sea_orm::ConnectionTrait::execute_unprepared(&server.state().db.write, &stale).await.unwrap();
         // Two starts at once from one person: one call, one 409.
         let (to_carol, to_dave) = tokio::join!(
             ann.client.call_user(carol.id, "voice"),
