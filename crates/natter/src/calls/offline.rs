@@ -15,7 +15,7 @@ use super::store;
 use crate::clock::now_ms;
 use crate::error::ApiResult;
 use crate::jobs::{self, Handler, Job, JobError, NewJob};
-use crate::resources::call::{CallStatus, ParticipantStatus};
+use crate::resources::call::ParticipantStatus;
 use crate::state::AppState;
 use crate::synclog::LogTx;
 use crate::users;
@@ -106,16 +106,11 @@ async fn leave_if_offline(app: &AppState, user: i64) -> ApiResult<()> {
         return Ok(tx.rollback().await?);
     }
     let mut left = 0;
-    for call_id in store::joined_calls_of(tx.conn(), user).await? {
-        let Some(row) = store::find(tx.conn(), call_id).await? else {
-            continue;
-        };
-        if !CallStatus::parse(&row.status).is_live()
-            || !leave_call(&tx, &row, user, ParticipantStatus::Joined).await?
-        {
+    for row in store::live_calls_joined_by(tx.conn(), user).await? {
+        if !leave_call(&tx, &row, user, ParticipantStatus::Joined).await? {
             continue;
         }
-        let view = event_view(app, &tx, call_id).await?;
+        let view = event_view(app, &tx, row.id).await?;
         emit_updated(&mut tx, &view)?;
         left += 1;
     }

@@ -127,19 +127,15 @@ pub async fn initiate(
 /// the transaction that would join them, under the log lock, so two
 /// concurrent starts or answers cannot both pass.
 async fn require_in_no_call(tx: &LogTx, user: i64) -> ApiResult<()> {
-    for call_id in store::joined_calls_of(tx.conn(), user).await? {
-        // Ending a call moves its people out (settle); should a row stay
-        // joined to a call that is over, it must not lock anyone out for ever.
-        let live = store::find(tx.conn(), call_id)
-            .await?
-            .is_some_and(|row| CallStatus::parse(&row.status).is_live());
-        if live {
-            return Err(ApiError::Conflict(
-                "You are already in a call; end it first.".into(),
-            ));
-        }
+    if store::live_calls_joined_by(tx.conn(), user)
+        .await?
+        .is_empty()
+    {
+        return Ok(());
     }
-    Ok(())
+    Err(ApiError::Conflict(
+        "You are already in a call; end it first.".into(),
+    ))
 }
 
 /// The chat a new call happens in: `chat_id`, or the private chat with

@@ -174,26 +174,47 @@ pub async fn move_call(
     Ok(update.exec(db).await?.rows_affected == 1)
 }
 
-/// The calls `user` is joined to now.
-pub async fn joined_calls_of(db: &impl ConnectionTrait, user: i64) -> Result<Vec<i64>, DbErr> {
-    call_participant::Entity::find()
+/// The statuses of a call still ringing or ongoing.
+fn live() -> [&'static str; 2] {
+    [CallStatus::Ringing.as_str(), CallStatus::Ongoing.as_str()]
+}
+
+/// `SELECT id FROM calls WHERE status IN (live)`: the calls still ringing or
+/// ongoing, for the queries below (ending a call moves its people out, but a
+/// row left joined to a call that is over must not count as being in it).
+fn live_call_ids() -> sea_orm::sea_query::SelectStatement {
+    sea_orm::sea_query::Query::select()
+        .column(call::Column::Id)
+        .from(call::Entity)
+        .and_where(call::Column::Status.is_in(live()))
+        .to_owned()
+}
+
+/// The live calls `user` is joined to now.
+pub async fn live_calls_joined_by(
+    db: &impl ConnectionTrait,
+    user: i64,
+) -> Result<Vec<call::Model>, DbErr> {
+    let ids: Vec<i64> = call_participant::Entity::find()
         .select_only()
         .column(call_participant::Column::CallId)
         .filter(call_participant::Column::UserId.eq(user))
         .filter(call_participant::Column::Status.eq(ParticipantStatus::Joined.as_str()))
+        .filter(call_participant::Column::CallId.in_subquery(live_call_ids()))
         .into_tuple()
         .all(db)
-        .await
+        .await?;
+    find_many(db, &ids).await
 }
 
-/// Everyone joined to a call (a joined participant's call is live: ending
-/// a call moves its people out), each once.
+/// Everyone joined to a live call, each once.
 pub async fn users_joined_to_live_calls(db: &impl ConnectionTrait) -> Result<Vec<i64>, DbErr> {
     call_participant::Entity::find()
         .select_only()
         .column(call_participant::Column::UserId)
         .distinct()
         .filter(call_participant::Column::Status.eq(ParticipantStatus::Joined.as_str()))
+        .filter(call_participant::Column::CallId.in_subquery(live_call_ids()))
         .into_tuple()
         .all(db)
         .await
@@ -204,10 +225,9 @@ pub async fn live_in_chat(
     db: &impl ConnectionTrait,
     chat_id: i64,
 ) -> Result<Vec<call::Model>, DbErr> {
-    let live = [CallStatus::Ringing.as_str(), CallStatus::Ongoing.as_str()];
     call::Entity::find()
         .filter(call::Column::ChatId.eq(chat_id))
-        .filter(call::Column::Status.is_in(live))
+        .filter(call::Column::Status.is_in(live()))
         .all(db)
         .await
 }
