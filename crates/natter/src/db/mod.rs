@@ -55,29 +55,22 @@ where
     Ok(rows)
 }
 
-tokio::task_local! {
-    /// Statements sent by the future [`count_statements`] runs.
-    static STATEMENTS: std::cell::Cell<u64>;
+thread_local! {
+    /// Statements sent on this thread's behalf ([`statements_on_this_thread`]).
+    static STATEMENTS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
-/// Runs `work` and counts the statements it sends (each one round trip, plus
-/// one more when the driver must first prepare a text it has not cached);
-/// BEGIN and COMMIT are not counted. Counted per task, not per thread, so
-/// other tasks polled on the same thread meanwhile do not add to it: the
-/// group-commit writer records each batch's count (docs/architecture.md,
-/// "Round trips").
-pub async fn count_statements<F: std::future::Future>(work: F) -> (F::Output, u64) {
-    STATEMENTS
-        .scope(std::cell::Cell::new(0), async move {
-            let output = work.await;
-            (output, STATEMENTS.with(|n| n.get()))
-        })
-        .await
+/// How many statements (each one round trip, plus one more when the driver
+/// must first prepare a text it has not cached) futures polled on this thread
+/// have sent so far; BEGIN and COMMIT are not counted. The group-commit writer
+/// runs on a thread of its own, so the difference across one of its batches
+/// is exactly what that batch cost (docs/architecture.md, "Round trips").
+pub fn statements_on_this_thread() -> u64 {
+    STATEMENTS.with(|n| n.get())
 }
 
 fn count_statement(_: &sea_orm::metric::Info<'_>) {
-    // Outside `count_statements` nobody is counting.
-    let _ = STATEMENTS.try_with(|n| n.set(n.get() + 1));
+    STATEMENTS.with(|n| n.set(n.get() + 1));
 }
 
 /// The histogram [`Db::begin`] records (telemetry lists it with the others).

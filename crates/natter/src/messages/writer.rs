@@ -24,7 +24,7 @@ use crate::background::TaskGroup;
 use crate::clock::Timestamp;
 use crate::db::entities::message;
 use crate::db::unique::MESSAGES_CLIENT_ID;
-use crate::db::{Db, count_statements};
+use crate::db::{Db, statements_on_this_thread};
 use crate::devices::{self, OnlineHint, SentMessage};
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::Waker;
@@ -217,61 +217,50 @@ pub struct Writer {
 const QUEUE_CAPACITY: usize = 16_384;
 
 impl Writer {
-    /// Starts the writer: on SQLite as a task on the server's runtime, on
-    /// PostgreSQL and MySQL on a thread of its own with its own small runtime.
+    /// Starts the writer on a thread of its own, with its own small runtime.
     ///
-    /// Why they differ (measured, docs/benchmarks.md, "Issue 20, fifth
-    /// part"): sqlx runs a SQLite connection on a thread of its own, so each
-    /// of a batch's statements is a trip to that thread and back. From a
-    /// writer thread every trip is two thread switches; from the server's
-    /// runtime the answer wakes a worker that also runs whatever request tasks
-    /// are ready, so the switches serve more work. On one core that gave
-    /// W1 on SQLite 20-30 % more messages/s and a lower p99, light or heavy.
-    /// A PostgreSQL or MySQL connection is a socket: on its own runtime the
-    /// writer reads each answer as soon as it arrives instead of waiting
-    /// behind every runnable request task (there, the shared runtime was
-    /// 8-10 % slower).
+    /// Why not a task among the others: a batch makes several round trips to
+    /// the database, and each wake-up of a task waits its turn behind every
+    /// other runnable task; under load that is hundreds of request handlers,
+    /// and sqlx also returns the connection to its pool through a spawned task.
+    /// On its own runtime the writer and those tasks run as soon as the
+    /// database answers (measured: 17 of a batch's 41 ms went to that wait,
+    /// docs/benchmarks.md).
     ///
     /// On PostgreSQL and MySQL it writes through a connection of its own,
     /// opened on its runtime ([`Db::with_own_write_connection`]): its
     /// statements, whose texts do not depend on a batch's size
     /// ([`crate::db::fixed`]), are prepared once and stay prepared.
     ///
-    /// The writer counts in `tasks` while it runs; when `tasks` is stopped it
-    /// takes no new job, finishes those queued, and ends.
+    /// The thread counts in `tasks` while it runs; when `tasks` is stopped the
+    /// writer takes no new job, finishes those queued, and ends.
     pub fn spawn(
         db: Db,
         max_batch: usize,
         publish: Publish,
         pushes: Pushes,
         tasks: &TaskGroup,
-    ) -> std::io::Result<(Writer, RunningWriter)> {
+    ) -> std::io::Result<(Writer, WriterThread)> {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let (alive, stop) = (tasks.token(), tasks.stop_token());
-        let on_server_runtime = db.backend == sea_orm::DbBackend::Sqlite;
-        let work = async move {
-            let env = Env {
-                db: db.with_own_write_connection().await,
-                publish,
-                pushes,
-            };
-            run(&env, jobs, max_batch.max(1), stop).await;
-            env.db.close_own_write_connection().await;
-            drop(alive);
-        };
-        let running = if on_server_runtime {
-            RunningWriter::Task(tokio::spawn(work))
-        } else {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            RunningWriter::Thread(
-                std::thread::Builder::new()
-                    .name("natter-writer".into())
-                    .spawn(move || runtime.block_on(work))?,
-            )
-        };
-        Ok((Writer { queue }, running))
+        let thread = std::thread::Builder::new()
+            .name("natter-writer".into())
+            .spawn(move || {
+                runtime.block_on(async {
+                    let env = Env {
+                        db: db.with_own_write_connection().await,
+                        publish,
+                        pushes,
+                    };
+                    run(&env, jobs, max_batch.max(1), stop).await;
+                    env.db.close_own_write_connection().await;
+                });
+                drop(alive);
+            })?;
+        Ok((Writer { queue }, WriterThread(thread)))
     }
 
     /// Stores a message once its batch commits.
@@ -316,24 +305,18 @@ impl Writer {
     }
 }
 
-/// The running writer, for the server to wait for once it has stopped the
-/// writer's task group: a task on SQLite, a thread elsewhere ([`Writer::spawn`]).
-pub enum RunningWriter {
-    Task(tokio::task::JoinHandle<()>),
-    Thread(std::thread::JoinHandle<()>),
-}
+/// The writer's thread, for the server to wait for once it has stopped the
+/// writer's task group.
+pub struct WriterThread(std::thread::JoinHandle<()>);
 
-impl RunningWriter {
+impl WriterThread {
     pub async fn join(self) {
-        let finished = match self {
-            RunningWriter::Task(task) => task.await.is_ok(),
-            RunningWriter::Thread(thread) => matches!(
-                tokio::task::spawn_blocking(move || thread.join()).await,
-                Ok(Ok(()))
-            ),
-        };
-        if !finished {
-            tracing::error!("the writer panicked");
+        let thread = self.0;
+        if !matches!(
+            tokio::task::spawn_blocking(move || thread.join()).await,
+            Ok(Ok(()))
+        ) {
+            tracing::error!("the writer thread panicked");
         }
     }
 }
@@ -400,9 +383,12 @@ async fn run(env: &Env, mut jobs: mpsc::Receiver<Job>, max_batch: usize, stop: C
         }
         metrics::gauge!(WRITER_QUEUE_DEPTH).set(jobs.len() as f64);
         metrics::histogram!(WRITER_BATCH_SIZE).record(batch.len() as f64);
-        let (started, size) = (std::time::Instant::now(), batch.len());
-        let ((), statements) = count_statements(process(env, &mut kept, batch)).await;
+        let (started, statements_before) = (std::time::Instant::now(), statements_on_this_thread());
+        let size = batch.len();
+        process(env, &mut kept, batch).await;
         metrics::histogram!(WRITER_BATCH_DURATION).record(started.elapsed().as_secs_f64());
+        // The writer's futures all run on this thread, so this is the batch's own count.
+        let statements = statements_on_this_thread() - statements_before;
         metrics::histogram!(WRITER_BATCH_STATEMENTS).record(statements as f64);
         tracing::debug!(jobs = size, statements, "writer batch");
     }
@@ -812,7 +798,7 @@ fn is_duplicate(err: &ApiError) -> bool {
 #[cfg(test)]
 mod tests {
     //! What one batch costs in statements (round trips), counted on the
-    //! batch alone: the same whatever the number of messages; and what
+    //! batch's own thread: the same whatever the number of messages; and what
     //! a batch reads inside its transaction.
 
     use super::*;
@@ -918,21 +904,19 @@ mod tests {
                 send(chats[i % chats.len()], ann, client_id)
             })
             .collect();
+        let before = statements_on_this_thread();
+        let tx = LogTx::begin(db).await.unwrap();
         let presence = Presence::local();
-        let (stored, statements) = count_statements(async {
-            let tx = LogTx::begin(db).await.unwrap();
-            store_batch(tx, kept, &presence, &OnlineHint::default(), &jobs)
-                .await
-                .unwrap()
-        })
-        .await;
+        let stored = store_batch(tx, kept, &presence, &OnlineHint::default(), &jobs)
+            .await
+            .unwrap();
         let created = stored
             .written
             .sends
             .iter()
             .filter(|s| matches!(s, SendOutcome::Created(_)))
             .count();
-        (statements, created)
+        (statements_on_this_thread() - before, created)
     }
 
     async fn a_batch_costs_the_same_statements_for_1_10_and_100_messages(db: &Db) {

@@ -33,7 +33,7 @@ use crate::http::security::{self, SecurityHeaders};
 use crate::jobs::{Runner, RunnerOptions, Waker};
 use crate::media::{Media, MediaState};
 use crate::messages::MessagesState;
-use crate::messages::writer::{Publish, Pushes, RunningWriter, Writer};
+use crate::messages::writer::{Publish, Pushes, Writer, WriterThread};
 use crate::push::{self, Push};
 use crate::realtime::{Policy, Sockets, clear_stale_presence, run_liveness};
 use crate::state::{AppState, install_tls_provider};
@@ -112,7 +112,7 @@ pub struct Background {
     /// rest are released to other nodes. Before the writer, so a handler may
     /// still use it.
     jobs: TaskGroup,
-    /// The group-commit writer (a task, or a thread): stopped once no request can reach it,
+    /// The group-commit writer's thread: stopped once no request can reach it,
     /// after committing what was queued.
     writer: TaskGroup,
     /// Real-time fan-out (dispatcher, Redis bus): stopped last, so what the
@@ -149,7 +149,7 @@ pub struct Running {
     pub jobs: Waker,
     background: Background,
     http: JoinHandle<anyhow::Result<()>>,
-    writer: Option<RunningWriter>,
+    writer: Option<WriterThread>,
     stage: StopStage,
 }
 
