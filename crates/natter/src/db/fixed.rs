@@ -135,6 +135,21 @@ async fn insert_from_json<A>(
 where
     A: ActiveModelTrait,
 {
+    let statement = json_insert(rows, skip_conflicts_on);
+    Ok(conn.execute_raw(statement).await?.rows_affected())
+}
+
+/// The statement [`insert_rows`] sends on PostgreSQL, for a caller that puts
+/// it in a larger one: its only parameter is `$1`, the rows as JSON, so its
+/// text depends on the columns set, never on the number of rows. `rows`
+/// must not be empty.
+pub fn json_insert<A>(
+    rows: &[A],
+    skip_conflicts_on: Option<<A::Entity as EntityTrait>::Column>,
+) -> Statement
+where
+    A: ActiveModelTrait,
+{
     let columns: Vec<<A::Entity as EntityTrait>::Column> =
         <A::Entity as EntityTrait>::Column::iter()
             .filter(|c| rows[0].get(*c).is_set())
@@ -165,8 +180,7 @@ where
         "INSERT INTO \"{table}\" ({names}) SELECT {names} FROM json_populate_recordset(NULL::\"{table}\", CAST($1 AS json)){conflict}"
     );
     let rows = serde_json::Value::Array(json).to_string();
-    let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, [rows.into()]);
-    Ok(conn.execute_raw(statement).await?.rows_affected())
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, [rows.into()])
 }
 
 #[cfg(test)]

@@ -244,8 +244,7 @@ impl LogTx {
             locked_at,
             ..
         } = self;
-        store::insert_events(&txn, &rows).await?;
-        store::write_counters(&txn, next_seq - 1, next_message_id - 1).await?;
+        store::append(&txn, &rows, next_seq - 1, next_message_id - 1).await?;
         let started = Instant::now();
         txn.commit().await?;
         // Held first: a scrape between the two never sees a commit longer
