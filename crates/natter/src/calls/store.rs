@@ -190,21 +190,24 @@ fn live_call_ids() -> sea_orm::sea_query::SelectStatement {
         .to_owned()
 }
 
-/// The live calls `user` is joined to now.
+/// The live calls `user` is joined to now: one query, the calls whose status
+/// is live among those with a joined participant row for `user`.
 pub async fn live_calls_joined_by(
     db: &impl ConnectionTrait,
     user: i64,
 ) -> Result<Vec<call::Model>, DbErr> {
-    let ids: Vec<i64> = call_participant::Entity::find()
-        .select_only()
+    let joined = sea_orm::sea_query::Query::select()
         .column(call_participant::Column::CallId)
-        .filter(call_participant::Column::UserId.eq(user))
-        .filter(call_participant::Column::Status.eq(ParticipantStatus::Joined.as_str()))
-        .filter(call_participant::Column::CallId.in_subquery(live_call_ids()))
-        .into_tuple()
+        .from(call_participant::Entity)
+        .and_where(call_participant::Column::UserId.eq(user))
+        .and_where(call_participant::Column::Status.eq(ParticipantStatus::Joined.as_str()))
+        .to_owned();
+    call::Entity::find()
+        .filter(call::Column::Id.in_subquery(joined))
+        .filter(call::Column::Status.is_in(live()))
+        .order_by_desc(call::Column::Id)
         .all(db)
-        .await?;
-    find_many(db, &ids).await
+        .await
 }
 
 /// Everyone joined to a live call, each once.
