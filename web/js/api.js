@@ -90,7 +90,7 @@ export class Api {
   refresh(refusedToken) {
     if (!this.refreshing) {
       const run = async () => {
-        const stored = this.session.reload();
+        const stored = await this.session.reload();
         if (stored?.access_token && stored.access_token !== refusedToken) return;
         await this.rotate();
       };
@@ -110,7 +110,8 @@ export class Api {
     }).catch(() => null);
     if (!response) return; // offline: the caller's request will fail and be retried
     if (response.status === 401) { this.signedOut(); return; }
-    if (response.ok) this.session.save({ ...await response.json(), issued_at: new Date().toISOString() });
+    // Awaited inside the lock: the next tab to take it must read these tokens.
+    if (response.ok) await this.session.save({ ...await response.json(), issued_at: new Date().toISOString() });
   }
 
   signedOut() {

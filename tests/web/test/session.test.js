@@ -51,6 +51,34 @@ describe('sessions', () => {
     noErrors(ada, bob);
   });
 
+  it('two tabs refreshing at the same moment, again and again, never reuse a refresh token', async () => {
+    // Each round both tabs see the same token refused and ask to refresh at
+    // once: one rotates, the other, granted the lock right after, must read
+    // the new tokens and not present the used refresh token (which would
+    // revoke the login). A read of localStorage there was stale in most rounds.
+    const grace = await person(browser, server, 'Grace');
+    const second = await grace.context.newPage();
+    await second.goto(`${server.base}/`);
+    await second.waitForSelector('.chat-list-pane');
+    const tabs = [grace.page, second];
+    const start = () => import('/js/api.js').then(async ({ Api }) => {
+      const { Session } = await import('/js/session.js');
+      const session = new Session();
+      window.probe = { session, api: new Api(session, { onSignedOut: () => { window.probe.signedOut = true; } }) };
+    });
+    await Promise.all(tabs.map((tab) => tab.evaluate(start)));
+    const rounds = 25;
+    for (let round = 1; round <= rounds; round += 1) {
+      const refused = await grace.page.evaluate(async () => (await window.probe.session.reload()).access_token);
+      await Promise.all(tabs.map((tab) => tab.evaluate((token) => window.probe.api.refresh(token), refused)));
+      const signedOut = await Promise.all(tabs.map((tab) => tab.evaluate(() => Boolean(window.probe.signedOut))));
+      assert.deepEqual(signedOut, [false, false], `round ${round} of ${rounds}: a tab was signed out`);
+    }
+    const me = await second.evaluate(() => window.probe.api.get('/api/user/profile'));
+    assert.equal(me.name, 'Grace', 'the login still works after every rotation');
+    noErrors(grace);
+  });
+
   it('signs out to the sign-in screen', async () => {
     const carol = await person(browser, server, 'Carol');
     await carol.page.click('button[aria-label="Menu"]');
