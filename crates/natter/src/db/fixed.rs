@@ -135,17 +135,18 @@ async fn insert_from_json<A>(
 where
     A: ActiveModelTrait,
 {
-    let statement = json_insert(rows, skip_conflicts_on);
+    let statement = json_insert(rows, skip_conflicts_on, 1);
     Ok(conn.execute_raw(statement).await?.rows_affected())
 }
 
 /// The statement [`insert_rows`] sends on PostgreSQL, for a caller that puts
-/// it in a larger one: its only parameter is `$1`, the rows as JSON, so its
-/// text depends on the columns set, never on the number of rows. `rows`
-/// must not be empty.
+/// it in a larger one: its only parameter is `$placeholder` (`$1` alone),
+/// the rows as JSON, so its text depends on the columns set, never on the
+/// number of rows. `rows` must not be empty.
 pub fn json_insert<A>(
     rows: &[A],
     skip_conflicts_on: Option<<A::Entity as EntityTrait>::Column>,
+    placeholder: usize,
 ) -> Statement
 where
     A: ActiveModelTrait,
@@ -177,7 +178,7 @@ where
         .map(|c| format!(" ON CONFLICT (\"{}\") DO NOTHING", c.as_str()))
         .unwrap_or_default();
     let sql = format!(
-        "INSERT INTO \"{table}\" ({names}) SELECT {names} FROM json_populate_recordset(NULL::\"{table}\", CAST($1 AS json)){conflict}"
+        "INSERT INTO \"{table}\" ({names}) SELECT {names} FROM json_populate_recordset(NULL::\"{table}\", CAST(${placeholder} AS json)){conflict}"
     );
     let rows = serde_json::Value::Array(json).to_string();
     Statement::from_sql_and_values(DbBackend::Postgres, sql, [rows.into()])

@@ -14,7 +14,7 @@ use crate::db::entities::{
     starred_message,
 };
 use crate::db::{fixed, in_chunks};
-use crate::synclog::Interval;
+use crate::synclog::{Interval, LogTx};
 
 fn visible(intervals: &[Interval]) -> Condition {
     let mut any = Condition::any();
@@ -35,12 +35,28 @@ pub async fn insert_many(
     db: &impl ConnectionTrait,
     rows: &[message::ActiveModel],
 ) -> Result<(), DbErr> {
-    let ids: Vec<i64> = rows
-        .iter()
-        .filter_map(|row| row.id.try_as_ref().copied())
-        .collect();
     fixed::insert_rows(db, rows, None).await?;
-    index_for_search(db, &ids).await
+    index_for_search(db, &ids_of(rows)).await
+}
+
+/// The group-commit writer's messages and their mentions, inserted with the
+/// log transaction's events ([`LogTx::insert_at_commit`]: on PostgreSQL in
+/// the commit's statement), then indexed for search where that is a
+/// statement of its own (SQLite).
+pub async fn insert_at_commit(
+    tx: &mut LogTx,
+    rows: &[message::ActiveModel],
+    mentions: &[(i64, i64)],
+) -> Result<(), DbErr> {
+    tx.insert_at_commit(rows).await?;
+    tx.insert_at_commit(&mention_rows(mentions)).await?;
+    index_for_search(tx.conn(), &ids_of(rows)).await
+}
+
+fn ids_of(rows: &[message::ActiveModel]) -> Vec<i64> {
+    rows.iter()
+        .filter_map(|row| row.id.try_as_ref().copied())
+        .collect()
 }
 
 /// SQLite's FTS5 index (`messages_fts`, external content) learns of new rows
@@ -64,18 +80,16 @@ async fn index_for_search(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), 
     Ok(())
 }
 
-/// Stores (message, mentioned user) pairs.
-pub async fn insert_mentions(db: &impl ConnectionTrait, pairs: &[(i64, i64)]) -> Result<(), DbErr> {
-    let rows: Vec<message_mention::ActiveModel> = pairs
+/// The rows of (message, mentioned user) pairs.
+fn mention_rows(pairs: &[(i64, i64)]) -> Vec<message_mention::ActiveModel> {
+    pairs
         .iter()
         .map(|(message_id, user_id)| message_mention::ActiveModel {
             message_id: Set(*message_id),
             user_id: Set(*user_id),
             ..Default::default()
         })
-        .collect();
-    fixed::insert_rows(db, &rows, None).await?;
-    Ok(())
+        .collect()
 }
 
 /// Who each of some messages mentions, in the order they were stored.

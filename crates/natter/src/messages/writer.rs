@@ -522,8 +522,9 @@ async fn store_batch(
     for media_id in &sends.probes {
         media::jobs::enqueue_probe(tx.conn(), *media_id).await?;
     }
-    store::insert_many(tx.conn(), &sends.rows).await?;
-    store::insert_mentions(tx.conn(), &sends.mentions).await?;
+    // With the events at commit on PostgreSQL (no round trip of their own):
+    // nothing below reads them back.
+    store::insert_at_commit(&mut tx, &sends.rows, &sends.mentions).await?;
     // With the messages, or not at all: a push exists if its message does.
     let pushes = devices::enqueue_message_pushes(tx.conn(), presence, hint, &sends.sent).await?;
     kept.remember_device_holders(&pushes.with_devices);
@@ -833,11 +834,16 @@ mod tests {
 
     /// A batch of `n` sends over the CHATS chats: one push job per chat;
     /// SQLite adds its search index's one statement (messages/store.rs,
-    /// `index_for_search`).
+    /// `index_for_search`). On PostgreSQL the messages go with the events
+    /// at commit, one statement for both (`LogTx::insert_at_commit`).
     fn batch_statements(backend: sea_orm::DbBackend, n: usize) -> u64 {
         let search_index = u64::from(backend == sea_orm::DbBackend::Sqlite);
+        let messages_and_events = match backend {
+            sea_orm::DbBackend::Postgres => 1,
+            _ => 2 * inserts(backend, n),
+        };
         send_batch_statements(backend)
-            + 2 * inserts(backend, n)
+            + messages_and_events
             + inserts(backend, n.min(CHATS))
             + search_index
     }
@@ -939,7 +945,7 @@ mod tests {
             );
         }
         if db.backend == sea_orm::DbBackend::Postgres {
-            assert_eq!(batch_statements(db.backend, 100), 9, "9 whatever the size");
+            assert_eq!(batch_statements(db.backend, 100), 8, "8 whatever the size");
         }
         let pushes = kept.device_holders.len();
         assert_eq!(pushes, CHATS, "the batches saw every recipient's device");
@@ -1056,6 +1062,100 @@ mod tests {
             .unwrap()
             .try_get_by_index(0)
             .unwrap()
+    }
+
+    /// Ann's message `label` in `chat`, on `tx`, with its `MessageSent`,
+    /// stored with a mention of each of `mentioned` through the writer's insert.
+    async fn stored_with_mentions(
+        tx: &mut LogTx,
+        (ann, chat): (i64, i64),
+        label: &str,
+        mentioned: &[i64],
+    ) -> Result<i64, sea_orm::DbErr> {
+        let Job::Send { draft, .. } = send(chat, ann, label.to_string()) else {
+            unreachable!("send makes a send")
+        };
+        let (id, now) = (tx.next_message_id(), tx.now());
+        let view = new_view(&draft, id, now, None);
+        let seq = tx
+            .emit(
+                Scope::Chat(chat),
+                Audience::default(),
+                Event::MessageSent(&view),
+            )
+            .unwrap();
+        let row = new_row(&draft, id, seq, now, None);
+        let mentions: Vec<(i64, i64)> = mentioned.iter().map(|user| (id, *user)).collect();
+        store::insert_at_commit(tx, &[row], &mentions).await?;
+        Ok(id)
+    }
+
+    /// The writer's messages and mentions are inserted with the events (on
+    /// PostgreSQL in the commit's one statement): a mention of a message of
+    /// the same transaction passes its foreign key, and a mention that breaks
+    /// a key fails the transaction with its message and events, wherever the
+    /// backend reports it (at the insert, or at commit).
+    async fn messages_and_mentions_commit_together_or_not_at_all(db: &Db) {
+        let (ann, chats) = ann_and_chats(db).await;
+        let mut tx = LogTx::begin(db).await.unwrap();
+        let kept = stored_with_mentions(&mut tx, (ann, chats[0]), "kept", &[ann])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mentions = format!("SELECT COUNT(*) FROM message_mentions WHERE message_id = {kept}");
+        assert_eq!(number(db, &mentions).await, 1, "the mention was stored");
+        let last_seq = "SELECT last_seq FROM sync_log_counters";
+        let (seq_before, events_before) = (
+            number(db, last_seq).await,
+            number(db, "SELECT COUNT(*) FROM events").await,
+        );
+        let mut tx = LogTx::begin(db).await.unwrap();
+        let twice = [ann, ann];
+        let failed = match stored_with_mentions(&mut tx, (ann, chats[1]), "lost", &twice).await {
+            Ok(_) => tx.commit().await.is_err(),
+            // Dropped unfinished, as the writer's `?` drops it: rolled back.
+            Err(_) => {
+                drop(tx);
+                true
+            }
+        };
+        assert!(failed, "a mention stored twice breaks uq_message_mentions");
+        let lost = "SELECT COUNT(*) FROM messages WHERE client_message_id = 'lost'";
+        assert_eq!(number(db, lost).await, 0, "its message is not stored");
+        assert_eq!(
+            number(db, last_seq).await,
+            seq_before,
+            "no position handed out"
+        );
+        assert_eq!(
+            number(db, "SELECT COUNT(*) FROM events").await,
+            events_before,
+            "no event stored"
+        );
+    }
+
+    #[tokio::test]
+    async fn messages_and_mentions_together_sqlite() {
+        let (_dir, db) = sqlite().await;
+        messages_and_mentions_commit_together_or_not_at_all(&db).await;
+    }
+
+    #[tokio::test]
+    async fn messages_and_mentions_together_postgres() {
+        on_scratch(
+            "TEST_POSTGRES_URL",
+            messages_and_mentions_commit_together_or_not_at_all,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn messages_and_mentions_together_mysql() {
+        on_scratch(
+            "TEST_MYSQL_URL",
+            messages_and_mentions_commit_together_or_not_at_all,
+        )
+        .await;
     }
 
     /// Server-side prepared statements of the connection `db` has (one).

@@ -29,12 +29,12 @@ use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-use sea_orm::{DatabaseTransaction, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, Statement};
 use tokio::sync::OwnedMutexGuard;
 
 use crate::clock::{self, now_ms};
-use crate::db::Db;
 use crate::db::entities::event;
+use crate::db::{Db, fixed};
 use crate::error::{ApiError, ApiResult};
 use crate::telemetry::{LOG_COMMIT, LOG_LOCK_HELD, LOG_LOCK_WAIT};
 pub use events::{Event, EventName};
@@ -108,6 +108,8 @@ pub struct LogTx {
     next_seq: i64,
     next_message_id: i64,
     rows: Vec<event::ActiveModel>,
+    /// Inserts that go with the events' at commit (PostgreSQL, [`Self::insert_at_commit`]).
+    riders: Vec<Statement>,
     events: Vec<CommittedEvent>,
     now: i64,
     /// The socket the events are spared for ([`origin`]).
@@ -133,6 +135,7 @@ impl LogTx {
             next_seq: last_seq + 1,
             next_message_id: last_message_id + 1,
             rows: Vec::new(),
+            riders: Vec::new(),
             events: Vec::new(),
             now: now_ms(),
             origin: origin::current(),
@@ -149,6 +152,30 @@ impl LogTx {
     /// The connection to run this transaction's own statements on.
     pub fn conn(&self) -> &DatabaseTransaction {
         &self.txn
+    }
+
+    /// Inserts `rows` in this transaction. On PostgreSQL they are sent with
+    /// the events at commit, in the same statement (a data-modifying `WITH`
+    /// each): no round trip of their own, and a key they break fails the
+    /// commit instead of this call. So nothing in this transaction may read
+    /// them back; the group-commit writer's messages and mentions are the
+    /// use. Elsewhere they are inserted now.
+    pub async fn insert_at_commit<A>(&mut self, rows: &[A]) -> Result<(), DbErr>
+    where
+        A: sea_orm::ActiveModelTrait + Clone,
+    {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if self.txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+            // The n-th rider's rows are the statement's n-th parameter.
+            let placeholder = self.riders.len() + 1;
+            self.riders
+                .push(fixed::json_insert(rows, None, placeholder));
+            return Ok(());
+        }
+        fixed::insert_rows(&self.txn, rows, None).await?;
+        Ok(())
     }
 
     /// The time this transaction acts at, shared by all it writes.
@@ -240,11 +267,12 @@ impl LogTx {
             next_seq,
             next_message_id,
             rows,
+            riders,
             events,
             locked_at,
             ..
         } = self;
-        store::append(&txn, &rows, next_seq - 1, next_message_id - 1).await?;
+        store::append(&txn, &rows, riders, next_seq - 1, next_message_id - 1).await?;
         let started = Instant::now();
         txn.commit().await?;
         // Held first: a scrape between the two never sees a commit longer

@@ -48,28 +48,45 @@ pub(super) async fn lock_counters(db: &impl ConnectionTrait) -> Result<(i64, i64
 /// message id it handed out. On PostgreSQL that is one statement, the
 /// events' INSERT run as a data-modifying `WITH` ahead of the counters'
 /// UPDATE: one round trip less for every log transaction (docs/benchmarks.md,
-/// issue 20, fifth part). Elsewhere (no data-modifying `WITH`) it is two.
+/// issue 20, fifth part). `riders` (PostgreSQL only: [`fixed::json_insert`]s,
+/// the n-th with `$n` as its one parameter) join that statement the same
+/// way, each a `WITH` of its own; a constraint they break fails it. Elsewhere (no
+/// data-modifying `WITH`) it is two statements and `riders` is empty.
 pub(super) async fn append(
     db: &impl ConnectionTrait,
     rows: &[event::ActiveModel],
+    riders: Vec<Statement>,
     last_seq: i64,
     last_message_id: i64,
 ) -> Result<(), DbErr> {
-    if db.get_database_backend() != DbBackend::Postgres || rows.is_empty() {
+    if db.get_database_backend() != DbBackend::Postgres || (rows.is_empty() && riders.is_empty()) {
+        debug_assert!(riders.is_empty(), "riders are PostgreSQL's");
         insert_events(db, rows).await?;
         return write_counters(db, last_seq, last_message_id).await;
     }
-    let insert = fixed::json_insert(rows, None);
-    let events_json = insert.values.into_iter().flat_map(|v| v.0);
+    let mut inserts = riders;
+    if !rows.is_empty() {
+        inserts.push(fixed::json_insert(rows, None, inserts.len() + 1));
+    }
+    let mut with = Vec::with_capacity(inserts.len());
+    let mut values = Vec::with_capacity(inserts.len() + 3);
+    for (n, insert) in inserts.into_iter().enumerate() {
+        with.push(format!("w{n} AS ({})", insert.sql));
+        values.extend(insert.values.into_iter().flat_map(|v| v.0));
+    }
+    let n = values.len();
     let sql = format!(
-        "WITH appended AS ({}) UPDATE \"{}\" SET \"{}\" = $2, \"{}\" = $3 WHERE \"{}\" = $4",
-        insert.sql,
+        "WITH {} UPDATE \"{}\" SET \"{}\" = ${}, \"{}\" = ${} WHERE \"{}\" = ${}",
+        with.join(", "),
         counter::Entity.table_name(),
         counter::Column::LastSeq.as_str(),
+        n + 1,
         counter::Column::LastMessageId.as_str(),
+        n + 2,
         counter::Column::Id.as_str(),
+        n + 3,
     );
-    let values = events_json.chain([last_seq.into(), last_message_id.into(), COUNTER_ROW.into()]);
+    values.extend([last_seq.into(), last_message_id.into(), COUNTER_ROW.into()]);
     db.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         sql,
