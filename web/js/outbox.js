@@ -4,6 +4,14 @@
 // 200 with the first copy). The queue is kept in localStorage: a message
 // written offline is sent when the server answers again, even after a reload.
 // Files cannot be kept there; they wait in memory (same retries, same id).
+//
+// Each queued message is a localStorage key of its own (`<key>.<client id>`),
+// written when it is queued and removed when it is sent, never a list that a
+// tab rewrites whole: two tabs of one login each kept the list they knew, so a
+// message queued in one tab was overwritten by the other's next write and lost
+// if its tab closed before it went out. Other tabs learn of each key through
+// the `storage` event and keep it too; whichever tab sends it first removes
+// it, and a second send of the same client id is answered with the first copy.
 
 import { randomId } from './format.js';
 import { read, write } from './session.js';
@@ -17,10 +25,27 @@ export class Outbox {
     this.sent = sent;       // (entry, message) => void
     this.failed = failed;   // (entry, error) => void
     this.changed = changed; // () => void
-    this.entries = (read(key) || []).filter((e) => e && e.client_message_id);
+    this.entries = stored(key);
     this.files = new Map(); // client_message_id -> { file, onProgress }
     this.busy = false;
     this.attempt = 0;
+    window.addEventListener('storage', (event) => this.otherTab(event));
+  }
+
+  /** Another tab queued (new value) or sent (none) a message of this queue. */
+  otherTab({ key, newValue }) {
+    const clientId = key?.startsWith(`${this.key}.`) ? key.slice(this.key.length + 1) : null;
+    if (!clientId) return;
+    const known = this.entries.some((e) => e.client_message_id === clientId);
+    if (newValue === null && known) {
+      this.entries = this.entries.filter((e) => e.client_message_id !== clientId);
+      this.changed();
+    } else if (newValue !== null && !known) {
+      const entry = parsed(newValue);
+      if (!entry) return;
+      this.entries = inOrder([...this.entries, entry]);
+      this.changed();
+    }
   }
 
   /** Entries of one chat, oldest first. */
@@ -39,21 +64,19 @@ export class Outbox {
       file_size: file?.size,
     };
     if (file) this.files.set(entry.client_message_id, { file, progress: 0 });
+    else write(this.entryKey(entry.client_message_id), entry);
     this.entries.push(entry);
-    this.save();
     this.changed();
     this.kick();
     return entry;
   }
 
-  save() {
-    write(this.key, this.entries.filter((e) => !this.files.has(e.client_message_id)));
-  }
+  entryKey(clientId) { return `${this.key}.${clientId}`; }
 
   remove(clientId) {
     this.entries = this.entries.filter((e) => e.client_message_id !== clientId);
     this.files.delete(clientId);
-    this.save();
+    localStorage.removeItem(this.entryKey(clientId));
     this.changed();
   }
 
@@ -119,6 +142,40 @@ export class Outbox {
     return this.files.get(clientId)?.progress;
   }
 }
+
+/**
+ * The queue as stored, oldest first: a key per message, and the single list
+ * an earlier version kept under `key` itself, moved to keys of their own.
+ */
+function stored(key) {
+  const legacy = read(key);
+  if (Array.isArray(legacy)) {
+    for (const entry of legacy) {
+      if (entry?.client_message_id) write(`${key}.${entry.client_message_id}`, entry);
+    }
+    localStorage.removeItem(key);
+  }
+  const entries = [];
+  for (let i = 0; i < localStorage.length; i += 1) {
+    const name = localStorage.key(i);
+    if (name?.startsWith(`${key}.`)) {
+      const entry = parsed(localStorage.getItem(name));
+      if (entry) entries.push(entry);
+    }
+  }
+  return inOrder(entries);
+}
+
+function parsed(text) {
+  try {
+    const entry = JSON.parse(text);
+    return entry?.client_message_id && entry.chat_id ? entry : null;
+  } catch {
+    return null;
+  }
+}
+
+const inOrder = (entries) => entries.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0));
 
 function formOf(fields, file) {
   const form = new FormData();

@@ -88,9 +88,14 @@ describe('a server restart and a network drop', () => {
 
   it('a page opened again resumes from its last position and shows what it missed once', async () => {
     const before = await history(server, ada, chatId);
-    const seqBefore = await bob.page.evaluate((id) => Number(localStorage.getItem(`natter.u${id}.seq`)), bob.id);
-    assert.ok(seqBefore > 0, 'the last position is kept in localStorage');
     await bob.page.close();
+    // The position as the page left it, read after it closed: read before,
+    // an event arriving in between (Bob's own read receipts) moved it on.
+    const peek = await bob.context.newPage();
+    await peek.goto(`${server.base}/health`);
+    const seqBefore = await peek.evaluate((id) => Number(localStorage.getItem(`natter.u${id}.seq`)), bob.id);
+    await peek.close();
+    assert.ok(seqBefore > 0, 'the last position is kept in localStorage');
     await send(ada, 'eight (Bob away)');
     await send(ada, 'nine (Bob away)');
     bob.page = await bob.context.newPage();
@@ -107,6 +112,30 @@ describe('a server restart and a network drop', () => {
     assert.equal(syncs[0], seqBefore, 'the first sync after the reload starts where the page left off');
     await eventually(async () => (await bob.page.evaluate((id) => Number(localStorage.getItem(`natter.u${id}.seq`)), bob.id)) > seqBefore, 'sync moving the position on');
     assert.deepEqual(await texts(bob.page), expected);
+    noErrors(ada, bob);
+  });
+
+  it('two tabs writing offline lose nothing when one is closed before the network returns', async () => {
+    // Each tab queues a message while offline; the first tab is closed before
+    // the network is back. Its message must still go out, from the other tab.
+    const before = await history(server, ada, chatId);
+    const second = await ada.context.newPage();
+    second.on('pageerror', (error) => ada.errors.push(`pageerror: ${error.message}`));
+    await second.goto(`${server.base}/chats/${chatId}`);
+    await second.waitForSelector('.composer textarea');
+    await ada.context.setOffline(true);
+    await send(ada, 'ten (first tab, offline)');
+    await second.fill('.composer textarea', 'eleven (second tab, offline)');
+    await second.keyboard.press('Enter');
+    await eventually(async () => (await second.$$('.pending-rows .row[data-status=pending]')).length === 2, 'both queued messages shown in the second tab');
+    await ada.page.close();
+    await ada.context.setOffline(false);
+    const expected = [...before, 'ten (first tab, offline)', 'eleven (second tab, offline)'];
+    await eventually(async () => (await history(server, ada, chatId)).length === expected.length, 'both stored', RECONNECT_MS);
+    assert.deepEqual([...await history(server, ada, chatId)].sort(), [...expected].sort(), 'each stored once');
+    await expectMessages(bob, await history(server, ada, chatId), RECONNECT_MS);
+    await eventually(async () => (await second.$$('.pending-rows .row')).length === 0, 'no clock left in the second tab');
+    ada.page = second;
     noErrors(ada, bob);
   });
 });
