@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { eventually, launch, noErrors, person, send, startChat, texts } from '../lib/browser.js';
+import { eventually, launch, noErrors, person, send, startChat, texts, WAIT_MS } from '../lib/browser.js';
 import { Natter, sleep } from '../lib/server.js';
 
 describe('sessions', () => {
@@ -79,11 +79,16 @@ describe('sessions', () => {
     noErrors(grace);
   });
 
-  it('signs out to the sign-in screen', async () => {
+  it('signs out to the sign-in screen, in every tab', async () => {
     const carol = await person(browser, server, 'Carol');
+    const second = await carol.context.newPage();
+    await second.goto(`${server.base}/`);
+    await second.waitForSelector('.chat-list-pane');
     await carol.page.click('button[aria-label="Menu"]');
     await carol.page.click('.menu [role=menuitem]:text-is("Sign out")');
     await carol.page.waitForSelector('#signin-phone');
     assert.equal(await carol.page.evaluate(() => localStorage.getItem('natter.session')), null);
+    // The other tab's login ended with it: it shows the sign-in screen too.
+    await second.waitForSelector('#signin-phone', { timeout: WAIT_MS });
   });
 });
