@@ -811,12 +811,13 @@ mod tests {
     const CHATS: usize = 10;
 
     /// Statements of a batch of sends once the rosters are cached, besides
-    /// its three multi-row INSERTs (messages, push jobs, events): the log
-    /// lock (one UPDATE that returns the counters where the backend can
-    /// return rows, an UPDATE and a SELECT on MySQL), client ids already
-    /// stored, roster versions, blocks, recipients with devices, their
-    /// mutes, the counters (on PostgreSQL in the events' INSERT, counted
-    /// there). Plus BEGIN and COMMIT, not counted here.
+    /// its multi-row INSERTs (messages, push jobs, events; on PostgreSQL the
+    /// messages and the counters ride in the events' statement, counted
+    /// there): the log lock (one UPDATE that returns the counters where the
+    /// backend can return rows, an UPDATE and a SELECT on MySQL), client ids
+    /// already stored, roster versions, blocks, recipients with devices,
+    /// their mutes, and elsewhere the counters. Plus BEGIN and COMMIT, not
+    /// counted here.
     fn send_batch_statements(backend: sea_orm::DbBackend) -> u64 {
         let log_lock = if backend.support_returning() { 1 } else { 2 };
         let counters = u64::from(backend != sea_orm::DbBackend::Postgres);
