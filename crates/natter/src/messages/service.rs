@@ -46,6 +46,60 @@ pub async fn send(
     chat_id: i64,
     request: SendMessageRequest,
 ) -> ApiResult<(MessageView, bool)> {
+    let client_id = request.client_message_id.clone();
+    let sent = send_new(state, writer, user_id, chat_id, request).await;
+    or_stored_already(state, user_id, client_id, sent).await
+}
+
+/// A send refused before it reaches the writer (404, 403, 422) may be the
+/// retry of a message stored earlier, whose answer the client never got: it
+/// must hear 200 and that message, as any retry does, not that it can no
+/// longer send it (it left the group since, the quoted message expired).
+/// Looked up only when refused; the writer looks up every client id itself.
+async fn or_stored_already(
+    state: &AppState,
+    user_id: i64,
+    client_id: Option<String>,
+    sent: ApiResult<(MessageView, bool)>,
+) -> ApiResult<(MessageView, bool)> {
+    let refused = match sent {
+        Err(
+            err @ (ApiError::NotFound(_) | ApiError::Forbidden(_) | ApiError::Validation { .. }),
+        ) => err,
+        other => return other,
+    };
+    let Some(client_id) = client_id else {
+        return Err(refused);
+    };
+    match store::find_by_client_ids(&state.db.read, &[(user_id, client_id)])
+        .await?
+        .first()
+    {
+        Some(stored) => Ok((own_view(state, user_id, stored.id).await?, false)),
+        None => Err(refused),
+    }
+}
+
+/// The caller's own message, as the retry of its send answers it: its
+/// sender may have it back after leaving the chat (they wrote it), but not
+/// once it has expired.
+async fn own_view(state: &AppState, user_id: i64, id: i64) -> ApiResult<MessageView> {
+    let message = store::find(&state.db.read, id)
+        .await?
+        .filter(|m| m.sender_id == user_id && m.expires_at.is_none_or(|at| at > now_ms()))
+        .ok_or_else(|| ApiError::not_found(MESSAGE_NOT_FOUND))?;
+    let mut view = one(state, &state.db.read, message).await?;
+    personalise(state, user_id, std::slice::from_mut(&mut view)).await?;
+    Ok(view)
+}
+
+async fn send_new(
+    state: &AppState,
+    writer: &Writer,
+    user_id: i64,
+    chat_id: i64,
+    request: SendMessageRequest,
+) -> ApiResult<(MessageView, bool)> {
     // Membership and blocks are decided by the writer, in the transaction that
     // stores the message; a reply needs the sender's membership here already.
     let reply_to = match request.reply_to_message_id {
@@ -227,7 +281,7 @@ async fn outcome_view(
 ) -> ApiResult<(MessageView, bool)> {
     match outcome {
         SendOutcome::Created(view) => Ok((*view, true)),
-        SendOutcome::Existing(id) => Ok((visible_view(state, user_id, id).await?, false)),
+        SendOutcome::Existing(id) => Ok((own_view(state, user_id, id).await?, false)),
         SendOutcome::Refused(Refusal::NotMember) => Err(ApiError::not_found("Chat")),
         SendOutcome::Refused(Refusal::BlockedByRecipient) => {
             Err(ApiError::forbidden("You cannot message this user."))

@@ -105,6 +105,27 @@ backend_tests! {
         assert_eq!(history.messages.len(), 4);
     }
 
+    async fn a_retry_refused_now_still_answers_with_the_stored_message(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (ann, bob, _) = server.pair().await;
+        let group = ann.client.create_group("Trip", &[bob.id]).await.unwrap();
+        let body = json!({"message_type": "text", "content": "last words", "client_message_id": "left-1"});
+        let (status, first) = bob.client.send_message(group.id, body.clone()).await.unwrap();
+        assert_eq!(status, 201);
+        bob.client.leave_group(group.id).await.unwrap();
+        // Bob's phone never got the 201 and retries after he left: the
+        // message is stored, so he hears 200 and that message.
+        let (status, again) = bob.client.send_message(group.id, body).await.unwrap();
+        assert_eq!((status, again.id), (200, first.id));
+        // Anything new is refused as before.
+        let new = json!({"message_type": "text", "content": "new", "client_message_id": "left-2"});
+        let refused = bob.client.send_message(group.id, new).await.unwrap_err();
+        assert_eq!(refused.status(), Some(404));
+        let history = ann.client.history(group.id, 50, None).await.unwrap();
+        let texts: Vec<_> = history.messages.iter().filter_map(|m| m.text()).collect();
+        assert_eq!(texts, vec!["last words"], "stored once, and nothing after Bob left");
+    }
+
     async fn history_walks_every_message_once(backend: Backend) {
         let server = TestServer::start(backend).await;
         let (ann, bob, chat) = server.pair().await;
