@@ -2,6 +2,8 @@
 // when the access token is refused, errors as ApiError with the status and
 // Laravel-shaped body. Uploads go through XMLHttpRequest for their progress.
 
+import { exclusively } from './session.js';
+
 export class ApiError extends Error {
   constructor(status, body, fallback = 'Request failed') {
     super(body?.message || fallback);
@@ -20,6 +22,8 @@ export class ApiError extends Error {
 }
 
 const REQUEST_TIMEOUT_MS = 30_000;
+/** An upload that has sent nothing for this long is given up (and retried). */
+const UPLOAD_STALL_MS = 60_000;
 /** Refresh this long before the access token expires rather than wait for a 401. */
 const REFRESH_EARLY_MS = 60_000;
 
@@ -39,9 +43,14 @@ export class Api {
     if (auth) await this.freshToken();
     let response = await this.send(method, path, body, auth);
     if (response.status === 401 && auth && path !== '/api/auth/refresh') {
-      await this.refresh(this.session.accessToken);
+      const renewal = await this.refresh(this.session.accessToken);
       response = await this.send(method, path, body, auth);
-      if (response.status === 401) this.signedOut();
+      if (response.status === 401) {
+        // Only a refused refresh token ends the login; a refresh that could
+        // not reach the server (offline, 5xx, timeout) is tried again later.
+        if (renewal === RENEWAL.failed) throw new ApiError(503, null, 'Your session could not be renewed just now.');
+        this.signedOut();
+      }
     }
     return this.parse(response);
   }
@@ -50,17 +59,11 @@ export class Api {
     const headers = { Accept: 'application/json' };
     if (auth && this.session.accessToken) headers.Authorization = `Bearer ${this.session.accessToken}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
-    try {
-      return await fetch(path, {
-        method, headers, signal: abort.signal, body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch {
-      throw new ApiError(0, null, 'You are offline, or the server is not answering.');
-    } finally {
-      clearTimeout(timer);
-    }
+    const response = await timedFetch(path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!response) throw new ApiError(0, null, 'You are offline, or the server is not answering.');
+    return response;
   }
 
   async parse(response) {
@@ -86,17 +89,16 @@ export class Api {
    * One refresh at a time, across tabs too: refresh tokens are single-use and
    * a reused one revokes the login, so a tab that waited for the lock first
    * checks whether another tab already replaced the token it saw refused.
+   * Resolves with a RENEWAL.
    */
   refresh(refusedToken) {
     if (!this.refreshing) {
       const run = async () => {
         const stored = await this.session.reload();
-        if (stored?.access_token && stored.access_token !== refusedToken) return;
-        await this.rotate();
+        if (stored?.access_token && stored.access_token !== refusedToken) return RENEWAL.renewed;
+        return this.rotate();
       };
-      const locked = navigator.locks
-        ? navigator.locks.request(`natter.refresh.${this.session.user?.id}`, run)
-        : run();
+      const locked = exclusively(`natter.refresh.${this.session.user?.id}`, run);
       this.refreshing = locked.finally(() => { this.refreshing = null; });
     }
     return this.refreshing;
@@ -104,14 +106,17 @@ export class Api {
 
   async rotate() {
     const refreshToken = this.session.refreshToken;
-    if (!refreshToken) { this.signedOut(); return; }
-    const response = await fetch('/api/auth/refresh', {
+    if (!refreshToken) { this.signedOut(); return RENEWAL.refused; }
+    const response = await timedFetch('/api/auth/refresh', {
       method: 'POST', headers: { Accept: 'application/json', Authorization: `Bearer ${refreshToken}` },
-    }).catch(() => null);
-    if (!response) return; // offline: the caller's request will fail and be retried
-    if (response.status === 401) { this.signedOut(); return; }
+    });
+    if (response?.status === 401) { this.signedOut(); return RENEWAL.refused; }
+    const tokens = response?.ok ? await response.json().catch(() => null) : null;
+    // Offline, 5xx, timeout: the refresh token is still good; try again later.
+    if (!tokens) return RENEWAL.failed;
     // Awaited inside the lock: the next tab to take it must read these tokens.
-    if (response.ok) await this.session.save({ ...await response.json(), issued_at: new Date().toISOString() });
+    await this.session.save({ ...tokens, issued_at: new Date().toISOString() });
+    return RENEWAL.renewed;
   }
 
   signedOut() {
@@ -146,9 +151,33 @@ export class Api {
         try { body = JSON.parse(xhr.responseText); } catch { body = null; }
         resolve({ status: xhr.status, body });
       };
+      // A connection that stops moving is given up, so the queue behind it
+      // goes on; the outbox sends the file again (same client id).
+      let stalled;
+      const watch = () => { clearTimeout(stalled); stalled = setTimeout(() => xhr.abort(), UPLOAD_STALL_MS); };
+      xhr.upload.addEventListener('progress', watch);
+      xhr.onloadend = () => clearTimeout(stalled);
       xhr.onerror = () => resolve({ status: 0, body: null });
+      xhr.onabort = () => resolve({ status: 0, body: null });
       xhr.ontimeout = () => resolve({ status: 0, body: null });
+      watch();
       xhr.send(form);
     });
+  }
+}
+
+/** How a refresh ended: new tokens (here or in another tab), refused (signed out), or not reached. */
+const RENEWAL = Object.freeze({ renewed: 'renewed', refused: 'refused', failed: 'failed' });
+
+/** fetch() that gives up after REQUEST_TIMEOUT_MS; null when offline or given up. */
+async function timedFetch(path, init) {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
+  try {
+    return await fetch(path, { ...init, signal: abort.signal });
+  } catch {
+    return null;
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -16,7 +16,9 @@ export function h(tag, props = {}, ...children) {
   if (classes.length) el.className = classes.join(' ');
   for (const [key, value] of Object.entries(props || {})) {
     if (value === false || value === null || value === undefined) continue;
-    if (key.startsWith('on') && typeof value === 'function') {
+    if (key === 'onsubmit' && typeof value === 'function') {
+      el.addEventListener('submit', oneAtATime(el, value));
+    } else if (key.startsWith('on') && typeof value === 'function') {
       el.addEventListener(key.slice(2).toLowerCase(), value);
     } else if (key === 'class') {
       el.className += ` ${value}`;
@@ -30,6 +32,30 @@ export function h(tag, props = {}, ...children) {
   }
   append(el, children);
   return el;
+}
+
+/**
+ * A form's submit handler, one run at a time: while an async handler awaits
+ * its answer the form's buttons are disabled and another submit (a double
+ * click, Enter again) does nothing, so a request the server cannot
+ * deduplicate (a group, a broadcast, a forward) is not made twice.
+ */
+function oneAtATime(form, handler) {
+  let running = false;
+  return async (event) => {
+    if (running) { event.preventDefault(); return; }
+    const result = handler(event);
+    if (!(result instanceof Promise)) return;
+    running = true;
+    const buttons = [...form.querySelectorAll('button')].filter((b) => !b.disabled);
+    for (const button of buttons) button.disabled = true;
+    try {
+      await result;
+    } finally {
+      running = false;
+      for (const button of buttons) button.disabled = false;
+    }
+  };
 }
 
 function append(el, children) {

@@ -32,15 +32,24 @@ export class Outbox {
     window.addEventListener('storage', (event) => this.otherTab(event));
   }
 
-  /** Another tab queued (new value) or sent (none) a message of this queue. */
+  /**
+   * Another tab queued (a new value), sent (none) or was refused (a value
+   * with `refused`, just before none) a message of this queue.
+   */
   otherTab({ key, newValue }) {
     const clientId = key?.startsWith(`${this.key}.`) ? key.slice(this.key.length + 1) : null;
     if (!clientId) return;
-    const known = this.entries.some((e) => e.client_message_id === clientId);
-    if (newValue === null && known) {
+    const known = this.entries.find((e) => e.client_message_id === clientId);
+    const refused = newValue !== null && parsed(newValue)?.refused;
+    if (refused && known) {
+      // The user may have written it here: say so here too.
+      this.entries = this.entries.filter((e) => e !== known);
+      this.failed(known, { message: refused });
+      this.changed();
+    } else if (newValue === null && known) {
       this.entries = this.entries.filter((e) => e.client_message_id !== clientId);
       this.changed();
-    } else if (newValue !== null && !known) {
+    } else if (newValue !== null && !known && !refused) {
       const entry = parsed(newValue);
       if (!entry) return;
       this.entries = inOrder([...this.entries, entry]);
@@ -126,6 +135,8 @@ export class Outbox {
         this.retry(error.retryAfter);
         return false;
       }
+      // Other tabs learn that it was refused, and why, before it goes.
+      write(this.entryKey(entry.client_message_id), { ...entry, refused: error.message });
       this.remove(entry.client_message_id);
       this.failed(entry, error);
       return true;
@@ -160,7 +171,8 @@ function stored(key) {
     const name = localStorage.key(i);
     if (name?.startsWith(`${key}.`)) {
       const entry = parsed(localStorage.getItem(name));
-      if (entry) entries.push(entry);
+      if (entry?.refused) localStorage.removeItem(name);
+      else if (entry) entries.push(entry);
     }
   }
   return inOrder(entries);

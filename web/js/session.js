@@ -18,7 +18,9 @@ export class Session {
   constructor() {
     this.data = read(SESSION_KEY);
     window.addEventListener('storage', (event) => {
-      if (event.key === SESSION_KEY) this.data = read(SESSION_KEY);
+      if (event.key !== SESSION_KEY) return;
+      const next = read(SESSION_KEY);
+      this.data = next && newestTokens(next, this.data);
     });
   }
 
@@ -42,9 +44,15 @@ export class Session {
     return this.data;
   }
 
-  /** Stores the session; resolves once every tab's next reload() sees it. */
+  /**
+   * Stores the session; resolves once every tab's next reload() sees it.
+   * Tokens only move forward: another tab may have rotated them since this
+   * one last heard (its storage event comes late), and writing the older
+   * ones back (with a new name or photo, say) would put a used refresh token
+   * where the next refresh reads it, which would revoke the login.
+   */
   save(data) {
-    this.data = { ...this.data, ...data };
+    this.data = newestTokens({ ...this.data, ...data }, read(SESSION_KEY));
     write(SESSION_KEY, this.data);
     return sharedWrite(this.data);
   }
@@ -70,6 +78,16 @@ export function write(key, value) {
 }
 
 const issued = (session) => Date.parse(session?.issued_at || '') || 0;
+
+const TOKEN_FIELDS = ['access_token', 'refresh_token', 'expires_at', 'issued_at'];
+
+/** `session`, with `other`'s tokens where those are newer tokens of the same login. */
+function newestTokens(session, other) {
+  if (!other || other.user?.id !== session.user?.id || issued(other) <= issued(session)) return session;
+  const merged = { ...session };
+  for (const field of TOKEN_FIELDS) merged[field] = other[field];
+  return merged;
+}
 
 let sharedDb = null;
 
@@ -111,8 +129,65 @@ function sharedRead() {
   return sharedTransaction('readonly', (store) => store.get(SESSION_KEY));
 }
 
+/** Writes the session (none: deletes it), keeping newer tokens already stored (`newestTokens`). */
 function sharedWrite(session) {
-  return sharedTransaction('readwrite', (store) => (session === undefined
-    ? store.delete(SESSION_KEY)
-    : store.put(session, SESSION_KEY)));
+  return sharedTransaction('readwrite', (store) => {
+    if (session === undefined) return store.delete(SESSION_KEY);
+    const current = store.get(SESSION_KEY);
+    current.onsuccess = () => store.put(newestTokens(session, current.result), SESSION_KEY);
+    return current;
+  });
+}
+
+/** How long a tab may hold the IndexedDB lease: longer than a request may take (api.js). */
+const LEASE_MS = 35_000;
+const LEASE_POLL_MS = 50;
+const TAB = Math.random().toString(36).slice(2) + Date.now().toString(36);
+
+/**
+ * Runs `task` while no other tab of this browser runs one under `name`:
+ * through a Web Lock, or where there is none (a page served over plain HTTP
+ * from another address than localhost is not a secure context, and has no
+ * `navigator.locks`), through a lease kept in IndexedDB, whose read-and-write
+ * transactions one tab at a time. Without either it just runs.
+ */
+export async function exclusively(name, task) {
+  if (typeof navigator !== 'undefined' && navigator.locks) return navigator.locks.request(name, task);
+  const key = `lease:${name}`;
+  const deadline = Date.now() + LEASE_MS;
+  let held = await takeLease(key);
+  while (held === false && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, LEASE_POLL_MS));
+    held = await takeLease(key);
+  }
+  try {
+    return await task();
+  } finally {
+    if (held) await sharedTransaction('readwrite', (store) => store.delete(key));
+  }
+}
+
+/** True if this tab now holds the lease, false if another does, null without IndexedDB. */
+async function takeLease(key) {
+  const db = await openShared();
+  if (!db) return null;
+  return new Promise((resolve) => {
+    let taken = false;
+    try {
+      const tx = db.transaction(SHARED_STORE, 'readwrite');
+      const store = tx.objectStore(SHARED_STORE);
+      const current = store.get(key);
+      current.onsuccess = () => {
+        const lease = current.result;
+        if (lease && lease.tab !== TAB && lease.until > Date.now()) return;
+        store.put({ tab: TAB, until: Date.now() + LEASE_MS }, key);
+        taken = true;
+      };
+      tx.oncomplete = () => resolve(taken);
+      tx.onerror = () => resolve(null);
+      tx.onabort = () => resolve(null);
+    } catch {
+      resolve(null);
+    }
+  });
 }

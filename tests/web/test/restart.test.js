@@ -138,4 +138,26 @@ describe('a server restart and a network drop', () => {
     ada.page = second;
     noErrors(ada, bob);
   });
+
+  it('a queued message refused when it finally goes out says so in every tab', async () => {
+    const other = await ada.context.newPage();
+    other.on('pageerror', (error) => ada.errors.push(`pageerror: ${error.message}`));
+    await other.goto(`${server.base}/chats/${chatId}`);
+    await other.waitForSelector('.composer textarea');
+    await ada.context.setOffline(true);
+    await send(ada, 'twelve (refused later)');
+    await eventually(async () => (await other.$$('.pending-rows .row[data-status=pending]')).length === 1, 'the queued message shown in the other tab');
+    // Bob blocks Ada while her message waits.
+    await bob.page.click('button[aria-label="Chat menu"]');
+    await bob.page.click('.menu [role=menuitem]:text-is("Block or unblock")');
+    await bob.page.click('dialog button.primary');
+    await bob.page.waitForSelector('.toast:text-is("Blocked.")');
+    await ada.context.setOffline(false);
+    for (const page of [ada.page, other]) {
+      await page.waitForSelector('.toast:has-text("Not sent")', { timeout: RECONNECT_MS });
+      await eventually(async () => (await page.$$('.pending-rows .row')).length === 0, 'no clock left');
+    }
+    await other.close();
+    noErrors(ada, bob);
+  });
 });
