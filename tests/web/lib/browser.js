@@ -59,6 +59,15 @@ export async function person(browser, server, name, { viewport = { width: 1280, 
   return { name, phone, page, context, errors, id: session.user.id, token: session.access_token };
 }
 
+/** Another tab of `p`'s login, at `url` (where `p`'s page is, by default), once `ready` shows. */
+export async function anotherTab(p, { url = p.page.url(), ready = '.chat-list-pane' } = {}) {
+  const tab = await p.context.newPage();
+  tab.on('pageerror', (error) => p.errors.push(`pageerror: ${error.message}`));
+  await tab.goto(url);
+  await tab.waitForSelector(ready);
+  return tab;
+}
+
 /** `a` adds `b` by number and opens the private chat; returns the chat id. */
 /** Adds `other` to `p`'s contacts through the Contacts dialog. */
 export async function addContact(p, other) {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
-  eventually, expectMessages, launch, noErrors, person, send, startChat, texts, WAIT_MS,
+  anotherTab, eventually, expectMessages, launch, noErrors, person, send, startChat, texts, WAIT_MS,
 } from '../lib/browser.js';
 import { Natter } from '../lib/server.js';
 
@@ -119,10 +119,7 @@ describe('a server restart and a network drop', () => {
     // Each tab queues a message while offline; the first tab is closed before
     // the network is back. Its message must still go out, from the other tab.
     const before = await history(server, ada, chatId);
-    const second = await ada.context.newPage();
-    second.on('pageerror', (error) => ada.errors.push(`pageerror: ${error.message}`));
-    await second.goto(`${server.base}/chats/${chatId}`);
-    await second.waitForSelector('.composer textarea');
+    const second = await anotherTab(ada, { url: `${server.base}/chats/${chatId}`, ready: '.composer textarea' });
     await ada.context.setOffline(true);
     await send(ada, 'ten (first tab, offline)');
     await second.fill('.composer textarea', 'eleven (second tab, offline)');
@@ -140,10 +137,7 @@ describe('a server restart and a network drop', () => {
   });
 
   it('a queued message refused when it finally goes out says so in every tab', async () => {
-    const other = await ada.context.newPage();
-    other.on('pageerror', (error) => ada.errors.push(`pageerror: ${error.message}`));
-    await other.goto(`${server.base}/chats/${chatId}`);
-    await other.waitForSelector('.composer textarea');
+    const other = await anotherTab(ada, { url: `${server.base}/chats/${chatId}`, ready: '.composer textarea' });
     await ada.context.setOffline(true);
     await send(ada, 'twelve (refused later)');
     await eventually(async () => (await other.$$('.pending-rows .row[data-status=pending]')).length === 1, 'the queued message shown in the other tab');

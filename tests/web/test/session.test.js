@@ -4,17 +4,10 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { eventually, launch, noErrors, person, send, startChat, texts, WAIT_MS } from '../lib/browser.js';
+import {
+  anotherTab, eventually, launch, noErrors, person, send, startChat, texts, WAIT_MS,
+} from '../lib/browser.js';
 import { Natter, sleep } from '../lib/server.js';
-
-/** Another tab of `someone`'s login, with the app loaded. */
-async function openTab(someone) {
-  const tab = await someone.context.newPage();
-  tab.on('pageerror', (error) => someone.errors.push(`pageerror: ${error.message}`));
-  await tab.goto(someone.page.url());
-  await tab.waitForSelector('.chat-list-pane');
-  return tab;
-}
 
 /** In the page: a Session and an Api of the page's own modules, as `window.probe`. */
 function probe() {
@@ -56,10 +49,7 @@ describe('sessions', () => {
     const ada = await person(browser, server, 'Ada');
     const bob = await person(browser, server, 'Bob');
     const chatId = await startChat(ada, bob);
-    const second = await ada.context.newPage();
-    second.on('pageerror', (error) => ada.errors.push(`pageerror: ${error.message}`));
-    await second.goto(`${server.base}/chats/${chatId}`);
-    await second.waitForSelector('.composer textarea');
+    const second = await anotherTab(ada, { url: `${server.base}/chats/${chatId}`, ready: '.composer textarea' });
     const before = await ada.page.evaluate(() => JSON.parse(localStorage.getItem('natter.session')).refresh_token);
     await sleep(4000);
     await send(ada, 'first tab after expiry');
@@ -88,7 +78,7 @@ describe('sessions', () => {
     // the new tokens and not present the used refresh token (which would
     // revoke the login). A read of localStorage there was stale in most rounds.
     const grace = await person(browser, server, 'Grace');
-    const tabs = [grace.page, await openTab(grace)];
+    const tabs = [grace.page, await anotherTab(grace)];
     await refreshTogether(tabs, 25);
     noErrors(grace);
   });
@@ -101,7 +91,7 @@ describe('sessions', () => {
     });
     await hopper.page.reload();
     await hopper.page.waitForSelector('.chat-list-pane');
-    const tabs = [hopper.page, await openTab(hopper)];
+    const tabs = [hopper.page, await anotherTab(hopper)];
     assert.equal(await hopper.page.evaluate(() => typeof navigator.locks), 'undefined');
     await refreshTogether(tabs, 15);
     noErrors(hopper);
@@ -109,7 +99,7 @@ describe('sessions', () => {
 
   it('a tab saving a profile change with old tokens in memory does not put them back', async () => {
     const lin = await person(browser, server, 'Lin');
-    const [first, second] = [lin.page, await openTab(lin)];
+    const [first, second] = [lin.page, await anotherTab(lin)];
     await Promise.all([first, second].map((tab) => tab.evaluate(probe)));
     const before = await second.evaluate(() => ({ ...window.probe.session.data }));
     // The first tab rotates the tokens; the second, which has not heard yet
@@ -149,9 +139,7 @@ describe('sessions', () => {
 
   it('signs out to the sign-in screen, in every tab', async () => {
     const carol = await person(browser, server, 'Carol');
-    const second = await carol.context.newPage();
-    await second.goto(`${server.base}/`);
-    await second.waitForSelector('.chat-list-pane');
+    const second = await anotherTab(carol);
     await carol.page.click('button[aria-label="Menu"]');
     await carol.page.click('.menu [role=menuitem]:text-is("Sign out")');
     await carol.page.waitForSelector('#signin-phone');
