@@ -224,6 +224,15 @@ pub struct QueuedPushes {
     pub with_devices: Vec<i64>,
 }
 
+impl QueuedPushes {
+    /// Counts the jobs in `natter_push_jobs_total`, once the transaction that
+    /// queued them has committed: a batch that fails at its commit (on
+    /// PostgreSQL its messages' keys are checked there) queued none.
+    pub fn count_committed(&self) {
+        count("message", "queued", self.queued);
+    }
+}
+
 /// Enqueues the pushes of a batch of messages on the batch's transaction:
 /// one per recipient and chat, for recipients with a device, who have not
 /// muted the chat (or are mentioned in the message, which is pushed through a
@@ -291,7 +300,6 @@ pub async fn enqueue_message_pushes(
         .map(|((user, _), payload)| payload.job(user))
         .collect();
     let queued = jobs::enqueue_many(conn, jobs).await?;
-    count("message", "queued", queued);
     Ok(QueuedPushes {
         queued,
         with_devices,

@@ -529,6 +529,7 @@ async fn store_batch(
     let pushes = devices::enqueue_message_pushes(tx.conn(), presence, hint, &sends.sent).await?;
     kept.remember_device_holders(&pushes.with_devices);
     let events = tx.commit().await?;
+    pushes.count_committed();
     metrics::counter!(MESSAGES_SENT).increment(sent as u64);
     Ok(Stored {
         written,
