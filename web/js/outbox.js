@@ -37,21 +37,16 @@ export class Outbox {
    * with `refused`, just before none) a message of this queue.
    */
   otherTab({ key, newValue }) {
-    const clientId = key?.startsWith(`${this.key}.`) ? key.slice(this.key.length + 1) : null;
-    if (!clientId) return;
-    const known = this.entries.find((e) => e.client_message_id === clientId);
-    const refused = newValue !== null && parsed(newValue)?.refused;
-    if (refused && known) {
-      // The user may have written it here: say so here too.
+    const prefix = entryKey(this.key, '');
+    if (!key?.startsWith(prefix)) return;
+    const known = this.entries.find((e) => e.client_message_id === key.slice(prefix.length));
+    const entry = newValue === null ? null : parsed(newValue);
+    if (known && (newValue === null || entry?.refused)) {
       this.entries = this.entries.filter((e) => e !== known);
-      this.failed(known, { message: refused });
+      // The user may have written it here: say so here too.
+      if (entry?.refused) this.failed(known, { message: entry.refused });
       this.changed();
-    } else if (newValue === null && known) {
-      this.entries = this.entries.filter((e) => e.client_message_id !== clientId);
-      this.changed();
-    } else if (newValue !== null && !known && !refused) {
-      const entry = parsed(newValue);
-      if (!entry) return;
+    } else if (!known && entry && !entry.refused) {
       this.entries = inOrder([...this.entries, entry]);
       this.changed();
     }
@@ -73,19 +68,17 @@ export class Outbox {
       file_size: file?.size,
     };
     if (file) this.files.set(entry.client_message_id, { file, progress: 0 });
-    else write(this.entryKey(entry.client_message_id), entry);
+    else write(entryKey(this.key, entry.client_message_id), entry);
     this.entries.push(entry);
     this.changed();
     this.kick();
     return entry;
   }
 
-  entryKey(clientId) { return `${this.key}.${clientId}`; }
-
   remove(clientId) {
     this.entries = this.entries.filter((e) => e.client_message_id !== clientId);
     this.files.delete(clientId);
-    localStorage.removeItem(this.entryKey(clientId));
+    localStorage.removeItem(entryKey(this.key, clientId));
     this.changed();
   }
 
@@ -136,7 +129,7 @@ export class Outbox {
         return false;
       }
       // Other tabs learn that it was refused, and why, before it goes.
-      write(this.entryKey(entry.client_message_id), { ...entry, refused: error.message });
+      write(entryKey(this.key, entry.client_message_id), { ...entry, refused: error.message });
       this.remove(entry.client_message_id);
       this.failed(entry, error);
       return true;
@@ -162,14 +155,14 @@ function stored(key) {
   const legacy = read(key);
   if (Array.isArray(legacy)) {
     for (const entry of legacy) {
-      if (entry?.client_message_id) write(`${key}.${entry.client_message_id}`, entry);
+      if (entry?.client_message_id) write(entryKey(key, entry.client_message_id), entry);
     }
     localStorage.removeItem(key);
   }
   const entries = [];
   for (let i = 0; i < localStorage.length; i += 1) {
     const name = localStorage.key(i);
-    if (name?.startsWith(`${key}.`)) {
+    if (name?.startsWith(entryKey(key, ''))) {
       const entry = parsed(localStorage.getItem(name));
       if (entry?.refused) localStorage.removeItem(name);
       else if (entry) entries.push(entry);
@@ -177,6 +170,9 @@ function stored(key) {
   }
   return inOrder(entries);
 }
+
+/** Where one queued message is kept: `<queue key>.<client id>`. */
+const entryKey = (key, clientId) => `${key}.${clientId}`;
 
 function parsed(text) {
   try {

@@ -10,6 +10,8 @@
 // test), and presenting a used refresh token revokes the login. An IndexedDB
 // transaction started after another's completed sees its write.
 
+import { randomId } from './format.js';
+
 const SESSION_KEY = 'natter.session';
 const SHARED_DB = 'natter';
 const SHARED_STORE = 'session';
@@ -108,15 +110,20 @@ function openShared() {
   return sharedDb;
 }
 
-/** One transaction on the session store; resolves with `read`'s result once it completes, null on failure. */
+/**
+ * One transaction on the session store: `act(store)` makes its requests and
+ * may return a function that gives the result once the transaction has
+ * completed. Resolves with that result (null without one), or null when
+ * there is no IndexedDB or the transaction failed.
+ */
 async function sharedTransaction(mode, act) {
   const db = await openShared();
   if (!db) return null;
   return new Promise((resolve) => {
     try {
       const tx = db.transaction(SHARED_STORE, mode);
-      const request = act(tx.objectStore(SHARED_STORE));
-      tx.oncomplete = () => resolve(request.result ?? null);
+      const result = act(tx.objectStore(SHARED_STORE));
+      tx.oncomplete = () => resolve(result ? result() : null);
       tx.onerror = () => resolve(null);
       tx.onabort = () => resolve(null);
     } catch {
@@ -126,23 +133,29 @@ async function sharedTransaction(mode, act) {
 }
 
 function sharedRead() {
-  return sharedTransaction('readonly', (store) => store.get(SESSION_KEY));
+  return sharedTransaction('readonly', (store) => {
+    const request = store.get(SESSION_KEY);
+    return () => request.result ?? null;
+  });
 }
 
 /** Writes the session (none: deletes it), keeping newer tokens already stored (`newestTokens`). */
 function sharedWrite(session) {
   return sharedTransaction('readwrite', (store) => {
-    if (session === undefined) return store.delete(SESSION_KEY);
+    if (session === undefined) {
+      store.delete(SESSION_KEY);
+      return undefined;
+    }
     const current = store.get(SESSION_KEY);
     current.onsuccess = () => store.put(newestTokens(session, current.result), SESSION_KEY);
-    return current;
+    return undefined;
   });
 }
 
 /** How long a tab may hold the IndexedDB lease: longer than a request may take (api.js). */
 const LEASE_MS = 35_000;
 const LEASE_POLL_MS = 50;
-const TAB = Math.random().toString(36).slice(2) + Date.now().toString(36);
+const TAB = randomId();
 
 /**
  * Runs `task` while no other tab of this browser runs one under `name`:
@@ -163,31 +176,21 @@ export async function exclusively(name, task) {
   try {
     return await task();
   } finally {
-    if (held) await sharedTransaction('readwrite', (store) => store.delete(key));
+    if (held) await sharedTransaction('readwrite', (store) => { store.delete(key); });
   }
 }
 
 /** True if this tab now holds the lease, false if another does, null without IndexedDB. */
-async function takeLease(key) {
-  const db = await openShared();
-  if (!db) return null;
-  return new Promise((resolve) => {
+function takeLease(key) {
+  return sharedTransaction('readwrite', (store) => {
     let taken = false;
-    try {
-      const tx = db.transaction(SHARED_STORE, 'readwrite');
-      const store = tx.objectStore(SHARED_STORE);
-      const current = store.get(key);
-      current.onsuccess = () => {
-        const lease = current.result;
-        if (lease && lease.tab !== TAB && lease.until > Date.now()) return;
-        store.put({ tab: TAB, until: Date.now() + LEASE_MS }, key);
-        taken = true;
-      };
-      tx.oncomplete = () => resolve(taken);
-      tx.onerror = () => resolve(null);
-      tx.onabort = () => resolve(null);
-    } catch {
-      resolve(null);
-    }
+    const current = store.get(key);
+    current.onsuccess = () => {
+      const lease = current.result;
+      if (lease && lease.tab !== TAB && lease.until > Date.now()) return;
+      store.put({ tab: TAB, until: Date.now() + LEASE_MS }, key);
+      taken = true;
+    };
+    return () => taken;
   });
 }

@@ -86,11 +86,9 @@ async fn or_stored_already(
 async fn own_view(state: &AppState, user_id: i64, id: i64) -> ApiResult<MessageView> {
     let message = store::find(&state.db.read, id)
         .await?
-        .filter(|m| m.sender_id == user_id && m.expires_at.is_none_or(|at| at > now_ms()))
+        .filter(|m| m.sender_id == user_id && unexpired(m))
         .ok_or_else(|| ApiError::not_found(MESSAGE_NOT_FOUND))?;
-    let mut view = one(state, &state.db.read, message).await?;
-    personalise(state, user_id, std::slice::from_mut(&mut view)).await?;
-    Ok(view)
+    view_for(state, user_id, message).await
 }
 
 async fn send_new(
@@ -393,7 +391,7 @@ pub(super) async fn visible_message(
     let not_found = || ApiError::not_found(MESSAGE_NOT_FOUND);
     let message = store::find(conn, id)
         .await?
-        .filter(|m| m.expires_at.is_none_or(|at| at > now_ms()))
+        .filter(unexpired)
         .ok_or_else(not_found)?;
     let member = membership::require_member_on(conn, message.chat_id, user_id)
         .await
@@ -426,8 +424,23 @@ pub(super) async fn markable_message(
     Ok((member, message))
 }
 
+/// A disappearing message is gone at its `expires_at`, before the expiry
+/// job deletes it.
+fn unexpired(message: &message::Model) -> bool {
+    message.expires_at.is_none_or(|at| at > now_ms())
+}
+
 async fn visible_view(state: &AppState, user_id: i64, id: i64) -> ApiResult<MessageView> {
     let (_, message) = visible_message(&state.db.read, user_id, id).await?;
+    view_for(state, user_id, message).await
+}
+
+/// `message` rendered as `user_id` sees it (their star, their receipts).
+async fn view_for(
+    state: &AppState,
+    user_id: i64,
+    message: message::Model,
+) -> ApiResult<MessageView> {
     let mut view = one(state, &state.db.read, message).await?;
     personalise(state, user_id, std::slice::from_mut(&mut view)).await?;
     Ok(view)
