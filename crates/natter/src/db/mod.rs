@@ -55,22 +55,32 @@ where
     Ok(rows)
 }
 
-thread_local! {
-    /// Statements sent on this thread's behalf ([`statements_on_this_thread`]).
-    static STATEMENTS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+tokio::task_local! {
+    /// The counter of the [`StatementCount`] a future runs under.
+    static COUNTED: Arc<AtomicU64>;
 }
 
-/// How many statements (each one round trip, plus one more when the driver
-/// must first prepare a text it has not cached) futures polled on this thread
-/// have sent so far; BEGIN and COMMIT are not counted. The group-commit writer
-/// runs on a thread of its own, so the difference across one of its batches
-/// is exactly what that batch cost (docs/architecture.md, "Round trips").
-pub fn statements_on_this_thread() -> u64 {
-    STATEMENTS.with(|n| n.get())
+/// The statements (each one round trip, plus one more when the driver must
+/// first prepare a text it has not cached) one piece of work sends; BEGIN
+/// and COMMIT are not counted. Counted by task, not by thread: the
+/// group-commit writer commits one batch on a task of its own while the next
+/// begins on the same thread (docs/architecture.md, "Round trips").
+#[derive(Clone, Default)]
+pub struct StatementCount(Arc<AtomicU64>);
+
+impl StatementCount {
+    /// Runs `work`, counting its statements here.
+    pub async fn counting<F: std::future::Future>(&self, work: F) -> F::Output {
+        COUNTED.scope(self.0.clone(), work).await
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 fn count_statement(_: &sea_orm::metric::Info<'_>) {
-    STATEMENTS.with(|n| n.set(n.get() + 1));
+    let _ = COUNTED.try_with(|n| n.fetch_add(1, Ordering::Relaxed));
 }
 
 /// The histogram [`Db::begin`] records (telemetry lists it with the others).
@@ -169,18 +179,19 @@ impl Db {
         })
     }
 
-    /// This handle with writes through a connection of its own, for the
-    /// group-commit writer: on PostgreSQL and MySQL a pool of one connection
-    /// (which the pool reopens after an error), so the statements the writer
-    /// prepared stay prepared on it instead of on whichever pooled connection
-    /// was free; SQLite has one write connection already. Called on the
-    /// writer's own runtime, so that runtime drives the connection's socket.
-    /// If it cannot connect, the writer shares the pool (and says so).
+    /// This handle with writes through connections of its own, for the
+    /// group-commit writer: on PostgreSQL and MySQL a pool of
+    /// [`WRITER_CONNECTIONS`] (which the pool reopens after an error), so the
+    /// statements the writer prepared stay prepared on them instead of on
+    /// whichever pooled connection was free; SQLite has one write connection
+    /// already. Called on the writer's own runtime, so that runtime drives
+    /// the connections' sockets. If it cannot connect, the writer shares the
+    /// pool (and says so).
     pub async fn with_own_write_connection(&self) -> Db {
         if self.backend == DbBackend::Sqlite {
             return self.clone();
         }
-        match connect_pool(&self.url, 1, WRITER_STATEMENT_CACHE, None).await {
+        match connect_pool(&self.url, WRITER_CONNECTIONS, WRITER_STATEMENT_CACHE, None).await {
             Ok(write) => Db {
                 write,
                 ..self.clone()
@@ -371,6 +382,11 @@ const WAL_AUTOCHECKPOINT_PAGES: &str = "10000";
 
 /// Prepared statements sqlx keeps per connection (its default).
 const STATEMENT_CACHE: usize = 100;
+
+/// The group-commit writer's own connections on PostgreSQL and MySQL: one
+/// batch commits on one while the next begins on the other and waits there
+/// for the log lock (messages/writer.rs, "overlap").
+const WRITER_CONNECTIONS: u32 = 2;
 
 /// Prepared statements kept on a connection that writes the writer's batches:
 /// its fixed set of texts ([`fixed`]: up to nine sizes per statement kind on

@@ -24,13 +24,12 @@ use crate::background::TaskGroup;
 use crate::clock::Timestamp;
 use crate::db::entities::message;
 use crate::db::unique::MESSAGES_CLIENT_ID;
-use crate::db::{Db, statements_on_this_thread};
-use crate::devices::{self, OnlineHint, SentMessage};
+use crate::db::{Db, StatementCount};
+use crate::devices::{self, OnlineHint, QueuedPushes, SentMessage};
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::Waker;
 use crate::media;
 use crate::membership::{self, RosterCache, Watermark};
-use crate::realtime::Realtime;
 use crate::realtime::presence::Presence;
 use crate::resources::message::{
     DeliveryStatus, LocationView, MediaView, MessageView, ReceiptUpdate, ReplyView, SenderView,
@@ -196,7 +195,7 @@ pub type Publish = std::sync::Arc<dyn Fn(Vec<CommittedEvent>) + Send + Sync>;
 /// batch that enqueued pushes commits.
 #[derive(Clone)]
 pub struct Pushes {
-    pub realtime: Arc<Realtime>,
+    pub presence: Arc<Presence>,
     pub waker: Waker,
 }
 
@@ -205,6 +204,11 @@ struct Env {
     db: Db,
     publish: Publish,
     pushes: Pushes,
+    /// Commit each batch on a task of its own while the next begins: on the
+    /// server databases, where the next batch's BEGIN and its wait for the
+    /// log lock are round trips that can go out during the commit's. SQLite
+    /// has one write connection, which the next batch could only wait for.
+    overlap: bool,
 }
 
 /// The handle request handlers use; cheap to clone.
@@ -251,6 +255,7 @@ impl Writer {
             .spawn(move || {
                 runtime.block_on(async {
                     let env = Env {
+                        overlap: db.backend != sea_orm::DbBackend::Sqlite,
                         db: db.with_own_write_connection().await,
                         publish,
                         pushes,
@@ -373,7 +378,26 @@ impl Kept {
 
 async fn run(env: &Env, mut jobs: mpsc::Receiver<Job>, max_batch: usize, stop: CancellationToken) {
     let mut kept = Kept::default();
-    while let Some(first) = next_job(&mut jobs, &stop).await {
+    let mut committing: Option<Committing> = None;
+    loop {
+        let next = match committing.as_mut() {
+            None => Next::Job(next_job(&mut jobs, &stop).await),
+            // A commit under way may fail and hand its jobs back: they are
+            // retried as soon as it ends, not when the next job comes.
+            Some(commit) => tokio::select! {
+                job = next_job(&mut jobs, &stop) => Next::Job(job),
+                failed = commit.outcome() => Next::Committed(failed),
+            },
+        };
+        let first = match next {
+            Next::Job(Some(job)) => job,
+            Next::Job(None) => break,
+            Next::Committed(failed) => {
+                committing = None;
+                retry_one_by_one(env, &mut kept, failed).await;
+                continue;
+            }
+        };
         let mut batch = vec![first];
         while batch.len() < max_batch {
             match jobs.try_recv() {
@@ -383,58 +407,188 @@ async fn run(env: &Env, mut jobs: mpsc::Receiver<Job>, max_batch: usize, stop: C
         }
         metrics::gauge!(WRITER_QUEUE_DEPTH).set(jobs.len() as f64);
         metrics::histogram!(WRITER_BATCH_SIZE).record(batch.len() as f64);
-        let (started, statements_before) = (std::time::Instant::now(), statements_on_this_thread());
-        let size = batch.len();
-        process(env, &mut kept, batch).await;
-        metrics::histogram!(WRITER_BATCH_DURATION).record(started.elapsed().as_secs_f64());
-        // The writer's futures all run on this thread, so this is the batch's own count.
-        let statements = statements_on_this_thread() - statements_before;
-        metrics::histogram!(WRITER_BATCH_STATEMENTS).record(statements as f64);
-        tracing::debug!(jobs = size, statements, "writer batch");
+        committing = process(env, &mut kept, batch, committing.take()).await;
+    }
+    if let Some(mut commit) = committing {
+        let failed = commit.outcome().await;
+        retry_one_by_one(env, &mut kept, failed).await;
     }
 }
 
-async fn process(env: &Env, kept: &mut Kept, batch: Vec<Job>) {
-    match write_batch(env, kept, &batch).await {
-        Ok((written, events)) => {
-            (env.publish)(events);
-            written.answer(batch);
-        }
-        Err(err) if batch.len() > 1 => {
-            tracing::warn!(
-                error = format!("{err:#}"),
-                jobs = batch.len(),
-                "batch failed; retrying its jobs one by one"
-            );
-            for job in batch {
-                write_one(env, kept, job).await;
+/// The largest batch that commits while the next begins. A small batch is
+/// light load, where a send's wait is the batch's round trips and the
+/// overlap takes two of them off (BEGIN, the log lock). A large one is heavy
+/// load, where the core is the limit and a batch begun during the commit
+/// would leave the jobs that arrive meanwhile for one more batch: W1 on
+/// PostgreSQL with 50 pairs, every batch overlapped, made batches of 128
+/// instead of 189 and lost 10-18 % (docs/benchmarks.md, issue 20, seventh part).
+const OVERLAP_UP_TO: usize = 32;
+
+/// What the writer waits for next.
+enum Next {
+    /// A job, or None once the writer is stopped and its queue is empty.
+    Job(Option<Job>),
+    /// The batch committing on its own task ended; the jobs to retry.
+    Committed(Vec<Job>),
+}
+
+/// Writes one batch. With `overlap` (PostgreSQL, MySQL) the commit goes on a
+/// task of its own and is returned, so the next batch can begin meanwhile;
+/// `previous`, such a commit still under way, is waited for once this
+/// batch's transaction holds the log lock, which the database grants only
+/// after that commit, so the previous batch is published before this one.
+async fn process(
+    env: &Env,
+    kept: &mut Kept,
+    batch: Vec<Job>,
+    previous: Option<Committing>,
+) -> Option<Committing> {
+    let clock = BatchClock::start();
+    let mut begun = clock.count.counting(begin(env, kept, &batch)).await;
+    if let Some(mut previous) = previous {
+        let failed = previous.outcome().await;
+        if !failed.is_empty() {
+            // Its jobs go first, alone; this batch begins again after them.
+            if let (_, Ok(tx)) = begun {
+                let _ = tx.rollback().await;
             }
+            retry_one_by_one(env, kept, failed).await;
+            begun = clock.count.counting(begin(env, kept, &batch)).await;
         }
-        Err(err) if is_duplicate(&err) => {
-            for job in batch {
-                write_one(env, kept, job).await;
-            }
+    }
+    let staged = match begun {
+        (hint, Ok(tx)) => {
+            let presence = &env.pushes.presence;
+            let stage = stage_batch(tx, kept, presence, &hint, &batch);
+            clock.count.counting(stage).await
         }
+        (_, Err(err)) => Err(err.into()),
+    };
+    let staged = match staged {
+        Ok(staged) => staged,
         Err(err) => {
-            if let Some(job) = batch.into_iter().next() {
-                job.fail(err);
+            clock.record();
+            retry_one_by_one(env, kept, to_retry(batch, err)).await;
+            return None;
+        }
+    };
+    if env.overlap && batch.len() <= OVERLAP_UP_TO {
+        return Some(Committing::start(env, staged, batch, clock));
+    }
+    let stored = clock.count.counting(staged.commit()).await;
+    clock.record();
+    match stored {
+        Ok(stored) => finish(&env.publish, &env.pushes.waker, stored, batch),
+        Err(err) => retry_one_by_one(env, kept, to_retry(batch, err)).await,
+    }
+    None
+}
+
+/// A batch's start and its statements, for its metrics.
+struct BatchClock {
+    started: std::time::Instant,
+    count: StatementCount,
+}
+
+impl BatchClock {
+    fn start() -> BatchClock {
+        BatchClock {
+            started: std::time::Instant::now(),
+            count: StatementCount::default(),
+        }
+    }
+
+    fn record(&self) {
+        metrics::histogram!(WRITER_BATCH_DURATION).record(self.started.elapsed().as_secs_f64());
+        let statements = self.count.get();
+        metrics::histogram!(WRITER_BATCH_STATEMENTS).record(statements as f64);
+        tracing::debug!(statements, "writer batch");
+    }
+}
+
+/// A batch committing on a task of its own, on the writer's runtime, while
+/// the writer begins the next. The task publishes and answers once
+/// committed; if the commit fails, it hands the jobs back to be retried one
+/// by one ([`to_retry`]).
+struct Committing(tokio::task::JoinHandle<Vec<Job>>);
+
+impl Committing {
+    fn start(env: &Env, staged: Staged, jobs: Vec<Job>, clock: BatchClock) -> Committing {
+        let (publish, waker) = (env.publish.clone(), env.pushes.waker.clone());
+        Committing(tokio::spawn(async move {
+            let stored = clock.count.counting(staged.commit()).await;
+            clock.record();
+            match stored {
+                Ok(stored) => {
+                    finish(&publish, &waker, stored, jobs);
+                    Vec::new()
+                }
+                Err(err) => to_retry(jobs, err),
+            }
+        }))
+    }
+
+    /// The jobs to retry, once the commit has ended. Polled again after it
+    /// ended, it panics: the caller drops it.
+    async fn outcome(&mut self) -> Vec<Job> {
+        match (&mut self.0).await {
+            Ok(failed) => failed,
+            Err(err) => {
+                tracing::error!(error = %err, "a writer commit task ended without an answer");
+                Vec::new()
             }
         }
     }
 }
 
-/// One job alone, answered. A duplicate client message id stored meanwhile by
-/// another node is found by the second attempt's lookup.
+/// After a batch failed with `err`, the jobs to retry one by one: all of a
+/// batch of several, so one bad job fails alone; a lone job only when its
+/// client message id was stored meanwhile by another node (the retry's lookup
+/// finds it); otherwise it is answered with `err` here.
+fn to_retry(jobs: Vec<Job>, err: ApiError) -> Vec<Job> {
+    if jobs.len() > 1 {
+        tracing::warn!(
+            error = format!("{err:#}"),
+            jobs = jobs.len(),
+            "batch failed; retrying its jobs one by one"
+        );
+        return jobs;
+    }
+    if is_duplicate(&err) {
+        return jobs;
+    }
+    if let Some(job) = jobs.into_iter().next() {
+        job.fail(err);
+    }
+    Vec::new()
+}
+
+async fn retry_one_by_one(env: &Env, kept: &mut Kept, jobs: Vec<Job>) {
+    for job in jobs {
+        write_one(env, kept, job).await;
+    }
+}
+
+/// One job alone, committed before anything else and answered. A duplicate
+/// client message id stored meanwhile by another node is found by the second
+/// attempt's lookup.
 async fn write_one(env: &Env, kept: &mut Kept, job: Job) {
     let mut attempt = 0;
     let jobs = vec![job];
     loop {
         attempt += 1;
-        match write_batch(env, kept, &jobs).await {
-            Ok((written, events)) => {
-                (env.publish)(events);
-                return written.answer(jobs);
+        let stored = match begin(env, kept, &jobs).await {
+            (hint, Ok(tx)) => {
+                let presence = &env.pushes.presence;
+                match stage_batch(tx, kept, presence, &hint, &jobs).await {
+                    Ok(staged) => staged.commit().await,
+                    Err(err) => Err(err),
+                }
             }
+            (_, Err(err)) => Err(err.into()),
+        };
+        match stored {
+            Ok(stored) => return finish(&env.publish, &env.pushes.waker, stored, jobs),
             Err(err) if is_duplicate(&err) && attempt < 3 => continue,
             Err(err) => {
                 if let Some(job) = jobs.into_iter().next() {
@@ -446,24 +600,29 @@ async fn write_one(env: &Env, kept: &mut Kept, job: Job) {
     }
 }
 
-/// Writes one batch in one transaction. Presence is asked about the likely
-/// push recipients while the transaction begins, so the transaction (which
-/// holds the log lock) does not wait on Redis in the common case.
-async fn write_batch(
+/// Begins a batch's transaction. Presence is asked about the likely push
+/// recipients meanwhile, so the transaction (which holds the log lock) does
+/// not wait on Redis in the common case.
+async fn begin(
     env: &Env,
-    kept: &mut Kept,
+    kept: &Kept,
     jobs: &[Job],
-) -> ApiResult<(Written, Vec<CommittedEvent>)> {
-    let presence = &env.pushes.realtime.presence;
-    let (hint, tx) = tokio::join!(
+) -> (OnlineHint, Result<LogTx, sea_orm::DbErr>) {
+    let presence = &env.pushes.presence;
+    tokio::join!(
         OnlineHint::lookup(presence, kept.likely_push_recipients(jobs)),
         LogTx::begin(&env.db),
-    );
-    let stored = store_batch(tx?, kept, presence, &hint, jobs).await?;
+    )
+}
+
+/// A committed batch, published and answered: the job runner woken for its
+/// pushes, its events to the fan-out, then each request its answer.
+fn finish(publish: &Publish, waker: &Waker, stored: Stored, jobs: Vec<Job>) {
     if stored.pushes > 0 {
-        env.pushes.waker.wake();
+        waker.wake();
     }
-    Ok((stored.written, stored.events))
+    publish(stored.events);
+    stored.written.answer(jobs);
 }
 
 /// What a committed batch produced.
@@ -474,16 +633,53 @@ struct Stored {
     pushes: u64,
 }
 
-/// The batch's statements, on its transaction, and the commit. Every step
-/// is one statement for the whole batch (or one per 200 rows), none per
-/// message or per recipient; receipts are the exception (a few each).
+/// A batch whose statements are all sent, but not its commit's.
+struct Staged {
+    tx: LogTx,
+    written: Written,
+    pushes: QueuedPushes,
+    /// Messages stored.
+    sent: usize,
+}
+
+impl Staged {
+    async fn commit(self) -> ApiResult<Stored> {
+        let events = self.tx.commit().await?;
+        self.pushes.count_committed();
+        metrics::counter!(MESSAGES_SENT).increment(self.sent as u64);
+        Ok(Stored {
+            written: self.written,
+            events,
+            pushes: self.pushes.queued,
+        })
+    }
+}
+
+/// A batch's statements and its commit, in one go (the tests').
+#[cfg(test)]
 async fn store_batch(
-    mut tx: LogTx,
+    tx: LogTx,
     kept: &mut Kept,
     presence: &Presence,
     hint: &OnlineHint,
     jobs: &[Job],
 ) -> ApiResult<Stored> {
+    stage_batch(tx, kept, presence, hint, jobs)
+        .await?
+        .commit()
+        .await
+}
+
+/// The batch's statements, on its transaction, all but the commit's. Every
+/// step is one statement for the whole batch (or one per 200 rows), none per
+/// message or per recipient; receipts are the exception (a few each).
+async fn stage_batch(
+    mut tx: LogTx,
+    kept: &mut Kept,
+    presence: &Presence,
+    hint: &OnlineHint,
+    jobs: &[Job],
+) -> ApiResult<Staged> {
     let drafts = || jobs.iter().filter_map(Job::draft);
     let mut sends = Sends {
         // Inside the transaction: the log lock orders it after every batch
@@ -528,13 +724,11 @@ async fn store_batch(
     // With the messages, or not at all: a push exists if its message does.
     let pushes = devices::enqueue_message_pushes(tx.conn(), presence, hint, &sends.sent).await?;
     kept.remember_device_holders(&pushes.with_devices);
-    let events = tx.commit().await?;
-    pushes.count_committed();
-    metrics::counter!(MESSAGES_SENT).increment(sent as u64);
-    Ok(Stored {
+    Ok(Staged {
+        tx,
         written,
-        events,
-        pushes: pushes.queued,
+        pushes,
+        sent,
     })
 }
 
@@ -914,10 +1108,13 @@ mod tests {
                 send(chats[i % chats.len()], ann, client_id)
             })
             .collect();
-        let before = statements_on_this_thread();
-        let tx = LogTx::begin(db).await.unwrap();
+        let count = StatementCount::default();
         let presence = Presence::local();
-        let stored = store_batch(tx, kept, &presence, &OnlineHint::default(), &jobs)
+        let stored = count
+            .counting(async {
+                let tx = LogTx::begin(db).await.unwrap();
+                store_batch(tx, kept, &presence, &OnlineHint::default(), &jobs).await
+            })
             .await
             .unwrap();
         let created = stored
@@ -926,7 +1123,7 @@ mod tests {
             .iter()
             .filter(|s| matches!(s, SendOutcome::Created(_)))
             .count();
-        (statements_on_this_thread() - before, created)
+        (count.get(), created)
     }
 
     async fn a_batch_costs_the_same_statements_for_1_10_and_100_messages(db: &Db) {
@@ -1051,6 +1248,96 @@ mod tests {
         on_scratch(
             "TEST_MYSQL_URL",
             a_reply_quotes_its_target_as_it_is_at_commit,
+        )
+        .await;
+    }
+
+    /// Ann's group, with her its only member.
+    async fn ann_group(db: &Db, ann: i64) -> i64 {
+        let mut tx = LogTx::begin(db).await.unwrap();
+        let group = membership::insert_group(&mut tx, ann, "g".into(), None)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        group.id
+    }
+
+    /// 200 sends through a running writer (batches of up to 16, each
+    /// committing while the next begins on PostgreSQL and MySQL), four of
+    /// them bad: a mention listed twice breaks `uq_message_mentions`, which
+    /// PostgreSQL reports at the commit and the others at the insert. Each
+    /// bad send fails alone, every other one is stored once, and the fan-out
+    /// hears the stored messages' events once each, in log order, as it must
+    /// with the next batch under way before the previous one has published.
+    async fn batches_fail_alone_and_publish_in_log_order(db: &Db) {
+        let (ann, chats) = ann_and_chats(db).await;
+        let group = ann_group(db, ann).await;
+        let published = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let heard = published.clone();
+        let publish: Publish = Arc::new(move |events: Vec<CommittedEvent>| {
+            let mut heard = heard.lock().unwrap();
+            heard.extend(events.iter().map(|e| e.seq));
+        });
+        let pushes = Pushes {
+            presence: Arc::new(Presence::local()),
+            waker: Waker::default(),
+        };
+        let tasks = TaskGroup::new();
+        let (writer, thread) = Writer::spawn(db.clone(), 16, publish, pushes, &tasks).unwrap();
+        let bad = |i: usize| i % 50 == 7;
+        let sends = (0..200).map(|i| {
+            let Job::Send { mut draft, .. } = send(chats[i % CHATS], ann, format!("m{i}")) else {
+                unreachable!("send makes a send")
+            };
+            if bad(i) {
+                draft.chat_id = group;
+                draft.mentions = vec![ann, ann];
+            }
+            let writer = writer.clone();
+            async move { writer.send(*draft).await }
+        });
+        let outcomes = futures::future::join_all(sends).await;
+        tasks.stop().await;
+        thread.join().await;
+        let mut stored = Vec::new();
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            match outcome {
+                Err(_) if bad(i) => {}
+                Ok(SendOutcome::Created(view)) if !bad(i) => stored.push(view.id),
+                other => panic!("send {i}: {other:?}"),
+            }
+        }
+        assert_eq!(stored.len(), 196, "every good send stored");
+        let rows = number(db, "SELECT COUNT(*) FROM messages").await;
+        assert_eq!(rows, 196, "each once, none of the bad ones");
+        let heard = published.lock().unwrap().clone();
+        assert_eq!(heard.len(), 196, "one event heard per stored message");
+        assert!(
+            heard.windows(2).all(|w| w[0] < w[1]),
+            "heard in log order: {heard:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn batches_fail_alone_in_order_sqlite() {
+        let (_dir, db) = sqlite().await;
+        batches_fail_alone_and_publish_in_log_order(&db).await;
+    }
+
+    #[tokio::test]
+    async fn batches_fail_alone_in_order_postgres() {
+        on_scratch(
+            "TEST_POSTGRES_URL",
+            batches_fail_alone_and_publish_in_log_order,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn batches_fail_alone_in_order_mysql() {
+        on_scratch(
+            "TEST_MYSQL_URL",
+            batches_fail_alone_and_publish_in_log_order,
         )
         .await;
     }

@@ -44,7 +44,8 @@ use webhooks::{HookEvent, Webhooks};
 
 pub struct Realtime {
     pub hub: Arc<Hub>,
-    pub presence: Presence,
+    /// Shared with the group-commit writer, which asks it about push recipients.
+    pub presence: Arc<Presence>,
     pub grants: Grants,
     /// Webhook events the sockets notice, for the batcher (pusher/webhooks.rs).
     pub webhooks: Webhooks,
@@ -77,12 +78,12 @@ impl Realtime {
                 );
                 let remote = bus::spawn_redis_publisher(conn.clone(), channel, fanout);
                 (
-                    Presence::redis(conn.clone(), &prefix, &config.node_id),
+                    Arc::new(Presence::redis(conn.clone(), &prefix, &config.node_id)),
                     Grants::redis(conn.clone(), &prefix),
                     Some(remote),
                 )
             }
-            _ => (Presence::local(), Grants::local(), None),
+            _ => (Arc::new(Presence::local()), Grants::local(), None),
         };
         let pusher = &config.settings.pusher;
         let webhooks = Webhooks::new(

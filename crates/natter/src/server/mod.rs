@@ -276,7 +276,7 @@ async fn start_in(config: Config, background: &Background) -> anyhow::Result<Run
     let publish: Publish = Arc::new(move |events| realtime.publish(events));
     let max_batch = state.config.settings.writer_max_batch as usize;
     let pushes = Pushes {
-        realtime: state.realtime.clone(),
+        presence: state.realtime.presence.clone(),
         waker: state.jobs.clone(),
     };
     let (writer, writer_thread) = Writer::spawn(

@@ -261,9 +261,16 @@ impl LogTx {
     }
 
     /// Writes the events and the counters, commits, and hands back what to publish.
+    ///
+    /// The node's gate is let go first: the next log transaction of this node
+    /// may then begin and ask for the log lock, which the database grants it
+    /// once this one has committed (or rolled back), as it does for another
+    /// node's. The group-commit writer's next batch so begins while this one
+    /// commits, instead of after (messages/writer.rs, "overlap").
     pub async fn commit(self) -> Result<Vec<CommittedEvent>, DbErr> {
         let LogTx {
             txn,
+            _gate: gate,
             next_seq,
             next_message_id,
             rows,
@@ -272,6 +279,7 @@ impl LogTx {
             locked_at,
             ..
         } = self;
+        drop(gate);
         store::append(&txn, &rows, riders, next_seq - 1, next_message_id - 1).await?;
         let started = Instant::now();
         txn.commit().await?;
