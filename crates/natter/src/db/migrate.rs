@@ -74,7 +74,8 @@ impl Db {
                 LOCK_WAIT.as_secs()
             ),
         };
-        let conn = super::connect_pool(&self.url, 1, super::STATEMENT_CACHE, None).await?;
+        let conn =
+            super::connect_pool(&self.url, 1, super::STATEMENT_CACHE, super::KeepOpen::One).await?;
         if self.backend == DbBackend::Postgres {
             // lock_timeout bounds the wait; it applies to advisory locks too.
             let timeout = format!("SET lock_timeout = '{}s'", LOCK_WAIT.as_secs());

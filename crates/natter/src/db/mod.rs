@@ -141,14 +141,14 @@ impl Db {
         let redacted = redact_url(url);
         if url.starts_with("sqlite:") {
             create_sqlite_folder(url)?;
-            let write = connect_pool(url, 1, WRITER_STATEMENT_CACHE, None)
+            let write = connect_pool(url, 1, WRITER_STATEMENT_CACHE, KeepOpen::One)
                 .await
                 .with_context(|| format!("cannot open DATABASE_URL {redacted}"))?;
             let read = connect_pool(
                 url,
                 max_connections,
                 STATEMENT_CACHE,
-                Some(SQLITE_READ_IDLE),
+                KeepOpen::NoneAfter(SQLITE_READ_IDLE),
             )
             .await
             .with_context(|| format!("cannot open DATABASE_URL {redacted}"))?;
@@ -166,7 +166,7 @@ impl Db {
         probe(url)
             .await
             .with_context(|| format!("cannot connect to DATABASE_URL {redacted}"))?;
-        let pool = connect_pool(url, max_connections, STATEMENT_CACHE, None)
+        let pool = connect_pool(url, max_connections, STATEMENT_CACHE, KeepOpen::One)
             .await
             .with_context(|| format!("cannot connect to DATABASE_URL {redacted}"))?;
         Ok(Db {
@@ -180,30 +180,48 @@ impl Db {
     }
 
     /// This handle with writes through connections of its own, for the
-    /// group-commit writer: on PostgreSQL and MySQL a pool of
-    /// [`WRITER_CONNECTIONS`] (which the pool reopens after an error), so the
-    /// statements the writer prepared stay prepared on them instead of on
-    /// whichever pooled connection was free; SQLite has one write connection
-    /// already. Called on the writer's own runtime, so that runtime drives
-    /// the connections' sockets. If it cannot connect, the writer shares the
-    /// pool (and says so).
-    pub async fn with_own_write_connection(&self) -> Db {
+    /// group-commit writer, and whether it holds two: on PostgreSQL and MySQL
+    /// a pool of [`WRITER_CONNECTIONS`], both kept open (the pool reopens one
+    /// after an error), so the statements the writer prepared stay prepared
+    /// on them instead of on whichever pooled connection was free; SQLite has
+    /// one write connection already. Called on the writer's own runtime, so
+    /// that runtime drives the connections' sockets. If the database will not
+    /// give two, the writer keeps one (and commits each batch before the
+    /// next); if not even one, it shares the pool. Either is said in the log.
+    pub async fn with_own_write_connections(&self) -> (Db, bool) {
         if self.backend == DbBackend::Sqlite {
-            return self.clone();
+            return (self.clone(), false);
         }
-        match connect_pool(&self.url, WRITER_CONNECTIONS, WRITER_STATEMENT_CACHE, None).await {
-            Ok(write) => Db {
-                write,
-                ..self.clone()
-            },
+        let own = |write| Db {
+            write,
+            ..self.clone()
+        };
+        let two = connect_pool(
+            &self.url,
+            WRITER_CONNECTIONS,
+            WRITER_STATEMENT_CACHE,
+            KeepOpen::All,
+        );
+        match two.await {
+            Ok(pool) if holds_open(&pool, WRITER_CONNECTIONS).await => return (own(pool), true),
+            Ok(pool) => {
+                tracing::warn!(
+                    "the writer has one connection of its own: it commits each batch before the next"
+                );
+                let _ = pool.close_by_ref().await;
+            }
+            Err(_) => {}
+        }
+        match connect_pool(&self.url, 1, WRITER_STATEMENT_CACHE, KeepOpen::One).await {
+            Ok(pool) => (own(pool), false),
             Err(err) => {
                 tracing::warn!(error = %err, "the writer shares the connection pool");
-                self.clone()
+                (self.clone(), false)
             }
         }
     }
 
-    /// Closes a connection [`Db::with_own_write_connection`] opened.
+    /// Closes the connections [`Db::with_own_write_connections`] opened.
     pub async fn close_own_write_connection(&self) {
         if self.backend != DbBackend::Sqlite {
             let _ = self.write.close_by_ref().await;
@@ -393,20 +411,32 @@ const WRITER_CONNECTIONS: u32 = 2;
 /// SQLite and MySQL) and every other write transaction's, with room to spare.
 const WRITER_STATEMENT_CACHE: usize = 512;
 
+/// How many of a pool's connections stay open when it is idle.
+#[derive(Debug, Clone, Copy)]
+enum KeepOpen {
+    /// None: they close after an idle timeout (SQLite's read pool).
+    NoneAfter(Duration),
+    /// One, so the first request after a quiet spell finds it.
+    One,
+    /// All of them (the writer's, which needs both at once).
+    All,
+}
+
 async fn connect_pool(
     url: &str,
     max_connections: u32,
     statement_cache: usize,
-    idle_timeout: Option<Duration>,
+    keep_open: KeepOpen,
 ) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_string());
-    // A pool whose connections time out keeps none open when idle; the
-    // others keep one, so the first request after a quiet spell finds it.
-    let mut min_connections = 1.min(max_connections);
-    if let Some(idle) = idle_timeout {
-        options.idle_timeout(idle);
-        min_connections = 0;
-    }
+    let min_connections = match keep_open {
+        KeepOpen::NoneAfter(idle) => {
+            options.idle_timeout(idle);
+            0
+        }
+        KeepOpen::One => 1.min(max_connections),
+        KeepOpen::All => max_connections,
+    };
     // sqlx pings a connection before lending it out: a round trip (on SQLite
     // a hop to the connection's thread and back) in front of every
     // transaction, 0.3 ms of each writer batch under W1-light (issue 20). A
@@ -449,6 +479,32 @@ async fn connect_pool(
     let mut pool = Database::connect(options).await?;
     pool.set_metric_callback(count_statement);
     Ok(pool)
+}
+
+/// Whether `pool` lends `n` connections at once within a few seconds: a
+/// server at its connection limit refuses the last, and sqlx would retry
+/// it for every batch until its acquire timeout.
+async fn holds_open(pool: &DatabaseConnection, n: u32) -> bool {
+    async fn take<DB: sea_orm::sqlx::Database>(pool: &Pool<DB>, n: u32) -> bool {
+        let mut held = Vec::new();
+        for _ in 0..n {
+            match pool.acquire().await {
+                Ok(conn) => held.push(conn),
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+    let all = async {
+        match pool.get_database_backend() {
+            DbBackend::Postgres => take(pool.get_postgres_connection_pool(), n).await,
+            DbBackend::MySql => take(pool.get_mysql_connection_pool(), n).await,
+            _ => true,
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), all)
+        .await
+        .unwrap_or(false)
 }
 
 fn create_sqlite_folder(url: &str) -> anyhow::Result<()> {

@@ -217,7 +217,8 @@ impl OnlineHint {
 }
 
 /// What [`enqueue_message_pushes`] did: the jobs it queued, and which of the
-/// recipients have a device (for the next batch's [`OnlineHint`]).
+/// recipients not found connected beforehand have a device (for the next
+/// batch's [`OnlineHint`]).
 #[derive(Debug, Default)]
 pub struct QueuedPushes {
     pub queued: u64,
@@ -238,7 +239,9 @@ impl QueuedPushes {
 /// muted the chat (or are mentioned in the message, which is pushed through a
 /// mute, as WhatsApp does) and have no socket open anywhere. One query for
 /// devices, then (only for those who have one) one for mutes, whatever the
-/// batch's size; presence is asked only about those `hint` did not cover.
+/// batch's size; none at all when `hint` found every recipient connected
+/// (a conversation whose people are all online); presence is asked only
+/// about those `hint` did not cover.
 pub async fn enqueue_message_pushes(
     conn: &impl ConnectionTrait,
     presence: &Presence,
@@ -248,9 +251,13 @@ pub async fn enqueue_message_pushes(
     let recipients: Vec<i64> = sent
         .iter()
         .flat_map(|m| m.members.iter().copied().filter(|u| *u != m.sender_id))
+        .filter(|u| !hint.online.contains(u))
         .collect::<HashSet<i64>>()
         .into_iter()
         .collect();
+    if recipients.is_empty() {
+        return Ok(QueuedPushes::default());
+    }
     let with_devices = store::users_with_devices(conn, &recipients).await?;
     if with_devices.is_empty() {
         return Ok(QueuedPushes::default());

@@ -231,10 +231,11 @@ impl Writer {
     /// database answers (measured: 17 of a batch's 41 ms went to that wait,
     /// docs/benchmarks.md).
     ///
-    /// On PostgreSQL and MySQL it writes through a connection of its own,
-    /// opened on its runtime ([`Db::with_own_write_connection`]): its
+    /// On PostgreSQL and MySQL it writes through two connections of its own,
+    /// opened on its runtime ([`Db::with_own_write_connections`]): its
     /// statements, whose texts do not depend on a batch's size
-    /// ([`crate::db::fixed`]), are prepared once and stay prepared.
+    /// ([`crate::db::fixed`]), are prepared once and stay prepared, and a
+    /// small batch commits on one while the next begins on the other.
     ///
     /// The thread counts in `tasks` while it runs; when `tasks` is stopped the
     /// writer takes no new job, finishes those queued, and ends.
@@ -254,11 +255,12 @@ impl Writer {
             .name("natter-writer".into())
             .spawn(move || {
                 runtime.block_on(async {
+                    let (db, overlap) = db.with_own_write_connections().await;
                     let env = Env {
-                        overlap: db.backend != sea_orm::DbBackend::Sqlite,
-                        db: db.with_own_write_connection().await,
+                        db,
                         publish,
                         pushes,
+                        overlap,
                     };
                     run(&env, jobs, max_batch.max(1), stop).await;
                     env.db.close_own_write_connection().await;
@@ -350,22 +352,31 @@ struct Kept {
 /// Device holders remembered at most; beyond it the set starts over.
 const DEVICE_HOLDERS_KEPT: usize = 100_000;
 
+/// Members of a batch's chats that presence is asked about, all of them, at
+/// most: beyond it (a large group), only those known to have a device.
+const ASK_ALL_MEMBERS_UP_TO: usize = 256;
+
 impl Kept {
-    /// The batch's likely push recipients: members of its chats as last read
-    /// who had a device then. A guess; whoever it misses is asked about
-    /// inside the transaction.
+    /// The batch's likely push recipients, to ask presence about before its
+    /// transaction: the members of its chats as last read, when they are few
+    /// (one-to-one chats, small groups: a batch whose recipients are all
+    /// connected then needs no device query at all); in larger chats only
+    /// those who had a device when an earlier batch looked. A guess; whoever
+    /// it misses is asked about inside the transaction.
     fn likely_push_recipients(&self, jobs: &[Job]) -> Vec<i64> {
         let chat_ids: Vec<i64> = jobs
             .iter()
             .filter_map(Job::draft)
             .map(|d| d.chat_id)
             .collect();
-        let users: HashSet<i64> = self
-            .rosters
-            .cached_members(&chat_ids)
+        let members: HashSet<i64> = self.rosters.cached_members(&chat_ids).collect();
+        if members.len() <= ASK_ALL_MEMBERS_UP_TO {
+            return members.into_iter().collect();
+        }
+        members
+            .into_iter()
             .filter(|u| self.device_holders.contains(u))
-            .collect();
-        users.into_iter().collect()
+            .collect()
     }
 
     fn remember_device_holders(&mut self, users: &[i64]) {
@@ -406,7 +417,6 @@ async fn run(env: &Env, mut jobs: mpsc::Receiver<Job>, max_batch: usize, stop: C
             }
         }
         metrics::gauge!(WRITER_QUEUE_DEPTH).set(jobs.len() as f64);
-        metrics::histogram!(WRITER_BATCH_SIZE).record(batch.len() as f64);
         committing = process(env, &mut kept, batch, committing.take()).await;
     }
     if let Some(mut commit) = committing {
@@ -443,7 +453,7 @@ async fn process(
     batch: Vec<Job>,
     previous: Option<Committing>,
 ) -> Option<Committing> {
-    let clock = BatchClock::start();
+    let clock = BatchClock::start(batch.len());
     let mut begun = clock.count.counting(begin(env, kept, &batch)).await;
     if let Some(mut previous) = previous {
         let failed = previous.outcome().await;
@@ -484,25 +494,29 @@ async fn process(
     None
 }
 
-/// A batch's start and its statements, for its metrics.
+/// A batch's start, size and statements, for its metrics (a job retried
+/// alone is a batch of one).
 struct BatchClock {
     started: std::time::Instant,
+    jobs: usize,
     count: StatementCount,
 }
 
 impl BatchClock {
-    fn start() -> BatchClock {
+    fn start(jobs: usize) -> BatchClock {
         BatchClock {
             started: std::time::Instant::now(),
+            jobs,
             count: StatementCount::default(),
         }
     }
 
     fn record(&self) {
+        metrics::histogram!(WRITER_BATCH_SIZE).record(self.jobs as f64);
         metrics::histogram!(WRITER_BATCH_DURATION).record(self.started.elapsed().as_secs_f64());
         let statements = self.count.get();
         metrics::histogram!(WRITER_BATCH_STATEMENTS).record(statements as f64);
-        tracing::debug!(statements, "writer batch");
+        tracing::debug!(jobs = self.jobs, statements, "writer batch");
     }
 }
 
@@ -516,7 +530,7 @@ impl Committing {
     fn start(env: &Env, staged: Staged, jobs: Vec<Job>, clock: BatchClock) -> Committing {
         let (publish, waker) = (env.publish.clone(), env.pushes.waker.clone());
         Committing(tokio::spawn(async move {
-            let stored = clock.count.counting(staged.commit()).await;
+            let stored = clock.count.counting(staged.commit_beside_next()).await;
             clock.record();
             match stored {
                 Ok(stored) => {
@@ -577,16 +591,21 @@ async fn write_one(env: &Env, kept: &mut Kept, job: Job) {
     let jobs = vec![job];
     loop {
         attempt += 1;
-        let stored = match begin(env, kept, &jobs).await {
-            (hint, Ok(tx)) => {
-                let presence = &env.pushes.presence;
-                match stage_batch(tx, kept, presence, &hint, &jobs).await {
-                    Ok(staged) => staged.commit().await,
-                    Err(err) => Err(err),
+        let clock = BatchClock::start(1);
+        let alone = async {
+            match begin(env, kept, &jobs).await {
+                (hint, Ok(tx)) => {
+                    let presence = &env.pushes.presence;
+                    match stage_batch(tx, kept, presence, &hint, &jobs).await {
+                        Ok(staged) => staged.commit().await,
+                        Err(err) => Err(err),
+                    }
                 }
+                (_, Err(err)) => Err(err.into()),
             }
-            (_, Err(err)) => Err(err.into()),
         };
+        let stored = clock.count.counting(alone).await;
+        clock.record();
         match stored {
             Ok(stored) => return finish(&env.publish, &env.pushes.waker, stored, jobs),
             Err(err) if is_duplicate(&err) && attempt < 3 => continue,
@@ -644,7 +663,21 @@ struct Staged {
 
 impl Staged {
     async fn commit(self) -> ApiResult<Stored> {
-        let events = self.tx.commit().await?;
+        self.commit_with(LogTx::commit).await
+    }
+
+    /// Commits with this node's next log transaction already begun beside
+    /// it ([`LogTx::commit_beside_next`]).
+    async fn commit_beside_next(self) -> ApiResult<Stored> {
+        self.commit_with(LogTx::commit_beside_next).await
+    }
+
+    async fn commit_with<F, Fut>(self, commit: F) -> ApiResult<Stored>
+    where
+        F: FnOnce(LogTx) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<CommittedEvent>, sea_orm::DbErr>>,
+    {
+        let events = commit(self.tx).await?;
         self.pushes.count_committed();
         metrics::counter!(MESSAGES_SENT).increment(self.sent as u64);
         Ok(Stored {
@@ -1000,6 +1033,7 @@ mod tests {
     use super::*;
     use crate::db::testing::{drop_scratch, execute, scratch, sqlite, user};
     use crate::membership::insert_private;
+    use crate::realtime::presence::PresenceKey;
     use sea_orm::{ConnectionTrait, Statement};
 
     /// Private chats the batches spread their messages over.
@@ -1093,27 +1127,33 @@ mod tests {
         (ann, chats)
     }
 
-    /// Statements one batch of `n` of Ann's messages costs, and how many it
-    /// stored (client ids `{label}-{i}`).
+    /// What one batch of Ann's messages cost and did.
+    struct Batch {
+        statements: u64,
+        created: usize,
+    }
+
+    /// One batch of `n` of Ann's messages (client ids `{label}-{i}`), its
+    /// recipients looked up in `presence` first, as the writer does.
     async fn one_batch(
         db: &Db,
         kept: &mut Kept,
+        presence: &Presence,
         (ann, chats): (i64, &[i64]),
-        label: &str,
-        n: usize,
-    ) -> (u64, usize) {
+        (label, n): (&str, usize),
+    ) -> Batch {
         let jobs: Vec<Job> = (0..n)
             .map(|i| {
                 let client_id = format!("{label}-{i}");
                 send(chats[i % chats.len()], ann, client_id)
             })
             .collect();
+        let hint = OnlineHint::lookup(presence, kept.likely_push_recipients(&jobs)).await;
         let count = StatementCount::default();
-        let presence = Presence::local();
         let stored = count
             .counting(async {
                 let tx = LogTx::begin(db).await.unwrap();
-                store_batch(tx, kept, &presence, &OnlineHint::default(), &jobs).await
+                store_batch(tx, kept, presence, &hint, &jobs).await
             })
             .await
             .unwrap();
@@ -1123,21 +1163,26 @@ mod tests {
             .iter()
             .filter(|s| matches!(s, SendOutcome::Created(_)))
             .count();
-        (count.get(), created)
+        Batch {
+            statements: count.get(),
+            created,
+        }
     }
 
     async fn a_batch_costs_the_same_statements_for_1_10_and_100_messages(db: &Db) {
         let (ann, chats) = ann_and_chats(db).await;
         let mut kept = Kept::default();
+        let nobody_online = Presence::local();
         // The first batch also reads the rosters it then keeps.
-        let (warm_up, _) = one_batch(db, &mut kept, (ann, &chats), "warm-up", CHATS).await;
-        assert_eq!(warm_up, batch_statements(db.backend, CHATS) + 1);
+        let ann_chats = (ann, chats.as_slice());
+        let warm_up = one_batch(db, &mut kept, &nobody_online, ann_chats, ("warm-up", CHATS)).await;
+        assert_eq!(warm_up.statements, batch_statements(db.backend, CHATS) + 1);
         for n in [1, 10, 100] {
-            let (statements, created) =
-                one_batch(db, &mut kept, (ann, &chats), &n.to_string(), n).await;
-            assert_eq!(created, n, "every message of the batch stored");
+            let label = n.to_string();
+            let batch = one_batch(db, &mut kept, &nobody_online, ann_chats, (&label, n)).await;
+            assert_eq!(batch.created, n, "every message of the batch stored");
             assert_eq!(
-                statements,
+                batch.statements,
                 batch_statements(db.backend, n),
                 "{n} messages over {} chats",
                 n.min(CHATS)
@@ -1148,6 +1193,61 @@ mod tests {
         }
         let pushes = kept.device_holders.len();
         assert_eq!(pushes, CHATS, "the batches saw every recipient's device");
+    }
+
+    /// A batch whose recipients presence found connected before it began
+    /// asks nothing about their devices: no device query, no mutes query, no
+    /// push jobs' INSERT.
+    async fn connected_recipients_cost_no_push_statements(db: &Db) {
+        let (ann, chats) = ann_and_chats(db).await;
+        let mut kept = Kept::default();
+        let presence = Presence::local();
+        let ann_chats = (ann, chats.as_slice());
+        one_batch(db, &mut kept, &presence, ann_chats, ("warm-up", CHATS)).await;
+        let others: Vec<i64> = kept
+            .rosters
+            .cached_members(&chats)
+            .filter(|u| *u != ann)
+            .collect();
+        assert_eq!(others.len(), CHATS);
+        for user in others {
+            presence
+                .join(&PresenceKey::Online(user), "{}")
+                .await
+                .unwrap();
+        }
+        for n in [1, 10, 100] {
+            let label = n.to_string();
+            let batch = one_batch(db, &mut kept, &presence, ann_chats, (&label, n)).await;
+            assert_eq!(batch.created, n, "every message of the batch stored");
+            let without_pushes =
+                batch_statements(db.backend, n) - 2 - inserts(db.backend, n.min(CHATS));
+            assert_eq!(batch.statements, without_pushes, "{n} messages");
+        }
+    }
+
+    #[tokio::test]
+    async fn connected_recipients_no_push_statements_sqlite() {
+        let (_dir, db) = sqlite().await;
+        connected_recipients_cost_no_push_statements(&db).await;
+    }
+
+    #[tokio::test]
+    async fn connected_recipients_no_push_statements_postgres() {
+        on_scratch(
+            "TEST_POSTGRES_URL",
+            connected_recipients_cost_no_push_statements,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn connected_recipients_no_push_statements_mysql() {
+        on_scratch(
+            "TEST_MYSQL_URL",
+            connected_recipients_cost_no_push_statements,
+        )
+        .await;
     }
 
     #[tokio::test]
@@ -1469,10 +1569,12 @@ mod tests {
         let db = Db::connect(&url, 1).await.unwrap();
         let (ann, chats) = ann_and_chats(&db).await;
         let mut kept = Kept::default();
+        let presence = Presence::local();
+        let ann_chats = (ann, chats.as_slice());
         // Counting prepares this count's own statement once.
         prepared(&db).await;
         let before = prepared(&db).await;
-        one_batch(&db, &mut kept, (ann, &chats), "warm-up", CHATS).await;
+        one_batch(&db, &mut kept, &presence, ann_chats, ("warm-up", CHATS)).await;
         assert!(
             prepared(&db).await > before,
             "the first batch prepares its texts"
@@ -1480,7 +1582,7 @@ mod tests {
         let mut new_statements = Vec::new();
         for (label, n) in [("a", 1), ("b", 10), ("c", 100), ("d", 37), ("e", 200)] {
             let before = prepared(&db).await;
-            one_batch(&db, &mut kept, (ann, &chats), label, n).await;
+            one_batch(&db, &mut kept, &presence, ann_chats, (label, n)).await;
             new_statements.push((n, prepared(&db).await - before));
         }
         let expected: Vec<(usize, i64)> = [1, 10, 100, 37, 200].map(|n| (n, 0)).to_vec();

@@ -100,6 +100,13 @@ pub struct CommittedEvent {
     pub committed_us: i64,
 }
 
+/// When a committing [`LogTx`] lets the node's gate go.
+#[derive(Clone, Copy)]
+enum Gate {
+    HeldToTheEnd,
+    LetGoFirst,
+}
+
 /// A write transaction holding the log lock, which may emit events. See the
 /// module docs.
 pub struct LogTx {
@@ -260,14 +267,26 @@ impl LogTx {
         seq
     }
 
-    /// Writes the events and the counters, commits, and hands back what to publish.
-    ///
-    /// The node's gate is let go first: the next log transaction of this node
-    /// may then begin and ask for the log lock, which the database grants it
-    /// once this one has committed (or rolled back), as it does for another
-    /// node's. The group-commit writer's next batch so begins while this one
-    /// commits, instead of after (messages/writer.rs, "overlap").
+    /// Writes the events and the counters, commits, and hands back what to
+    /// publish. The node's gate is held until it returns, so this node's next
+    /// log transaction begins after the caller could publish: events reach
+    /// the fan-out in log order (its sequencer waits only briefly for a gap).
     pub async fn commit(self) -> Result<Vec<CommittedEvent>, DbErr> {
+        self.commit_after(Gate::HeldToTheEnd).await
+    }
+
+    /// [`Self::commit`], but the node's gate is let go first: this node's next
+    /// log transaction may then begin and ask for the log lock, which the
+    /// database grants once this one has committed (or rolled back), as it
+    /// does for another node's. For the group-commit writer, whose next
+    /// batch so begins while this one commits; it publishes on its own
+    /// runtime as soon as the commit returns, and waits for that before its
+    /// next batch reads (messages/writer.rs, "overlap").
+    pub async fn commit_beside_next(self) -> Result<Vec<CommittedEvent>, DbErr> {
+        self.commit_after(Gate::LetGoFirst).await
+    }
+
+    async fn commit_after(self, gate_use: Gate) -> Result<Vec<CommittedEvent>, DbErr> {
         let LogTx {
             txn,
             _gate: gate,
@@ -279,7 +298,10 @@ impl LogTx {
             locked_at,
             ..
         } = self;
-        drop(gate);
+        let gate = match gate_use {
+            Gate::LetGoFirst => None,
+            Gate::HeldToTheEnd => Some(gate),
+        };
         store::append(&txn, &rows, riders, next_seq - 1, next_message_id - 1).await?;
         let started = Instant::now();
         txn.commit().await?;
@@ -292,6 +314,7 @@ impl LogTx {
         for event in &mut events {
             event.committed_us = committed_us;
         }
+        drop(gate);
         Ok(events)
     }
 
