@@ -418,7 +418,7 @@ enum KeepOpen {
     NoneAfter(Duration),
     /// One, so the first request after a quiet spell finds it.
     One,
-    /// All of them (the writer's, which needs both at once).
+    /// All of them (the writer's, which needs both at once), opened lazily.
     All,
 }
 
@@ -435,7 +435,13 @@ async fn connect_pool(
             0
         }
         KeepOpen::One => 1.min(max_connections),
-        KeepOpen::All => max_connections,
+        // Opened lazily: sqlx would otherwise retry a refused one until its
+        // acquire timeout (30 s) before giving an answer;
+        // [`Db::with_own_write_connections`] checks within seconds instead.
+        KeepOpen::All => {
+            options.connect_lazy(true);
+            max_connections
+        }
     };
     // sqlx pings a connection before lending it out: a round trip (on SQLite
     // a hop to the connection's thread and back) in front of every
@@ -543,6 +549,47 @@ fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The writer overlaps its batches only with two connections of its own:
+    /// given them, it keeps both open; under a login allowed two connections
+    /// in all (the node's pool takes one), it keeps one, does not overlap,
+    /// and still writes.
+    #[tokio::test]
+    async fn the_writer_overlaps_only_with_two_connections_postgres() {
+        let variable = "TEST_POSTGRES_URL";
+        let Some((name, url, db)) = testing::scratch(variable).await else {
+            return;
+        };
+        let (writer, overlap) = db.with_own_write_connections().await;
+        assert!(overlap, "two connections given");
+        assert_eq!(writer.write.get_postgres_connection_pool().size(), 2);
+        writer.close_own_write_connection().await;
+        let role = format!("{name}_two");
+        for sql in [
+            format!("CREATE ROLE {role} LOGIN CONNECTION LIMIT 2"),
+            format!("GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}"),
+            format!("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}"),
+        ] {
+            testing::execute(&db, &sql).await;
+        }
+        let limited_url = url.replacen("://postgres@", &format!("://{role}@"), 1);
+        assert_ne!(limited_url, url, "the URL names its user");
+        let limited = Db::connect(&limited_url, 1).await.unwrap();
+        let (writer, overlap) = limited.with_own_write_connections().await;
+        assert!(!overlap, "one connection left for the writer");
+        let txn = writer.begin().await.unwrap();
+        txn.execute_unprepared("UPDATE sync_log_counters SET last_seq = last_seq")
+            .await
+            .unwrap();
+        txn.commit().await.unwrap();
+        writer.close_own_write_connection().await;
+        limited.disconnect().await;
+        testing::drop_scratch(variable, &name, db).await;
+        let base = std::env::var(variable).unwrap();
+        let admin = Db::connect(&base, 1).await.unwrap();
+        testing::execute(&admin, &format!("DROP ROLE {role}")).await;
+        admin.disconnect().await;
+    }
 
     /// A write side found busy is not trimmed until it has been quiet for
     /// [`QUIET_BEFORE_TRIM`], then once per quiet spell, and the connection
