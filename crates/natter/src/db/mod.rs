@@ -418,7 +418,8 @@ enum KeepOpen {
     NoneAfter(Duration),
     /// One, so the first request after a quiet spell finds it.
     One,
-    /// All of them (the writer's, which needs both at once), opened lazily.
+    /// All of them (the writer's, which needs both at once), opened lazily
+    /// and kept however old or idle.
     All,
 }
 
@@ -438,8 +439,14 @@ async fn connect_pool(
         // Opened lazily: sqlx would otherwise retry a refused one until its
         // acquire timeout (30 s) before giving an answer;
         // [`Db::with_own_write_connections`] checks within seconds instead.
+        // Never closed for age or idleness either: reopened inside a batch,
+        // one would lose its prepared statements and could meet the
+        // server's connection limit there.
         KeepOpen::All => {
-            options.connect_lazy(true);
+            options
+                .connect_lazy(true)
+                .idle_timeout(None::<Duration>)
+                .max_lifetime(None::<Duration>);
             max_connections
         }
     };
@@ -565,15 +572,19 @@ mod tests {
         assert_eq!(writer.write.get_postgres_connection_pool().size(), 2);
         writer.close_own_write_connection().await;
         let role = format!("{name}_two");
+        let limited_url = url.replacen("://postgres@", &format!("://{role}@"), 1);
+        assert_ne!(
+            limited_url, url,
+            "TEST_POSTGRES_URL names the user postgres"
+        );
         for sql in [
+            format!("DROP ROLE IF EXISTS {role}"),
             format!("CREATE ROLE {role} LOGIN CONNECTION LIMIT 2"),
             format!("GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}"),
             format!("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}"),
         ] {
             testing::execute(&db, &sql).await;
         }
-        let limited_url = url.replacen("://postgres@", &format!("://{role}@"), 1);
-        assert_ne!(limited_url, url, "the URL names its user");
         let limited = Db::connect(&limited_url, 1).await.unwrap();
         let (writer, overlap) = limited.with_own_write_connections().await;
         assert!(!overlap, "one connection left for the writer");

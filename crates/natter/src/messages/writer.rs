@@ -627,12 +627,20 @@ async fn begin(
     kept: &Kept,
     jobs: &[Job],
 ) -> (OnlineHint, Result<LogTx, sea_orm::DbErr>) {
-    let presence = &env.pushes.presence;
-    tokio::join!(
-        OnlineHint::lookup(presence, kept.likely_push_recipients(jobs)),
-        LogTx::begin(&env.db),
-    )
+    let lookup = OnlineHint::lookup(&env.pushes.presence, kept.likely_push_recipients(jobs));
+    // A hint not back in time is no hint: the batch asks about its push
+    // recipients itself, rather than hold the log lock for a slow Redis.
+    let hint = async {
+        tokio::time::timeout(HINT_WAIT, lookup)
+            .await
+            .unwrap_or_default()
+    };
+    tokio::join!(hint, LogTx::begin(&env.db))
 }
+
+/// How long a batch waits for its [`OnlineHint`] (one pipelined Redis round
+/// trip, or a lock in this process).
+const HINT_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// A committed batch, published and answered: the job runner woken for its
 /// pushes, its events to the fan-out, then each request its answer.

@@ -298,8 +298,13 @@ impl LogTx {
             locked_at,
             ..
         } = self;
+        // Dropped here, or held to the end of this function: shadowing the
+        // binding would not drop it.
         let gate = match gate_use {
-            Gate::LetGoFirst => None,
+            Gate::LetGoFirst => {
+                drop(gate);
+                None
+            }
             Gate::HeldToTheEnd => Some(gate),
         };
         store::append(&txn, &rows, riders, next_seq - 1, next_message_id - 1).await?;
@@ -396,6 +401,35 @@ pub async fn prune(db: &Db, cutoff_ms: i64) -> Result<u64, DbErr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `commit` holds the node's gate until it returns, so its caller
+    /// publishes before the node's next log transaction begins;
+    /// `commit_beside_next` lets it go as it starts, so the writer's next
+    /// batch can begin during the commit.
+    #[tokio::test]
+    async fn only_a_commit_beside_the_next_lets_the_gate_go_at_once() {
+        let (_dir, db) = crate::db::testing::sqlite().await;
+        for beside in [false, true] {
+            let tx = LogTx::begin(&db).await.unwrap();
+            let commit = tokio::spawn(async move {
+                if beside {
+                    tx.commit_beside_next().await
+                } else {
+                    tx.commit().await
+                }
+            });
+            // The commit runs up to its first statement, which waits on
+            // SQLite's thread.
+            tokio::task::yield_now().await;
+            let free = db.log_gate.try_lock().is_ok();
+            assert_eq!(
+                free, beside,
+                "gate free during a commit (beside the next: {beside})"
+            );
+            commit.await.unwrap().unwrap();
+            assert!(db.log_gate.try_lock().is_ok(), "free once committed");
+        }
+    }
 
     #[test]
     fn seq_is_appended_to_the_object() {
