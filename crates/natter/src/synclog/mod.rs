@@ -401,6 +401,7 @@ pub async fn prune(db: &Db, cutoff_ms: i64) -> Result<u64, DbErr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::testing::sqlite;
 
     /// `commit` holds the node's gate until it returns, so its caller
     /// publishes before the node's next log transaction begins;
@@ -408,7 +409,7 @@ mod tests {
     /// batch can begin during the commit.
     #[tokio::test]
     async fn only_a_commit_beside_the_next_lets_the_gate_go_at_once() {
-        let (_dir, db) = crate::db::testing::sqlite().await;
+        let (_dir, db) = sqlite().await;
         for beside in [false, true] {
             let tx = LogTx::begin(&db).await.unwrap();
             let commit = tokio::spawn(async move {
