@@ -204,8 +204,8 @@ struct Env {
     db: Db,
     publish: Publish,
     pushes: Pushes,
-    /// Commit each batch on a task of its own while the next begins: on the
-    /// server databases, where the next batch's BEGIN and its wait for the
+    /// Commit a small batch ([`OVERLAP_UP_TO`]) on a task of its own while
+    /// the next begins: on the server databases, where the next batch's BEGIN and its wait for the
     /// log lock are round trips that can go out during the commit's. SQLite
     /// has one write connection, which the next batch could only wait for.
     overlap: bool,
@@ -352,8 +352,9 @@ struct Kept {
 /// Device holders remembered at most; beyond it the set starts over.
 const DEVICE_HOLDERS_KEPT: usize = 100_000;
 
-/// Members of a batch's chats that presence is asked about, all of them, at
-/// most: beyond it (a large group), only those known to have a device.
+/// The most members a batch's chats may have for presence to be asked about
+/// all of them; beyond it (a large group), it is asked only about those
+/// known to have a device.
 const ASK_ALL_MEMBERS_UP_TO: usize = 256;
 
 impl Kept {
