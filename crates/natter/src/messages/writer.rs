@@ -467,15 +467,8 @@ async fn process(
             begun = clock.count.counting(begin(env, kept, &batch)).await;
         }
     }
-    let staged = match begun {
-        (hint, Ok(tx)) => {
-            let presence = &env.pushes.presence;
-            let stage = stage_batch(tx, kept, presence, &hint, &batch);
-            clock.count.counting(stage).await
-        }
-        (_, Err(err)) => Err(err.into()),
-    };
-    let staged = match staged {
+    let staged = clock.count.counting(stage_begun(env, kept, begun, &batch));
+    let staged = match staged.await {
         Ok(staged) => staged,
         Err(err) => {
             clock.record();
@@ -594,16 +587,8 @@ async fn write_one(env: &Env, kept: &mut Kept, job: Job) {
         attempt += 1;
         let clock = BatchClock::start(1);
         let alone = async {
-            match begin(env, kept, &jobs).await {
-                (hint, Ok(tx)) => {
-                    let presence = &env.pushes.presence;
-                    match stage_batch(tx, kept, presence, &hint, &jobs).await {
-                        Ok(staged) => staged.commit().await,
-                        Err(err) => Err(err),
-                    }
-                }
-                (_, Err(err)) => Err(err.into()),
-            }
+            let begun = begin(env, kept, &jobs).await;
+            stage_begun(env, kept, begun, &jobs).await?.commit().await
         };
         let stored = clock.count.counting(alone).await;
         clock.record();
@@ -642,6 +627,16 @@ async fn begin(
 /// How long a batch waits for its [`OnlineHint`] (one pipelined Redis round
 /// trip, or a lock in this process).
 const HINT_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The batch's statements on the transaction [`begin`] gave, or its error.
+async fn stage_begun(
+    env: &Env,
+    kept: &mut Kept,
+    (hint, tx): (OnlineHint, Result<LogTx, sea_orm::DbErr>),
+    jobs: &[Job],
+) -> ApiResult<Staged> {
+    stage_batch(tx?, kept, &env.pushes.presence, &hint, jobs).await
+}
 
 /// A committed batch, published and answered: the job runner woken for its
 /// pushes, its events to the fan-out, then each request its answer.
