@@ -35,7 +35,8 @@ pub async fn send_otp(
 /// the User-Agent). A banned account (`natter users ban`) gets 403 and no session.
 #[utoipa::path(post, path = "/api/auth/verify-otp", tag = "auth", request_body = VerifyOtpRequest,
     responses((status = 200, body = VerifyOtpResponse), (status = 400, description = "Invalid or expired OTP"),
-        (status = 403, description = "This account has been banned.")))]
+        (status = 403, description = "This account has been banned."),
+        (status = 429, description = "Too many code checks from this address or for this number; see Retry-After")))]
 pub async fn verify_otp(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -126,28 +126,18 @@ pub async fn send(
     id: i64,
     request: SendMessageRequest,
 ) -> ApiResult<Vec<MessageView>> {
-    messages::service::count_send(state, owner_id).await?;
     check_broadcastable(&request)?;
     owned(&state.db.read, owner_id, id).await?;
     let recipients = reachable(state, owner_id, recipients(&state.db.read, id).await?).await?;
-    count_the_others(state, owner_id, recipients.len()).await?;
+    // One send per recipient reached (at least one): a list is no way around
+    // SENDS_PER_MINUTE, and a broadcast over it is refused whole, using no quota.
+    messages::service::count_sends(state, owner_id, recipients.len().max(1)).await?;
     let mut chat_ids = Vec::with_capacity(recipients.len());
     for recipient in recipients {
         let (chat, _) = chats::service::find_or_create_private(state, owner_id, recipient).await?;
         chat_ids.push(chat.id);
     }
     messages::service::send_to_each(state, writer, owner_id, &chat_ids, request).await
-}
-
-/// A broadcast is as many sends as it reaches people (the first was counted
-/// with the request): one per recipient against SENDS_PER_MINUTE, so a list
-/// is no way around it. Over the limit it is 429 before anything is sent (the
-/// sends counted so far stay counted, as a refused flood's do).
-async fn count_the_others(state: &AppState, owner_id: i64, reached: usize) -> ApiResult<()> {
-    for _ in 1..reached {
-        messages::service::count_send(state, owner_id).await?;
-    }
-    Ok(())
 }
 
 /// What a broadcast cannot carry: a file (text, location and contact only),

@@ -50,7 +50,8 @@ pub async fn history(
         (status = 403, description = "Blocked"), (status = 404, description = "Not a member of that chat"),
         (status = 413, description = "The file is over its type's MEDIA_MAX_BYTES_* limit"),
         (status = 415, description = "The file's bytes are not an allowed type for message_type"),
-        (status = 422, description = "Validation failed")))]
+        (status = 422, description = "Validation failed"),
+        (status = 429, description = "Over SENDS_PER_MINUTE; see Retry-After")))]
 pub async fn send(
     State(state): State<MessagesState>,
     auth: AuthUser,
@@ -172,7 +173,8 @@ pub async fn unreact(
 #[utoipa::path(post, path = "/api/messages/{message}/forward", tag = "messages", security(("bearer" = [])),
     params(("message" = i64, Path, description = "Message id")), request_body = ForwardRequest,
     responses((status = 201, body = MessagesEnvelope), (status = 403, description = "A deleted or system message, or a block"),
-        (status = 404, description = "A chat the caller is not in")))]
+        (status = 404, description = "A chat the caller is not in"),
+        (status = 429, description = "One send per chat would go over SENDS_PER_MINUTE; nothing was sent, see Retry-After")))]
 pub async fn forward(
     State(state): State<MessagesState>,
     auth: AuthUser,
@@ -250,7 +252,8 @@ pub async fn delivered(
 #[utoipa::path(post, path = "/api/chats/{chat}/typing", tag = "realtime", security(("bearer" = [])),
     params(("chat" = i64, Path, description = "Chat id")), request_body = TypingRequest,
     responses((status = 202, description = "Broadcast"), (status = 403, description = "Blocked"),
-        (status = 404, description = "Not a member")))]
+        (status = 404, description = "Not a member"),
+        (status = 429, description = "Over TYPING_PER_MINUTE; see Retry-After")))]
 pub async fn typing(
     State(state): State<AppState>,
     auth: AuthUser,

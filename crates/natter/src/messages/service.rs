@@ -783,6 +783,8 @@ pub async fn forward(
     let mut targets = request.chat_ids.clone();
     targets.sort_unstable();
     targets.dedup();
+    // One send per chat: forwarding is no way around SENDS_PER_MINUTE.
+    count_sends(state, user_id, targets.len()).await?;
     for chat_id in &targets {
         let member = membership::require_member(state, *chat_id, user_id).await?;
         membership::ensure_not_blocked(state, &member).await?;
@@ -973,6 +975,7 @@ pub async fn typing(state: &AppState, user_id: i64, chat_id: i64, typing: bool) 
         "typing",
         user_id,
         state.config.settings.typing_per_minute,
+        1,
     )
     .await?;
     let member = membership::require_member(state, chat_id, user_id).await?;
@@ -990,18 +993,26 @@ pub async fn typing(state: &AppState, user_id: i64, chat_id: i64, typing: bool) 
 /// Counts a send against SENDS_PER_MINUTE (a sliding minute: a burst of
 /// quick messages passes, a flood does not).
 pub async fn count_send(state: &AppState, user_id: i64) -> ApiResult<()> {
-    per_minute(
-        state,
-        "send",
-        user_id,
-        state.config.settings.sends_per_minute,
-    )
-    .await
+    count_sends(state, user_id, 1).await
 }
 
-async fn per_minute(state: &AppState, what: &str, user_id: i64, max: u32) -> ApiResult<()> {
+/// Counts a request that makes `sends` messages (a forward, a broadcast) as
+/// that many sends, all or none: refused with 429, it uses no quota.
+pub async fn count_sends(state: &AppState, user_id: i64, sends: usize) -> ApiResult<()> {
+    let max = state.config.settings.sends_per_minute;
+    let cost = u32::try_from(sends).unwrap_or(u32::MAX);
+    per_minute(state, "send", user_id, max, cost).await
+}
+
+async fn per_minute(
+    state: &AppState,
+    what: &str,
+    user_id: i64,
+    max: u32,
+    cost: u32,
+) -> ApiResult<()> {
     let limit = Limit::new(format!("{what}:{user_id}"), max, Duration::from_secs(60));
-    ratelimit::enforce(state.limiter.as_ref(), &[limit]).await
+    ratelimit::enforce(state.limiter.as_ref(), &[limit.costing(cost)]).await
 }
 
 /// Posts a `system` message (a membership change) inside a group transaction.

@@ -44,14 +44,19 @@ impl MemoryLimiter {
         let mut wait_ms = 0i64;
         for limit in limits {
             let window_ms = limit.window.as_millis() as i64;
+            if limit.cost > limit.max {
+                wait_ms = wait_ms.max(window_ms);
+                continue;
+            }
             if let Some(window) = state.hits.get_mut(&limit.key) {
                 while window.times.front().is_some_and(|t| *t <= now - window_ms) {
                     window.times.pop_front();
                 }
-                if window.times.len() >= limit.max as usize
-                    && let Some(oldest) = window.times.front()
-                {
-                    wait_ms = wait_ms.max(oldest + window_ms - now);
+                // Room for `cost` once the oldest hits beyond it expire.
+                let over =
+                    (window.times.len() + limit.cost as usize).saturating_sub(limit.max as usize);
+                if let Some(freeing) = over.checked_sub(1).and_then(|i| window.times.get(i)) {
+                    wait_ms = wait_ms.max(freeing + window_ms - now);
                 }
             }
         }
@@ -66,7 +71,9 @@ impl MemoryLimiter {
                     window_ms: limit.window.as_millis() as i64,
                     times: VecDeque::new(),
                 });
-            window.times.push_back(now);
+            for _ in 0..limit.cost {
+                window.times.push_back(now);
+            }
             while window.times.len() > limit.max as usize {
                 window.times.pop_front();
             }
@@ -96,6 +103,25 @@ mod tests {
         assert!(limiter.acquire_now(&limit, 1_000).is_ok());
         assert_eq!(limiter.acquire_now(&limit, 2_000), Err(RetryAfter(58)));
         assert!(limiter.acquire_now(&limit, 60_001).is_ok());
+    }
+
+    #[test]
+    fn a_costly_request_takes_all_its_hits_or_none() {
+        let limiter = MemoryLimiter::new();
+        let five = |cost| [Limit::new("k", 5, Duration::from_secs(60)).costing(cost)];
+        assert!(limiter.acquire_now(&five(1), 0).is_ok());
+        assert!(limiter.acquire_now(&five(3), 1_000).is_ok());
+        // Four of five taken: two more do not fit, and take nothing.
+        assert_eq!(limiter.acquire_now(&five(2), 2_000), Err(RetryAfter(58)));
+        assert!(limiter.acquire_now(&five(1), 3_000).is_ok());
+        // Full; three fit once the three oldest (at 0 and 1,000 ms) expire.
+        assert_eq!(limiter.acquire_now(&five(3), 4_000), Err(RetryAfter(57)));
+        assert!(limiter.acquire_now(&five(3), 61_000).is_ok());
+        assert_eq!(
+            limiter.acquire_now(&five(6), 200_000),
+            Err(RetryAfter(60)),
+            "more than the limit never passes"
+        );
     }
 
     #[test]

@@ -15,12 +15,14 @@ use crate::error::{ApiError, ApiResult};
 pub use memory::MemoryLimiter;
 pub use redis_limiter::RedisLimiter;
 
-/// At most `max` hits per `window` for `key`.
+/// At most `max` hits per `window` for `key`; a request takes `cost` of them
+/// (one, unless it is worth several: a forward to five chats is five sends).
 #[derive(Debug, Clone)]
 pub struct Limit {
     pub key: String,
     pub max: u32,
     pub window: Duration,
+    pub cost: u32,
 }
 
 impl Limit {
@@ -29,7 +31,14 @@ impl Limit {
             key: key.into(),
             max,
             window,
+            cost: 1,
         }
+    }
+
+    /// This request takes `cost` hits, all or none: refused, it takes none.
+    /// A cost above `max` never passes (429 after a whole window).
+    pub fn costing(self, cost: u32) -> Limit {
+        Limit { cost, ..self }
     }
 }
 
@@ -39,8 +48,8 @@ pub struct RetryAfter(pub u64);
 
 #[async_trait::async_trait]
 pub trait RateLimiter: Send + Sync {
-    /// Records one hit against every limit if all have room; otherwise records
-    /// nothing and says when the tightest one frees up.
+    /// Records each limit's cost in hits against it if all have room;
+    /// otherwise records nothing and says when the tightest one frees up.
     async fn acquire(&self, limits: &[Limit]) -> anyhow::Result<Result<(), RetryAfter>>;
 }
 

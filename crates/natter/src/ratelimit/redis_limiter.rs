@@ -8,27 +8,35 @@ use super::{Limit, RateLimiter, RetryAfter, seconds_until};
 use crate::clock::now_ms;
 use crate::secrets::random_token;
 
-/// KEYS: the limit keys. ARGV: now, a unique member, then (max, window_ms) per key.
-/// Returns 0 when every limit had room (and records the hit in each), otherwise
-/// the milliseconds until the tightest one frees up.
+/// KEYS: the limit keys. ARGV: now, a unique member, then (max, window_ms,
+/// cost) per key. Returns 0 when every limit had room for its cost (and
+/// records that many hits in each), otherwise the milliseconds until the
+/// tightest one has room.
 const ACQUIRE: &str = r#"
 local now = tonumber(ARGV[1])
 local member = ARGV[2]
 local wait = 0
 for i, key in ipairs(KEYS) do
-  local max = tonumber(ARGV[1 + 2 * i])
-  local window = tonumber(ARGV[2 + 2 * i])
+  local max = tonumber(ARGV[3 * i])
+  local window = tonumber(ARGV[3 * i + 1])
+  local cost = tonumber(ARGV[3 * i + 2])
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  if redis.call('ZCARD', key) >= max then
-    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    local free_at = tonumber(oldest[2]) + window
+  local over = redis.call('ZCARD', key) + cost - max
+  if cost > max then
+    if window > wait then wait = window end
+  elseif over > 0 then
+    local freeing = redis.call('ZRANGE', key, over - 1, over - 1, 'WITHSCORES')
+    local free_at = tonumber(freeing[2]) + window
     if free_at - now > wait then wait = free_at - now end
   end
 end
 if wait > 0 then return wait end
 for i, key in ipairs(KEYS) do
-  local window = tonumber(ARGV[2 + 2 * i])
-  redis.call('ZADD', key, now, member)
+  local window = tonumber(ARGV[3 * i + 1])
+  local cost = tonumber(ARGV[3 * i + 2])
+  for hit = 1, cost do
+    redis.call('ZADD', key, now, member .. ':' .. hit)
+  end
   redis.call('PEXPIRE', key, window)
 end
 return 0
@@ -59,7 +67,8 @@ impl RateLimiter for RedisLimiter {
             invocation
                 .key(format!("{}{}", self.prefix, limit.key))
                 .arg(limit.max)
-                .arg(limit.window.as_millis() as u64);
+                .arg(limit.window.as_millis() as u64)
+                .arg(limit.cost);
         }
         let mut redis = self.redis.clone();
         let wait_ms: i64 = invocation.invoke_async(&mut redis).await?;

@@ -74,7 +74,8 @@ pub async fn update_privacy(
 /// Another user, as the caller may see them.
 #[utoipa::path(get, path = "/api/users/{id}", tag = "users",
     security(("bearer" = [])), params(("id" = i64, Path, description = "User id")),
-    responses((status = 200, body = UserView), (status = 404, description = "No such user")))]
+    responses((status = 200, body = UserView), (status = 404, description = "No such user"),
+        (status = 429, description = "Over USER_LOOKUPS_PER_HOUR (another user's profile); see Retry-After")))]
 pub async fn show(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -7,6 +7,57 @@ use serde_json::json;
 
 use crate::backend_tests;
 use crate::common::TestServer;
+use crate::common::redis_server::RedisServer;
+
+/// A forward counts one send per chat against SENDS_PER_MINUTE (3 here),
+/// all or none: refused, it sends nothing and uses no quota.
+async fn a_forward_counts_one_send_per_chat(server: &TestServer) {
+    let (ann, bob, chat) = server.pair().await;
+    let (carol, dave) = (server.sign_up("Carol").await, server.sign_up("Dave").await);
+    let (_, with_carol) = bob.client.private_chat(carol.id).await.unwrap();
+    let (_, with_dave) = bob.client.private_chat(dave.id).await.unwrap();
+    let original = ann.client.send_text(chat, "pass it on").await.unwrap();
+    let targets = [with_carol.id, with_dave.id];
+    assert_eq!(
+        bob.client
+            .forward(original.id, &targets)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let refused = bob.client.forward(original.id, &targets).await.unwrap_err();
+    assert_eq!(
+        refused.status(),
+        Some(429),
+        "two more sends do not fit in the one left"
+    );
+    for (reader, chat) in [(&carol, with_carol.id), (&dave, with_dave.id)] {
+        assert_eq!(
+            reader
+                .client
+                .history(chat, 10, None)
+                .await
+                .unwrap()
+                .messages
+                .len(),
+            1,
+            "nothing sent by the refused forward"
+        );
+    }
+    bob.client
+        .send_text(with_carol.id, "the last one")
+        .await
+        .expect("the refusal used no quota");
+    assert_eq!(
+        bob.client
+            .send_text(with_carol.id, "one too many")
+            .await
+            .unwrap_err()
+            .status(),
+        Some(429)
+    );
+}
 
 backend_tests! {
     async fn every_sendable_type(backend: Backend) {
@@ -259,6 +310,21 @@ backend_tests! {
         assert_eq!(bob.client.forward(original.id, &[carol_dave.id]).await.unwrap_err().status(), Some(404));
         let raw = bob.client.raw(Method::POST, &format!("/api/messages/{}/forward", original.id), Some(json!({"chat_ids": []}))).await.unwrap();
         assert_eq!(raw.status, 422);
+    }
+
+    async fn forwarding_counts_against_sends_per_minute(backend: Backend) {
+        let server = TestServer::start_with(backend, |s| s.sends_per_minute = 3).await;
+        a_forward_counts_one_send_per_chat(&server).await;
+    }
+
+    async fn forwarding_counts_against_sends_per_minute_through_redis(backend: Backend) {
+        let redis = RedisServer::start().await;
+        let server = TestServer::start_with(backend, |s| {
+            s.sends_per_minute = 3;
+            s.redis_url = Some(redis.url());
+        })
+        .await;
+        a_forward_counts_one_send_per_chat(&server).await;
     }
 
     async fn receipts_go_sent_delivered_read_and_never_back(backend: Backend) {
