@@ -131,7 +131,7 @@ pub async fn send(
     let recipients = reachable(state, owner_id, recipients(&state.db.read, id).await?).await?;
     // One send per recipient reached (at least one): a list is no way around
     // SENDS_PER_MINUTE, and a broadcast over it is refused whole, using no quota.
-    messages::service::count_sends(state, owner_id, recipients.len().max(1)).await?;
+    messages::service::count_sends(state, owner_id, recipients.len().max(1), "list").await?;
     let mut chat_ids = Vec::with_capacity(recipients.len());
     for recipient in recipients {
         let (chat, _) = chats::service::find_or_create_private(state, owner_id, recipient).await?;

@@ -127,7 +127,8 @@ pub async fn archive(
     params(("chat" = i64, Path, description = "Chat id")), request_body = DisappearingRequest,
     responses((status = 200, body = ChatView), (status = 403, description = "Not a group admin"),
         (status = 404, description = "Not a member"),
-        (status = 422, description = "Not one of the allowed timers")))]
+        (status = 422, description = "Not one of the allowed timers"),
+        (status = 429, description = "Posts a system message in the chat, so counts as a send: over SENDS_PER_MINUTE; see Retry-After")))]
 pub async fn disappearing(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -232,6 +232,7 @@ pub async fn set_disappearing(
     seconds: i64,
 ) -> ApiResult<ChatView> {
     check_timer(state, seconds)?;
+    messages::service::count_send(state, user_id).await?;
     let mut tx = LogTx::begin(&state.db).await?;
     let member = membership::require_member_on(tx.conn(), chat_id, user_id).await?;
     if !member.is_private() && !member.is_admin() {

@@ -21,7 +21,8 @@ use crate::state::AppState;
 /// Creates a group; the caller is its admin.
 #[utoipa::path(post, path = "/api/groups", tag = "groups", security(("bearer" = [])), request_body = CreateGroupRequest,
     responses((status = 201, body = ChatView), (status = 403, description = "A participant has blocked the caller"),
-        (status = 422, description = "Validation failed, or over GROUP_MAX_MEMBERS")))]
+        (status = 422, description = "Validation failed, or over GROUP_MAX_MEMBERS"),
+        (status = 429, description = "Posts a system message in the chat, so counts as a send: over SENDS_PER_MINUTE; see Retry-After")))]
 pub async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -48,7 +49,8 @@ pub async fn show(
 /// Renames or re-describes a group (admins only).
 #[utoipa::path(put, path = "/api/groups/{group}", tag = "groups", security(("bearer" = [])),
     params(("group" = i64, Path, description = "Group (chat) id")), request_body = UpdateGroupRequest,
-    responses((status = 200, body = ChatView), (status = 403, description = "Not an admin")))]
+    responses((status = 200, body = ChatView), (status = 403, description = "Not an admin"),
+        (status = 429, description = "Posts a system message in the chat, so counts as a send: over SENDS_PER_MINUTE; see Retry-After")))]
 pub async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -96,7 +98,8 @@ pub async fn set_avatar(
 #[utoipa::path(post, path = "/api/groups/{group}/members", tag = "groups", security(("bearer" = [])),
     params(("group" = i64, Path, description = "Group (chat) id")), request_body = AddMembersRequest,
     responses((status = 200, body = ChatView), (status = 403, description = "Not an admin, or blocked"),
-        (status = 422, description = "Unknown users, or over GROUP_MAX_MEMBERS")))]
+        (status = 422, description = "Unknown users, or over GROUP_MAX_MEMBERS"),
+        (status = 429, description = "Posts a system message in the chat, so counts as a send: over SENDS_PER_MINUTE; see Retry-After")))]
 pub async fn add_members(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -126,7 +129,8 @@ pub async fn remove_member(
 #[utoipa::path(put, path = "/api/groups/{group}/members/{user}/role", tag = "groups", security(("bearer" = [])),
     params(("group" = i64, Path, description = "Group (chat) id"), ("user" = i64, Path, description = "User id")),
     request_body = RoleRequest,
-    responses((status = 200, body = ChatView), (status = 403, description = "Not an admin"), (status = 422, description = "Would leave no admin")))]
+    responses((status = 200, body = ChatView), (status = 403, description = "Not an admin"), (status = 422, description = "Would leave no admin"),
+        (status = 429, description = "Posts a system message in the chat, so counts as a send: over SENDS_PER_MINUTE; see Retry-After")))]
 pub async fn set_role(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -170,7 +174,8 @@ pub async fn invite_link(
     params(("code" = String, Path, description = "Invite code")),
     responses((status = 200, body = ChatView), (status = 404, description = "Unknown or revoked code"),
         (status = 403, description = "Removed from this group by an admin"),
-        (status = 422, description = "The group is full")))]
+        (status = 422, description = "The group is full"),
+        (status = 429, description = "Posts a system message in the chat, so counts as a send: over SENDS_PER_MINUTE; see Retry-After")))]
 pub async fn join(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -130,6 +130,7 @@ pub async fn create(
     creator: i64,
     request: CreateGroupRequest,
 ) -> ApiResult<ChatView> {
+    messages::service::count_send(state, creator).await?;
     let members = admissible(
         state,
         creator,
@@ -172,6 +173,7 @@ pub async fn update(
         require_admin(&state.db.read, group_id, actor).await?;
         return show(state, actor, group_id).await;
     }
+    messages::service::count_send(state, actor).await?;
     let mut tx = LogTx::begin(&state.db).await?;
     require_admin(tx.conn(), group_id, actor).await?;
     let mut changes = chat::ActiveModel {
@@ -246,6 +248,7 @@ pub async fn add_members(
     user_ids: &[i64],
 ) -> ApiResult<ChatView> {
     require_admin(&state.db.read, group_id, actor).await?;
+    messages::service::count_send(state, actor).await?;
     let before: HashSet<i64> = membership::participants(&state.db.read, group_id)
         .await?
         .iter()
@@ -407,6 +410,7 @@ pub async fn set_role(
     target: i64,
     role: Role,
 ) -> ApiResult<ChatView> {
+    messages::service::count_send(state, actor).await?;
     let mut tx = LogTx::begin(&state.db).await?;
     require_admin(tx.conn(), group_id, actor).await?;
     let participants = membership::participants(tx.conn(), group_id).await?;
@@ -464,6 +468,7 @@ pub async fn invite_link(state: &AppState, actor: i64, group_id: i64) -> ApiResu
 }
 
 pub async fn join_by_code(state: &AppState, user: i64, code: &str) -> ApiResult<ChatView> {
+    messages::service::count_send(state, user).await?;
     let chat = membership::find_by_invite(state, code)
         .await?
         .filter(|c| c.chat_type == ChatType::Group.as_str())

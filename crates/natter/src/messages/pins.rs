@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
-use super::service::{markable_message, post_system};
+use super::service::{count_send, markable_message, post_system};
 use super::store;
 use crate::clock::{Timestamp, now_ms};
 use crate::db::entities::message;
@@ -37,6 +37,7 @@ pub async fn pin(
     chat_id: i64,
     message_id: i64,
 ) -> ApiResult<Vec<PinnedMessage>> {
+    count_send(state, user_id).await?;
     let mut tx = LogTx::begin(&state.db).await?;
     pinnable(&tx, user_id, chat_id, message_id, "pinned").await?;
     let pins = store::pins_of(tx.conn(), chat_id, tx.now()).await?;

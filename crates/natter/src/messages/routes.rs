@@ -320,7 +320,8 @@ pub async fn starred(
 #[utoipa::path(put, path = "/api/chats/{chat}/pins/{message}", tag = "chats", security(("bearer" = [])),
     params(("chat" = i64, Path, description = "Chat id"), ("message" = i64, Path, description = "Message id")),
     responses((status = 200, body = PinList), (status = 403, description = "A system message, or a block"),
-        (status = 404, description = "Not a member, or not a visible message of this chat")))]
+        (status = 404, description = "Not a member, or not a visible message of this chat"),
+        (status = 429, description = "Posts a system message in the chat, so counts as a send: over SENDS_PER_MINUTE; see Retry-After")))]
 pub async fn pin_message(
     State(state): State<AppState>,
     auth: AuthUser,

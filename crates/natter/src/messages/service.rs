@@ -783,12 +783,12 @@ pub async fn forward(
     let mut targets = request.chat_ids.clone();
     targets.sort_unstable();
     targets.dedup();
-    // One send per chat: forwarding is no way around SENDS_PER_MINUTE.
-    count_sends(state, user_id, targets.len()).await?;
     for chat_id in &targets {
         let member = membership::require_member(state, *chat_id, user_id).await?;
         membership::ensure_not_blocked(state, &member).await?;
     }
+    // One send per chat: forwarding is no way around SENDS_PER_MINUTE.
+    count_sends(state, user_id, targets.len(), "chat_ids").await?;
     let sender = sender_of(state, user_id).await?;
     let attached = forwarded_media(state, &original).await?;
     let location = match (original.latitude, original.longitude) {
@@ -993,14 +993,27 @@ pub async fn typing(state: &AppState, user_id: i64, chat_id: i64, typing: bool) 
 /// Counts a send against SENDS_PER_MINUTE (a sliding minute: a burst of
 /// quick messages passes, a flood does not).
 pub async fn count_send(state: &AppState, user_id: i64) -> ApiResult<()> {
-    count_sends(state, user_id, 1).await
+    count_sends(state, user_id, 1, "message").await
 }
 
 /// Counts a request that makes `sends` messages (a forward, a broadcast) as
-/// that many sends, all or none: refused with 429, it uses no quota.
-pub async fn count_sends(state: &AppState, user_id: i64, sends: usize) -> ApiResult<()> {
+/// that many sends, all or none: refused with 429, it uses no quota. More
+/// than SENDS_PER_MINUTE at once could never pass: 422 on `field`, not a
+/// 429 whose Retry-After would be a promise.
+pub async fn count_sends(
+    state: &AppState,
+    user_id: i64,
+    sends: usize,
+    field: &str,
+) -> ApiResult<()> {
     let max = state.config.settings.sends_per_minute;
     let cost = u32::try_from(sends).unwrap_or(u32::MAX);
+    if max > 0 && cost > max {
+        return Err(ApiError::field(
+            field,
+            format!("This would send {sends} messages; at most {max} may be sent in a minute."),
+        ));
+    }
     per_minute(state, "send", user_id, max, cost).await
 }
 

@@ -30,6 +30,26 @@ fn system_events(history: &natter_client::History) -> Vec<String> {
 }
 
 backend_tests! {
+    // Each posts a system message in a chat: a send against
+    // SENDS_PER_MINUTE (4 here), so renames or pins cannot flood a chat.
+    async fn actions_that_post_a_system_message_count_as_sends(backend: Backend) {
+        let server = TestServer::start_with(backend, |s| s.sends_per_minute = 4).await;
+        let (ann, bob, chat) = server.pair().await;
+        let group = ann.client.create_group("Club", &[bob.id]).await.unwrap();
+        let message = ann.client.send_text(chat, "pin me").await.unwrap();
+        ann.client.pin(chat, message.id).await.unwrap();
+        ann.client.update_group(group.id, json!({"name": "Renamed"})).await.unwrap();
+        fn status<T>(result: Result<T, natter_client::Error>) -> Option<u16> {
+            result.map(|_| ()).unwrap_err().status()
+        }
+        assert_eq!(status(ann.client.update_group(group.id, json!({"name": "Again"})).await), Some(429));
+        assert_eq!(status(ann.client.set_disappearing(chat, 86_400).await), Some(429));
+        ann.client.unpin(chat, message.id).await.expect("unpinning posts nothing");
+        assert_eq!(status(ann.client.pin(chat, message.id).await), Some(429));
+        assert_eq!(status(ann.client.create_group("Another", &[bob.id]).await), Some(429));
+        bob.client.send_text(chat, "my own minute").await.expect("each user has their own");
+    }
+
     async fn create_show_update_with_admin_rights(backend: Backend) {
         let server = TestServer::start(backend).await;
         let people = users(&server, &["Ada", "Ben", "Cy"]).await;

@@ -32,6 +32,13 @@ async fn a_forward_counts_one_send_per_chat(server: &TestServer) {
         Some(429),
         "two more sends do not fit in the one left"
     );
+    let natter_client::Error::Api { retry_after, .. } = &refused else {
+        panic!("{refused}")
+    };
+    assert!(
+        retry_after.is_some_and(|s| (1..=60).contains(&s)),
+        "Retry-After {retry_after:?}: when the minute has room"
+    );
     for (reader, chat) in [(&carol, with_carol.id), (&dave, with_dave.id)] {
         assert_eq!(
             reader
@@ -57,6 +64,14 @@ async fn a_forward_counts_one_send_per_chat(server: &TestServer) {
             .status(),
         Some(429)
     );
+    // Four chats are more than the minute could ever hold: 422, not a 429
+    // whose Retry-After would not help.
+    let erin = server.sign_up("Erin").await;
+    let (_, with_erin) = bob.client.private_chat(erin.id).await.unwrap();
+    let four = [chat, with_carol.id, with_dave.id, with_erin.id];
+    let too_many = bob.client.forward(original.id, &four).await.unwrap_err();
+    assert_eq!(too_many.status(), Some(422));
+    assert!(too_many.body().unwrap()["errors"]["chat_ids"].is_array());
 }
 
 backend_tests! {
