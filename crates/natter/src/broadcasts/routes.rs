@@ -96,7 +96,7 @@ pub async fn delete(
     request_body = SendMessageRequest,
     responses((status = 201, body = MessagesEnvelope, description = "The messages stored, each with its chat_id"),
         (status = 404, description = "Not the caller's list"),
-        (status = 422, description = "Validation failed, or a file, reply, mentions or client_message_id"),
+        (status = 422, description = "Validation failed, or a file, reply, mentions or client_message_id, or more recipients than SENDS_PER_MINUTE (on `list`)"),
         (status = 429, description = "One send per recipient would go over SENDS_PER_MINUTE; nothing was sent, see Retry-After")))]
 pub async fn send(
     State(state): State<MessagesState>,

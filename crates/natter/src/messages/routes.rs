@@ -174,6 +174,7 @@ pub async fn unreact(
     params(("message" = i64, Path, description = "Message id")), request_body = ForwardRequest,
     responses((status = 201, body = MessagesEnvelope), (status = 403, description = "A deleted or system message, or a block"),
         (status = 404, description = "A chat the caller is not in"),
+        (status = 422, description = "Validation failed, or more chats than SENDS_PER_MINUTE"),
         (status = 429, description = "One send per chat would go over SENDS_PER_MINUTE; nothing was sent, see Retry-After")))]
 pub async fn forward(
     State(state): State<MessagesState>,
