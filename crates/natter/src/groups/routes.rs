@@ -114,7 +114,8 @@ pub async fn add_members(
 /// Removes a member (admins only).
 #[utoipa::path(delete, path = "/api/groups/{group}/members/{user}", tag = "groups", security(("bearer" = [])),
     params(("group" = i64, Path, description = "Group (chat) id"), ("user" = i64, Path, description = "User id")),
-    responses((status = 200, body = ChatView), (status = 403, description = "Not an admin"), (status = 404, description = "Not a member"), (status = 422, description = "The caller themselves: leaving is its own route")))]
+    responses((status = 200, body = ChatView), (status = 403, description = "Not an admin"), (status = 404, description = "Not a member"), (status = 422, description = "The caller themselves: leaving is its own route"),
+        (status = 429, description = "Posts a system message in the chat, so counts as a send: over SENDS_PER_MINUTE; see Retry-After")))]
 pub async fn remove_member(
     State(state): State<AppState>,
     auth: AuthUser,

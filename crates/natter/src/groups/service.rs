@@ -130,7 +130,6 @@ pub async fn create(
     creator: i64,
     request: CreateGroupRequest,
 ) -> ApiResult<ChatView> {
-    messages::service::count_send(state, creator).await?;
     let members = admissible(
         state,
         creator,
@@ -139,6 +138,7 @@ pub async fn create(
         &HashSet::new(),
     )
     .await?;
+    messages::service::count_send(state, creator).await?;
     let mut tx = LogTx::begin(&state.db).await?;
     let name = request.name.trim().to_string();
     let chat = membership::insert_group(&mut tx, creator, name, request.description).await?;
@@ -367,6 +367,11 @@ pub async fn remove_member(
             "To leave a group, use its leave route.",
         ));
     }
+    // Counted like an add: each removal posts a system message to everyone
+    // left, so removing and re-adding cannot flood a group. Leaving is not
+    // counted: nobody is kept in a group by the limit.
+    require_admin(&state.db.read, group_id, actor).await?;
+    messages::service::count_send(state, actor).await?;
     let mut tx = LogTx::begin(&state.db).await?;
     require_admin(tx.conn(), group_id, actor).await?;
     let is_member = membership::participants(tx.conn(), group_id)

@@ -47,7 +47,14 @@ backend_tests! {
         ann.client.unpin(chat, message.id).await.expect("unpinning posts nothing");
         assert_eq!(status(ann.client.pin(chat, message.id).await), Some(429));
         assert_eq!(status(ann.client.create_group("Another", &[bob.id]).await), Some(429));
+        assert_eq!(status(ann.client.remove_member(group.id, bob.id).await), Some(429));
+        let refused = ann.client.update_group(group.id, json!({"name": "Again"})).await.unwrap_err();
+        let natter_client::Error::Api { retry_after, .. } = &refused else { panic!("{refused}") };
+        assert!(retry_after.is_some_and(|s| (1..=60).contains(&s)), "{retry_after:?}");
+        let now = ann.client.group(group.id).await.unwrap();
+        assert_eq!((now.name.as_deref(), now.participants.len()), (Some("Renamed"), 2), "nothing refused took effect");
         bob.client.send_text(chat, "my own minute").await.expect("each user has their own");
+        ann.client.leave_group(group.id).await.expect("leaving is never refused by the limit");
     }
 
     async fn create_show_update_with_admin_rights(backend: Backend) {
