@@ -49,6 +49,14 @@ impl Error {
             Error::Transport(_) => None,
         }
     }
+
+    /// The `Retry-After` header (seconds), if the server answered with one.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Error::Api { retry_after, .. } => *retry_after,
+            Error::Transport(_) => None,
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

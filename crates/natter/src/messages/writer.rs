@@ -205,9 +205,10 @@ struct Env {
     publish: Publish,
     pushes: Pushes,
     /// Commit a small batch ([`OVERLAP_UP_TO`]) on a task of its own while
-    /// the next begins: on the server databases, where the next batch's BEGIN and its wait for the
-    /// log lock are round trips that can go out during the commit's. SQLite
-    /// has one write connection, which the next batch could only wait for.
+    /// the next begins: on the server databases, where the next batch's
+    /// BEGIN and its wait for the log lock are round trips that can go out
+    /// during the commit's. SQLite has one write connection, which the next
+    /// batch could only wait for.
     overlap: bool,
 }
 

@@ -105,8 +105,7 @@ backend_tests! {
         let again = server.client.send_otp(&phone, "1").await.unwrap_err();
         assert_eq!(again.status(), Some(429));
         assert_eq!(again.body().unwrap()["message"], "Too many requests.");
-        let Some(natter_client::Error::Api { retry_after, .. }) = Some(again) else { unreachable!() };
-        let retry_after = retry_after.expect("Retry-After header");
+        let retry_after = again.retry_after().expect("Retry-After header");
         assert!((1..=60).contains(&retry_after), "{retry_after}");
         // The refused request used no quota: two more numbers fit in the IP's 3.
         server.client.send_otp(&unique_phone(), "1").await.unwrap();

@@ -387,8 +387,8 @@ backend_tests! {
             ann.client.signal(call.id, bob.id, "ice-candidate", ice(n)).await.unwrap();
         }
         let over = ann.client.signal(call.id, bob.id, "ice-candidate", ice(4)).await.unwrap_err();
-        let Some(natter_client::Error::Api { status, retry_after, .. }) = Some(over) else { unreachable!() };
-        assert_eq!(status, 429);
+        let (status, retry_after) = (over.status(), over.retry_after());
+        assert_eq!(status, Some(429));
         assert!(retry_after.is_some_and(|s| (1..=10).contains(&s)), "Retry-After: {retry_after:?}");
         let heard: Vec<_> = bob_socket.drain(Duration::from_millis(500)).await.into_iter()
             .filter(|f| f.event == "App\\Events\\CallSignal").map(|f| f.data["payload"].clone()).collect();

@@ -49,7 +49,7 @@ backend_tests! {
         assert_eq!(status(ann.client.create_group("Another", &[bob.id]).await), Some(429));
         assert_eq!(status(ann.client.remove_member(group.id, bob.id).await), Some(429));
         let refused = ann.client.update_group(group.id, json!({"name": "Again"})).await.unwrap_err();
-        let natter_client::Error::Api { retry_after, .. } = &refused else { panic!("{refused}") };
+        let retry_after = refused.retry_after();
         assert!(retry_after.is_some_and(|s| (1..=60).contains(&s)), "{retry_after:?}");
         let now = ann.client.group(group.id).await.unwrap();
         assert_eq!((now.name.as_deref(), now.participants.len()), (Some("Renamed"), 2), "nothing refused took effect");
